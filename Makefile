@@ -1,0 +1,42 @@
+# kairan — make demo: bot on embedded defaults; make test: every extra + the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+# Laws for the demo: a directory of e-Gov files (KAIRAN_CORPUS) or, without it, fetched from e-Gov.
+DEMO_LAWS ?= 322AC0000000067 322CO0000000016 325AC0000000261 405AC0000000088 415AC0000000057 336AC0000000223
+
+.PHONY: venv venv-dev demo test lint bench clean
+
+$(BIN)/kairan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+venv: $(BIN)/kairan
+
+venv-dev: venv
+	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
+
+demo: venv
+ifdef KAIRAN_CORPUS
+	$(BIN)/kairan ingest --data-dir $(DATA_DIR) $(KAIRAN_CORPUS)
+else
+	$(BIN)/kairan ingest --data-dir $(DATA_DIR) egov $(DEMO_LAWS)
+endif
+	$(BIN)/kairan search --data-dir $(DATA_DIR) "市の庁舎の空きスペースを民間のカフェに貸すことはできますか？"
+	$(BIN)/kairan search --data-dir $(DATA_DIR) "自治法238条の4"
+
+test: venv-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: venv-dev
+	$(BIN)/ruff check .
+
+bench: venv-dev
+	$(BIN)/python benchmarks/knowledge_base.py
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache

@@ -1,0 +1,119 @@
+"""Knowledge-base benchmark: ingest time of the whole corpus and warm search latency.
+
+    python benchmarks/knowledge_base.py [--corpus ../shared/corpus] [--queries ../shared/eval/dev.jsonl]
+                                        [--rounds 5] [--data-dir DIR]
+
+Prints ingest seconds and articles/s, then p50/p95/max of ``Searcher.search``
+over the dev questions (after one warm-up pass), then the retrieval summary.
+Targets (issue 2): ingest < 60 s lexical, warm search p95 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+
+from kairan.wiring import open_searcher  # noqa: E402
+from knowledge.evaluation import evaluate, load_dataset, summarize  # noqa: E402
+from knowledge.ingest import Ingestor, discover  # noqa: E402
+from knowledge.store import KnowledgeStore  # noqa: E402
+
+CORPUS_DIRS = ("xml", "egov_html", "markdown_japan-law", "circulars")
+console = Console(stderr=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def bench_ingest(corpus: Path, data_dir: Path) -> dict[str, float]:
+    items, errors = discover([corpus / d for d in CORPUS_DIRS if (corpus / d).exists()], collection="laws")
+    start = time.perf_counter()
+    with Progress(console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        report = Ingestor(store=KnowledgeStore(data_dir)).ingest(items, progress=on_progress)
+    seconds = time.perf_counter() - start
+    for source, message in report.errors + errors:
+        console.print(f"[red]error[/] {source}: {message}")
+    return {
+        "files": len(items),
+        "documents": report.documents_written,
+        "chunks": report.chunks_written,
+        "errors": len(report.errors) + len(errors),
+        "seconds": round(seconds, 2),
+        "articles_per_s": round(report.chunks_written / seconds, 1),
+    }
+
+
+def bench_search(data_dir: Path, questions: list[str], rounds: int) -> dict[str, float]:
+    searcher = open_searcher(data_dir)
+    for q in questions:  # warm-up: caches, index pages
+        searcher.search(q)
+    latencies: list[float] = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("search", total=rounds * len(questions))
+        for _ in range(rounds):
+            for q in questions:
+                start = time.perf_counter()
+                searcher.search(q)
+                latencies.append((time.perf_counter() - start) * 1000)
+                progress.advance(task)
+    return {
+        "queries": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+        "max_ms": round(max(latencies), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--queries", type=Path, default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the index here (default: a temp dir)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kairan-bench-") as tmp:
+        data_dir = args.data_dir or Path(tmp)
+        ingest = bench_ingest(args.corpus, data_dir)
+        items = load_dataset(args.queries)
+        search = bench_search(data_dir, [i.question for i in items], args.rounds)
+        searcher = open_searcher(data_dir)
+        retrieval = summarize(evaluate(items, lambda q: searcher.search(q, k=10)))
+    retrieval.pop("misses")
+    result = {"ingest": ingest, "search": search, "retrieval": retrieval}
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    ok_ingest = ingest["seconds"] < 60
+    ok_search = search["p95_ms"] < 50
+    print(
+        f"ingest {ingest['seconds']} s ({'OK' if ok_ingest else 'OVER'} target < 60 s), "
+        f"search p95 {search['p95_ms']} ms ({'OK' if ok_search else 'OVER'} target < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

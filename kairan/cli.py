@@ -1,0 +1,281 @@
+"""The ``kairan`` command line: ingest, search, eval, manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from knowledge.ingest import DEFAULT_COLLECTION, Ingestor, IngestReport, SourceItem, discover
+from knowledge.store import KnowledgeStore
+
+err = Console(stderr=True)
+out = Console()
+
+DATA_DIR_HELP = "Knowledge base directory (env KAIRAN_DATA_DIR, default ./data)."
+_STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("KAIRAN_DATA_DIR") or "data")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """kairan — 法令・通知に根拠を示して答える自治体職員向けチャットボット.
+
+    A chat bot for Japanese municipal staff that answers from laws and circulars, citing the article.
+    """
+
+
+# -- ingest -----------------------------------------------------------------
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
+@click.option(
+    "--collection", default=DEFAULT_COLLECTION, show_default=True, help="Collection the documents belong to."
+)
+@click.option("--egov-base-url", default=None, help="e-Gov API v2 base URL (env KAIRAN_EGOV_BASE_URL).")
+@click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
+def ingest(
+    targets: tuple[str, ...],
+    data_dir: str | None,
+    collection: str,
+    egov_base_url: str | None,
+    workers: int | None,
+) -> None:
+    """Ingest files or directories, or laws from e-Gov.
+
+    \b
+    kairan ingest PATH|DIR...            e-Gov XML/JSON/HTML, notices (HTML/PDF), Markdown, text, Q&A CSV/JSON
+    kairan ingest egov LAW_ID|TITLE...   fetch laws from the e-Gov API v2 (e.g. 322AC0000000067, 地方自治法)
+    """
+    store = KnowledgeStore(_data_dir(data_dir))
+    errors: list[tuple[str, str]] = []
+    if targets[0] == "egov":
+        if len(targets) == 1:
+            raise click.UsageError(
+                "kairan ingest egov: 法令ID か法令名を指定してください (law id or title required)"
+            )
+        base = egov_base_url or os.environ.get("KAIRAN_EGOV_BASE_URL")
+        items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
+    else:
+        items, errors = discover([Path(t) for t in targets], collection=collection)
+    report = _run_ingest(Ingestor(store=store, workers=workers), items)
+    report.errors[:0] = errors
+    _print_report(report, store)
+    if report.errors and not report.documents_written and not report.unchanged:
+        sys.exit(1)
+
+
+async def _fetch_egov(
+    names: list[str], base_url: str | None, collection: str
+) -> tuple[list[SourceItem], list[tuple[str, str]]]:
+    from knowledge.egov_client import EgovClient, EgovError
+
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    items: list[SourceItem] = []
+    errors: list[tuple[str, str]] = []
+    async with EgovClient(**kwargs) as client:
+        with _progress() as progress:
+            task = progress.add_task("取得 fetch", total=len(names))
+            for name in names:
+                try:
+                    summary = await client.resolve(name)
+                    fetched = await client.fetch_law_data(summary.law_id)
+                    items.append(
+                        SourceItem(source=f"e-Gov:{summary.law_id}", collection=collection, data=fetched.raw)
+                    )
+                except EgovError as exc:
+                    errors.append((f"e-Gov:{name}", str(exc)))
+                progress.advance(task)
+    return items, errors
+
+
+def _run_ingest(ingestor: Ingestor, items: list[SourceItem]) -> IngestReport:
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        return ingestor.ingest(items, progress=on_progress)
+
+
+def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
+    stats = store.stats()
+    err.print(
+        f"取り込み完了: 追加 {len(report.added)} 件, 更新 {len(report.updated)} 件, "
+        f"変更なし {len(report.unchanged)} 件, "
+        f"チャンク {report.chunks_written:,} 件書込, エラー {len(report.errors)} 件 "
+        f"(knowledge base: {stats['documents']} documents, {stats['chunks']:,} chunks)"
+    )
+    for note in report.superseded:
+        err.print(f"  [yellow]旧版のため省略 superseded:[/] {note}")
+    for source, message in report.errors:
+        err.print(f"  [red]エラー error:[/] {message if source in message else f'{source}: {message}'}")
+
+
+# -- search -----------------------------------------------------------------
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--collection", "collections", multiple=True, help="Only these collections (repeatable).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    help="Only these kinds: law, cabinet_order, circular, qa … (repeatable).",
+)
+@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
+def search(
+    query: str,
+    k: int,
+    as_json: bool,
+    collections: tuple[str, ...],
+    kinds: tuple[str, ...],
+    data_dir: str | None,
+) -> None:
+    """Search the knowledge base (質問を検索)."""
+    from kairan.wiring import open_searcher
+
+    searcher = _open_or_exit(data_dir, open_searcher)
+    result = searcher.search(query, k=k, collections=collections or None, kinds=kinds or None)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    verdict = "[green]根拠あり sufficient[/]" if result.sufficient else "[yellow]根拠不十分 insufficient[/]"
+    out.print(f"{verdict}  ({result.reason})")
+    for hit in result.hits:
+        out.print(
+            f"[bold]{hit.rank}. {hit.title} {hit.label}[/] {hit.caption}  "
+            f"[dim]{hit.score:.2f} {hit.matched_by}[/]"
+        )
+        out.print(f"   {hit.url}")
+        out.print(f"   {hit.text[:160].replace(chr(10), ' ')}")
+
+
+def _open_or_exit(data_dir: str | None, opener: Any) -> Any:
+    path = _data_dir(data_dir)
+    if KnowledgeStore(path).is_empty():
+        err.print(f"[red]知識ベースが空です[/] ({path}): まず `kairan ingest` で法令を取り込んでください.")
+        sys.exit(2)
+    return opener(path)
+
+
+# -- eval -------------------------------------------------------------------
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure quality (評価)."""
+
+
+@eval_group.command(name="retrieval")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Hits retrieved per question."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
+def eval_retrieval(dataset: Path, k: int, as_json: bool, data_dir: str | None) -> None:
+    """R@1/R@5/R@10/MRR by kind, abstention accuracy, and the misses."""
+    from kairan.wiring import open_searcher
+    from knowledge.evaluation import DatasetError, evaluate, load_dataset, summarize
+
+    try:
+        items = load_dataset(dataset)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    searcher = _open_or_exit(data_dir, open_searcher)
+    with _progress() as progress:
+        task = progress.add_task("評価 eval", total=len(items))
+        outcomes = evaluate(
+            items, lambda q: searcher.search(q, k=k), progress=lambda n: progress.update(task, completed=n)
+        )
+    summary = summarize(outcomes)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title="retrieval")
+    for column in ("kind", "n", "R@1", "R@5", "R@10", "MRR", "sufficient"):
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    for kind, m in summary["by_kind"].items():
+        table.add_row(
+            kind,
+            str(m["count"]),
+            f"{m['R@1']:.2f}",
+            f"{m['R@5']:.2f}",
+            f"{m['R@10']:.2f}",
+            f"{m['MRR']:.3f}",
+            f"{m['sufficient_rate']:.2f}",
+        )
+    out.print(table)
+    a = summary["abstention"]
+    out.print(
+        f"abstention: {a['correctly_insufficient']}/{a['unanswerable']} unanswerable insufficient; "
+        f"answerable sufficient rate {a['answerable_sufficient_rate']}"
+    )
+    if summary["misses"]:
+        misses = Table(title="misses (gold not in top 5, or wrong sufficiency)")
+        for column in ("id", "kind", "rank", "suff", "question", "gold", "top3"):
+            misses.add_column(column)
+        for m in summary["misses"]:
+            misses.add_row(
+                m["id"],
+                m["kind"],
+                str(m["rank"] or "-"),
+                "Y" if m["sufficient"] else "N",
+                m["question"],
+                " ".join(m["gold"]),
+                " ".join(m["top3"]),
+            )
+        out.print(misses)
+
+
+# -- manifest ---------------------------------------------------------------
+@cli.group(name="manifest")
+def manifest_group() -> None:
+    """Admin manifest tools (設定ファイル)."""
+
+
+@manifest_group.command(name="validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def manifest_validate(path: Path) -> None:
+    """Check a manifest and report every error with its line."""
+    from manifest.loader import ManifestError, load_manifest
+
+    try:
+        load_manifest(path)
+    except ManifestError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        sys.exit(1)
+    out.print(f"{path}: OK")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

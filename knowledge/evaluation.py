@@ -1,0 +1,145 @@
+"""Retrieval evaluation: recall@k, MRR and abstention accuracy on a gold question set.
+
+A dataset line is ``{"id", "question", "gold": ["law_id:Num", ...], "kind"}``;
+``kind`` is ``semantic``, ``citation`` or ``unanswerable`` (gold empty: the right
+behaviour is to come back insufficient).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowledge.search import SearchResult
+
+CUTOFFS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    gold: tuple[str, ...]
+    kind: str
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    item: EvalItem
+    rank: int | None  # 1-based rank of the first gold hit, None when missed
+    sufficient: bool
+    top: list[str]  # "doc_id:article" of the hits, best first
+    reason: str
+
+    @property
+    def correct_abstention(self) -> bool:
+        return self.item.kind == "unanswerable" and not self.sufficient
+
+
+@dataclass
+class KindMetrics:
+    count: int = 0
+    hits_at: dict[int, int] = field(default_factory=lambda: dict.fromkeys(CUTOFFS, 0))
+    rr_sum: float = 0.0
+    sufficient: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        n = max(self.count, 1)
+        return {
+            "count": self.count,
+            **{f"R@{k}": round(self.hits_at[k] / n, 4) for k in CUTOFFS},
+            "MRR": round(self.rr_sum / n, 4),
+            "sufficient_rate": round(self.sufficient / n, 4),
+        }
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def load_dataset(path: Path) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    for lineno, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            items.append(
+                EvalItem(str(raw["id"]), str(raw["question"]), tuple(raw.get("gold") or ()), str(raw["kind"]))
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}:{lineno}: not a dataset line ({exc})") from exc
+    if not items:
+        raise DatasetError(f"{path}: no questions")
+    return items
+
+
+def evaluate(
+    items: Iterable[EvalItem],
+    search: Callable[[str], SearchResult],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[ItemOutcome]:
+    outcomes = []
+    for n, item in enumerate(items, start=1):
+        result = search(item.question)
+        top = [f"{h.doc_id}:{h.article}" for h in result.hits]
+        rank = next((i for i, key in enumerate(top, start=1) if key in item.gold), None)
+        outcomes.append(ItemOutcome(item, rank, result.sufficient, top, result.reason))
+        if progress:
+            progress(n)
+    return outcomes
+
+
+def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
+    by_kind: dict[str, KindMetrics] = {}
+    answerable = answerable_sufficient = unanswerable = abstained = 0
+    for o in outcomes:
+        if o.item.kind == "unanswerable":
+            unanswerable += 1
+            abstained += not o.sufficient
+            continue
+        answerable += 1
+        answerable_sufficient += o.sufficient
+        m = by_kind.setdefault(o.item.kind, KindMetrics())
+        m.count += 1
+        m.sufficient += o.sufficient
+        if o.rank is not None:
+            m.rr_sum += 1 / o.rank
+            for k in CUTOFFS:
+                m.hits_at[k] += o.rank <= k
+    return {
+        "by_kind": {kind: m.as_json() for kind, m in sorted(by_kind.items())},
+        "abstention": {
+            "unanswerable": unanswerable,
+            "correctly_insufficient": abstained,
+            "accuracy": round(abstained / unanswerable, 4) if unanswerable else None,
+            "answerable": answerable,
+            "answerable_sufficient_rate": round(answerable_sufficient / answerable, 4)
+            if answerable
+            else None,
+        },
+        "misses": [
+            {
+                "id": o.item.id,
+                "kind": o.item.kind,
+                "question": o.item.question,
+                "gold": list(o.item.gold),
+                "rank": o.rank,
+                "sufficient": o.sufficient,
+                "top3": o.top[:3],
+                "reason": o.reason,
+            }
+            for o in outcomes
+            if _is_miss(o)
+        ],
+    }
+
+
+def _is_miss(o: ItemOutcome) -> bool:
+    if o.item.kind == "unanswerable":
+        return o.sufficient
+    return o.rank is None or o.rank > 5 or not o.sufficient

@@ -1,0 +1,276 @@
+"""Ingest files into the knowledge store.
+
+Per file (in worker processes, the slow part): read → parse → chunk → segment.
+Then in the parent: skip unchanged files, keep the newest revision of each law,
+and write in batches, each one atomic commit. Errors name the file and never stop
+the batch; nothing stored is touched for a file that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knowledge.chunks import Chunk, chunks_from_document, search_body, search_caption, search_context
+from knowledge.documents import ParsedDocument, ParseError
+from knowledge.parsers import SUPPORTED_SUFFIXES, parse_bytes
+from knowledge.store import (
+    BODY_TERMS,
+    CAPTION_TERMS,
+    CONTEXT_TERMS,
+    DocumentWrite,
+    KnowledgeStore,
+    StoredDocument,
+    now_iso,
+)
+from knowledge.tokenize import Segmenter
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+DEFAULT_COLLECTION = "laws"
+_BATCH_CHUNKS = 20_000
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """Something to ingest: bytes already in hand (from e-Gov) or a file path."""
+
+    source: str
+    collection: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # older revisions not written
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (source, message)
+    chunks_written: int = 0
+
+    @property
+    def documents_written(self) -> int:
+        return len(self.added) + len(self.updated)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    source: str
+    source_sha256: str
+    write: DocumentWrite | None
+    error: str | None = None
+
+
+def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem], list[tuple[str, str]]]:
+    """Expand directories into supported files; report missing paths and unsupported files."""
+    items: list[SourceItem] = []
+    errors: list[tuple[str, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)):
+                if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                    items.append(SourceItem(source=str(file), collection=collection, path=file))
+        elif path.is_file():
+            items.append(SourceItem(source=str(path), collection=collection, path=path))
+        else:
+            errors.append((str(path), "no such file or directory"))
+    return items, errors
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+# -- worker side ---------------------------------------------------------
+_segmenter: Segmenter | None = None
+
+
+def _worker_segmenter() -> Segmenter:
+    global _segmenter  # one per worker process: Sudachi's dictionary is costly to load
+    if _segmenter is None:
+        _segmenter = Segmenter()
+    return _segmenter
+
+
+def prepare(item: SourceItem) -> _Prepared:
+    """Read, parse, chunk and segment one source. Never raises: errors come back as text."""
+    try:
+        data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
+    except OSError as exc:
+        return _Prepared(item.source, "", None, f"cannot read: {exc.strerror}")
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        doc = parse_bytes(data, item.source)
+        return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter()))
+    except (ParseError, ValueError) as exc:
+        return _Prepared(item.source, sha, None, str(exc))
+    except Exception as exc:  # a parser bug must not stop the batch
+        log.exception("unexpected error while parsing %s", item.source)
+        return _Prepared(item.source, sha, None, f"internal error while parsing ({type(exc).__name__})")
+
+
+def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter) -> DocumentWrite:
+    chunks = chunks_from_document(doc, collection=item.collection)
+    context_cache: dict[str, str] = {}
+    if not chunks:
+        raise ParseError(f"{item.source}: no articles or sections found")
+    return DocumentWrite(
+        document=StoredDocument(
+            doc_id=doc.doc_id,
+            collection=item.collection,
+            kind=str(doc.kind),
+            title=doc.title,
+            source=item.source,
+            source_sha256=sha,
+            revision_id=doc.revision_id,
+            effective_date=doc.effective_date,
+            chunk_count=len(chunks),
+            ingested_at=now_iso(),
+        ),
+        chunks=chunks,
+        terms=[_chunk_terms(c, segmenter, context_cache) for c in chunks],
+    )
+
+
+def _chunk_terms(chunk: Chunk, segmenter: Segmenter, context_cache: dict[str, str]) -> dict[str, str]:
+    context = search_context(chunk)
+    if context not in context_cache:  # every article of a chapter shares it
+        context_cache[context] = segmenter.joined(context)
+    return {
+        BODY_TERMS: segmenter.joined(search_body(chunk)),
+        CAPTION_TERMS: segmenter.joined(search_caption(chunk)),
+        CONTEXT_TERMS: context_cache[context],
+    }
+
+
+# -- parent side ---------------------------------------------------------
+class Ingestor:
+    def __init__(self, *, store: KnowledgeStore, workers: int | None = None) -> None:
+        self.store = store
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+
+    def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
+        report = IngestReport()
+        stored = self.store.documents()
+        known_sources = {(d.source_sha256, d.collection) for d in stored.values()}
+        todo = [i for i in items if not _unchanged_file(i, known_sources, report)]
+        prepared: dict[str, _Prepared] = {}  # newest revision per doc_id
+        done = len(items) - len(todo)
+        if progress:
+            progress("parse", done, len(items))
+        for result in self._prepare_all(todo):
+            done += 1
+            if progress:
+                progress("parse", done, len(items))
+            if result.error is not None or result.write is None:
+                report.errors.append((result.source, result.error or "no content"))
+                continue
+            self._keep_newest(result, prepared, stored, report)
+        self._write(list(prepared.values()), stored, report, progress)
+        if report.documents_written:
+            if progress:
+                progress("index", 0, 1)
+            self.store.ensure_indexes()
+            if progress:
+                progress("index", 1, 1)
+        return report
+
+    def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
+        if self.workers <= 1 or len(items) <= 1:
+            yield from map(prepare, items)
+            return
+        # Big files first so both workers stay busy to the end.
+        ordered = sorted(items, key=_size, reverse=True)
+        # spawn, not fork: LanceDB's runtime threads do not survive a fork safely.
+        with ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            yield from pool.map(prepare, ordered)
+
+    @staticmethod
+    def _keep_newest(
+        result: _Prepared,
+        prepared: dict[str, _Prepared],
+        stored: dict[str, StoredDocument],
+        report: IngestReport,
+    ) -> None:
+        assert result.write is not None
+        doc = result.write.document
+        previous = prepared.get(doc.doc_id)
+        if previous is not None:
+            assert previous.write is not None
+            if previous.write.document.effective_date > doc.effective_date:
+                report.superseded.append(f"{result.source} (older than {previous.source})")
+                return
+            report.superseded.append(f"{previous.source} (older than {result.source})")
+        old = stored.get(doc.doc_id)
+        if old is not None and old.effective_date > doc.effective_date and old.collection == doc.collection:
+            report.superseded.append(f"{result.source} (older than the stored revision {old.revision_id})")
+            return
+        prepared[doc.doc_id] = result
+
+    def _write(
+        self,
+        results: list[_Prepared],
+        stored: dict[str, StoredDocument],
+        report: IngestReport,
+        progress: ProgressFn | None,
+    ) -> None:
+        total = sum(len(r.write.chunks) for r in results if r.write)
+        written = 0
+        batch: list[DocumentWrite] = []
+        batch_size = 0
+        if progress:
+            progress("write", 0, total)
+        for result in results:
+            assert result.write is not None
+            batch.append(result.write)
+            batch_size += len(result.write.chunks)
+            if batch_size >= _BATCH_CHUNKS:
+                written += self._commit(batch, stored, report)
+                batch, batch_size = [], 0
+                if progress:
+                    progress("write", written, total)
+        if batch:
+            written += self._commit(batch, stored, report)
+        if progress:
+            progress("write", written, total)
+
+    def _commit(
+        self, batch: list[DocumentWrite], stored: dict[str, StoredDocument], report: IngestReport
+    ) -> int:
+        self.store.write(batch)
+        for w in batch:
+            (report.updated if w.document.doc_id in stored else report.added).append(w.document.doc_id)
+        n = sum(len(w.chunks) for w in batch)
+        report.chunks_written += n
+        return n
+
+
+def _unchanged_file(item: SourceItem, known: set[tuple[str, str]], report: IngestReport) -> bool:
+    try:
+        data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
+    except OSError:
+        return False  # the worker reports the error
+    if (hashlib.sha256(data).hexdigest(), item.collection) in known:
+        report.unchanged.append(item.source)
+        return True
+    return False
+
+
+def _size(item: SourceItem) -> int:
+    if item.data is not None:
+        return len(item.data)
+    try:
+        return item.path.stat().st_size  # type: ignore[union-attr]
+    except OSError:
+        return 0

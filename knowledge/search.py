@@ -1,0 +1,268 @@
+"""Search the knowledge base: explicit citations first, then Japanese-aware lexical search.
+
+Every result says whether the evidence is sufficient to answer. The judgement
+is deliberately conservative: a wrong citation is worse than no answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lancedb.query import BooleanQuery, MatchQuery, Occur
+
+from knowledge.store import (
+    BODY_TERMS,
+    CAPTION_TERMS,
+    CONTEXT_TERMS,
+    FTS_COLUMNS,
+    KnowledgeStore,
+    build_filter,
+)
+from knowledge.term_stats import TermStats
+from knowledge.tokenize import Segmenter, normalize
+
+log = logging.getLogger(__name__)
+
+_ROW_FIELDS = (
+    "chunk_id",
+    "doc_id",
+    "kind",
+    "collection",
+    "title",
+    "law_num",
+    "article",
+    "label",
+    "caption",
+    "path",
+    "part",
+    "text",
+    "url",
+    "effective_date",
+    *FTS_COLUMNS,
+)
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    """An explicit reference found in a question, already resolved to a stored law."""
+
+    doc_id: str
+    article: str
+    paragraph: int | None = None
+    item: int | None = None
+
+
+class CitationFinder(Protocol):
+    def find(self, question: str) -> list[ArticleRef]: ...
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
+    context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
+    candidates: int = 50
+    # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
+    part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
+    # Sufficiency: share of the question's idf mass that the best hits cover.
+    min_coverage: float = 0.40
+    min_score: float = 5.0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    rank: int
+    chunk_id: str
+    doc_id: str
+    article: str
+    title: str
+    label: str
+    caption: str
+    path: str
+    kind: str
+    collection: str
+    url: str
+    text: str
+    score: float
+    matched_by: str  # "citation" | "lexical" | "dense"
+    paragraph: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "doc_id": self.doc_id,
+            "article": self.article,
+            "title": self.title,
+            "label": self.label,
+            "caption": self.caption,
+            "url": self.url,
+            "score": round(self.score, 4),
+            "matched_by": self.matched_by,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[SearchHit]
+    sufficient: bool
+    reason: str  # why sufficient or not, for logs and the eval error table
+    coverage: float = 0.0
+    citations: list[ArticleRef] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "sufficient": self.sufficient,
+            "reason": self.reason,
+            "hits": [h.as_json() for h in self.hits],
+        }
+
+
+class Searcher:
+    def __init__(
+        self,
+        *,
+        store: KnowledgeStore,
+        segmenter: Segmenter,
+        citations: CitationFinder | None = None,
+        settings: SearchSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.segmenter = segmenter
+        self.citations = citations
+        self.settings = settings or SearchSettings()
+        self.term_stats = TermStats.load(store.data_dir)
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        collections: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> SearchResult:
+        text = normalize(query).strip()
+        if not text or self.store.is_empty():
+            return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
+        where = build_filter(collection=_list(collections), kind=_list(kinds))
+        refs = self.citations.find(text) if self.citations else []
+        cited = self._cited_rows(refs, collections, kinds)
+        terms = self.segmenter.query_terms(text)
+        lexical = self._lexical(terms, where, k + len(cited)) if terms else []
+        hits = _merge(cited, lexical, k)
+        if cited:
+            return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
+        coverage = self._coverage(terms, lexical[:3])
+        top = lexical[0][1] if lexical else 0.0
+        s = self.settings
+        sufficient = coverage >= s.min_coverage and top >= s.min_score
+        reason = f"coverage {coverage:.2f} (min {s.min_coverage}), top score {top:.1f} (min {s.min_score})"
+        return SearchResult(query, hits, sufficient, reason, coverage, refs)
+
+    # -- parts ----------------------------------------------------------
+    def _cited_rows(
+        self, refs: list[ArticleRef], collections: Sequence[str] | None, kinds: Sequence[str] | None
+    ) -> list[tuple[dict[str, Any], float, ArticleRef]]:
+        if not refs:
+            return []
+        rows = self.store.get_articles((r.doc_id, r.article) for r in refs)
+        out = []
+        for ref in refs:
+            row = rows.get((ref.doc_id, ref.article))
+            if row is None:
+                continue
+            if collections and row["collection"] not in collections:
+                continue
+            if kinds and row["kind"] not in kinds:
+                continue
+            out.append((row, 1000.0, ref))
+        return out
+
+    def _lexical(self, terms: list[str], where: Any, k: int) -> list[tuple[dict[str, Any], float]]:
+        s = self.settings
+        text = " ".join(terms)
+        # SHOULD clauses add up per column (MultiMatchQuery would take the best column only).
+        query = BooleanQuery(
+            [
+                (Occur.SHOULD, MatchQuery(text, column, boost=boost))
+                for column, boost in (
+                    (BODY_TERMS, 1.0),
+                    (CAPTION_TERMS, s.caption_boost),
+                    (CONTEXT_TERMS, s.context_boost),
+                )
+                if boost > 0
+            ]
+        )
+        builder = self.store.chunks.search(query).select([*_ROW_FIELDS, "_score"])
+        if where is not None:
+            builder = builder.where(where)
+        rows = builder.limit(max(k, self.settings.candidates)).to_list()
+        weights = dict(self.settings.part_weights)
+        scored = [(r, float(r["_score"]) * weights.get(r["part"], 1.0)) for r in rows]
+        scored.sort(key=lambda pair: pair[1], reverse=True)
+        return scored
+
+    def _coverage(self, terms: list[str], top: list[tuple[dict[str, Any], float]]) -> float:
+        """Share of the question's idf mass whose terms occur in the best hits."""
+        if not terms or not top:
+            return 0.0
+        present: set[str] = set()
+        for row, _ in top:
+            for column in FTS_COLUMNS:
+                present.update(row[column].split())
+        weights = {t: self.term_stats.idf(t) for t in terms}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+
+
+def _merge(
+    cited: list[tuple[dict[str, Any], float, ArticleRef]],
+    lexical: list[tuple[dict[str, Any], float]],
+    k: int,
+) -> list[SearchHit]:
+    hits: list[SearchHit] = []
+    seen: set[str] = set()
+    for row, score, ref in cited:
+        if row["chunk_id"] not in seen:
+            seen.add(row["chunk_id"])
+            hits.append(_hit(len(hits) + 1, row, score, "citation", ref.paragraph))
+    for row, score in lexical:
+        if len(hits) >= k:
+            break
+        if row["chunk_id"] not in seen:
+            seen.add(row["chunk_id"])
+            hits.append(_hit(len(hits) + 1, row, score, "lexical"))
+    return hits[:k] if len(cited) <= k else hits
+
+
+def _hit(
+    rank: int, row: dict[str, Any], score: float, matched_by: str, paragraph: int | None = None
+) -> SearchHit:
+    url = row["url"]
+    if paragraph and "#Mp-At_" in url:
+        url = f"{url}-Pr_{paragraph}"
+    return SearchHit(
+        rank=rank,
+        chunk_id=row["chunk_id"],
+        doc_id=row["doc_id"],
+        article=row["article"],
+        title=row["title"],
+        label=row["label"],
+        caption=row["caption"],
+        path=row["path"],
+        kind=row["kind"],
+        collection=row["collection"],
+        url=url,
+        text=row["text"],
+        score=score,
+        matched_by=matched_by,
+        paragraph=paragraph,
+    )
+
+
+def _list(values: Sequence[str] | None) -> list[str] | None:
+    return list(values) if values else None

@@ -1,0 +1,193 @@
+"""Japanese segmentation for full-text search.
+
+LanceDB's own tokenizers do not segment Japanese (DESIGN.md), so text is
+segmented here with Sudachi and stored as a space-joined column that LanceDB
+indexes with its ``whitespace`` tokenizer. Queries go through the same
+function, so index and query terms always agree.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+
+from sudachipy import Dictionary, SplitMode
+
+# Parts of speech that carry no topic: particles, auxiliaries, symbols, blanks.
+_DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+# Content-free words that survive POS filtering but match almost every article.
+_STOP_WORDS = frozenset(
+    {
+        # normalized forms (Sudachi writes する as 為る, できる as 出来る, その as 其の)
+        "為る",
+        "有る",
+        "居る",
+        "成る",
+        "出来る",
+        "言う",
+        "事",
+        "物",
+        "為",
+        "様",
+        "時",
+        "所",
+        "置く",
+        "こと",
+        "もの",
+        "ため",
+        "とき",
+        "よう",
+        "おく",
+        "ところ",
+        "場合",
+        "其の他",
+        "此れ",
+        "其れ",
+        "此の",
+        "其の",
+        "当該",
+        "又",
+        "又は",
+        "及び",
+        "並びに",
+        "若しくは",
+        "無い",
+        "前項",
+        "同項",
+        "次",
+        "規定",
+        "定める",
+        "項",
+        "号",
+        "条",
+        "ほか",
+        "外",
+    }
+)
+# Words that make a sentence a question, not what it is about (normalized forms). Dropped from
+# queries only: 何 / いつ / 誰 / どう … and colloquial auxiliaries (遣る = やる, 行く in 〜ていく, 欲しい).
+QUESTION_WORDS = frozenset(
+    {
+        "何",
+        "何故",
+        "誰",
+        "いつ",
+        "どう",
+        "どこ",
+        "どれ",
+        "どの",
+        "どんな",
+        "如何",
+        "幾ら",
+        "何回",
+        "何割",
+        "何日",
+        "教える",
+        "欲しい",
+        "遣る",
+        "行く",
+        "良い",
+        "仕舞う",
+        "知れる",
+        "貰う",
+        "呉れる",
+        "来る",
+        "頂く",
+    }
+)
+_SUDACHI_MAX_BYTES = 49_000  # Sudachi rejects inputs over ~49 KB; split longer texts
+
+
+def normalize(text: str) -> str:
+    """NFKC, the first step for every text kairan compares (full-width digits, half-width kana)."""
+    return unicodedata.normalize("NFKC", text)
+
+
+class Segmenter:
+    """Sudachi-based segmenter producing search terms.
+
+    Mode C keeps compounds whole (行政財産), mode A adds their parts (行政, 財産),
+    so a question that says 財産 still meets an article that says 行政財産.
+    Sudachi tokenizers are not thread-safe, so each thread gets its own.
+    """
+
+    def __init__(self, *, with_subwords: bool = True) -> None:
+        self._dictionary = Dictionary(dict="core")
+        self._with_subwords = with_subwords
+        self._local = threading.local()
+
+    def _tokenizer(self):  # type: ignore[no-untyped-def]
+        tok = getattr(self._local, "tokenizer", None)
+        if tok is None:
+            # sudachipy ≥ 0.7 names it tokenizer(); older releases only have create().
+            factory = getattr(self._dictionary, "tokenizer", None) or self._dictionary.create
+            tok = factory(mode=SplitMode.C)
+            self._local.tokenizer = tok
+        return tok
+
+    def terms(self, text: str) -> list[str]:
+        """Search terms of ``text`` in order (duplicates kept: term frequency matters)."""
+        out: list[str] = []
+        tokenizer = self._tokenizer()
+        for piece in _pieces(normalize(text)):
+            for morpheme in tokenizer.tokenize(piece):
+                pos = morpheme.part_of_speech()
+                if pos[0] in _DROPPED_POS:
+                    continue
+                term = _clean(morpheme.normalized_form())
+                if term and term not in _STOP_WORDS:
+                    out.append(term)
+                if self._with_subwords:
+                    parts = morpheme.split(SplitMode.A)
+                    if len(parts) > 1:
+                        for part in parts:
+                            sub = _clean(part.normalized_form())
+                            if (
+                                sub
+                                and sub != term
+                                and sub not in _STOP_WORDS
+                                and part.part_of_speech()[0] not in _DROPPED_POS
+                            ):
+                                out.append(sub)
+        return out
+
+    def query_terms(self, text: str) -> list[str]:
+        """Distinct terms of a question, without the words that only make it a question."""
+        return [t for t in dict.fromkeys(self.terms(text)) if t not in QUESTION_WORDS]
+
+    def joined(self, text: str) -> str:
+        """Terms as one space-joined string, the form stored in the FTS column."""
+        return " ".join(self.terms(text))
+
+
+def _clean(term: str) -> str:
+    term = term.strip().lower()
+    if not term or term.isspace():
+        return ""
+    # Whitespace-tokenised FTS: a term must not contain spaces.
+    return re.sub(r"\s+", "", term)
+
+
+def _pieces(text: str) -> Iterable[str]:
+    """Split text into pieces Sudachi accepts, at line breaks where possible."""
+    if len(text.encode("utf-8")) <= _SUDACHI_MAX_BYTES:
+        yield text
+        return
+    buf: list[str] = []
+    size = 0
+    for line in text.splitlines(keepends=True):
+        n = len(line.encode("utf-8"))
+        if size + n > _SUDACHI_MAX_BYTES and buf:
+            yield "".join(buf)
+            buf, size = [], 0
+        while n > _SUDACHI_MAX_BYTES:  # a single enormous line
+            cut = _SUDACHI_MAX_BYTES // 4
+            yield line[:cut]
+            line = line[cut:]
+            n = len(line.encode("utf-8"))
+        buf.append(line)
+        size += n
+    if buf:
+        yield "".join(buf)

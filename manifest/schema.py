@@ -1,0 +1,434 @@
+"""The admin manifest as pydantic models.
+
+Every model forbids unknown keys, so a misspelt key is an error rather than a
+silently ignored setting. Secrets never appear here: fields ending in ``_env``
+hold the *name* of an environment variable. Relative paths are resolved against
+the directory passed as ``base_dir`` in the validation context (the loader passes
+the manifest file's directory).
+
+New sections (feeds, redaction, budgets, prices) are added as new optional
+fields on ``Manifest``; ``version`` is bumped only for incompatible changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from knowledge.documents import DocKind
+
+Loc = tuple[str | int, ...]
+
+# Prefixes of real credentials: OpenAI/Anthropic, Slack, AWS, Google, GitHub, GitLab, PEM keys.
+_SECRET_PATTERN = re.compile(
+    r"^(sk-|xox[abposre]-|xapp-|AKIA[0-9A-Z]{12}|ASIA[0-9A-Z]{12}|AIza[0-9A-Za-z_-]{16}"
+    r"|ghp_|gho_|github_pat_|glpat-|-----BEGIN)"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_URL = re.compile(r"^https?://[^\s/@]+(/\S*)?$")
+
+
+def looks_like_secret(value: str) -> bool:
+    return bool(_SECRET_PATTERN.match(value.strip()))
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise PydanticCustomError(
+            "env_name",
+            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got {value}",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _IDENT.match(value):
+        raise PydanticCustomError(
+            "identifier",
+            "must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter "
+            "or digit), got {value}",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _url(value: str) -> str:
+    if not _URL.match(value):
+        raise PydanticCustomError(
+            "url", "must be an http(s) URL without embedded credentials, got {value}", {"value": repr(value)}
+        )
+    return value.rstrip("/")
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    value = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if base is None or value.is_absolute():
+        return value
+    return Path(os.path.normpath(Path(base).absolute() / value))
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+                ("day of week", 0, 7))
+_CRON_ITEM = re.compile(r"^(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_CRON_NAMES = {n: i for i, n in enumerate(_DAYS)} | {n: i + 1 for i, n in enumerate(_MONTHS)}
+
+
+def _cron(value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday), names like mon/jan allowed."""
+    fields = value.split()
+    if len(fields) != 5:
+        raise PydanticCustomError(
+            "cron", "cron needs 5 fields (minute hour day month weekday), got {value}", {"value": repr(value)}
+        )
+    for text, (label, lo, hi) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.lower().split(","):
+            for name, num in _CRON_NAMES.items():
+                item = re.sub(rf"\b{name}\b", str(num), item)
+            match = _CRON_ITEM.match(item)
+            numbers = [int(g) for g in (match.group(2, 3) if match else ()) if g is not None]
+            if not match or any(n < lo or n > hi for n in numbers) or match.group(4) == "0":
+                raise PydanticCustomError(
+                    "cron", "invalid cron {label} {item} (allowed {lo}-{hi}) in {value}",
+                    {"label": label, "item": repr(item), "lo": lo, "hi": hi, "value": repr(value)},
+                )
+    return value
+
+
+def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": regex.pattern})
+
+
+EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
+Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
+Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+ResolvedPath = Annotated[Path, AfterValidator(_resolve_path)]
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+def _raise(title: str, problems: list[tuple[Loc, str]]) -> None:
+    """Raise one ValidationError carrying every problem at its own location."""
+    if problems:
+        details: list[InitErrorDetails] = [
+            {"type": PydanticCustomError("manifest", msg), "loc": loc, "input": None} for loc, msg in problems
+        ]
+        raise ValidationError.from_exception_data(title, details)
+
+
+def _duplicates(items: list[Any], loc: Loc, what: str) -> list[tuple[Loc, str]]:
+    seen: set[Any] = set()
+    problems = []
+    for i, item in enumerate(items):
+        if item in seen:
+            problems.append(((*loc, i), f"duplicate {what} {item!r}"))
+        seen.add(item)
+    return problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_literal_secrets(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and looks_like_secret(item):
+                raise PydanticCustomError(
+                    "literal_secret",
+                    "this looks like a secret; never put keys or tokens in the manifest: set an "
+                    "environment variable and name it in the matching *_env field",
+                )
+        return value
+
+
+# --- knowledge -------------------------------------------------------------------------------
+
+
+class CollectionConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    name: Identifier
+    description: str = ""
+    kind: DocKind = Field(DocKind.DOCUMENT, description="what the collection mostly holds")
+    owner: Identifier | None = Field(
+        None, description="tenant id owning this collection; only that tenant may search it"
+    )
+
+
+class SourceConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    path: ResolvedPath = Field(description="file or directory to ingest")
+    collection: Identifier
+
+
+class EgovConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    base_url: Url = "https://laws.e-gov.go.jp/api/2"
+    collection: Identifier = "laws"
+    laws: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="e-Gov law ids (322AC0000000067) or exact titles (地方自治法)"
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> EgovConfig:
+        _raise("EgovConfig", _duplicates(self.laws, ("laws",), "law"))
+        return self
+
+
+class SufficiencyConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    min_top_score: float = Field(0.0, ge=0.0, description="abstain when the best hit scores lower")
+    min_term_coverage: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of the question's content terms the hits must contain"
+    )
+
+
+class SearchConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    default_k: int = Field(5, ge=1, le=50)
+    min_score: float = Field(0.0, ge=0.0, description="hits scoring lower are dropped")
+    sufficiency: SufficiencyConfig = Field(default_factory=SufficiencyConfig)
+
+
+class EmbeddingsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    model_dir: ResolvedPath | None = Field(None, description="local sentence-transformers model directory")
+    batch_size: int = Field(32, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _model_dir_needed(self) -> EmbeddingsConfig:
+        if self.enabled and self.model_dir is None:
+            _raise("EmbeddingsConfig", [(("model_dir",), "embeddings.enabled is true: set model_dir "
+                                          "to a local directory holding a Japanese embedding model")])
+        return self
+
+
+def _default_collections() -> list[CollectionConfig]:
+    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
+
+
+class KnowledgeConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    collections: list[CollectionConfig] = Field(default_factory=_default_collections)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    egov: EgovConfig = Field(default_factory=EgovConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+
+
+# --- llm -------------------------------------------------------------------------------------
+
+Provider = Literal["none", "anthropic", "bedrock", "vertex", "openai_compatible"]
+
+
+class LLMConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    provider: Provider = "none"
+    model: str | None = None
+    api_key_env: EnvName | None = None
+    base_url: Url | None = None
+    region: str | None = Field(None, description="AWS region (bedrock) or Google Cloud region (vertex)")
+    project_id: str | None = Field(None, description="Google Cloud project (vertex)")
+    timeout_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> LLMConfig:
+        needs: dict[str, tuple[str, ...]] = {
+            "anthropic": ("model", "api_key_env"),
+            "bedrock": ("model", "region"),
+            "vertex": ("model", "region", "project_id"),
+            "openai_compatible": ("model", "base_url"),
+        }
+        hints = {"api_key_env": " (the NAME of the variable holding the key, e.g. ANTHROPIC_API_KEY)"}
+        _raise("LLMConfig", [
+            (("provider",), f"provider {self.provider!r} needs {name}{hints.get(name, '')}")
+            for name in needs.get(self.provider, ()) if getattr(self, name) is None
+        ])
+        return self
+
+
+# --- platforms -------------------------------------------------------------------------------
+
+
+class SlackConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["socket", "http"] = "socket"
+    bot_token_env: EnvName = "SLACK_BOT_TOKEN"
+    app_token_env: EnvName | None = "SLACK_APP_TOKEN"
+    signing_secret_env: EnvName | None = "SLACK_SIGNING_SECRET"
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> SlackConfig:
+        if self.mode == "socket" and self.app_token_env is None:
+            _raise("SlackConfig", [(("app_token_env",), "socket mode needs app_token_env")])
+        if self.mode == "http" and self.signing_secret_env is None:
+            _raise("SlackConfig", [(("signing_secret_env",), "http mode needs signing_secret_env")])
+        return self
+
+
+class TeamsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    app_id_env: EnvName = "TEAMS_APP_ID"
+    app_password_env: EnvName = "TEAMS_APP_PASSWORD"
+    tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
+
+
+class LogoConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    url: Url = Field(description="LoGo Chat API endpoint")
+    token_env: EnvName = "LOGO_TOKEN"
+
+
+class PlatformsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    slack: SlackConfig | None = None
+    teams: TeamsConfig | None = None
+    logo: LogoConfig | None = None
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+Platform = Literal["slack", "teams", "logo", "console"]
+
+
+class DigestSubscription(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    id: Identifier
+    schedule: Cron = Field(description="cron in Asia/Tokyo, e.g. '30 8 * * mon-fri'")
+    keywords: list[str] = Field(default_factory=list, description="only items mentioning one of these")
+    max_items: int = Field(10, ge=1, le=50)
+    post_when_empty: bool = False
+
+
+class ChannelConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    platform: Platform
+    id: str = Field(min_length=1, description="channel id on the platform (Slack C0123…, LoGo room id)")
+    name: str = ""
+    collections: list[Identifier] | None = Field(
+        None, description="subset of the tenant's collections; omitted = all of the tenant's"
+    )
+    digests: list[DigestSubscription] = Field(default_factory=list)
+
+
+class TenantConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    id: Identifier
+    name: str = Field(min_length=1)
+    collections: list[Identifier] = Field(default_factory=lambda: ["laws"])
+    channels: list[ChannelConfig] = Field(default_factory=list)
+
+    def collections_for(self, channel: ChannelConfig) -> list[str]:
+        return list(self.collections if channel.collections is None else channel.collections)
+
+    @model_validator(mode="after")
+    def _channel_scope(self) -> TenantConfig:
+        problems = _duplicates(self.collections, ("collections",), "collection")
+        for i, ch in enumerate(self.channels):
+            for j, name in enumerate(ch.collections or []):
+                if name not in self.collections:
+                    problems.append((("channels", i, "collections", j),
+                                     f"channel {ch.id!r} ({ch.platform}) may only narrow its tenant's "
+                                     f"collections {self.collections}; {name!r} is not among them"))
+        _raise("TenantConfig", problems)
+        return self
+
+
+# --- manifest --------------------------------------------------------------------------------
+
+
+class Manifest(_Strict):
+    model_config = ConfigDict(extra="forbid", title="kairan manifest")
+    version: Literal[1] = 1
+    data_dir: ResolvedPath = Field(
+        Path("./data"), validate_default=True, description="index and state; relative to this file"
+    )
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
+    tenants: list[TenantConfig] = Field(default_factory=list)
+
+    def find_channel(self, platform: str, channel_id: str) -> tuple[TenantConfig, ChannelConfig] | None:
+        for tenant in self.tenants:
+            for channel in tenant.channels:
+                if channel.platform == platform and channel.id == channel_id:
+                    return tenant, channel
+        return None
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Manifest:
+        colls = {c.name: c for c in self.knowledge.collections}
+        k = self.knowledge
+        problems = _duplicates([c.name for c in k.collections], ("knowledge", "collections"), "collection")
+        tenant_ids = [t.id for t in self.tenants]
+        problems += _duplicates(tenant_ids, ("tenants",), "tenant id")
+        for i, c in enumerate(k.collections):
+            if c.owner is not None and c.owner not in tenant_ids:
+                problems.append((("knowledge", "collections", i, "owner"), f"no tenant with id {c.owner!r}"))
+        for i, s in enumerate(k.sources):
+            if s.collection not in colls:
+                problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))
+        if k.egov.laws and k.egov.collection not in colls:
+            problems.append((("knowledge", "egov", "collection"), _unknown(k.egov.collection, colls)))
+        seen_channels: dict[tuple[str, str], str] = {}
+        seen_subs: set[str] = set()
+        for i, t in enumerate(self.tenants):
+            for j, name in enumerate(t.collections):
+                owner = colls[name].owner if name in colls else None
+                if name not in colls:
+                    problems.append((("tenants", i, "collections", j), _unknown(name, colls)))
+                elif owner is not None and owner != t.id:
+                    problems.append((("tenants", i, "collections", j),
+                                     f"collection {name!r} belongs to tenant {owner!r}"))
+            for j, ch in enumerate(t.channels):
+                loc: Loc = ("tenants", i, "channels", j)
+                if ch.platform != "console" and getattr(self.platforms, ch.platform) is None:
+                    problems.append(((*loc, "platform"), f"channel {ch.id!r} is on {ch.platform} but "
+                                     f"platforms.{ch.platform} is not configured"))
+                if (ch.platform, ch.id) in seen_channels:
+                    problems.append(((*loc, "id"), f"{ch.platform} channel {ch.id!r} is already mapped to "
+                                     f"tenant {seen_channels[ch.platform, ch.id]!r}"))
+                seen_channels[ch.platform, ch.id] = t.id
+                for n, sub in enumerate(ch.digests):
+                    if sub.id in seen_subs:
+                        problems.append(((*loc, "digests", n, "id"), f"duplicate subscription id {sub.id!r}"))
+                    seen_subs.add(sub.id)
+        _raise("Manifest", problems)
+        return self
+
+
+def _unknown(name: str, known: dict[str, Any]) -> str:
+    return f"unknown collection {name!r}; knowledge.collections defines {sorted(known)}"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Manifest.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def write_json_schema(path: Path) -> None:
+    path.write_text(json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m manifest.schema  → regenerate manifest/kairan.schema.json
+    write_json_schema(Path(__file__).with_name("kairan.schema.json"))

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real corpus beside the checkout, and a knowledge base built from it once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+# Everything in the corpus that is a law or circular (lawqa_jp is a QA benchmark, the rest is metadata).
+CORPUS_DIRS = ("xml", "egov_html", "markdown_japan-law", "circulars")
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the shared corpus is missing at {CORPUS}; it sits beside the checkout")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Path:
+    """A knowledge base with the whole corpus ingested (built once per test session)."""
+    from knowledge.ingest import Ingestor, discover
+    from knowledge.store import KnowledgeStore
+
+    data_dir = tmp_path_factory.mktemp("kb")
+    items, errors = discover([shared_corpus / d for d in CORPUS_DIRS], collection="laws")
+    assert not errors
+    report = Ingestor(store=KnowledgeStore(data_dir)).ingest(items)
+    assert report.documents_written > 50, report.errors
+    return data_dir

@@ -1,0 +1,1 @@
+"""Local fakes of external services (mock HTTP APIs) for tests."""

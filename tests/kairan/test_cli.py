@@ -1,0 +1,118 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kairan.cli import cli
+from tests.conftest import CORPUS, DEV_SET
+from tests.fakes.egov_server import EgovMockServer
+
+
+def test_search_json_shape(corpus_data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["search", "自治法238条の4", "--json", "-k", "3", "--data-dir", str(corpus_data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "自治法238条の4" and data["sufficient"] is True
+    assert len(data["hits"]) == 3
+    top = data["hits"][0]
+    assert top["rank"] == 1
+    assert (top["doc_id"], top["article"], top["title"]) == ("322AC0000000067", "238_4", "地方自治法")
+    assert top["caption"] == "（行政財産の管理及び処分）"
+    assert top["url"] == "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_238_4"
+    assert isinstance(top["score"], float) and top["text"].startswith("行政財産は、次項から第四項まで")
+
+
+def test_search_on_empty_knowledge_base_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["search", "質問", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "知識ベースが空です" in result.stderr
+
+
+def test_eval_retrieval_json(corpus_data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["eval", "retrieval", str(DEV_SET), "--json", "--data-dir", str(corpus_data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["by_kind"]) == {"semantic", "citation"}
+    assert data["by_kind"]["citation"]["R@1"] == 1.0
+    assert data["abstention"]["unanswerable"] == 2
+    for miss in data["misses"]:
+        assert {"id", "question", "gold", "rank", "top3"} <= set(miss)
+
+
+def test_eval_rejects_a_malformed_dataset(tmp_path: Path, corpus_data_dir: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "question": "q", "kind": "semantic"}\nnot json\n', "utf-8")
+    result = CliRunner().invoke(cli, ["eval", "retrieval", str(bad), "--data-dir", str(corpus_data_dir)])
+    assert result.exit_code == 1
+    assert "bad.jsonl:2" in result.output
+
+
+def test_ingest_reports_errors_with_file_names(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<Law><LawBody>", "utf-8")
+    good = CORPUS / "xml" / "405AC0000000088_20240401_504AC0100000052.xml"
+    data = tmp_path / "data"
+    result = CliRunner().invoke(
+        cli, ["ingest", str(broken), str(good), "--data-dir", str(data), "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "追加 1 件" in result.stderr
+    assert "broken.xml" in result.stderr
+    again = CliRunner().invoke(cli, ["ingest", str(good), "--data-dir", str(data), "--workers", "1"])
+    assert "変更なし 1 件" in again.stderr
+
+
+def test_ingest_egov_against_local_server(tmp_path: Path) -> None:
+    import asyncio
+
+    async def run() -> tuple[object, str]:
+        async with EgovMockServer(CORPUS) as server:
+            runner = CliRunner()
+            # The CLI runs its own event loop: call it from a worker thread.
+            result = await asyncio.to_thread(
+                runner.invoke,
+                cli,
+                [
+                    "ingest",
+                    "egov",
+                    "行政手続法",
+                    "504CO0000000187",
+                    "存在しない法律",
+                    "--egov-base-url",
+                    server.base_url,
+                    "--data-dir",
+                    str(tmp_path),
+                    "--workers",
+                    "1",
+                ],
+            )
+            return result, server.base_url
+
+    result, _ = asyncio.run(run())
+    assert result.exit_code == 0, result.output
+    assert "追加 2 件" in result.stderr
+    assert "存在しない法律" in result.stderr
+    search = CliRunner().invoke(cli, ["search", "行手法5条", "--json", "--data-dir", str(tmp_path)])
+    assert json.loads(search.stdout)["hits"][0]["article"] == "5"
+
+
+@pytest.mark.parametrize("args", [["ingest"], ["ingest", "egov"]])
+def test_ingest_usage_errors(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+
+
+def test_manifest_validate(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    ok = CliRunner().invoke(cli, ["manifest", "validate", str(repo / "manifest" / "kairan.yaml")])
+    assert ok.exit_code == 0, ok.output
+    bad = tmp_path / "m.yaml"
+    bad.write_text("version: 1\ndata_dirr: ./x\n", "utf-8")
+    result = CliRunner().invoke(cli, ["manifest", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "m.yaml:2" in result.stderr and "data_dirr" in result.stderr
