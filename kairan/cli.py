@@ -14,18 +14,60 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kairan.wiring import KnowledgeConfig, open_searcher, open_vectors, resolve_config
 from knowledge.ingest import DEFAULT_COLLECTION, Ingestor, IngestReport, SourceItem, discover
+from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
+from knowledge.vectors import VectorIndex
 
 err = Console(stderr=True)
 out = Console()
 
-DATA_DIR_HELP = "Knowledge base directory (env KAIRAN_DATA_DIR, default ./data)."
+DATA_DIR_HELP = (
+    "Knowledge base directory (default: the manifest's data_dir, else env KAIRAN_DATA_DIR, else ./data)."
+)
+MANIFEST_HELP = "Admin manifest (env KAIRAN_MANIFEST); without one the embedded defaults apply."
 _STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
 
 
-def _data_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("KAIRAN_DATA_DIR") or "data")
+def knowledge_options(command: Any) -> Any:
+    """--manifest and --data-dir, shared by every command that opens the knowledge base."""
+    command = click.option(
+        "--data-dir",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=DATA_DIR_HELP,
+    )(command)
+    return click.option(
+        "--manifest",
+        "manifest_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="KAIRAN_MANIFEST",
+        default=None,
+        help=MANIFEST_HELP,
+    )(command)
+
+
+def _config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfig:
+    from manifest.loader import ManifestError
+
+    try:
+        return resolve_config(manifest_path, data_dir)
+    except ManifestError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        raise click.ClickException(f"{manifest_path}: {exc.strerror}") from exc
+
+
+def _open_vectors(config: KnowledgeConfig, store: KnowledgeStore) -> VectorIndex | None:
+    from knowledge.embeddings import EmbeddingError
+
+    try:
+        return open_vectors(store, config.manifest)
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _progress() -> Progress:
@@ -50,7 +92,7 @@ def cli() -> None:
 # -- ingest -----------------------------------------------------------------
 @cli.command(context_settings={"ignore_unknown_options": False})
 @click.argument("targets", nargs=-1, required=True)
-@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
+@knowledge_options
 @click.option(
     "--collection", default=DEFAULT_COLLECTION, show_default=True, help="Collection the documents belong to."
 )
@@ -58,7 +100,8 @@ def cli() -> None:
 @click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
 def ingest(
     targets: tuple[str, ...],
-    data_dir: str | None,
+    manifest_path: Path | None,
+    data_dir: Path | None,
     collection: str,
     egov_base_url: str | None,
     workers: int | None,
@@ -69,18 +112,22 @@ def ingest(
     kairan ingest PATH|DIR...            e-Gov XML/JSON/HTML, notices (HTML/PDF), Markdown, text, Q&A CSV/JSON
     kairan ingest egov LAW_ID|TITLE...   fetch laws from the e-Gov API v2 (e.g. 322AC0000000067, 地方自治法)
     """
-    store = KnowledgeStore(_data_dir(data_dir))
+    config = _config(manifest_path, data_dir)
+    store = KnowledgeStore(config.data_dir)
     errors: list[tuple[str, str]] = []
     if targets[0] == "egov":
         if len(targets) == 1:
             raise click.UsageError(
                 "kairan ingest egov: 法令ID か法令名を指定してください (law id or title required)"
             )
-        base = egov_base_url or os.environ.get("KAIRAN_EGOV_BASE_URL")
+        base = (
+            egov_base_url or os.environ.get("KAIRAN_EGOV_BASE_URL") or config.manifest.knowledge.egov.base_url
+        )
         items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
-    report = _run_ingest(Ingestor(store=store, workers=workers), items)
+    ingestor = Ingestor(store=store, workers=workers, vectors=_open_vectors(config, store))
+    report = _run_ingest(ingestor, items)
     report.errors[:0] = errors
     _print_report(report, store)
     if report.errors and not report.documents_written and not report.unchanged:
@@ -88,14 +135,13 @@ def ingest(
 
 
 async def _fetch_egov(
-    names: list[str], base_url: str | None, collection: str
+    names: list[str], base_url: str, collection: str
 ) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     from knowledge.egov_client import EgovClient, EgovError
 
-    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
     items: list[SourceItem] = []
     errors: list[tuple[str, str]] = []
-    async with EgovClient(**kwargs) as client:
+    async with EgovClient(base_url=base_url) as client:
         with _progress() as progress:
             task = progress.add_task("取得 fetch", total=len(names))
             for name in names:
@@ -149,19 +195,18 @@ def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
     multiple=True,
     help="Only these kinds: law, cabinet_order, circular, qa … (repeatable).",
 )
-@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
+@knowledge_options
 def search(
     query: str,
     k: int,
     as_json: bool,
     collections: tuple[str, ...],
     kinds: tuple[str, ...],
-    data_dir: str | None,
+    manifest_path: Path | None,
+    data_dir: Path | None,
 ) -> None:
     """Search the knowledge base (質問を検索)."""
-    from kairan.wiring import open_searcher
-
-    searcher = _open_or_exit(data_dir, open_searcher)
+    searcher = _open_searcher(_config(manifest_path, data_dir))
     result = searcher.search(query, k=k, collections=collections or None, kinds=kinds or None)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
@@ -177,12 +222,17 @@ def search(
         out.print(f"   {hit.text[:160].replace(chr(10), ' ')}")
 
 
-def _open_or_exit(data_dir: str | None, opener: Any) -> Any:
-    path = _data_dir(data_dir)
-    if KnowledgeStore(path).is_empty():
-        err.print(f"[red]知識ベースが空です[/] ({path}): まず `kairan ingest` で法令を取り込んでください.")
+def _open_searcher(config: KnowledgeConfig) -> Searcher:
+    if KnowledgeStore(config.data_dir).is_empty():
+        err.print(f"[red]知識ベースが空です[/] ({config.data_dir}):")
+        err.print("まず `kairan ingest` で法令を取り込んでください. / Ingest laws first.")
         sys.exit(2)
-    return opener(path)
+    from knowledge.embeddings import EmbeddingError
+
+    try:
+        return open_searcher(config.data_dir, manifest=config.manifest)
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 # -- eval -------------------------------------------------------------------
@@ -197,17 +247,18 @@ def eval_group() -> None:
     "-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Hits retrieved per question."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--data-dir", "data_dir", default=None, help=DATA_DIR_HELP)
-def eval_retrieval(dataset: Path, k: int, as_json: bool, data_dir: str | None) -> None:
+@knowledge_options
+def eval_retrieval(
+    dataset: Path, k: int, as_json: bool, manifest_path: Path | None, data_dir: Path | None
+) -> None:
     """R@1/R@5/R@10/MRR by kind, abstention accuracy, and the misses."""
-    from kairan.wiring import open_searcher
     from knowledge.evaluation import DatasetError, evaluate, load_dataset, summarize
 
     try:
         items = load_dataset(dataset)
     except DatasetError as exc:
         raise click.ClickException(str(exc)) from exc
-    searcher = _open_or_exit(data_dir, open_searcher)
+    searcher = _open_searcher(_config(manifest_path, data_dir))
     with _progress() as progress:
         task = progress.add_task("評価 eval", total=len(items))
         outcomes = evaluate(

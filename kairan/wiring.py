@@ -1,13 +1,18 @@
-"""Builds the knowledge-side objects from a data directory, in one place."""
+"""Builds the knowledge-side objects from the manifest and a data directory, in one place."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.search import ArticleRef, Searcher, SearchSettings
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
+from knowledge.vectors import VectorIndex
+from manifest.loader import default_manifest, load_manifest
+from manifest.schema import Manifest
 
 
 class StoreCitationFinder:
@@ -24,11 +29,50 @@ class StoreCitationFinder:
         ]
 
 
-def open_searcher(data_dir: Path, *, settings: SearchSettings | None = None) -> Searcher:
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    """What the knowledge commands need: where the index lives and how to search it."""
+
+    manifest: Manifest
+    data_dir: Path
+
+
+def resolve_config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfig:
+    """``--data-dir`` wins, then the manifest's data_dir, then KAIRAN_DATA_DIR, then ./data."""
+    manifest = load_manifest(manifest_path) if manifest_path else default_manifest()
+    if data_dir is None:
+        env = os.environ.get("KAIRAN_DATA_DIR")
+        data_dir = manifest.data_dir if manifest_path else Path(env) if env else Path("data")
+    return KnowledgeConfig(manifest=manifest, data_dir=data_dir)
+
+
+def search_settings(manifest: Manifest) -> SearchSettings:
+    sufficiency = manifest.knowledge.search.sufficiency
+    return SearchSettings(min_coverage=sufficiency.min_term_coverage, min_score=sufficiency.min_top_score)
+
+
+def open_vectors(store: KnowledgeStore, manifest: Manifest) -> VectorIndex | None:
+    """The dense index when the manifest enables a local embedding model (loading it takes seconds)."""
+    cfg = manifest.knowledge.embeddings
+    if not cfg.enabled or cfg.model_dir is None:
+        return None
+    from knowledge.embeddings import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(model_dir=cfg.model_dir, batch_size=cfg.batch_size)
+    return VectorIndex(store=store, embedder=embedder)
+
+
+def open_searcher(
+    data_dir: Path,
+    *,
+    settings: SearchSettings | None = None,
+    manifest: Manifest | None = None,
+) -> Searcher:
     store = KnowledgeStore(data_dir)
     return Searcher(
         store=store,
         segmenter=Segmenter(),
         citations=StoreCitationFinder(store),
-        settings=settings,
+        vectors=open_vectors(store, manifest) if manifest else None,
+        settings=settings or (search_settings(manifest) if manifest else None),
     )

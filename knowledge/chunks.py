@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from knowledge.documents import DocKind, ParsedDocument, Part, law_article_url
+from knowledge.documents import DocKind, ParsedDocument, law_article_url
 
 _SAFE_ID = re.compile(r"^[\w:./\-]+$")
 _SAFE_KEY = re.compile(r"^[^\s#]+$")  # section keys may be Japanese (1の3・1の4共-1) but never split an id
@@ -99,7 +99,11 @@ def _content_hash(doc: ParsedDocument, label: str, caption: str, text: str) -> s
 
 def search_body(chunk: Chunk) -> str:
     """Caption and text: what the article says."""
-    return f"{chunk.caption}\n{chunk.text}" if chunk.caption else chunk.text
+    return body_text(chunk.caption, chunk.text)
+
+
+def body_text(caption: str, text: str) -> str:
+    return f"{caption}\n{text}" if caption else text
 
 
 def search_caption(chunk: Chunk) -> str:
@@ -110,15 +114,3 @@ def search_caption(chunk: Chunk) -> str:
 def search_context(chunk: Chunk) -> str:
     """Where the article stands: chapter path and document title."""
     return "\n".join(x for x in (chunk.path.replace(PATH_SEPARATOR, "\n"), chunk.title) if x)
-
-
-__all__ = [
-    "LAW_KINDS",
-    "Chunk",
-    "Part",
-    "chunks_from_document",
-    "search_body",
-    "search_caption",
-    "search_context",
-    "validate_id",
-]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.chunks import Chunk, chunks_from_document, search_body, search_caption, search_context
 from knowledge.documents import ParsedDocument, ParseError
@@ -30,6 +31,9 @@ from knowledge.store import (
     now_iso,
 )
 from knowledge.tokenize import Segmenter
+
+if TYPE_CHECKING:
+    from knowledge.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class IngestReport:
     superseded: list[str] = field(default_factory=list)  # older revisions not written
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, message)
     chunks_written: int = 0
+    vectors_written: int = 0
 
     @property
     def documents_written(self) -> int:
@@ -154,9 +159,12 @@ def _chunk_terms(chunk: Chunk, segmenter: Segmenter, context_cache: dict[str, st
 
 # -- parent side ---------------------------------------------------------
 class Ingestor:
-    def __init__(self, *, store: KnowledgeStore, workers: int | None = None) -> None:
+    def __init__(
+        self, *, store: KnowledgeStore, workers: int | None = None, vectors: VectorIndex | None = None
+    ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         report = IngestReport()
@@ -176,6 +184,9 @@ class Ingestor:
                 continue
             self._keep_newest(result, prepared, stored, report)
         self._write(list(prepared.values()), stored, report, progress)
+        if self.vectors is not None:  # also repairs vectors missed by an interrupted run
+            on_embed = (lambda done, total: progress("embed", done, total)) if progress else None
+            report.vectors_written = self.vectors.sync(progress=on_embed)
         if report.documents_written:
             if progress:
                 progress("index", 0, 1)

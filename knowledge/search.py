@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lancedb.query import BooleanQuery, MatchQuery, Occur
 
@@ -24,7 +24,11 @@ from knowledge.store import (
 from knowledge.term_stats import TermStats
 from knowledge.tokenize import Segmenter, normalize
 
+if TYPE_CHECKING:
+    from knowledge.vectors import VectorIndex
+
 log = logging.getLogger(__name__)
+Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
 
 _ROW_FIELDS = (
     "chunk_id",
@@ -66,6 +70,9 @@ class SearchSettings:
     candidates: int = 50
     # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
     part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
+    # Dense fusion (only with an embedding model): reciprocal-rank fusion of the two rankings.
+    rrf_k: int = 60
+    dense_weight: float = 1.0
     # Sufficiency: share of the question's idf mass that the best hits cover.
     min_coverage: float = 0.40
     min_score: float = 5.0
@@ -86,7 +93,7 @@ class SearchHit:
     url: str
     text: str
     score: float
-    matched_by: str  # "citation" | "lexical" | "dense"
+    matched_by: str  # "citation" | "lexical" | "dense" | "hybrid"
     paragraph: int | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -129,11 +136,13 @@ class Searcher:
         store: KnowledgeStore,
         segmenter: Segmenter,
         citations: CitationFinder | None = None,
+        vectors: VectorIndex | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
         self.store = store
         self.segmenter = segmenter
         self.citations = citations
+        self.vectors = vectors
         self.settings = settings or SearchSettings()
         self.term_stats = TermStats.load(store.data_dir)
 
@@ -153,10 +162,11 @@ class Searcher:
         cited = self._cited_rows(refs, collections, kinds)
         terms = self.segmenter.query_terms(text)
         lexical = self._lexical(terms, where, k + len(cited)) if terms else []
-        hits = _merge(cited, lexical, k)
+        ranked = self._fuse(lexical, text, where) if self.vectors is not None else lexical
+        hits = _merge(cited, ranked, k)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        coverage = self._coverage(terms, lexical[:3])
+        coverage = self._coverage(terms, ranked[:3])
         top = lexical[0][1] if lexical else 0.0
         s = self.settings
         sufficient = coverage >= s.min_coverage and top >= s.min_score
@@ -182,7 +192,30 @@ class Searcher:
             out.append((row, 1000.0, ref))
         return out
 
-    def _lexical(self, terms: list[str], where: Any, k: int) -> list[tuple[dict[str, Any], float]]:
+    def _fuse(self, lexical: list[Ranked], text: str, where: Any) -> list[Ranked]:
+        """Reciprocal-rank fusion of the lexical and dense rankings."""
+        assert self.vectors is not None
+        s = self.settings
+        dense = self.vectors.search(text, limit=s.candidates, where=where)
+        rows = {r["chunk_id"]: r for r, _, _ in lexical}
+        missing = [cid for cid, _ in dense if cid not in rows]
+        rows.update(self.store.get_rows(missing))
+        fused: dict[str, float] = {}
+        sources: dict[str, set[str]] = {}
+        for weight, ranking, name in (
+            (1.0, [r["chunk_id"] for r, _, _ in lexical], "lexical"),
+            (s.dense_weight, [cid for cid, _ in dense], "dense"),
+        ):
+            for rank, cid in enumerate(ranking, start=1):
+                if cid in rows:
+                    fused[cid] = fused.get(cid, 0.0) + weight / (s.rrf_k + rank)
+                    sources.setdefault(cid, set()).add(name)
+        order = sorted(fused, key=fused.__getitem__, reverse=True)
+        return [
+            (rows[c], fused[c], "hybrid" if len(sources[c]) == 2 else next(iter(sources[c]))) for c in order
+        ]
+
+    def _lexical(self, terms: list[str], where: Any, k: int) -> list[Ranked]:
         s = self.settings
         text = " ".join(terms)
         # SHOULD clauses add up per column (MultiMatchQuery would take the best column only).
@@ -202,16 +235,16 @@ class Searcher:
             builder = builder.where(where)
         rows = builder.limit(max(k, self.settings.candidates)).to_list()
         weights = dict(self.settings.part_weights)
-        scored = [(r, float(r["_score"]) * weights.get(r["part"], 1.0)) for r in rows]
+        scored = [(r, float(r["_score"]) * weights.get(r["part"], 1.0), "lexical") for r in rows]
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
 
-    def _coverage(self, terms: list[str], top: list[tuple[dict[str, Any], float]]) -> float:
+    def _coverage(self, terms: list[str], top: list[Ranked]) -> float:
         """Share of the question's idf mass whose terms occur in the best hits."""
         if not terms or not top:
             return 0.0
         present: set[str] = set()
-        for row, _ in top:
+        for row, _, _ in top:
             for column in FTS_COLUMNS:
                 present.update(row[column].split())
         weights = {t: self.term_stats.idf(t) for t in terms}
@@ -221,7 +254,7 @@ class Searcher:
 
 def _merge(
     cited: list[tuple[dict[str, Any], float, ArticleRef]],
-    lexical: list[tuple[dict[str, Any], float]],
+    ranked: list[Ranked],
     k: int,
 ) -> list[SearchHit]:
     hits: list[SearchHit] = []
@@ -230,12 +263,12 @@ def _merge(
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
             hits.append(_hit(len(hits) + 1, row, score, "citation", ref.paragraph))
-    for row, score in lexical:
+    for row, score, matched_by in ranked:
         if len(hits) >= k:
             break
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
-            hits.append(_hit(len(hits) + 1, row, score, "lexical"))
+            hits.append(_hit(len(hits) + 1, row, score, matched_by))
     return hits[:k] if len(cited) <= k else hits
 
 

@@ -88,18 +88,18 @@ class StoreError(RuntimeError):
 class KnowledgeStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self._db = lancedb.connect(str(self.data_dir / "lancedb"))
+        self.db = lancedb.connect(str(self.data_dir / "lancedb"))
         self._chunks: Any = None
         self._documents: Any = None
 
     # -- tables ---------------------------------------------------------
     def _table(self, name: str, model: type[LanceModel], create: bool) -> Any:
         try:
-            return self._db.open_table(name)
+            return self.db.open_table(name)
         except (FileNotFoundError, ValueError):
             if not create:
                 return None
-            return self._db.create_table(name, schema=model, exist_ok=True)
+            return self.db.create_table(name, schema=model, exist_ok=True)
 
     @property
     def chunks(self) -> Any:
@@ -177,6 +177,15 @@ class KnowledgeStore:
         ids = [f"{doc_id}#{article}" for doc_id, article in pairs]
         rows = self.chunks.search().where(col("chunk_id").isin(ids)).limit(len(ids)).to_list()
         return {(r["doc_id"], r["article"]): r for r in rows}
+
+    def get_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Rows by chunk id (e.g. for hits that only the dense search found)."""
+        if not chunk_ids or self.chunks is None:
+            return {}
+        rows = (
+            self.chunks.search().where(col("chunk_id").isin(list(chunk_ids))).limit(len(chunk_ids)).to_list()
+        )
+        return {r["chunk_id"]: r for r in rows}
 
     def law_titles(self) -> list[tuple[str, str]]:
         """(title, doc_id) of every stored law-like document, for the citation resolver."""

@@ -196,16 +196,16 @@ class EgovConfig(_Strict):
 
 class SufficiencyConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
-    min_top_score: float = Field(0.0, ge=0.0, description="abstain when the best hit scores lower")
+    # Defaults equal knowledge.search.SearchSettings (a test keeps them in step).
+    min_top_score: float = Field(5.0, ge=0.0, description="abstain when the best hit scores lower")
     min_term_coverage: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of the question's content terms the hits must contain"
+        0.4, ge=0.0, le=1.0, description="idf-weighted share of question terms the best hits contain"
     )
 
 
 class SearchConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     default_k: int = Field(5, ge=1, le=50)
-    min_score: float = Field(0.0, ge=0.0, description="hits scoring lower are dropped")
     sufficiency: SufficiencyConfig = Field(default_factory=SufficiencyConfig)
 
 
