@@ -227,11 +227,12 @@ def _open_searcher(config: KnowledgeConfig) -> Searcher:
         err.print(f"[red]知識ベースが空です[/] ({config.data_dir}):")
         err.print("まず `kairan ingest` で法令を取り込んでください. / Ingest laws first.")
         sys.exit(2)
+    from knowledge.documents import ParseError
     from knowledge.embeddings import EmbeddingError
 
     try:
         return open_searcher(config.data_dir, manifest=config.manifest)
-    except EmbeddingError as exc:
+    except (EmbeddingError, ParseError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
+from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
+from knowledge.law_names import unknown_laws
 from knowledge.search import ArticleRef, Searcher, SearchSettings
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
@@ -20,6 +22,9 @@ class StoreCitationFinder:
 
     def __init__(self, store: KnowledgeStore) -> None:
         self._index = LawTitleIndex.from_titles(store.law_titles(), abbreviations=load_abbreviations())
+
+    def unknown_laws(self, question: str) -> list[str]:
+        return unknown_laws(question, self._index)
 
     def find(self, question: str) -> list[ArticleRef]:
         return [
@@ -69,10 +74,13 @@ def open_searcher(
     manifest: Manifest | None = None,
 ) -> Searcher:
     store = KnowledgeStore(data_dir)
+    segmenter = Segmenter()
+    extra_glossaries = manifest.knowledge.glossary if manifest else []
     return Searcher(
         store=store,
-        segmenter=Segmenter(),
+        segmenter=segmenter,
         citations=StoreCitationFinder(store),
+        glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),
     )

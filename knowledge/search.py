@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lancedb.query import BooleanQuery, MatchQuery, Occur
 
+from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
     CAPTION_TERMS,
@@ -25,6 +26,7 @@ from knowledge.term_stats import TermStats
 from knowledge.tokenize import Segmenter, normalize
 
 if TYPE_CHECKING:
+    from knowledge.glossary import Expansion, Glossary
     from knowledge.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -62,20 +64,9 @@ class ArticleRef:
 class CitationFinder(Protocol):
     def find(self, question: str) -> list[ArticleRef]: ...
 
-
-@dataclass(frozen=True)
-class SearchSettings:
-    caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
-    context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
-    candidates: int = 50
-    # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
-    part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
-    # Dense fusion (only with an embedding model): reciprocal-rank fusion of the two rankings.
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    # Sufficiency: share of the question's idf mass that the best hits cover.
-    min_coverage: float = 0.40
-    min_score: float = 5.0
+    def unknown_laws(self, question: str) -> list[str]:
+        """Laws the question names that the knowledge base does not hold."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,12 +128,14 @@ class Searcher:
         segmenter: Segmenter,
         citations: CitationFinder | None = None,
         vectors: VectorIndex | None = None,
+        glossary: Glossary | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
         self.store = store
         self.segmenter = segmenter
         self.citations = citations
         self.vectors = vectors
+        self.glossary = glossary
         self.settings = settings or SearchSettings()
         self.term_stats = TermStats.load(store.data_dir)
 
@@ -160,17 +153,28 @@ class Searcher:
         where = build_filter(collection=_list(collections), kind=_list(kinds))
         refs = self.citations.find(text) if self.citations else []
         cited = self._cited_rows(refs, collections, kinds)
-        terms = self.segmenter.query_terms(text)
-        lexical = self._lexical(terms, where, k + len(cited)) if terms else []
+        query_terms = self.segmenter.query_terms(text, drop_question_words=self.settings.drop_question_words)
+        terms = query_terms.terms
+        expansions = self.glossary.expand(text) if self.glossary else []
+        lexical = self._lexical(terms, expansions, where, k + len(cited)) if terms else []
         ranked = self._fuse(lexical, text, where) if self.vectors is not None else lexical
         hits = _merge(cited, ranked, k)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        coverage = self._coverage(terms, ranked[:3])
-        top = lexical[0][1] if lexical else 0.0
         s = self.settings
-        sufficient = coverage >= s.min_coverage and top >= s.min_score
-        reason = f"coverage {coverage:.2f} (min {s.min_coverage}), top score {top:.1f} (min {s.min_score})"
+        coverage = self._coverage(terms, self._covered(terms, expansions, ranked[: s.coverage_hits]))
+        key = self._key_noun(terms, query_terms.nouns)
+        top = lexical[0][1] if lexical else 0.0
+        key_ok = key is not None and key in self._covered([key], expansions, ranked[: s.key_hits])
+        key_ok = key_ok or not s.require_key_noun
+        missing_laws = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
+        sufficient = coverage >= s.min_coverage and top >= s.min_score and key_ok and not missing_laws
+        reason = (
+            f"coverage {coverage:.2f} (min {s.min_coverage}), top score {top:.1f} (min {s.min_score}), "
+            f"key term {key or '-'} {'found' if key_ok else 'not found'}"
+        )
+        if missing_laws:
+            reason = f"not in the knowledge base: {'、'.join(missing_laws)}; {reason}"
         return SearchResult(query, hits, sufficient, reason, coverage, refs)
 
     # -- parts ----------------------------------------------------------
@@ -215,41 +219,55 @@ class Searcher:
             (rows[c], fused[c], "hybrid" if len(sources[c]) == 2 else next(iter(sources[c]))) for c in order
         ]
 
-    def _lexical(self, terms: list[str], where: Any, k: int) -> list[Ranked]:
+    def _lexical(self, terms: list[str], expansions: list[Expansion], where: Any, k: int) -> list[Ranked]:
         s = self.settings
         text = " ".join(terms)
+        extra = " ".join(dict.fromkeys(t for e in expansions for t in e.terms if t not in terms))
+        clauses = [
+            (text, BODY_TERMS, 1.0),
+            (text, CAPTION_TERMS, s.caption_boost),
+            (text, CONTEXT_TERMS, s.context_boost),
+        ]
+        if extra:
+            w = s.expansion_weight
+            clauses += [(extra, BODY_TERMS, w), (extra, CAPTION_TERMS, s.caption_boost * w)]
         # SHOULD clauses add up per column (MultiMatchQuery would take the best column only).
-        query = BooleanQuery(
-            [
-                (Occur.SHOULD, MatchQuery(text, column, boost=boost))
-                for column, boost in (
-                    (BODY_TERMS, 1.0),
-                    (CAPTION_TERMS, s.caption_boost),
-                    (CONTEXT_TERMS, s.context_boost),
-                )
-                if boost > 0
-            ]
-        )
+        query = BooleanQuery([(Occur.SHOULD, MatchQuery(q, c, boost=b)) for q, c, b in clauses if b > 0])
         builder = self.store.chunks.search(query).select([*_ROW_FIELDS, "_score"])
         if where is not None:
             builder = builder.where(where)
         rows = builder.limit(max(k, self.settings.candidates)).to_list()
-        weights = dict(self.settings.part_weights)
-        scored = [(r, float(r["_score"]) * weights.get(r["part"], 1.0), "lexical") for r in rows]
+        parts = dict(self.settings.part_weights)
+        scored = [(r, float(r["_score"]) * parts.get(r["part"], 1.0), "lexical") for r in rows]
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
 
-    def _coverage(self, terms: list[str], top: list[Ranked]) -> float:
-        """Share of the question's idf mass whose terms occur in the best hits."""
-        if not terms or not top:
-            return 0.0
+    def _covered(self, terms: list[str], expansions: list[Expansion], top: list[Ranked]) -> set[str]:
+        """Question terms found in the best hits, directly or through their statute wording."""
         present: set[str] = set()
         for row, _, _ in top:
             for column in FTS_COLUMNS:
                 present.update(row[column].split())
+        covered = set(terms) & present
+        for e in expansions:
+            if present.intersection(e.terms):
+                covered.update(e.trigger_terms)
+        return covered
+
+    def _coverage(self, terms: list[str], covered: set[str]) -> float:
+        """Share of the question's idf mass that the best hits cover."""
         weights = {t: self.term_stats.idf(t) for t in terms}
         total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+        return sum(w for t, w in weights.items() if t in covered) / total if total else 0.0
+
+    def _key_noun(self, terms: list[str], nouns: frozenset[str]) -> str | None:
+        """The question's most specific concept: its rarest noun that the knowledge base knows.
+
+        Words the corpus never uses (colloquialisms such as 自分) cannot decide; a known but
+        rare noun (占用, 返礼品) names the subject, and evidence without it is not evidence.
+        """
+        known = [t for t in terms if t in nouns and self.term_stats.df.get(t, 0) > 0]
+        return max(known, key=self.term_stats.idf, default=None)
 
 
 def _merge(

@@ -12,6 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sudachipy import Dictionary, SplitMode
 
@@ -85,6 +86,9 @@ QUESTION_WORDS = frozenset(
         "何割",
         "何日",
         "教える",
+        "根拠",  # 「…の根拠は？」 asks for the basis; it names no subject
+        "うち",  # 「次のうち」
+        "内",
         "欲しい",
         "遣る",
         "行く",
@@ -103,6 +107,12 @@ _SUDACHI_MAX_BYTES = 49_000  # Sudachi rejects inputs over ~49 KB; split longer 
 def normalize(text: str) -> str:
     """NFKC, the first step for every text kairan compares (full-width digits, half-width kana)."""
     return unicodedata.normalize("NFKC", text)
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    terms: list[str]
+    nouns: frozenset[str]  # which of them are nouns: the candidates for a question's key concept
 
 
 class Segmenter:
@@ -127,35 +137,38 @@ class Segmenter:
             self._local.tokenizer = tok
         return tok
 
-    def terms(self, text: str) -> list[str]:
-        """Search terms of ``text`` in order (duplicates kept: term frequency matters)."""
-        out: list[str] = []
+    def analyze(self, text: str) -> list[tuple[str, bool]]:
+        """(term, is_noun) in order; duplicates kept, since term frequency matters."""
+        out: list[tuple[str, bool]] = []
         tokenizer = self._tokenizer()
         for piece in _pieces(normalize(text)):
             for morpheme in tokenizer.tokenize(piece):
-                pos = morpheme.part_of_speech()
-                if pos[0] in _DROPPED_POS:
+                pos = morpheme.part_of_speech()[0]
+                if pos in _DROPPED_POS:
                     continue
                 term = _clean(morpheme.normalized_form())
                 if term and term not in _STOP_WORDS:
-                    out.append(term)
+                    out.append((term, pos == "名詞"))
                 if self._with_subwords:
                     parts = morpheme.split(SplitMode.A)
                     if len(parts) > 1:
                         for part in parts:
                             sub = _clean(part.normalized_form())
-                            if (
-                                sub
-                                and sub != term
-                                and sub not in _STOP_WORDS
-                                and part.part_of_speech()[0] not in _DROPPED_POS
-                            ):
-                                out.append(sub)
+                            sub_pos = part.part_of_speech()[0]
+                            if sub and sub != term and sub not in _STOP_WORDS and sub_pos not in _DROPPED_POS:
+                                out.append((sub, sub_pos == "名詞"))
         return out
 
-    def query_terms(self, text: str) -> list[str]:
+    def terms(self, text: str) -> list[str]:
+        """Search terms of ``text`` in order (duplicates kept)."""
+        return [term for term, _ in self.analyze(text)]
+
+    def query_terms(self, text: str, *, drop_question_words: bool = True) -> QueryTerms:
         """Distinct terms of a question, without the words that only make it a question."""
-        return [t for t in dict.fromkeys(self.terms(text)) if t not in QUESTION_WORDS]
+        dropped = QUESTION_WORDS if drop_question_words else frozenset()
+        analyzed = [(t, noun) for t, noun in self.analyze(text) if t not in dropped]
+        terms = list(dict.fromkeys(t for t, _ in analyzed))
+        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun))
 
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""

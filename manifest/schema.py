@@ -32,6 +32,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knowledge.documents import DocKind
+from knowledge.settings import SearchSettings
+
+_SEARCH_DEFAULTS = SearchSettings()
 
 Loc = tuple[str | int, ...]
 
@@ -86,8 +89,13 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(Path(base).absolute() / value))
 
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-                ("day of week", 0, 7))
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 _CRON_ITEM = re.compile(r"^(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -109,7 +117,8 @@ def _cron(value: str) -> str:
             numbers = [int(g) for g in (match.group(2, 3) if match else ()) if g is not None]
             if not match or any(n < lo or n > hi for n in numbers) or match.group(4) == "0":
                 raise PydanticCustomError(
-                    "cron", "invalid cron {label} {item} (allowed {lo}-{hi}) in {value}",
+                    "cron",
+                    "invalid cron {label} {item} (allowed {lo}-{hi}) in {value}",
                     {"label": label, "item": repr(item), "lo": lo, "hi": hi, "value": repr(value)},
                 )
     return value
@@ -196,10 +205,14 @@ class EgovConfig(_Strict):
 
 class SufficiencyConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
-    # Defaults equal knowledge.search.SearchSettings (a test keeps them in step).
-    min_top_score: float = Field(5.0, ge=0.0, description="abstain when the best hit scores lower")
+    min_top_score: float = Field(
+        _SEARCH_DEFAULTS.min_score, ge=0.0, description="abstain when the best hit scores lower"
+    )
     min_term_coverage: float = Field(
-        0.4, ge=0.0, le=1.0, description="idf-weighted share of question terms the best hits contain"
+        _SEARCH_DEFAULTS.min_coverage,
+        ge=0.0,
+        le=1.0,
+        description="idf-weighted share of question terms the best hits contain",
     )
 
 
@@ -218,8 +231,16 @@ class EmbeddingsConfig(_Strict):
     @model_validator(mode="after")
     def _model_dir_needed(self) -> EmbeddingsConfig:
         if self.enabled and self.model_dir is None:
-            _raise("EmbeddingsConfig", [(("model_dir",), "embeddings.enabled is true: set model_dir "
-                                          "to a local directory holding a Japanese embedding model")])
+            _raise(
+                "EmbeddingsConfig",
+                [
+                    (
+                        ("model_dir",),
+                        "embeddings.enabled is true: set model_dir "
+                        "to a local directory holding a Japanese embedding model",
+                    )
+                ],
+            )
         return self
 
 
@@ -234,6 +255,10 @@ class KnowledgeConfig(_Strict):
     egov: EgovConfig = Field(default_factory=EgovConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    glossary: list[ResolvedPath] = Field(
+        default_factory=list,
+        description="extra glossary files (everyday words → statute wording), read after the built-in one",
+    )
 
 
 # --- llm -------------------------------------------------------------------------------------
@@ -260,10 +285,14 @@ class LLMConfig(_Strict):
             "openai_compatible": ("model", "base_url"),
         }
         hints = {"api_key_env": " (the NAME of the variable holding the key, e.g. ANTHROPIC_API_KEY)"}
-        _raise("LLMConfig", [
-            (("provider",), f"provider {self.provider!r} needs {name}{hints.get(name, '')}")
-            for name in needs.get(self.provider, ()) if getattr(self, name) is None
-        ])
+        _raise(
+            "LLMConfig",
+            [
+                (("provider",), f"provider {self.provider!r} needs {name}{hints.get(name, '')}")
+                for name in needs.get(self.provider, ())
+                if getattr(self, name) is None
+            ],
+        )
         return self
 
 
@@ -347,10 +376,81 @@ class TenantConfig(_Strict):
         for i, ch in enumerate(self.channels):
             for j, name in enumerate(ch.collections or []):
                 if name not in self.collections:
-                    problems.append((("channels", i, "collections", j),
-                                     f"channel {ch.id!r} ({ch.platform}) may only narrow its tenant's "
-                                     f"collections {self.collections}; {name!r} is not among them"))
+                    problems.append(
+                        (
+                            ("channels", i, "collections", j),
+                            f"channel {ch.id!r} ({ch.platform}) may only narrow its tenant's "
+                            f"collections {self.collections}; {name!r} is not among them",
+                        )
+                    )
         _raise("TenantConfig", problems)
+        return self
+
+
+# --- redaction, pricing, state ---------------------------------------------------------------
+
+
+class RedactionConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["mask", "block"] = Field(
+        "mask", description="mask: replace personal data with placeholders; block: refuse the question"
+    )
+    mynumber: bool = Field(True, description="個人番号 (12 digits with a valid check digit)")
+    corporate_number: bool = Field(True, description="法人番号 (13 digits with a valid check digit)")
+    phone: bool = True
+    email: bool = True
+
+
+class ModelPrice(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    input_per_mtok: float = Field(ge=0, description="price per million input tokens")
+    output_per_mtok: float = Field(ge=0, description="price per million output tokens")
+    cache_read_per_mtok: float | None = Field(
+        None, ge=0, description="price per million cache-read tokens; omitted = input_per_mtok"
+    )
+    cache_write_per_mtok: float | None = Field(
+        None, ge=0, description="price per million cache-write tokens; omitted = input_per_mtok"
+    )
+
+
+class PricingConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    currency: Literal["JPY", "USD"] = "JPY"
+    models: dict[Annotated[str, Field(min_length=1)], ModelPrice] = Field(
+        default_factory=dict, description="model name (as in llm.model) -> prices"
+    )
+
+
+_URL_PASSWORD = re.compile(r"^[A-Za-z0-9+._-]+://[^/@\s]*:[^/@\s]*@")
+
+
+def _no_password(value: str | None) -> str | None:
+    if value is not None and _URL_PASSWORD.match(value):
+        raise PydanticCustomError(
+            "url_password",
+            "the database URL contains a password; put the whole URL in an environment variable "
+            "and name it in state.url_env",
+        )
+    return value
+
+
+class StateConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str | None, AfterValidator(_no_password)] = Field(
+        None, description="SQLAlchemy URL without a password; omitted = sqlite:///{data_dir}/state.db"
+    )
+    url_env: EnvName | None = Field(None, description="variable holding the URL (PostgreSQL with a password)")
+    audit_salt_env: EnvName = Field(
+        "KAIRAN_AUDIT_SALT",
+        description="variable holding the salt for hashing user ids; unset = generated, kept in the database",
+    )
+    thread_max_turns: int = Field(6, ge=0, le=50, description="earlier turns a follow-up question sees")
+    thread_max_chars: int = Field(4000, ge=0, le=100_000, description="characters of earlier turns at most")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> StateConfig:
+        if self.url is not None and self.url_env is not None:
+            _raise("StateConfig", [(("url_env",), "set either url or url_env, not both")])
         return self
 
 
@@ -367,6 +467,9 @@ class Manifest(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
 
     def find_channel(self, platform: str, channel_id: str) -> tuple[TenantConfig, ChannelConfig] | None:
         for tenant in self.tenants:
@@ -398,16 +501,27 @@ class Manifest(_Strict):
                 if name not in colls:
                     problems.append((("tenants", i, "collections", j), _unknown(name, colls)))
                 elif owner is not None and owner != t.id:
-                    problems.append((("tenants", i, "collections", j),
-                                     f"collection {name!r} belongs to tenant {owner!r}"))
+                    problems.append(
+                        (("tenants", i, "collections", j), f"collection {name!r} belongs to tenant {owner!r}")
+                    )
             for j, ch in enumerate(t.channels):
                 loc: Loc = ("tenants", i, "channels", j)
                 if ch.platform != "console" and getattr(self.platforms, ch.platform) is None:
-                    problems.append(((*loc, "platform"), f"channel {ch.id!r} is on {ch.platform} but "
-                                     f"platforms.{ch.platform} is not configured"))
+                    problems.append(
+                        (
+                            (*loc, "platform"),
+                            f"channel {ch.id!r} is on {ch.platform} but "
+                            f"platforms.{ch.platform} is not configured",
+                        )
+                    )
                 if (ch.platform, ch.id) in seen_channels:
-                    problems.append(((*loc, "id"), f"{ch.platform} channel {ch.id!r} is already mapped to "
-                                     f"tenant {seen_channels[ch.platform, ch.id]!r}"))
+                    problems.append(
+                        (
+                            (*loc, "id"),
+                            f"{ch.platform} channel {ch.id!r} is already mapped to "
+                            f"tenant {seen_channels[ch.platform, ch.id]!r}",
+                        )
+                    )
                 seen_channels[ch.platform, ch.id] = t.id
                 for n, sub in enumerate(ch.digests):
                     if sub.id in seen_subs:

@@ -60,6 +60,25 @@ def test_unanswerable_questions_are_insufficient(searcher: Searcher, question: s
     assert "coverage" in result.reason
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "金融商品取引法第5条第6項により届出書に代えて提出できる書類は？",  # a law the corpus lacks
+        "道路法の占用許可の基準を教えて",
+        "建築基準法の確認申請はどこに出す？",
+    ],
+)
+def test_questions_about_laws_outside_the_corpus_are_insufficient(searcher: Searcher, question: str) -> None:
+    result = searcher.search(question)
+    assert not result.sufficient, result.reason
+
+
+def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
+    result = searcher.search("職員が副業をするのに許可は要る？")
+    assert ("325AC0000000261", "38") in [(h.doc_id, h.article) for h in result.hits]
+    assert result.sufficient
+
+
 def test_empty_query_is_insufficient(searcher: Searcher) -> None:
     result = searcher.search("　？ ")
     assert result.hits == [] and not result.sufficient
@@ -95,9 +114,11 @@ def test_collections_scope_what_can_be_found(tmp_path: Path) -> None:
 
 
 def test_dev_set_regression_floor(searcher: Searcher) -> None:
-    """Issue 2's bar: semantic R@5 ≥ 0.70, citations 100 % at rank 1, unanswerables insufficient."""
+    """Regression floor a little under the measured figures (semantic R@5 0.94, R@1 0.69)."""
     summary = summarize(evaluate(load_dataset(DEV_SET), lambda q: searcher.search(q, k=10)))
     semantic = summary["by_kind"]["semantic"]
-    assert semantic["R@5"] >= 0.70, summary["misses"]
+    assert semantic["R@5"] >= 0.90, summary["misses"]
+    assert semantic["R@1"] >= 0.60, summary["misses"]
+    assert summary["abstention"]["answerable_sufficient_rate"] >= 0.90
     assert summary["by_kind"]["citation"]["R@1"] == 1.0
     assert summary["abstention"]["accuracy"] == 1.0

@@ -1,0 +1,30 @@
+"""Search settings: the defaults the code uses and the manifest documents (one source for both).
+
+Kept free of heavy imports so the manifest model can read the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
+    context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
+    candidates: int = 50
+    # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
+    part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
+    # Dense fusion (only with an embedding model): reciprocal-rank fusion of the two rankings.
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    # Glossary expansions (statute wording for everyday words) count less than the question's own words.
+    expansion_weight: float = 0.8
+    # Sufficiency: share of the question's idf mass that the best hits cover.
+    min_coverage: float = 0.35
+    require_key_noun: bool = True  # the question's rarest known noun must occur in the best hits
+    refuse_unknown_laws: bool = True  # a question naming a law the knowledge base lacks is insufficient
+    drop_question_words: bool = True  # 何 / いつ / どんな … are not searched
+    coverage_hits: int = 3  # coverage is measured over this many best hits
+    key_hits: int = 3  # the question's key noun must occur in one of this many best hits
+    min_score: float = 5.0

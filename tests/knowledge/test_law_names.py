@@ -1,0 +1,31 @@
+import pytest
+
+from knowledge.citations import LawTitleIndex, load_abbreviations
+from knowledge.law_names import law_names, unknown_laws
+
+INDEX = LawTitleIndex.from_titles(
+    [("地方自治法", "322AC0000000067"), ("民法", "129AC0000000089"), ("行政手続法", "405AC0000000088")],
+    abbreviations=load_abbreviations(),
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("金融商品取引法第5条第6項により提出できる書類は", ["金融商品取引法"]),
+        ("自治法238条の4", ["自治法"]),
+        ("民法と道路法の関係", ["民法", "道路法"]),
+        ("申請の方法を教えて", []),
+        ("違法な支出への対応は", []),
+        ("同法第3条の趣旨", []),
+        ("個人情報の保護に関する法律の第69条", []),
+    ],
+)
+def test_law_names(question: str, names: list[str]) -> None:
+    assert law_names(question) == names
+
+
+def test_unknown_laws_are_those_the_index_lacks() -> None:
+    assert unknown_laws("金融商品取引法第5条と自治法238条の4", INDEX) == ["金融商品取引法"]
+    assert unknown_laws("行手法5条", INDEX) == []
+    assert unknown_laws("道路法の占用許可", INDEX) == ["道路法"]
