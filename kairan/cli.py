@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kairan.wiring import KnowledgeConfig, open_searcher, open_vectors, resolve_config
+from kairan.wiring import (
+    KnowledgeConfig,
+    build_engine,
+    open_searcher,
+    open_state,
+    open_vectors,
+    resolve_config,
+)
 from knowledge.ingest import DEFAULT_COLLECTION, Ingestor, IngestReport, SourceItem, discover
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
@@ -307,6 +314,149 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 " ".join(m["top3"]),
             )
         out.print(misses)
+
+
+# -- ask / audit / usage ----------------------------------------------------------
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--thread", default=None, help="Thread id: follow-up questions in the same thread see earlier turns."
+)
+@click.option("--tenant", default="local", show_default=True, help="Tenant the question is asked for.")
+@knowledge_options
+def ask(
+    question: str,
+    as_json: bool,
+    thread: str | None,
+    tenant: str,
+    manifest_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Ask a question and get a cited answer (質問に根拠つきで回答)."""
+    import logging
+
+    from bot.models import ConversationRef, IncomingMessage
+
+    config = _config(manifest_path, data_dir)
+    _open_searcher(config)  # fails early, in Japanese, when the knowledge base is empty
+    db = open_state(config)
+    try:
+        engine = build_engine(config, db=db)
+        message = IncomingMessage(
+            ref=ConversationRef(platform="cli", tenant=tenant, channel="cli", thread=thread),
+            user=os.environ.get("USER", "cli"),
+            text=question,
+        )
+        collections = _tenant_collections(config, tenant)
+        answer = asyncio.run(engine.answer(message, collections=collections))
+    except Exception:  # never a traceback for the person asking; the log has it
+        logging.getLogger("kairan").exception("answering failed")
+        err.print(
+            "[red]申し訳ありません。回答中にエラーが発生しました。時間をおいてもう一度お試しください。[/]"
+        )
+        sys.exit(1)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        return
+    out.print(answer.text, markup=False, highlight=False)
+    for c in answer.citations:
+        mark = "✓" if c.verified else "？"
+        out.print(f"[{c.n}] {mark} {c.title}  {c.url}", markup=False, highlight=False)
+    for warning in answer.warnings:
+        err.print(f"[yellow]注意:[/] {warning}")
+    if answer.inquiry_draft:
+        out.print("\n--- 照会文案 / inquiry draft ---", markup=False)
+        out.print(answer.inquiry_draft, markup=False, highlight=False)
+
+
+def _tenant_collections(config: KnowledgeConfig, tenant: str) -> list[str] | None:
+    for t in config.manifest.tenants:
+        if t.id == tenant:
+            return list(t.collections) or None
+    return None
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    usage = answer.usage
+    return {
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "extractive": answer.extractive,
+        "citations": [
+            {
+                "n": c.n,
+                "doc_id": c.doc_id,
+                "article": c.article,
+                "title": c.title,
+                "url": c.url,
+                "quote": c.quote,
+                "verified": c.verified,
+            }
+            for c in answer.citations
+        ],
+        "warnings": list(answer.warnings),
+        "inquiry_draft": answer.inquiry_draft,
+        "usage": None
+        if usage is None
+        else {
+            "provider": usage.provider,
+            "model": usage.model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "audit_id": answer.audit_id,
+    }
+
+
+@cli.group(name="audit")
+def audit_group() -> None:
+    """Audit log (監査ログ)."""
+
+
+@audit_group.command(name="verify")
+@knowledge_options
+def audit_verify_command(manifest_path: Path | None, data_dir: Path | None) -> None:
+    """Check the hash chain; name every edited, deleted or reordered record."""
+    from bot.state.commands import audit_verify
+
+    db = open_state(_config(manifest_path, data_dir))
+    try:
+        code, text = audit_verify(db)
+    finally:
+        db.close()
+    (out if code == 0 else err).print(text, markup=False, highlight=False, end="")
+    sys.exit(code)
+
+
+@cli.group(name="usage")
+def usage_group() -> None:
+    """LLM usage and estimated cost per tenant (利用状況)."""
+
+
+@usage_group.command(name="report")
+@click.option("--month", default=None, help="YYYY-MM (default: this month, Japan time).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
+@knowledge_options
+def usage_report_command(
+    month: str | None, as_csv: bool, manifest_path: Path | None, data_dir: Path | None
+) -> None:
+    """Tokens and estimated cost per tenant, provider and model for a month."""
+    from bot.state.commands import usage_report_text
+    from bot.state.usage import current_month
+
+    db = open_state(_config(manifest_path, data_dir))
+    try:
+        text = usage_report_text(db, month or current_month(), csv=as_csv)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(text, nl=False)
 
 
 # -- manifest ---------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
@@ -15,6 +17,11 @@ from knowledge.tokenize import Segmenter
 from knowledge.vectors import VectorIndex
 from manifest.loader import default_manifest, load_manifest
 from manifest.schema import Manifest
+from manifest.secrets import secret_from_env
+
+if TYPE_CHECKING:  # the answer engine (LLM SDKs, SQLAlchemy) loads only for commands that answer
+    from bot.engine import AnswerEngine
+    from bot.state.db import Database
 
 
 class StoreCitationFinder:
@@ -83,4 +90,50 @@ def open_searcher(
         glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),
+    )
+
+
+# -- answer engine ---------------------------------------------------------------------------
+def state_url(config: KnowledgeConfig, environ: Mapping[str, str] = os.environ) -> str:
+    from bot.state.db import default_database_url
+
+    state = config.manifest.state
+    if state.url_env:
+        return secret_from_env(state.url_env, field="state.url_env", environ=environ)
+    return state.url or default_database_url(config.data_dir)
+
+
+def open_state(config: KnowledgeConfig, environ: Mapping[str, str] = os.environ) -> Database:
+    from bot.state.db import open_database
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_database(state_url(config, environ))
+
+
+def build_engine(
+    config: KnowledgeConfig, *, db: Database, environ: Mapping[str, str] = os.environ
+) -> AnswerEngine:
+    """The answer engine as the manifest describes it: LLM (or extractive), redaction, state."""
+    from bot.engine import AnswerEngine, EngineSettings
+    from bot.llm.factory import provider_from_config
+    from bot.redaction import RedactionPolicy
+    from bot.state.audit import AuditLog, audit_salt
+    from bot.state.threads import ThreadStore
+    from bot.state.usage import PriceTable, UsageMeter
+
+    manifest = config.manifest
+    state = manifest.state
+    salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
+    return AnswerEngine(
+        searcher=open_searcher(config.data_dir, manifest=manifest),
+        provider=provider_from_config(manifest.llm, environ=environ),
+        redaction=RedactionPolicy.from_config(manifest.redaction),
+        threads=ThreadStore(db),
+        audit=AuditLog(db, salt=salt),
+        usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)),
+        settings=EngineSettings(
+            top_k=manifest.knowledge.search.default_k,
+            history_turns=state.thread_max_turns,
+            history_chars=state.thread_max_chars,
+        ),
     )

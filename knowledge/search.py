@@ -47,6 +47,7 @@ _ROW_FIELDS = (
     "text",
     "url",
     "effective_date",
+    "sha256",
     *FTS_COLUMNS,
 )
 
@@ -86,6 +87,7 @@ class SearchHit:
     score: float
     matched_by: str  # "citation" | "lexical" | "dense" | "hybrid"
     paragraph: int | None = None
+    sha256: str = ""  # of the stored article text: the audit log records which version was cited
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -312,6 +314,7 @@ def _hit(
         score=score,
         matched_by=matched_by,
         paragraph=paragraph,
+        sha256=row.get("sha256", ""),
     )
 
 

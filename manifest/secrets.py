@@ -43,4 +43,5 @@ def required_env(manifest: Manifest) -> list[tuple[Loc, str]]:
         refs.append((("platforms", "teams", "tenant_id_env"), teams.tenant_id_env))
     if (logo := manifest.platforms.logo) is not None:
         refs.append((("platforms", "logo", "token_env"), logo.token_env))
+    refs.append((("state", "url_env"), manifest.state.url_env))
     return [(loc, name) for loc, name in refs if name is not None]

@@ -1,0 +1,227 @@
+"""Answers written without an LLM: the extractive answer, the abstention and the 照会 draft.
+
+All functions are pure. The extractive answer quotes the deciding sentences
+verbatim, so every citation it returns is verified by construction (and
+``bot.verify.verify`` agrees; the tests check it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.models import Citation, Source
+from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, term_score, term_stems
+
+EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
+ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
+FALLBACK_NOTICE = "生成AIが応答しなかったため、検索結果をそのままお示しします。"
+
+MAX_EXTRACTIVE_SOURCES = 3
+MAX_QUOTE_CHARS = 200
+_SECOND_QUOTE_TOTAL = 320  # a second sentence is added only while both stay this short
+
+_LINE_NUMBER = re.compile(
+    r"^[ \t\u3000]*(?:[0-9０-９]+|[一二三四五六七八九十]+|[イロハニホヘトチリヌルヲワカヨタレソツネナラム]"
+    r"|[（(][0-9０-９一二三四五六七八九十]+[）)])[ \t\u3000]+"
+)
+_OPEN = "（(「『"
+_CLOSE = "）)」』"
+_QUESTION_TAIL = re.compile(r"[\s\u3000]*[?？]+$")
+
+
+# --------------------------------------------------------------------------- statute sentences
+
+
+def statute_sentences(text: str) -> list[str]:
+    """Sentences of a statute text, each an exact substring of ``text``.
+
+    Lines are paragraphs or items; their leading number (２　, 一　, イ　) is
+    dropped. A sentence ends at 。 outside brackets, so （以下「庁舎等」という。）
+    stays inside its sentence. Omission markers left by trimming are skipped.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped in (OMITTED, OMITTED_TAIL):
+            continue
+        match = _LINE_NUMBER.match(line)
+        body = line[match.end() :] if match else line
+        depth = 0
+        start = 0
+        for i, ch in enumerate(body):
+            if ch in _OPEN:
+                depth += 1
+            elif ch in _CLOSE:
+                depth = max(0, depth - 1)
+            elif ch == "。" and depth == 0:
+                out.append(body[start : i + 1].strip())
+                start = i + 1
+        if body[start:].strip():
+            out.append(body[start:].strip())
+    return [s for s in out if s and CLIP not in s]
+
+
+def _clip_sentence(sentence: str, stems: Sequence[str], limit: int = MAX_QUOTE_CHARS) -> str:
+    """At most ``limit`` chars of ``sentence``, cut after a 、 where possible, … marking cuts."""
+    if len(sentence) <= limit:
+        return sentence
+    room = limit - 2 * len(CLIP)
+    starts = [0] + [i + 1 for i, ch in enumerate(sentence) if ch == "、" and i + 1 < len(sentence)]
+    best = max(starts, key=lambda s: (term_score(sentence[s : s + room], stems), -s))
+    end = min(len(sentence), best + room)
+    if end < len(sentence):
+        comma = sentence.rfind("、", best, end)
+        if comma > best + room // 2:
+            end = comma + 1
+    return (CLIP if best > 0 else "") + sentence[best:end] + (CLIP if end < len(sentence) else "")
+
+
+def deciding_sentences(source: Source, stems: Sequence[str]) -> list[str]:
+    """The sentence(s) of ``source`` sharing the most query terms, in text order (at most two)."""
+    sentences = statute_sentences(source.text)
+    if not sentences:
+        return []
+    scored = sorted(range(len(sentences)), key=lambda i: (-term_score(sentences[i], stems), i))
+    best = scored[0]
+    picked = [best]
+    best_score = term_score(sentences[best], stems)
+    if len(scored) > 1 and best_score > 0:
+        second = scored[1]
+        score = term_score(sentences[second], stems)
+        if score > 0 and score * 2 >= best_score:
+            total = len(sentences[best]) + len(sentences[second])
+            if total <= _SECOND_QUOTE_TOTAL:
+                picked.append(second)
+    return [_clip_sentence(sentences[i], stems) for i in sorted(picked)]
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _heading(source: Source) -> str:
+    caption = source.caption.strip()
+    if caption and not caption.startswith(("（", "(")):
+        caption = f"（{caption}）"
+    return f"{source.citation_label}{caption}"
+
+
+def extractive_answer(
+    question: str, sources: Sequence[Source], *, query_terms: Sequence[str]
+) -> tuple[str, tuple[Citation, ...]]:
+    """A search-result answer: the top sources with their deciding sentences quoted verbatim.
+
+    ``question`` is not interpreted (the ranking already did that); ``query_terms``
+    pick the sentences. Returns the text and one verified citation per source shown.
+    """
+    stems = term_stems(query_terms)
+    blocks: list[str] = []
+    citations: list[Citation] = []
+    for source in list(sources)[:MAX_EXTRACTIVE_SOURCES]:
+        quotes = deciding_sentences(source, stems)
+        lines = [f"■ {_heading(source)}[{source.n}]"]
+        lines += [f"「{q}」" for q in quotes]
+        blocks.append("\n".join(lines))
+        citations.append(
+            Citation(
+                n=source.n,
+                doc_id=source.doc_id,
+                article=source.article,
+                title=source.citation_label,
+                url=source.url,
+                quote=quotes[0] if quotes else "",
+                verified=True,
+            )
+        )
+    if not blocks:
+        return abstention_text(question, ()), ()
+    return EXTRACTIVE_LEAD + "\n\n" + "\n\n".join(blocks), tuple(citations)
+
+
+def _question_core(question: str) -> str:
+    return _QUESTION_TAIL.sub("", " ".join(question.split()))
+
+
+def _provision_lines(sources: Sequence[Source], *, with_url: bool) -> list[str]:
+    lines = []
+    for i, source in enumerate(sources, start=1):
+        lines.append(f"（{i}）{_heading(source)}")
+        if with_url and source.url:
+            lines.append(f"　　{source.url}")
+    return lines
+
+
+def abstention_text(question: str, sources_considered: Sequence[Source]) -> str:
+    """The reply when the sources do not support an answer, saying briefly what was searched."""
+    core = _question_core(question)
+    parts = [ABSTENTION_LEAD]
+    if sources_considered:
+        parts.append(
+            f"ご質問「{core}」について登録済みの法令・通知を検索し、次の規定を確認しましたが、"
+            "回答の根拠となる記載は見当たりませんでした。"
+        )
+        parts.append("\n".join(f"・{_heading(s)}" for s in sources_considered))
+    else:
+        parts.append(f"ご質問「{core}」に関係する規定は、登録済みの法令・通知の中に見つかりませんでした。")
+    parts.append("所管の都道府県または省庁への照会をご検討ください。")
+    return "\n".join(parts)
+
+
+def _subject(core: str) -> str:
+    subject = core.rstrip("。、 ")
+    return subject if len(subject) <= 40 else subject[:40] + "…"
+
+
+def inquiry_draft(
+    question: str, sources_considered: Sequence[Source], *, tenant_name: str | None = None
+) -> str:
+    """A draft 照会 to the prefecture or ministry, with placeholders for what the bot cannot know."""
+    core = _question_core(question)
+    body = core if core.endswith("。") else core + "。"
+    sender = tenant_name or "［団体名］"
+    lines = [
+        f"件名：「{_subject(core)}」について（照会）",
+        "",
+        "［照会先］　［都道府県名・省庁名］［担当課］　御中",
+        f"［照会元］　{sender}　［所属］　［担当者］",
+        "　　　　　　電話：［電話番号］　メール：［メールアドレス］",
+        "［日付］　　令和［　］年［　］月［　］日",
+        "",
+        "１　照会の趣旨",
+        f"　{sender}において事務を進めるに当たり、下記の事項について関係規定の解釈に疑義が生じましたので、"
+        "ご教示くださいますようお願いいたします。",
+        "",
+        "２　関係規定",
+    ]
+    if sources_considered:
+        lines += ["　" + line for line in _provision_lines(sources_considered, with_url=True)]
+    else:
+        lines.append("　該当する規定は確認できませんでした。［確認した法令・通知があれば記載してください］")
+    lines += [
+        "",
+        "３　照会事項",
+        "　次の点について、関係規定をどのように解すべきか、ご教示願います。",
+        f"　（１）{body}",
+        "　［具体的な事実関係（対象者、期間、経緯など）を記載してください］",
+        "",
+        "４　規定上明らかでない点",
+    ]
+    if sources_considered:
+        lines.append(
+            "　上記の規定には、本件のような場合にどのように取り扱うべきかについての明示的な定めが"
+            "見当たらず、その適用の可否を判断することができませんでした。"
+        )
+    else:
+        lines.append("　本件について直接定めた規定を確認することができませんでした。")
+    lines += [
+        "　［当団体としての考え方（案）があれば記載してください］",
+        "",
+        "５　回答希望日",
+        "　令和［　］年［　］月［　］日までにご回答いただけますと幸いです。",
+    ]
+    return "\n".join(lines)
+
+
+def fallback_notice(answer_text: str | None = None) -> str:
+    """The notice shown when the LLM failed, optionally followed by the extractive answer."""
+    return f"{FALLBACK_NOTICE}\n\n{answer_text}" if answer_text else FALLBACK_NOTICE

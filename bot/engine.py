@@ -1,0 +1,249 @@
+"""The answer engine: redact → retrieve → abstain or generate → verify → record.
+
+A thin async shell around pure parts (bot.redaction, bot.prompt, bot.verify,
+bot.answer_text) and the collaborators it is given: a searcher, an optional
+LLM provider, and optional state stores. It never raises for an LLM failure
+(the extractive answer is the fallback); other errors propagate so the
+adapter can apologise in chat and log the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+
+from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
+from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
+from bot.models import Answer, IncomingMessage, Source, Usage
+from bot.prompt import SYSTEM_FIXED, clean_rewrite, rewrite_prompt, sources_block, sources_from_hits
+from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, redact
+from bot.state.audit import AuditLog, entry_from_answer
+from bot.state.threads import ThreadStore
+from bot.state.usage import UsageMeter
+from bot.verify import verify, with_note
+from knowledge.search import Searcher, SearchResult
+
+log = logging.getLogger(__name__)
+EXTRACTIVE_USAGE = Usage(provider="none", model="extractive")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    top_k: int = 5
+    history_turns: int = 6
+    history_chars: int = 4000
+    rewrite: bool = True  # with an LLM: also search the question restated in statute vocabulary
+    max_tokens: int = 1500
+
+
+@dataclass(frozen=True)
+class _Retrieved:
+    result: SearchResult
+    query_terms: list[str]
+
+
+class AnswerEngine:
+    def __init__(
+        self,
+        *,
+        searcher: Searcher,
+        provider: LLMProvider | None = None,
+        redaction: RedactionPolicy | None = None,
+        threads: ThreadStore | None = None,
+        audit: AuditLog | None = None,
+        usage: UsageMeter | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.searcher = searcher
+        self.provider = provider
+        self.redaction = redaction or RedactionPolicy()
+        self.threads = threads
+        self.audit = audit
+        self.usage = usage
+        self.settings = settings or EngineSettings()
+
+    async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
+        final: Answer | None = None
+        async for event in self.stream(message, collections=collections):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None
+        return final
+
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        """Text deltas (when an LLM streams), then the final verified Answer."""
+        redacted = redact(message.text, self.redaction)
+        question = redacted.text
+        if redacted.blocked:
+            answer = Answer(
+                text=BLOCKED_MESSAGE, citations=(), abstained=True, warnings=("personal data blocked",)
+            )
+            yield await asyncio.to_thread(self._record, message, question, answer, [])
+            return
+        history = await asyncio.to_thread(self._history, message)
+        usage = EXTRACTIVE_USAGE
+        retrieved, rewrite_usage = await self._retrieve(question, history, collections)
+        if rewrite_usage is not None:
+            usage = rewrite_usage
+        hits = retrieved.result.hits
+        sources = sources_from_hits(hits, query_terms=retrieved.query_terms)
+        if not retrieved.result.sufficient:
+            answer = Answer(
+                text=abstention_text(question, sources),
+                citations=(),
+                abstained=True,
+                inquiry_draft=inquiry_draft(question, sources),
+                usage=usage,
+            )
+        elif self.provider is None:
+            answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=())
+        else:
+            answer = None
+            async for event in self._generate(question, history, sources, retrieved.query_terms, usage):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+            assert answer is not None
+        yield await asyncio.to_thread(self._record, message, question, answer, sources)
+
+    # -- retrieval ----------------------------------------------------------
+    async def _retrieve(
+        self, question: str, history: list[ChatTurn], collections: Sequence[str] | None
+    ) -> tuple[_Retrieved, Usage | None]:
+        k = self.settings.top_k
+        result = await asyncio.to_thread(self.searcher.search, question, k=k, collections=collections)
+        previous = next((t.text for t in reversed(history) if t.role == "user"), None)
+        if previous and not result.sufficient:  # a follow-up: 「それは会計年度任用職員にも適用される？」
+            followup = await asyncio.to_thread(
+                self.searcher.search, f"{previous}\n{question}", k=k, collections=collections
+            )
+            if followup.sufficient:
+                result = followup
+        rewrite_usage = None
+        if (
+            self.provider is not None
+            and self.settings.rewrite
+            and not any(h.matched_by == "citation" for h in result.hits)
+        ):
+            rewritten, rewrite_usage = await self._rewrite(question)
+            if rewritten:
+                alt = await asyncio.to_thread(self.searcher.search, rewritten, k=k, collections=collections)
+                # Kept only when it helps: it turns an insufficient result sufficient, or covers more.
+                if alt.sufficient and (not result.sufficient or alt.coverage > result.coverage):
+                    result = alt
+        terms = self.searcher.segmenter.query_terms(question).terms
+        return _Retrieved(result, terms), rewrite_usage
+
+    async def _rewrite(self, question: str) -> tuple[str | None, Usage | None]:
+        assert self.provider is not None
+        system, user = rewrite_prompt(question)
+        prompt = Prompt(
+            system_fixed=system, system_context="", messages=(ChatTurn("user", user),), max_tokens=200
+        )
+        try:
+            completion = await self.provider.complete(prompt)
+        except LLMError as exc:
+            log.warning("query rewrite skipped: %s", exc)
+            return None, None
+        return clean_rewrite(completion.text), completion.usage
+
+    # -- generation -----------------------------------------------------------
+    async def _generate(
+        self,
+        question: str,
+        history: list[ChatTurn],
+        sources: list[Source],
+        query_terms: list[str],
+        usage: Usage,
+    ) -> AsyncIterator[str | Answer]:
+        assert self.provider is not None
+        prompt = Prompt(
+            system_fixed=SYSTEM_FIXED,
+            system_context=sources_block(sources),
+            messages=(*history, ChatTurn("user", question)),
+            max_tokens=self.settings.max_tokens,
+        )
+        completion: Completion | None = None
+        try:
+            async for event in self.provider.stream(prompt):
+                if isinstance(event, TextDelta):
+                    yield event.text
+                elif isinstance(event, StreamDone):
+                    completion = event.completion
+        except LLMError as exc:
+            log.warning("LLM failed, answering extractively: %s", exc)
+            yield self._extractive(question, sources, query_terms, usage, warnings=(FALLBACK_NOTICE,))
+            return
+        assert completion is not None
+        total = completion.usage if usage is EXTRACTIVE_USAGE else usage + completion.usage
+        checked = verify(completion.text, sources, question=question)
+        if checked.verified_claims == 0:
+            warnings = (
+                *checked.warnings,
+                "生成された回答の根拠を確認できなかったため、検索結果をお示しします。",
+            )
+            yield self._extractive(question, sources, query_terms, total, warnings=warnings)
+            return
+        yield Answer(
+            text=with_note(checked.text),
+            citations=checked.citations,
+            abstained=False,
+            warnings=checked.warnings,
+            usage=replace(total, provider=self.provider.name, model=self.provider.model),
+        )
+
+    def _extractive(
+        self,
+        question: str,
+        sources: list[Source],
+        query_terms: list[str],
+        usage: Usage,
+        *,
+        warnings: tuple[str, ...],
+    ) -> Answer:
+        text, citations = extractive_answer(question, sources, query_terms=query_terms)
+        if FALLBACK_NOTICE in warnings:
+            text = f"{FALLBACK_NOTICE}\n\n{text}"
+        return Answer(
+            text=with_note(text),
+            citations=citations,
+            abstained=False,
+            warnings=warnings,
+            usage=usage,
+            extractive=True,
+        )
+
+    # -- state ----------------------------------------------------------------
+    def _history(self, message: IncomingMessage) -> list[ChatTurn]:
+        if self.threads is None or message.ref.thread is None:
+            return []
+        s = self.settings
+        turns = self.threads.recent(
+            message.ref.thread_key, max_turns=s.history_turns, max_chars=s.history_chars
+        )
+        return [ChatTurn(t.role, t.text) for t in turns]
+
+    def _record(
+        self, message: IncomingMessage, question: str, answer: Answer, sources: list[Source]
+    ) -> Answer:
+        """Audit, meter and remember the exchange; the question is already redacted."""
+        if self.threads is not None and message.ref.thread is not None:
+            self.threads.append(message.ref.thread_key, "user", question)
+            self.threads.append(message.ref.thread_key, "assistant", answer.text)
+        if self.usage is not None and answer.usage is not None and answer.usage.provider != "none":
+            self.usage.record(message.ref.tenant, answer.usage)
+        if self.audit is None:
+            return answer
+        entry = entry_from_answer(
+            message.ref,
+            user_hash=self.audit.hash_user(message.user),
+            question=question,
+            answer=answer,
+            sources=sources,
+        )
+        return replace(answer, audit_id=self.audit.append(entry).id)

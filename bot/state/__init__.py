@@ -1,0 +1,1 @@
+"""Persistent state through SQLAlchemy: audit log, usage, thread memory, feedback, event ledger."""

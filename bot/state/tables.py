@@ -1,0 +1,110 @@
+"""Table definitions for the state database (SQLAlchemy Core, portable column types only)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# BigInteger primary keys autoincrement on PostgreSQL; SQLite only does so for INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+meta = Table(
+    "kairan_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# One row (id = 1): the last appended audit record. Appends lock it (FOR UPDATE on PostgreSQL).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("time", String(32), nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("channel", String(256), nullable=False),
+    Column("user_hash", String(64), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("sources", Text, nullable=False),  # canonical JSON list
+    Column("model", String(256), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("abstained", Boolean, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("time", String(32), nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=True),  # estimated cost in millionths; NULL = no price
+    Column("currency", String(3), nullable=False),
+    Index("ix_usage_time", "time"),
+)
+
+thread_turns = Table(
+    "thread_turns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("thread_key", String(512), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_thread_turns_key", "thread_key", "id"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("audit_id", String(36), ForeignKey("audit_log.id"), nullable=False),
+    Column("user_hash", String(64), nullable=False),
+    Column("value", String(16), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("time", String(32), nullable=False),
+    UniqueConstraint("audit_id", "user_hash", name="uq_feedback_audit_user"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("time", String(32), nullable=False),
+    PrimaryKeyConstraint("platform", "event_id"),
+    Index("ix_processed_events_time", "time"),
+)

@@ -1,0 +1,73 @@
+"""Thread memory: earlier turns of a conversation thread, bounded for the prompt.
+
+Store only redacted text: the question after ``bot.redaction.redact`` and the answer as posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import delete, insert, select
+
+from bot.state.db import Database, iso_utc, utc_now
+from bot.state.tables import thread_turns
+
+Role = Literal["user", "assistant"]
+_ROLES = ("user", "assistant")
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: Role
+    text: str
+
+
+class ThreadStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, thread_key: str, role: Role, text: str, *, time: datetime | None = None) -> None:
+        if role not in _ROLES:
+            raise ValueError(f"role must be one of {_ROLES}, got {role!r}")
+        if not thread_key:
+            raise ValueError("thread_key must not be empty")
+        with self.db.write() as conn:
+            conn.execute(insert(thread_turns).values(
+                thread_key=thread_key, time=iso_utc(time or utc_now()), role=role, text=text
+            ))
+
+    def recent(self, thread_key: str, max_turns: int = 6, max_chars: int = 4000) -> list[ChatTurn]:
+        """The latest turns, oldest first: at most ``max_turns`` and ``max_chars`` characters in all.
+
+        Turns are taken newest first until the next one would exceed ``max_chars``; when even the
+        newest is longer, its last ``max_chars`` characters are kept (prefixed with …).
+        """
+        if max_turns <= 0 or max_chars <= 0:
+            return []
+        query = (
+            select(thread_turns.c.role, thread_turns.c.text)
+            .where(thread_turns.c.thread_key == thread_key)
+            .order_by(thread_turns.c.id.desc())
+            .limit(max_turns)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        taken: list[ChatTurn] = []
+        used = 0
+        for row in rows:
+            if used + len(row.text) > max_chars:
+                if not taken:  # the newest turn alone is too long: keep its end
+                    tail = row.text[len(row.text) - max_chars + 1 :] if max_chars > 1 else ""
+                    taken.append(ChatTurn(row.role, "…" + tail))
+                break
+            taken.append(ChatTurn(row.role, row.text))
+            used += len(row.text)
+        return taken[::-1]
+
+    def forget_before(self, moment: datetime) -> int:
+        """Delete turns older than ``moment``; returns how many."""
+        with self.db.write() as conn:
+            result = conn.execute(delete(thread_turns).where(thread_turns.c.time < iso_utc(moment)))
+        return int(result.rowcount)

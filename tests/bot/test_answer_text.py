@@ -1,0 +1,155 @@
+"""Extractive answers, abstention and the 照会 draft, built from real 地方自治法 articles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.answer_text import (
+    ABSTENTION_LEAD,
+    EXTRACTIVE_LEAD,
+    FALLBACK_NOTICE,
+    MAX_QUOTE_CHARS,
+    abstention_text,
+    extractive_answer,
+    fallback_notice,
+    inquiry_draft,
+    statute_sentences,
+)
+from bot.models import Source
+from bot.prompt import sources_from_hits
+from bot.verify import quote_in, verify
+from tests.bot.law_sources import JICHI, section_text, sources
+from tests.bot.test_prompt import hit
+
+CASES = [
+    (
+        "行政財産を民間に貸し付けることはできますか",
+        ["行政財産", "貸し付ける", "民間"],
+        ("238_4", "238_5", "225"),
+    ),
+    ("庁舎の空きスペースを貸せますか", ["庁舎", "余裕", "貸し付ける"], ("238_4", "225")),
+    ("公の施設の指定管理者について", ["公の施設", "指定", "管理"], ("244_2", "238_4")),
+    (
+        "住民監査請求で損害の補塡を求められますか",
+        ["住民", "監査", "請求", "損害", "補塡"],
+        ("242", "242_2", "238_4"),
+    ),
+    ("使用料は徴収できますか", ["使用料", "徴収"], ("225", "238_4", "244_2", "242")),
+]
+
+
+@pytest.mark.parametrize(("question", "terms", "keys"), CASES)
+def test_extractive_answer_verifies_clean(question: str, terms: list[str], keys: tuple[str, ...]) -> None:
+    srcs = sources(*keys)
+    text, citations = extractive_answer(question, srcs, query_terms=terms)
+    shown = srcs[:3]
+    assert text.startswith(EXTRACTIVE_LEAD + "\n\n")
+    assert [c.n for c in citations] == [s.n for s in shown]
+    for source, citation in zip(shown, citations, strict=True):
+        assert f"■ {source.citation_label}{source.caption}[{source.n}]" in text
+        assert citation.verified and citation.quote
+        assert quote_in(citation.quote, source.text)
+        assert (citation.doc_id, citation.article, citation.url) == (
+            source.doc_id,
+            source.article,
+            source.url,
+        )
+    quotes = re.findall(r"^「(.*)」$", text, flags=re.MULTILINE)
+    assert quotes and all(len(q) <= MAX_QUOTE_CHARS for q in quotes)
+    result = verify(text, srcs)
+    assert result.warnings == ()
+    assert result.text == text
+    assert [(c.n, c.verified) for c in result.citations] == [(s.n, True) for s in shown]
+    assert result.verified_claims == len(shown)
+
+
+def test_extractive_answer_picks_the_sentence_with_the_question_terms() -> None:
+    srcs = sources("238_4")
+    text, citations = extractive_answer("庁舎の空きスペースを貸せますか", srcs, query_terms=["庁舎", "余裕"])
+    item4 = next(line for line in section_text("238_4").split("\n") if line.startswith("四\u3000"))
+    assert citations[0].quote == item4.removeprefix("四\u3000")
+    assert len(citations[0].quote) <= MAX_QUOTE_CHARS
+    assert f"「{citations[0].quote}」" in text
+
+
+def test_long_deciding_sentence_is_clipped_around_the_terms() -> None:
+    srcs = sources("242")
+    text, citations = extractive_answer("損害の補塡", srcs, query_terms=["損害", "補塡"])
+    quote = citations[0].quote
+    assert len(quote) <= MAX_QUOTE_CHARS < len(statute_sentences(section_text("242"))[0])
+    assert quote.startswith("…") and "補塡" in quote
+    assert verify(text, srcs).warnings == ()
+
+
+def test_extractive_answer_on_trimmed_sources_verifies_clean() -> None:
+    terms = ["住民", "監査", "請求", "期間"]
+    srcs = sources_from_hits(
+        [hit(1, "242"), hit(2, "242_2"), hit(3, "238_4")], query_terms=terms, max_total_chars=1_500
+    )
+    assert "（中略）" in srcs[0].text or "（以下略）" in srcs[0].text
+    text, citations = extractive_answer("住民監査請求の期間は", srcs, query_terms=terms)
+    result = verify(text, srcs)
+    assert result.warnings == ()
+    assert all(c.verified for c in result.citations)
+    assert "（中略）" not in "".join(c.quote for c in citations)
+
+
+def test_extractive_answer_without_sources_abstains() -> None:
+    text, citations = extractive_answer("何でも", [], query_terms=["何"])
+    assert text.startswith(ABSTENTION_LEAD)
+    assert citations == ()
+
+
+def test_statute_sentences_keep_inner_brackets_and_drop_numbers() -> None:
+    text = section_text("238_4")
+    sentences = statute_sentences(text)
+    assert sentences[0].startswith("行政財産は、次項から第四項まで")
+    assert all(s in text for s in sentences)
+    assert not any(re.match(r"^[０-９一二三四五六七八九]\u3000", s) for s in sentences)
+    # （以下この号において「庁舎等」という。） stays inside item 四.
+    item4 = next(s for s in sentences if s.startswith("行政財産のうち庁舎"))
+    assert "「庁舎等」という。）" in item4 and item4.endswith("。")
+
+
+def test_abstention_text_names_what_was_searched() -> None:
+    srcs = sources("238_4", "225")
+    text = abstention_text("職員の副業は許可が必要ですか？", srcs)
+    assert text.startswith("根拠となる資料が見つかりませんでした。\n")
+    assert "「職員の副業は許可が必要ですか」" in text
+    assert "・地方自治法 第二百三十八条の四（行政財産の管理及び処分）" in text
+    assert "・地方自治法 第二百二十五条（使用料）" in text
+    empty = abstention_text("職員の副業は許可が必要ですか", [])
+    assert empty.startswith(ABSTENTION_LEAD)
+    assert "見つかりませんでした。\nご質問「職員の副業は許可が必要ですか」に関係する規定は" in empty
+
+
+def test_inquiry_draft_contains_question_and_provisions() -> None:
+    srcs: list[Source] = sources("238_4", "225", "244_2")
+    draft = inquiry_draft("庁舎の空きスペースを民間に貸せますか？", srcs)
+    assert draft.startswith("件名：「庁舎の空きスペースを民間に貸せますか」について（照会）\n")
+    for heading in ("１　照会の趣旨", "２　関係規定", "３　照会事項", "４　規定上明らかでない点"):
+        assert f"\n{heading}\n" in draft
+    assert "　（１）庁舎の空きスペースを民間に貸せますか。" in draft
+    for source in srcs:
+        assert source.url in draft
+        assert f"{source.citation_label}{source.caption}" in draft
+    assert draft.count(f"https://laws.e-gov.go.jp/law/{JICHI}#Mp-At_") == 3
+    for placeholder in ("［所属］", "［担当者］", "［電話番号］", "［団体名］"):
+        assert placeholder in draft
+
+
+def test_inquiry_draft_with_tenant_and_no_sources() -> None:
+    draft = inquiry_draft("会計年度任用職員に期末手当は出ますか", [], tenant_name="回覧市")
+    assert "［照会元］　回覧市　［所属］　［担当者］" in draft
+    assert "［団体名］" not in draft
+    assert "　回覧市において事務を進めるに当たり" in draft
+    assert "該当する規定は確認できませんでした。" in draft
+    assert "https://" not in draft
+
+
+def test_fallback_notice() -> None:
+    assert FALLBACK_NOTICE == "生成AIが応答しなかったため、検索結果をそのままお示しします。"
+    assert fallback_notice() == FALLBACK_NOTICE
+    assert fallback_notice("本文") == f"{FALLBACK_NOTICE}\n\n本文"
