@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= data
+# make demo serves the console at http://127.0.0.1:$(PORT)/console (extractive answers unless an LLM is set).
+PORT ?= 8080
 # Laws for the demo: a directory of e-Gov files (KAIRAN_CORPUS) or, without it, fetched from e-Gov.
 DEMO_LAWS ?= 322AC0000000067 322CO0000000016 325AC0000000261 405AC0000000088 415AC0000000057 336AC0000000223
 
@@ -25,8 +27,7 @@ ifdef KAIRAN_CORPUS
 else
 	$(BIN)/kairan ingest --data-dir $(DATA_DIR) egov $(DEMO_LAWS)
 endif
-	$(BIN)/kairan search --data-dir $(DATA_DIR) "市の庁舎の空きスペースを民間のカフェに貸すことはできますか？"
-	$(BIN)/kairan search --data-dir $(DATA_DIR) "自治法238条の4"
+	$(BIN)/kairan serve --data-dir $(DATA_DIR) --host 127.0.0.1 --port $(PORT)
 
 test: venv-dev
 	$(BIN)/ruff check .

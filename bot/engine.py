@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
+from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
 from bot.models import Answer, IncomingMessage, Source, Usage
 from bot.prompt import SYSTEM_FIXED, clean_rewrite, rewrite_prompt, sources_block, sources_from_hits
@@ -27,6 +28,21 @@ from knowledge.search import Searcher, SearchResult
 
 log = logging.getLogger(__name__)
 EXTRACTIVE_USAGE = Usage(provider="none", model="extractive")
+REWRITE_ANCHOR_DEPTH = 10
+
+
+def _rewrite_helps(original: SearchResult, rewritten: SearchResult) -> bool:
+    """Keep the rewritten search only when it helps the question actually asked.
+
+    It must be sufficient, its best hit must already be among the original question's
+    top hits (a rewrite re-ranks; it cannot bring in a topic the question never reached,
+    which is how an off-topic rewrite would make an unanswerable question look answerable),
+    and it must turn an insufficient result sufficient or cover more.
+    """
+    if not rewritten.sufficient or not rewritten.hits:
+        return False
+    anchored = rewritten.hits[0].chunk_id in {h.chunk_id for h in original.hits}
+    return anchored and (not original.sufficient or rewritten.coverage > original.coverage)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ class AnswerEngine:
         audit: AuditLog | None = None,
         usage: UsageMeter | None = None,
         settings: EngineSettings | None = None,
+        llm_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.searcher = searcher
         self.provider = provider
@@ -63,6 +80,7 @@ class AnswerEngine:
         self.audit = audit
         self.usage = usage
         self.settings = settings or EngineSettings()
+        self.llm_allowed = llm_allowed  # per tenant (a BudgetGuard); False: extractive answers only
 
     async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
         final: Answer | None = None
@@ -86,7 +104,10 @@ class AnswerEngine:
             return
         history = await asyncio.to_thread(self._history, message)
         usage = EXTRACTIVE_USAGE
-        retrieved, rewrite_usage = await self._retrieve(question, history, collections)
+        use_llm = self.provider is not None
+        if use_llm and self.llm_allowed is not None:
+            use_llm = await asyncio.to_thread(self.llm_allowed, message.ref.tenant)
+        retrieved, rewrite_usage = await self._retrieve(question, history, collections, use_llm=use_llm)
         if rewrite_usage is not None:
             usage = rewrite_usage
         hits = retrieved.result.hits
@@ -99,8 +120,9 @@ class AnswerEngine:
                 inquiry_draft=inquiry_draft(question, sources),
                 usage=usage,
             )
-        elif self.provider is None:
-            answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=())
+        elif not use_llm:
+            warnings = () if self.provider is None else (BUDGET_NOTICE,)
+            answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=warnings)
         else:
             answer = None
             async for event in self._generate(question, history, sources, retrieved.query_terms, usage):
@@ -113,10 +135,13 @@ class AnswerEngine:
 
     # -- retrieval ----------------------------------------------------------
     async def _retrieve(
-        self, question: str, history: list[ChatTurn], collections: Sequence[str] | None
+        self, question: str, history: list[ChatTurn], collections: Sequence[str] | None, *, use_llm: bool
     ) -> tuple[_Retrieved, Usage | None]:
         k = self.settings.top_k
-        result = await asyncio.to_thread(self.searcher.search, question, k=k, collections=collections)
+        # Search deeper than the sources shown: a rewrite may only re-rank what the question itself found.
+        result = await asyncio.to_thread(
+            self.searcher.search, question, k=max(k, REWRITE_ANCHOR_DEPTH), collections=collections
+        )
         previous = next((t.text for t in reversed(history) if t.role == "user"), None)
         if previous and not result.sufficient:  # a follow-up: 「それは会計年度任用職員にも適用される？」
             followup = await asyncio.to_thread(
@@ -126,18 +151,17 @@ class AnswerEngine:
                 result = followup
         rewrite_usage = None
         if (
-            self.provider is not None
+            use_llm
             and self.settings.rewrite
             and not any(h.matched_by == "citation" for h in result.hits)
         ):
             rewritten, rewrite_usage = await self._rewrite(question)
             if rewritten:
                 alt = await asyncio.to_thread(self.searcher.search, rewritten, k=k, collections=collections)
-                # Kept only when it helps: it turns an insufficient result sufficient, or covers more.
-                if alt.sufficient and (not result.sufficient or alt.coverage > result.coverage):
+                if _rewrite_helps(result, alt):
                     result = alt
         terms = self.searcher.segmenter.query_terms(question).terms
-        return _Retrieved(result, terms), rewrite_usage
+        return _Retrieved(replace(result, hits=result.hits[:k]), terms), rewrite_usage
 
     async def _rewrite(self, question: str) -> tuple[str | None, Usage | None]:
         assert self.provider is not None

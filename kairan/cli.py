@@ -1,4 +1,4 @@
-"""The ``kairan`` command line: ingest, search, eval, manifest."""
+"""The ``kairan`` command line: ingest, search, eval, ask, serve, manifest."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kairan.answer_json import answer_json
+from kairan.digest_cli import digest_group
 from kairan.wiring import (
     KnowledgeConfig,
     build_engine,
@@ -22,10 +25,13 @@ from kairan.wiring import (
     open_vectors,
     resolve_config,
 )
-from knowledge.ingest import DEFAULT_COLLECTION, Ingestor, IngestReport, SourceItem, discover
-from knowledge.search import Searcher
-from knowledge.store import KnowledgeStore
-from knowledge.vectors import VectorIndex
+from knowledge.documents import DEFAULT_COLLECTION
+
+if TYPE_CHECKING:  # LanceDB loads only for commands that open the knowledge base
+    from knowledge.ingest import Ingestor, IngestReport, SourceItem
+    from knowledge.search import Searcher
+    from knowledge.store import KnowledgeStore
+    from knowledge.vectors import VectorIndex
 
 err = Console(stderr=True)
 out = Console()
@@ -120,6 +126,9 @@ def ingest(
     kairan ingest egov LAW_ID|TITLE...   fetch laws from the e-Gov API v2 (e.g. 322AC0000000067, 地方自治法)
     """
     config = _config(manifest_path, data_dir)
+    from knowledge.ingest import Ingestor, discover
+    from knowledge.store import KnowledgeStore
+
     store = KnowledgeStore(config.data_dir)
     errors: list[tuple[str, str]] = []
     if targets[0] == "egov":
@@ -145,6 +154,7 @@ async def _fetch_egov(
     names: list[str], base_url: str, collection: str
 ) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     from knowledge.egov_client import EgovClient, EgovError
+    from knowledge.ingest import SourceItem
 
     items: list[SourceItem] = []
     errors: list[tuple[str, str]] = []
@@ -230,6 +240,8 @@ def search(
 
 
 def _open_searcher(config: KnowledgeConfig) -> Searcher:
+    from knowledge.store import KnowledgeStore
+
     if KnowledgeStore(config.data_dir).is_empty():
         err.print(f"[red]知識ベースが空です[/] ({config.data_dir}):")
         err.print("まず `kairan ingest` で法令を取り込んでください. / Ingest laws first.")
@@ -349,7 +361,7 @@ def ask(
             text=question,
         )
         collections = _tenant_collections(config, tenant)
-        answer = asyncio.run(engine.answer(message, collections=collections))
+        answer = asyncio.run(_answer_once(engine, message, collections))
     except Exception:  # never a traceback for the person asking; the log has it
         logging.getLogger("kairan").exception("answering failed")
         err.print(
@@ -361,15 +373,25 @@ def ask(
     if as_json:
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return
-    out.print(answer.text, markup=False, highlight=False)
+    # soft_wrap: no hard line breaks inside the answer or the URLs when the output is piped.
+    out.print(answer.text, markup=False, highlight=False, soft_wrap=True)
     for c in answer.citations:
         mark = "✓" if c.verified else "？"
-        out.print(f"[{c.n}] {mark} {c.title}  {c.url}", markup=False, highlight=False)
-    for warning in answer.warnings:
-        err.print(f"[yellow]注意:[/] {warning}")
+        out.print(f"[{c.n}] {mark} {c.title}  {c.url}", markup=False, highlight=False, soft_wrap=True)
+    for warning in answer.warnings:  # may quote LLM output: never read it as rich markup
+        err.print(f"[yellow]注意:[/] {escape(warning)}", soft_wrap=True)
     if answer.inquiry_draft:
         out.print("\n--- 照会文案 / inquiry draft ---", markup=False)
-        out.print(answer.inquiry_draft, markup=False, highlight=False)
+        out.print(answer.inquiry_draft, markup=False, highlight=False, soft_wrap=True)
+
+
+async def _answer_once(engine: Any, message: Any, collections: list[str] | None) -> Any:
+    """One answer, then the LLM client is closed inside the loop that opened its connections."""
+    try:
+        return await engine.answer(message, collections=collections)
+    finally:
+        if engine.provider is not None:
+            await engine.provider.aclose()
 
 
 def _tenant_collections(config: KnowledgeConfig, tenant: str) -> list[str] | None:
@@ -377,40 +399,6 @@ def _tenant_collections(config: KnowledgeConfig, tenant: str) -> list[str] | Non
         if t.id == tenant:
             return list(t.collections) or None
     return None
-
-
-def answer_json(answer: Any) -> dict[str, Any]:
-    usage = answer.usage
-    return {
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "extractive": answer.extractive,
-        "citations": [
-            {
-                "n": c.n,
-                "doc_id": c.doc_id,
-                "article": c.article,
-                "title": c.title,
-                "url": c.url,
-                "quote": c.quote,
-                "verified": c.verified,
-            }
-            for c in answer.citations
-        ],
-        "warnings": list(answer.warnings),
-        "inquiry_draft": answer.inquiry_draft,
-        "usage": None
-        if usage is None
-        else {
-            "provider": usage.provider,
-            "model": usage.model,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-        },
-        "audit_id": answer.audit_id,
-    }
 
 
 @cli.group(name="audit")
@@ -459,10 +447,131 @@ def usage_report_command(
     click.echo(text, nl=False)
 
 
+# -- serve --------------------------------------------------------------------
+@cli.command()
+@knowledge_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="JSON logs on stderr from this level up.",
+)
+def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: int, log_level: str) -> None:
+    """Run the bot: chat adapters, /healthz, /readyz, /metrics and the browser console (/console).
+
+    The console is open from this computer when bound to localhost; elsewhere it needs env
+    KAIRAN_CONSOLE_TOKEN. Stops cleanly on Ctrl+C / SIGTERM.
+    """
+    from kairan.logging import configure_logging, env_names
+    from kairan.serve import serve as run_server
+
+    config = _config(manifest_path, data_dir)
+    configure_logging(level=log_level.upper(), secret_env_names=env_names(config.manifest))
+    _open_searcher(config)  # fails early, in Japanese, when the knowledge base is empty
+
+    def announce(banner: str) -> None:
+        err.print(banner, markup=False, highlight=False)
+
+    try:
+        asyncio.run(run_server(config, host=host, port=port, ready=announce))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 # -- manifest ---------------------------------------------------------------
 @cli.group(name="manifest")
 def manifest_group() -> None:
     """Admin manifest tools (設定ファイル)."""
+
+
+@manifest_group.command(name="slack")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KAIRAN_MANIFEST",
+    default=None,
+    help=MANIFEST_HELP,
+)
+@click.option("--name", "bot_name", default="kairan", show_default=True, help="Bot display name.")
+@click.option("--request-url", default=None, help="Public https URL of /slack/events (HTTP mode).")
+@click.option(
+    "--mode", type=click.Choice(["socket", "http"]), default=None, help="Override platforms.slack.mode."
+)
+def manifest_slack(
+    manifest_path: Path | None, bot_name: str, request_url: str | None, mode: str | None
+) -> None:
+    """Print the Slack app manifest (scopes and events the code uses), filled from the admin manifest."""
+    from adapters.slack.factory import render_app_manifest
+
+    config = _config(manifest_path, None)
+    try:
+        text = render_app_manifest(config.manifest, bot_name=bot_name, request_url=request_url, mode=mode)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(text, nl=False)
+
+
+@manifest_group.command(name="teams")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KAIRAN_MANIFEST",
+    default=None,
+    help=MANIFEST_HELP,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("kairan-teams.zip"),
+    show_default=True,
+    help="Where to write the Teams app package.",
+)
+@click.option(
+    "--bot-id",
+    default=None,
+    help="Microsoft App ID (default: the variable platforms.teams.app_id_env names).",
+)
+@click.option("--name", default="kairan", show_default=True, help="App name shown in Teams.")
+@click.option("--website-url", default=None, help="Developer website (https).")
+@click.option("--privacy-url", default=None, help="Privacy statement (https).")
+@click.option("--terms-url", default=None, help="Terms of use (https).")
+def manifest_teams(
+    manifest_path: Path | None,
+    out: Path,
+    bot_id: str | None,
+    name: str,
+    website_url: str | None,
+    privacy_url: str | None,
+    terms_url: str | None,
+) -> None:
+    """Build the Teams app package (manifest.json and icons in a zip)."""
+    from adapters.teams.package import build_app_package
+    from manifest.secrets import MissingSecret, secret_from_env
+
+    config = _config(manifest_path, None)
+    if bot_id is None:
+        teams = config.manifest.platforms.teams
+        env_name = teams.app_id_env if teams is not None else "TEAMS_APP_ID"
+        try:
+            bot_id = secret_from_env(env_name, field="platforms.teams.app_id_env")
+        except MissingSecret as exc:
+            raise click.ClickException(str(exc)) from exc
+    urls = {
+        k: v
+        for k, v in (("website_url", website_url), ("privacy_url", privacy_url), ("terms_url", terms_url))
+        if v
+    }
+    try:
+        path = build_app_package(out, bot_id=bot_id, name=name, **urls)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out_console = Console()
+    out_console.print(f"Teams アプリパッケージを作成しました / app package written: {path}")
 
 
 @manifest_group.command(name="validate")
@@ -478,6 +587,8 @@ def manifest_validate(path: Path) -> None:
         sys.exit(1)
     out.print(f"{path}: OK")
 
+
+cli.add_command(digest_group)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

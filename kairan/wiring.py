@@ -6,22 +6,22 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.law_names import unknown_laws
-from knowledge.search import ArticleRef, Searcher, SearchSettings
-from knowledge.store import KnowledgeStore
-from knowledge.tokenize import Segmenter
-from knowledge.vectors import VectorIndex
+from knowledge.settings import SearchSettings
 from manifest.loader import default_manifest, load_manifest
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
-if TYPE_CHECKING:  # the answer engine (LLM SDKs, SQLAlchemy) loads only for commands that answer
+if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
     from bot.engine import AnswerEngine
     from bot.state.db import Database
+    from knowledge.search import ArticleRef, Searcher
+    from knowledge.store import KnowledgeStore
+    from knowledge.vectors import VectorIndex
 
 
 class StoreCitationFinder:
@@ -34,6 +34,8 @@ class StoreCitationFinder:
         return unknown_laws(question, self._index)
 
     def find(self, question: str) -> list[ArticleRef]:
+        from knowledge.search import ArticleRef
+
         return [
             ArticleRef(c.law_id, c.article, c.paragraph, c.item)
             for c in find_citations(question, self._index)
@@ -69,6 +71,7 @@ def open_vectors(store: KnowledgeStore, manifest: Manifest) -> VectorIndex | Non
     if not cfg.enabled or cfg.model_dir is None:
         return None
     from knowledge.embeddings import SentenceTransformerEmbedder
+    from knowledge.vectors import VectorIndex
 
     embedder = SentenceTransformerEmbedder(model_dir=cfg.model_dir, batch_size=cfg.batch_size)
     return VectorIndex(store=store, embedder=embedder)
@@ -80,6 +83,10 @@ def open_searcher(
     settings: SearchSettings | None = None,
     manifest: Manifest | None = None,
 ) -> Searcher:
+    from knowledge.search import Searcher
+    from knowledge.store import KnowledgeStore
+    from knowledge.tokenize import Segmenter
+
     store = KnowledgeStore(data_dir)
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []
@@ -136,4 +143,33 @@ def build_engine(
             history_turns=state.thread_max_turns,
             history_chars=state.thread_max_chars,
         ),
+    )
+
+
+# -- digests -----------------------------------------------------------------------------------
+def build_digest_runner(
+    config: KnowledgeConfig, adapters: Mapping[str, Any], *, db: Database, llm: Any, ingest: bool = True
+) -> Any:
+    """The digest runner over the manifest's feeds and subscriptions (new documents are ingested)."""
+    from bot.digest.config import from_manifest
+    from bot.digest.fetch import Fetcher
+    from bot.digest.runner import DigestRunner
+    from bot.digest.summarise import Summariser
+
+    feeds, subscriptions = from_manifest(config.manifest)
+    ingestor = None
+    if ingest:
+        from knowledge.ingest import Ingestor
+        from knowledge.store import KnowledgeStore
+
+        store = KnowledgeStore(config.data_dir)
+        ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
+    return DigestRunner(
+        db=db,
+        feeds=feeds,
+        subscriptions=subscriptions,
+        adapters=adapters,
+        fetcher=Fetcher(),
+        summariser=Summariser(llm=llm),
+        ingestor=ingestor,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 EGOV_LAW_URL = "https://laws.e-gov.go.jp/law/{law_id}"
+DEFAULT_COLLECTION = "laws"  # public laws; tenants' own documents go into collections of their own
 
 
 class DocKind(StrEnum):

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-DEFAULT_COLLECTION = "laws"
 _BATCH_CHUNKS = 20_000
 
 

@@ -12,6 +12,7 @@ fields on ``Manifest``; ``version`` is bumped only for incompatible changes.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -322,10 +323,37 @@ class TeamsConfig(_Strict):
     tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
 
 
+_WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")
+
+
+def _ws_url(value: str) -> str:
+    if not _WS_URL.match(value):
+        raise PydanticCustomError(
+            "ws_url",
+            "must be a ws(s):// URL without embedded credentials, got {value}",
+            {"value": repr(value)},
+        )
+    return value.rstrip("/")
+
+
+WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
+
+
 class LogoConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
-    url: Url = Field(description="LoGo Chat API endpoint")
+    url: WsUrl = Field(description="LoGo Chat WebSocket API endpoint (internet or LGWAN host), wss://…")
+    api_version: str = Field("1.107", min_length=1, description="API version sent in create_session")
     token_env: EnvName = "LOGO_TOKEN"
+    proxy: Url | None = Field(
+        None, description="HTTP(S) proxy for the WebSocket; omitted = HTTPS_PROXY if set"
+    )
+    ca_file: ResolvedPath | None = Field(None, description="PEM file of extra CA certificates (LGWAN)")
+    max_message_length: int = Field(1024, ge=64, le=100_000, description="longest message; longer are split")
+    send_interval_s: float = Field(0.55, ge=0, le=60, description="pause between two messages sent")
+    answer_bots: bool = Field(False, description="also answer messages posted by other bots")
+    default_tenant: Identifier | None = Field(
+        None, description="tenant for talks not listed under tenants.channels (1:1 talks); omitted = ignore"
+    )
 
 
 class PlatformsConfig(_Strict):
@@ -347,6 +375,12 @@ class DigestSubscription(_Strict):
     keywords: list[str] = Field(default_factory=list, description="only items mentioning one of these")
     max_items: int = Field(10, ge=1, le=50)
     post_when_empty: bool = False
+    sources: list[Identifier] = Field(
+        default_factory=list, description="ids of feeds (top-level feeds:) to include; empty = all feeds"
+    )
+    categories: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="only items in one of these categories (empty = any category)"
+    )
 
 
 class ChannelConfig(_Strict):
@@ -366,6 +400,16 @@ class TenantConfig(_Strict):
     name: str = Field(min_length=1)
     collections: list[Identifier] = Field(default_factory=lambda: ["laws"])
     channels: list[ChannelConfig] = Field(default_factory=list)
+    monthly_budget: float | None = Field(
+        None,
+        gt=0,
+        description="estimated LLM cost allowed per calendar month (Japan time), in pricing.currency; "
+        "omitted = no limit",
+    )
+    budget_exceeded: Literal["extractive"] = Field(
+        "extractive",
+        description="what happens past monthly_budget: extractive = answer from search results, no LLM",
+    )
 
     def collections_for(self, channel: ChannelConfig) -> list[str]:
         return list(self.collections if channel.collections is None else channel.collections)
@@ -384,6 +428,44 @@ class TenantConfig(_Strict):
                         )
                     )
         _raise("TenantConfig", problems)
+        return self
+
+
+# --- feeds (digest sources) ------------------------------------------------------------------
+
+FeedKind = Literal["rss", "atom", "rdf", "index_page", "egov_revisions"]
+
+
+class FeedConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    id: Identifier
+    kind: FeedKind = Field(
+        description="rss (RSS 2.0), rdf (RSS 1.0), atom, index_page (new links on an HTML list page), "
+        "egov_revisions (e-Gov API v2 law revisions of law_ids)"
+    )
+    url: Url = Field(description="feed or list page URL; for egov_revisions the API base URL")
+    collection: Identifier = Field(description="knowledge collection the fetched documents go into")
+    category: str | None = Field(None, description="category for items that carry none of their own")
+    encoding: str | None = Field(
+        None, description="charset to use instead of the declared one (for mislabelled feeds/pages)"
+    )
+    law_ids: list[Annotated[str, Field(pattern=r"^\d{3}[A-Z][0-9A-Z]{11}$")]] = Field(
+        default_factory=list, description="e-Gov law ids to watch (egov_revisions only)"
+    )
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> FeedConfig:
+        problems: list[tuple[Loc, str]] = []
+        if self.kind == "egov_revisions" and not self.law_ids:
+            problems.append((("law_ids",), "kind egov_revisions needs law_ids (e-Gov law ids to watch)"))
+        if self.kind != "egov_revisions" and self.law_ids:
+            problems.append((("law_ids",), f"law_ids only applies to kind egov_revisions, not {self.kind}"))
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                problems.append((("encoding",), f"unknown encoding {self.encoding!r}"))
+        _raise("FeedConfig", problems)
         return self
 
 
@@ -467,6 +549,7 @@ class Manifest(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    feeds: list[FeedConfig] = Field(default_factory=list, description="digest sources (feeds, list pages)")
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
@@ -495,6 +578,11 @@ class Manifest(_Strict):
             problems.append((("knowledge", "egov", "collection"), _unknown(k.egov.collection, colls)))
         seen_channels: dict[tuple[str, str], str] = {}
         seen_subs: set[str] = set()
+        feed_ids = {f.id for f in self.feeds}
+        problems += _duplicates([f.id for f in self.feeds], ("feeds",), "feed id")
+        for i, f in enumerate(self.feeds):
+            if f.collection not in colls:
+                problems.append((("feeds", i, "collection"), _unknown(f.collection, colls)))
         for i, t in enumerate(self.tenants):
             for j, name in enumerate(t.collections):
                 owner = colls[name].owner if name in colls else None
@@ -527,6 +615,14 @@ class Manifest(_Strict):
                     if sub.id in seen_subs:
                         problems.append(((*loc, "digests", n, "id"), f"duplicate subscription id {sub.id!r}"))
                     seen_subs.add(sub.id)
+                    for m, source in enumerate(sub.sources):
+                        if source not in feed_ids:
+                            problems.append(
+                                (
+                                    (*loc, "digests", n, "sources", m),
+                                    f"unknown feed {source!r}; feeds defines {sorted(feed_ids)}",
+                                )
+                            )
         _raise("Manifest", problems)
         return self
 

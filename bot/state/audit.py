@@ -156,7 +156,6 @@ class AuditLog:
         """Create the chain head row on first use (never from ``verify``, which must only read)."""
         if self._head_ready:
             return
-        self._head_ready = True
         try:
             with self.db.write() as conn:
                 if conn.execute(select(audit_head.c.id)).first() is None:
@@ -165,8 +164,10 @@ class AuditLog:
                     ).first()
                     seq, digest = (last.seq, last.hash) if last else (0, GENESIS)
                     conn.execute(insert(audit_head).values(id=_HEAD_ID, seq=seq, hash=digest))
-        except IntegrityError:  # created concurrently by another process
+        except IntegrityError:  # created concurrently by another process or thread
             pass
+        # Only now: a thread that saw the flag earlier could read a head row not yet committed.
+        self._head_ready = True
 
     def append(self, entry: AuditEntry, *, time: datetime | None = None) -> AuditRecord:
         self._ensure_head()

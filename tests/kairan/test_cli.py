@@ -116,3 +116,21 @@ def test_manifest_validate(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["manifest", "validate", str(bad)])
     assert result.exit_code == 1
     assert "m.yaml:2" in result.stderr and "data_dirr" in result.stderr
+
+
+def test_manifest_teams_builds_the_app_package(tmp_path: Path) -> None:
+    import zipfile
+
+    bot_id = "00000000-0000-0000-0000-0000000000ab"
+    out = tmp_path / "kairan-teams.zip"
+    result = CliRunner().invoke(
+        cli, ["manifest", "teams", "--out", str(out), "--bot-id", bot_id], env={"TEAMS_APP_ID": ""}
+    )
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["bots"][0]["botId"] == bot_id
+    assert set(manifest["bots"][0]["scopes"]) == {"personal", "team", "groupChat"}
+    missing = CliRunner().invoke(cli, ["manifest", "teams", "--out", str(out)], env={"TEAMS_APP_ID": ""})
+    assert missing.exit_code == 1 and "TEAMS_APP_ID" in missing.output

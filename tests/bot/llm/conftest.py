@@ -1,13 +1,13 @@
-"""Fixtures for the LLM provider tests: fake API servers and a small grounded prompt."""
+"""Fixtures for the LLM provider tests: a small grounded prompt and fake AWS credentials.
+
+The fake API servers (``anthropic_server``, ``openai_server``) live in tests/bot/conftest.py.
+"""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.llm.base import ChatTurn, Prompt
-from tests.fakes.llm_servers import FakeAnthropicServer, FakeOpenAIServer
 
 SYSTEM_FIXED = (
     "あなたは自治体職員を支援するアシスタントです。資料の範囲内でのみ回答し、主張ごとに[n]を付けてください。"
@@ -32,18 +32,6 @@ def prompt() -> Prompt:
         ),
         max_tokens=800,
     )
-
-
-@pytest.fixture
-async def anthropic_server() -> AsyncIterator[FakeAnthropicServer]:
-    async with FakeAnthropicServer(api_key="test-key") as server:
-        yield server
-
-
-@pytest.fixture
-async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
-    async with FakeOpenAIServer(api_key="test-key") as server:
-        yield server
 
 
 @pytest.fixture

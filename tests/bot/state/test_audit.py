@@ -206,6 +206,31 @@ def test_concurrent_appends_do_not_fork_the_chain(db_path: Path) -> None:
         assert log.verify().ok
 
 
+def test_first_appends_from_many_threads_share_one_log(db_path: Path) -> None:
+    """One AuditLog used by many threads on a fresh database (as the engine does): none may fail."""
+    url = default_database_url(db_path.parent)
+    with open_database(url) as db:
+        log = AuditLog(db, salt="s")
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def worker(n: int) -> None:
+            start.wait()
+            try:
+                log.append(entry(n, log))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [r.seq for r in log.records()] == list(range(1, 9))
+        assert log.verify().ok
+
+
 def test_user_hash_uses_the_install_salt(db_path: Path) -> None:
     url = default_database_url(db_path.parent)
     with open_database(url) as db:

@@ -1,0 +1,477 @@
+"""A LoGo Chat (L is B "direct" protocol) bot client: MessagePack-RPC over a binary WebSocket.
+
+Frames (MessagePack arrays, strings in the old raw format as direct-js sends them):
+
+- request  ``[0, msgid, method, params]`` (both directions: the server pushes notifications
+  as requests, the client acks each one with ``[1, msgid, nil, true]``)
+- response ``[1, msgid, error, result]``; ``error`` is a map ``{code, message, detail}`` and
+  ``detail.retry_after`` (seconds) accompanies 429 "too many requests" and 503 errors.
+
+Session: ``create_session(token, api_version, "bot")`` → ``reset_notification`` →
+``get_domains`` → ``get_talks`` → (``get_acquaintances`` for display names, optional) →
+``start_notification``. Keep-alive uses WebSocket ping frames; a lost connection is
+re-established with a fresh session, backing off from 3 s doubling to 45 s. Messages are
+sent one at a time, spaced by ``send_interval`` and retried after ``retry_after``.
+
+Unconfirmed details stay parameters: the API version, the message count and order code
+of ``get_messages`` (``[talk_id, count, since_id, max_id, order]``, 1 = ascending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgpack
+
+log = logging.getLogger(__name__)
+
+REQUEST = 0
+RESPONSE = 1
+AGENT = "bot"
+TEXT_MESSAGE = 1
+PAIR_TALK = 1
+GROUP_TALK = 2
+ORDER_ASC = 1
+MAX_RETRY_AFTER_S = 300.0
+
+NotificationHandler = Callable[[str, Any], None]
+
+
+class LogoError(Exception):
+    """Base class of the LoGo client's errors."""
+
+
+class ProtocolError(LogoError):
+    """A frame that is not valid MessagePack-RPC."""
+
+
+class ConnectionLost(LogoError):
+    """The WebSocket closed (or is not open) while a call was pending."""
+
+
+class RpcError(LogoError):
+    """The server answered a call with an error map."""
+
+    def __init__(self, method: str, error: Any) -> None:
+        self.method = method
+        err = normalize(error)
+        self.code: int | None = err.get("code") if isinstance(err, dict) else None
+        self.message: str = str(err.get("message", "")) if isinstance(err, dict) else str(err)
+        detail = err.get("detail") if isinstance(err, dict) else None
+        self.detail: Any = detail
+        super().__init__(f"{method} failed: {self.code} {self.message}".strip())
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked to wait (429 / 503), capped; None when it did not say."""
+        value = self.detail.get("retry_after") if isinstance(self.detail, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in (429, 503)
+
+
+# -- codec ---------------------------------------------------------------------------------------
+
+
+def pack(obj: Any) -> bytes:
+    """Encode like direct-js: strings in the old raw format (no bin/str8 types)."""
+    return msgpack.packb(obj, use_bin_type=False)
+
+
+def normalize(obj: Any) -> Any:
+    """bytes → str (UTF-8, replacing bad bytes), recursively; tuples → lists."""
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="replace")
+    if isinstance(obj, dict):
+        return {normalize(k): normalize(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [normalize(v) for v in obj]
+    return obj
+
+
+def unpack(data: bytes) -> list[Any]:
+    """Decode one frame into ``[type, msgid, …]``; raises ProtocolError for anything else."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False, unicode_errors="replace")
+    except (ValueError, TypeError) as exc:
+        raise ProtocolError(f"undecodable MessagePack frame ({len(data)} bytes): {exc}") from exc
+    obj = normalize(obj)
+    if not isinstance(obj, list) or len(obj) != 4 or obj[0] not in (REQUEST, RESPONSE):
+        raise ProtocolError(f"not a MessagePack-RPC request or response: {str(obj)[:120]}")
+    if not isinstance(obj[1], int) or isinstance(obj[1], bool):
+        raise ProtocolError(f"message id must be an integer, got {obj[1]!r}")
+    return obj
+
+
+# -- state ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SessionState:
+    """What the handshake learnt; rebuilt on every (re)connection."""
+
+    me: int | None = None
+    me_name: str = ""
+    talk_types: dict[int, int] = field(default_factory=dict)  # talk_id → 1 pair / 2 group
+    user_names: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Outgoing:
+    talk_id: int
+    text: str
+    done: asyncio.Future[Any]
+    attempts: int = 0
+
+
+class LogoClient:
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        api_version: str = "1.107",
+        proxy: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        ping_interval: float = 40.0,
+        reconnect_initial: float = 3.0,
+        reconnect_max: float = 45.0,
+        call_timeout: float = 30.0,
+        send_interval: float = 0.55,
+        send_attempts: int = 5,
+        backfill: bool = True,
+        backfill_count: int = 20,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self.api_version = api_version
+        self.proxy = proxy
+        self.ssl_context = ssl_context
+        self.ping_interval = ping_interval
+        self.reconnect_initial = reconnect_initial
+        self.reconnect_max = reconnect_max
+        self.call_timeout = call_timeout
+        self.send_interval = send_interval
+        self.send_attempts = send_attempts
+        self.backfill = backfill
+        self.backfill_count = backfill_count
+        self.state = SessionState()
+        self.sessions = 0  # sessions created so far (1 after the first connection)
+        self._handlers: list[NotificationHandler] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._next_id = 0
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._runner: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._last_send = 0.0
+        self._last_seen: dict[int, int] = {}  # talk_id → newest message id seen (for backfill)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def add_handler(self, handler: NotificationHandler) -> None:
+        """``handler(method, payload)`` for every notification payload (and backfilled messages
+        as ``notify_create_message``). It must return quickly; the ack is sent after it returns."""
+        self._handlers.append(handler)
+
+    async def start(self, *, wait: float | None = 30.0) -> bool:
+        """Start connecting; return True once the first session is ready (False after ``wait``)."""
+        if self._runner is None:
+            self._stopping = False
+            self._http = aiohttp.ClientSession(trust_env=self.proxy is None)
+            self._runner = asyncio.create_task(self._run(), name="logo-connection")
+            self._sender = asyncio.create_task(self._send_loop(), name="logo-sender")
+        try:
+            await asyncio.wait_for(self._ready.wait(), wait)
+        except TimeoutError:
+            log.warning("LoGo: no session within %.0f s, still trying to connect to %s", wait or 0, self.url)
+            return False
+        return True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in (self._sender, self._runner):
+            if task is not None:
+                task.cancel()
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.close()
+        for task in (self._sender, self._runner):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._runner = self._sender = None
+        self._fail_pending(ConnectionLost("client stopped"))
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            if not item.done.done():
+                item.done.set_exception(ConnectionLost("client stopped before the message was sent"))
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self._ready.clear()
+
+    def connected(self) -> bool:
+        return self._ready.is_set() and self._ws is not None and not self._ws.closed
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def disconnect(self) -> None:
+        """Drop the current connection (the run loop reconnects with a fresh session)."""
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.close()
+
+    # -- queries on the session state ----------------------------------------------------------
+    def is_pair_talk(self, talk_id: int) -> bool:
+        return self.state.talk_types.get(talk_id) == PAIR_TALK
+
+    def user_name(self, user_id: int) -> str | None:
+        return self.state.user_names.get(user_id)
+
+    # -- RPC -------------------------------------------------------------------------------------
+    async def call(
+        self, method: str, params: list[Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionLost(f"{method}: not connected")
+        self._next_id = (self._next_id + 1) % 2**31
+        msgid = self._next_id
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[msgid] = (method, future)
+        try:
+            await ws.send_bytes(pack([REQUEST, msgid, method, params or []]))
+            return await asyncio.wait_for(future, timeout or self.call_timeout)
+        except (ConnectionResetError, aiohttp.ClientConnectionError) as exc:
+            raise ConnectionLost(f"{method}: connection lost ({exc.__class__.__name__})") from exc
+        finally:
+            self._pending.pop(msgid, None)
+
+    async def send_text(self, talk_id: int, text: str) -> Any:
+        """Queue one text message (already within the length limit); return create_message's result.
+
+        Messages leave one at a time, ``send_interval`` apart; 429/503 are retried after the
+        server's ``retry_after``; a lost connection waits for the next session.
+        """
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._outbox.put(_Outgoing(talk_id=talk_id, text=text, done=done))
+        return await done
+
+    # -- internals: connection ------------------------------------------------------------------
+    async def _run(self) -> None:
+        delay = self.reconnect_initial
+        while not self._stopping:
+            pause = delay
+            try:
+                await self._connect_once()
+                delay = self.reconnect_initial  # the session worked: start over from the minimum
+                pause = delay
+            except asyncio.CancelledError:
+                raise
+            except RpcError as exc:
+                log.error("LoGo: %s", exc)
+                if exc.retryable and exc.retry_after is not None:
+                    pause = max(exc.retry_after, delay)
+            except (LogoError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("LoGo: connection to %s failed: %s: %s", self.url, exc.__class__.__name__, exc)
+            finally:
+                self._ready.clear()
+                self._ws = None
+                self._fail_pending(ConnectionLost("connection closed"))
+            if self._stopping:
+                break
+            log.info("LoGo: reconnecting in %.1f s", pause)
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, self.reconnect_max)
+
+    async def _connect_once(self) -> None:
+        assert self._http is not None
+        async with self._http.ws_connect(
+            self.url,
+            proxy=self.proxy,
+            ssl=self.ssl_context if self.ssl_context is not None else True,
+            heartbeat=self.ping_interval,
+            max_msg_size=16 * 2**20,
+        ) as ws:
+            self._ws = ws
+            reader = asyncio.create_task(self._read_loop(ws), name="logo-reader")
+            try:
+                await self._handshake()
+                self.sessions += 1
+                self._ready.set()
+                log.info("LoGo: session %d ready as user %s", self.sessions, self.state.me)
+                if self.sessions > 1 and self.backfill:
+                    await self._backfill()
+                await reader
+            finally:
+                if not reader.done():
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+            close_code = ws.close_code
+        log.warning("LoGo: connection closed (code %s)", close_code)
+
+    async def _handshake(self) -> None:
+        session = normalize(await self.call("create_session", [self._token, self.api_version, AGENT]))
+        user = session.get("user") if isinstance(session, dict) else None
+        if not isinstance(user, dict) or not isinstance(user.get("user_id"), int):
+            raise ProtocolError(f"create_session returned no user.user_id: {str(session)[:200]}")
+        state = SessionState(me=user["user_id"], me_name=str(user.get("display_name", "")))
+        await self.call("reset_notification")
+        await self.call("get_domains")
+        for talk in normalize(await self.call("get_talks")) or []:
+            if isinstance(talk, dict) and isinstance(talk.get("talk_id"), int):
+                state.talk_types[talk["talk_id"]] = int(talk.get("type") or 0)
+        try:
+            for entry in normalize(await self.call("get_acquaintances")) or []:
+                users = entry[1] if isinstance(entry, list) and len(entry) == 2 else []
+                for u in users:
+                    if isinstance(u, dict) and isinstance(u.get("user_id"), int):
+                        state.user_names[u["user_id"]] = str(u.get("display_name", ""))
+        except RpcError as exc:  # names are a nicety: mentions fall back to the user id
+            log.info("LoGo: get_acquaintances unavailable: %s", exc)
+        self.state = state
+        await self.call("start_notification")
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in ws:
+            if frame.type == aiohttp.WSMsgType.BINARY:
+                try:
+                    message = unpack(frame.data)
+                except ProtocolError as exc:
+                    log.warning("LoGo: %s", exc)
+                    continue
+                if message[0] == RESPONSE:
+                    self._on_response(message)
+                else:
+                    await self._on_request(ws, message)
+            elif frame.type == aiohttp.WSMsgType.TEXT:
+                log.warning("LoGo: unexpected text frame ignored (%d chars)", len(frame.data))
+            elif frame.type == aiohttp.WSMsgType.ERROR:
+                log.warning("LoGo: WebSocket error: %s", ws.exception())
+                break
+
+    def _on_response(self, message: list[Any]) -> None:
+        _, msgid, error, result = message
+        entry = self._pending.get(msgid)
+        if entry is None:
+            log.warning("LoGo: response to unknown request id %s", msgid)
+            return
+        method, future = entry
+        if future.done():
+            return
+        if error is not None:
+            exc = RpcError(method, error)
+            if exc.message == "invalid session":
+                asyncio.get_running_loop().create_task(self.disconnect())
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    async def _on_request(self, ws: aiohttp.ClientWebSocketResponse, message: list[Any]) -> None:
+        _, msgid, method, params = message
+        payloads = params if isinstance(params, list) else [params]
+        for payload in payloads:
+            if method == "notify_create_message":
+                self._remember(payload)
+            self._track_talks(str(method), payload)
+            self._dispatch(str(method), payload)
+        await ws.send_bytes(pack([RESPONSE, msgid, None, True]))
+
+    def _dispatch(self, method: str, payload: Any) -> None:
+        for handler in self._handlers:
+            try:
+                handler(method, payload)
+            except Exception:  # a handler bug must not stop acks or the connection
+                log.exception("LoGo: notification handler failed for %s", method)
+
+    def _track_talks(self, method: str, payload: Any) -> None:
+        if method in ("notify_create_pair_talk", "notify_create_group_talk", "notify_add_talkers",
+                      "notify_update_group_talk") and isinstance(payload, dict):
+            talk_id, kind = payload.get("talk_id"), payload.get("type")
+            if isinstance(talk_id, int) and isinstance(kind, int):
+                self.state.talk_types[talk_id] = kind
+        elif method == "notify_add_acquaintance":  # [domain_id, user] (direct-js) or a flat user map
+            user = payload[1] if isinstance(payload, list) and len(payload) == 2 else payload
+            if isinstance(user, dict) and isinstance(user.get("user_id"), int):
+                self.state.user_names[user["user_id"]] = str(user.get("display_name", ""))
+
+    def _remember(self, payload: Any) -> None:
+        if isinstance(payload, dict):
+            talk_id, message_id = payload.get("talk_id"), payload.get("message_id")
+            if isinstance(talk_id, int) and isinstance(message_id, int):
+                self._last_seen[talk_id] = max(message_id, self._last_seen.get(talk_id, 0))
+
+    async def _backfill(self) -> None:
+        """Fetch messages posted while disconnected (handlers de-duplicate by message id)."""
+        for talk_id, since in list(self._last_seen.items()):
+            try:
+                messages = await self.call(
+                    "get_messages", [talk_id, self.backfill_count, since, None, ORDER_ASC]
+                )
+            except RpcError as exc:
+                log.info("LoGo: backfill disabled, get_messages failed: %s", exc)
+                self.backfill = False
+                return
+            for payload in normalize(messages) or []:
+                message_id = payload.get("message_id") if isinstance(payload, dict) else None
+                if isinstance(message_id, int) and message_id > since:
+                    self._remember(payload)
+                    self._dispatch("notify_create_message", payload)
+
+    def _fail_pending(self, exc: Exception) -> None:
+        for _, future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+
+    # -- internals: send queue --------------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            while not item.done.done():
+                await self._ready.wait()
+                gap = self.send_interval - (time.monotonic() - self._last_send)
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                item.attempts += 1
+                self._last_send = time.monotonic()
+                try:
+                    result = await self.call("create_message", [item.talk_id, TEXT_MESSAGE, item.text])
+                except RpcError as exc:
+                    if exc.retryable and item.attempts < self.send_attempts:
+                        wait = exc.retry_after if exc.retry_after is not None else self.send_interval * 2
+                        log.warning("LoGo: %s; retrying in %.2f s", exc, wait)
+                        await asyncio.sleep(wait)
+                        continue
+                    item.done.set_exception(exc)
+                except (ConnectionLost, TimeoutError) as exc:
+                    if item.attempts < self.send_attempts:
+                        log.warning("LoGo: create_message interrupted (%s); will resend", exc)
+                        continue
+                    item.done.set_exception(ConnectionLost(f"create_message failed {item.attempts} times"))
+                else:
+                    item.done.set_result(normalize(result))
+
+
+def text_of(value: Any) -> str | None:
+    """A str from a decoded field that may still be raw bytes; None for anything else."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None

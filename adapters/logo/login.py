@@ -1,0 +1,125 @@
+"""``kairan logo login``: obtain the bot's access token (the lead mounts this on the CLI).
+
+Steps, as the direct clients do them: ``create_access_token(login, password, idfv, "bot", "")``
+(``create_access_token_by_id`` for ``id$group`` logins without @), then
+``create_session(token, api_version, "bot")`` to check the token. When the server answers
+401 "unauthorized device", the admin is asked for the device authorization code, sent with
+``authorize_device(code, idfv)``, and the session is tried again. The password is never
+logged or echoed; the token is returned for the admin to put into the variable that
+``platforms.logo.token_env`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from adapters.logo.client import AGENT, REQUEST, RESPONSE, ConnectionLost, RpcError, normalize, pack, unpack
+
+UNAUTHORIZED_DEVICE = "unauthorized device"
+CODE_PROMPT = "LoGoチャットに表示された端末認証コードを入力してください: "
+
+
+class LoginError(Exception):
+    """Login failed; the message says why (never the password)."""
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    user_id: int | None
+    display_name: str
+    idfv: str  # the device identifier the token is bound to
+
+
+class _Rpc:
+    """One WebSocket connection doing calls in turn; server requests are acked and ignored."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, timeout: float) -> None:
+        self.ws = ws
+        self.timeout = timeout
+        self._next = 0
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        self._next += 1
+        msgid = self._next
+        await self.ws.send_bytes(pack([REQUEST, msgid, method, params]))
+        async with asyncio.timeout(self.timeout):
+            async for frame in self.ws:
+                if frame.type != aiohttp.WSMsgType.BINARY:
+                    continue
+                message = unpack(frame.data)
+                if message[0] == REQUEST:
+                    await self.ws.send_bytes(pack([RESPONSE, message[1], None, True]))
+                elif message[1] == msgid:
+                    if message[2] is not None:
+                        raise RpcError(method, message[2])
+                    return normalize(message[3])
+        raise ConnectionLost(f"{method}: the server closed the connection")
+
+
+@contextlib.asynccontextmanager
+async def _connect(
+    url: str, *, proxy: str | None, ssl_context: ssl.SSLContext | None, timeout: float
+) -> AsyncIterator[_Rpc]:
+    async with (
+        aiohttp.ClientSession(trust_env=proxy is None) as http,
+        http.ws_connect(url, proxy=proxy, ssl=ssl_context if ssl_context is not None else True) as ws,
+    ):
+        yield _Rpc(ws, timeout)
+
+
+def token_request(login: str, password: str, idfv: str) -> tuple[str, list[str]]:
+    """The RPC that turns a login into a token: by e-mail, or by ``id$group`` sign-in id."""
+    parts = login.split("$")
+    if "@" not in login and len(parts) == 2:
+        return "create_access_token_by_id", [parts[1], parts[0], password, idfv, AGENT, ""]
+    return "create_access_token", [login, password, idfv, AGENT, ""]
+
+
+async def login_flow(
+    *,
+    url: str,
+    login: str,
+    password: str,
+    ask_code: Callable[[str], Awaitable[str]],
+    api_version: str = "1.107",
+    proxy: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    idfv: str | None = None,
+    timeout: float = 30.0,
+) -> LoginResult:
+    """Obtain and check an access token; ``ask_code(prompt)`` supplies the device code if needed."""
+    device = idfv or str(uuid.uuid4())
+    method, params = token_request(login, password, device)
+    try:
+        async with _connect(url, proxy=proxy, ssl_context=ssl_context, timeout=timeout) as rpc:
+            token = await rpc.call(method, params)
+            if not isinstance(token, str) or not token:
+                raise LoginError(f"{method} returned no token")
+            try:
+                session = await rpc.call("create_session", [token, api_version, AGENT])
+            except RpcError as exc:
+                if exc.code != 401 or exc.message != UNAUTHORIZED_DEVICE:
+                    raise
+                code = (await ask_code(CODE_PROMPT)).strip()
+                if not code:
+                    raise LoginError("no device authorization code was entered") from exc
+                await rpc.call("authorize_device", [code, device])
+                session = await rpc.call("create_session", [token, api_version, AGENT])
+    except RpcError as exc:
+        raise LoginError(f"LoGo login failed at {exc.method}: {exc.code} {exc.message}".rstrip()) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError, ConnectionLost) as exc:
+        raise LoginError(f"cannot reach LoGo at {url}: {exc.__class__.__name__}: {exc}") from exc
+    user = session.get("user") if isinstance(session, dict) else None
+    user = user if isinstance(user, dict) else {}
+    user_id = user.get("user_id") if isinstance(user.get("user_id"), int) else None
+    name = str(user.get("display_name", ""))
+    return LoginResult(token=token, user_id=user_id, display_name=name, idfv=device)

@@ -1,0 +1,1 @@
+"""Slack adapter: slack-bolt AsyncApp (HTTP Events API or Socket Mode); everything Slack lives here."""

@@ -1,0 +1,134 @@
+"""Slack event payloads → neutral models (pure; no Slack SDK import)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.models import ConversationRef, IncomingMessage
+from manifest.schema import Manifest
+
+PLATFORM = "slack"
+DEFAULT_TENANT = "default"
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
+
+
+class PayloadError(ValueError):
+    """A Slack event lacks a field the bot needs (names the field)."""
+
+
+@dataclass(frozen=True)
+class ChannelScope:
+    """Which tenant a Slack channel belongs to and which collections it may search."""
+
+    tenant: str
+    collections: tuple[str, ...] | None  # None: every collection (single-tenant without a manifest)
+
+
+def channel_scope(manifest: Manifest | None, channel_id: str) -> ChannelScope | None:
+    """The scope of ``channel_id``: its mapping in the manifest, else the only tenant, else "default".
+
+    Returns None when the manifest has several tenants and none of them maps the channel:
+    the bot must not guess whose documents such a channel may search.
+    """
+    if manifest is not None:
+        found = manifest.find_channel(PLATFORM, channel_id)
+        if found is not None:
+            tenant, channel = found
+            return ChannelScope(tenant.id, tuple(tenant.collections_for(channel)))
+        if len(manifest.tenants) == 1:
+            only = manifest.tenants[0]
+            return ChannelScope(only.id, tuple(only.collections))
+        if manifest.tenants:
+            return None
+    return ChannelScope(DEFAULT_TENANT, None)
+
+
+def clean_text(text: str, bot_user_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """Question text without mention markup, and the users other than the bot mentioned in it.
+
+    Without a known bot user id, a leading mention is taken as the one addressing the bot.
+    """
+    mentioned = tuple(dict.fromkeys(m.group(1) for m in _MENTION.finditer(text)))
+    if bot_user_id is None:
+        leading = _MENTION.match(text.lstrip())
+        bot_user_id = leading.group(1) if leading else None
+    others = tuple(u for u in mentioned if u != bot_user_id)
+    text = _MENTION.sub(" ", text)  # user ids mean nothing to the search; they are kept in ``mentions``
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _SPECIAL.sub("", text)
+    text = html.unescape(text)
+    return " ".join(text.split()), others
+
+
+def _field(event: Mapping[str, Any], name: str) -> str:
+    value = event.get(name)
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"Slack event {event.get('type')!r} has no {name!r} field")
+    return value
+
+
+def thread_root(event: Mapping[str, Any]) -> str:
+    """The ts of the thread's root: the event's thread_ts, or its own ts when it starts a thread."""
+    thread = event.get("thread_ts")
+    return thread if isinstance(thread, str) and thread else _field(event, "ts")
+
+
+def incoming_message(
+    event: Mapping[str, Any], *, tenant: str, bot_user_id: str | None
+) -> IncomingMessage:
+    """An ``app_mention`` or ``message`` event as a neutral IncomingMessage."""
+    channel = _field(event, "channel")
+    ts = _field(event, "ts")
+    user = _field(event, "user")
+    text, mentions = clean_text(str(event.get("text") or ""), bot_user_id)
+    ref = ConversationRef(
+        platform=PLATFORM, tenant=tenant, channel=channel, thread=thread_root(event), message=ts
+    )
+    return IncomingMessage(ref=ref, user=user, text=text, mentions=mentions, raw=dict(event))
+
+
+def is_user_dm(event: Mapping[str, Any]) -> bool:
+    """A direct message a person typed (not a bot post, an edit, a join or any other subtype)."""
+    return (
+        event.get("type") == "message"
+        and event.get("channel_type") == "im"
+        and event.get("subtype") in (None, "file_share")
+        and not event.get("bot_id")
+        and not event.get("app_id")
+        and bool(event.get("user"))
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackClick:
+    audit_id: str
+    value: str  # "helpful" | "not_helpful"
+    user: str
+    channel: str | None
+    thread: str | None
+
+
+def feedback_click(
+    body: Mapping[str, Any], action: Mapping[str, Any], actions: Mapping[str, str]
+) -> FeedbackClick:
+    """A ``block_actions`` click on one of the feedback buttons (``actions`` maps action_id → value)."""
+    action_id = action.get("action_id")
+    if action_id not in actions:
+        raise PayloadError(f"block_actions action_id {action_id!r} is not a feedback button")
+    audit_id = action.get("value")
+    if not isinstance(audit_id, str) or not audit_id:
+        raise PayloadError("feedback button has no 'value' (the audit id)")
+    user = (body.get("user") or {}).get("id")
+    if not isinstance(user, str) or not user:
+        raise PayloadError("block_actions payload has no 'user.id'")
+    channel = (body.get("channel") or {}).get("id")
+    message = body.get("message") or {}
+    thread = message.get("thread_ts") or message.get("ts")
+    return FeedbackClick(audit_id, actions[action_id], user, channel, thread)

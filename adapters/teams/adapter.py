@@ -1,0 +1,378 @@
+"""The Microsoft Teams adapter on the Microsoft 365 Agents SDK (hosting-core / hosting-aiohttp).
+
+``POST /api/messages`` sits behind the SDK's ``jwt_authorization_middleware`` (Bot Framework /
+Entra tokens, validated against the SDK's ``AgentAuthConfiguration``); the SDK's ``CloudAdapter``
+runs an ``AgentApplication`` whose routes only do quick work (store the conversation reference,
+resolve the tenant, parse the question) and acknowledge. The answer is produced afterwards as a
+proactive turn on the same conversation (``continue_conversation_with_claims`` with the inbound
+identity), so Teams gets its HTTP response within its deadline however long the LLM takes.
+
+Replies go to the thread the question came from; personal chats are streamed. Failures post a
+short Japanese apology (the SDK's default ``on_turn_error``, which posts the exception text, is
+replaced) and log the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference, InvokeResponse
+from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_middleware
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    AgentAuthConfiguration,
+    MemoryStorage,
+    TurnContext,
+    TurnState,
+)
+from microsoft_agents.hosting.core.app import TypingIndicator, TypingOptions
+from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connections
+
+from adapters.teams import render
+from adapters.teams.references import ConversationStore
+from adapters.teams.routing import Scope, resolve_scope
+from adapters.teams.streaming import TeamsStream
+from bot.models import Answer, ConversationRef, Digest, IncomingMessage
+from bot.state.feedback import FeedbackStore, UnknownAuditRecord
+from manifest.schema import Manifest
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+
+
+class AnswerSource(Protocol):
+    """What the adapter needs from the answer engine (``bot.engine.AnswerEngine``)."""
+
+    def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]: ...
+
+
+class TeamsDeliveryError(RuntimeError):
+    """A proactive post could not be made (no stored reference, bot removed, connector error)."""
+
+
+@dataclass(frozen=True)
+class TeamsSettings:
+    app_id: str
+    host: str = "0.0.0.0"
+    port: int = 3978  # the Bot Framework convention
+    aad_tenant_id: str | None = None  # single-tenant Entra app: refuse other tenants
+    stream_personal: bool = True
+    stream_interval: float = 1.0  # Teams accepts about one streaming update per second
+    typing_interval: float = 3.0
+
+
+class TeamsAdapter:
+    name = "teams"
+
+    def __init__(
+        self,
+        *,
+        settings: TeamsSettings,
+        auth: AgentAuthConfiguration,
+        connections: Connections,
+        engine: AnswerSource,
+        manifest: Manifest,
+        conversations: ConversationStore,
+        feedback: FeedbackStore,
+        hash_user: Callable[[str], str],
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.engine = engine
+        self.manifest = manifest
+        self.conversations = conversations
+        self.feedback = feedback
+        self.hash_user = hash_user
+        self.cloud = CloudAdapter(connection_manager=connections)
+        self.cloud.on_turn_error = self._on_turn_error
+        self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
+            storage=MemoryStorage(),
+            connection_manager=connections,
+            start_typing_timer=False,  # the answer comes later, in its own turn
+            remove_recipient_mention=False,  # render.incoming_message removes it
+        )
+        self._register_routes()
+        self.web_app = self._build_web_app()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- Adapter protocol ---------------------------------------------------------------
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        self._runner = web.AppRunner(self.web_app)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await self._site.start()
+        log.info("Teams endpoint listening on %s:%s%s", self.settings.host, self.port, MESSAGES_PATH)
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = self._site = None
+
+    def connected(self) -> bool:
+        return self._site is not None
+
+    async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
+        """Post an answer or a digest proactively to a conversation the bot was seen in."""
+        stored = await asyncio.to_thread(self.conversations.get, ref.channel)
+        if stored is None:
+            raise TeamsDeliveryError(
+                f"no Teams conversation reference stored for {ref.channel!r}: the bot must be installed "
+                "in that chat or channel (and have received an event from it) before it can post there"
+            )
+        if not stored.installed:
+            raise TeamsDeliveryError(f"the bot was removed from Teams conversation {ref.channel!r}")
+        reference = ConversationReference.model_validate(stored.reference)
+        conversation_id = ref.channel
+        if ref.thread and stored.conversation_type == "channel":
+            conversation_id = f"{ref.channel};messageid={ref.thread}"
+        continuation = reference.get_continuation_activity()
+        continuation.id = None  # a new post (or a post into the thread), not a reply to an event
+        continuation.conversation = reference.conversation.model_copy(update={"id": conversation_id})
+        rendered = (
+            render.answer_activity(reply) if isinstance(reply, Answer) else render.digest_activity(reply)
+        )
+        failure: list[BaseException] = []
+
+        async def post(context: TurnContext) -> None:
+            try:
+                response = await context.send_activity(Activity.model_validate(rendered))
+                if isinstance(reply, Answer) and reply.audit_id and response and response.id:
+                    await asyncio.to_thread(
+                        self.conversations.link_answer, ref.channel, response.id, reply.audit_id
+                    )
+            except Exception as exc:  # surfaced to the caller below, not to the chat
+                failure.append(exc)
+
+        await self.cloud.continue_conversation(self.settings.app_id, continuation, post)
+        if failure:
+            raise TeamsDeliveryError(
+                f"posting to Teams conversation {ref.channel!r} failed: {failure[0]}"
+            ) from (failure[0])
+
+    # -- introspection for serve / tests ---------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        if self._runner is not None and self._runner.addresses:
+            return int(self._runner.addresses[0][1])
+        return self.settings.port
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait for every answer being worked on."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- HTTP --------------------------------------------------------------------------
+    def _build_web_app(self) -> web.Application:
+        # The SDK's middleware also stores request["claims_identity"] under a str key, which
+        # aiohttp >= 3.12 warns about on every request; silence exactly that warning from there.
+        warnings.filterwarnings(
+            "ignore", category=web.NotAppKeyWarning, module=r"microsoft_agents\.hosting\.aiohttp\."
+        )
+        app = web.Application(middlewares=[jwt_authorization_middleware])
+        # The SDK's JWT middleware reads request.app.get("agent_configuration"): a plain str key,
+        # which aiohttp warns about (it prefers web.AppKey, which the SDK's lookup would not find).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            app["agent_configuration"] = self.auth
+        app.router.add_post(MESSAGES_PATH, self._handle_messages)
+        return app
+
+    async def _handle_messages(self, request: web.Request) -> web.StreamResponse:
+        response = await self.cloud.process(request, self.app)
+        return response if response is not None else web.Response(status=202)
+
+    # -- routes ------------------------------------------------------------------------
+    def _register_routes(self) -> None:
+        self.app.message()(self._on_message)
+        self.app.activity(ActivityTypes.conversation_update)(self._on_conversation_update)
+        self.app.activity(ActivityTypes.installation_update)(self._on_installation_update)
+        self.app.invoke("message/submitAction")(self._on_submit_action)
+
+    async def _on_message(self, context: TurnContext, _state: TurnState) -> None:
+        activity = _as_dict(context.activity)
+        await self._remember(activity)
+        scope = resolve_scope(self.manifest, activity, allowed_aad_tenant=self.settings.aad_tenant_id)
+        if scope is None:
+            log.warning(
+                "Teams conversation %s is not configured for any tenant",
+                render.base_conversation_id(activity["conversation"]["id"]),
+            )
+            await context.send_activity(
+                Activity.model_validate(render.text_activity(render.NOT_CONFIGURED_TEXT))
+            )
+            return
+        message = render.incoming_message(activity, tenant=scope.tenant)
+        if not message.text:
+            await context.send_activity(
+                Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
+            )
+            return
+        identity = context.identity or ClaimsIdentity()
+        inbound = context.activity.model_copy(deep=True)
+        task = asyncio.create_task(self._answer_later(identity, inbound, message, scope))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
+        activity = _as_dict(context.activity)
+        bot_id = (activity.get("recipient") or {}).get("id")
+        removed = {m.get("id") for m in activity.get("membersRemoved") or []}
+        if bot_id and bot_id in removed:
+            await asyncio.to_thread(self.conversations.mark_uninstalled, _conversation_key(activity))
+            return
+        await self._remember(activity)
+
+    async def _on_installation_update(self, context: TurnContext, _state: TurnState) -> None:
+        activity = _as_dict(context.activity)
+        action = str(activity.get("action") or "")
+        if action.startswith("remove"):
+            await asyncio.to_thread(self.conversations.mark_uninstalled, _conversation_key(activity))
+        else:
+            await self._remember(activity)
+
+    async def _on_submit_action(self, context: TurnContext, _state: TurnState) -> None:
+        activity = _as_dict(context.activity)
+        vote = render.feedback_vote(activity)
+        status = 200
+        if vote is None:
+            status = 400
+        else:
+            key = _conversation_key(activity)
+            audit_id = await asyncio.to_thread(self.conversations.audit_id_for, key, vote.message_id)
+            if audit_id is None:
+                log.warning("feedback on Teams message %s, which kairan did not record", vote.message_id)
+                status = 404
+            else:
+                try:
+                    await asyncio.to_thread(
+                        self.feedback.record, audit_id, self.hash_user(vote.user), vote.value, vote.comment
+                    )
+                except UnknownAuditRecord:
+                    log.warning(
+                        "feedback on Teams message %s: audit record %s is gone", vote.message_id, audit_id
+                    )
+                    status = 404
+        invoke = Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body={}))
+        await context.send_activity(invoke)
+
+    # -- answering ---------------------------------------------------------------------
+    async def _answer_later(
+        self, identity: ClaimsIdentity, activity: Activity, message: IncomingMessage, scope: Scope
+    ) -> None:
+        async def turn(context: TurnContext) -> None:
+            await self._answer(context, message, scope)
+
+        try:
+            await self.cloud.continue_conversation_with_claims(identity, activity, turn)
+        except Exception:
+            log.exception("Teams answer turn failed for conversation %s", message.ref.channel)
+
+    async def _answer(self, context: TurnContext, message: IncomingMessage, scope: Scope) -> None:
+        collections = list(scope.collections) if scope.collections is not None else None
+        streaming = self.settings.stream_personal and render.conversation_type(message.raw) == "personal"
+        stream = TeamsStream(context, interval=self.settings.stream_interval) if streaming else None
+        try:
+            await context.send_activity(Activity(type=ActivityTypes.typing))
+            if stream is not None:
+                await stream.inform(render.WORKING_TEXT)
+                answer = await self._collect(message, collections, stream)
+                message_id = await stream.finish(render.answer_activity(answer))
+            else:
+                options = TypingOptions(
+                    initial_delay_ms=int(self.settings.typing_interval * 1000),
+                    interval_ms=int(self.settings.typing_interval * 1000),
+                )
+                async with TypingIndicator(context, typing_options=options):
+                    answer = await self._collect(message, collections, None)
+                response = await context.send_activity(
+                    Activity.model_validate(render.answer_activity(answer))
+                )
+                message_id = response.id if response else None
+        except Exception:
+            log.exception("answering a Teams message failed (conversation %s)", message.ref.channel)
+            await self._apologise(context, stream)
+            return
+        if answer.audit_id and message_id:
+            await asyncio.to_thread(
+                self.conversations.link_answer, message.ref.channel, message_id, answer.audit_id
+            )
+
+    async def _collect(
+        self, message: IncomingMessage, collections: list[str] | None, stream: TeamsStream | None
+    ) -> Answer:
+        final: Answer | None = None
+        async for event in self.engine.stream(message, collections=collections):
+            if isinstance(event, Answer):
+                final = event
+            elif stream is not None:
+                await stream.push(event)
+        if final is None:
+            raise RuntimeError("the answer engine finished without an answer")
+        return final
+
+    async def _apologise(self, context: TurnContext, stream: TeamsStream | None) -> None:
+        try:
+            if stream is not None and stream.started and not stream.finished:
+                await stream.finish(render.apology_activity())
+            else:
+                await context.send_activity(Activity.model_validate(render.apology_activity()))
+        except Exception:
+            log.exception("could not post the apology to Teams")
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        """Replaces the SDK default (which posts ``Exception caught : …`` into the chat)."""
+        log.error("Teams turn failed", exc_info=(type(error), error, error.__traceback__))
+        if context.activity is None or context.activity.type != ActivityTypes.message:
+            return
+        try:
+            await context.send_activity(Activity.model_validate(render.apology_activity()))
+        except Exception:
+            log.exception("could not post the apology to Teams")
+
+    # -- conversation references ---------------------------------------------------------
+    async def _remember(self, activity: Mapping[str, Any]) -> None:
+        key = _conversation_key(activity)
+        reference = _reference_dict(activity, key)
+        await asyncio.to_thread(
+            self.conversations.save,
+            key,
+            reference,
+            conversation_type=render.conversation_type(activity),
+            aad_tenant_id=render.aad_tenant_id(activity),
+            team_id=render.team_id(activity),
+        )
+
+
+def _as_dict(activity: Activity) -> dict[str, Any]:
+    return activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _conversation_key(activity: Mapping[str, Any]) -> str:
+    return render.base_conversation_id(str((activity.get("conversation") or {}).get("id") or ""))
+
+
+def _reference_dict(activity: Mapping[str, Any], conversation_id: str) -> dict[str, Any]:
+    """The Bot Framework conversation reference for proactive posts (no thread, no message id)."""
+    reference = Activity.model_validate(dict(activity)).get_conversation_reference()
+    reference.activity_id = None
+    reference.conversation = reference.conversation.model_copy(update={"id": conversation_id})
+    return reference.model_dump(mode="json", by_alias=True, exclude_none=True)

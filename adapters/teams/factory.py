@@ -1,0 +1,91 @@
+"""Builds the Teams adapter from the manifest and the environment (called once, by ``serve``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.core import AgentAuthConfiguration
+from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
+
+from adapters.teams.adapter import AnswerSource, TeamsAdapter, TeamsSettings
+from adapters.teams.references import ConversationStore
+from bot.state.audit import AuditLog
+from bot.state.feedback import FeedbackStore
+from manifest.schema import Manifest
+from manifest.secrets import secret_from_env
+
+if TYPE_CHECKING:
+    from bot.state.db import Database
+
+# The classic multi-tenant Bot Framework authority, used when the manifest names no tenant.
+MULTI_TENANT_AUTHORITY_TENANT = "botframework.com"
+SERVICE_CONNECTION = "SERVICE_CONNECTION"
+
+
+def teams_auth_configuration(
+    manifest: Manifest, environ: Mapping[str, str] = os.environ
+) -> AgentAuthConfiguration:
+    """App id, secret and tenant from the variables ``platforms.teams`` names (MissingSecret if unset)."""
+    teams = manifest.platforms.teams
+    if teams is None:
+        raise ValueError("the manifest has no platforms.teams section")
+    app_id = secret_from_env(teams.app_id_env, field="platforms.teams.app_id_env", environ=environ).strip()
+    password = secret_from_env(
+        teams.app_password_env, field="platforms.teams.app_password_env", environ=environ
+    )
+    tenant = (
+        secret_from_env(teams.tenant_id_env, field="platforms.teams.tenant_id_env", environ=environ).strip()
+        if teams.tenant_id_env
+        else MULTI_TENANT_AUTHORITY_TENANT
+    )
+    return AgentAuthConfiguration(
+        auth_type=AuthTypes.client_secret,
+        client_id=app_id,
+        tenant_id=tenant,
+        client_secret=password,
+        connection_name=SERVICE_CONNECTION,
+    )
+
+
+def build_teams_adapter(
+    manifest: Manifest,
+    *,
+    engine: AnswerSource,
+    db: Database,
+    environ: Mapping[str, str] = os.environ,
+    host: str = "0.0.0.0",
+    port: int = 3978,
+    connections: Connections | None = None,
+    audit: AuditLog | None = None,
+) -> TeamsAdapter | None:
+    """The Teams adapter, or None when the manifest does not configure Teams.
+
+    ``connections`` (outbound token providers) defaults to MSAL with the app's client secret;
+    ``audit`` (for hashing user ids in feedback) defaults to the engine's audit log.
+    """
+    teams = manifest.platforms.teams
+    if teams is None:
+        return None
+    auth = teams_auth_configuration(manifest, environ)
+    if connections is None:
+        connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
+    audit = audit or getattr(engine, "audit", None) or AuditLog(db)
+    settings = TeamsSettings(
+        app_id=str(auth.CLIENT_ID),
+        host=host,
+        port=port,
+        aad_tenant_id=auth.TENANT_ID if teams.tenant_id_env else None,
+    )
+    return TeamsAdapter(
+        settings=settings,
+        auth=auth,
+        connections=connections,
+        engine=engine,
+        manifest=manifest,
+        conversations=ConversationStore(db),
+        feedback=FeedbackStore(db),
+        hash_user=audit.hash_user,
+    )

@@ -1,0 +1,1 @@
+"""Circular digests: poll feeds, ingest new notices, post one sourced digest per subscription, once."""

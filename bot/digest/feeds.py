@@ -1,0 +1,308 @@
+"""Pure parsing of feeds and list pages into ``FeedItem``s.
+
+Supported: RSS 1.0 (RDF, as 総務省 and many ministries publish it, often in
+Shift_JIS), RSS 2.0, Atom 1.0, and "index pages": an HTML list of links for
+publishers without a feed. Nothing here does I/O; errors raise ``FeedError``
+naming the source and the element that is wrong.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+
+from knowledge.documents import ParseError
+from knowledge.parsers.charset import codec_name, decode_html
+
+JST = timezone(timedelta(hours=9), "JST")
+
+NS = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rss1": "http://purl.org/rss/1.0/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+}
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>", re.DOTALL)
+_SPACE = re.compile(r"[^\S\u3000]+")  # runs of whitespace; the ideographic space is kept as published
+_DOC_SUFFIXES = (".htm", ".html", ".pdf", ".shtml", ".xhtml")
+_ERA_DATE = re.compile(r"(令和|平成)\s*(元|[0-9]+)\s*年\s*([0-9]+)\s*月\s*([0-9]+)\s*日")
+_ERA_START = {"平成": 1989, "令和": 2019}
+_ISO_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
+
+
+class FeedError(ParseError):
+    """A feed or list page that cannot be read; the message names the source and what is wrong."""
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: str  # guid / rdf:about / atom:id, else the link
+    title: str
+    url: str
+    published: str  # ISO 8601 with offset ("2025-04-01T10:00:00+09:00"), a date, or "" when unknown
+    category: str  # "" when the item has none
+    summary: str = ""  # the feed's own description text, if any
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def clean(text: str | None) -> str:
+    """NFKC-free whitespace cleanup: the text as published, on one line."""
+    return _SPACE.sub(" ", text or "").strip()
+
+
+def _strip_tags(text: str) -> str:
+    """Descriptions are often escaped HTML: keep their text only."""
+    if "<" not in text:
+        return clean(text)
+    try:
+        return clean(lxml.html.fragment_fromstring(text, create_parent="div").text_content())
+    except (etree.ParserError, ValueError):
+        return clean(re.sub(r"<[^>]+>", " ", text))
+
+
+def normalise_date(value: str | None) -> str:
+    """RFC 822 (RSS 2.0) or ISO 8601 (RDF dc:date, Atom) → ISO 8601; dates without a zone are JST."""
+    text = clean(value)
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return _loose_date(text)
+    if len(text) == 10 and moment.hour == moment.minute == 0:
+        return moment.date().isoformat()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.isoformat()
+
+
+def _loose_date(text: str) -> str:
+    norm = unicodedata.normalize("NFKC", text)
+    if m := _ERA_DATE.search(norm):
+        year = _ERA_START[m[1]] + (1 if m[2] == "元" else int(m[2])) - 1
+        return f"{year:04d}-{int(m[3]):02d}-{int(m[4]):02d}"
+    if m := _ISO_DATE.search(norm):
+        return f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}"
+    return ""
+
+
+def date_key(published: str) -> str:
+    """Sortable UTC form of a ``published`` value ("" sorts first)."""
+    if not published:
+        return ""
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _absolute(href: str, base_url: str) -> str:
+    return urldefrag(urljoin(base_url, href.strip()))[0]
+
+
+def _xml_root(data: bytes, source: str, encoding: str | None) -> etree._Element:
+    if not data.strip():
+        raise FeedError(f"{source}: the feed is empty")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+    try:
+        if encoding:
+            codec = codec_name(encoding)
+            if codec is None:
+                raise FeedError(f"{source}: unknown encoding {encoding!r}")
+            text = _XML_DECL.sub(b"", data).decode(codec)
+            return etree.fromstring(text, parser)
+        return etree.fromstring(data, parser)
+    except UnicodeDecodeError as exc:
+        raise FeedError(f"{source}: not valid {encoding} at byte {exc.start}") from exc
+    except etree.XMLSyntaxError as exc:
+        raise FeedError(f"{source}: invalid XML at line {exc.lineno}: {exc.msg}") from exc
+
+
+def _text(el: etree._Element, path: str) -> str:
+    found = el.find(path, NS)
+    return clean("".join(found.itertext())) if found is not None else ""
+
+
+# ---------------------------------------------------------------- feeds
+
+
+def parse_feed(data: bytes, *, source: str, encoding: str | None = None) -> list[FeedItem]:
+    """Items of an RSS 1.0 / RSS 2.0 / Atom feed, in document order.
+
+    The format is recognised from the root element. ``encoding`` overrides the XML
+    declaration (for feeds served in one charset but declaring another); without it
+    the declaration is honoured, so ``<?xml version="1.0" encoding="Shift_JIS"?>`` works.
+    """
+    root = _xml_root(data, source, encoding)
+    tag = etree.QName(root).localname
+    if tag == "RDF":
+        items = _rdf(root, source)
+    elif tag == "rss":
+        items = _rss2(root, source)
+    elif tag == "feed" and etree.QName(root).namespace == NS["atom"]:
+        items = _atom(root, source)
+    else:
+        raise FeedError(f"{source}: root element <{root.tag}> is not RSS 1.0 (rdf:RDF), RSS 2.0 or Atom")
+    return _unique(items)
+
+
+def _require(value: str, source: str, what: str, n: int) -> str:
+    if not value:
+        raise FeedError(f"{source}: {what} of item {n} is missing or empty")
+    return value
+
+
+def _rdf(root: etree._Element, source: str) -> list[FeedItem]:
+    channel = root.find("rss1:channel", NS)
+    base = _text(channel, "rss1:link") if channel is not None else ""
+    out = []
+    for n, item in enumerate(root.findall("rss1:item", NS), 1):
+        link = _absolute(_require(_text(item, "rss1:link"), source, "<link>", n), base or source)
+        about = item.get(f"{{{NS['rdf']}}}about") or link
+        out.append(
+            FeedItem(
+                id=about.strip(),
+                title=_require(_text(item, "rss1:title"), source, "<title>", n),
+                url=link,
+                published=normalise_date(_text(item, "dc:date")),
+                category=_text(item, "dc:subject"),
+                summary=_strip_tags(_text(item, "rss1:description")),
+            )
+        )
+    return out
+
+
+def _rss2(root: etree._Element, source: str) -> list[FeedItem]:
+    channel = root.find("channel")
+    if channel is None:
+        raise FeedError(f"{source}: <rss> has no <channel>")
+    base = _text(channel, "link") or source
+    out = []
+    for n, item in enumerate(channel.findall("item"), 1):
+        link = _text(item, "link")
+        guid = _text(item, "guid")
+        if not link and guid.startswith(("http://", "https://")):
+            link = guid
+        link = _absolute(_require(link, source, "<link>", n), base)
+        out.append(
+            FeedItem(
+                id=guid or link,
+                title=_require(_text(item, "title"), source, "<title>", n),
+                url=link,
+                published=normalise_date(_text(item, "pubDate") or _text(item, "dc:date")),
+                category=_text(item, "category") or _text(item, "dc:subject"),
+                summary=_strip_tags(_text(item, "description")),
+            )
+        )
+    return out
+
+
+def _atom_link(entry: etree._Element) -> str:
+    links = entry.findall("atom:link", NS)
+    for link in links:
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return link.get("href", "")
+    return links[0].get("href", "") if links else ""
+
+
+def _atom(root: etree._Element, source: str) -> list[FeedItem]:
+    base = root.get("{http://www.w3.org/XML/1998/namespace}base") or source
+    out = []
+    for n, entry in enumerate(root.findall("atom:entry", NS), 1):
+        link = _absolute(_require(_atom_link(entry), source, "<link href>", n), base)
+        category = entry.find("atom:category", NS)
+        label = (category.get("label") or category.get("term") or "") if category is not None else ""
+        out.append(
+            FeedItem(
+                id=_text(entry, "atom:id") or link,
+                title=_require(_text(entry, "atom:title"), source, "<title>", n),
+                url=link,
+                published=normalise_date(_text(entry, "atom:published") or _text(entry, "atom:updated")),
+                category=clean(label),
+                summary=_strip_tags(_text(entry, "atom:summary") or _text(entry, "atom:content")),
+            )
+        )
+    return out
+
+
+def _unique(items: Iterable[FeedItem]) -> list[FeedItem]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item.id not in seen:
+            seen.add(item.id)
+            out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------- index pages
+
+
+def parse_index_page(
+    data: bytes,
+    *,
+    source: str,
+    encoding: str | None = None,
+    content_type: str | None = None,
+) -> list[FeedItem]:
+    """Document links on an HTML list page (新着情報・通知一覧), in page order.
+
+    A link counts when it points to a page or PDF on the same host as the list page
+    (not to the page itself, nor to a directory/top page); its text is the title, and
+    a date written next to it (令和7年4月1日, 2025/04/01) is its ``published`` value.
+    """
+    if not data.strip():
+        raise FeedError(f"{source}: the page is empty")
+    try:
+        text = data.decode(codec_name(encoding) or encoding) if encoding else decode_html(data, content_type)
+        root = lxml.html.document_fromstring(text)
+    except (UnicodeDecodeError, LookupError, ParseError, etree.ParserError, ValueError) as exc:
+        raise FeedError(f"{source}: cannot read the list page: {exc}") from exc
+    base = (root.xpath("//base/@href") or [source])[0]
+    host = urlsplit(source).hostname
+    page = urldefrag(source)[0]
+    items = []
+    for anchor in root.iter("a"):
+        href = anchor.get("href")
+        title = clean(anchor.text_content())
+        if not href or not title or href.startswith(("mailto:", "javascript:", "#")):
+            continue
+        url = _absolute(href, base)
+        parts = urlsplit(url)
+        if parts.hostname != host or url == page or not parts.path.lower().endswith(_DOC_SUFFIXES):
+            continue
+        if _in_navigation(anchor):
+            continue
+        context = anchor.getparent()
+        around = clean(context.text_content()) if context is not None else ""
+        items.append(FeedItem(id=url, title=title, url=url, published=_loose_date(around), category=""))
+    if not items:
+        raise FeedError(f"{source}: no document links (.htm/.html/.pdf on {host}) found on the list page")
+    return _unique(items)
+
+
+def _in_navigation(el: etree._Element) -> bool:
+    for parent in el.iterancestors():
+        if parent.tag in {"nav", "header", "footer"}:
+            return True
+        ident = f"{parent.get('id', '')} {parent.get('class', '')}".lower()
+        if any(word in ident for word in ("header", "footer", "breadcrumb", "topicpath", "gnav", "sidenav")):
+            return True
+    return False

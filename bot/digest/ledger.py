@@ -1,0 +1,444 @@
+"""Digest state on the shared state database: seen items, per-source HTTP validators, the ledger.
+
+Tables (own ``MetaData``, created on the state DB's engine):
+
+* ``digest_sources``  — per source: ETag / Last-Modified, last poll, last error.
+* ``digest_items``    — every item ever seen per source. ``status``: ``baseline`` (already
+  listed when kairan first polled the source; never announced), ``new`` (document not
+  processed yet), ``ready`` (summarised, announceable).
+* ``digest_ledger``   — one row per (subscription, source, item), unique. ``intent`` is
+  written *before* ``adapter.send`` and becomes ``posted`` after it; rows left in
+  ``intent`` by a crash are reconciled on start (see ``bot.digest.runner``).
+* ``digest_subscriptions`` — when a subscription was first seen (items seen before are
+  not announced to it) and its last run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from bot.digest.compose import Candidate
+from bot.digest.feeds import FeedItem
+from bot.state.db import Database, iso_utc
+
+digest_metadata = MetaData()
+
+INTENT = "intent"
+POSTED = "posted"
+BASELINE = "baseline"
+NEW = "new"
+READY = "ready"
+
+digest_sources = Table(
+    "digest_sources",
+    digest_metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("cursor", Text, nullable=True),  # e-Gov: the updated_from date of the next poll
+    Column("polled_at", String(32), nullable=True),
+    Column("ok_at", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+digest_items = Table(
+    "digest_items",
+    digest_metadata,
+    Column("source_id", String(64), nullable=False),
+    Column("item_id", String(1024), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("published", String(40), nullable=False),
+    Column("category", Text, nullable=False),
+    Column("feed_summary", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("seen_at", String(32), nullable=False),
+    PrimaryKeyConstraint("source_id", "item_id"),
+    Index("ix_digest_items_status", "status", "seen_at"),
+)
+
+digest_ledger = Table(
+    "digest_ledger",
+    digest_metadata,
+    Column("subscription", String(64), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("item_id", String(1024), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("marker", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    PrimaryKeyConstraint("subscription", "source_id", "item_id"),
+    Index("ix_digest_ledger_state", "state", "subscription", "run_id"),
+)
+
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    digest_metadata,
+    Column("subscription", String(64), primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("last_run_at", String(32), nullable=True),
+    Column("last_status", String(32), nullable=True),
+    Column("last_posted", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+
+class AlreadyRecorded(RuntimeError):
+    """A ledger row for (subscription, item) exists already: the item was sent or is being sent."""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    source_id: str
+    etag: str | None
+    last_modified: str | None
+    cursor: str | None
+    polled_at: str | None
+    ok_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    source_id: str
+    item: FeedItem
+    status: str
+    seen_at: str
+
+
+@dataclass(frozen=True)
+class IntentRun:
+    """Ledger rows of one interrupted send: what was about to be posted, in digest order."""
+
+    subscription: str
+    run_id: str
+    marker: str
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    subscription: str
+    created_at: str
+    last_run_at: str | None
+    last_status: str | None
+    last_posted: int | None
+    last_error: str | None
+
+
+class DigestLedger:
+    """Short synchronous transactions on the state DB (async callers use ``asyncio.to_thread``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        digest_metadata.create_all(db.engine)
+
+    # ------------------------------------------------------------ sources
+
+    def source_state(self, source_id: str) -> SourceState | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(digest_sources).where(digest_sources.c.source_id == source_id)).first()
+        return SourceState(**row._mapping) if row else None
+
+    def save_source_state(
+        self,
+        source_id: str,
+        *,
+        now: datetime,
+        ok: bool,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        cursor: str | None = None,
+    ) -> None:
+        """Record a poll. Validators and cursor are only replaced after a successful poll."""
+        stamp = iso_utc(now)
+        values: dict[str, object] = {"polled_at": stamp, "error": error}
+        if ok:
+            values |= {"ok_at": stamp, "etag": etag, "last_modified": last_modified, "error": None}
+            if cursor is not None:
+                values["cursor"] = cursor
+        with self.db.write() as conn:
+            found = conn.execute(
+                update(digest_sources).where(digest_sources.c.source_id == source_id).values(**values)
+            ).rowcount
+            if not found:
+                conn.execute(insert(digest_sources).values(source_id=source_id, **values))
+
+    # ------------------------------------------------------------ items
+
+    def record_items(
+        self, source_id: str, items: Sequence[FeedItem], *, baseline: bool, now: datetime
+    ) -> list[FeedItem]:
+        """Store items not seen before; return those (status ``baseline`` or ``new``)."""
+        stamp = iso_utc(now)
+        fresh: list[FeedItem] = []
+        with self.db.write() as conn:
+            known = set(
+                conn.execute(
+                    select(digest_items.c.item_id).where(
+                        and_(
+                            digest_items.c.source_id == source_id,
+                            digest_items.c.item_id.in_([i.id for i in items]),
+                        )
+                    )
+                ).scalars()
+            )
+            for item in items:
+                if item.id in known:
+                    continue
+                known.add(item.id)
+                conn.execute(
+                    insert(digest_items).values(
+                        source_id=source_id,
+                        item_id=item.id,
+                        title=item.title,
+                        url=item.url,
+                        published=item.published,
+                        category=item.category,
+                        feed_summary=item.summary,
+                        summary="",
+                        doc_id="",
+                        status=BASELINE if baseline else NEW,
+                        seen_at=stamp,
+                    )
+                )
+                fresh.append(item)
+        return fresh
+
+    def unprocessed(self, source_id: str) -> list[StoredItem]:
+        """Items whose document is not processed yet (new now, or left by an interrupted poll)."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(digest_items)
+                .where(and_(digest_items.c.source_id == source_id, digest_items.c.status == NEW))
+                .order_by(digest_items.c.seen_at, digest_items.c.item_id)
+            ).all()
+        return [self._stored(r) for r in rows]
+
+    def mark_ready(
+        self, source_id: str, item_id: str, *, summary: str, doc_id: str = "", error: str | None = None
+    ) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(digest_items)
+                .where(and_(digest_items.c.source_id == source_id, digest_items.c.item_id == item_id))
+                .values(status=READY, summary=summary, doc_id=doc_id, error=error)
+            )
+
+    def item_count(self, source_id: str, status: str | None = None) -> int:
+        query = select(digest_items.c.item_id).where(digest_items.c.source_id == source_id)
+        if status is not None:
+            query = query.where(digest_items.c.status == status)
+        with self.db.read() as conn:
+            return len(conn.execute(query).all())
+
+    @staticmethod
+    def _stored(row: object) -> StoredItem:
+        m = row._mapping  # type: ignore[attr-defined]
+        item = FeedItem(
+            id=m["item_id"],
+            title=m["title"],
+            url=m["url"],
+            published=m["published"],
+            category=m["category"],
+            summary=m["feed_summary"],
+        )
+        return StoredItem(source_id=m["source_id"], item=item, status=m["status"], seen_at=m["seen_at"])
+
+    # ------------------------------------------------------------ subscriptions
+
+    def ensure_subscription(self, subscription: str, *, now: datetime) -> str:
+        """The time the subscription was first seen (recorded now if it is new)."""
+        with self.db.write() as conn:
+            created = conn.execute(
+                select(digest_subscriptions.c.created_at).where(
+                    digest_subscriptions.c.subscription == subscription
+                )
+            ).scalar_one_or_none()
+            if created is None:
+                created = iso_utc(now)
+                conn.execute(
+                    insert(digest_subscriptions).values(subscription=subscription, created_at=created)
+                )
+        return str(created)
+
+    def record_run(
+        self, subscription: str, *, now: datetime, status: str, posted: int, error: str | None = None
+    ) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(digest_subscriptions)
+                .where(digest_subscriptions.c.subscription == subscription)
+                .values(last_run_at=iso_utc(now), last_status=status, last_posted=posted, last_error=error)
+            )
+
+    def run_record(self, subscription: str) -> RunRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(digest_subscriptions).where(digest_subscriptions.c.subscription == subscription)
+            ).first()
+        return RunRecord(**row._mapping) if row else None
+
+    def pending(
+        self, subscription: str, source_ids: Iterable[str], *, since: str, names: dict[str, str] | None = None
+    ) -> list[Candidate]:
+        """Announceable items of these sources, seen at or after ``since``, not in this ledger."""
+        names = names or {}
+        ids = list(source_ids)
+        sent = (
+            select(digest_ledger.c.item_id)
+            .where(
+                and_(
+                    digest_ledger.c.subscription == subscription,
+                    digest_ledger.c.source_id == digest_items.c.source_id,
+                    digest_ledger.c.item_id == digest_items.c.item_id,
+                )
+            )
+            .exists()
+        )
+        query = (
+            select(digest_items)
+            .where(
+                and_(
+                    digest_items.c.source_id.in_(ids),
+                    digest_items.c.status == READY,
+                    digest_items.c.seen_at >= since,
+                    ~sent,
+                )
+            )
+            .order_by(digest_items.c.seen_at, digest_items.c.item_id)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [self._candidate(r._mapping, names) for r in rows]
+
+    @staticmethod
+    def _candidate(m: object, names: dict[str, str]) -> Candidate:
+        get = m.__getitem__  # type: ignore[attr-defined]
+        return Candidate(
+            source_id=get("source_id"),
+            item_id=get("item_id"),
+            title=get("title"),
+            url=get("url"),
+            summary=get("summary") or get("feed_summary"),
+            published=get("published"),
+            category=get("category"),
+            source_name=names.get(get("source_id"), get("source_id")),
+            seen_at=get("seen_at"),
+        )
+
+    # ------------------------------------------------------------ the ledger
+
+    def record_intent(
+        self, subscription: str, chosen: Sequence[Candidate], *, run_id: str, marker: str, now: datetime
+    ) -> None:
+        """Write ``intent`` rows for every item, all or none; raise ``AlreadyRecorded`` on a clash."""
+        stamp = iso_utc(now)
+        try:
+            with self.db.write() as conn:
+                for position, c in enumerate(chosen):
+                    conn.execute(
+                        insert(digest_ledger).values(
+                            subscription=subscription,
+                            source_id=c.source_id,
+                            item_id=c.item_id,
+                            state=INTENT,
+                            run_id=run_id,
+                            marker=marker,
+                            position=position,
+                            updated_at=stamp,
+                        )
+                    )
+        except IntegrityError as exc:
+            raise AlreadyRecorded(
+                f"subscription {subscription!r}: an item of run {run_id} is already in the ledger"
+            ) from exc
+
+    def mark_posted(self, subscription: str, run_id: str, *, now: datetime) -> int:
+        with self.db.write() as conn:
+            return conn.execute(
+                update(digest_ledger)
+                .where(
+                    and_(
+                        digest_ledger.c.subscription == subscription,
+                        digest_ledger.c.run_id == run_id,
+                        digest_ledger.c.state == INTENT,
+                    )
+                )
+                .values(state=POSTED, updated_at=iso_utc(now))
+            ).rowcount
+
+    def release(self, subscription: str, run_id: str) -> int:
+        """Forget an intent that was not posted: its items become pending again."""
+        with self.db.write() as conn:
+            return conn.execute(
+                delete(digest_ledger).where(
+                    and_(
+                        digest_ledger.c.subscription == subscription,
+                        digest_ledger.c.run_id == run_id,
+                        digest_ledger.c.state == INTENT,
+                    )
+                )
+            ).rowcount
+
+    def intents(self, names: dict[str, str] | None = None) -> list[IntentRun]:
+        """Sends interrupted between ``record_intent`` and ``mark_posted``/``release``."""
+        names = names or {}
+        join = digest_ledger.join(
+            digest_items,
+            and_(
+                digest_ledger.c.source_id == digest_items.c.source_id,
+                digest_ledger.c.item_id == digest_items.c.item_id,
+            ),
+        )
+        query = (
+            select(digest_ledger.c.subscription, digest_ledger.c.run_id, digest_ledger.c.marker, digest_items)
+            .select_from(join)
+            .where(digest_ledger.c.state == INTENT)
+            .order_by(digest_ledger.c.subscription, digest_ledger.c.run_id, digest_ledger.c.position)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        runs: dict[tuple[str, str], tuple[str, list[Candidate]]] = {}
+        for row in rows:
+            m = row._mapping
+            key = (m["subscription"], m["run_id"])
+            runs.setdefault(key, (m["marker"], []))[1].append(self._candidate(m, names))
+        return [
+            IntentRun(subscription=sub, run_id=run, marker=marker, candidates=tuple(cands))
+            for (sub, run), (marker, cands) in runs.items()
+        ]
+
+    def ledger_rows(self, subscription: str) -> list[tuple[str, str, str]]:
+        """(source_id, item_id, state) of a subscription, for status and tests."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(digest_ledger.c.source_id, digest_ledger.c.item_id, digest_ledger.c.state)
+                .where(digest_ledger.c.subscription == subscription)
+                .order_by(digest_ledger.c.source_id, digest_ledger.c.item_id)
+            ).all()
+        return [(r[0], r[1], r[2]) for r in rows]

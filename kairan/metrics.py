@@ -1,0 +1,185 @@
+"""Prometheus metrics (text exposition format 0.0.4), written out by hand, and a metered engine.
+
+Counters and one histogram cover what an operator watches: questions, abstentions, answer latency,
+LLM tokens, digest posts and errors by kind. ``MeteredEngine`` wraps the answer engine without
+changing it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.models import Answer, IncomingMessage
+
+if TYPE_CHECKING:
+    from bot.engine import AnswerEngine
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+LabelValues = tuple[str, ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _labels(names: Sequence[str], values: Sequence[str], extra: tuple[str, str] | None = None) -> str:
+    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra is not None:
+        pairs.append(f'{extra[0]}="{_escape(extra[1])}"')
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self.name, self.help, self.label_names = name, help_text, tuple(labels)
+        self._values: dict[LabelValues, float] = {} if labels else {(): 0.0}
+        self._lock = threading.Lock()
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if amount < 0:
+            raise ValueError(f"{self.name}: a counter only goes up, got {amount}")
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def value(self, **labels: str) -> float:
+        return self._values.get(self._key(labels), 0.0)
+
+    def _key(self, labels: dict[str, str]) -> LabelValues:
+        if set(labels) != set(self.label_names):
+            raise ValueError(f"{self.name} takes labels {self.label_names}, got {tuple(labels)}")
+        return tuple(str(labels[n]) for n in self.label_names)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        with self._lock:
+            items = sorted(self._values.items())
+        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
+        return lines
+
+
+class Histogram:
+    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
+        self.name, self.help = name, help_text
+        self.buckets = tuple(sorted(buckets))
+        self._counts = [0] * len(self.buckets)
+        self._sum = 0.0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            for i, bound in enumerate(self.buckets):
+                if value <= bound:
+                    self._counts[i] += 1
+            self._sum += value
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        with self._lock:
+            for bound, n in zip(self.buckets, self._counts, strict=True):
+                lines.append(f'{self.name}_bucket{{le="{_number(bound)}"}} {n}')
+            lines.append(f'{self.name}_bucket{{le="+Inf"}} {self._count}')
+            lines.append(f"{self.name}_sum {_number(self._sum)}")
+            lines.append(f"{self.name}_count {self._count}")
+        return lines
+
+
+class Metrics:
+    """Every metric kairan exports; one instance per process, passed to whoever records."""
+
+    def __init__(self) -> None:
+        self.questions = Counter(
+            "kairan_questions_total", "Questions answered, by tenant and platform.", ("tenant", "platform")
+        )
+        self.abstentions = Counter(
+            "kairan_abstentions_total",
+            "Questions answered with 'no supporting source found', by tenant and platform.",
+            ("tenant", "platform"),
+        )
+        self.answer_seconds = Histogram(
+            "kairan_answer_seconds", "Time to a final answer in seconds.", ANSWER_BUCKETS
+        )
+        self.llm_tokens = Counter("kairan_llm_tokens_total", "LLM tokens by direction.", ("direction",))
+        self.digest_posts = Counter("kairan_digest_posts_total", "Digests posted to channels.")
+        self.errors = Counter("kairan_errors_total", "Errors by kind.", ("kind",))
+
+    def observe_answer(self, message: IncomingMessage, answer: Answer, seconds: float) -> None:
+        ref = message.ref
+        self.questions.inc(tenant=ref.tenant, platform=ref.platform)
+        if answer.abstained:
+            self.abstentions.inc(tenant=ref.tenant, platform=ref.platform)
+        self.answer_seconds.observe(seconds)
+        usage = answer.usage
+        if usage is not None and usage.provider != "none":
+            for direction, n in (
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cache_read", usage.cache_read_tokens),
+                ("cache_write", usage.cache_write_tokens),
+            ):
+                if n:
+                    self.llm_tokens.inc(n, direction=direction)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in (
+            self.questions,
+            self.abstentions,
+            self.answer_seconds,
+            self.llm_tokens,
+            self.digest_posts,
+            self.errors,
+        ):
+            lines += metric.render()
+        return "\n".join(lines) + "\n"
+
+
+class MeteredEngine:
+    """The answer engine with metrics: same ``answer``/``stream`` calls, counted and timed."""
+
+    def __init__(self, engine: AnswerEngine, metrics: Metrics) -> None:
+        self.inner = engine
+        self.metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (audit, threads, searcher …) is the wrapped engine's."""
+        return getattr(self.inner, name)
+
+    async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
+        final: Answer | None = None
+        async for event in self.stream(message, collections=collections):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None
+        return final
+
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        started = time.perf_counter()
+        try:
+            async for event in self.inner.stream(message, collections=collections):
+                if isinstance(event, Answer):
+                    self.metrics.observe_answer(message, event, time.perf_counter() - started)
+                yield event
+        except Exception:
+            self.metrics.errors.inc(kind="answer")
+            raise

@@ -1,0 +1,335 @@
+"""``kairan serve``: one process, one aiohttp application — health, readiness, metrics, the console,
+the chat adapters and the digest scheduler, all wired here from the manifest.
+
+Start order: state DB → engine (metered, budget-guarded) → adapters → HTTP app → listen → adapters
+start → scheduler start. Stop order is the reverse, on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from adapters.base import Adapter
+from bot.state.db import Database
+from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
+from kairan.logging import new_request_id, request_id_var
+from kairan.metrics import CONTENT_TYPE, MeteredEngine, Metrics
+from kairan.wiring import KnowledgeConfig, build_engine, open_state
+from knowledge.store import KnowledgeStore
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_S = 5.0
+_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+class DigestScheduler(Protocol):
+    """The digest scheduler's seam: started after the adapters, stopped before them."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def build_adapters(
+    config: KnowledgeConfig, *, engine: MeteredEngine, db: Database, environ: Mapping[str, str]
+) -> list[Adapter]:
+    """Every chat adapter the manifest configures; a builder returns None when its platform is off.
+
+    An adapter that serves HTTP has ``routes()`` (Slack: /slack/events in HTTP mode); they are added
+    to the app before it starts.
+    """
+    from adapters.logo.factory import build_logo_adapter
+    from adapters.slack.factory import build_slack_adapter
+    from adapters.teams.factory import build_teams_adapter
+
+    candidates: list[Adapter | None] = [
+        build_slack_adapter(config.manifest, engine=engine, db=db, environ=environ),
+        build_logo_adapter(config.manifest, engine=engine, db=db, environ=environ),
+        # Teams listens on its own port (3978 by default) behind the SDK's JWT middleware.
+        build_teams_adapter(config.manifest, engine=engine, db=db, environ=environ),
+    ]
+    return [adapter for adapter in candidates if adapter is not None]
+
+
+def build_digest_scheduler(
+    config: KnowledgeConfig,
+    *,
+    adapters: Sequence[Adapter],
+    db: Database,
+    metrics: Metrics,
+    environ: Mapping[str, str],
+) -> DigestScheduler | None:
+    """The digest scheduler when the manifest has subscriptions; posts are counted in /metrics."""
+    from bot.digest.config import from_manifest
+    from bot.digest.scheduler import DigestScheduler as CronScheduler
+    from bot.llm.factory import provider_from_config
+    from kairan.wiring import build_digest_runner
+
+    _, subscriptions = from_manifest(config.manifest)
+    if not subscriptions:
+        return None
+    runner = build_digest_runner(
+        config,
+        {a.name: a for a in adapters},
+        db=db,
+        llm=provider_from_config(config.manifest.llm, environ=environ),
+    )
+
+    async def run(subscription_id: str) -> str:
+        result = await runner.run(subscription_id)
+        if result.posted:
+            metrics.digest_posts.inc()
+        return result.status
+
+    return CronScheduler(runner=runner, subscriptions=subscriptions, engine=db.engine, run=run)
+
+
+@dataclass
+class Services:
+    """Everything the HTTP app and the shutdown need, built once by ``build_services``."""
+
+    config: KnowledgeConfig
+    db: Database
+    store: KnowledgeStore
+    engine: MeteredEngine
+    metrics: Metrics
+    adapters: list[Adapter] = field(default_factory=list)
+    scheduler: DigestScheduler | None = None
+
+    async def stop(self) -> None:
+        """Stop the scheduler, then the adapters in reverse order; never raises."""
+        stoppers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.scheduler is not None:
+            stoppers.append(("digest scheduler", self.scheduler.stop))
+        stoppers += [(f"adapter {a.name}", a.stop) for a in reversed(self.adapters)]
+        for name, stop in stoppers:
+            try:
+                await stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+    async def close(self) -> None:
+        """Release the LLM client and the state DB (after the HTTP server has drained)."""
+        provider = self.engine.inner.provider
+        if provider is not None:
+            try:
+                await provider.aclose()
+            except Exception:
+                log.exception("closing the LLM provider failed")
+        self.db.close()
+
+
+def build_services(config: KnowledgeConfig, *, environ: Mapping[str, str] = os.environ) -> Services:
+    from bot.budget import BudgetGuard
+
+    db = open_state(config, environ)
+    try:
+        engine = build_engine(config, db=db, environ=environ)
+        engine.llm_allowed = BudgetGuard(db, config.manifest).allows_llm
+        metrics = Metrics()
+        metered = MeteredEngine(engine, metrics)
+        adapters = build_adapters(config, engine=metered, db=db, environ=environ)
+        scheduler = build_digest_scheduler(config, adapters=adapters, db=db, metrics=metrics, environ=environ)
+    except BaseException:
+        db.close()
+        raise
+    return Services(
+        config=config,
+        db=db,
+        store=KnowledgeStore(config.data_dir),  # its own handle: readiness refreshes it, searches don't wait
+        engine=metered,
+        metrics=metrics,
+        adapters=adapters,
+        scheduler=scheduler,
+    )
+
+
+# -- readiness --------------------------------------------------------------------------------
+def check_index(store: KnowledgeStore) -> None:
+    store.refresh()
+    if store.is_empty():
+        raise RuntimeError("the knowledge base is empty")
+
+
+def check_state(db: Database) -> None:
+    url = make_url(str(db.engine.url))
+    database = url.database or ""
+    # A deleted or moved SQLite file still answers through open connections; writes would be lost.
+    file_based = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if file_based and not database.startswith("file:") and not Path(database).is_file():
+        raise RuntimeError("the SQLite state file is missing")
+    with db.read() as conn:
+        conn.execute(text("SELECT 1")).scalar_one()
+
+
+async def _run_check(name: str, check: Callable[[], None]) -> str:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(check), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("readiness: %s failed: %s", name, type(exc).__name__)
+        return "unavailable"
+    return "ok"
+
+
+async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
+    index, state = await asyncio.gather(
+        _run_check("index", lambda: check_index(services.store)),
+        _run_check("state", lambda: check_state(services.db)),
+    )
+    adapters = {a.name: "ok" if _connected(a) else "disconnected" for a in services.adapters}
+    body: dict[str, Any] = {"index": index, "state": state, "adapters": adapters}
+    failed = [name for name in ("index", "state") if body[name] != "ok"]
+    failed += [f"adapters.{name}" for name, status in adapters.items() if status != "ok"]
+    if failed:
+        body["failed"] = failed
+    return not failed, body
+
+
+def _connected(adapter: Adapter) -> bool:
+    try:
+        return bool(adapter.connected())
+    except Exception:
+        log.exception("adapter %s: connected() failed", adapter.name)
+        return False
+
+
+# -- the HTTP application ---------------------------------------------------------------------
+SERVICES_KEY = web.AppKey("services", Services)
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A request id per request (X-Request-Id when sane, else new), echoed back and in every log line."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if 0 < len(given) <= 64 and set(given) <= _REQUEST_ID_CHARS else new_request_id()
+    token = request_id_var.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        if request.path not in ("/healthz", "/readyz", "/metrics") or status >= 400:
+            log.info(
+                "%s %s %d",
+                request.method,
+                request.path,
+                status,
+                extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
+            )
+        request_id_var.reset(token)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready, body = await readiness(request.app[SERVICES_KEY])
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = request.app[SERVICES_KEY].metrics.render()
+    return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def root(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console")
+
+
+def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
+    """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
+    app = web.Application(middlewares=[request_context], client_max_size=64 * 1024)
+    app[SERVICES_KEY] = services
+    console = ConsoleHandlers(
+        engine=services.engine,
+        access=ConsoleAccess.for_bind(host, environ),
+        scope=ConsoleScope.from_manifest(services.config.manifest),
+        errors=services.metrics.errors,
+    )
+    app.add_routes(
+        [
+            web.get("/", root),
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics_view),
+            *console.routes(),
+        ]
+    )
+    for adapter in services.adapters:
+        routes = getattr(adapter, "routes", None)
+        if callable(routes):
+            app.add_routes(routes())
+    return app
+
+
+# -- running ----------------------------------------------------------------------------------
+def console_banner(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"ブラウザで http://{shown}:{port}/console を開いてください"
+
+
+async def serve(
+    config: KnowledgeConfig,
+    *,
+    host: str,
+    port: int,
+    environ: Mapping[str, str] = os.environ,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set); ``ready`` gets the console banner once listening."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
+            pass
+    services = await asyncio.to_thread(build_services, config, environ=environ)
+    runner = web.AppRunner(build_app(services, host=host, environ=environ), access_log=None)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        for adapter in services.adapters:
+            await adapter.start()
+        if services.scheduler is not None:
+            await services.scheduler.start()
+        log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
+        if ready is not None:
+            ready(console_banner(host, port))
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await services.stop()
+        await runner.cleanup()  # finishes in-flight requests
+        await services.close()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        log.info("stopped")

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.logo.adapter import Engine, LogoAdapter
+from adapters.logo.client import LogoClient
+from bot.state.db import Database, default_database_url, open_database
+from bot.state.events import EventLedger
+from manifest.schema import Manifest
+from tests.fakes.logo_server import GROUP_TALK, LogoFakeServer
+
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
+LOCAL_AUTONOMY_ACT = SHARED / "egov_html" / "322AC0000000067_20250601_504AC0000000068.html"
+
+
+def manifest_data(**logo: Any) -> dict[str, Any]:
+    return {
+        "platforms": {"logo": {"url": "ws://127.0.0.1:9/api", **logo}},
+        "tenants": [
+            {
+                "id": "yokosuka",
+                "name": "横須賀市",
+                "collections": ["laws"],
+                "channels": [{"platform": "logo", "id": str(GROUP_TALK), "name": "福祉部"}],
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def manifest() -> Manifest:
+    return Manifest.model_validate(manifest_data(default_tenant="yokosuka"))
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LogoFakeServer]:
+    async with LogoFakeServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(default_database_url(tmp_path / "state"))
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knowledge base holding only 地方自治法 (real e-Gov HTML), built once per module."""
+    from knowledge.ingest import Ingestor, SourceItem
+    from knowledge.store import KnowledgeStore
+
+    data_dir = tmp_path_factory.mktemp("logo-kb")
+    item = SourceItem(source=str(LOCAL_AUTONOMY_ACT), collection="laws", path=LOCAL_AUTONOMY_ACT)
+    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest([item])
+    assert report.documents_written == 1, report.errors
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def real_engine(kb_dir: Path) -> Engine:
+    from bot.engine import AnswerEngine
+    from kairan.wiring import open_searcher
+
+    return AnswerEngine(searcher=open_searcher(kb_dir))
+
+
+def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
+    options: dict[str, Any] = {
+        "url": server.url,
+        "token": server.token,
+        "ping_interval": 5.0,
+        "reconnect_initial": 0.05,
+        "reconnect_max": 0.2,
+        "call_timeout": 5.0,
+        "send_interval": 0.02,
+    }
+    options.update(overrides)
+    return LogoClient(**options)
+
+
+def make_adapter(
+    server: LogoFakeServer, *, engine: Engine, db: Database, manifest: Manifest, **overrides: Any
+) -> LogoAdapter:
+    client_options = {k: overrides.pop(k) for k in list(overrides) if k in {"send_interval", "backfill"}}
+    return LogoAdapter(
+        client=make_client(server, **client_options),
+        manifest=manifest,
+        engine=engine,
+        ledger=EventLedger(db),
+        default_tenant=manifest.platforms.logo.default_tenant if manifest.platforms.logo else None,
+        start_timeout=5.0,
+        **overrides,
+    )

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import msgpack
+import pytest
+
+from adapters.logo.client import ProtocolError, RpcError, pack, unpack
+from tests.adapters.logo.conftest import make_client
+from tests.fakes.logo_server import BOT_ID, GROUP_TALK, PAIR_TALK, SATO, YAMADA, LogoFakeServer
+
+HANDSHAKE = [
+    "create_session",
+    "reset_notification",
+    "get_domains",
+    "get_talks",
+    "get_acquaintances",
+    "start_notification",
+]
+
+
+async def test_handshake_sequence_and_session_state(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    try:
+        assert await client.start(wait=5)
+        assert server.methods() == HANDSHAKE
+        session = server.attempts("create_session")[0]
+        assert session.params == [server.token, "1.107", "bot"]
+        # Strings go out in the old raw format: the 45-byte token is raw16 (0xda), not str8 (0xd9).
+        assert b"\xda\x00\x2d" + server.token.encode() in session.frame
+        assert b"\xd9" not in session.frame
+        assert client.connected()
+        assert client.state.me == BOT_ID
+        assert client.is_pair_talk(PAIR_TALK) and not client.is_pair_talk(GROUP_TALK)
+        assert client.user_name(YAMADA) == "山田 太郎"
+        assert client.sessions == 1
+    finally:
+        await client.stop()
+    assert not client.connected()
+
+
+async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    seen: list[tuple[str, Any]] = []
+    client.add_handler(lambda method, payload: seen.append((method, payload)))
+    try:
+        await client.start(wait=5)
+        payload, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="おはよう")
+        await server.wait_for(lambda: push_id in server.acks)
+        assert server.acks[push_id] == [1, push_id, None, True]
+        assert seen == [("notify_create_message", payload)]
+        new_talk = {"talk_id": 400, "domain_id": 10, "type": 1, "user_ids": [BOT_ID, SATO]}
+        talk_push = await server.push("notify_create_pair_talk", new_talk)
+        await server.wait_for(lambda: talk_push in server.acks)
+        assert client.is_pair_talk(400)
+    finally:
+        await client.stop()
+
+
+async def test_wrong_token_keeps_retrying_with_backoff(server: LogoFakeServer) -> None:
+    client = make_client(server, token="wrong-token", reconnect_initial=0.05, reconnect_max=0.1)
+    try:
+        assert not await client.start(wait=0.5)
+        assert not client.connected()
+        attempts = server.attempts("create_session")
+        assert len(attempts) >= 3  # 0.05, 0.1, 0.1, … between attempts
+        assert all(a.params[0] == "wrong-token" for a in attempts)
+        gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
+        assert min(gaps) >= 0.04
+    finally:
+        await client.stop()
+
+
+async def test_send_is_retried_after_retry_after(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    try:
+        await client.start(wait=5)
+        server.fail_next("create_message", code=429, message="too many requests", retry_after=0.3)
+        result = await client.send_text(GROUP_TALK, "テスト送信")
+        tries = server.attempts("create_message")
+        assert [t.ok for t in tries] == [False, True]
+        assert tries[1].at - tries[0].at >= 0.3
+        assert tries[1].params == [GROUP_TALK, 1, "テスト送信"]
+        assert result["content"] == "テスト送信" and result["user_id"] == BOT_ID
+    finally:
+        await client.stop()
+
+
+async def test_non_retryable_error_fails_the_send(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    try:
+        await client.start(wait=5)
+        server.fail_next("create_message", code=403, message="forbidden")
+        with pytest.raises(RpcError) as info:
+            await client.send_text(GROUP_TALK, "x")
+        assert (info.value.code, info.value.message) == (403, "forbidden")
+        assert str(info.value) == "create_message failed: 403 forbidden"
+    finally:
+        await client.stop()
+
+
+async def test_sends_are_spaced_by_the_interval(server: LogoFakeServer) -> None:
+    client = make_client(server, send_interval=0.1)
+    try:
+        await client.start(wait=5)
+        await asyncio.gather(*(client.send_text(GROUP_TALK, f"{i}") for i in range(3)))
+        sent = server.sent(GROUP_TALK)
+        assert [c.params[2] for c in sent] == ["0", "1", "2"]
+        assert all(b.at - a.at >= 0.09 for a, b in itertools.pairwise(sent))
+    finally:
+        await client.stop()
+
+
+async def test_reconnect_makes_a_fresh_session_and_backfills(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    seen: list[int] = []
+    client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
+    try:
+        await client.start(wait=5)
+        first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
+        await server.wait_for(lambda: push_id in server.acks)
+        await server.drop()
+        missed = server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
+        await server.wait_for(lambda: client.sessions == 2 and missed["message_id"] in seen)
+        assert server.methods(connection=2)[: len(HANDSHAKE)] == HANDSHAKE
+        backfill = server.attempts("get_messages")[0]
+        assert backfill.params == [PAIR_TALK, 20, first["message_id"], None, 1]
+        assert seen == [first["message_id"], missed["message_id"]]
+    finally:
+        await client.stop()
+
+
+async def test_backfill_is_dropped_when_the_server_lacks_get_messages(server: LogoFakeServer) -> None:
+    server.get_messages_supported = False
+    client = make_client(server)
+    client.add_handler(lambda method, payload: None)
+    try:
+        await client.start(wait=5)
+        _, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
+        await server.wait_for(lambda: push_id in server.acks)
+        await server.drop()
+        await server.wait_for(lambda: client.sessions == 2 and client.backfill is False)
+        assert len(server.attempts("get_messages")) == 1
+        assert client.connected()
+    finally:
+        await client.stop()
+
+
+def test_codec_round_trip_and_garbage() -> None:
+    frame = pack([0, 7, "create_message", [200, 1, "本文"]])
+    assert unpack(frame) == [0, 7, "create_message", [200, 1, "本文"]]
+    # bin-typed strings from other encoders are decoded too
+    binary = msgpack.packb([1, 3, None, {b"talk_id": 5, "content": b"\xe6\x9c\xac"}], use_bin_type=True)
+    assert unpack(binary) == [1, 3, None, {"talk_id": 5, "content": "本"}]
+    with pytest.raises(ProtocolError, match="undecodable MessagePack frame"):
+        unpack(b"\x94\x00")
+    with pytest.raises(ProtocolError, match="not a MessagePack-RPC request or response"):
+        unpack(msgpack.packb({"a": 1}))
+    with pytest.raises(ProtocolError, match="message id must be an integer, got 'x'"):
+        unpack(msgpack.packb([1, "x", None, True]))
+
+
+def test_rpc_error_reads_retry_after() -> None:
+    err = RpcError("create_message", {"code": 503, "message": "service temporarily unavailable",
+                                      "detail": {"retry_after": 12}})
+    assert (err.code, err.retryable, err.retry_after) == (503, True, 12.0)
+    capped = RpcError("x", {"code": 429, "message": "too many requests", "detail": {"retry_after": 99999}})
+    assert capped.retry_after == 300
+    assert RpcError("x", {"code": 400, "message": "bad", "detail": None}).retry_after is None
+    assert not RpcError("x", {"code": 400, "message": "bad"}).retryable

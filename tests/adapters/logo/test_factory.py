@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.logo.factory import build_logo_adapter
+from bot.models import Answer
+from bot.state.db import Database
+from manifest.schema import Manifest
+from manifest.secrets import MissingSecret
+from tests.adapters.logo.conftest import manifest_data
+from tests.fakes.engines import FixedAnswerEngine
+
+ENGINE = FixedAnswerEngine(Answer(text="x", citations=(), abstained=False))
+
+
+def test_no_adapter_without_platforms_logo(db: Database) -> None:
+    assert build_logo_adapter(Manifest(), engine=ENGINE, db=db, environ={}) is None
+
+
+def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
+    manifest = Manifest.model_validate(manifest_data(
+        url="wss://logochat.example.lg.jp/api/", api_version="1.91", token_env="MY_LOGO_TOKEN",
+        proxy="http://proxy.example.lg.jp:8080", max_message_length=500, send_interval_s=1.5,
+        answer_bots=True, default_tenant="yokosuka",
+    ))
+    adapter = build_logo_adapter(manifest, engine=ENGINE, db=db, environ={"MY_LOGO_TOKEN": "tok"})
+    assert adapter is not None and adapter.name == "logo"
+    client = adapter.client
+    assert (client.url, client.api_version, client.proxy) == (
+        "wss://logochat.example.lg.jp/api", "1.91", "http://proxy.example.lg.jp:8080"
+    )
+    assert (client.send_interval, client.ssl_context) == (1.5, None)
+    assert adapter.max_message_length == 500
+    assert (adapter.answer_bots, adapter.default_tenant) == (True, "yokosuka")
+    assert not adapter.connected()
+
+
+def test_missing_token_variable(db: Database) -> None:
+    manifest = Manifest.model_validate(manifest_data())
+    with pytest.raises(MissingSecret, match="environment variable LOGO_TOKEN is not set"):
+        build_logo_adapter(manifest, engine=ENGINE, db=db, environ={})
+
+
+def test_unknown_default_tenant_and_missing_ca_file(db: Database, tmp_path: Path) -> None:
+    env = {"LOGO_TOKEN": "tok"}
+    manifest = Manifest.model_validate(manifest_data(default_tenant="kamakura"))
+    with pytest.raises(ValueError, match=r"platforms.logo.default_tenant: no tenant with id 'kamakura'"):
+        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+    manifest = Manifest.model_validate(manifest_data(ca_file=str(tmp_path / "missing.pem")))
+    with pytest.raises(ValueError, match=r"platforms\.logo\.ca_file: no such file"):
+        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+
+
+def test_logo_url_must_be_a_websocket_url() -> None:
+    with pytest.raises(ValueError, match=r"must be a ws\(s\):// URL"):
+        Manifest.model_validate(manifest_data(url="https://logochat.example.lg.jp/api"))

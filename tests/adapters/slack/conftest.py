@@ -1,0 +1,179 @@
+"""The real Slack adapter (Bolt) over real HTTP, against the local mock Slack Web API.
+
+Knowledge base: the e-Gov XML of 行政手続法 from the shared corpus, ingested once per session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from adapters.slack.app import SlackAdapter
+from bot.engine import AnswerEngine, EngineSettings
+from bot.state.audit import AuditLog
+from bot.state.db import Database, open_database
+from bot.state.events import EventLedger
+from bot.state.feedback import FeedbackStore
+from bot.state.threads import ThreadStore
+from knowledge.search import Searcher
+from manifest.schema import Manifest
+from tests.fakes.slack_api import FakeSlack
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"
+GYOSEI_TETSUZUKI_XML = "xml/405AC0000000088_20240401_504AC0100000052.xml"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-0000"
+APP_TOKEN = "xapp-test-0000"
+SOUMU_CHANNEL = "C0SOUMU001"
+TENANT = "testcity"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def tenant_manifest() -> Manifest:
+    return Manifest.model_validate({
+        "platforms": {"slack": {"mode": "http"}},
+        "tenants": [{
+            "id": TENANT, "name": "テスト市", "collections": ["laws"],
+            "channels": [
+                {"platform": "slack", "id": SOUMU_CHANNEL, "name": "#総務課", "collections": ["laws"]}
+            ],
+        }],
+    })
+
+
+@pytest.fixture(scope="session")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Path:
+    from knowledge.ingest import Ingestor, discover
+    from knowledge.store import KnowledgeStore
+
+    data_dir = tmp_path_factory.mktemp("slack-kb")
+    items, errors = discover([shared_corpus / GYOSEI_TETSUZUKI_XML], collection="laws")
+    assert not errors and len(items) == 1
+    report = Ingestor(store=KnowledgeStore(data_dir)).ingest(items)
+    assert report.documents_written == 1, report.errors
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def searcher(kb_dir: Path) -> Searcher:
+    from kairan.wiring import open_searcher
+
+    return open_searcher(kb_dir)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def audit(db: Database) -> AuditLog:
+    return AuditLog(db, salt="test-salt")
+
+
+@pytest.fixture
+def engine(searcher: Searcher, db: Database, audit: AuditLog) -> AnswerEngine:
+    return AnswerEngine(
+        searcher=searcher, threads=ThreadStore(db), audit=audit, settings=EngineSettings(rewrite=False)
+    )
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@dataclass
+class Running:
+    adapter: SlackAdapter
+    url: str
+    session: aiohttp.ClientSession
+
+    async def post(self, body: bytes, headers: dict[str, str], content_type: str) -> tuple[int, float, str]:
+        """POST to /slack/events; returns status, seconds until the response, response text."""
+        start = time.perf_counter()
+        async with self.session.post(
+            self.url, data=body, headers={**headers, "Content-Type": content_type}
+        ) as resp:
+            text = await resp.text()
+            return resp.status, time.perf_counter() - start, text
+
+    async def event(
+        self, payload: dict[str, Any], *, extra_headers: dict[str, str] | None = None,
+        timestamp: int | None = None, secret: str = SIGNING_SECRET,
+    ) -> tuple[int, float, str]:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {**sign(body, secret=secret, timestamp=timestamp), **(extra_headers or {})}
+        return await self.post(body, headers, "application/json")
+
+    async def interaction(self, payload: dict[str, Any]) -> tuple[int, float, str]:
+        from urllib.parse import urlencode
+
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
+        return await self.post(body, sign(body), "application/x-www-form-urlencoded")
+
+
+AdapterFactory = Callable[..., SlackAdapter]
+
+
+@pytest.fixture
+def make_adapter(
+    engine: AnswerEngine, db: Database, audit: AuditLog, slack: FakeSlack
+) -> AdapterFactory:
+    def build(**overrides: Any) -> SlackAdapter:
+        kwargs: dict[str, Any] = {
+            "engine": engine, "ledger": EventLedger(db), "feedback": FeedbackStore(db), "audit": audit,
+            "manifest": tenant_manifest(), "bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET,
+            "mode": "http", "api_url": slack.api_url, "streaming": False,
+        }
+        kwargs.update(overrides)
+        return SlackAdapter(**kwargs)
+
+    return build
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[SlackAdapter], Any]]:
+    """Start an adapter and an aiohttp server with its routes on 127.0.0.1; stopped at teardown."""
+    started: list[tuple[SlackAdapter, web.AppRunner]] = []
+    session = aiohttp.ClientSession()
+
+    async def run(adapter: SlackAdapter) -> Running:
+        await adapter.start()
+        app = web.Application()
+        app.add_routes(adapter.routes())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        started.append((adapter, runner))
+        port = runner.addresses[0][1]
+        return Running(adapter, f"http://127.0.0.1:{port}/slack/events", session)
+
+    yield run
+    for adapter, runner in started:
+        await adapter.stop()
+        await runner.cleanup()
+    await session.close()

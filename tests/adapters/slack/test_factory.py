@@ -1,0 +1,122 @@
+"""build_slack_adapter (manifest or environment only) and the Slack app manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from adapters.slack.app import BOT_EVENTS, BOT_SCOPES, METHOD_SCOPES, SlackAdapter, SlackConfigError
+from adapters.slack.factory import build_slack_adapter, render_app_manifest
+from bot.engine import AnswerEngine
+from bot.state.db import Database
+from manifest.schema import Manifest
+from manifest.secrets import MissingSecret
+
+ENV_HTTP = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret"}
+ENV_SOCKET = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+
+
+def slack_manifest(**slack: object) -> Manifest:
+    return Manifest.model_validate({"platforms": {"slack": slack}})
+
+
+def test_no_slack_configuration_means_no_adapter(engine: AnswerEngine, db: Database) -> None:
+    assert build_slack_adapter(None, engine=engine, db=db, environ={}) is None
+    only_app_token = {"SLACK_APP_TOKEN": "xapp-1"}
+    assert build_slack_adapter(Manifest(), engine=engine, db=db, environ=only_app_token) is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "mode"),
+    [(ENV_HTTP, "http"), (ENV_SOCKET, "socket"), (ENV_HTTP | ENV_SOCKET, "socket"),
+     (ENV_HTTP | ENV_SOCKET | {"SLACK_MODE": "http"}, "http")],
+)
+def test_environment_only_single_tenant_bot(
+    environ: dict[str, str], mode: str, engine: AnswerEngine, db: Database
+) -> None:
+    environ = environ | {"SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    adapter = build_slack_adapter(None, engine=engine, db=db, environ=environ)
+    assert isinstance(adapter, SlackAdapter)
+    assert adapter.mode == mode
+    assert adapter.client.base_url == "http://127.0.0.1:9/api/"
+    assert adapter.client.token == "xoxb-1"
+    assert adapter.audit is engine.audit
+    assert adapter.streaming is False
+
+
+def test_environment_only_setup_must_be_complete(engine: AnswerEngine, db: Database) -> None:
+    with pytest.raises(SlackConfigError, match="neither SLACK_APP_TOKEN"):
+        build_slack_adapter(None, engine=engine, db=db, environ={"SLACK_BOT_TOKEN": "xoxb-1"})
+    with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
+        build_slack_adapter(None, engine=engine, db=db, environ=ENV_HTTP | {"SLACK_MODE": "socket"})
+    with pytest.raises(SlackConfigError, match="SLACK_MODE must be"):
+        build_slack_adapter(None, engine=engine, db=db, environ=ENV_HTTP | {"SLACK_MODE": "rtm"})
+
+
+def test_manifest_names_the_variables(engine: AnswerEngine, db: Database) -> None:
+    manifest = slack_manifest(
+        mode="http", bot_token_env="KAIRAN_SLACK_BOT", signing_secret_env="KAIRAN_SLACK_SIG"
+    )
+    environ = {"KAIRAN_SLACK_BOT": "xoxb-9", "KAIRAN_SLACK_SIG": "sig", "KAIRAN_SLACK_STREAMING": "true"}
+    adapter = build_slack_adapter(manifest, engine=engine, db=db, environ=environ)
+    assert adapter is not None and adapter.mode == "http" and adapter.client.token == "xoxb-9"
+    assert adapter.streaming is True
+    assert adapter.client.base_url == "https://slack.com/api/"
+    missing = r"KAIRAN_SLACK_SIG is not set.*platforms\.slack\.signing_secret_env"
+    with pytest.raises(MissingSecret, match=missing):
+        build_slack_adapter(manifest, engine=engine, db=db, environ={"KAIRAN_SLACK_BOT": "xoxb-9"})
+    socket = slack_manifest(mode="socket")
+    with pytest.raises(MissingSecret, match="SLACK_APP_TOKEN"):
+        build_slack_adapter(socket, engine=engine, db=db, environ={"SLACK_BOT_TOKEN": "xoxb-9"})
+
+
+def test_adapter_rejects_inconsistent_settings(engine: AnswerEngine, db: Database) -> None:
+    from bot.state.audit import AuditLog
+    from bot.state.events import EventLedger
+    from bot.state.feedback import FeedbackStore
+
+    common = {"engine": engine, "ledger": EventLedger(db), "feedback": FeedbackStore(db),
+              "audit": AuditLog(db, salt="s"), "manifest": None, "bot_token": "xoxb-1"}
+    with pytest.raises(SlackConfigError, match="signing secret"):
+        SlackAdapter(**common, mode="http")
+    with pytest.raises(SlackConfigError, match="app-level token"):
+        SlackAdapter(**common, mode="socket", signing_secret="s")
+
+
+def _load(text: str) -> dict:
+    return YAML(typ="safe").load(text)
+
+
+def test_app_manifest_lists_exactly_the_scopes_and_events_the_code_uses() -> None:
+    data = _load(render_app_manifest(None))
+    assert tuple(data["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+    assert tuple(data["settings"]["event_subscriptions"]["bot_events"]) == BOT_EVENTS
+    used_by_calls = {scope for scope in METHOD_SCOPES.values() if scope}
+    used_by_events = {"app_mentions:read", "im:history"}  # app_mention and message.im
+    assert set(BOT_SCOPES) == used_by_calls | used_by_events
+    assert data["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in data["settings"]["event_subscriptions"]
+    assert data["settings"]["interactivity"] == {"is_enabled": True}
+    assert data["features"]["bot_user"]["display_name"] == "kairan"
+
+
+def test_app_manifest_for_http_mode_has_the_request_urls() -> None:
+    url = "https://kairan.city.example.lg.jp/slack/events"
+    data = _load(render_app_manifest(slack_manifest(mode="http"), bot_name="回覧くん", request_url=url))
+    assert data["display_information"]["name"] == data["features"]["bot_user"]["display_name"] == "回覧くん"
+    assert data["settings"]["socket_mode_enabled"] is False
+    assert data["settings"]["event_subscriptions"]["request_url"] == url
+    assert data["settings"]["interactivity"]["request_url"] == url
+    with pytest.raises(ValueError, match="public https URL of /slack/events"):
+        render_app_manifest(slack_manifest(mode="http"))
+    with pytest.raises(ValueError, match="1-35 characters"):
+        render_app_manifest(None, bot_name="")
+
+
+def test_app_manifest_template_is_valid_yaml_with_a_long_enough_description() -> None:
+    template = Path(__file__).resolve().parents[3] / "manifest" / "slack" / "app-manifest.yaml"
+    data = _load(template.read_text(encoding="utf-8"))
+    assert 175 <= len(data["display_information"]["long_description"]) <= 4000  # Slack's bounds
+    assert len(data["display_information"]["description"]) <= 140

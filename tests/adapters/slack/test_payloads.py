@@ -1,0 +1,96 @@
+"""Slack payload → IncomingMessage and channel → tenant (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slack.payloads import (
+    ChannelScope,
+    PayloadError,
+    channel_scope,
+    clean_text,
+    feedback_click,
+    incoming_message,
+    is_user_dm,
+)
+from adapters.slack.render import FEEDBACK_ACTIONS
+from bot.models import ConversationRef
+from manifest.schema import Manifest
+from tests.adapters.slack.conftest import load_fixture, tenant_manifest
+
+
+def two_tenants() -> Manifest:
+    return Manifest.model_validate({
+        "knowledge": {"collections": [{"name": "laws"}, {"name": "a-internal", "owner": "a"}]},
+        "platforms": {"slack": {"mode": "socket"}},
+        "tenants": [
+            {"id": "a", "name": "A市", "collections": ["laws", "a-internal"],
+             "channels": [{"platform": "slack", "id": "C0A", "collections": ["a-internal"]},
+                          {"platform": "slack", "id": "C0A2"}]},
+            {"id": "b", "name": "B町", "collections": ["laws"],
+             "channels": [{"platform": "console", "id": "C0A"}]},
+        ],
+    })
+
+
+def test_app_mention_becomes_an_incoming_message() -> None:
+    event = load_fixture("payload_app_mention.json")["event"]
+    message = incoming_message(event, tenant="testcity", bot_user_id="U0KAIRANBOT")
+    ts = "1715000000.000100"
+    assert message.ref == ConversationRef("slack", "testcity", "C0SOUMU001", ts, ts)
+    assert message.text == "行政手続法第五条の審査基準について教えて"
+    assert message.user == "U0STAFF001"
+    assert message.mentions == ()
+    assert message.raw["event_ts"] == "1715000000.000100"
+
+
+def test_thread_follow_up_keeps_the_root_as_thread() -> None:
+    event = load_fixture("payload_thread_followup.json")["event"]
+    ref = incoming_message(event, tenant="t", bot_user_id="U0KAIRANBOT").ref
+    assert (ref.thread, ref.message) == ("1715000000.000100", "1715000300.000200")
+
+
+def test_mentions_links_and_entities_are_cleaned() -> None:
+    text = ("<@U0KAIRANBOT|kairan> <@U0OTHER> さんの件 &amp; "
+            "<https://www.soumu.go.jp/x|総務省通知> &lt;至急&gt; <!here>")
+    assert clean_text(text, "U0KAIRANBOT") == ("さんの件 & 総務省通知 <至急>", ("U0OTHER",))
+    # Without the bot's id, only a leading mention is taken as addressing the bot.
+    assert clean_text("<@U0BOT> 質問 <@U0OTHER>", None) == ("質問", ("U0OTHER",))
+
+
+def test_events_without_required_fields_are_rejected_by_name() -> None:
+    event = load_fixture("payload_app_mention.json")["event"]
+    del event["user"]
+    with pytest.raises(PayloadError, match="'user'"):
+        incoming_message(event, tenant="t", bot_user_id=None)
+
+
+def test_only_messages_people_type_in_dms_count() -> None:
+    dm = load_fixture("payload_message_im.json")["event"]
+    assert is_user_dm(dm)
+    assert not is_user_dm(load_fixture("payload_message_im_bot.json")["event"])
+    assert not is_user_dm(dm | {"subtype": "message_changed"})
+    assert not is_user_dm(dm | {"channel_type": "channel"})
+    assert not is_user_dm(dm | {"bot_id": "B0X"})
+
+
+def test_channel_scope_from_the_manifest() -> None:
+    manifest = two_tenants()
+    assert channel_scope(manifest, "C0A") == ChannelScope("a", ("a-internal",))
+    assert channel_scope(manifest, "C0A2") == ChannelScope("a", ("laws", "a-internal"))
+    assert channel_scope(manifest, "C0UNKNOWN") is None  # several tenants: never guess
+    assert channel_scope(tenant_manifest(), "D0ANYDM") == ChannelScope("testcity", ("laws",))
+    assert channel_scope(None, "C0X") == ChannelScope("default", None)
+    assert channel_scope(Manifest(), "C0X") == ChannelScope("default", None)
+
+
+def test_feedback_click_parsing() -> None:
+    body = load_fixture("payload_block_actions.json")
+    click = feedback_click(body, body["actions"][0] | {"value": "aud-1"}, FEEDBACK_ACTIONS)
+    assert (click.audit_id, click.value, click.user, click.channel, click.thread) == (
+        "aud-1", "helpful", "U0STAFF001", "C0SOUMU001", "1715000000.000100"
+    )
+    with pytest.raises(PayloadError, match="not a feedback button"):
+        feedback_click(body, {"action_id": "other", "value": "x"}, FEEDBACK_ACTIONS)
+    with pytest.raises(PayloadError, match="audit id"):
+        feedback_click(body, {"action_id": "kairan_feedback_helpful", "value": ""}, FEEDBACK_ACTIONS)

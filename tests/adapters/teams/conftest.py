@@ -1,0 +1,161 @@
+"""Teams adapter fixtures: a real knowledge base (地方自治法), the local token issuer, the mock
+Bot Connector, and a harness that runs the real adapter on 127.0.0.1 and posts activities to it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
+
+from adapters.teams.adapter import AnswerSource, TeamsAdapter
+from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
+from bot.engine import AnswerEngine, EngineSettings
+from bot.llm.base import LLMProvider
+from bot.state.audit import AuditLog
+from bot.state.db import Database, open_database
+from kairan.wiring import open_searcher
+from knowledge.ingest import Ingestor, discover
+from knowledge.search import Searcher
+from knowledge.store import KnowledgeStore
+from manifest.schema import Manifest
+from tests.fakes.teams_auth import FakeBotFrameworkIssuer, LocalJwksManager, fake_connections, local_jwks_uri
+from tests.fakes.teams_connector import MockConnector
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared"
+JICHIHO = SHARED / "corpus" / "egov_html" / "322AC0000000067_20250601_504AC0000000068.html"
+FIXTURES = REPO / "tests" / "fixtures" / "teams"
+
+APP_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+BOT_ACCOUNT = f"28:{APP_ID}"
+AAD_TENANT = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"
+CHANNEL = "19:8a7c6e5d4b3a2f1e0d9c8b7a6f5e4d3c@thread.tacv2"
+TEAM = "19:2b4d6f8a0c1e3a5c7e9a1b3d5f7a9c1e@thread.tacv2"
+GROUP_CHAT = "19:meeting_3f5e7a9c1b2d4f6a8c0e2b4d6f8a0c1e@thread.v2"
+ENV = {"TEAMS_APP_ID": APP_ID, "TEAMS_APP_PASSWORD": "not-used-the-token-provider-is-fake"}
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"payload_{name}.json").read_text(encoding="utf-8"))
+
+
+def teams_manifest() -> Manifest:
+    """Two municipalities; 横須賀市 has the channel and every chat of its Entra tenant."""
+    return Manifest.model_validate(
+        {
+            "platforms": {"teams": {"app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD"}},
+            "tenants": [
+                {
+                    "id": "yokosuka",
+                    "name": "横須賀市",
+                    "collections": ["laws"],
+                    "channels": [
+                        {"platform": "teams", "id": CHANNEL, "name": "総務課 / 一般"},
+                        {"platform": "teams", "id": AAD_TENANT, "name": "横須賀市のチャット"},
+                    ],
+                },
+                {"id": "zushi", "name": "逗子市", "collections": ["laws"]},
+            ],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def kb_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    """地方自治法 from the shared corpus, ingested once for the module."""
+    if not JICHIHO.is_file():
+        pytest.fail(f"the shared corpus is missing {JICHIHO}")
+    data_dir = tmp_path_factory.mktemp("teams-kb")
+    items, errors = discover([JICHIHO], collection="laws")
+    assert not errors
+    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest(items)
+    assert report.documents_written == 1, report.errors
+    return open_searcher(data_dir)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    yield database
+    database.close()
+
+
+def real_engine(searcher: Searcher, db: Database, provider: LLMProvider | None = None) -> AnswerEngine:
+    return AnswerEngine(
+        searcher=searcher, provider=provider, audit=AuditLog(db), settings=EngineSettings(rewrite=False)
+    )
+
+
+@dataclass
+class Teams:
+    """The running pieces of one test: issuer, connector, JWKS seam and adapters."""
+
+    issuer: FakeBotFrameworkIssuer
+    connector: MockConnector
+    jwks: LocalJwksManager
+    db: Database
+    adapters: list[TeamsAdapter] = field(default_factory=list)
+
+    async def start_adapter(self, engine: AnswerSource, **settings: Any) -> TeamsAdapter:
+        manifest = teams_manifest()
+        adapter = build_teams_adapter(
+            manifest,
+            engine=engine,
+            db=self.db,
+            environ=ENV,
+            host="127.0.0.1",
+            port=0,
+            connections=fake_connections(teams_auth_configuration(manifest, ENV)),
+        )
+        assert adapter is not None
+        if settings:
+            adapter.settings = replace(adapter.settings, **settings)
+        await adapter.start()
+        self.adapters.append(adapter)
+        return adapter
+
+    def activity(self, name: str, **changes: Any) -> dict[str, Any]:
+        body = copy.deepcopy(payload(name))
+        body["serviceUrl"] = self.connector.service_url
+        body.update(changes)
+        return body
+
+    def token(self, **overrides: Any) -> str:
+        args: dict[str, Any] = {"audience": APP_ID, "service_url": self.connector.service_url, **overrides}
+        return self.issuer.token(**args)
+
+    async def post(
+        self, adapter: TeamsAdapter, body: dict[str, Any], *, authorization: str | None = "valid"
+    ) -> tuple[int, Any]:
+        """POST an activity to the adapter; ``authorization`` is the header ("valid": a good token)."""
+        headers = {}
+        if authorization is not None:
+            headers["Authorization"] = f"Bearer {self.token()}" if authorization == "valid" else authorization
+        url = f"http://127.0.0.1:{adapter.port}/api/messages"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json=body, headers=headers) as response,
+        ):
+            text = await response.text()
+            return response.status, json.loads(text) if text else None
+
+
+@pytest.fixture
+async def teams(db: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Teams]:
+    async with FakeBotFrameworkIssuer() as issuer, MockConnector() as connector:
+        # The one patched SDK seam (see tests/fakes/teams_auth.py): where JwtTokenValidator gets keys.
+        jwks = LocalJwksManager(await local_jwks_uri(issuer.metadata_url))
+        monkeypatch.setattr(JwtTokenValidator, "_jwk_client_manager", jwks)
+        harness = Teams(issuer=issuer, connector=connector, jwks=jwks, db=db)
+        try:
+            yield harness
+        finally:
+            for adapter in harness.adapters:
+                await adapter.stop()

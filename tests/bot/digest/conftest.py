@@ -1,0 +1,130 @@
+"""Shared helpers for digest tests: fixture feeds, the fake feed server, a runner factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from bot.digest.config import FeedSource, Subscription
+from bot.digest.fetch import Fetcher
+from bot.digest.runner import DigestRunner
+from bot.digest.summarise import Summariser
+from bot.models import ConversationRef
+from bot.state.db import Database, default_database_url, open_database
+from tests.conftest import CORPUS
+from tests.fakes.adapters import RecordingAdapter
+from tests.fakes.feed_server import FeedServer
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
+NTA = CORPUS / "circulars" / "nta"
+REF = ConversationRef(platform="console", tenant="yokosuka", channel="C-SOUMU")
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def drop_newest(data: bytes, n: int) -> bytes:
+    """The same feed as it looked before its ``n`` newest items were published."""
+    root = etree.fromstring(data)
+    ns = {"rss1": "http://purl.org/rss/1.0/", "atom": "http://www.w3.org/2005/Atom"}
+    items = root.findall("rss1:item", ns) or root.findall("channel/item") or root.findall("atom:entry", ns)
+    for item in items[:n]:
+        item.getparent().remove(item)
+    encoding = (etree.fromstring(data).getroottree().docinfo.encoding) or "utf-8"
+    return etree.tostring(root, xml_declaration=True, encoding=encoding)
+
+
+class Clock:
+    """A controllable UTC clock for the runner."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    async with FeedServer() as srv:
+        srv.mirror("www.nta.go.jp", NTA)
+        yield srv
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return default_database_url(tmp_path / "state")
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2025, 4, 1, 0, 0, tzinfo=UTC))
+
+
+def rdf_feed(server: FeedServer) -> FeedSource:
+    return FeedSource(
+        id="nta-news", kind="rdf", url=server.url("/news.rdf"), collection="circulars", category="国税庁"
+    )
+
+
+def rss_feed(server: FeedServer) -> FeedSource:
+    return FeedSource(id="nta-kihon", kind="rss", url=server.url("/feeds/kihon.rss"), collection="circulars")
+
+
+def atom_feed(server: FeedServer) -> FeedSource:
+    return FeedSource(
+        id="nta-sozoku", kind="atom", url=server.url("/feeds/sozoku.atom"), collection="circulars"
+    )
+
+
+def subscription(sub_id: str = "soumu-weekday", **kwargs: object) -> Subscription:
+    values: dict[str, object] = {"ref": REF, "schedule": "30 8 * * mon-fri", "sources": ()}
+    values.update(kwargs)
+    return Subscription(id=sub_id, **values)  # type: ignore[arg-type]
+
+
+RunnerFactory = Callable[..., DigestRunner]
+
+
+@pytest.fixture
+async def make_runner(db: Database, clock: Clock) -> AsyncIterator[RunnerFactory]:
+    """Build runners on the same database (a new runner = a restarted process)."""
+    fetchers: list[Fetcher] = []
+
+    def build(
+        feeds: list[FeedSource],
+        subs: list[Subscription],
+        adapter: RecordingAdapter | None = None,
+        **kwargs: object,
+    ) -> DigestRunner:
+        fetcher = Fetcher(retries=1, backoff_s=0, host_delay_s=0, max_bytes=1024 * 1024)
+        fetchers.append(fetcher)
+        options: dict[str, object] = {"summariser": Summariser(), "clock": clock}
+        options.update(kwargs)
+        return DigestRunner(
+            db=db,
+            feeds=feeds,
+            subscriptions=subs,
+            adapters={"console": adapter} if adapter is not None else {},
+            fetcher=fetcher,
+            **options,  # type: ignore[arg-type]
+        )
+
+    yield build
+    for fetcher in fetchers:
+        await fetcher.close()

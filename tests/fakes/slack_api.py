@@ -1,0 +1,218 @@
+"""A local mock of the Slack Web API and the Socket Mode WebSocket, recording every call.
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        slack.rate_limit_next("chat.postMessage", retry_after=1)
+        ...
+        posts = await slack.wait_for("chat.postMessage", count=1)
+
+Web API: ``POST /api/<method>`` with JSON or form bodies, answered like Slack does
+(``{"ok": true, ...}``; 429 with ``Retry-After``; ``{"ok": false, "error": ...}``).
+Socket Mode: ``apps.connections.open`` returns ``ws://127.0.0.1:<port>/link/?ticket=…``; the
+server sends ``hello`` on connect, ``push_envelope`` sends an envelope, and the client's acks
+(``{"envelope_id": ...}``) are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import WSMsgType, web
+
+BOT_USER_ID = "U0KAIRANBOT"
+BOT_ID = "B0KAIRANBOT"
+TEAM_ID = "T0TESTTEAM"
+
+# Methods answered with {"ok": true} plus the extra fields below (ts for message-creating methods).
+_SIMPLE_METHODS = {
+    "chat.postMessage", "chat.postEphemeral", "chat.update", "chat.startStream", "chat.appendStream",
+    "chat.stopStream", "reactions.add", "reactions.remove", "assistant.threads.setStatus",
+    "assistant.threads.setSuggestedPrompts",
+}
+_CREATES_MESSAGE = {"chat.postMessage", "chat.startStream"}
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    time: float  # time.perf_counter() when the request arrived
+    status: int  # HTTP status the mock answered with
+    response: dict[str, Any]
+
+
+@dataclass
+class FakeSlack:
+    bot_user_id: str = BOT_USER_ID
+    team_id: str = TEAM_ID
+    calls: list[SlackCall] = field(default_factory=list)
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    ws_connections: int = 0
+    _rate_limits: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    _errors: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
+    _delays: dict[str, float] = field(default_factory=dict)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _changed: asyncio.Condition | None = None
+    _runner: web.AppRunner | None = None
+    _port: int = 0
+
+    # -- scripting ---------------------------------------------------------------------------
+    def rate_limit_next(self, method: str, *, retry_after: float = 1, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
+        self._rate_limits[method].extend([retry_after] * times)
+
+    def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
+        self._errors[method].extend([error] * times)
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every call of ``method`` only after ``seconds``."""
+        self._delays[method] = seconds
+
+    # -- inspection --------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        if not self._port:
+            raise RuntimeError("server not started: use `async with`")
+        return f"http://127.0.0.1:{self._port}/api/"
+
+    def calls_to(self, method: str, *, ok_only: bool = True) -> list[SlackCall]:
+        return [c for c in self.calls if c.method == method and (not ok_only or c.response.get("ok") is True)]
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[SlackCall]:
+        """Wait until ``count`` successful calls of ``method`` arrived; fail loudly on timeout."""
+        assert self._changed is not None
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: len(self.calls_to(method)) >= count), timeout
+                )
+            except TimeoutError:
+                raise AssertionError(
+                    f"{count} call(s) of {method} expected within {timeout}s; got: {self.methods()}"
+                ) from None
+        return self.calls_to(method)
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        assert self._changed is not None
+        async with self._changed:
+            try:
+                acked = lambda: any(a.get("envelope_id") == envelope_id for a in self.acks)  # noqa: E731
+                await asyncio.wait_for(self._changed.wait_for(acked), timeout)
+            except TimeoutError:
+                raise AssertionError(f"no ack for {envelope_id} within {timeout}s: {self.acks}") from None
+        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._sockets)), timeout)
+
+    async def push_envelope(self, envelope: dict[str, Any]) -> None:
+        """Send a Socket Mode envelope on the newest open connection."""
+        open_sockets = [ws for ws in self._sockets if not ws.closed]
+        if not open_sockets:
+            raise AssertionError("no Socket Mode client is connected")
+        await open_sockets[-1].send_str(json.dumps(envelope, ensure_ascii=False))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self._changed = asyncio.Condition()
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/link/", self._socket)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for ws in self._sockets:
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- Web API -----------------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        arrived = time.perf_counter()
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        else:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
+        if method in self._delays:
+            await asyncio.sleep(self._delays[method])
+        status, body, headers = self._reply(method, params)
+        self.calls.append(SlackCall(method, params, token, arrived, status, body))
+        await self._notify()
+        return web.json_response(body, status=status, headers=headers)
+
+    def _reply(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self._rate_limits[method]:
+            retry_after = self._rate_limits[method].popleft()
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": f"{retry_after:g}"}
+        if self._errors[method]:
+            return 200, {"ok": False, "error": self._errors[method].popleft()}, {}
+        if method == "auth.test":
+            return 200, {
+                "ok": True, "url": "https://kairan-test.slack.com/", "team": "kairan-test",
+                "user": "kairan", "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": BOT_ID,
+            }, {}
+        if method == "apps.connections.open":
+            url = f"ws://127.0.0.1:{self._port}/link/?ticket={uuid.uuid4()}&app_id=A0KAIRAN"
+            return 200, {"ok": True, "url": url}, {}
+        if method in _SIMPLE_METHODS:
+            body: dict[str, Any] = {"ok": True}
+            if method in _CREATES_MESSAGE:
+                body |= {"channel": params.get("channel"), "ts": f"{1700000000 + next(self._ts)}.000100"}
+            elif method in ("chat.update", "chat.appendStream", "chat.stopStream"):
+                body |= {"channel": params.get("channel"), "ts": params.get("ts")}
+            elif method == "chat.postEphemeral":
+                body |= {"message_ts": f"{1700000000 + next(self._ts)}.000200"}
+            return 200, body, {}
+        return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    # -- Socket Mode -------------------------------------------------------------------------
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.ws_connections += 1
+        await ws.send_str(json.dumps({
+            "type": "hello", "num_connections": 1,
+            "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+            "connection_info": {"app_id": "A0KAIRAN"},
+        }))
+        self._sockets.append(ws)
+        await self._notify()
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                if "envelope_id" in data:
+                    self.acks.append({**data, "_time": time.perf_counter()})
+                    await self._notify()
+        return ws

@@ -1,0 +1,105 @@
+"""A local mock of the Bot Connector REST API (the part of Teams' serviceUrl a bot posts to).
+
+Usage::
+
+    async with MockConnector() as connector:
+        activity["serviceUrl"] = connector.service_url
+        ...
+        [reply] = await connector.wait_for(1, kind="message")
+
+Captures ``POST /v3/conversations/{conversationId}/activities`` (send to conversation) and
+``POST /v3/conversations/{conversationId}/activities/{activityId}`` (reply to activity) and
+``PUT`` on the latter (update), answering ``{"id": "<new id>"}`` like the real service. Ids are
+counters starting at ``first_id``. The service URL carries a path (``/jp/``) like Teams' own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Posted:
+    method: str
+    conversation_id: str
+    reply_to_id: str | None  # from the URL (reply_to_activity), None for send_to_conversation
+    activity: dict[str, Any]
+    authorization: str | None
+    id: str  # the id the mock assigned
+
+    @property
+    def type(self) -> str:
+        return str(self.activity.get("type"))
+
+    def stream_info(self) -> dict[str, Any] | None:
+        for entity in self.activity.get("entities") or []:
+            if entity.get("type") == "streaminfo":
+                return dict(entity)
+        return None
+
+
+class MockConnector:
+    def __init__(self, *, first_id: int = 1748824269001) -> None:
+        self.posted: list[Posted] = []
+        self._ids = itertools.count(first_id)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.service_url = ""
+        self.fail_status: int | None = None
+
+    async def __aenter__(self) -> MockConnector:
+        app = web.Application()
+        app.router.add_post("/jp/v3/conversations/{conversation}/activities", self._send)
+        app.router.add_post("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
+        app.router.add_put("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.service_url = f"http://127.0.0.1:{port}/jp/"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.fail_status is not None:
+            return web.json_response(
+                {"error": {"code": "ServiceError", "message": "mock failure"}}, status=self.fail_status
+            )
+        posted = Posted(
+            method=request.method,
+            conversation_id=request.match_info["conversation"],
+            reply_to_id=request.match_info.get("activity"),
+            activity=body,
+            authorization=request.headers.get("Authorization"),
+            id=str(next(self._ids)),
+        )
+        async with self._changed:
+            self.posted.append(posted)
+            self._changed.notify_all()
+        return web.json_response({"id": posted.id}, status=201 if request.method == "POST" else 200)
+
+    def of_type(self, kind: str) -> list[Posted]:
+        return [p for p in self.posted if p.type == kind]
+
+    async def wait_for(self, count: int, *, kind: str = "message", timeout: float = 30) -> list[Posted]:
+        """Wait until ``count`` activities of ``kind`` were posted; returns them."""
+
+        async def enough() -> list[Posted]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.of_type(kind)) >= count)
+                return self.of_type(kind)
+
+        return await asyncio.wait_for(enough(), timeout)
