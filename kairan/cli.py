@@ -482,6 +482,58 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
 
 
 # -- manifest ---------------------------------------------------------------
+@cli.group(name="logo")
+def logo_group() -> None:
+    """LoGo Chat tools (LoGoチャット)."""
+
+
+@logo_group.command(name="login")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KAIRAN_MANIFEST",
+    default=None,
+    help=MANIFEST_HELP,
+)
+@click.option("--url", default=None, help="WebSocket endpoint (default: platforms.logo.url).")
+@click.option("--login", "login_id", required=True, help="The bot account (e-mail, or id$group).")
+@click.password_option("--password", confirmation_prompt=False, help="Prompted when omitted.")
+def logo_login(manifest_path: Path | None, url: str | None, login_id: str, password: str) -> None:
+    """Obtain the bot's access token (device authorization when asked) and print it once."""
+    from adapters.logo.factory import ssl_context
+    from adapters.logo.login import LoginError, login_flow
+
+    logo = _config(manifest_path, None).manifest.platforms.logo
+    endpoint = url or (logo.url if logo is not None else None)
+    if not endpoint:
+        raise click.UsageError(
+            "接続先がありません: --url か platforms.logo.url を指定してください / no endpoint"
+        )
+
+    async def ask_code(prompt: str) -> str:
+        return click.prompt(prompt)
+
+    try:
+        result = asyncio.run(
+            login_flow(
+                url=endpoint,
+                login=login_id,
+                password=password,
+                ask_code=ask_code,
+                api_version=logo.api_version if logo is not None else "1.107",
+                proxy=logo.proxy if logo is not None else None,
+                ssl_context=ssl_context(logo) if logo is not None else None,
+            )
+        )
+    except (LoginError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    env_name = logo.token_env if logo is not None else "LOGO_TOKEN"
+    err.print(f"ログインしました: {result.display_name}（user id {result.user_id}）/ logged in")
+    err.print(f"次のトークンを環境変数 {env_name} に設定してください（この画面以外には保存されません）:")
+    click.echo(result.token)
+
+
 @cli.group(name="manifest")
 def manifest_group() -> None:
     """Admin manifest tools (設定ファイル)."""

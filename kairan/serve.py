@@ -259,15 +259,29 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
 
 
+def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
+    """A dry run of the digest runner: polls and composes, posts nothing."""
+    from bot.digest.compose import render_text
+
+    async def preview(subscription_id: str) -> tuple[str, int]:
+        result = await runner.run(subscription_id, dry_run=True)
+        return render_text(result.digest), len(result.digest.items)
+
+    return preview
+
+
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
     app = web.Application(middlewares=[request_context], client_max_size=64 * 1024)
     app[SERVICES_KEY] = services
+    runner = getattr(services.scheduler, "runner", None)
     console = ConsoleHandlers(
         engine=services.engine,
         access=ConsoleAccess.for_bind(host, environ),
         scope=ConsoleScope.from_manifest(services.config.manifest),
         errors=services.metrics.errors,
+        digests=[s.id for s in getattr(services.scheduler, "subscriptions", [])],
+        digest_preview=_digest_preview(runner) if runner is not None else None,
     )
     app.add_routes(
         [

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,7 +130,7 @@ class ConsoleError(ValueError):
 def parse_question(body: Any) -> tuple[str, str | None]:
     """(question, thread) from the API's JSON body; ConsoleError says what is wrong."""
     if not isinstance(body, dict):
-        raise ConsoleError("JSON オブジェクトを送ってください（{\"question\": \"...\"}）。")
+        raise ConsoleError('JSON オブジェクトを送ってください（{"question": "..."}）。')
     question = body.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ConsoleError("question（質問）を入力してください。")
@@ -150,14 +150,26 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+DigestPreview = Callable[[str], Awaitable[tuple[str, int]]]  # subscription id → (Japanese text, item count)
+
+
 class ConsoleHandlers:
     def __init__(
-        self, *, engine: Answerer, access: ConsoleAccess, scope: ConsoleScope, errors: Any = None
+        self,
+        *,
+        engine: Answerer,
+        access: ConsoleAccess,
+        scope: ConsoleScope,
+        errors: Any = None,
+        digests: Sequence[str] = (),
+        digest_preview: DigestPreview | None = None,
     ) -> None:
         self.engine = engine
         self.access = access
         self.scope = scope
         self.errors = errors  # a kairan.metrics.Counter for errors by kind, when metrics are on
+        self.digests = list(digests) if digest_preview is not None else []
+        self.digest_preview = digest_preview
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -166,7 +178,35 @@ class ConsoleHandlers:
             web.get("/console/static/{name}", self.static),
             web.post("/console/api/ask", self.ask),
             web.post("/console/api/stream", self.stream),
+            web.get("/console/api/digests", self.digest_list),
+            web.post("/console/api/digest-preview", self.digest_preview_handler),
         ]
+
+    async def digest_list(self, request: web.Request) -> web.Response:
+        denial = self.access.api_denial(request)
+        if denial is not None:
+            return _json_error(403, denial)
+        return web.json_response({"subscriptions": self.digests}, dumps=_dumps)
+
+    async def digest_preview_handler(self, request: web.Request) -> web.Response:
+        """What a subscription's next digest would say; nothing is posted."""
+        denial = self.access.api_denial(request)
+        if denial is not None:
+            return _json_error(403, denial)
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _json_error(400, "本文が JSON ではありません。")
+        subscription = body.get("subscription") if isinstance(body, dict) else None
+        if self.digest_preview is None or subscription not in self.digests:
+            return _json_error(404, "その購読は設定されていません。")
+        try:
+            text, count = await self.digest_preview(subscription)
+        except Exception:
+            log.exception("digest preview failed")
+            self._count_error()
+            return _json_error(500, APOLOGY)
+        return web.json_response({"subscription": subscription, "items": count, "text": text}, dumps=_dumps)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         if not self.access.page_allowed(request):

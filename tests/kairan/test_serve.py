@@ -225,18 +225,32 @@ async def test_console_api_answers_with_citations(client: TestClient[Any, Any]) 
     assert r.status == 200
     data = await r.json()
     assert set(data) == {
-        "answer", "abstained", "extractive", "citations", "warnings", "inquiry_draft", "usage", "audit_id"
+        "answer",
+        "abstained",
+        "extractive",
+        "citations",
+        "warnings",
+        "inquiry_draft",
+        "usage",
+        "audit_id",
     }
     assert data["abstained"] is False and data["extractive"] is True
     first = data["citations"][0]
     assert (first["n"], first["doc_id"], first["article"], first["url"]) == (
-        1, "322AC0000000067", "238_4", E_GOV_238_4
+        1,
+        "322AC0000000067",
+        "238_4",
+        E_GOV_238_4,
     )
     assert first["verified"] is True
     assert "[1]" in data["answer"]
     assert data["usage"] == {
-        "provider": "none", "model": "extractive", "input_tokens": 0, "output_tokens": 0,
-        "cache_read_tokens": 0, "cache_write_tokens": 0,
+        "provider": "none",
+        "model": "extractive",
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
     }
     assert re.fullmatch(r"[0-9a-f-]{8,}", data["audit_id"])
 
@@ -341,7 +355,9 @@ def json_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     level = root.level
     handler = configure_logging(
-        level="INFO", secret_env_names=["TEST_API_KEY"], environ={"TEST_API_KEY": "zz-secret-value-42"},
+        level="INFO",
+        secret_env_names=["TEST_API_KEY"],
+        environ={"TEST_API_KEY": "zz-secret-value-42"},
         stream=stream,
     )
     yield stream
@@ -437,7 +453,9 @@ def test_dockerfile_runs_a_real_cli_command() -> None:
     # The installed console script, as the image's ENTRYPOINT runs it.
     run = subprocess.run(
         [str(Path(sys.executable).with_name(entrypoint[0])), *cmd, "--help"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
 
@@ -494,3 +512,45 @@ def test_manifest_slack_prints_the_app_manifest() -> None:
     assert "app_mentions:read" in result.stdout and "回覧ボット" in result.stdout
     http = CliRunner().invoke(cli, ["manifest", "slack", "--mode", "http"])
     assert http.exit_code == 1 and "/slack/events" in http.output
+
+
+async def test_console_previews_the_next_digest_without_posting(services: Services) -> None:
+    from types import SimpleNamespace
+
+    from bot.models import Digest, DigestItem
+
+    calls: list[tuple[str, bool]] = []
+
+    class DryRunner:
+        async def run(self, subscription: str, *, dry_run: bool = False) -> SimpleNamespace:
+            calls.append((subscription, dry_run))
+            item = DigestItem(
+                title="地方自治法施行令の一部を改正する政令の施行について（通知）",
+                url="https://www.soumu.go.jp/main_content/000000001.pdf",
+                summary="契約に関する規定が改正されました。",
+                published="2026-11-27",
+                source="soumu",
+            )
+            return SimpleNamespace(digest=Digest(subscription=subscription, items=(item,)))
+
+    services.scheduler = SimpleNamespace(runner=DryRunner(), subscriptions=[SimpleNamespace(id="weekday")])
+    client = await client_for(services)
+    try:
+        headers = {"X-Kairan-Console": "1"}
+        listed = await client.get("/console/api/digests", headers=headers)
+        assert (await listed.json()) == {"subscriptions": ["weekday"]}
+        preview = await client.post(
+            "/console/api/digest-preview", json={"subscription": "weekday"}, headers=headers
+        )
+        body = await preview.json()
+        assert preview.status == 200 and body["items"] == 1
+        assert "地方自治法施行令の一部を改正する政令" in body["text"] and "soumu.go.jp" in body["text"]
+        assert calls == [("weekday", True)]  # a dry run: nothing posted
+        unknown = await client.post(
+            "/console/api/digest-preview", json={"subscription": "x"}, headers=headers
+        )
+        assert unknown.status == 404
+        no_csrf = await client.get("/console/api/digests")
+        assert no_csrf.status == 403
+    finally:
+        await client.close()

@@ -223,6 +223,39 @@
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
   });
 
+  const digestBox = document.getElementById("digest-box");
+  const digestSub = document.getElementById("digest-sub");
+  const digestText = document.getElementById("digest-text");
+
+  async function loadDigests() {
+    try {
+      const response = await fetch("/console/api/digests", { headers: headers() });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const id of data.subscriptions) {
+        const option = document.createElement("option");
+        option.value = id;
+        option.textContent = id;
+        digestSub.appendChild(option);
+      }
+      digestBox.hidden = data.subscriptions.length === 0;
+    } catch (err) {
+      digestBox.hidden = true;
+    }
+  }
+
+  document.getElementById("digest-preview").addEventListener("click", async () => {
+    digestText.textContent = "取得しています…";
+    const response = await fetch("/console/api/digest-preview", {
+      method: "POST",
+      headers: headers(),
+      body: JSON.stringify({ subscription: digestSub.value }),
+    });
+    const data = await response.json();
+    digestText.textContent = response.ok ? data.text : data.error || "プレビューを表示できませんでした。";
+  });
+  loadDigests();
+
   document.getElementById("new-thread").addEventListener("click", () => {
     thread = newThreadId();
     log.textContent = "";

@@ -59,3 +59,20 @@ def test_token_request_by_signin_id() -> None:
         "create_access_token_by_id", ["yokosuka", "yamada", "pw", "dev", "bot", ""]
     )
     assert token_request("a@b.jp", "pw", "dev") == ("create_access_token", ["a@b.jp", "pw", "dev", "bot", ""])
+
+
+async def test_kairan_logo_login_command(server: LogoFakeServer) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from kairan.cli import cli
+
+    args = ["logo", "login", "--url", server.url, "--login", "admin@example.lg.jp", "--password", "pass-word"]
+    # The command runs its own event loop: call it from a worker thread.
+    result = await asyncio.to_thread(CliRunner().invoke, cli, args, input="123456\n")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("issued-")
+    assert "LOGO_TOKEN" in result.stderr and "pass-word" not in result.output
+    assert server.attempts("authorize_device")[0].params[0] == "123456"
