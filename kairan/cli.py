@@ -628,12 +628,13 @@ def manifest_teams(
 
 @manifest_group.command(name="validate")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def manifest_validate(path: Path) -> None:
-    """Check a manifest and report every error with its line."""
+@click.option("--no-env", is_flag=True, help="Do not check that the environment variables it names are set.")
+def manifest_validate(path: Path, no_env: bool) -> None:
+    """Check a manifest and report every error with its line (and every secret variable that is unset)."""
     from manifest.loader import ManifestError, load_manifest
 
     try:
-        load_manifest(path)
+        load_manifest(path, environ=None if no_env else os.environ)
     except ManifestError as exc:
         err.print(str(exc), markup=False, highlight=False)
         sys.exit(1)

@@ -109,8 +109,16 @@ def test_ingest_usage_errors(args: list[str]) -> None:
 
 def test_manifest_validate(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    ok = CliRunner().invoke(cli, ["manifest", "validate", str(repo / "manifest" / "kairan.yaml")])
+    ok = CliRunner().invoke(cli, ["manifest", "validate", "--no-env", str(repo / "manifest" / "kairan.yaml")])
     assert ok.exit_code == 0, ok.output
+    llm = tmp_path / "llm.yaml"
+    llm.write_text(
+        "llm:\n  provider: anthropic\n  model: claude-sonnet-4-6\n  api_key_env: KAIRAN_TEST_KEY\n", "utf-8"
+    )
+    unset = CliRunner().invoke(cli, ["manifest", "validate", str(llm)], env={"KAIRAN_TEST_KEY": None})
+    assert unset.exit_code == 1 and "llm.yaml:4" in unset.stderr and "KAIRAN_TEST_KEY" in unset.stderr
+    set_ = CliRunner().invoke(cli, ["manifest", "validate", str(llm)], env={"KAIRAN_TEST_KEY": "x"})
+    assert set_.exit_code == 0, set_.output
     bad = tmp_path / "m.yaml"
     bad.write_text("version: 1\ndata_dirr: ./x\n", "utf-8")
     result = CliRunner().invoke(cli, ["manifest", "validate", str(bad)])
