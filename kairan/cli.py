@@ -43,6 +43,16 @@ MANIFEST_HELP = "Admin manifest (env KAIRAN_MANIFEST); without one the embedded 
 _STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
 
 
+manifest_option = click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KAIRAN_MANIFEST",
+    default=None,
+    help=MANIFEST_HELP,
+)
+
+
 def knowledge_options(command: Any) -> Any:
     """--manifest and --data-dir, shared by every command that opens the knowledge base."""
     command = click.option(
@@ -52,14 +62,7 @@ def knowledge_options(command: Any) -> Any:
         default=None,
         help=DATA_DIR_HELP,
     )(command)
-    return click.option(
-        "--manifest",
-        "manifest_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="KAIRAN_MANIFEST",
-        default=None,
-        help=MANIFEST_HELP,
-    )(command)
+    return manifest_option(command)
 
 
 def _config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfig:
@@ -481,21 +484,14 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-# -- manifest ---------------------------------------------------------------
+# -- logo -------------------------------------------------------------------
 @cli.group(name="logo")
 def logo_group() -> None:
     """LoGo Chat tools (LoGoチャット)."""
 
 
 @logo_group.command(name="login")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="KAIRAN_MANIFEST",
-    default=None,
-    help=MANIFEST_HELP,
-)
+@manifest_option
 @click.option("--url", default=None, help="WebSocket endpoint (default: platforms.logo.url).")
 @click.option("--login", "login_id", required=True, help="The bot account (e-mail, or id$group).")
 @click.password_option("--password", confirmation_prompt=False, help="Prompted when omitted.")
@@ -534,20 +530,14 @@ def logo_login(manifest_path: Path | None, url: str | None, login_id: str, passw
     click.echo(result.token)
 
 
+# -- manifest ---------------------------------------------------------------
 @cli.group(name="manifest")
 def manifest_group() -> None:
     """Admin manifest tools (設定ファイル)."""
 
 
 @manifest_group.command(name="slack")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="KAIRAN_MANIFEST",
-    default=None,
-    help=MANIFEST_HELP,
-)
+@manifest_option
 @click.option("--name", "bot_name", default="kairan", show_default=True, help="Bot display name.")
 @click.option("--request-url", default=None, help="Public https URL of /slack/events (HTTP mode).")
 @click.option(
@@ -568,14 +558,7 @@ def manifest_slack(
 
 
 @manifest_group.command(name="teams")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="KAIRAN_MANIFEST",
-    default=None,
-    help=MANIFEST_HELP,
-)
+@manifest_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
