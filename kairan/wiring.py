@@ -25,20 +25,32 @@ if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands
 
 
 class StoreCitationFinder:
-    """Resolves explicit citations against the laws actually in the store."""
+    """Resolves explicit citations against the laws actually in the store (re-read after a refresh)."""
 
     def __init__(self, store: KnowledgeStore) -> None:
-        self._index = LawTitleIndex.from_titles(store.law_titles(), abbreviations=load_abbreviations())
+        self._store = store
+        self._abbreviations = load_abbreviations()
+        self._generation = store.generation
+        self._index = LawTitleIndex.from_titles(store.law_titles(), abbreviations=self._abbreviations)
+
+    @property
+    def index(self) -> LawTitleIndex:
+        if self._generation != self._store.generation:  # a newer ingest may have added laws
+            self._generation = self._store.generation
+            self._index = LawTitleIndex.from_titles(
+                self._store.law_titles(), abbreviations=self._abbreviations
+            )
+        return self._index
 
     def unknown_laws(self, question: str) -> list[str]:
-        return unknown_laws(question, self._index)
+        return unknown_laws(question, self.index)
 
     def find(self, question: str) -> list[ArticleRef]:
         from knowledge.search import ArticleRef
 
         return [
             ArticleRef(c.law_id, c.article, c.paragraph, c.item)
-            for c in find_citations(question, self._index)
+            for c in find_citations(question, self.index)
             if c.law_id is not None
         ]
 
@@ -48,16 +60,33 @@ class KnowledgeConfig:
     """What the knowledge commands need: where the index lives and how to search it."""
 
     manifest: Manifest
-    data_dir: Path
+    data_dir: Path  # local state (the SQLite default); also the index unless knowledge_uri is set
+    knowledge_uri: str | None = None  # the index on object storage, e.g. s3://bucket/kairan
+
+    @property
+    def knowledge_location(self) -> Path | str:
+        return self.knowledge_uri or self.data_dir
 
 
-def resolve_config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfig:
-    """``--data-dir`` wins, then the manifest's data_dir, then KAIRAN_DATA_DIR, then ./data."""
+def resolve_config(
+    manifest_path: Path | None,
+    data_dir: Path | None,
+    knowledge_uri: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> KnowledgeConfig:
+    """``--data-dir`` wins, then the manifest's data_dir, then KAIRAN_DATA_DIR, then ./data.
+
+    The index itself: ``--knowledge-uri``, else the local ``--data-dir`` when given, else
+    KAIRAN_KNOWLEDGE_URI, else the manifest's ``knowledge.uri``, else the data directory.
+    """
     manifest = load_manifest(manifest_path) if manifest_path else default_manifest()
+    explicit_dir = data_dir is not None
     if data_dir is None:
-        env = os.environ.get("KAIRAN_DATA_DIR")
+        env = environ.get("KAIRAN_DATA_DIR")
         data_dir = manifest.data_dir if manifest_path else Path(env) if env else Path("data")
-    return KnowledgeConfig(manifest=manifest, data_dir=data_dir)
+    if knowledge_uri is None and not explicit_dir:
+        knowledge_uri = environ.get("KAIRAN_KNOWLEDGE_URI") or manifest.knowledge.uri
+    return KnowledgeConfig(manifest=manifest, data_dir=data_dir, knowledge_uri=knowledge_uri or None)
 
 
 def search_settings(manifest: Manifest) -> SearchSettings:
@@ -78,16 +107,19 @@ def open_vectors(store: KnowledgeStore, manifest: Manifest) -> VectorIndex | Non
 
 
 def open_searcher(
-    data_dir: Path,
+    location: Path | str,
     *,
     settings: SearchSettings | None = None,
     manifest: Manifest | None = None,
 ) -> Searcher:
+    """A searcher over a local directory or an s3:// URI; with a manifest it follows new ingests."""
     from knowledge.search import Searcher
     from knowledge.store import KnowledgeStore
     from knowledge.tokenize import Segmenter
 
-    store = KnowledgeStore(data_dir)
+    store = KnowledgeStore(
+        location, refresh_interval=manifest.knowledge.refresh_seconds if manifest else None
+    )
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []
     return Searcher(
@@ -132,7 +164,7 @@ def build_engine(
     state = manifest.state
     salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
     return AnswerEngine(
-        searcher=open_searcher(config.data_dir, manifest=manifest),
+        searcher=open_searcher(config.knowledge_location, manifest=manifest),
         provider=provider_from_config(manifest.llm, environ=environ),
         redaction=RedactionPolicy.from_config(manifest.redaction),
         threads=ThreadStore(db),
@@ -162,7 +194,7 @@ def build_digest_runner(
         from knowledge.ingest import Ingestor
         from knowledge.store import KnowledgeStore
 
-        store = KnowledgeStore(config.data_dir)
+        store = KnowledgeStore(config.knowledge_location)
         ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
     return DigestRunner(
         db=db,

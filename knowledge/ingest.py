@@ -74,6 +74,57 @@ class _Prepared:
     error: str | None = None
 
 
+@dataclass
+class _Run:
+    """One ingest run's bookkeeping: the batch being filled and what this run has committed."""
+
+    stored: dict[str, StoredDocument]
+    report: IngestReport
+    progress: ProgressFn | None
+    pending: dict[str, _Prepared] = field(default_factory=dict)
+    # doc_id → (effective date, source) of the version committed; not the chunks, to keep memory flat
+    written: dict[str, tuple[str, str]] = field(default_factory=dict)
+    prepared_chunks: int = 0
+
+    def offer(self, result: _Prepared) -> None:
+        """Queue ``result`` unless an older revision than one stored, queued or written this run."""
+        assert result.write is not None
+        doc = result.write.document
+        queued = self.pending.get(doc.doc_id)
+        previous = (
+            (queued.write.document.effective_date, queued.source)
+            if queued is not None and queued.write is not None
+            else self.written.get(doc.doc_id)
+        )
+        if previous is not None:
+            if previous[0] > doc.effective_date:
+                self.report.superseded.append(f"{result.source} (older than {previous[1]})")
+                return
+            self.report.superseded.append(f"{previous[1]} (older than {result.source})")
+        old = self.stored.get(doc.doc_id)
+        if old is not None and old.effective_date > doc.effective_date and old.collection == doc.collection:
+            self.report.superseded.append(
+                f"{result.source} (older than the stored revision {old.revision_id})"
+            )
+            return
+        self.pending[doc.doc_id] = result
+        self.prepared_chunks += len(result.write.chunks)
+
+    def pending_chunks(self) -> int:
+        return sum(len(p.write.chunks) for p in self.pending.values() if p.write)
+
+    def take_pending(self) -> list[DocumentWrite]:
+        batch = [p.write for p in self.pending.values() if p.write]
+        for w in batch:
+            self.written[w.document.doc_id] = (w.document.effective_date, w.document.source)
+        self.pending = {}
+        return batch
+
+    def committed(self, batch: list[DocumentWrite]) -> None:
+        if self.progress:
+            self.progress("write", self.report.chunks_written, self.prepared_chunks)
+
+
 def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     """Expand directories into supported files; report missing paths and unsupported files."""
     items: list[SourceItem] = []
@@ -166,11 +217,12 @@ class Ingestor:
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
+        """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
         report = IngestReport()
         stored = self.store.documents()
         known_sources = {(d.source_sha256, d.collection) for d in stored.values()}
         todo = [i for i in items if not _unchanged_file(i, known_sources, report)]
-        prepared: dict[str, _Prepared] = {}  # newest revision per doc_id
+        run = _Run(stored=stored, report=report, progress=progress)
         done = len(items) - len(todo)
         if progress:
             progress("parse", done, len(items))
@@ -181,15 +233,20 @@ class Ingestor:
             if result.error is not None or result.write is None:
                 report.errors.append((result.source, result.error or "no content"))
                 continue
-            self._keep_newest(result, prepared, stored, report)
-        self._write(list(prepared.values()), stored, report, progress)
+            run.offer(result)
+            if run.pending_chunks() >= _BATCH_CHUNKS:
+                self._flush(run)
+        self._flush(run)
         if self.vectors is not None:  # also repairs vectors missed by an interrupted run
             on_embed = (lambda done, total: progress("embed", done, total)) if progress else None
             report.vectors_written = self.vectors.sync(progress=on_embed)
-        if report.documents_written:
+        # Also after a run that was stopped between its last commit and the index build.
+        if report.documents_written or not self.store.indexes_current():
             if progress:
                 progress("index", 0, 1)
             self.store.ensure_indexes()
+            if self.vectors is not None:
+                self.vectors.ensure_index()
             if progress:
                 progress("index", 1, 1)
         return report
@@ -206,61 +263,20 @@ class Ingestor:
         ) as pool:
             yield from pool.map(prepare, ordered)
 
-    @staticmethod
-    def _keep_newest(
-        result: _Prepared,
-        prepared: dict[str, _Prepared],
-        stored: dict[str, StoredDocument],
-        report: IngestReport,
-    ) -> None:
-        assert result.write is not None
-        doc = result.write.document
-        previous = prepared.get(doc.doc_id)
-        if previous is not None:
-            assert previous.write is not None
-            if previous.write.document.effective_date > doc.effective_date:
-                report.superseded.append(f"{result.source} (older than {previous.source})")
-                return
-            report.superseded.append(f"{previous.source} (older than {result.source})")
-        old = stored.get(doc.doc_id)
-        if old is not None and old.effective_date > doc.effective_date and old.collection == doc.collection:
-            report.superseded.append(f"{result.source} (older than the stored revision {old.revision_id})")
-            return
-        prepared[doc.doc_id] = result
-
-    def _write(
-        self,
-        results: list[_Prepared],
-        stored: dict[str, StoredDocument],
-        report: IngestReport,
-        progress: ProgressFn | None,
-    ) -> None:
-        total = sum(len(r.write.chunks) for r in results if r.write)
-        written = 0
-        batch: list[DocumentWrite] = []
-        batch_size = 0
-        if progress:
-            progress("write", 0, total)
-        for result in results:
-            assert result.write is not None
-            batch.append(result.write)
-            batch_size += len(result.write.chunks)
-            if batch_size >= _BATCH_CHUNKS:
-                written += self._commit(batch, stored, report)
-                batch, batch_size = [], 0
-                if progress:
-                    progress("write", written, total)
+    def _flush(self, run: _Run) -> None:
+        batch = run.take_pending()
         if batch:
-            written += self._commit(batch, stored, report)
-        if progress:
-            progress("write", written, total)
+            self._commit(batch, run.stored, run.report)
+            run.committed(batch)
 
     def _commit(
         self, batch: list[DocumentWrite], stored: dict[str, StoredDocument], report: IngestReport
     ) -> int:
         self.store.write(batch)
         for w in batch:
-            (report.updated if w.document.doc_id in stored else report.added).append(w.document.doc_id)
+            doc_id = w.document.doc_id
+            if doc_id not in report.added and doc_id not in report.updated:
+                (report.updated if doc_id in stored else report.added).append(doc_id)
         n = sum(len(w.chunks) for w in batch)
         report.chunks_written += n
         return n

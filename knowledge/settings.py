@@ -12,7 +12,12 @@ from dataclasses import dataclass
 class SearchSettings:
     caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
     context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
+    field_bonus: float = 1.2  # a question term in the caption/context adds field_bonus × boost × idf
     candidates: int = 50
+    # In a large knowledge base, terms in more than max_term_df of the chunks are not looked up
+    # (they still count for coverage): near-stop-words at scale, with the longest posting lists.
+    max_term_df: float = 0.2
+    prune_min_chunks: int = 200_000
     # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
     part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
     # Dense fusion (only with an embedding model): reciprocal-rank fusion of the two rankings.

@@ -4,13 +4,24 @@ Writes are upserts keyed by stable ids. Replacing a document's chunks is a
 single ``merge_insert`` commit (new rows in, that document's old rows out), so
 a reader sees either the old revision or the new one, never a mix; a process
 killed mid-write leaves the previous version intact.
+
+The location is a local directory or an object store URI (``s3://bucket/kb``,
+credentials and endpoint from the standard AWS_* environment variables). Either
+way the LanceDB database is ``<location>/lancedb`` and the term statistics sit
+beside it, so reader processes on other machines see the same knowledge base.
+A reader holds a snapshot; ``refresh()`` (or ``maybe_refresh()`` with a
+``refresh_interval``) moves it to the newest committed version.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +32,7 @@ from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
-from knowledge.term_stats import TermStats
+from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +42,7 @@ BODY_TERMS = "body_terms"
 CAPTION_TERMS = "caption_terms"
 CONTEXT_TERMS = "context_terms"
 FTS_COLUMNS = (BODY_TERMS, CAPTION_TERMS, CONTEXT_TERMS)
+_SCAN_BATCH = 8_192
 _FILTERABLE = frozenset({"doc_id", "kind", "collection", "article", "part", "chunk_id"})
 
 
@@ -86,17 +98,27 @@ class StoreError(RuntimeError):
 
 
 class KnowledgeStore:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.db = lancedb.connect(str(self.data_dir / "lancedb"))
+    def __init__(self, location: Location, *, refresh_interval: float | None = None) -> None:
+        uri = is_uri(location)
+        self.location: Location = str(location).rstrip("/") if uri else Path(location)
+        self.data_dir: Path | None = None if uri else Path(location)  # None on object storage
+        self.uri = f"{self.location}/lancedb" if uri else str(Path(location) / "lancedb")
+        self.db = _connect(self.uri)
+        self.refresh_interval = refresh_interval
+        self.generation = 0  # bumped whenever refresh() finds a newer index or new term statistics
         self._chunks: Any = None
-        self._documents: Any = None
+        self._term_stats: TermStats | None = None
+        self._stats_marker: tuple[int, int] | None = None
+        self._checked = time.monotonic()
+        self._refreshing = threading.Lock()
 
     # -- tables ---------------------------------------------------------
     def _table(self, name: str, model: type[LanceModel], create: bool) -> Any:
         try:
             return self.db.open_table(name)
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError) as exc:
+            if not _is_missing_table(exc):
+                raise StoreError(describe_failure(self.uri, exc)) from exc
             if not create:
                 return None
             return self.db.create_table(name, schema=model, exist_ok=True)
@@ -110,13 +132,49 @@ class KnowledgeStore:
     def is_empty(self) -> bool:
         return self.chunks is None or self.chunks.count_rows() == 0
 
-    def refresh(self) -> None:
-        """See writes made by another process (readers hold a snapshot otherwise)."""
-        for table in (self._chunks, self._documents):
-            if table is not None:
-                table.checkout_latest()
-        if self._chunks is None:
-            self._chunks = self._table(CHUNKS, ChunkRow, create=False)
+    def refresh(self) -> bool:
+        """Move to the newest committed version (writes by other processes); True if anything changed.
+
+        A fresh table handle replaces the old one, so a read already under way keeps the
+        snapshot it started with: every read sees one committed version, never a mix.
+        """
+        with self._refreshing:
+            self._checked = time.monotonic()
+            changed = False
+            latest = self._table(CHUNKS, ChunkRow, create=False)
+            if latest is not None and (self._chunks is None or self._chunks.version != latest.version):
+                self._chunks = latest
+                changed = True
+            if self._term_stats is not None and self._stats_marker != stats_marker(self.location):
+                self._term_stats = None  # reloaded on next use
+                changed = True
+            if changed:
+                self.generation += 1
+            return changed
+
+    def maybe_refresh(self) -> None:
+        """Refresh when ``refresh_interval`` seconds have passed; a failure keeps the current snapshot."""
+        interval = self.refresh_interval
+        if interval is None or time.monotonic() - self._checked < interval:
+            return
+        if self._refreshing.locked():  # another thread is already at it
+            return
+        try:
+            self.refresh()
+        except Exception as exc:
+            self._checked = time.monotonic()
+            reason = exc if isinstance(exc, StoreError) else type(exc).__name__
+            log.warning("knowledge base refresh failed, still serving the previous version: %s", reason)
+
+    def term_stats(self) -> TermStats:
+        """Document frequencies written by the last ingest (reloaded after a refresh that saw new ones)."""
+        if self._term_stats is None:
+            try:
+                self._stats_marker = stats_marker(self.location)
+                self._term_stats = TermStats.load(self.location)
+            except OSError as exc:
+                raise StoreError(describe_failure(str(self.location), exc)) from exc
+        return self._term_stats
 
     # -- documents register -------------------------------------------
     def documents(self) -> dict[str, StoredDocument]:
@@ -136,7 +194,7 @@ class KnowledgeStore:
             if len(w.chunks) != len(w.terms):
                 raise StoreError(f"{w.document.doc_id}: chunks and terms differ in length")
             for chunk, terms in zip(w.chunks, w.terms, strict=True):
-                rows.append({**asdict(chunk), **terms})
+                rows.append({**vars(chunk), **terms})  # flat fields: no deep copy (asdict)
         doc_ids = [w.document.doc_id for w in writes]
         chunks = self._table(CHUNKS, ChunkRow, create=True)
         (
@@ -164,9 +222,35 @@ class KnowledgeStore:
         if "chunk_id" not in existing:
             chunks.create_index("chunk_id", config=BTree())
         chunks.optimize()
-        terms = chunks.search().select(list(FTS_COLUMNS)).limit(None).to_arrow()
-        columns = [terms[c].to_pylist() for c in FTS_COLUMNS]
-        TermStats.from_term_strings(" ".join(row) for row in zip(*columns, strict=True)).save(self.data_dir)
+        stats = TermStats.from_term_strings(self._term_rows())
+        try:
+            stats.save(self.location)
+        except OSError as exc:
+            raise StoreError(describe_failure(str(self.location), exc)) from exc
+        self._term_stats = None
+
+    def indexes_current(self) -> bool:
+        """Whether the FTS indexes cover every row and the term statistics count every chunk.
+
+        False after a run that committed batches but was stopped before ``ensure_indexes``.
+        """
+        chunks = self.chunks
+        if chunks is None:
+            return True
+        names = {idx.columns[0]: idx.name for idx in chunks.list_indices()}
+        for column in FTS_COLUMNS:
+            stats = chunks.index_stats(names[column]) if column in names else None
+            if stats is None or stats.num_unindexed_rows > 0:
+                return False
+        return self.term_stats().doc_count == chunks.count_rows()
+
+    def _term_rows(self) -> Iterator[str]:
+        """Every chunk's terms, one string per chunk, read in batches (memory stays flat at 1M chunks)."""
+        query = self.chunks.search().select(list(FTS_COLUMNS)).limit(None)
+        for batch in query.to_batches(_SCAN_BATCH):
+            columns = [batch[c].to_pylist() for c in FTS_COLUMNS]
+            for row in zip(*columns, strict=True):
+                yield " ".join(row)
 
     # -- reads ----------------------------------------------------------
     def get_articles(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -224,6 +308,67 @@ def _fts_config() -> FTS:
         max_token_length=None,
         with_position=False,
     )
+
+
+# -- object storage ---------------------------------------------------------------------------
+_FAILURES = (
+    (("NoSuchBucket",), "バケットがありません / bucket not found (NoSuchBucket)"),
+    (
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "ExpiredToken"),
+        "認証情報が正しくありません / credentials rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+    ),
+    (("AccessDenied", "Forbidden", "403"), "アクセスが拒否されました / access denied (403)"),
+    (
+        ("Connection refused", "error sending request", "dns error", "tcp connect", "Couldn't connect"),
+        "接続できません / cannot reach the object store endpoint",
+    ),
+)
+
+
+def describe_failure(uri: str, exc: BaseException, environ: Mapping[str, str] = os.environ) -> str:
+    """Which location and what failed, in one line; never the exception text (it may echo a request)."""
+    text = str(exc)
+    reason = next(
+        (message for needles, message in _FAILURES if any(n in text for n in needles)),
+        f"{type(exc).__name__}",
+    )
+    endpoint = _endpoint(environ)
+    where = f" (endpoint {endpoint})" if is_uri(uri) and endpoint else ""
+    return f"知識ベースを開けません / cannot open the knowledge base {uri}{where}: {reason}"
+
+
+def _endpoint(environ: Mapping[str, str]) -> str | None:
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"):
+        if environ.get(name):
+            return environ[name]
+    return None
+
+
+def storage_options(uri: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """LanceDB options beyond what it reads from AWS_* itself: the endpoint, plain HTTP for a local one."""
+    if not uri.startswith("s3://"):
+        return {}
+    options: dict[str, str] = {}
+    endpoint = _endpoint(environ)
+    if endpoint:
+        options["aws_endpoint"] = endpoint
+        if endpoint.startswith("http://") and "AWS_ALLOW_HTTP" not in environ:
+            options["allow_http"] = "true"
+    return options
+
+
+def _connect(uri: str) -> Any:
+    try:
+        return lancedb.connect(uri, storage_options=storage_options(uri) or None)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise StoreError(describe_failure(uri, exc)) from exc
+
+
+_MISSING_TABLE = re.compile(r"^Table '[^']*' was not found")
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or bool(_MISSING_TABLE.match(str(exc)))
 
 
 def now_iso() -> str:

@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sudachipy import Dictionary, SplitMode
 
@@ -101,6 +102,7 @@ QUESTION_WORDS = frozenset(
         "頂く",
     }
 )
+_MORPHEME_CACHE_SIZE = 200_000  # distinct dictionary entries kept per thread
 _SUDACHI_MAX_BYTES = 49_000  # Sudachi rejects inputs over ~49 KB; split longer texts
 
 
@@ -141,23 +143,42 @@ class Segmenter:
         """(term, is_noun) in order; duplicates kept, since term frequency matters."""
         out: list[tuple[str, bool]] = []
         tokenizer = self._tokenizer()
+        cache = self._morpheme_cache()
         for piece in _pieces(normalize(text)):
             for morpheme in tokenizer.tokenize(piece):
-                pos = morpheme.part_of_speech()[0]
-                if pos in _DROPPED_POS:
-                    continue
-                term = _clean(morpheme.normalized_form())
-                if term and term not in _STOP_WORDS:
-                    out.append((term, pos == "名詞"))
-                if self._with_subwords:
-                    parts = morpheme.split(SplitMode.A)
-                    if len(parts) > 1:
-                        for part in parts:
-                            sub = _clean(part.normalized_form())
-                            sub_pos = part.part_of_speech()[0]
-                            if sub and sub != term and sub not in _STOP_WORDS and sub_pos not in _DROPPED_POS:
-                                out.append((sub, sub_pos == "名詞"))
+                # Legal text repeats a small vocabulary: a dictionary entry's terms are worked out once.
+                key = (morpheme.word_id(), morpheme.surface())
+                terms = cache.get(key)
+                if terms is None:
+                    if len(cache) >= _MORPHEME_CACHE_SIZE:
+                        cache.clear()
+                    terms = cache[key] = self._morpheme_terms(morpheme)
+                out.extend(terms)
         return out
+
+    def _morpheme_cache(self) -> dict[tuple[int, str], tuple[tuple[str, bool], ...]]:
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = {}
+        return cache
+
+    def _morpheme_terms(self, morpheme: Any) -> tuple[tuple[str, bool], ...]:
+        pos = morpheme.part_of_speech()[0]
+        if pos in _DROPPED_POS:
+            return ()
+        out: list[tuple[str, bool]] = []
+        term = _clean(morpheme.normalized_form())
+        if term and term not in _STOP_WORDS:
+            out.append((term, pos == "名詞"))
+        if self._with_subwords:
+            parts = morpheme.split(SplitMode.A)
+            if len(parts) > 1:
+                for part in parts:
+                    sub = _clean(part.normalized_form())
+                    sub_pos = part.part_of_speech()[0]
+                    if sub and sub != term and sub not in _STOP_WORDS and sub_pos not in _DROPPED_POS:
+                        out.append((sub, sub_pos == "名詞"))
+        return tuple(out)
 
     def terms(self, text: str) -> list[str]:
         """Search terms of ``text`` in order (duplicates kept)."""

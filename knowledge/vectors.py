@@ -7,6 +7,7 @@ content hash changed are embedded again.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,12 +15,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col
+from lancedb.index import IvfSq
 
 from knowledge.chunks import body_text
 from knowledge.embeddings import Embedder
 from knowledge.store import KnowledgeStore
 
 ProgressFn = Callable[[int, int], None]
+_SYNC_BATCH = 4_096
+_ANN_MIN_ROWS = 50_000  # below this a flat scan answers in a few milliseconds
 _FILTER_COLUMNS = ("chunk_id", "doc_id", "collection", "kind", "part", "sha256")
 
 
@@ -50,42 +54,78 @@ class VectorIndex:
         """Embed chunks that are new or changed and drop vectors of chunks that are gone.
 
         ``doc_ids`` limits the work to those documents; None checks the whole store,
-        which also repairs vectors missing after an interrupted run.
+        which also repairs vectors missing after an interrupted run. Chunks are read and
+        embedded in batches, so memory stays flat however large the store is.
         """
         chunks = self.store.chunks
         if chunks is None:
             return 0
         where = col("doc_id").isin(list(doc_ids)) if doc_ids is not None else None
-        query = chunks.search().select([*_FILTER_COLUMNS, "caption", "text"])
-        rows = (query.where(where) if where is not None else query).limit(None).to_list()
         table = self._table()
-        known: set[tuple[str, str]] = set()
+        known: dict[str, str] = {}
         if table is not None:
             existing = table.search().select(["chunk_id", "sha256"])
             existing = existing.where(where) if where is not None else existing
-            known = {(r["chunk_id"], r["sha256"]) for r in existing.limit(None).to_list()}
-        todo = [r for r in rows if (r["chunk_id"], r["sha256"]) not in known]
-        texts = [body_text(r["caption"], r["text"]) for r in todo]
-        vectors = self.embedder.embed_documents(texts, progress=progress)
+            for batch in existing.limit(None).to_batches(_SYNC_BATCH):
+                known.update(zip(batch["chunk_id"].to_pylist(), batch["sha256"].to_pylist(), strict=True))
+        total = chunks.count_rows(where.to_sql() if where is not None else None)
+        query = chunks.search().select([*_FILTER_COLUMNS, "caption", "text"])
+        query = query.where(where) if where is not None else query
+        present: set[str] = set()
+        written = done = 0
+        for batch in query.limit(None).to_batches(_SYNC_BATCH):
+            rows = batch.to_pylist()
+            present.update(r["chunk_id"] for r in rows)
+            todo = [r for r in rows if known.get(r["chunk_id"]) != r["sha256"]]
+            if todo:
+                table = table if table is not None else self._create_table()
+                self._write(table, todo)
+                written += len(todo)
+            done += len(rows)
+            if progress:
+                progress(done, total)
+        stale = [chunk_id for chunk_id in known if chunk_id not in present]
+        if table is not None and stale:
+            table.delete(col("chunk_id").isin(stale).to_sql())
+        return written
+
+    def _create_table(self) -> Any:
+        return self.store.db.create_table(self.name, schema=self._schema(), exist_ok=True)
+
+    def _write(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        texts = [body_text(r["caption"], r["text"]) for r in rows]
+        vectors = self.embedder.embed_documents(texts)
         records = [
             {**{c: r[c] for c in _FILTER_COLUMNS}, "vector": v.astype(np.float32)}
-            for r, v in zip(todo, vectors, strict=True)
+            for r, v in zip(rows, vectors, strict=True)
         ]
+        (
+            table.merge_insert("chunk_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(pa.Table.from_pylist(records, schema=self._schema()))
+        )
+
+    def ensure_index(self, *, min_rows: int = _ANN_MIN_ROWS) -> bool:
+        """An approximate index (IVF, 8-bit scalar-quantised) once a flat scan would be slow.
+
+        IVF-SQ builds about 15× faster than IVF-PQ here (no product-quantiser training: 22 s
+        against 333 s for 100k × 384 on 2 cores) and its codes (dim bytes per vector) still fit
+        in memory at 1M articles. Later calls fold new vectors into the index. Returns whether
+        an index exists.
+        """
+        table = self._table()
         if table is None:
-            if not records:
-                return 0
-            table = self.store.db.create_table(self.name, schema=self._schema(), exist_ok=True)
-        stale = ~col("chunk_id").isin([r["chunk_id"] for r in rows]) if rows else None
-        if where is not None:
-            stale = where if stale is None else where & stale
-        if records:
-            builder = table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all()
-            if stale is not None:
-                builder = builder.when_not_matched_by_source_delete(stale)
-            builder.execute(pa.Table.from_pylist(records, schema=self._schema()))
-        elif stale is not None:
-            table.delete(stale.to_sql())
-        return len(records)
+            return False
+        if any(idx.columns == ["vector"] for idx in table.list_indices()):
+            table.optimize()
+            return True
+        rows = table.count_rows()
+        if rows < min_rows:
+            return False
+        config = IvfSq(distance_type="cosine", num_partitions=max(1, math.isqrt(rows)), max_iterations=20)
+        table.create_index("vector", config=config)
+        return True
 
     def search(self, query: str, *, limit: int, where: Expr | None) -> list[tuple[str, float]]:
         """(chunk_id, cosine similarity) of the nearest chunks, best first."""
@@ -98,3 +138,4 @@ class VectorIndex:
             builder = builder.where(where, prefilter=True)
         rows = builder.select(["chunk_id", "_distance"]).limit(limit).to_list()
         return [(r["chunk_id"], 1.0 - float(r["_distance"])) for r in rows]
+

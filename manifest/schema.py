@@ -245,12 +245,36 @@ class EmbeddingsConfig(_Strict):
         return self
 
 
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s@?#]*)?$")
+
+
+def _s3_uri(value: str) -> str:
+    if not _S3_URI.match(value):
+        raise PydanticCustomError(
+            "s3_uri",
+            "must be s3://bucket/prefix (credentials and endpoint come from AWS_* variables), got {value}",
+            {"value": repr(value)},
+        )
+    return value.rstrip("/")
+
+
+S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
+
+
 def _default_collections() -> list[CollectionConfig]:
     return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
 
 
 class KnowledgeConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
+    uri: S3Uri | None = Field(
+        None,
+        description="index on object storage shared by several bot processes (s3://bucket/prefix); "
+        "omitted = data_dir. Credentials and endpoint only from AWS_* environment variables",
+    )
+    refresh_seconds: float = Field(
+        10.0, ge=0.0, le=3600.0, description="how often a running bot looks for a newer ingest"
+    )
     collections: list[CollectionConfig] = Field(default_factory=_default_collections)
     sources: list[SourceConfig] = Field(default_factory=list)
     egov: EgovConfig = Field(default_factory=EgovConfig)

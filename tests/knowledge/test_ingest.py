@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.ingest import Ingestor, SourceItem, discover
+from knowledge.ingest import Ingestor, SourceItem, discover, prepare
 from knowledge.store import KnowledgeStore
 from tests.conftest import CORPUS, REPO
 
@@ -77,6 +77,27 @@ def test_reingesting_unchanged_files_changes_nothing(tmp_path: Path) -> None:
     assert store.chunks.version == version
     assert _snapshot(store) == before
 
+
+def test_batches_are_written_as_they_fill_and_a_later_newer_revision_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One-chunk batches: every document is committed before the next file is parsed.
+    monkeypatch.setattr("knowledge.ingest._BATCH_CHUNKS", 1)
+    store = KnowledgeStore(tmp_path / "data")
+    items, _ = discover([GYOSEI_XML, GYOSEI_HTML, GYOSEI_XML], collection="laws")
+    stages: list[tuple[str, int, int]] = []
+    report = Ingestor(store=store, workers=1).ingest(items, progress=lambda *a: stages.append(a))
+    assert report.added == ["405AC0000000088"] and report.updated == []
+    assert report.superseded == [
+        f"{GYOSEI_XML} (older than {GYOSEI_HTML})",
+        f"{GYOSEI_XML} (older than {GYOSEI_HTML})",
+    ]
+    doc = store.documents()["405AC0000000088"]
+    assert doc.effective_date == "2024-09-26"
+    assert {r["revision_id"] for r in store.chunks.to_arrow().to_pylist()} == {doc.revision_id}
+    assert store.chunks.count_rows() == doc.chunk_count
+    writes = [s for s in stages if s[0] == "write"]
+    assert len(writes) == 2 and writes[-1][1] == report.chunks_written
 
 def test_newer_revision_replaces_and_older_is_refused(tmp_path: Path) -> None:
     store = KnowledgeStore(tmp_path / "data")
@@ -157,3 +178,20 @@ def test_kill_during_ingest_keeps_previous_index_and_rerun_completes(tmp_path: P
     final = KnowledgeStore(data)
     assert final.stats()["documents"] == 19 + 7  # the 行政手続法 HTML revision replaced the XML one
     assert final.stats()["chunks"] == sum(d.chunk_count for d in final.documents().values())
+
+
+def test_a_run_stopped_before_the_index_build_is_indexed_by_the_next_run(tmp_path: Path) -> None:
+    store = KnowledgeStore(tmp_path / "data")
+    items, _ = discover([GYOSEI_XML], collection="laws")
+    Ingestor(store=store, workers=1).ingest(items)
+    assert store.indexes_current()
+    # Simulate a run killed after its commit: rows written, indexes and term stats not rebuilt.
+    html, _ = discover([GYOSEI_HTML], collection="laws")
+    write = prepare(html[0]).write
+    assert write is not None
+    store.write([write])
+    assert not store.indexes_current()
+    again = Ingestor(store=store, workers=1).ingest(html)
+    assert again.unchanged == [str(GYOSEI_HTML)] and again.documents_written == 0
+    assert store.indexes_current()
+    assert store.term_stats().doc_count == store.chunks.count_rows() == len(write.chunks)

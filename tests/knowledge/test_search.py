@@ -122,3 +122,22 @@ def test_dev_set_regression_floor(searcher: Searcher) -> None:
     assert summary["abstention"]["answerable_sufficient_rate"] >= 0.90
     assert summary["by_kind"]["citation"]["R@1"] == 1.0
     assert summary["abstention"]["accuracy"] == 1.0
+
+
+def test_an_empty_knowledge_base_is_noticed_until_it_is_filled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = open_searcher(tmp_path)
+    question = "会議室を市民団体に貸せますか"
+    assert searcher.search(question).reason == "knowledge base is empty"
+
+    qa = "質問,回答,根拠\n庁舎の会議室を市民団体に貸せますか,目的外使用許可により貸し出せます,地方自治法\n"
+    Ingestor(store=searcher.store, workers=1).ingest(
+        [SourceItem(source="faq.csv", collection="city-a", data=qa.encode())]
+    )
+    counts: list[bool] = []
+    is_empty = searcher.store.is_empty
+    monkeypatch.setattr(searcher.store, "is_empty", lambda: counts.append(is_empty()) or counts[-1])
+    assert searcher.search(question).hits[0].collection == "city-a"  # the new table handle is counted
+    assert searcher.search(question).hits
+    assert counts == [False]  # ... once: a handle that holds rows is not counted on every query

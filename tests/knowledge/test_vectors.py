@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from lancedb.expr import col
 
 pytest.importorskip("sentence_transformers")
 
@@ -17,6 +18,7 @@ from tests.conftest import CORPUS
 from tests.fakes.tiny_embedding_model import build_tiny_model
 
 GYOSEI = CORPUS / "xml" / "405AC0000000088_20240401_504AC0100000052.xml"
+GYOSEI_HTML = CORPUS / "egov_html" / "405AC0000000088_20240926_506AC0000000065.html"
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +75,37 @@ def test_hybrid_search_fuses_rankings(tmp_path: Path, embedder: SentenceTransfor
     assert all(a.score >= b.score for a, b in zip(hyb.hits, hyb.hits[1:], strict=False))
     # A collection filter applies to the dense side too.
     assert hybrid.search(question, collections=["other"]).hits == []
+
+
+def test_sync_drops_the_vectors_of_chunks_that_are_gone(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    store = KnowledgeStore(tmp_path)
+    vectors = VectorIndex(store=store, embedder=embedder)
+    Ingestor(store=store, workers=1, vectors=vectors).ingest(
+        [SourceItem(source=str(GYOSEI), collection="laws", path=GYOSEI)]
+    )
+    gone = sorted(_vector_ids(vectors))[:3]
+    store.chunks.delete(col("chunk_id").isin(gone).to_sql())
+    progress: list[tuple[int, int]] = []
+    assert vectors.sync(progress=lambda done, total: progress.append((done, total))) == 0
+    assert _vector_ids(vectors) == {r["chunk_id"] for r in store.chunks.to_arrow().to_pylist()}
+    assert not set(gone) & _vector_ids(vectors)
+    assert progress[-1] == (store.chunks.count_rows(), store.chunks.count_rows())
+
+
+def test_ann_index_is_built_once_the_table_is_large_enough(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    store = KnowledgeStore(tmp_path)
+    vectors = VectorIndex(store=store, embedder=embedder)
+    Ingestor(store=store, workers=1, vectors=vectors).ingest(
+        [SourceItem(source=str(GYOSEI_HTML), collection="laws", path=GYOSEI_HTML)]
+    )
+    rows = vectors._table().count_rows()
+    assert vectors.ensure_index(min_rows=rows + 1) is False
+    assert vectors.ensure_index(min_rows=rows) is True
+    indices = vectors._table().list_indices()
+    assert [idx.index_type for idx in indices if idx.columns == ["vector"]] == ["IvfSq"]
+    hits = vectors.search("申請に対する処分の審査基準", limit=5, where=None)
+    assert len(hits) == 5 and all(-1.0 <= score <= 1.0 for _, score in hits)
