@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -39,6 +40,11 @@ out = Console()
 DATA_DIR_HELP = (
     "Knowledge base directory (default: the manifest's data_dir, else env KAIRAN_DATA_DIR, else ./data)."
 )
+KNOWLEDGE_URI_HELP = (
+    "Knowledge base on object storage, e.g. s3://bucket/kairan (default: env KAIRAN_KNOWLEDGE_URI, "
+    "else the manifest's knowledge.uri, unless --data-dir is given). "
+    "Credentials and endpoint from AWS_* environment variables."
+)
 MANIFEST_HELP = "Admin manifest (env KAIRAN_MANIFEST); without one the embedded defaults apply."
 _STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
 
@@ -53,8 +59,24 @@ manifest_option = click.option(
 )
 
 
+def _remember_knowledge_uri(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        if not value.startswith("s3://"):
+            raise click.BadParameter(
+                "s3://bucket/prefix の形式で指定してください (must be s3://bucket/prefix)"
+            )
+        ctx.meta["kairan.knowledge_uri"] = value
+
+
 def knowledge_options(command: Any) -> Any:
-    """--manifest and --data-dir, shared by every command that opens the knowledge base."""
+    """--manifest, --data-dir and --knowledge-uri, shared by every command that opens the knowledge base."""
+    command = click.option(
+        "--knowledge-uri",
+        default=None,
+        expose_value=False,
+        callback=_remember_knowledge_uri,
+        help=KNOWLEDGE_URI_HELP,
+    )(command)
     command = click.option(
         "--data-dir",
         "data_dir",
@@ -69,12 +91,23 @@ def _config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfi
     from manifest.loader import ManifestError
 
     try:
-        return resolve_config(manifest_path, data_dir)
+        ctx = click.get_current_context(silent=True)
+        knowledge_uri = ctx.meta.get("kairan.knowledge_uri") if ctx else None
+        return resolve_config(manifest_path, data_dir, knowledge_uri)
     except ManifestError as exc:
         err.print(str(exc), markup=False, highlight=False)
         sys.exit(2)
     except OSError as exc:
         raise click.ClickException(f"{manifest_path}: {exc.strerror}") from exc
+
+
+def _open_store(config: KnowledgeConfig) -> KnowledgeStore:
+    from knowledge.store import KnowledgeStore, StoreError
+
+    try:
+        return KnowledgeStore(config.knowledge_location)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _open_vectors(config: KnowledgeConfig, store: KnowledgeStore) -> VectorIndex | None:
@@ -130,9 +163,8 @@ def ingest(
     """
     config = _config(manifest_path, data_dir)
     from knowledge.ingest import Ingestor, discover
-    from knowledge.store import KnowledgeStore
 
-    store = KnowledgeStore(config.data_dir)
+    store = _open_store(config)
     errors: list[tuple[str, str]] = []
     if targets[0] == "egov":
         if len(targets) == 1:
@@ -146,11 +178,32 @@ def ingest(
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
     ingestor = Ingestor(store=store, workers=workers, vectors=_open_vectors(config, store))
-    report = _run_ingest(ingestor, items)
+    try:
+        report = _run_ingest(ingestor, items)
+    except Exception as exc:
+        if not _disk_full(exc):
+            raise
+        raise click.ClickException(
+            f"ディスクの空き容量が不足しているため取り込みを中止しました。知識ベースは取り込み前の状態のままです"
+            f" / no space left on device in {config.data_dir}: ingest stopped, the knowledge base "
+            "keeps its previous state"
+        ) from None
     report.errors[:0] = errors
     _print_report(report, store)
     if report.errors and not report.documents_written and not report.unchanged:
         sys.exit(1)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC anywhere in the chain, including LanceDB's ``lance error: … (os error 28)``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if "os error 28" in str(seen) or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def _fetch_egov(
@@ -243,18 +296,18 @@ def search(
 
 
 def _open_searcher(config: KnowledgeConfig) -> Searcher:
-    from knowledge.store import KnowledgeStore
+    from knowledge.store import StoreError
 
-    if KnowledgeStore(config.data_dir).is_empty():
-        err.print(f"[red]知識ベースが空です[/] ({config.data_dir}):")
+    if _open_store(config).is_empty():
+        err.print(f"[red]知識ベースが空です[/] ({escape(str(config.knowledge_location))}):")
         err.print("まず `kairan ingest` で法令を取り込んでください. / Ingest laws first.")
         sys.exit(2)
     from knowledge.documents import ParseError
     from knowledge.embeddings import EmbeddingError
 
     try:
-        return open_searcher(config.data_dir, manifest=config.manifest)
-    except (EmbeddingError, ParseError) as exc:
+        return open_searcher(config.knowledge_location, manifest=config.manifest)
+    except (EmbeddingError, ParseError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -132,6 +132,7 @@ async def _run(
         if adapters is None and not dry_run:
             adapters = await _build_adapters(config, stack)
         runner = _runner(config, adapters or {}, llm=llm, ingest=True)
+        stack.callback(runner.ledger.db.close)
         stack.push_async_callback(runner.aclose)
         stack.push_async_callback(runner.fetcher.close)
         if not dry_run:

@@ -149,7 +149,7 @@ def build_services(config: KnowledgeConfig, *, environ: Mapping[str, str] = os.e
     return Services(
         config=config,
         db=db,
-        store=KnowledgeStore(config.data_dir),  # its own handle: readiness refreshes it, searches don't wait
+        store=KnowledgeStore(config.knowledge_location),  # own handle: readiness refreshes it
         engine=metered,
         metrics=metrics,
         adapters=adapters,

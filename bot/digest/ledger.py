@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.digest.compose import Candidate
 from bot.digest.feeds import FeedItem
-from bot.state.db import Database, iso_utc
+from bot.state.db import Database, HeldLock, insert_new, iso_utc
 
 digest_metadata = MetaData()
 
@@ -154,7 +154,7 @@ class DigestLedger:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        digest_metadata.create_all(db.engine)
+        db.create_tables(digest_metadata)  # safe when replicas start at once
 
     # ------------------------------------------------------------ sources
 
@@ -181,19 +181,22 @@ class DigestLedger:
             values |= {"ok_at": stamp, "etag": etag, "last_modified": last_modified, "error": None}
             if cursor is not None:
                 values["cursor"] = cursor
+        change = update(digest_sources).where(digest_sources.c.source_id == source_id).values(**values)
         with self.db.write() as conn:
-            found = conn.execute(
-                update(digest_sources).where(digest_sources.c.source_id == source_id).values(**values)
-            ).rowcount
-            if not found:
-                conn.execute(insert(digest_sources).values(source_id=source_id, **values))
+            if conn.execute(change).rowcount:
+                return
+            if not insert_new(conn, digest_sources, source_id=source_id, **values):  # inserted meanwhile
+                conn.execute(change)
 
     # ------------------------------------------------------------ items
 
     def record_items(
         self, source_id: str, items: Sequence[FeedItem], *, baseline: bool, now: datetime
     ) -> list[FeedItem]:
-        """Store items not seen before; return those (status ``baseline`` or ``new``)."""
+        """Store items not seen before; return those (status ``baseline`` or ``new``).
+
+        An item recorded concurrently by another replica counts as seen (it is that one's to return).
+        """
         stamp = iso_utc(now)
         fresh: list[FeedItem] = []
         with self.db.write() as conn:
@@ -211,8 +214,10 @@ class DigestLedger:
                 if item.id in known:
                     continue
                 known.add(item.id)
-                conn.execute(
-                    insert(digest_items).values(
+                added = insert_new(
+                    conn,
+                    digest_items,
+                    **dict(
                         source_id=source_id,
                         item_id=item.id,
                         title=item.title,
@@ -224,9 +229,10 @@ class DigestLedger:
                         doc_id="",
                         status=BASELINE if baseline else NEW,
                         seen_at=stamp,
-                    )
+                    ),
                 )
-                fresh.append(item)
+                if added:
+                    fresh.append(item)
         return fresh
 
     def unprocessed(self, source_id: str) -> list[StoredItem]:
@@ -274,17 +280,18 @@ class DigestLedger:
     def ensure_subscription(self, subscription: str, *, now: datetime) -> str:
         """The time the subscription was first seen (recorded now if it is new)."""
         with self.db.write() as conn:
+            first_seen = {"subscription": subscription, "created_at": iso_utc(now)}
+            insert_new(conn, digest_subscriptions, **first_seen)
             created = conn.execute(
                 select(digest_subscriptions.c.created_at).where(
                     digest_subscriptions.c.subscription == subscription
                 )
-            ).scalar_one_or_none()
-            if created is None:
-                created = iso_utc(now)
-                conn.execute(
-                    insert(digest_subscriptions).values(subscription=subscription, created_at=created)
-                )
+            ).scalar_one()
         return str(created)
+
+    def try_lock_source(self, source_id: str) -> HeldLock | None:
+        """Exclude other replicas from polling (and ingesting the documents of) this source."""
+        return self.db.try_lock(f"digest-source:{source_id}")
 
     def record_run(
         self, subscription: str, *, now: datetime, status: str, posted: int, error: str | None = None

@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +47,7 @@ from bot.digest.ledger import AlreadyRecorded, DigestLedger, IntentRun, StoredIt
 from bot.digest.summarise import Summariser, opening_sentences
 from bot.models import ConversationRef, Digest
 from bot.ports import Adapter
-from bot.state.db import Database, utc_now
+from bot.state.db import Database, HeldLock, utc_now
 from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
 from knowledge.ingest import Ingestor, SourceItem
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
+_LOCK_POLL_S = 0.2
 
 
 class UnknownSubscription(KeyError):
@@ -157,7 +159,7 @@ class DigestRunner:
 
     async def poll_source(self, feed: FeedSource) -> SourcePoll:
         lock = self._source_locks.setdefault(feed.id, asyncio.Lock())
-        async with lock:
+        async with lock, self._exclusive_source(feed.id):
             state = await asyncio.to_thread(self.ledger.source_state, feed.id)
             baseline = (state is None or state.ok_at is None) and not self.announce_existing
             now = self.clock()
@@ -181,6 +183,27 @@ class DigestRunner:
             return SourcePoll(
                 feed.id, new_items=0 if baseline else len(fresh), baseline=baseline, not_modified=not_modified
             )
+
+    @asynccontextmanager
+    async def _exclusive_source(self, source_id: str) -> AsyncIterator[None]:
+        """Hold the source's cross-replica lock: one replica at a time polls a source and ingests its
+        new documents; the next one then finds them recorded (no second fetch, ingest or summary)."""
+        held = await self._try_lock_source(source_id)
+        while held is None:
+            await asyncio.sleep(_LOCK_POLL_S)
+            held = await self._try_lock_source(source_id)
+        try:
+            yield
+        finally:
+            await asyncio.shield(asyncio.to_thread(held.release))
+
+    async def _try_lock_source(self, source_id: str) -> HeldLock | None:
+        attempt = asyncio.ensure_future(asyncio.to_thread(self.ledger.try_lock_source, source_id))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:  # the thread may still get the lock: give it back then
+            attempt.add_done_callback(_release_if_held)
+            raise
 
     async def _feed_items(self, feed: FeedSource, state: Any) -> tuple[list[FeedItem], dict[str, Any], bool]:
         etag = state.etag if state else None
@@ -280,11 +303,17 @@ class DigestRunner:
                 self.ledger.pending, sub.id, source_ids, since=since, names=self._names()
             )
             digest, chosen = compose(
-                sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=sub.max_items
+                sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)
             )
             if dry_run:
                 return RunResult(sub.id, "dry_run", digest, polls=polls)
             return await self._deliver(sub, digest, chosen, polls)
+
+    def _limit(self, sub: Subscription) -> int:
+        """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
+        (the rest wait for the next digest; an item is never marked posted without being shown)."""
+        adapter = self.adapters.get(sub.ref.platform)
+        return min(sub.max_items, getattr(adapter, "max_digest_items", sub.max_items))
 
     async def _deliver(
         self, sub: Subscription, digest: Digest, chosen: list[Candidate], polls: tuple[SourcePoll, ...]
@@ -326,8 +355,14 @@ class DigestRunner:
         try:
             await adapter.send(sub.ref, digest)
         except Exception as exc:
-            log.exception("digest %s: sending failed", sub.id)
-            posted = await self._was_posted(adapter, sub.ref, marker)
+            # One line (the adapter's retries are spent); the traceback only when debugging.
+            log.error(
+                "digest %s: sending %d item(s) to %s:%s failed: %s: %s",
+                sub.id, len(chosen), sub.ref.platform, sub.ref.channel, type(exc).__name__, exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )  # fmt: skip
+            # Cannot tell (None): most likely not posted, so the items go out with the next digest.
+            posted = bool(await self._was_posted(adapter, sub.ref, marker, quiet=True))
             if posted:
                 await asyncio.to_thread(self.ledger.mark_posted, sub.id, run_id, now=self.clock())
             else:
@@ -348,15 +383,22 @@ class DigestRunner:
         return RunResult(sub.id, "posted", digest, len(chosen), polls)
 
     @staticmethod
-    async def _was_posted(adapter: Adapter, ref: ConversationRef, marker: str) -> bool:
+    async def _was_posted(
+        adapter: Adapter, ref: ConversationRef, marker: str, *, quiet: bool = False
+    ) -> bool | None:
+        """The adapter's answer, or None when it has no ``was_posted`` or could not be asked."""
         check = getattr(adapter, "was_posted", None)
         if check is None:
-            return False
+            return None
         try:
             return bool(await check(ref, marker))
-        except Exception:
-            log.exception("could not ask the %s adapter whether digest %s was posted", ref.platform, marker)
-            return False
+        except Exception as exc:
+            log.log(
+                logging.INFO if quiet else logging.WARNING,
+                "could not ask the %s adapter whether digest %s was posted: %s: %s",
+                ref.platform, marker, type(exc).__name__, exc,
+            )  # fmt: skip
+            return None
 
     # ================================================================ reconcile
 
@@ -389,12 +431,26 @@ class DigestRunner:
             return
         now = self.clock()
         if getattr(adapter, "was_posted", None) is not None:
-            if await self._was_posted(adapter, sub.ref, run.marker):
+            posted = await self._was_posted(adapter, sub.ref, run.marker, quiet=True)
+            if posted is None:  # the platform could not be asked now: neither lose nor repeat
+                log.warning(
+                    "digest %s: could not check whether run %s was posted; it stays in doubt until "
+                    "the next reconcile", sub.id, run.run_id,
+                )  # fmt: skip
+            elif posted:
                 await asyncio.to_thread(self.ledger.mark_posted, sub.id, run.run_id, now=now)
                 result.confirmed.append(run.run_id)
+                log.warning(
+                    "digest %s: run %s was interrupted after %s had the post; recorded as posted",
+                    sub.id, run.run_id, sub.ref.platform,
+                )  # fmt: skip
             else:
                 await asyncio.to_thread(self.ledger.release, sub.id, run.run_id)
                 result.released.append(run.run_id)
+                log.warning(
+                    "digest %s: run %s was interrupted before %s had the post; its items go out again",
+                    sub.id, run.run_id, sub.ref.platform,
+                )  # fmt: skip
             return
         if getattr(adapter, "honours_digest_marker", False):
             digest = to_digest(sub.id, run.candidates)
@@ -447,6 +503,11 @@ class DigestRunner:
                 )
             )
         return out
+
+
+def _release_if_held(attempt: asyncio.Future[HeldLock | None]) -> None:
+    if not attempt.cancelled() and attempt.exception() is None and (held := attempt.result()) is not None:
+        held.release()
 
 
 def _revision_item(law_id: str, rev: RevisionInfo, category: str) -> FeedItem:

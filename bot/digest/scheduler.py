@@ -18,10 +18,11 @@ subscription id in the job's args, so no runner lives in a global.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from sqlalchemy.sql.schema import Column
 
 from bot.digest.config import Subscription
 from bot.digest.runner import DigestRunner
+from bot.state.events import EventLedger
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _DOW_ITEM = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
 
 RunFn = Callable[[str], Awaitable[Any]]
+ClaimFn = Callable[[str, datetime], bool]  # (job id, fire time) → whether this replica runs it
+TICK_PLATFORM = "digest-tick"  # claims in the processed-event ledger, one per job and fire time
 
 
 def _cron_days(field: str) -> str:
@@ -119,9 +123,10 @@ class _BoundJob:
 class _RunnerExecutor(AsyncIOExecutor):
     """Runs stored digest jobs by calling the scheduler's ``run`` with the job's subscription id."""
 
-    def __init__(self, run: RunFn) -> None:
+    def __init__(self, run: RunFn, claim: ClaimFn) -> None:
         super().__init__()
         self._run = run
+        self._claim = claim
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         def done(f: Any) -> None:
@@ -133,12 +138,32 @@ class _RunnerExecutor(AsyncIOExecutor):
             else:
                 self._run_job_success(job.id, events)
 
-        bound = _BoundJob(job, self._run)
+        tick = max(run_times)  # coalesced: one run for every missed fire time
+
+        async def run_once(subscription_id: str) -> str:
+            # Replicas share the job table, so each fires the same tick: the first to claim it runs it.
+            if not await asyncio.to_thread(self._claim, job.id, tick):
+                log.info("digest %s: the run for %s was started by another replica", subscription_id, tick)
+                return "claimed_elsewhere"
+            return await self._run(subscription_id)
+
+        bound = _BoundJob(job, run_once)
         task = self._eventloop.create_task(
             run_coroutine_job(bound, job._jobstore_alias, run_times, self._logger.name)
         )
         task.add_done_callback(done)
         self._pending_futures.add(task)
+
+
+class _SharedEngineJobStore(SQLAlchemyJobStore):
+    """The job store on the state DB's engine, which it must not dispose of when the scheduler stops.
+
+    (APScheduler's ``shutdown`` disposes the engine from the event loop while other threads may hold
+    pooled connections; those would be orphaned, and the state DB closes the engine itself.)
+    """
+
+    def shutdown(self) -> None:
+        pass
 
 
 class DigestScheduler:
@@ -160,12 +185,16 @@ class DigestScheduler:
         self.timezone = timezone
         self.misfire_grace_s = misfire_grace_s
         self._run = run or self._run_subscription
+        self._ticks = EventLedger(runner.ledger.db)
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=tablename)},
-            executors={"default": _RunnerExecutor(self._run)},
+            jobstores={"default": _SharedEngineJobStore(engine=engine, tablename=tablename)},
+            executors={"default": _RunnerExecutor(self._run, self._claim_tick)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace_s},
             timezone=ZoneInfo(timezone),
         )
+
+    def _claim_tick(self, job_id: str, tick: datetime) -> bool:
+        return self._ticks.claim(TICK_PLATFORM, f"{job_id}@{tick.astimezone(UTC).isoformat()}")
 
     async def _run_subscription(self, subscription_id: str) -> str:
         result = await self.runner.run(subscription_id)

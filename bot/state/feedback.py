@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
-from bot.state.db import Database, iso_utc, utc_now
+from bot.state.db import Database, insert_new, iso_utc, utc_now
 from bot.state.tables import audit_log, feedback
 
 FeedbackValue = Literal["helpful", "not_helpful"]
@@ -48,9 +48,8 @@ class FeedbackStore:
                 raise UnknownAuditRecord(audit_id)
             mine = (feedback.c.audit_id == audit_id) & (feedback.c.user_hash == user_hash)
             values = {"value": value, "comment": comment, "time": stamp}
-            if conn.execute(select(feedback.c.id).where(mine)).first() is None:
-                conn.execute(insert(feedback).values(audit_id=audit_id, user_hash=user_hash, **values))
-            else:
+            if not insert_new(conn, feedback, audit_id=audit_id, user_hash=user_hash, **values):
+                # voted before (or at the same moment, on another replica): the vote is replaced
                 conn.execute(update(feedback).where(mine).values(**values))
         return FeedbackRecord(audit_id, user_hash, value, comment, stamp)
 

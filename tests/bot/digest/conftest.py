@@ -14,7 +14,7 @@ from bot.digest.fetch import Fetcher
 from bot.digest.runner import DigestRunner
 from bot.digest.summarise import Summariser
 from bot.models import ConversationRef
-from bot.state.db import Database, default_database_url, open_database
+from bot.state.db import Database, open_database
 from tests.conftest import CORPUS
 from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
@@ -60,13 +60,9 @@ async def server() -> AsyncIterator[FeedServer]:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return default_database_url(tmp_path / "state")
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = open_database(db_url)
+def db(state_url: str) -> Iterator[Database]:
+    """The state DB on SQLite and on PostgreSQL (``state_url``, tests/fakes/postgres.py)."""
+    database = open_database(state_url)
     yield database
     database.close()
 

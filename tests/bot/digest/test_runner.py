@@ -115,6 +115,24 @@ async def test_filters_and_max_items_carry_over(server: FeedServer, make_runner:
     assert len(adapter.digests) == 3
 
 
+
+async def test_a_platform_that_shows_fewer_items_per_post_gets_the_rest_next_time(
+    server: FeedServer, make_runner: RunnerFactory
+) -> None:
+    server.put("/feeds/kihon.rss", b'<rss version="2.0"><channel><title>t</title></channel></rss>')
+    adapter = RecordingAdapter()
+    adapter.max_digest_items = 1  # e.g. Slack: 24 items fill one message's 50 blocks
+    subs = [subscription("kihon-hojin", sources=("nta-kihon",), categories=("法人税", "消費税"), max_items=5)]
+    runner = make_runner([rss_feed(server)], subs, adapter)
+    await runner.poll()
+    server.put("/feeds/kihon.rss", fixture("nta_kihon.rss"))
+    runs = [await runner.run("kihon-hojin") for _ in range(3)]
+    assert [len(r.digest.items) for r in runs[:2]] == [1, 1] and runs[2].status == "nothing_new"
+    assert [titles(d) for d in adapter.digests] == [
+        {"第3款　定期同額給与（法人税基本通達）"},
+        {"第4節　納税義務の免除（消費税法基本通達）"},
+    ]
+
 @pytest.mark.parametrize("failure", ["500", "invalid_xml", "oversized"])
 async def test_a_broken_source_is_skipped_with_one_error_while_others_proceed(
     server: FeedServer, make_runner: RunnerFactory, caplog: pytest.LogCaptureFixture, failure: str

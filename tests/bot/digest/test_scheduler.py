@@ -47,9 +47,8 @@ def test_cron_in_tokyo_with_standard_weekday_numbers(cron: str, after: datetime,
 
 def _stored_job_pushed_back(db: Database, job_id: str, to: datetime) -> None:
     """Simulate downtime: the stored job's next run lies in the past, as after a stopped process."""
-    scheduler = AsyncIOScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="digest_jobs")}
-    )
+    url = db.engine.url.render_as_string(hide_password=False)  # its own engine: disposed at shutdown
+    scheduler = AsyncIOScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename="digest_jobs")})
     scheduler.start(paused=True)
     scheduler.modify_job(job_id, next_run_time=to)
     scheduler.shutdown(wait=False)
@@ -68,6 +67,8 @@ async def test_restart_after_downtime_sends_one_catch_up_digest(
 ) -> None:
     adapter = RecordingAdapter()
     subs = [subscription("every-minute", schedule="* * * * *", post_when_empty=True)]
+    if datetime.now().second >= 55:  # the first scheduler must not reach a minute boundary of its own
+        await asyncio.sleep(61 - datetime.now().second)
     first = DigestScheduler(runner=make_runner([], subs, adapter), subscriptions=subs, engine=db.engine)
     await first.start()
     await asyncio.sleep(0.1)  # let it look for due jobs once, as a running process does
@@ -127,3 +128,38 @@ async def test_changed_and_removed_subscriptions_are_synced(db: Database, make_r
         assert str(runs["a"].tzinfo) == "Asia/Tokyo"
     finally:
         await second.stop()
+
+
+async def test_replicas_firing_the_same_tick_run_it_once(db: Database, make_runner: RunnerFactory) -> None:
+    # Two replicas share the job table, so both schedulers fire each tick; the tick is claimed once.
+    subs = [subscription("daily", schedule="0 3 * * *", post_when_empty=True)]
+    runs: list[str] = []
+
+    async def run(subscription_id: str) -> str:
+        runs.append(subscription_id)
+        return "posted"
+
+    replicas = [
+        DigestScheduler(
+            runner=make_runner([], subs, RecordingAdapter()), subscriptions=subs, engine=db.engine, run=run
+        )
+        for _ in range(2)
+    ]
+    for replica in replicas:
+        await replica.start()
+    try:
+        tick = datetime.now(TOKYO).replace(microsecond=0) - timedelta(seconds=30)
+        for replica in replicas:  # what each scheduler's executor does when the tick is due
+            job = replica.scheduler.get_job("digest:daily")
+            replica.scheduler._lookup_executor("default").submit_job(job, [tick])
+        await _wait_for(lambda: len(runs) >= 1)
+        await asyncio.sleep(0.3)
+        assert runs == ["daily"]
+        # A later tick is a new claim.
+        job = replicas[1].scheduler.get_job("digest:daily")
+        replicas[1].scheduler._lookup_executor("default").submit_job(job, [tick + timedelta(seconds=10)])
+        await _wait_for(lambda: len(runs) >= 2)
+        assert runs == ["daily", "daily"]
+    finally:
+        for replica in replicas:
+            await replica.stop()

@@ -1,33 +1,48 @@
+"""State tests run on SQLite and on PostgreSQL (``state_url`` from tests/fakes/postgres.py)."""
+
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from bot.state.db import Database, default_database_url, open_database
+from bot.state.db import Database, open_database
 
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "state.db"
+Tamper = Callable[[str], None]
 
 
 @pytest.fixture
-def db(tmp_path: Path, db_path: Path) -> Iterator[Database]:
-    database = open_database(default_database_url(db_path.parent))
+def db(state_url: str) -> Iterator[Database]:
+    database = open_database(state_url)
     yield database
     database.close()
 
 
-def raw_sql(path: Path, script: str) -> None:
-    """Tamper with the database file directly, as someone with file access could."""
-    con = sqlite3.connect(path)
-    try:
-        con.executescript(
-            "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;" + script
-        )
-        con.commit()
-    finally:
-        con.close()
+def raw_sql(url: str, script: str) -> None:
+    """Tamper with the database directly, as someone with file or superuser access could."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        con = sqlite3.connect(str(parsed.database))
+        try:
+            con.executescript(
+                "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;"
+                + script
+            )
+            con.commit()
+        finally:
+            con.close()
+        return
+    import psycopg
+
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log")
+        for statement in filter(str.strip, script.split(";")):
+            conn.execute(statement)  # type: ignore[call-overload]  # test-made SQL
+
+
+@pytest.fixture
+def tamper(state_url: str) -> Tamper:
+    return lambda script: raw_sql(state_url, script)

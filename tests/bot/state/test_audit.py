@@ -4,7 +4,6 @@ import hashlib
 import json
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -23,8 +22,8 @@ from bot.state.audit import (
     record_hash,
 )
 from bot.state.commands import audit_verify
-from bot.state.db import Database, default_database_url, open_database
-from tests.bot.state.conftest import raw_sql
+from bot.state.db import Database, open_database
+from tests.bot.state.conftest import Tamper
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -86,7 +85,7 @@ def test_empty_log_verifies(db: Database) -> None:
     assert report.ok and report.records == 0
 
 
-def test_sqlite_triggers_refuse_update_and_delete(db: Database) -> None:
+def test_triggers_refuse_update_and_delete(db: Database) -> None:
     five(db)
     for sql in ("UPDATE audit_log SET answer = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1"):
         with pytest.raises(DatabaseError, match="append-only"), db.write() as conn:
@@ -94,52 +93,52 @@ def test_sqlite_triggers_refuse_update_and_delete(db: Database) -> None:
     assert AuditLog(db, salt="s").verify().ok
 
 
-def test_edited_answer_is_named(db: Database, db_path: Path) -> None:
+def test_edited_answer_is_named(db: Database, tamper: Tamper) -> None:
     log, ids = five(db)
-    raw_sql(db_path, "UPDATE audit_log SET answer = '回答3: 貸し付けることはできません。' WHERE seq = 3;")
+    tamper("UPDATE audit_log SET answer = '回答3: 貸し付けることはできません。' WHERE seq = 3;")
     report = log.verify()
     assert not report.ok
     assert kinds(log) == [(3, ids[2], "edited")]
     assert "no longer match its hash" in report.problems[0].detail
 
 
-def test_edit_with_recomputed_hash_is_named(db: Database, db_path: Path) -> None:
+def test_edit_with_recomputed_hash_is_named(db: Database, tamper: Tamper) -> None:
     log, ids = five(db)
     with db.read() as conn:
         row = dict(conn.execute(text("SELECT * FROM audit_log WHERE seq = 3")).mappings().one())
     row["answer"] = "改ざんされた回答"
     forged = record_hash(row)
-    raw_sql(db_path, f"UPDATE audit_log SET answer = '改ざんされた回答', hash = '{forged}' WHERE seq = 3;")
+    tamper(f"UPDATE audit_log SET answer = '改ざんされた回答', hash = '{forged}' WHERE seq = 3;")
     assert kinds(log) == [(3, ids[2], "edited")]
     assert "recomputed hash" in log.verify().problems[0].detail
 
 
-def test_deleted_record_is_named(db: Database, db_path: Path) -> None:
+def test_deleted_record_is_named(db: Database, tamper: Tamper) -> None:
     log, _ = five(db)
-    raw_sql(db_path, "DELETE FROM audit_log WHERE seq = 2;")
+    tamper("DELETE FROM audit_log WHERE seq = 2;")
     report = log.verify()
     assert kinds(log) == [(2, None, "deleted")]
     assert report.problems[0].detail == "seq 2 missing: the chain jumps from seq 1 to 3"
     assert report.records == 4
 
 
-def test_deleted_last_record_is_named_from_the_chain_head(db: Database, db_path: Path) -> None:
+def test_deleted_last_record_is_named_from_the_chain_head(db: Database, tamper: Tamper) -> None:
     log, _ = five(db)
-    raw_sql(db_path, "DELETE FROM audit_log WHERE seq = 5;")
+    tamper("DELETE FROM audit_log WHERE seq = 5;")
     assert kinds(log) == [(5, None, "deleted")]
 
 
-def test_several_deleted_records_are_one_problem(db: Database, db_path: Path) -> None:
+def test_several_deleted_records_are_one_problem(db: Database, tamper: Tamper) -> None:
     log, _ = five(db)
-    raw_sql(db_path, "DELETE FROM audit_log WHERE seq IN (2, 3, 4);")
+    tamper("DELETE FROM audit_log WHERE seq IN (2, 3, 4);")
     problems = log.verify().problems
     assert [(p.seq, p.kind) for p in problems] == [(2, "deleted")]
     assert problems[0].detail.startswith("seq 2-4 (3 records) missing")
 
 
-def test_swapped_records_are_named_as_reordered(db: Database, db_path: Path) -> None:
+def test_swapped_records_are_named_as_reordered(db: Database, tamper: Tamper) -> None:
     log, ids = five(db)
-    raw_sql(db_path, "UPDATE audit_log SET seq = -2 WHERE seq = 2;"
+    tamper("UPDATE audit_log SET seq = -2 WHERE seq = 2;"
                      "UPDATE audit_log SET seq = 2 WHERE seq = 4;"
                      "UPDATE audit_log SET seq = 4 WHERE seq = -2;")
     report = log.verify()
@@ -147,28 +146,31 @@ def test_swapped_records_are_named_as_reordered(db: Database, db_path: Path) -> 
     assert report.problems[0].detail == f"record {ids[3]} was appended as seq 4 but now sits at seq 2"
 
 
-def test_adjacent_swap_is_named_as_reordered(db: Database, db_path: Path) -> None:
+def test_adjacent_swap_is_named_as_reordered(db: Database, tamper: Tamper) -> None:
     log, ids = five(db)
-    raw_sql(db_path, "UPDATE audit_log SET seq = -3 WHERE seq = 3;"
+    tamper("UPDATE audit_log SET seq = -3 WHERE seq = 3;"
                      "UPDATE audit_log SET seq = 3 WHERE seq = 4;"
                      "UPDATE audit_log SET seq = 4 WHERE seq = -3;")
     assert kinds(log) == [(3, ids[3], "reordered"), (4, ids[2], "reordered")]
 
 
-def test_forged_record_appended_outside_the_log_is_named_as_inserted(db: Database, db_path: Path) -> None:
+def test_forged_record_appended_outside_the_log_is_named_as_inserted(db: Database, tamper: Tamper) -> None:
     log, _ = five(db)
     with db.read() as conn:
         row = dict(conn.execute(text("SELECT * FROM audit_log WHERE seq = 5")).mappings().one())
     row.update(seq=6, id="forged-0000", prev_hash=row["hash"], answer="偽の回答")
     row["hash"] = record_hash(row)
     columns = ", ".join(row)
-    values = ", ".join(f"'{v}'" if isinstance(v, str) else str(int(v)) for v in row.values())
-    raw_sql(db_path, f"INSERT INTO audit_log ({columns}) VALUES ({values});")
+    def literal(v: object) -> str:
+        return f"'{v}'" if isinstance(v, str) else str(v).upper() if isinstance(v, bool) else str(int(v))  # type: ignore[call-overload]
+
+    values = ", ".join(literal(v) for v in row.values())
+    tamper(f"INSERT INTO audit_log ({columns}) VALUES ({values});")
     assert kinds(log) == [(6, "forged-0000", "inserted")]
 
 
-def test_appends_continue_the_chain_after_reopening(db_path: Path) -> None:
-    url = default_database_url(db_path.parent)
+def test_appends_continue_the_chain_after_reopening(state_url: str) -> None:
+    url = state_url
     with open_database(url) as first:
         five(first)
     with open_database(url) as second:
@@ -178,8 +180,8 @@ def test_appends_continue_the_chain_after_reopening(db_path: Path) -> None:
         assert log.verify().ok and log.verify().records == 6
 
 
-def test_concurrent_appends_do_not_fork_the_chain(db_path: Path) -> None:
-    url = default_database_url(db_path.parent)
+def test_concurrent_appends_do_not_fork_the_chain(state_url: str) -> None:
+    url = state_url
     open_database(url).close()
     errors: list[BaseException] = []
 
@@ -206,9 +208,9 @@ def test_concurrent_appends_do_not_fork_the_chain(db_path: Path) -> None:
         assert log.verify().ok
 
 
-def test_first_appends_from_many_threads_share_one_log(db_path: Path) -> None:
+def test_first_appends_from_many_threads_share_one_log(state_url: str) -> None:
     """One AuditLog used by many threads on a fresh database (as the engine does): none may fail."""
-    url = default_database_url(db_path.parent)
+    url = state_url
     with open_database(url) as db:
         log = AuditLog(db, salt="s")
         errors: list[BaseException] = []
@@ -231,8 +233,8 @@ def test_first_appends_from_many_threads_share_one_log(db_path: Path) -> None:
         assert log.verify().ok
 
 
-def test_user_hash_uses_the_install_salt(db_path: Path) -> None:
-    url = default_database_url(db_path.parent)
+def test_user_hash_uses_the_install_salt(state_url: str) -> None:
+    url = state_url
     with open_database(url) as db:
         generated = audit_salt(db, environ={})
         assert len(generated) == 64
@@ -272,12 +274,12 @@ def test_entry_from_answer_carries_source_digests() -> None:
     assert json.loads(canonical_json([{"b": 1, "a": "日本"}])) == [{"a": "日本", "b": 1}]
 
 
-def test_audit_verify_command(db: Database, db_path: Path) -> None:
+def test_audit_verify_command(db: Database, tamper: Tamper) -> None:
     _, ids = five(db)
     code, out = audit_verify(db)
     assert code == 0
     assert out.splitlines()[0] == "監査ログは正常です（5 件、改ざんは見つかりませんでした）"
-    raw_sql(db_path, "UPDATE audit_log SET answer = 'x' WHERE seq = 3; DELETE FROM audit_log WHERE seq = 5;")
+    tamper("UPDATE audit_log SET answer = 'x' WHERE seq = 3; DELETE FROM audit_log WHERE seq = 5;")
     code, out = audit_verify(db)
     assert code == 1
     lines = out.splitlines()

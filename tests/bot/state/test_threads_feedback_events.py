@@ -68,8 +68,8 @@ def test_feedback_refers_to_an_existing_audit_record(db: Database) -> None:
         store.record(record.id, "h1", "meh")  # type: ignore[arg-type]
 
 
-def test_event_ledger_claims_once_across_reopen(db_path: Path) -> None:
-    url = default_database_url(db_path.parent)
+def test_event_ledger_claims_once_across_reopen(state_url: str) -> None:
+    url = state_url
     with open_database(url) as db:
         ledger = EventLedger(db)
         assert ledger.claim("slack", "Ev01") is True
@@ -92,12 +92,14 @@ def test_event_ledger_forget_before(db: Database) -> None:
     assert ledger.claim("slack", "new") is False
 
 
-def test_sqlite_file_is_in_wal_mode(db: Database, db_path: Path) -> None:
-    assert db_path.is_file()
-    with db.read() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
-    assert db.dialect == "sqlite"
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    db_path = tmp_path / "state" / "state.db"
+    with open_database(default_database_url(db_path.parent)) as db:
+        assert db_path.is_file()
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert db.dialect == "sqlite"
 
 
 def test_open_database_rejects_unsupported_urls() -> None:
