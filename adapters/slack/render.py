@@ -16,6 +16,7 @@ from bot.models import Answer, Citation, Digest
 
 SECTION_LIMIT = 3000
 BLOCK_LIMIT = 50
+DIGEST_ITEMS_PER_MESSAGE = (BLOCK_LIMIT - 2) // 2  # header + two blocks per item
 HEADER_LIMIT = 150
 FALLBACK_TEXT_LIMIT = 300
 

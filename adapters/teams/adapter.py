@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import web
 from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference, InvokeResponse
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_middleware
@@ -36,6 +37,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connecti
 
 from adapters.teams import render
 from adapters.teams.references import ConversationStore
+from adapters.teams.retry import quiet_sdk_connector_errors, retryable, send_with_retry
 from adapters.teams.routing import Scope, resolve_scope
 from adapters.teams.streaming import TeamsStream
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
@@ -92,6 +94,7 @@ class TeamsAdapter:
         self.conversations = conversations
         self.feedback = feedback
         self.hash_user = hash_user
+        quiet_sdk_connector_errors()
         self.cloud = CloudAdapter(connection_manager=connections)
         self.cloud.on_turn_error = self._on_turn_error
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
@@ -149,7 +152,7 @@ class TeamsAdapter:
 
         async def post(context: TurnContext) -> None:
             try:
-                response = await context.send_activity(Activity.model_validate(rendered))
+                response = await send_with_retry(context, Activity.model_validate(rendered))
                 if isinstance(reply, Answer) and reply.audit_id and response and response.id:
                     await asyncio.to_thread(
                         self.conversations.link_answer, ref.channel, response.id, reply.audit_id
@@ -216,14 +219,14 @@ class TeamsAdapter:
                 "Teams conversation %s is not configured for any tenant",
                 render.base_conversation_id(activity["conversation"]["id"]),
             )
-            await context.send_activity(
-                Activity.model_validate(render.text_activity(render.NOT_CONFIGURED_TEXT))
+            await send_with_retry(
+                context, Activity.model_validate(render.text_activity(render.NOT_CONFIGURED_TEXT))
             )
             return
         message = render.incoming_message(activity, tenant=scope.tenant)
         if not message.text:
-            await context.send_activity(
-                Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
+            await send_with_retry(
+                context, Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
             )
             return
         identity = context.identity or ClaimsIdentity()
@@ -291,7 +294,7 @@ class TeamsAdapter:
         streaming = self.settings.stream_personal and render.conversation_type(message.raw) == "personal"
         stream = TeamsStream(context, interval=self.settings.stream_interval) if streaming else None
         try:
-            await context.send_activity(Activity(type=ActivityTypes.typing))
+            await self._typing(context)
             if stream is not None:
                 await stream.inform(render.WORKING_TEXT)
                 answer = await self._collect(message, collections, stream)
@@ -303,10 +306,20 @@ class TeamsAdapter:
                 )
                 async with TypingIndicator(context, typing_options=options):
                     answer = await self._collect(message, collections, None)
-                response = await context.send_activity(
-                    Activity.model_validate(render.answer_activity(answer))
+                response = await send_with_retry(
+                    context, Activity.model_validate(render.answer_activity(answer))
                 )
                 message_id = response.id if response else None
+        except aiohttp.ClientResponseError as exc:
+            # The connector refused the post even after the retries: one line, no traceback.
+            log.error(
+                "Teams connector answered HTTP %s for conversation %s; the answer was not posted",
+                exc.status,
+                message.ref.channel,
+            )
+            if not retryable(exc.status):  # e.g. a rejected activity: the apology may still go out
+                await self._apologise(context, stream)
+            return
         except Exception:
             log.exception("answering a Teams message failed (conversation %s)", message.ref.channel)
             await self._apologise(context, stream)
@@ -315,6 +328,14 @@ class TeamsAdapter:
             await asyncio.to_thread(
                 self.conversations.link_answer, message.ref.channel, message_id, answer.audit_id
             )
+
+    @staticmethod
+    async def _typing(context: TurnContext) -> None:
+        """The typing indicator is a courtesy: a throttled one must not cost the answer."""
+        try:
+            await context.send_activity(Activity(type=ActivityTypes.typing))
+        except aiohttp.ClientResponseError as exc:
+            log.debug("Teams typing indicator refused (HTTP %s)", exc.status)
 
     async def _collect(
         self, message: IncomingMessage, collections: list[str] | None, stream: TeamsStream | None
@@ -334,7 +355,9 @@ class TeamsAdapter:
             if stream is not None and stream.started and not stream.finished:
                 await stream.finish(render.apology_activity())
             else:
-                await context.send_activity(Activity.model_validate(render.apology_activity()))
+                await send_with_retry(context, Activity.model_validate(render.apology_activity()))
+        except aiohttp.ClientResponseError as exc:
+            log.error("could not post the apology to Teams (HTTP %s)", exc.status)
         except Exception:
             log.exception("could not post the apology to Teams")
 

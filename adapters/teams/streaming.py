@@ -17,6 +17,8 @@ from typing import Any
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 
+from adapters.teams.retry import send_with_retry
+
 
 class TeamsStream:
     """One streamed reply: ``inform()``, any number of ``push()``, then ``finish()``."""
@@ -66,7 +68,7 @@ class TeamsStream:
         if self._stream_id is not None:
             info = {"type": "streaminfo", "streamId": self._stream_id, "streamType": "final"}
             activity["entities"] = [*activity.get("entities", []), info]
-        response = await self._context.send_activity(Activity.model_validate(activity))
+        response = await send_with_retry(self._context, Activity.model_validate(activity))
         return self._stream_id or (response.id if response else None)
 
     async def _send_update(self, kind: str, text: str) -> None:
@@ -77,7 +79,7 @@ class TeamsStream:
         if self._stream_id is not None:
             info["streamId"] = self._stream_id
         activity = Activity.model_validate({"type": "typing", "text": text, "entities": [info]})
-        response = await self._context.send_activity(activity)
+        response = await send_with_retry(self._context, activity)
         self._last_sent = self._clock()
         if self._stream_id is None:
             if response is None or not response.id:

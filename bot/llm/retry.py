@@ -118,7 +118,8 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
 
 async def _wait(policy: RetryPolicy, provider: str, number: int, error: LLMError) -> None:
     delay = policy.delay(number, error.retry_after)
-    log.warning("%s (attempt %d of %d); retrying in %.2fs", error, number + 1, policy.retries + 1, delay)
+    # INFO: the caller logs the outcome once (an answer after a retry, or the extractive fallback).
+    log.info("%s (attempt %d of %d); retrying in %.2fs", error, number + 1, policy.retries + 1, delay)
     await asyncio.sleep(delay)
 
 

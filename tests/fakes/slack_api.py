@@ -3,11 +3,15 @@
     async with FakeSlack() as slack:
         client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
         slack.rate_limit_next("chat.postMessage", retry_after=1)
+        slack.http_error_next("chat.postMessage", 503)   # a Slack-side outage, then normal again
         ...
         posts = await slack.wait_for("chat.postMessage", count=1)
 
 Web API: ``POST /api/<method>`` with JSON or form bodies, answered like Slack does
-(``{"ok": true, ...}``; 429 with ``Retry-After``; ``{"ok": false, "error": ...}``).
+(``{"ok": true, ...}``; 429 with ``Retry-After``; 5xx; ``{"ok": false, "error": ...}``).
+Posted messages are kept per channel (with their ``metadata``) and served back by
+``conversations.history`` / ``conversations.replies``; ``hold_after_accept`` stores a post and
+then never answers it (a process killed while waiting for Slack's response).
 Socket Mode: ``apps.connections.open`` returns ``ws://127.0.0.1:<port>/link/?ticket=…``; the
 server sends ``hello`` on connect, ``push_envelope`` sends an envelope, and the client's acks
 (``{"envelope_id": ...}``) are recorded.
@@ -60,6 +64,12 @@ class FakeSlack:
     _rate_limits: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _errors: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     _delays: dict[str, float] = field(default_factory=dict)
+    _http_errors: dict[str, deque[tuple[int, float | None]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
+    _held: set[str] = field(default_factory=set)
+    _release: asyncio.Event | None = None
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _changed: asyncio.Condition | None = None
@@ -74,6 +84,29 @@ class FakeSlack:
     def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         self._errors[method].extend([error] * times)
+
+    def http_error_next(
+        self, method: str, status: int = 503, *, times: int = 1, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` (a Slack-side failure)."""
+        self._http_errors[method].extend([(status, retry_after)] * times)
+
+    def hold_after_accept(self, method: str) -> None:
+        """Store every call of ``method`` (the message is in the channel) but keep the response back.
+
+        The response is released when the server stops (or ``release()``): the client sees a post
+        that happened while it was still waiting, like a process killed mid-request.
+        """
+        self._held.add(method)
+
+    def release(self) -> None:
+        self._held.clear()
+        if self._release is not None:
+            self._release.set()
+
+    def channel_messages(self, channel: str) -> list[dict[str, Any]]:
+        """Messages posted to ``channel`` (top level and in threads), oldest first."""
+        return list(self.messages.get(channel, []))
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every call of ``method`` only after ``seconds``."""
@@ -131,8 +164,10 @@ class FakeSlack:
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._changed = asyncio.Condition()
+        self._release = asyncio.Event()
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads conversations.* with GET
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -143,6 +178,7 @@ class FakeSlack:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.release()
         for ws in self._sockets:
             await ws.close()
         if self._runner is not None:
@@ -159,7 +195,9 @@ class FakeSlack:
         arrived = time.perf_counter()
         method = request.match_info["method"]
         params: dict[str, Any] = dict(request.query)
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            pass
+        elif request.content_type == "application/json":
             params.update(await request.json())
         else:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
@@ -170,14 +208,23 @@ class FakeSlack:
         status, body, headers = self._reply(method, params)
         self.calls.append(SlackCall(method, params, token, arrived, status, body))
         await self._notify()
+        if method in self._held and status == 200 and self._release is not None:
+            await self._release.wait()
         return web.json_response(body, status=status, headers=headers)
 
     def _reply(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self._rate_limits[method]:
             retry_after = self._rate_limits[method].popleft()
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": f"{retry_after:g}"}
+        if self._http_errors[method]:
+            status, retry_after = self._http_errors[method].popleft()
+            extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            error = "internal_error" if status < 503 else "service_unavailable"
+            return status, {"ok": False, "error": error}, extra
         if self._errors[method]:
             return 200, {"ok": False, "error": self._errors[method].popleft()}, {}
+        if method in ("conversations.history", "conversations.replies"):
+            return 200, self._history(method, params), {}
         if method == "auth.test":
             return 200, {
                 "ok": True, "url": "https://kairan-test.slack.com/", "team": "kairan-test",
@@ -190,12 +237,43 @@ class FakeSlack:
             body: dict[str, Any] = {"ok": True}
             if method in _CREATES_MESSAGE:
                 body |= {"channel": params.get("channel"), "ts": f"{1700000000 + next(self._ts)}.000100"}
+                self._store_message(params, body["ts"])
             elif method in ("chat.update", "chat.appendStream", "chat.stopStream"):
                 body |= {"channel": params.get("channel"), "ts": params.get("ts")}
             elif method == "chat.postEphemeral":
                 body |= {"message_ts": f"{1700000000 + next(self._ts)}.000200"}
             return 200, body, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _store_message(self, params: dict[str, Any], ts: str) -> None:
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        message: dict[str, Any] = {
+            "type": "message", "ts": ts, "text": params.get("text", ""), "bot_id": BOT_ID,
+            "user": self.bot_user_id,
+        }
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if metadata:
+            message["metadata"] = metadata
+        self.messages[str(params.get("channel"))].append(message)
+
+    def _history(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, like Slack; ``metadata`` only with ``include_all_metadata``."""
+        channel = str(params.get("channel"))
+        found = self.messages.get(channel, [])
+        if method == "conversations.replies":
+            root = str(params.get("ts"))
+            found = [m for m in found if m.get("thread_ts") == root or m["ts"] == root]
+        else:
+            found = [m for m in found if "thread_ts" not in m]
+        oldest = float(params.get("oldest") or 0)
+        found = [m for m in found if float(m["ts"]) > oldest]
+        include = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [m if include else {k: v for k, v in m.items() if k != "metadata"} for m in found]
+        limit = int(params.get("limit") or 100)
+        return {"ok": True, "messages": list(reversed(shown))[:limit], "has_more": len(shown) > limit}
 
     # -- Socket Mode -------------------------------------------------------------------------
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

@@ -11,12 +11,18 @@ Captures ``POST /v3/conversations/{conversationId}/activities`` (send to convers
 ``POST /v3/conversations/{conversationId}/activities/{activityId}`` (reply to activity) and
 ``PUT`` on the latter (update), answering ``{"id": "<new id>"}`` like the real service. Ids are
 counters starting at ``first_id``. The service URL carries a path (``/jp/``) like Teams' own.
+
+Failures: ``fail_status`` answers every call with that status; ``fail_next(429, times=2,
+retry_after=1)`` answers only the next calls so (with ``Retry-After``), and ``refused`` records
+each refused call (status, time) for the test to check the client's retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -52,6 +58,15 @@ class MockConnector:
         self._runner: web.AppRunner | None = None
         self.service_url = ""
         self.fail_status: int | None = None
+        self.refused: list[tuple[int, float]] = []  # (status, time.monotonic()) of refused calls
+        self._failures: deque[tuple[int, float | None, str | None]] = deque()
+
+    def fail_next(
+        self, status: int, *, times: int = 1, retry_after: float | None = None, kind: str | None = None
+    ) -> None:
+        """Refuse the next ``times`` calls (of activities of type ``kind`` only, when given) with
+        ``status`` (and ``Retry-After`` when given)."""
+        self._failures.extend([(status, retry_after, kind)] * times)
 
     async def __aenter__(self) -> MockConnector:
         app = web.Application()
@@ -74,9 +89,19 @@ class MockConnector:
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if self.fail_status is not None:
+        failure: tuple[int, float | None] | None = None
+        if self._failures and self._failures[0][2] in (None, body.get("type")):
+            status, retry_after, _ = self._failures.popleft()
+            failure = (status, retry_after)
+        elif self.fail_status is not None:
+            failure = (self.fail_status, None)
+        if failure is not None:
+            status, retry_after = failure
+            self.refused.append((status, time.monotonic()))
+            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            code = "Throttled" if status == 429 else "ServiceError"
             return web.json_response(
-                {"error": {"code": "ServiceError", "message": "mock failure"}}, status=self.fail_status
+                {"error": {"code": code, "message": "mock failure"}}, status=status, headers=headers
             )
         posted = Posted(
             method=request.method,
