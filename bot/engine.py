@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, TypeVar
 
 from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
 from bot.budget import BUDGET_NOTICE
@@ -25,10 +28,12 @@ from bot.state.threads import ThreadStore
 from bot.state.usage import UsageMeter
 from bot.verify import verify, with_note
 from knowledge.search import Searcher, SearchResult
+from knowledge.tokenize import normalize
 
 log = logging.getLogger(__name__)
 EXTRACTIVE_USAGE = Usage(provider="none", model="extractive")
 REWRITE_ANCHOR_DEPTH = 10
+T = TypeVar("T")
 
 
 def _rewrite_helps(original: SearchResult, rewritten: SearchResult) -> bool:
@@ -45,12 +50,28 @@ def _rewrite_helps(original: SearchResult, rewritten: SearchResult) -> bool:
     return anchored and (not original.sufficient or rewritten.coverage > original.coverage)
 
 
+def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
+    """Whether the question's own retrieval is weak enough for an LLM rewrite to be worth its call.
+
+    A rewrite costs a whole LLM round trip before the answer can start, so it runs only where it
+    can change the outcome: the evidence is insufficient (the rewrite may find the statute's
+    wording), or it covers less than ``below_coverage`` of the question. A result that already
+    covers the whole question can never be replaced (``_rewrite_helps`` wants more coverage), and
+    an explicit citation is answered from the cited article.
+    """
+    if any(h.matched_by == "citation" for h in result.hits):
+        return False
+    return not result.sufficient or result.coverage < below_coverage
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     top_k: int = 5
     history_turns: int = 6
     history_chars: int = 4000
     rewrite: bool = True  # with an LLM: also search the question restated in statute vocabulary
+    # ... but only when the question's own retrieval is insufficient or covers less than this share.
+    rewrite_below_coverage: float = 0.75
     max_tokens: int = 1500
 
 
@@ -81,32 +102,42 @@ class AnswerEngine:
         self.usage = usage
         self.settings = settings or EngineSettings()
         self.llm_allowed = llm_allowed  # per tenant (a BudgetGuard); False: extractive answers only
+        self._state_pool: ThreadPoolExecutor | None = None
 
     async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
-        final: Answer | None = None
-        async for event in self.stream(message, collections=collections):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
+        """The final verified Answer, for callers that show nothing before it (no streaming).
+
+        The LLM is asked for one complete response (``provider.complete``) instead of a stream:
+        iterating a stream's events costs about as much CPU as the rest of the answer path, and
+        nobody would see the deltas. Verification, fallback and retries are the same.
+        """
+        final: str | Answer | None = None
+        async for event in self._run(message, collections, streaming=False):
+            final = event  # without streaming, the Answer is the only event
+        if not isinstance(final, Answer):
+            raise RuntimeError("the answer engine finished without an Answer")
         return final
 
-    async def stream(
+    def stream(
         self, message: IncomingMessage, *, collections: Sequence[str] | None = None
     ) -> AsyncIterator[str | Answer]:
         """Text deltas (when an LLM streams), then the final verified Answer."""
+        return self._run(message, collections, streaming=True)
+
+    async def _run(
+        self, message: IncomingMessage, collections: Sequence[str] | None, *, streaming: bool
+    ) -> AsyncIterator[str | Answer]:
+        """The answer path; text deltas are yielded only when ``streaming``."""
         redacted = redact(message.text, self.redaction)
         question = redacted.text
         if redacted.blocked:
             answer = Answer(
                 text=BLOCKED_MESSAGE, citations=(), abstained=True, warnings=("personal data blocked",)
             )
-            yield await asyncio.to_thread(self._record, message, question, answer, [])
+            yield await self._in_state(self._record, message, question, answer, [])
             return
-        history = await asyncio.to_thread(self._history, message)
+        history, use_llm = await self._in_state(self._prepare, message)
         usage = EXTRACTIVE_USAGE
-        use_llm = self.provider is not None
-        if use_llm and self.llm_allowed is not None:
-            use_llm = await asyncio.to_thread(self.llm_allowed, message.ref.tenant)
         retrieved, rewrite_usage = await self._retrieve(question, history, collections, use_llm=use_llm)
         if rewrite_usage is not None:
             usage = rewrite_usage
@@ -125,43 +156,49 @@ class AnswerEngine:
             answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=warnings)
         else:
             answer = None
-            async for event in self._generate(question, history, sources, retrieved.query_terms, usage):
+            generated = self._generate(
+                question, history, sources, retrieved.query_terms, usage, streaming=streaming
+            )
+            async for event in generated:
                 if isinstance(event, Answer):
                     answer = event
                 else:
                     yield event
             assert answer is not None
-        yield await asyncio.to_thread(self._record, message, question, answer, sources)
+        yield await self._in_state(self._record, message, question, answer, sources)
 
     # -- retrieval ----------------------------------------------------------
     async def _retrieve(
         self, question: str, history: list[ChatTurn], collections: Sequence[str] | None, *, use_llm: bool
     ) -> tuple[_Retrieved, Usage | None]:
         k = self.settings.top_k
-        # Search deeper than the sources shown: a rewrite may only re-rank what the question itself found.
-        result = await asyncio.to_thread(
-            self.searcher.search, question, k=max(k, REWRITE_ANCHOR_DEPTH), collections=collections
-        )
         previous = next((t.text for t in reversed(history) if t.role == "user"), None)
-        if previous and not result.sufficient:  # a follow-up: 「それは会計年度任用職員にも適用される？」
-            followup = await asyncio.to_thread(
-                self.searcher.search, f"{previous}\n{question}", k=k, collections=collections
-            )
-            if followup.sufficient:
-                result = followup
+        result, terms = await asyncio.to_thread(self._search_question, question, previous, collections)
         rewrite_usage = None
         if (
             use_llm
             and self.settings.rewrite
-            and not any(h.matched_by == "citation" for h in result.hits)
+            and _rewrite_wanted(result, self.settings.rewrite_below_coverage)
         ):
             rewritten, rewrite_usage = await self._rewrite(question)
-            if rewritten:
+            if rewritten and normalize(rewritten).strip() != normalize(question).strip():
                 alt = await asyncio.to_thread(self.searcher.search, rewritten, k=k, collections=collections)
                 if _rewrite_helps(result, alt):
                     result = alt
-        terms = self.searcher.segmenter.query_terms(question).terms
         return _Retrieved(replace(result, hits=result.hits[:k]), terms), rewrite_usage
+
+    def _search_question(
+        self, question: str, previous: str | None, collections: Sequence[str] | None
+    ) -> tuple[SearchResult, list[str]]:
+        """The question's own retrieval and its query terms, in one trip to a worker thread."""
+        k = self.settings.top_k
+        # Search deeper than the sources shown: a rewrite may only re-rank what the question itself found.
+        result = self.searcher.search(question, k=max(k, REWRITE_ANCHOR_DEPTH), collections=collections)
+        if previous and not result.sufficient:  # a follow-up: 「それは会計年度任用職員にも適用される？」
+            followup = self.searcher.search(f"{previous}\n{question}", k=k, collections=collections)
+            if followup.sufficient:
+                result = followup
+        return result, self.searcher.segmenter.query_terms(question).terms
 
     async def _rewrite(self, question: str) -> tuple[str | None, Usage | None]:
         assert self.provider is not None
@@ -184,7 +221,10 @@ class AnswerEngine:
         sources: list[Source],
         query_terms: list[str],
         usage: Usage,
+        *,
+        streaming: bool,
     ) -> AsyncIterator[str | Answer]:
+        """Ask the LLM (streamed, or as one response), verify, fall back to the extractive answer."""
         assert self.provider is not None
         prompt = Prompt(
             system_fixed=SYSTEM_FIXED,
@@ -194,11 +234,14 @@ class AnswerEngine:
         )
         completion: Completion | None = None
         try:
-            async for event in self.provider.stream(prompt):
-                if isinstance(event, TextDelta):
-                    yield event.text
-                elif isinstance(event, StreamDone):
-                    completion = event.completion
+            if streaming:
+                async for event in self.provider.stream(prompt):
+                    if isinstance(event, TextDelta):
+                        yield event.text
+                    elif isinstance(event, StreamDone):
+                        completion = event.completion
+            else:
+                completion = await self.provider.complete(prompt)
         except LLMError as exc:
             log.warning("LLM failed, answering extractively: %s", exc)
             yield self._extractive(question, sources, query_terms, usage, warnings=(FALLBACK_NOTICE,))
@@ -243,6 +286,23 @@ class AnswerEngine:
         )
 
     # -- state ----------------------------------------------------------------
+    async def _in_state(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a short state-database call on the engine's own threads.
+
+        Kept apart from the default executor, where searches queue under load, so that reading
+        the thread and recording a finished answer never wait behind other questions' searches.
+        """
+        if self._state_pool is None:
+            self._state_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine-state")
+        return await asyncio.get_running_loop().run_in_executor(self._state_pool, partial(func, *args))
+
+    def _prepare(self, message: IncomingMessage) -> tuple[list[ChatTurn], bool]:
+        """The thread's earlier turns, and whether the tenant's budget still allows the LLM."""
+        use_llm = self.provider is not None
+        if use_llm and self.llm_allowed is not None:
+            use_llm = self.llm_allowed(message.ref.tenant)
+        return self._history(message), use_llm
+
     def _history(self, message: IncomingMessage) -> list[ChatTurn]:
         if self.threads is None or message.ref.thread is None:
             return []

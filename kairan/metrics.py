@@ -164,12 +164,14 @@ class MeteredEngine:
         return getattr(self.inner, name)
 
     async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
-        final: Answer | None = None
-        async for event in self.stream(message, collections=collections):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
-        return final
+        started = time.perf_counter()
+        try:  # the engine's own non-streaming path (it asks the LLM without a stream)
+            answer = await self.inner.answer(message, collections=collections)
+        except Exception:
+            self.metrics.errors.inc(kind="answer")
+            raise
+        self.metrics.observe_answer(message, answer, time.perf_counter() - started)
+        return answer
 
     async def stream(
         self, message: IncomingMessage, *, collections: Sequence[str] | None = None

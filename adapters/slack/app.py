@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,11 +29,6 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -47,6 +43,7 @@ from adapters.slack.payloads import (
     thread_root,
 )
 from adapters.slack.render import (
+    DIGEST_ITEMS_PER_MESSAGE,
     FEEDBACK_ACTIONS,
     FEEDBACK_FAILED_TEXT,
     PROGRESS_STATUS,
@@ -58,6 +55,8 @@ from adapters.slack.render import (
     digest_messages,
     notice_message,
 )
+from adapters.slack.retry import method_of, retry_handlers
+from bot.digest.compose import digest_marker
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.events import EventLedger
@@ -80,7 +79,9 @@ _STREAM_UNSUPPORTED = {"unknown_method", "not_allowed", "missing_scope", "not_al
                        "feature_not_enabled", "method_deprecated"}
 
 # What the code calls and subscribes to; manifest/slack/app-manifest.yaml must list exactly these.
-BOT_SCOPES = ("app_mentions:read", "assistant:write", "chat:write", "im:history", "reactions:write")
+BOT_SCOPES = (
+    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "im:history", "reactions:write",
+)
 BOT_EVENTS = ("app_mention", "assistant_thread_started", "message.im")
 METHOD_SCOPES: Mapping[str, str | None] = {
     "auth.test": None,
@@ -95,14 +96,15 @@ METHOD_SCOPES: Mapping[str, str | None] = {
     "reactions.remove": "reactions:write",
     "assistant.threads.setStatus": "assistant:write",
     "assistant.threads.setSuggestedPrompts": "assistant:write",
+    "conversations.history": "channels:history",  # was_posted: find an interrupted digest post
+    "conversations.replies": "channels:history",
 }
+# Slack message metadata on digest posts: lets ``was_posted`` find a post after a crash.
+DIGEST_EVENT_TYPE = "kairan_digest"
+HISTORY_LOOKBACK = 200  # most recent messages searched for an interrupted digest post
+CLAIMS_REMEMBERED = 10_000  # event ids kept in memory to skip Slack's retries without a DB write
 
 Mode = Literal["http", "socket"]
-
-
-def _retry_handlers() -> list[AsyncRetryHandler]:
-    """Retry connection errors once and 429s up to three times, after Retry-After."""
-    return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=3)]
 
 
 T = TypeVar("T")
@@ -110,7 +112,12 @@ Payload = dict[str, Any]
 
 
 class AnswerStreamer(Protocol):
-    """What the adapter needs from bot.engine.AnswerEngine."""
+    """What the adapter needs from bot.engine.AnswerEngine: ``answer`` (single messages) and
+    ``stream`` (Slack streaming on)."""
+
+    async def answer(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> Answer: ...
 
     def stream(
         self, message: IncomingMessage, *, collections: Sequence[str] | None = None
@@ -130,6 +137,7 @@ class _Progress:
 
 class SlackAdapter:
     name = "slack"
+    max_digest_items = DIGEST_ITEMS_PER_MESSAGE  # one post holds this many (Slack's 50-block limit)
 
     def __init__(
         self,
@@ -169,9 +177,9 @@ class SlackAdapter:
         self.connect_timeout = connect_timeout
         self._app_token = app_token
         base_url = api_url or DEFAULT_API_URL
-        self.client = AsyncWebClient(token=bot_token, base_url=base_url, retry_handlers=_retry_handlers())
+        self.client = AsyncWebClient(token=bot_token, base_url=base_url, retry_handlers=retry_handlers())
         # Bolt gets a client of its own without the token: ``_authorize`` hands it the token per request.
-        self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=_retry_handlers())
+        self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=retry_handlers())
 
         async def authorize() -> AuthorizeResult:  # Bolt reads the parameter names: none wanted
             return await self._authorize()
@@ -196,6 +204,7 @@ class SlackAdapter:
         self._bot_user_id: str | None = None
         self._stream_supported = True
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._claimed: OrderedDict[str, None] = OrderedDict()  # event ids this process has claimed
         self._state_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -292,9 +301,32 @@ class SlackAdapter:
 
     # -- proactive ---------------------------------------------------------------------------
     async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
-        messages = answer_messages(reply) if isinstance(reply, Answer) else digest_messages(reply)
-        for message in messages:
-            await self._post(ref.channel, ref.thread, message)
+        if isinstance(reply, Answer):
+            for message in answer_messages(reply):
+                await self._post(ref.channel, ref.thread, message)
+            return
+        metadata = {"event_type": DIGEST_EVENT_TYPE, "event_payload": {"marker": digest_marker(reply)}}
+        for message in digest_messages(reply):
+            await self._post(ref.channel, ref.thread, message, metadata=metadata)
+
+    async def was_posted(self, ref: ConversationRef, marker: str) -> bool:
+        """Whether a digest with ``marker`` is among the channel's recent messages.
+
+        The digest runner asks this after a send that failed or was interrupted (the process
+        died between the post and the ledger update), so each digest reaches the channel once.
+        Raises ``SlackApiError`` when Slack cannot be asked (the runner then cannot tell).
+        """
+        args: Payload = {"channel": ref.channel, "include_all_metadata": True, "limit": HISTORY_LOOKBACK}
+        if ref.thread:
+            response = await self.client.conversations_replies(ts=ref.thread, **args)
+        else:
+            response = await self.client.conversations_history(**args)
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == DIGEST_EVENT_TYPE and payload.get("marker") == marker:
+                return True
+        return False
 
     # -- listeners ---------------------------------------------------------------------------
     async def _on_app_mention(
@@ -362,6 +394,13 @@ class SlackAdapter:
             self._state_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-state")
         return await asyncio.get_running_loop().run_in_executor(self._state_pool, partial(func, *args))
 
+    def _remember_claim(self, event_id: str) -> None:
+        """Keep the most recent claimed event ids (Slack retries within minutes) in memory."""
+        self._claimed[event_id] = None
+        self._claimed.move_to_end(event_id)
+        while len(self._claimed) > CLAIMS_REMEMBERED:
+            self._claimed.popitem(last=False)
+
     async def _tracked(self, work: Any) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -383,7 +422,9 @@ class SlackAdapter:
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
         thread = thread_root(event)
         try:
-            first = await self._state(self.ledger.claim, PLATFORM, event_id)
+            # A retry of an event this process has already claimed skips the database write.
+            first = event_id not in self._claimed and await self._state(self.ledger.claim, PLATFORM, event_id)
+            self._remember_claim(event_id)
             if first and (event.get("channel_type") == "im" or str(channel).startswith("D")):
                 # A mention in a DM may arrive as app_mention and as message.im: answer it once.
                 first = await self._state(self.ledger.claim, PLATFORM, f"message:{channel}:{ts}")
@@ -394,35 +435,51 @@ class SlackAdapter:
         if not first:
             log.info("Slack event %s already handled (retry %s): skipped", event_id, retry or "-")
             return
-        progress = await self._show_progress(event, channel, thread)
+        # The progress indicator goes out while the question is being answered (not before it):
+        # its round trip stays off the answer's path, and every post waits for it (_answer).
+        shown = asyncio.create_task(self._show_progress(event, channel, thread))
         try:
-            await self._answer(body, event, context, channel, thread)
+            await self._answer(body, event, context, channel, thread, shown)
+        except SlackApiError as exc:
+            # Slack refused a call even after the retries: one line, no traceback.
+            status = exc.response.status_code
+            log.error(
+                "Slack %s failed for event %s in %s: %s (HTTP %s); the answer was not posted",
+                method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
+            )
+            if status != 429 and status < 500:  # e.g. a rejected message: the apology may still go out
+                await self._post_safely(channel, thread, apology_message())
         except Exception:
             log.exception("answering Slack event %s in %s failed", event_id, channel)
             await self._post_safely(channel, thread, apology_message())
         finally:
-            await self._clear_progress(progress)
+            await self._clear_progress(await shown)
 
     async def _answer(
-        self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str
+        self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
+        shown: asyncio.Future[Any],
     ) -> None:
+        """Answer the question; ``shown`` (the progress indicator) is awaited before anything is posted."""
         scope = channel_scope(self.manifest, channel)
         if scope is None:
             log.warning("Slack channel %s is not mapped to a tenant in the manifest", channel)
+            await shown
             await self._post(channel, thread, notice_message(UNMAPPED_CHANNEL_TEXT))
             return
         message = incoming_message(
             event, tenant=scope.tenant, bot_user_id=context.bot_user_id or self._bot_user_id
         )
         if not message.text:
+            await shown
             await self._post(channel, thread, notice_message(EMPTY_QUESTION_TEXT))
             return
         if self.streaming and self._stream_supported:
             team = body.get("team_id") or event.get("team")
-            answer, stream_ts = await self._stream(message, scope, channel, thread, team, message.user)
+            answer, stream_ts = await self._stream(message, scope, channel, thread, team, message.user, shown)
         else:
             answer, stream_ts = await self._collect(message, scope), None
         messages = answer_messages(answer)
+        await shown
         if stream_ts is not None:
             first = messages.pop(0)
             await self.client.chat_update(channel=channel, ts=stream_ts, text=first.text, blocks=first.blocks)
@@ -434,17 +491,12 @@ class SlackAdapter:
         return None if scope.collections is None else list(scope.collections)
 
     async def _collect(self, message: IncomingMessage, scope: ChannelScope) -> Answer:
-        final: Answer | None = None
-        async for item in self.engine.stream(message, collections=self._collections(scope)):
-            if isinstance(item, Answer):
-                final = item
-        if final is None:
-            raise RuntimeError("the answer engine finished without an Answer")
-        return final
+        """The whole answer at once (streaming off): the engine asks the LLM without streaming."""
+        return await self.engine.answer(message, collections=self._collections(scope))
 
     async def _stream(
         self, message: IncomingMessage, scope: ChannelScope, channel: str, thread: str,
-        team: str | None, user: str,
+        team: str | None, user: str, shown: asyncio.Future[Any],
     ) -> tuple[Answer, str | None]:
         """Stream LLM deltas with chat.startStream/appendStream/stopStream; returns the stream's ts.
 
@@ -461,6 +513,7 @@ class SlackAdapter:
                 continue
             try:
                 if streamer is None:
+                    await shown
                     streamer = await self.client.chat_stream(
                         channel=channel, thread_ts=thread, recipient_team_id=team, recipient_user_id=user,
                         buffer_size=self.stream_buffer,
@@ -489,15 +542,23 @@ class SlackAdapter:
             log.warning("Slack streaming failed (%s): the final answer replaces the stream", error)
 
     # -- Slack calls -------------------------------------------------------------------------
-    async def _post(self, channel: str, thread: str | None, message: SlackMessage) -> None:
+    async def _post(
+        self, channel: str, thread: str | None, message: SlackMessage, *, metadata: Payload | None = None
+    ) -> None:
+        extra: Payload = {"metadata": metadata} if metadata else {}
         await self.client.chat_postMessage(
             channel=channel, thread_ts=thread, text=message.text, blocks=message.blocks,
-            unfurl_links=False, unfurl_media=False,
+            unfurl_links=False, unfurl_media=False, **extra,
         )
 
     async def _post_safely(self, channel: str, thread: str | None, message: SlackMessage) -> None:
         try:
             await self._post(channel, thread, message)
+        except SlackApiError as exc:
+            log.error(
+                "posting to Slack channel %s failed: %s (HTTP %s)",
+                channel, exc.response.get("error"), exc.response.status_code,
+            )
         except Exception:
             log.exception("posting to Slack channel %s failed", channel)
 
@@ -516,6 +577,9 @@ class SlackAdapter:
             return _Progress("reaction", channel, ts)
         except SlackApiError as exc:
             log.warning("progress reaction failed: %s", exc.response.get("error"))
+            return None
+        except Exception:  # it runs beside the answer (a task): a failure here must not end it
+            log.warning("progress reaction failed", exc_info=True)
             return None
 
     async def _clear_progress(self, progress: _Progress | None) -> None:

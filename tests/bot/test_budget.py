@@ -82,15 +82,15 @@ class RecordingProvider:
     def __init__(self) -> None:
         self.prompts: list[Prompt] = []
 
-    async def complete(self, prompt: Prompt) -> Completion:
-        self.prompts.append(prompt)
-        return Completion("行政財産 貸付", Usage(self.name, self.model, 10, 5), "end_turn")
-
-    async def stream(self, prompt: Prompt) -> AsyncIterator[StreamEvent]:
+    async def complete(self, prompt: Prompt) -> Completion:  # engine.answer(): one response
         self.prompts.append(prompt)
         text = "行政財産は、貸し付けることができる場合があります[1]。"
-        yield TextDelta(text)
-        yield StreamDone(Completion(text, Usage(self.name, self.model, 100, 20), "end_turn"))
+        return Completion(text, Usage(self.name, self.model, 100, 20), "end_turn")
+
+    async def stream(self, prompt: Prompt) -> AsyncIterator[StreamEvent]:
+        completion = await self.complete(prompt)
+        yield TextDelta(completion.text)
+        yield StreamDone(completion)
 
     async def aclose(self) -> None:
         return None

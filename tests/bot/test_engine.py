@@ -8,12 +8,13 @@ import html
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from anthropic import AsyncAnthropic
 
 from bot.answer_text import ABSTENTION_LEAD, EXTRACTIVE_LEAD, FALLBACK_NOTICE
-from bot.engine import AnswerEngine, EngineSettings
+from bot.engine import AnswerEngine, EngineSettings, _rewrite_wanted
 from bot.llm.anthropic_provider import AnthropicProvider
 from bot.llm.base import LLMProvider
 from bot.llm.openai_compatible import OpenAICompatibleProvider
@@ -27,7 +28,7 @@ from bot.state.usage import ModelPrice, PriceTable, UsageMeter, current_month, u
 from bot.verify import AUTHORITATIVE_NOTE
 from kairan.wiring import open_searcher
 from knowledge.ingest import Ingestor, SourceItem
-from knowledge.search import Searcher
+from knowledge.search import Searcher, SearchHit, SearchResult
 from knowledge.store import KnowledgeStore
 from tests.fakes.llm_fake_base import RecordedRequest
 from tests.fakes.llm_servers import FakeAnthropicServer, FakeOpenAIServer
@@ -53,6 +54,7 @@ FAITHFUL = (
     "貸し付けることができます[1]。\n"
     f"また、「{Q_PERMIT}」とされており、使用許可による方法もあります[1]。"
 )
+ALWAYS = 2.0  # rewrite_below_coverage above any coverage: the query rewrite always runs
 USAGE = {"input_tokens": 1834, "output_tokens": 212, "cache_read_input_tokens": 900}
 
 
@@ -99,6 +101,7 @@ def make_engine(
     *,
     redaction: RedactionPolicy | None = None,
     rewrite: bool = False,
+    rewrite_below_coverage: float = EngineSettings.rewrite_below_coverage,
 ) -> AnswerEngine:
     return AnswerEngine(
         searcher=searcher,
@@ -107,7 +110,7 @@ def make_engine(
         threads=ThreadStore(db),
         audit=AuditLog(db, salt="test-salt"),
         usage=UsageMeter(db, prices=PriceTable(models={MODEL: ModelPrice(450.0, 2250.0)})),
-        settings=EngineSettings(rewrite=rewrite),
+        settings=EngineSettings(rewrite=rewrite, rewrite_below_coverage=rewrite_below_coverage),
     )
 
 
@@ -119,9 +122,9 @@ def message(text: str, *, thread: str | None = None, tenant: str = TENANT) -> In
     )
 
 
-def generation_requests(server: FakeAnthropicServer | FakeOpenAIServer) -> list[RecordedRequest]:
-    """Requests that asked for an answer (streamed), as opposed to the query rewrite."""
-    return [r for r in server.requests if isinstance(r.body, dict) and r.body.get("stream")]
+def generation_requests(server: FakeAnthropicServer) -> list[RecordedRequest]:
+    """Requests that asked for an answer (the answer prompt), as opposed to the query rewrite."""
+    return [r for r in server.requests if r.body["system"][0]["text"] == SYSTEM_FIXED]
 
 
 def sources_of(request: RecordedRequest) -> str:
@@ -162,9 +165,10 @@ async def test_faithful_answer_is_verified_and_sent_with_numbered_sources(
         900,
     )
 
-    [request] = anthropic_server.requests  # rewrite is off: exactly one call, the streamed answer
+    [request] = anthropic_server.requests  # rewrite is off: exactly one call, the answer
     body = request.body
-    assert body["stream"] is True and body["model"] == MODEL
+    assert not body.get("stream")  # answer() shows nothing before the end: one response, no stream
+    assert body["model"] == MODEL
     assert body["system"][0] == {"type": "text", "text": SYSTEM_FIXED, "cache_control": {"type": "ephemeral"}}
     block = sources_of(request)
     assert block.count('<source n="') == 5 and block.count("</source>") == 5
@@ -191,6 +195,7 @@ async def test_openai_compatible_endpoint_gives_the_same_verified_answer(
     assert (answer.usage.provider, answer.usage.model) == ("openai_compatible", "qwen2.5-32b")
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (2100, 230)
     [request] = openai_server.requests
+    assert not request.body.get("stream")
     system, user = request.body["messages"]
     assert system["role"] == "system" and system["content"].startswith(SYSTEM_FIXED)
     assert system["content"].removeprefix(SYSTEM_FIXED).count('<source n="') == 5
@@ -271,7 +276,8 @@ async def test_personal_data_in_the_question_never_reaches_the_llm(
     mynumber = valid_mynumber()
     question = f"個人番号{mynumber}、電話03-1234-5678の方から相談です。{CAFE}"
     anthropic_server.script(FAITHFUL)
-    engine = make_engine(searcher, claude, db, rewrite=True)  # the rewrite request carries the question too
+    # The rewrite request carries the question too (made to run whatever the first retrieval found).
+    engine = make_engine(searcher, claude, db, rewrite=True, rewrite_below_coverage=ALWAYS)
 
     answer = await engine.answer(message(question))
 
@@ -379,6 +385,18 @@ async def test_llm_server_errors_are_retried_then_the_extractive_answer_comes_wi
     assert answer.audit_id is not None
 
 
+async def test_a_transient_llm_error_is_retried_and_the_answer_still_verified(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    anthropic_server.script(FAITHFUL)
+    anthropic_server.fail_next(529, times=1)
+    answer = await make_engine(searcher, claude, db).answer(message(CAFE))
+
+    assert len(anthropic_server.requests) == 2  # the overloaded attempt, then the answer
+    assert not answer.extractive and answer.warnings == ()
+    assert [(c.n, c.article, c.verified) for c in answer.citations] == [(1, "238_4", True)]
+
+
 async def test_llm_timeouts_give_the_extractive_answer_with_a_notice(
     searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer
 ) -> None:
@@ -386,7 +404,8 @@ async def test_llm_timeouts_give_the_extractive_answer_with_a_notice(
     anthropic_server.delay_next(2.0, times=10)
     provider = anthropic_provider(anthropic_server, retries=1, timeout_s=0.2)
     try:
-        answer = await make_engine(searcher, provider, db, rewrite=True).answer(message(CAFE))
+        engine = make_engine(searcher, provider, db, rewrite=True, rewrite_below_coverage=ALWAYS)
+        answer = await engine.answer(message(CAFE))
     finally:
         await provider.aclose()
 
@@ -441,6 +460,62 @@ async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     assert answer.usage is not None and answer.usage.provider == "anthropic"  # the rewrite is metered
 
 
+# --------------------------------------------------------------------------- when the query rewrite runs
+
+
+def _result(*, sufficient: bool, coverage: float, matched_by: str = "lexical") -> SearchResult:
+    hit = SearchHit(1, "d#1", "d", "1", "法", "第一条", "", "", "law", "laws", "", "本文", 9.0, matched_by)
+    return SearchResult("q", [hit], sufficient, "test", coverage)
+
+
+def test_the_rewrite_is_wanted_only_where_the_first_retrieval_is_weak() -> None:
+    assert _rewrite_wanted(_result(sufficient=False, coverage=0.9), 0.75)  # insufficient
+    assert _rewrite_wanted(_result(sufficient=True, coverage=0.5), 0.75)  # weak coverage
+    assert not _rewrite_wanted(_result(sufficient=True, coverage=0.8), 0.75)
+    assert not _rewrite_wanted(_result(sufficient=True, coverage=1.0), 0.75)
+    assert not _rewrite_wanted(_result(sufficient=True, coverage=0.2, matched_by="citation"), 0.75)
+
+
+async def test_a_well_covered_question_is_answered_without_the_query_rewrite(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    first = searcher.search(CAFE, k=10)
+    assert first.sufficient and first.coverage >= EngineSettings.rewrite_below_coverage  # the premise
+    anthropic_server.script(FAITHFUL)
+
+    answer = await make_engine(searcher, claude, db, rewrite=True).answer(message(CAFE))
+
+    assert not answer.extractive and answer.citations[0].article == "238_4"
+    [request] = anthropic_server.requests  # the answer only: no rewrite round trip before it
+    assert request.body["system"][0]["text"] == SYSTEM_FIXED
+
+
+class CountingSearcher(Searcher):
+    """The session searcher, recording every query it is asked."""
+
+    def __init__(self, inner: Searcher) -> None:
+        super().__init__(store=inner.store, segmenter=inner.segmenter, citations=inner.citations,
+                         glossary=inner.glossary, settings=inner.settings)
+        self.queries: list[str] = []
+
+    def search(self, query: str, **kwargs: Any) -> SearchResult:
+        self.queries.append(query)
+        return super().search(query, **kwargs)
+
+
+async def test_a_rewrite_that_only_repeats_the_question_is_not_searched_again(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    counting = CountingSearcher(searcher)
+    anthropic_server.script(f"「{UNANSWERABLE}」")  # the LLM restates nothing
+
+    answer = await make_engine(counting, claude, db, rewrite=True).answer(message(UNANSWERABLE))
+
+    assert answer.abstained
+    assert len(anthropic_server.requests) == 1  # the rewrite ran (the retrieval was insufficient)
+    assert counting.queries == [UNANSWERABLE]  # and its result was not searched a second time
+
+
 # --------------------------------------------------------------------------- streaming
 
 
@@ -456,6 +531,37 @@ async def test_stream_yields_the_scripted_deltas_in_order_then_the_answer(
     assert isinstance(final, Answer)
     assert final.text == f"{FAITHFUL}\n\n{AUTHORITATIVE_NOTE}"
     assert final.audit_id is not None
+    [request] = anthropic_server.requests
+    assert request.body["stream"] is True  # stream() asks the LLM for a stream
+
+
+async def test_stream_and_answer_give_the_same_verified_answer_through_different_llm_calls(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    fabricated = "庁舎の空きスペースは民間事業者に自由に貸し付けることができる"
+    reply = (
+        f"原則として「{Q_PRINCIPLE}」とされています[1]。\n施行令では「{fabricated}」とされています[2][9]。"
+    )
+    anthropic_server.script(reply, usage=USAGE)
+    engine = make_engine(searcher, claude, db)
+
+    streamed = [e async for e in engine.stream(message(CAFE))]
+    answered = await engine.answer(message(CAFE))
+
+    assert "".join(e for e in streamed if isinstance(e, str)) == reply
+    final = streamed[-1]
+    assert isinstance(final, Answer)
+    assert [r.body.get("stream") for r in anthropic_server.requests] == [True, None]
+    for answer in (final, answered):  # verification is the same on both paths
+        assert not answer.extractive
+        assert "[9]" not in answer.text
+        assert [(c.n, c.verified) for c in answer.citations] == [(1, True), (2, False)]
+        assert "出典[9]は存在しないため削除しました" in answer.warnings
+        assert any(fabricated in w for w in answer.warnings)
+        assert answer.usage is not None and answer.usage.input_tokens == USAGE["input_tokens"]
+    assert (answered.text, answered.citations) == (final.text, final.citations)
+    assert answered.warnings == final.warnings
+    assert answered.audit_id is not None and answered.audit_id != final.audit_id
 
 
 # --------------------------------------------------------------------------- thread memory

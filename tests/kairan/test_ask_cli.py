@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from click.testing import CliRunner, Result
 
+from bot.prompt import REWRITE_SYSTEM
 from bot.state.usage import current_month
 from kairan.cli import cli
 from tests.fakes.llm_servers import FakeAnthropicServer
@@ -40,7 +41,7 @@ class RewritingServer(FakeAnthropicServer):
     async def _answer(
         self, request: web.Request, body: Any, model: str, stream: bool, framing: str
     ) -> web.StreamResponse:
-        if stream:
+        if not _is_rewrite(body):
             return await super()._answer(request, body, model, stream, framing)
         scripted = self._reply
         self.script(self.rewrite, usage=scripted.usage if scripted else None)
@@ -48,6 +49,12 @@ class RewritingServer(FakeAnthropicServer):
             return await super()._answer(request, body, model, stream, framing)
         finally:
             self._reply = scripted
+
+
+def _is_rewrite(body: Any) -> bool:
+    system = body.get("system") or ""
+    text = system if isinstance(system, str) else " ".join(b.get("text", "") for b in system)
+    return text.strip() == REWRITE_SYSTEM.strip()
 
 
 def llm_section(server: FakeAnthropicServer) -> str:
@@ -132,20 +139,21 @@ async def test_ask_with_an_llm_then_usage_report_csv(tmp_path: Path, corpus_data
         assert data["extractive"] is False and data["warnings"] == []
         assert [(c["n"], c["verified"]) for c in data["citations"]] == [(1, True)]
         assert data["answer"].startswith(FAITHFUL)
-        rewrite, answer = server.requests  # the query rewrite, then the streamed answer
-        assert not rewrite.body.get("stream") and answer.body["stream"] is True
+        # A well-covered question is not rewritten: one request, the answer, not streamed (CLI output).
+        [answer] = server.requests
+        assert not _is_rewrite(answer.body) and not answer.body.get("stream")
         usage = data["usage"]
         assert (usage["provider"], usage["model"]) == ("anthropic", "claude-test")
-        assert usage["input_tokens"] == 2 * 2000 and usage["output_tokens"] == 2 * 100
+        assert usage["input_tokens"] == 2000 and usage["output_tokens"] == 100
 
     month = current_month()
     report = invoke(["usage", "report", "--month", month, "--csv"], manifest)
     assert report.exit_code == 0, report.output
     rows = list(csv.reader(io.StringIO(report.stdout)))
     assert rows[0][:3] == ["テナント (tenant)", "プロバイダ (provider)", "モデル (model)"]
-    # 4000 input tokens x 450 JPY/Mtok + 200 output tokens x 2250 JPY/Mtok = 1.8 + 0.45 = 2.25 JPY
-    assert rows[1] == ["yokosuka", "anthropic", "claude-test", "1", "4000", "200", "0", "0", "2", "0"]
-    assert rows[2][0] == "合計 (total)" and rows[2][3:6] == ["1", "4000", "200"]
+    # 2000 input tokens x 450 JPY/Mtok + 100 output tokens x 2250 JPY/Mtok = 0.9 + 0.225 = 1.125 JPY
+    assert rows[1] == ["yokosuka", "anthropic", "claude-test", "1", "2000", "100", "0", "0", "1", "0"]
+    assert rows[2][0] == "合計 (total)" and rows[2][3:6] == ["1", "2000", "100"]
 
     table = invoke(["usage", "report", "--month", month], manifest)
     assert table.exit_code == 0 and "yokosuka" in table.stdout
