@@ -18,6 +18,7 @@ from rich.table import Table
 
 from kairan.answer_json import answer_json
 from kairan.digest_cli import digest_group
+from kairan.progress import LineProgress
 from kairan.wiring import (
     KnowledgeConfig,
     build_engine,
@@ -119,7 +120,10 @@ def _open_vectors(config: KnowledgeConfig, store: KnowledgeStore) -> VectorIndex
         raise click.ClickException(str(exc)) from exc
 
 
-def _progress() -> Progress:
+def _progress() -> Progress | LineProgress:
+    """A live bar on a terminal; plain lines every few seconds when stderr is a log or a pipe."""
+    if not err.is_terminal:
+        return LineProgress(sys.stderr)
     return Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),

@@ -47,6 +47,10 @@ APOLOGY = "申し訳ありません。回答中にエラーが発生しました
 
 
 class Answerer(Protocol):
+    async def answer(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> Answer: ...
+
     def stream(
         self, message: IncomingMessage, *, collections: Sequence[str] | None = None
     ) -> AsyncIterator[str | Answer]: ...
@@ -251,7 +255,7 @@ class ConsoleHandlers:
         if isinstance(message, web.Response):
             return message
         try:
-            answer = await _final(self.engine.stream(message, collections=self.scope.collections))
+            answer = await self.engine.answer(message, collections=self.scope.collections)
         except Exception:
             log.exception("console answer failed")
             self._count_error()
@@ -286,16 +290,6 @@ class ConsoleHandlers:
     def _count_error(self) -> None:
         if self.errors is not None:
             self.errors.inc(kind="console")
-
-
-async def _final(events: AsyncIterator[str | Answer]) -> Answer:
-    final: Answer | None = None
-    async for event in events:
-        if isinstance(event, Answer):
-            final = event
-    if final is None:
-        raise RuntimeError("the engine finished without an answer")
-    return final
 
 
 def _sse(event: str, data: Any) -> bytes:
