@@ -13,9 +13,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
+
+from sqlalchemy import Connection
 
 from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
 from bot.budget import BUDGET_NOTICE
@@ -315,19 +318,33 @@ class AnswerEngine:
     def _record(
         self, message: IncomingMessage, question: str, answer: Answer, sources: list[Source]
     ) -> Answer:
-        """Audit, meter and remember the exchange; the question is already redacted."""
-        if self.threads is not None and message.ref.thread is not None:
-            self.threads.append(message.ref.thread_key, "user", question)
-            self.threads.append(message.ref.thread_key, "assistant", answer.text)
-        if self.usage is not None and answer.usage is not None and answer.usage.provider != "none":
-            self.usage.record(message.ref.tenant, answer.usage)
-        if self.audit is None:
-            return answer
-        entry = entry_from_answer(
-            message.ref,
-            user_hash=self.audit.hash_user(message.user),
-            question=question,
-            answer=answer,
-            sources=sources,
-        )
-        return replace(answer, audit_id=self.audit.append(entry).id)
+        """Audit, meter and remember the exchange; the question is already redacted.
+
+        One write transaction for all of it when the stores share a database (one lock, one commit).
+        """
+        entry = None
+        if self.audit is not None:
+            self.audit.ensure_head()
+            entry = entry_from_answer(
+                message.ref,
+                user_hash=self.audit.hash_user(message.user),
+                question=question,
+                answer=answer,
+                sources=sources,
+            )
+        with self._state_transaction() as conn:
+            if self.threads is not None and message.ref.thread is not None:
+                self.threads.append(message.ref.thread_key, "user", question, conn=conn)
+                self.threads.append(message.ref.thread_key, "assistant", answer.text, conn=conn)
+            if self.usage is not None and answer.usage is not None and answer.usage.provider != "none":
+                self.usage.record(message.ref.tenant, answer.usage, conn=conn)
+            if self.audit is None or entry is None:
+                return answer
+            return replace(answer, audit_id=self.audit.append(entry, conn=conn).id)
+
+    def _state_transaction(self) -> AbstractContextManager[Connection | None]:
+        """A write transaction on the state database the stores share, or None (each commits alone)."""
+        dbs = {id(s.db): s.db for s in (self.threads, self.usage, self.audit) if s is not None}
+        if len(dbs) != 1:
+            return nullcontext(None)
+        return next(iter(dbs.values())).write()

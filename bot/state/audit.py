@@ -152,7 +152,7 @@ class AuditLog:
     def hash_user(self, user_id: str) -> str:
         return hash_user(self.salt, user_id)
 
-    def _ensure_head(self) -> None:
+    def ensure_head(self) -> None:
         """Create the chain head row on first use (never from ``verify``, which must only read)."""
         if self._head_ready:
             return
@@ -169,9 +169,14 @@ class AuditLog:
         # Only now: a thread that saw the flag earlier could read a head row not yet committed.
         self._head_ready = True
 
-    def append(self, entry: AuditEntry, *, time: datetime | None = None) -> AuditRecord:
-        self._ensure_head()
-        with self.db.write() as conn:
+    def append(
+        self, entry: AuditEntry, *, time: datetime | None = None, conn: Connection | None = None
+    ) -> AuditRecord:
+        if conn is not None and not self._head_ready:
+            # Creating the head takes a write transaction of its own: not inside the caller's.
+            raise RuntimeError("call ensure_head() before appending inside an open transaction")
+        self.ensure_head()
+        with self.db.write_in(conn) as conn:
             head_query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == _HEAD_ID)
             head = conn.execute(head_query.with_for_update()).one()
             values: dict[str, Any] = {

@@ -126,6 +126,16 @@ class Database:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def write_in(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` when the caller already holds a write transaction (several records, one commit),
+        else a transaction of its own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.write() as own:
+            yield own
+
     def meta_value(self, key: str) -> str | None:
         with self.read() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from bot.state.db import Database, iso_utc, utc_now
 from bot.state.tables import thread_turns
@@ -28,12 +28,20 @@ class ThreadStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def append(self, thread_key: str, role: Role, text: str, *, time: datetime | None = None) -> None:
+    def append(
+        self,
+        thread_key: str,
+        role: Role,
+        text: str,
+        *,
+        time: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> None:
         if role not in _ROLES:
             raise ValueError(f"role must be one of {_ROLES}, got {role!r}")
         if not thread_key:
             raise ValueError("thread_key must not be empty")
-        with self.db.write() as conn:
+        with self.db.write_in(conn) as conn:
             conn.execute(insert(thread_turns).values(
                 thread_key=thread_key, time=iso_utc(time or utc_now()), role=role, text=text
             ))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from bot.models import Usage
 from bot.state.db import Database, iso_utc, utc_now
@@ -129,10 +129,12 @@ class UsageMeter:
         self.db = db
         self.prices = prices or PriceTable()
 
-    def record(self, tenant: str, usage: Usage, *, time: datetime | None = None) -> int | None:
+    def record(
+        self, tenant: str, usage: Usage, *, time: datetime | None = None, conn: Connection | None = None
+    ) -> int | None:
         """Store one answer's usage; returns the estimated cost in millionths (None: no price)."""
         cost = self.prices.cost_micros(usage)
-        with self.db.write() as conn:
+        with self.db.write_in(conn) as conn:
             conn.execute(insert(usage_table).values(
                 time=iso_utc(time or utc_now()),
                 tenant=tenant,

@@ -21,7 +21,7 @@ from bot.llm.openai_compatible import OpenAICompatibleProvider
 from bot.models import Answer, ConversationRef, IncomingMessage
 from bot.prompt import REWRITE_SYSTEM, SYSTEM_FIXED
 from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, mynumber_check_digit
-from bot.state.audit import AuditLog, hash_user
+from bot.state.audit import AuditEntry, AuditLog, hash_user
 from bot.state.db import Database, open_database
 from bot.state.threads import ThreadStore
 from bot.state.usage import ModelPrice, PriceTable, UsageMeter, current_month, usage_report
@@ -634,3 +634,60 @@ async def test_audit_chain_and_usage_meter_after_three_answers(
     assert mine.cache_read_tokens == 900
     assert mine.unpriced == 0 and mine.cost > 0
 
+
+
+async def test_an_answer_is_recorded_in_one_write_transaction(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = make_engine(searcher, claude, db)
+    anthropic_server.script(FAITHFUL, usage=USAGE)
+    await engine.answer(message(CAFE, thread="t-one"))  # first answer also creates the audit chain head
+    writes: list[str] = []
+    real_write = Database.write
+
+    def counting_write(self: Database):  # type: ignore[no-untyped-def]
+        writes.append("write")
+        return real_write(self)
+
+    monkeypatch.setattr(Database, "write", counting_write)
+    answer = await engine.answer(message(CAFE, thread="t-one"))
+    assert answer.audit_id is not None and AuditLog(db).exists(answer.audit_id)
+    # Thread turns (2), usage and audit: one transaction, where they were four.
+    assert writes == ["write"]
+    assert len(ThreadStore(db).recent(message(CAFE, thread="t-one").ref.thread_key)) == 4
+
+
+async def test_a_failed_audit_append_records_nothing_of_the_answer(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = make_engine(searcher, claude, db)
+    anthropic_server.script(FAITHFUL, usage=USAGE)
+    assert engine.audit is not None
+    engine.audit.ensure_head()
+
+    def broken_append(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(engine.audit, "append", broken_append)
+    with pytest.raises(RuntimeError, match="disk I/O error"):
+        await engine.answer(message(CAFE, thread="t-two"))
+    # The thread turns and the usage row were in the same transaction: rolled back with it.
+    assert ThreadStore(db).recent(message(CAFE, thread="t-two").ref.thread_key) == []
+    assert usage_report(db, current_month()).rows == []
+
+
+def test_appending_inside_a_transaction_needs_the_chain_head_first(db: Database) -> None:
+    log = AuditLog(db, salt="s")
+    entry = AuditEntry(
+        tenant=TENANT, channel="C1", user_hash="u", question="q", answer="a", sources=(), model="",
+        provider="none", input_tokens=0, output_tokens=0, abstained=True,
+    )
+    with db.write() as conn, pytest.raises(RuntimeError, match="ensure_head"):
+        log.append(entry, conn=conn)
+    log.ensure_head()
+    with db.write() as conn:
+        first = log.append(entry, conn=conn)
+        second = log.append(entry, conn=conn)
+    assert (first.seq, second.seq) == (1, 2) and log.verify().ok
