@@ -141,23 +141,23 @@ class Searcher:
         kinds: Sequence[str] | None = None,
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
+        s = self.settings
         text = normalize(query).strip()
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         where = build_filter(collection=_list(collections), kind=_list(kinds))
         refs = self.citations.find(text) if self.citations else []
         cited = self._cited_rows(refs, collections, kinds)
-        query_terms = self.segmenter.query_terms(text, drop_question_words=self.settings.drop_question_words)
+        query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
         terms = query_terms.terms
         expansions = self.glossary.expand(text) if self.glossary else []
         dense = (  # runs beside the lexical query: LanceDB releases the GIL while it searches
-            _DENSE_POOL.submit(self.vectors.search, text, limit=self.settings.candidates, where=where)
+            _DENSE_POOL.submit(self.vectors.search, text, limit=s.candidates, where=where)
             if self.vectors is not None
             else None
         )
         lexical = self._lexical(terms, expansions, where, k + len(cited)) if terms else []
         ranked = self._fuse(lexical, dense.result()) if dense is not None else lexical
-        s = self.settings
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
         hits = _merge(cited, ranked, k)
         if cited:
