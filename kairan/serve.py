@@ -8,6 +8,7 @@ start → scheduler start. Stop order is the reverse, on SIGINT or SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from sqlalchemy.engine import make_url
 from adapters.base import Adapter
 from bot.state.db import Database
 from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
+from kairan.housekeeping import prune_events
 from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, MeteredEngine, Metrics
 from kairan.wiring import KnowledgeConfig, build_engine, open_state
@@ -328,6 +330,7 @@ async def serve(
             pass
     services = await asyncio.to_thread(build_services, config, environ=environ)
     runner = web.AppRunner(build_app(services, host=host, environ=environ), access_log=None)
+    housekeeping: asyncio.Task[None] | None = None
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -335,12 +338,17 @@ async def serve(
             await adapter.start()
         if services.scheduler is not None:
             await services.scheduler.start()
+        housekeeping = asyncio.create_task(prune_events(services.db, stop))
         log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
         if ready is not None:
             ready(console_banner(host, port))
         await stop.wait()
         log.info("shutting down")
     finally:
+        if housekeeping is not None:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
         await services.stop()
         await runner.cleanup()  # finishes in-flight requests
         await services.close()

@@ -1,0 +1,43 @@
+"""Periodic pruning of the processed-event ledger while ``kairan serve`` runs.
+
+Platforms redeliver an event within minutes to hours, and a digest tick is claimed at its fire
+time, so claims older than ``KEEP`` are never consulted again; without pruning the table grows
+by one row per chat event for as long as the bot runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.state.db import Database, utc_now
+from bot.state.events import EventLedger
+
+log = logging.getLogger(__name__)
+
+KEEP = timedelta(days=14)
+EVERY_S = 3600.0
+
+
+async def prune_events(
+    db: Database,
+    stop: asyncio.Event,
+    *,
+    keep: timedelta = KEEP,
+    every_s: float = EVERY_S,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
+    """Drop claims older than ``keep`` now and every ``every_s`` seconds until ``stop`` is set."""
+    ledger = EventLedger(db)
+    while not stop.is_set():
+        try:
+            dropped = await asyncio.to_thread(ledger.forget_before, clock() - keep)
+            if dropped:
+                log.info("pruned %d processed-event claims older than %d days", dropped, keep.days)
+        except Exception as exc:  # the state DB may be briefly unreachable: try again next round
+            log.warning("pruning processed-event claims failed: %s", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
