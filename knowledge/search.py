@@ -245,10 +245,11 @@ class Searcher:
         s = self.settings
         extra = [t for t in dict.fromkeys(t for e in expansions for t in e.terms) if t not in terms]
         text = " ".join(self._selective(terms) + self._selective(extra))
-        builder = self.store.chunks.search(MatchQuery(text, BODY_TERMS)).select(list(_RANKING_FIELDS))
-        if where is not None:
-            builder = builder.where(where)
-        rows = builder.limit(max(k, s.candidates)).to_list()
+        reader = self.store.reader
+        if reader is None:
+            return []
+        query = MatchQuery(text, BODY_TERMS)
+        rows = reader.full_text(query, _RANKING_FIELDS, where=where, limit=max(k, s.candidates))
         stats = self.term_stats
         weights = {t: stats.idf(t) for t in terms}
         weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})

@@ -32,6 +32,7 @@ from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
+from knowledge.reader import DEFAULT_CACHE_ROWS, ChunkReader
 from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,13 @@ class StoreError(RuntimeError):
 
 
 class KnowledgeStore:
-    def __init__(self, location: Location, *, refresh_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        *,
+        refresh_interval: float | None = None,
+        cache_rows: int = DEFAULT_CACHE_ROWS,
+    ) -> None:
         uri = is_uri(location)
         self.location: Location = str(location).rstrip("/") if uri else Path(location)
         self.data_dir: Path | None = None if uri else Path(location)  # None on object storage
@@ -107,6 +114,9 @@ class KnowledgeStore:
         self.refresh_interval = refresh_interval
         self.generation = 0  # bumped whenever refresh() finds a newer index or new term statistics
         self._chunks: Any = None
+        self._reader: ChunkReader | None = None  # query-time reads at the version ``_chunks`` holds
+        self._reader_of: Any = None  # the ``_chunks`` handle the reader was opened for
+        self._cache_rows = cache_rows
         self._term_stats: TermStats | None = None
         self._stats_marker: tuple[int, int] | None = None
         self._checked = time.monotonic()
@@ -128,6 +138,24 @@ class KnowledgeStore:
         if self._chunks is None:
             self._chunks = self._table(CHUNKS, ChunkRow, create=False)
         return self._chunks
+
+    @property
+    def reader(self) -> ChunkReader | None:
+        """Full-text queries and whole rows at the current version (None while there is no chunk table)."""
+        chunks = self.chunks
+        if chunks is None:
+            return None
+        reader = self._reader
+        if reader is None or self._reader_of is not chunks:  # a refresh or a write replaced the handle
+            try:
+                reader = ChunkReader(
+                    self.uri, CHUNKS, chunks.version,
+                    storage_options=storage_options(self.uri) or None, cache_rows=self._cache_rows,
+                )
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise StoreError(describe_failure(self.uri, exc)) from exc
+            self._reader, self._reader_of = reader, chunks
+        return reader
 
     def is_empty(self) -> bool:
         return self.chunks is None or self.chunks.count_rows() == 0
@@ -204,7 +232,7 @@ class KnowledgeStore:
             .when_not_matched_by_source_delete(col("doc_id").isin(doc_ids))
             .execute(rows)
         )
-        self._chunks = chunks
+        self._chunks, self._reader = chunks, None
         documents = self._table(DOCUMENTS, StoredDocument, create=True)
         documents.merge_insert("doc_id").when_matched_update_all().when_not_matched_insert_all().execute(
             [w.document.model_dump() for w in writes]
@@ -258,18 +286,13 @@ class KnowledgeStore:
         pairs = list(dict.fromkeys(pairs))
         if not pairs or self.chunks is None:
             return {}
-        ids = [f"{doc_id}#{article}" for doc_id, article in pairs]
-        rows = self.chunks.search().where(col("chunk_id").isin(ids)).limit(len(ids)).to_list()
-        return {(r["doc_id"], r["article"]): r for r in rows}
+        rows = self.get_rows([f"{doc_id}#{article}" for doc_id, article in pairs])
+        return {(r["doc_id"], r["article"]): r for r in rows.values()}
 
     def get_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Rows by chunk id (e.g. for hits that only the dense search found)."""
-        if not chunk_ids or self.chunks is None:
-            return {}
-        rows = (
-            self.chunks.search().where(col("chunk_id").isin(list(chunk_ids))).limit(len(chunk_ids)).to_list()
-        )
-        return {r["chunk_id"]: r for r in rows}
+        """Whole rows by chunk id (the hits shown, or found only by the dense search)."""
+        reader = self.reader if chunk_ids else None
+        return reader.rows(chunk_ids) if reader is not None else {}
 
     def law_titles(self) -> list[tuple[str, str]]:
         """(title, doc_id) of every stored law-like document, for the citation resolver."""

@@ -1,0 +1,136 @@
+"""Query-time reads of the chunk table: LanceDB's async API, one thread hop per query, and a row cache.
+
+LanceDB's synchronous table runs every call as several round trips to its own background
+event loop (the schema alone is fetched three times per full-text query); through the async
+API the same query costs about a third of the CPU. A ``ChunkReader`` serves one committed
+version of the table, so everything it returns, cached rows included, belongs to that
+version; the store hands out a new reader when it moves to a newer version.
+
+Whole rows (text, URL, caption, …) are needed only for the few hits that are shown. They are
+kept in a bounded cache: a knowledge base with at most ``cache_rows`` chunks is read into it
+whole at its first use (one scan instead of a lookup per question), a larger one caches the
+rows read most recently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import lancedb
+from lancedb.expr import Expr, col
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DEFAULT_CACHE_ROWS = 30_000
+
+
+class _ReadLoop:
+    """One daemon thread running the event loop every async LanceDB read of this process awaits on."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._running()).result()
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="kairan-lance-reads", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+
+READ_LOOP = _ReadLoop()
+
+
+class ChunkReader:
+    """Full-text queries and rows by id at one version of the chunk table."""
+
+    def __init__(
+        self,
+        uri: str,
+        table: str,
+        version: int,
+        *,
+        storage_options: dict[str, str] | None = None,
+        cache_rows: int = DEFAULT_CACHE_ROWS,
+    ) -> None:
+        self.version = version
+        self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cache_rows = cache_rows
+        self._lock = threading.Lock()
+        self._whole: bool | None = None  # None until the first rows() call decides
+
+    def full_text(
+        self, query: Any, columns: Sequence[str], *, where: Expr | None = None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The best ``limit`` rows for a LanceDB full-text query (e.g. a ``MatchQuery``), ``columns`` only."""
+
+        async def run() -> list[dict[str, Any]]:
+            builder = self._table.query().nearest_to_text(query).select(list(columns))
+            if where is not None:
+                builder = builder.where(where)
+            result: list[dict[str, Any]] = await builder.limit(limit).to_list()
+            return result
+
+        return READ_LOOP.run(run())
+
+    def rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Whole rows by chunk id; ids that are not in this version are absent from the result."""
+        wanted = list(dict.fromkeys(chunk_ids))
+        if not wanted:
+            return {}
+        if self._whole is None:
+            self._fill()
+        with self._lock:
+            found = {cid: self._cache[cid] for cid in wanted if cid in self._cache}
+            if not self._whole:
+                for cid in found:
+                    self._cache.move_to_end(cid)
+        missing = [cid for cid in wanted if cid not in found]
+        if missing and not self._whole:
+            fetched = READ_LOOP.run(self._fetch(missing))
+            with self._lock:
+                for row in fetched:
+                    self._cache[row["chunk_id"]] = row
+                while len(self._cache) > self._cache_rows:
+                    self._cache.popitem(last=False)
+            found.update((row["chunk_id"], row) for row in fetched)
+        return found
+
+    def _fill(self) -> None:
+        """Read the whole table into the cache when it fits (decided once per version)."""
+        with self._lock:
+            if self._whole is not None:
+                return
+            count = READ_LOOP.run(self._table.count_rows())
+            if count > self._cache_rows:
+                self._whole = False
+                return
+            rows = READ_LOOP.run(self._table.query().to_list())
+            self._cache = OrderedDict((row["chunk_id"], row) for row in rows)
+            self._whole = True
+            log.debug("chunk rows cached whole: %d at version %d", len(rows), self.version)
+
+    async def _fetch(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = (
+            await self._table.query().where(col("chunk_id").isin(chunk_ids)).limit(len(chunk_ids)).to_list()
+        )
+        return result
+
+
+async def _open(uri: str, table: str, version: int, storage_options: dict[str, str] | None) -> Any:
+    db = await lancedb.connect_async(uri, storage_options=storage_options)
+    handle = await db.open_table(table)
+    if await handle.version() != version:
+        await handle.checkout(version)  # the version the store's synchronous handle holds
+    return handle

@@ -1,0 +1,71 @@
+"""Query-time reads: the row cache never serves rows of another version than the reader's."""
+
+from pathlib import Path
+
+import pytest
+from lancedb.query import MatchQuery
+
+from knowledge.ingest import SourceItem, build_write
+from knowledge.store import BODY_TERMS, KnowledgeStore
+from knowledge.tokenize import Segmenter
+from tests.knowledge.docs import JICHI_ID, jichi, koumuin
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    return Segmenter()
+
+
+def _write(store: KnowledgeStore, doc, segmenter: Segmenter) -> None:
+    item = SourceItem(source=f"{doc.doc_id}.xml", collection="laws", data=b"")
+    store.write([build_write(doc, item, doc.revision_id, segmenter)])
+    store.ensure_indexes()
+
+
+@pytest.mark.parametrize("cache_rows", [100, 2], ids=["whole table cached", "bounded cache"])
+def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache_rows: int) -> None:
+    store = KnowledgeStore(tmp_path, cache_rows=cache_rows)
+    _write(store, jichi(), segmenter)
+    _write(store, koumuin(), segmenter)
+    reader = store.reader
+    assert reader is not None
+    wanted = [f"{JICHI_ID}#238_4", "325AC0000000261#38", f"{JICHI_ID}#999", f"{JICHI_ID}#225"]
+    for _ in range(2):  # the second round is served (partly) from the cache
+        rows = reader.rows(wanted)
+        assert set(rows) == {f"{JICHI_ID}#238_4", "325AC0000000261#38", f"{JICHI_ID}#225"}
+        assert rows[f"{JICHI_ID}#238_4"]["title"] == "地方自治法"
+        assert rows["325AC0000000261#38"]["doc_id"] == "325AC0000000261"
+    assert len(reader._cache) <= cache_rows
+
+
+def test_full_text_returns_the_selected_columns_best_first(tmp_path: Path, segmenter: Segmenter) -> None:
+    store = KnowledgeStore(tmp_path)
+    _write(store, jichi(), segmenter)
+    _write(store, koumuin(), segmenter)
+    reader = store.reader
+    assert reader is not None
+    terms = " ".join(segmenter.query_terms("行政財産の貸付け").terms)
+    rows = reader.full_text(MatchQuery(terms, BODY_TERMS), ["chunk_id", "_score"], limit=3)
+    assert rows and set(rows[0]) == {"chunk_id", "_score"}
+    assert rows[0]["chunk_id"] == f"{JICHI_ID}#238_4"
+    assert [r["_score"] for r in rows] == sorted((r["_score"] for r in rows), reverse=True)
+
+
+def test_a_new_revision_gets_a_new_reader_and_no_stale_rows(tmp_path: Path, segmenter: Segmenter) -> None:
+    writer = KnowledgeStore(tmp_path)
+    _write(writer, jichi(), segmenter)
+    serving = KnowledgeStore(tmp_path)  # another process's view
+    old = serving.reader
+    assert old is not None
+    assert old.rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] != "改正後の条文。"
+
+    _write(writer, jichi("20250601", text_238_4="改正後の条文。"), segmenter)
+    # Until it refreshes, the serving store keeps its snapshot, cache included.
+    assert serving.reader is old
+    assert old.rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] != "改正後の条文。"
+    assert serving.refresh()
+    new = serving.reader
+    assert new is not old and new is not None and new.version > old.version
+    assert new.rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] == "改正後の条文。"
+    # The writer's own reader follows its write.
+    assert writer.get_rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] == "改正後の条文。"
