@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.state.db import Database, iso_utc, utc_now
 from bot.state.tables import processed_events
 
+_INSERT = insert(processed_events)  # built once; values are bound per call
+
 
 class EventLedger:
     def __init__(self, db: Database) -> None:
@@ -21,9 +23,9 @@ class EventLedger:
             raise ValueError(f"platform and event_id must not be empty, got {platform!r}, {event_id!r}")
         try:
             with self.db.write() as conn:
-                conn.execute(insert(processed_events).values(
-                    platform=platform, event_id=event_id, time=iso_utc(time or utc_now())
-                ))
+                conn.execute(
+                    _INSERT, {"platform": platform, "event_id": event_id, "time": iso_utc(time or utc_now())}
+                )
         except IntegrityError:
             return False
         return True

@@ -9,13 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from bot.state.db import Database, iso_utc, utc_now
 from bot.state.tables import thread_turns
 
 Role = Literal["user", "assistant"]
 _ROLES = ("user", "assistant")
+# Built once; values are bound per call.
+_INSERT = insert(thread_turns)
+_RECENT = (
+    select(thread_turns.c.role, thread_turns.c.text)
+    .where(thread_turns.c.thread_key == bindparam("key"))
+    .order_by(thread_turns.c.id.desc())
+    .limit(bindparam("n"))
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,8 @@ class ThreadStore:
         if not thread_key:
             raise ValueError("thread_key must not be empty")
         with self.db.write_in(conn) as conn:
-            conn.execute(insert(thread_turns).values(
-                thread_key=thread_key, time=iso_utc(time or utc_now()), role=role, text=text
-            ))
+            turn = {"thread_key": thread_key, "time": iso_utc(time or utc_now()), "role": role, "text": text}
+            conn.execute(_INSERT, turn)
 
     def recent(self, thread_key: str, max_turns: int = 6, max_chars: int = 4000) -> list[ChatTurn]:
         """The latest turns, oldest first: at most ``max_turns`` and ``max_chars`` characters in all.
@@ -54,14 +61,8 @@ class ThreadStore:
         """
         if max_turns <= 0 or max_chars <= 0:
             return []
-        query = (
-            select(thread_turns.c.role, thread_turns.c.text)
-            .where(thread_turns.c.thread_key == thread_key)
-            .order_by(thread_turns.c.id.desc())
-            .limit(max_turns)
-        )
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_RECENT, {"key": thread_key, "n": max_turns}).all()
         taken: list[ChatTurn] = []
         used = 0
         for row in rows:

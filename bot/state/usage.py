@@ -25,6 +25,7 @@ from bot.state.tables import usage as usage_table
 JST = timezone(timedelta(hours=9), "JST")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _MICROS = Decimal(1_000_000)
+_INSERT = insert(usage_table)  # built once; values are bound per call
 
 
 @dataclass(frozen=True)
@@ -135,18 +136,18 @@ class UsageMeter:
         """Store one answer's usage; returns the estimated cost in millionths (None: no price)."""
         cost = self.prices.cost_micros(usage)
         with self.db.write_in(conn) as conn:
-            conn.execute(insert(usage_table).values(
-                time=iso_utc(time or utc_now()),
-                tenant=tenant,
-                provider=usage.provider,
-                model=usage.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                cost_micros=cost,
-                currency=self.prices.currency,
-            ))
+            conn.execute(_INSERT, {
+                "time": iso_utc(time or utc_now()),
+                "tenant": tenant,
+                "provider": usage.provider,
+                "model": usage.model,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cache_write_tokens": usage.cache_write_tokens,
+                "cost_micros": cost,
+                "currency": self.prices.currency,
+            })
         return cost
 
 
