@@ -57,6 +57,7 @@ import re
 import resource
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
 from collections import Counter
@@ -294,6 +295,7 @@ def serve_adapter(
 
     from adapters.slack.factory import build_slack_adapter
     from bot.state.db import open_database
+    from kairan import event_loop
     from kairan.wiring import KnowledgeConfig, build_engine
     from manifest.schema import LLMConfig, Manifest
 
@@ -322,7 +324,7 @@ def serve_adapter(
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "cpu":  # until told to stop
             # CPU of this process (all its threads), and how long its threads waited for a CPU
-            conn.send((_cpu(resource.getrusage(resource.RUSAGE_SELF)), _runqueue_wait()))
+            conn.send((_cpu(resource.getrusage(resource.RUSAGE_SELF)), _runqueue_wait(), _thread_cpu()))
         await adapter.stop()
         await runner.cleanup()
         if engine.provider is not None:
@@ -330,7 +332,7 @@ def serve_adapter(
         db.close()
         conn.send("stopped")
 
-    asyncio.run(serve())
+    event_loop.run(serve())  # as `kairan serve` runs
 
 
 # ============================================================== knowledge base
@@ -524,6 +526,10 @@ async def run(
         cpu_bot_ended = [await _child_cpu(conn) for conn in pipes]
         cpu_bot_load = [end[0] - begin[0] for begin, end in zip(cpu_bot_started, cpu_bot_ended, strict=True)]
         waits = [end[1] - begin[1] for begin, end in zip(cpu_bot_started, cpu_bot_ended, strict=True)]
+        threads = [
+            {name: round(used - begin[2].get(name, 0.0), 2) for name, used in sorted(end[2].items())}
+            for begin, end in zip(cpu_bot_started, cpu_bot_ended, strict=True)
+        ]
         cpu_harness = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - _cpu(cpu_started)
         machine_busy = _machine_busy() - machine_started
         await asyncio.sleep(args.settle)  # give duplicates, if any, the time to show up
@@ -546,6 +552,7 @@ async def run(
             "replica": r, "questions": len(mine), "answered": figures.get("answered", 0),
             "cpu_s_during_load": round(cpu, 1), "cpu_wait_s_during_load": round(waits[r], 1),
             "cpu_ms_per_question": round(1000 * cpu / max(1, len(mine)), 1),
+            "cpu_s_by_thread": {name: used for name, used in threads[r].items() if used >= 0.05},
             "overhead_p50_ms": figures.get("overhead_p50_ms"),
             "overhead_p95_ms": figures.get("overhead_p95_ms"),
         })
@@ -596,11 +603,30 @@ def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _child_cpu(conn: Connection) -> tuple[float, float]:
-    """CPU seconds a bot process has used so far, and seconds its threads waited for a CPU."""
+async def _child_cpu(conn: Connection) -> tuple[float, float, dict[str, float]]:
+    """CPU seconds a bot process has used so far, seconds its threads waited for a CPU, CPU by thread."""
     conn.send("cpu")
-    used, waited = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-    return float(used), float(waited)
+    used, waited, threads = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    return float(used), float(waited), threads
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's live threads, summed by thread name without its number.
+
+    Python threads are named by ``threading`` (the event loop is MainThread, worker threads
+    ``asyncio_N``), native ones by their OS name (LanceDB's runtime, …).
+    """
+    python_names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: Counter[str] = Counter()
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (task / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            name = python_names.get(int(task.name)) or (task / "comm").read_text().strip()
+            totals[re.sub(r"[-_ ]?\d+$", "", name)] += used
+    return dict(totals)
 
 
 def _runqueue_wait() -> float:

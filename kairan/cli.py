@@ -525,6 +525,7 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
     The console is open from this computer when bound to localhost; elsewhere it needs env
     KAIRAN_CONSOLE_TOKEN. Stops cleanly on Ctrl+C / SIGTERM.
     """
+    from kairan import event_loop
     from kairan.logging import configure_logging, env_names
     from kairan.serve import serve as run_server
 
@@ -536,7 +537,7 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
         err.print(banner, markup=False, highlight=False)
 
     try:
-        asyncio.run(run_server(config, host=host, port=port, ready=announce))
+        event_loop.run(run_server(config, host=host, port=port, ready=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
