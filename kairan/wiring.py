@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.law_names import unknown_laws
-from knowledge.settings import SearchSettings
+from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 from manifest.loader import default_manifest, load_manifest
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
@@ -118,7 +118,9 @@ def open_searcher(
     from knowledge.tokenize import Segmenter
 
     store = KnowledgeStore(
-        location, refresh_interval=manifest.knowledge.refresh_seconds if manifest else None
+        location,
+        refresh_interval=manifest.knowledge.refresh_seconds if manifest else None,
+        cache_rows=manifest.knowledge.cache_rows if manifest else DEFAULT_CACHE_ROWS,
     )
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []

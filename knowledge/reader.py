@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 import lancedb
 from lancedb.expr import Expr, col
 
+from knowledge.settings import DEFAULT_CACHE_ROWS
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-DEFAULT_CACHE_ROWS = 30_000
 
 
 class _ReadLoop:

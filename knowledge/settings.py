@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Articles each bot process keeps in memory (knowledge.cache_rows): a knowledge base of at most
+# this many is held whole, a larger one keeps the articles read last.
+DEFAULT_CACHE_ROWS = 30_000
+
 
 @dataclass(frozen=True)
 class SearchSettings:

@@ -32,7 +32,8 @@ from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
-from knowledge.reader import DEFAULT_CACHE_ROWS, ChunkReader
+from knowledge.reader import ChunkReader
+from knowledge.settings import DEFAULT_CACHE_ROWS
 from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knowledge.documents import DocKind
-from knowledge.settings import SearchSettings
+from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 
 _SEARCH_DEFAULTS = SearchSettings()
 
@@ -274,6 +274,11 @@ class KnowledgeConfig(_Strict):
     )
     refresh_seconds: float = Field(
         10.0, ge=0.0, le=3600.0, description="how often a running bot looks for a newer ingest"
+    )
+    cache_rows: int = Field(
+        DEFAULT_CACHE_ROWS, ge=0, le=5_000_000,
+        description="articles each bot process keeps in memory (about 6 MB per 1,000); a knowledge base "
+        "of at most this many is held whole, a larger one keeps the articles read last. 0 = none",
     )
     collections: list[CollectionConfig] = Field(default_factory=_default_collections)
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -22,7 +22,7 @@ def _write(store: KnowledgeStore, doc, segmenter: Segmenter) -> None:
     store.ensure_indexes()
 
 
-@pytest.mark.parametrize("cache_rows", [100, 2], ids=["whole table cached", "bounded cache"])
+@pytest.mark.parametrize("cache_rows", [100, 2, 0], ids=["whole table cached", "bounded cache", "no cache"])
 def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache_rows: int) -> None:
     store = KnowledgeStore(tmp_path, cache_rows=cache_rows)
     _write(store, jichi(), segmenter)
