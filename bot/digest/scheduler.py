@@ -38,6 +38,7 @@ from sqlalchemy.sql.schema import Column
 
 from bot.digest.config import Subscription
 from bot.digest.runner import DigestRunner
+from bot.state.db import create_tables
 from bot.state.events import EventLedger
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,12 @@ class _SharedEngineJobStore(SQLAlchemyJobStore):
     (APScheduler's ``shutdown`` disposes the engine from the event loop while other threads may hold
     pooled connections; those would be orphaned, and the state DB closes the engine itself.)
     """
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        # APScheduler checks for its table and then creates it: two replicas starting together on a
+        # fresh PostgreSQL could both try. The state DB's schema lock makes the second one wait.
+        create_tables(self.engine, self.jobs_t.metadata)
+        super().start(scheduler, alias)
 
     def shutdown(self) -> None:
         pass

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -163,3 +164,33 @@ async def test_replicas_firing_the_same_tick_run_it_once(db: Database, make_runn
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+def test_replicas_starting_at_once_on_a_fresh_database_both_start(db: Database) -> None:
+    # APScheduler checks for its job table and then creates it; two replicas starting together
+    # could both try to create it (PostgreSQL: "already exists"). Each round is a fresh table.
+    from bot.digest.scheduler import _SharedEngineJobStore
+
+    def start_together(stores: list[_SharedEngineJobStore]) -> list[BaseException]:
+        barrier = threading.Barrier(len(stores))
+        errors: list[BaseException] = []
+
+        def start(store: _SharedEngineJobStore) -> None:
+            barrier.wait()
+            try:
+                store.start(AsyncIOScheduler(), "default")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        return errors
+
+    for round_ in range(5):
+        table = f"race_jobs_{round_}"
+        replicas = [_SharedEngineJobStore(engine=db.engine, tablename=table) for _ in range(2)]
+        assert start_together(replicas) == []
+        assert inspect(db.engine).has_table(table)
