@@ -6,7 +6,7 @@ import pytest
 from lancedb.query import MatchQuery
 
 from knowledge.ingest import SourceItem, build_write
-from knowledge.store import BODY_TERMS, KnowledgeStore
+from knowledge.store import BODY_TERMS, KnowledgeStore, build_filter
 from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, koumuin
 
@@ -38,17 +38,25 @@ def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache
     assert len(reader._cache) <= cache_rows
 
 
-def test_full_text_returns_the_selected_columns_best_first(tmp_path: Path, segmenter: Segmenter) -> None:
-    store = KnowledgeStore(tmp_path)
+@pytest.mark.parametrize("cache_rows", [100, 0], ids=["columns from the cache", "columns from the query"])
+def test_full_text_returns_the_selected_columns_best_first(
+    tmp_path: Path, segmenter: Segmenter, cache_rows: int
+) -> None:
+    store = KnowledgeStore(tmp_path, cache_rows=cache_rows)
     _write(store, jichi(), segmenter)
     _write(store, koumuin(), segmenter)
     reader = store.reader
     assert reader is not None
-    terms = " ".join(segmenter.query_terms("行政財産の貸付け").terms)
-    rows = reader.full_text(MatchQuery(terms, BODY_TERMS), ["chunk_id", "_score"], limit=3)
-    assert rows and set(rows[0]) == {"chunk_id", "_score"}
-    assert rows[0]["chunk_id"] == f"{JICHI_ID}#238_4"
+    query = MatchQuery(" ".join(segmenter.query_terms("地方公共団体の職員の職務").terms), BODY_TERMS)
+    rows = reader.full_text(query, ["chunk_id", "doc_id", "_score"], limit=5)
+    assert len(rows) >= 2 and set(rows[0]) == {"chunk_id", "doc_id", "_score"}
+    assert {r["doc_id"] for r in rows} == {JICHI_ID, "325AC0000000261"}
+    assert all(r["chunk_id"].startswith(r["doc_id"] + "#") for r in rows)
     assert [r["_score"] for r in rows] == sorted((r["_score"] for r in rows), reverse=True)
+    # A filter still applies when the columns come from the cache.
+    only = reader.full_text(query, ["doc_id", "_score"], where=build_filter(doc_id=JICHI_ID), limit=5)
+    assert only and {r["doc_id"] for r in only} == {JICHI_ID}
+    assert len(only) < len(rows)
 
 
 def test_a_new_revision_gets_a_new_reader_and_no_stale_rows(tmp_path: Path, segmenter: Segmenter) -> None:
