@@ -12,7 +12,7 @@ from datetime import tzinfo
 from decimal import Decimal
 
 from bot.state.db import Database
-from bot.state.usage import JST, current_month, usage_report
+from bot.state.usage import JST, current_month, tenant_cost
 from manifest.schema import Manifest
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,10 @@ class BudgetGuard:
 
     def spent(self, tenant: str) -> Decimal:
         """Estimated cost recorded for ``tenant`` this month."""
-        report = usage_report(self.db, self._month(), tz=self._tz, currency=self._currency)
-        if report.rows and report.currency != self._currency:
-            raise ValueError(
-                f"usage this month was priced in {report.currency}, the budget is in {self._currency}"
-            )
-        row = report.by_tenant().get(tenant)
-        return Decimal(0) if row is None else row.cost
+        currency, cost = tenant_cost(self.db, tenant, self._month(), tz=self._tz)
+        if currency is not None and currency != self._currency:
+            raise ValueError(f"usage this month was priced in {currency}, the budget is in {self._currency}")
+        return cost
 
     def allows_llm(self, tenant: str) -> bool:
         budget = self._budgets.get(tenant)

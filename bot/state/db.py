@@ -38,6 +38,10 @@ _POSTGRES_TRIGGERS = (
     "CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
 )
+# Indexes added after a table was first created (create_all adds them to new tables only).
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_usage_tenant_time ON usage (tenant, time, currency, cost_micros)",
+)
 # pg_advisory_xact_lock key serialising schema creation across processes starting at once
 # (concurrent CREATE TABLE of the same table fails on PostgreSQL instead of waiting).
 _SCHEMA_LOCK_KEY = 0x6B6169_72616E  # "kairan"
@@ -274,7 +278,7 @@ def open_database(url: str) -> Database:
     else:
         raise StateError(f"unsupported state database {backend!r} in {shown}: use sqlite or postgresql")
     try:
-        create_tables(engine, metadata, ddl)
+        create_tables(engine, metadata, ddl + _ADDED_INDEXES)
     except DBAPIError as exc:
         engine.dispose()
         raise StateError(

@@ -74,6 +74,8 @@ usage = Table(
     Column("cost_micros", BigInteger, nullable=True),  # estimated cost in millionths; NULL = no price
     Column("currency", String(3), nullable=False),
     Index("ix_usage_time", "time"),
+    # A tenant's spend this month (the budget check before every answer), read from the index alone.
+    Index("ix_usage_tenant_time", "tenant", "time", "currency", "cost_micros"),
 )
 
 thread_turns = Table(

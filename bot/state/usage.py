@@ -151,6 +151,29 @@ class UsageMeter:
         return cost
 
 
+def tenant_cost(db: Database, tenant: str, month: str, *, tz: tzinfo = JST) -> tuple[str | None, Decimal]:
+    """(currency, estimated cost) recorded for one tenant in ``month``; (None, 0) when nothing was.
+
+    One indexed range per tenant (``ix_usage_tenant_time``): the budget check runs before every
+    answer, and the whole month's report across hundreds of tenants took ~270 ms at 100k answers.
+    """
+    start, end = month_range(month, tz)
+    u = usage_table
+    query = (
+        select(u.c.currency, func.coalesce(func.sum(u.c.cost_micros), 0))
+        .where(u.c.tenant == tenant, u.c.time >= start, u.c.time < end)
+        .group_by(u.c.currency)
+    )
+    with db.read() as conn:
+        rows = conn.execute(query).all()
+    if len(rows) > 1:
+        raise ValueError(f"usage of {tenant} in {month} was priced in several currencies "
+                         f"{sorted(r[0] for r in rows)}")
+    if not rows:
+        return None, Decimal(0)
+    return rows[0][0], Decimal(int(rows[0][1])) / _MICROS
+
+
 def usage_report(db: Database, month: str, *, tz: tzinfo = JST, currency: str | None = None) -> UsageReport:
     """Per tenant, provider and model: answers, tokens and estimated cost in ``month`` (YYYY-MM)."""
     start, end = month_range(month, tz)

@@ -64,6 +64,31 @@ def test_budget_guard_counts_only_this_month_and_this_tenant(db: Database) -> No
     assert guard.allows_llm("unknown-tenant")
 
 
+def test_the_spend_is_read_from_one_tenant_index_also_in_an_older_database(tmp_path: Path) -> None:
+    # A database created before the tenant index existed gets it when it is opened again, and the
+    # budget check reads that index only (not the month's rows of every tenant).
+    first = open_database(default_database_url(tmp_path))
+    with first.write() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_usage_tenant_time")
+    first.close()
+    db = open_database(default_database_url(tmp_path))
+    try:
+        spend(db, "yokosuka", 100_000, datetime(2026, 11, 3, tzinfo=UTC))
+        spend(db, "zushi", 100_000, datetime(2026, 11, 3, tzinfo=UTC))
+        assert str(BudgetGuard(db, manifest(2.0), month=lambda: "2026-11").spent("yokosuka")) == "1.5"
+        with db.read() as conn:
+            plan = " ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT currency, SUM(cost_micros) FROM usage "
+                    "WHERE tenant = 'yokosuka' AND time >= '2026-10-31' AND time < '2026-11-30' "
+                    "GROUP BY currency"
+                )
+            )
+        assert "COVERING INDEX ix_usage_tenant_time" in plan
+    finally:
+        db.close()
+
+
 def test_no_budget_means_no_limit(db: Database) -> None:
     spend(db, "yokosuka", 10_000_000, datetime.now(UTC))
     assert BudgetGuard(db, manifest(None)).allows_llm("yokosuka")
