@@ -139,7 +139,10 @@ class AnswerEngine:
             )
             yield await self._in_state(self._record, message, question, answer, [])
             return
-        history, use_llm = await self._in_state(self._prepare, message)
+        if self._reads_state(message):
+            history, use_llm = await self._in_state(self._prepare, message)
+        else:  # nothing to read: no worker thread
+            history, use_llm = self._prepare(message)
         usage = EXTRACTIVE_USAGE
         retrieved, rewrite_usage = await self._retrieve(question, history, collections, use_llm=use_llm)
         if rewrite_usage is not None:
@@ -306,8 +309,18 @@ class AnswerEngine:
             use_llm = self.llm_allowed(message.ref.tenant)
         return self._history(message), use_llm
 
+    def _reads_state(self, message: IncomingMessage) -> bool:
+        """Whether preparing ``message`` reads the state database (else it needs no worker thread)."""
+        budgeted = self.provider is not None and self.llm_allowed is not None
+        return budgeted or self._has_history(message)
+
+    def _has_history(self, message: IncomingMessage) -> bool:
+        """A message that starts its thread (a Slack mention outside a thread) has no earlier turns."""
+        ref = message.ref
+        return self.threads is not None and ref.thread is not None and ref.thread != ref.message
+
     def _history(self, message: IncomingMessage) -> list[ChatTurn]:
-        if self.threads is None or message.ref.thread is None:
+        if not self._has_history(message):
             return []
         s = self.settings
         turns = self.threads.recent(

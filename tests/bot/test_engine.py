@@ -23,7 +23,7 @@ from bot.prompt import REWRITE_SYSTEM, SYSTEM_FIXED
 from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, mynumber_check_digit
 from bot.state.audit import AuditEntry, AuditLog, hash_user
 from bot.state.db import Database, open_database
-from bot.state.threads import ThreadStore
+from bot.state.threads import ChatTurn, ThreadStore
 from bot.state.usage import ModelPrice, PriceTable, UsageMeter, current_month, usage_report
 from bot.verify import AUTHORITATIVE_NOTE
 from kairan.wiring import open_searcher
@@ -114,9 +114,11 @@ def make_engine(
     )
 
 
-def message(text: str, *, thread: str | None = None, tenant: str = TENANT) -> IncomingMessage:
+def message(
+    text: str, *, thread: str | None = None, tenant: str = TENANT, ts: str = "1.0"
+) -> IncomingMessage:
     return IncomingMessage(
-        ref=ConversationRef(platform="slack", tenant=tenant, channel="C0123", thread=thread, message="1.0"),
+        ref=ConversationRef(platform="slack", tenant=tenant, channel="C0123", thread=thread, message=ts),
         user="U042",
         text=text,
     )
@@ -588,6 +590,35 @@ async def test_follow_up_in_the_same_thread_sends_the_earlier_exchange(
         {"role": "user", "content": SENT_FOLLOW_UP},
     ]
     assert other_thread.body["messages"] == [{"role": "user", "content": SENT_FOLLOW_UP}]
+
+
+async def test_a_message_that_starts_its_thread_is_answered_without_reading_the_state(
+    searcher: Searcher,
+    db: Database,
+    anthropic_server: FakeAnthropicServer,
+    claude: AnthropicProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A Slack mention outside a thread is its thread's root (thread ts = its own ts): no earlier
+    # turns can exist, so no state read; the reply in that thread still gets the exchange.
+    engine = make_engine(searcher, claude, db)
+    root = message(SIDE_JOB, thread="1700000000.000100", ts="1700000000.000100")
+    reads: list[str] = []
+    recent = ThreadStore(db).recent
+
+    def counted(key: str, **limits: int) -> list[ChatTurn]:
+        reads.append(key)
+        return recent(key, **limits)
+
+    monkeypatch.setattr(engine.threads, "recent", counted)
+    anthropic_server.script("職員は「任命権者の許可を受けなければ」営利企業を営むことができません[1]。")
+    first = await engine.answer(root)
+    assert reads == []
+    await engine.answer(message(FOLLOW_UP, thread="1700000000.000100", ts="1700000000.000200"))
+    assert reads == [root.ref.thread_key]
+    assert anthropic_server.requests[-1].body["messages"][:2] == [
+        {"role": "user", "content": SIDE_JOB}, {"role": "assistant", "content": first.text},
+    ]
 
 
 # --------------------------------------------------------------------------- audit and usage
