@@ -1,8 +1,9 @@
-"""Periodic pruning of the processed-event ledger while ``kairan serve`` runs.
+"""Periodic pruning of the processed-event ledger and the outbox while ``kairan serve`` runs.
 
 Platforms redeliver an event within minutes to hours, and a digest tick is claimed at its fire
 time, so claims older than ``KEEP`` are never consulted again; without pruning the table grows
-by one row per chat event for as long as the bot runs.
+by one row per chat event for as long as the bot runs. Outbox entries that were posted or given
+up are dropped after the same time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.state.db import Database, utc_now
 from bot.state.events import EventLedger
+from bot.state.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,16 @@ async def prune_events(
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """Drop claims older than ``keep`` now and every ``every_s`` seconds until ``stop`` is set."""
-    ledger = EventLedger(db)
+    ledger, outbox = EventLedger(db), Outbox(db)
     while not stop.is_set():
         try:
             dropped = await asyncio.to_thread(ledger.forget_before, clock() - keep)
             if dropped:
                 log.info("pruned %d processed-event claims older than %d days", dropped, keep.days)
+            finished = await asyncio.to_thread(outbox.forget_finished_before, clock() - keep)
+            if finished:
+                log.info("pruned %d finished outbox entries older than %d days", finished, keep.days)
         except Exception as exc:  # the state DB may be briefly unreachable: try again next round
-            log.warning("pruning processed-event claims failed: %s", type(exc).__name__)
+            log.warning("pruning processed-event claims and the outbox failed: %s", type(exc).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)

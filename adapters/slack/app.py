@@ -61,6 +61,7 @@ from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
+from bot.state.outbox import Outbox, Queued
 from manifest.schema import Manifest
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ class SlackAdapter:
         stream_buffer: int = 256,
         drain_timeout: float = 30.0,
         connect_timeout: float = 30.0,
+        outbox: Outbox | None = None,
+        redeliver_interval: float = 30.0,
     ) -> None:
         if not bot_token:
             raise SlackConfigError("the Slack bot token (xoxb-…) is empty")
@@ -174,6 +177,10 @@ class SlackAdapter:
         self.streaming = streaming
         self.stream_buffer = stream_buffer
         self.drain_timeout = drain_timeout
+        # Answers Slack did not take even after the retries wait here and are posted again later.
+        self.outbox = outbox
+        self.redeliver_interval = redeliver_interval
+        self._redelivery: asyncio.Task[None] | None = None
         self.connect_timeout = connect_timeout
         self._app_token = app_token
         base_url = api_url or DEFAULT_API_URL
@@ -227,6 +234,8 @@ class SlackAdapter:
             await self._close_session()
             raise
         self._ready = True
+        if self.outbox is not None:
+            self._redelivery = asyncio.create_task(self._redeliver_forever())
         log.info("Slack adapter ready (%s mode, bot user %s)", self.mode, self._bot_user_id)
 
     async def _connect_socket(self) -> AsyncSocketModeHandler:
@@ -247,6 +256,10 @@ class SlackAdapter:
 
     async def stop(self) -> None:
         self._ready = False
+        if self._redelivery is not None:
+            self._redelivery.cancel()
+            await asyncio.gather(self._redelivery, return_exceptions=True)
+            self._redelivery = None
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -439,7 +452,7 @@ class SlackAdapter:
         # its round trip stays off the answer's path, and every post waits for it (_answer).
         shown = asyncio.create_task(self._show_progress(event, channel, thread))
         try:
-            await self._answer(body, event, context, channel, thread, shown)
+            await self._answer(body, event, context, channel, thread, shown, event_id)
         except SlackApiError as exc:
             # Slack refused a call even after the retries: one line, no traceback.
             status = exc.response.status_code
@@ -457,7 +470,7 @@ class SlackAdapter:
 
     async def _answer(
         self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
-        shown: asyncio.Future[Any],
+        shown: asyncio.Future[Any], event_id: str,
     ) -> None:
         """Answer the question; ``shown`` (the progress indicator) is awaited before anything is posted."""
         scope = channel_scope(self.manifest, channel)
@@ -483,8 +496,71 @@ class SlackAdapter:
         if stream_ts is not None:
             first = messages.pop(0)
             await self.client.chat_update(channel=channel, ts=stream_ts, text=first.text, blocks=first.blocks)
-        for reply in messages:
-            await self._post(channel, thread, reply)
+        for i, reply in enumerate(messages):
+            try:
+                await self._post(channel, thread, reply)
+            except SlackApiError as exc:
+                if await self._queue(event_id, channel, thread, messages[i:], exc):
+                    return
+                raise
+
+    async def _queue(
+        self, event_id: str, channel: str, thread: str, rest: Sequence[SlackMessage], exc: SlackApiError
+    ) -> bool:
+        """Keep the replies Slack did not take (an outage past the retries) for redelivery."""
+        status = exc.response.status_code
+        if self.outbox is None or not (status == 429 or status >= 500):
+            return False
+        queued = [{"text": m.text, "blocks": m.blocks} for m in rest]
+        await self._state(self.outbox.add, PLATFORM, event_id, channel, thread, queued)
+        log.warning(
+            "Slack %s failed for event %s in %s: %s (HTTP %s); the answer is queued and will be posted "
+            "when Slack takes it",
+            method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
+        )
+        return True
+
+    async def _redeliver_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.redeliver_interval)
+            try:
+                await self.redeliver_due()
+            except Exception:
+                log.exception("posting queued Slack answers failed")
+
+    async def redeliver_due(self) -> int:
+        """Post the queued answers that are due, each in order; returns how many were completed."""
+        assert self.outbox is not None
+        done = 0
+        for entry in await self._state(self.outbox.take_due, PLATFORM):
+            if await self._redeliver(self.outbox, entry):
+                done += 1
+        return done
+
+    async def _redeliver(self, outbox: Outbox, entry: Queued) -> bool:
+        rest = list(entry.messages)
+        try:
+            while rest:
+                message = SlackMessage(rest[0]["text"], rest[0]["blocks"])
+                await self._post(entry.channel, entry.thread, message)
+                rest.pop(0)
+        except SlackApiError as exc:
+            status, error = exc.response.status_code, exc.response.get("error")
+            if status == 429 or status >= 500:
+                if not await self._state(outbox.retry_later, entry, rest):
+                    log.error(
+                        "queued Slack answer for event %s in %s abandoned after %d attempts: %s (HTTP %s)",
+                        entry.key, entry.channel, entry.attempts, error, status,
+                    )
+                return False
+            log.error("queued Slack answer for event %s in %s refused: %s (HTTP %s); not posted",
+                      entry.key, entry.channel, error, status)
+            await self._state(outbox.abandon, entry, rest)
+            return False
+        await self._state(outbox.delivered, entry)
+        log.info("queued Slack answer for event %s posted to %s (attempt %d)", entry.key, entry.channel,
+                 entry.attempts)
+        return True
 
     @staticmethod
     def _collections(scope: ChannelScope) -> list[str] | None:

@@ -110,3 +110,21 @@ processed_events = Table(
     PrimaryKeyConstraint("platform", "event_id"),
     Index("ix_processed_events_time", "time"),
 )
+
+# Replies a platform did not take (still failing after the retries), posted again later in order.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("key", String(256), nullable=False),  # the event answered: one entry per answer
+    Column("channel", String(256), nullable=False),
+    Column("thread", String(256), nullable=True),
+    Column("messages", Text, nullable=False),  # JSON list of the platform messages still to post
+    Column("created", String(32), nullable=False),
+    Column("next_at", String(32), nullable=False),  # also the lease of the replica posting it
+    Column("attempts", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | abandoned
+    UniqueConstraint("platform", "key", name="uq_outbox_platform_key"),
+    Index("ix_outbox_due", "platform", "state", "next_at"),
+)

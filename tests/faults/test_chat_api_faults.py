@@ -8,14 +8,18 @@ no apology it cannot deliver either: one ERROR line names the call, the conversa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from adapters.slack.retry import SERVER_ERROR_RETRIES
 from adapters.teams.retry import MAX_RETRIES
+from bot.state.db import Database
+from bot.state.outbox import Outbox
 from knowledge.search import Searcher
 from tests.adapters.slack.conftest import SOUMU_CHANNEL, load_fixture
 from tests.adapters.teams.conftest import CHANNEL, Teams, real_engine
@@ -95,6 +99,31 @@ async def test_slack_failing_for_good_logs_one_error_and_posts_nothing_twice(
         caplog, "Slack chat.postMessage failed", EVENT_ID, SOUMU_CHANNEL, "service_unavailable", "HTTP 503"
     )
     assert len(slack.calls_to("reactions.remove")) == 1  # the progress mark is still cleared
+
+
+async def test_slack_down_past_the_retries_gets_the_answer_queued_and_posted_once_when_back(
+    make_adapter: Any, serve: Any, slack: FakeSlack, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An outage longer than the retries: the answer waits in the outbox (state DB) instead of being
+    # lost, and the redelivery loop posts it once when Slack takes posts again.
+    outbox = Outbox(db, backoff=timedelta(seconds=0.2))
+    slack.http_error_next("chat.postMessage", 503, times=1 + SERVER_ERROR_RETRIES + 2)  # + 1 redelivery
+    with caplog.at_level(logging.INFO):
+        running = await serve(make_adapter(outbox=outbox, redeliver_interval=0.2))
+        status, _, _ = await running.event(load_fixture("payload_app_mention.json"))
+        assert status == 200
+        await slack.wait_for("reactions.remove", timeout=30)
+        assert answers(slack) == [] and outbox.pending("slack") == 1
+        deadline = time.monotonic() + 30
+        while not answers(slack) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # later redelivery rounds must not post it again
+
+    [reply] = answers(slack)
+    assert reply.params["thread_ts"] == MENTION_TS
+    assert outbox.pending("slack") == 0
+    assert_one_clear_line(caplog, "Slack chat.postMessage failed", EVENT_ID, "HTTP 503", "queued")
+    assert any(f"queued Slack answer for event {EVENT_ID} posted" in r.getMessage() for r in caplog.records)
 
 
 async def test_slack_rejecting_the_answer_gets_the_apology_instead_once(

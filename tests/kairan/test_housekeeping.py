@@ -1,4 +1,4 @@
-"""The processed-event ledger is pruned while serving: old claims go, recent ones stay."""
+"""The processed-event ledger and the outbox are pruned while serving: old entries go, recent ones stay."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.state.db import open_database
 from bot.state.events import EventLedger
+from bot.state.outbox import Outbox
 from kairan.housekeeping import prune_events
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -16,7 +17,13 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 async def test_claims_older_than_the_retention_are_pruned_until_stopped(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
     try:
-        ledger = EventLedger(db)
+        ledger, outbox = EventLedger(db), Outbox(db)
+        for key in ("Ev-old-posted", "Ev-old-pending"):
+            outbox.add("slack", key, "C1", None, [{"text": "回答"}], now=NOW - timedelta(days=15))
+        outbox.add("slack", "Ev-new-posted", "C1", None, [], now=NOW - timedelta(days=1))
+        for entry in outbox.take_due("slack", now=NOW - timedelta(days=1)):
+            if entry.key != "Ev-old-pending":
+                outbox.delivered(entry)
         assert ledger.claim("slack", "Ev-old", time=NOW - timedelta(days=15))
         assert ledger.claim("slack", "Ev-new", time=NOW - timedelta(days=1))
         stop = asyncio.Event()
@@ -27,5 +34,9 @@ async def test_claims_older_than_the_retention_are_pruned_until_stopped(tmp_path
         # The old claim is gone (claimable again); the recent one still refuses a redelivery.
         assert ledger.claim("slack", "Ev-old", time=NOW)
         assert not ledger.claim("slack", "Ev-new", time=NOW)
+        # Finished outbox entries past the retention go; a recent one and any still pending stay.
+        with db.read() as conn:
+            keys = {row[0] for row in conn.exec_driver_sql("SELECT key FROM outbox")}
+        assert keys == {"Ev-old-pending", "Ev-new-posted"}
     finally:
         db.close()
