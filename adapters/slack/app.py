@@ -102,7 +102,8 @@ METHOD_SCOPES: Mapping[str, str | None] = {
 }
 # Slack message metadata on digest posts: lets ``was_posted`` find a post after a crash.
 DIGEST_EVENT_TYPE = "kairan_digest"
-HISTORY_LOOKBACK = 200  # most recent messages searched for an interrupted digest post
+HISTORY_PAGE = 200  # messages per conversations.history page
+HISTORY_PAGES = 10  # an interrupted digest post is looked for among the latest 2,000 messages
 CLAIMS_REMEMBERED = 10_000  # event ids kept in memory to skip Slack's retries without a DB write
 
 Mode = Literal["http", "socket"]
@@ -323,22 +324,28 @@ class SlackAdapter:
             await self._post(ref.channel, ref.thread, message, metadata=metadata)
 
     async def was_posted(self, ref: ConversationRef, marker: str) -> bool:
-        """Whether a digest with ``marker`` is among the channel's recent messages.
+        """Whether a digest with ``marker`` is among the channel's recent messages (the latest 2,000).
 
         The digest runner asks this after a send that failed or was interrupted (the process
         died between the post and the ledger update), so each digest reaches the channel once.
         Raises ``SlackApiError`` when Slack cannot be asked (the runner then cannot tell).
         """
-        args: Payload = {"channel": ref.channel, "include_all_metadata": True, "limit": HISTORY_LOOKBACK}
-        if ref.thread:
-            response = await self.client.conversations_replies(ts=ref.thread, **args)
-        else:
-            response = await self.client.conversations_history(**args)
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == DIGEST_EVENT_TYPE and payload.get("marker") == marker:
-                return True
+        args: Payload = {"channel": ref.channel, "include_all_metadata": True, "limit": HISTORY_PAGE}
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            page = {**args, "cursor": cursor} if cursor else args
+            if ref.thread:
+                response = await self.client.conversations_replies(ts=ref.thread, **page)
+            else:
+                response = await self.client.conversations_history(**page)
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == DIGEST_EVENT_TYPE and payload.get("marker") == marker:
+                    return True
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
         return False
 
     # -- listeners ---------------------------------------------------------------------------

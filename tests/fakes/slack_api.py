@@ -20,6 +20,7 @@ server sends ``hello`` on connect, ``push_envelope`` sends an envelope, and the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import time
@@ -273,7 +274,15 @@ class FakeSlack:
         include = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         shown = [m if include else {k: v for k, v in m.items() if k != "metadata"} for m in found]
         limit = int(params.get("limit") or 100)
-        return {"ok": True, "messages": list(reversed(shown))[:limit], "has_more": len(shown) > limit}
+        newest_first = list(reversed(shown))
+        # Slack pages with an opaque cursor (response_metadata.next_cursor); here it encodes the offset.
+        cursor = str(params.get("cursor") or "")
+        start = int(base64.b64decode(cursor).decode().removeprefix("next:")) if cursor else 0
+        page = newest_first[start:start + limit]
+        more = start + limit < len(newest_first)
+        next_cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        metadata = {"next_cursor": next_cursor}
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": metadata}
 
     # -- Socket Mode -------------------------------------------------------------------------
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

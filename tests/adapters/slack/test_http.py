@@ -24,6 +24,7 @@ from adapters.slack.render import (
     THANKS_TEXT,
     UNMAPPED_CHANNEL_TEXT,
 )
+from bot.digest.compose import digest_marker
 from bot.engine import AnswerEngine, EngineSettings
 from bot.models import ConversationRef, Digest, DigestItem
 from bot.state.audit import AuditLog
@@ -462,6 +463,26 @@ async def test_send_posts_a_digest_to_the_channel(make_adapter: Any, serve: Any,
     assert "thread_ts" not in post.params
     assert post.params["blocks"][0]["type"] == "header"
     assert "*<https://www.soumu.go.jp/a.html|地方自治法施行令の一部を改正する政令>*" in texts(post)[1]
+
+
+async def test_was_posted_finds_a_digest_behind_more_than_one_page_of_messages(
+    make_adapter: Any, serve: Any, slack: FakeSlack
+) -> None:
+    # After a crash between the post and the ledger update, a busy channel may have moved on by
+    # hundreds of messages: the digest is looked for page by page (cursor), up to 2,000 messages.
+    running = await serve(make_adapter())
+    ref = ConversationRef("slack", TENANT, SOUMU_CHANNEL)
+    digest = Digest("soumu-weekday", (
+        DigestItem("地方自治法施行令の一部を改正する政令", "https://www.soumu.go.jp/a.html",
+                   "施行は令和7年4月1日。", "2025-03-31", "総務省"),
+    ))
+    await running.adapter.send(ref, digest)
+    for i in range(450):  # staff talking in the channel since
+        await running.adapter.client.chat_postMessage(channel=SOUMU_CHANNEL, text=f"連絡 {i}")
+    assert await running.adapter.was_posted(ref, digest_marker(digest))
+    pages = slack.calls_to("conversations.history")
+    assert [str(p.params["limit"]) for p in pages] == ["200"] * 3
+    assert not await running.adapter.was_posted(ref, "another-marker")
 
 
 async def test_a_rejected_bot_token_fails_start_with_a_clear_error(
