@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, Part
+from knowledge.ingest import SourceItem, build_write
+from knowledge.store import KnowledgeStore
+from knowledge.tokenize import Segmenter
 
 JICHI_ID = "322AC0000000067"
 
@@ -87,3 +90,12 @@ def koumuin() -> ParsedDocument:
             ),
         ),
     )
+
+
+def write_doc(
+    store: KnowledgeStore, doc: ParsedDocument, segmenter: Segmenter, collection: str = "laws"
+) -> None:
+    """Store ``doc`` as an ingest would (one commit) and build the indexes."""
+    item = SourceItem(source=f"{doc.doc_id}.xml", collection=collection, data=b"")
+    store.write([build_write(doc, item, doc.revision_id, segmenter)])
+    store.ensure_indexes()

@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 from lancedb.query import MatchQuery
 
-from knowledge.ingest import SourceItem, build_write
 from knowledge.store import BODY_TERMS, KnowledgeStore, build_filter
 from knowledge.tokenize import Segmenter
-from tests.knowledge.docs import JICHI_ID, jichi, koumuin
+from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
 
 @pytest.fixture(scope="module")
@@ -16,17 +15,11 @@ def segmenter() -> Segmenter:
     return Segmenter()
 
 
-def _write(store: KnowledgeStore, doc, segmenter: Segmenter) -> None:
-    item = SourceItem(source=f"{doc.doc_id}.xml", collection="laws", data=b"")
-    store.write([build_write(doc, item, doc.revision_id, segmenter)])
-    store.ensure_indexes()
-
-
 @pytest.mark.parametrize("cache_rows", [100, 2, 0], ids=["whole table cached", "bounded cache", "no cache"])
 def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache_rows: int) -> None:
     store = KnowledgeStore(tmp_path, cache_rows=cache_rows)
-    _write(store, jichi(), segmenter)
-    _write(store, koumuin(), segmenter)
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, koumuin(), segmenter)
     reader = store.reader
     assert reader is not None
     wanted = [f"{JICHI_ID}#238_4", "325AC0000000261#38", f"{JICHI_ID}#999", f"{JICHI_ID}#225"]
@@ -43,8 +36,8 @@ def test_full_text_returns_the_selected_columns_best_first(
     tmp_path: Path, segmenter: Segmenter, cache_rows: int
 ) -> None:
     store = KnowledgeStore(tmp_path, cache_rows=cache_rows)
-    _write(store, jichi(), segmenter)
-    _write(store, koumuin(), segmenter)
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, koumuin(), segmenter)
     reader = store.reader
     assert reader is not None
     query = MatchQuery(" ".join(segmenter.query_terms("地方公共団体の職員の職務").terms), BODY_TERMS)
@@ -61,13 +54,13 @@ def test_full_text_returns_the_selected_columns_best_first(
 
 def test_a_new_revision_gets_a_new_reader_and_no_stale_rows(tmp_path: Path, segmenter: Segmenter) -> None:
     writer = KnowledgeStore(tmp_path)
-    _write(writer, jichi(), segmenter)
+    write_doc(writer, jichi(), segmenter)
     serving = KnowledgeStore(tmp_path)  # another process's view
     old = serving.reader
     assert old is not None
     assert old.rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] != "改正後の条文。"
 
-    _write(writer, jichi("20250601", text_238_4="改正後の条文。"), segmenter)
+    write_doc(writer, jichi("20250601", text_238_4="改正後の条文。"), segmenter)
     # Until it refreshes, the serving store keeps its snapshot, cache included.
     assert serving.reader is old
     assert old.rows([f"{JICHI_ID}#238_4"])[f"{JICHI_ID}#238_4"]["text"] != "改正後の条文。"

@@ -3,21 +3,14 @@ from pathlib import Path
 import pytest
 
 from knowledge.chunks import chunks_from_document, validate_id
-from knowledge.ingest import SourceItem, build_write
 from knowledge.store import KnowledgeStore, build_filter
 from knowledge.tokenize import Segmenter
-from tests.knowledge.docs import JICHI_ID, jichi, koumuin
+from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
 
 @pytest.fixture(scope="module")
 def segmenter() -> Segmenter:
     return Segmenter()
-
-
-def _write(store: KnowledgeStore, doc, segmenter: Segmenter, collection: str = "laws") -> None:
-    item = SourceItem(source=f"{doc.doc_id}.xml", collection=collection, data=b"")
-    store.write([build_write(doc, item, doc.revision_id, segmenter)])
-    store.ensure_indexes()
 
 
 def test_chunks_carry_ids_links_and_hashes() -> None:
@@ -41,11 +34,11 @@ def test_ids_are_restricted_to_a_safe_alphabet() -> None:
 
 def test_new_revision_replaces_old_chunks(tmp_path: Path, segmenter: Segmenter) -> None:
     store = KnowledgeStore(tmp_path)
-    _write(store, jichi("20240401", extra=True), segmenter)
-    _write(store, koumuin(), segmenter)
+    write_doc(store, jichi("20240401", extra=True), segmenter)
+    write_doc(store, koumuin(), segmenter)
     assert store.stats() == {"documents": 2, "chunks": 5}
     # The newer revision no longer has article 242: it must disappear, other laws untouched.
-    _write(store, jichi("20250601", text_238_4="改正後の条文。"), segmenter)
+    write_doc(store, jichi("20250601", text_238_4="改正後の条文。"), segmenter)
     rows = store.chunks.to_arrow().to_pylist()
     jichi_rows = {r["article"]: r for r in rows if r["doc_id"] == JICHI_ID}
     assert set(jichi_rows) == {"225", "238_4", "suppl0_1"}
@@ -57,8 +50,8 @@ def test_new_revision_replaces_old_chunks(tmp_path: Path, segmenter: Segmenter) 
 
 def test_get_articles_and_titles(tmp_path: Path, segmenter: Segmenter) -> None:
     store = KnowledgeStore(tmp_path)
-    _write(store, jichi(), segmenter)
-    _write(store, koumuin(), segmenter)
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, koumuin(), segmenter)
     rows = store.get_articles([(JICHI_ID, "238_4"), ("325AC0000000261", "38"), (JICHI_ID, "999")])
     assert set(rows) == {(JICHI_ID, "238_4"), ("325AC0000000261", "38")}
     assert sorted(store.law_titles()) == [("地方公務員法", "325AC0000000261"), ("地方自治法", JICHI_ID)]
