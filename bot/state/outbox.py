@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.state.db import Database, insert_new, iso_utc, utc_now
 from bot.state.tables import outbox
@@ -110,10 +110,9 @@ class Outbox:
         self._set(entry, state=ABANDONED, messages=_json(remaining))
 
     def pending(self, platform: str) -> int:
+        waiting = (outbox.c.platform == platform) & (outbox.c.state == PENDING)
         with self.db.read() as conn:
-            return len(conn.execute(
-                select(outbox.c.id).where(outbox.c.platform == platform, outbox.c.state == PENDING)
-            ).all())
+            return int(conn.execute(select(func.count()).select_from(outbox).where(waiting)).scalar_one())
 
     def forget_finished_before(self, moment: datetime) -> int:
         """Drop delivered and abandoned entries queued before ``moment`` (the audit log keeps the answers)."""
