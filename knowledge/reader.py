@@ -86,7 +86,8 @@ class ChunkReader:
 
         async def run() -> list[dict[str, Any]]:
             builder = self._table.query().nearest_to_text(query)
-            builder = builder.select(["_rowid"]) if from_cache else builder.select(list(columns))
+            # Naming _score keeps LanceDB from logging a deprecation warning on every query.
+            builder = builder.select(["_rowid", "_score"]) if from_cache else builder.select(list(columns))
             if where is not None:
                 builder = builder.where(where)
             result: list[dict[str, Any]] = await builder.limit(limit).to_list()
