@@ -7,6 +7,7 @@ SQLite runs in WAL mode with a busy timeout, and SQLAlchemy emits BEGIN itself s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import sqlite3
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
@@ -71,14 +72,20 @@ def insert_new(conn: Connection, table: Table, **values: Any) -> bool:
     """``INSERT … ON CONFLICT DO NOTHING``: True when the row was added; False when a row with its key
     exists (or was being inserted by another process: PostgreSQL waits for that one to commit).
 
+    A conflict is no error, so PostgreSQL logs none (a plain INSERT logs one per redelivered event).
     Uses ``RETURNING`` (the driver's rowcount for INSERT is -1 with psycopg through SQLAlchemy).
     """
-    if conn.dialect.name == "postgresql":
+    return conn.execute(_insert_new_statement(conn.dialect.name, table), values).first() is not None
+
+
+@functools.cache
+def _insert_new_statement(dialect: str, table: Table) -> Insert:
+    """Built once per table and dialect; the values are bound per call."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
-    return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
+    return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def lock_key(name: str) -> int:

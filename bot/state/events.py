@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 
-from bot.state.db import Database, iso_utc, utc_now
+from bot.state.db import Database, insert_new, iso_utc, utc_now
 from bot.state.tables import processed_events
-
-_INSERT = insert(processed_events)  # built once; values are bound per call
 
 
 class EventLedger:
@@ -21,14 +18,10 @@ class EventLedger:
         """True the first time (platform, event_id) is claimed, False every time after."""
         if not platform or not event_id:
             raise ValueError(f"platform and event_id must not be empty, got {platform!r}, {event_id!r}")
-        try:
-            with self.db.write() as conn:
-                conn.execute(
-                    _INSERT, {"platform": platform, "event_id": event_id, "time": iso_utc(time or utc_now())}
-                )
-        except IntegrityError:
-            return False
-        return True
+        with self.db.write() as conn:
+            return insert_new(
+                conn, processed_events, platform=platform, event_id=event_id, time=iso_utc(time or utc_now())
+            )
 
     def forget_before(self, moment: datetime) -> int:
         """Drop claims older than ``moment`` (platforms stop redelivering after minutes to hours)."""
