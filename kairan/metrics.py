@@ -1,8 +1,9 @@
 """Prometheus metrics (text exposition format 0.0.4), written out by hand, and a metered engine.
 
 Counters and one histogram cover what an operator watches: questions, abstentions, answer latency,
-LLM tokens, digest posts and errors by kind. ``MeteredEngine`` wraps the answer engine without
-changing it.
+LLM tokens, digest posts and errors by kind; one gauge shows the replies waiting in the outbox per
+platform (set from the state DB at scrape time, see ``kairan.serve``). ``MeteredEngine`` wraps the
+answer engine without changing it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Chat platforms whose adapters keep refused replies in the state DB outbox (bot.state.outbox).
+OUTBOX_PLATFORMS = ("slack", "teams", "logo")
 
 LabelValues = tuple[str, ...]
 
@@ -64,6 +67,32 @@ class Counter:
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        with self._lock:
+            items = sorted(self._values.items())
+        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
+        return lines
+
+
+class Gauge:
+    """A value that goes up and down; ``replace`` sets every labelled value at once."""
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self.name, self.help, self.label_names = name, help_text, tuple(labels)
+        self._values: dict[LabelValues, float] = {}
+        self._lock = threading.Lock()
+
+    def replace(self, values: dict[LabelValues, float]) -> None:
+        for key in values:
+            if len(key) != len(self.label_names):
+                raise ValueError(f"{self.name} takes labels {self.label_names}, got {key}")
+        with self._lock:
+            self._values = dict(values)
+
+    def value(self, *labels: str) -> float | None:
+        return self._values.get(tuple(labels))
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
         with self._lock:
             items = sorted(self._values.items())
         lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
@@ -120,6 +149,12 @@ class Metrics:
         self.llm_tokens = Counter("kairan_llm_tokens_total", "LLM tokens by direction.", ("direction",))
         self.digest_posts = Counter("kairan_digest_posts_total", "Digests posted to channels.")
         self.errors = Counter("kairan_errors_total", "Errors by kind.", ("kind",))
+        self.outbox_pending = Gauge(
+            "kairan_outbox_pending",
+            "Replies a chat platform refused during an outage, waiting in the outbox to be posted again, "
+            "by platform.",
+            ("platform",),
+        )
 
     def observe_answer(self, message: IncomingMessage, answer: Answer, seconds: float) -> None:
         ref = message.ref
@@ -138,6 +173,10 @@ class Metrics:
                 if n:
                     self.llm_tokens.inc(n, direction=direction)
 
+    def set_outbox_pending(self, counts: dict[str, int] | None) -> None:
+        """The pending outbox entries per platform, read at scrape time; None: unknown (no samples)."""
+        self.outbox_pending.replace({(p,): float(n) for p, n in (counts or {}).items()})
+
     def render(self) -> str:
         lines: list[str] = []
         for metric in (
@@ -147,6 +186,7 @@ class Metrics:
             self.llm_tokens,
             self.digest_posts,
             self.errors,
+            self.outbox_pending,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

@@ -24,10 +24,11 @@ from sqlalchemy.engine import make_url
 
 from adapters.base import Adapter
 from bot.state.db import Database
+from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
 from kairan.housekeeping import prune_events
 from kairan.logging import new_request_id, request_id_var
-from kairan.metrics import CONTENT_TYPE, MeteredEngine, Metrics
+from kairan.metrics import CONTENT_TYPE, OUTBOX_PLATFORMS, MeteredEngine, Metrics
 from kairan.wiring import KnowledgeConfig, build_engine, open_state
 from knowledge.store import KnowledgeStore
 
@@ -252,8 +253,24 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+def outbox_pending(db: Database) -> dict[str, int]:
+    """Pending outbox entries per platform (one indexed COUNT each)."""
+    outbox = Outbox(db)
+    return {platform: outbox.pending(platform) for platform in OUTBOX_PLATFORMS}
+
+
+async def _read_outbox_pending(db: Database) -> dict[str, int] | None:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(outbox_pending, db), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("metrics: reading the outbox from the state DB failed: %s", type(exc).__name__)
+        return None
+
+
 async def metrics_view(request: web.Request) -> web.Response:
-    body = request.app[SERVICES_KEY].metrics.render()
+    services = request.app[SERVICES_KEY]
+    services.metrics.set_outbox_pending(await _read_outbox_pending(services.db))
+    body = services.metrics.render()
     return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -3,7 +3,9 @@
 The bot answers every text message of a 1:1 talk and messages that mention it in group
 talks, in the same talk (LoGo has no threads), opening with the asker's mention. Each
 message is handled once across reconnects and restarts (EventLedger, platform "logo").
-Failures become a short Japanese apology in the talk; the error goes to the log only.
+Failures become a short Japanese apology in the talk; the error goes to the log only. A reply
+the server still does not take after the client's retries during an outage (connection lost,
+429/503) is kept in the state DB's outbox and posted later (``adapters.logo.outbox``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from typing import Any, Protocol
 
 from adapters.logo.client import LogoClient, LogoError
+from adapters.logo.outbox import is_outage, logo_redelivery, queue_reply
 from adapters.logo.render import (
     APOLOGY,
     EMPTY_QUESTION,
@@ -25,8 +28,10 @@ from adapters.logo.render import (
     reply_text,
     to_incoming,
 )
+from adapters.redelivery import Redelivery
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.events import EventLedger
+from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ class LogoAdapter:
         answer_bots: bool = False,
         default_tenant: str | None = None,
         start_timeout: float = 30.0,
+        outbox: Outbox | None = None,
+        redeliver_interval: float = 30.0,
     ) -> None:
         self.client = client
         self.manifest = manifest
@@ -59,6 +66,10 @@ class LogoAdapter:
         self.answer_bots = answer_bots
         self.default_tenant = default_tenant
         self.start_timeout = start_timeout
+        # Replies the server did not take even after the client's retries wait here.
+        self.outbox = outbox
+        self.redeliver_interval = redeliver_interval
+        self._redelivery: Redelivery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._talk_locks: dict[int, asyncio.Lock] = {}
         client.add_handler(self._on_notification)
@@ -66,8 +77,19 @@ class LogoAdapter:
     # -- Adapter protocol ---------------------------------------------------------------------------
     async def start(self) -> None:
         await self.client.start(wait=self.start_timeout)
+        if self.outbox is not None and self._redelivery is None:
+            self._redelivery = logo_redelivery(
+                self.outbox,
+                self._post_chunk,
+                connected=self.client.connected,
+                interval=self.redeliver_interval,
+            )
+            self._redelivery.start()
 
     async def stop(self) -> None:
+        if self._redelivery is not None:
+            await self._redelivery.stop()
+            self._redelivery = None
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=60)
         await self.client.stop()
@@ -123,8 +145,9 @@ class LogoAdapter:
             return
         name = self.client.user_name(message.user_id) or str(message.user_id)
         mention = mention_markup(message.user_id, name)
+        key = str(message.message_id)
         if not incoming.text:
-            await self._post(message.talk_id, EMPTY_QUESTION, mention=mention)
+            await self._post(message.talk_id, EMPTY_QUESTION, mention=mention, key=key)
             return
         try:
             answer = await self.engine.answer(incoming, collections=collections)
@@ -132,16 +155,28 @@ class LogoAdapter:
         except Exception:
             log.exception("LoGo: answering message %s in talk %s failed", message.message_id, message.talk_id)
             body = APOLOGY
-        await self._post(message.talk_id, body, mention=mention)
+        await self._post(message.talk_id, body, mention=mention, key=key)
 
     # -- outgoing ---------------------------------------------------------------------------------------
-    async def _post(self, talk_id: int, body: str, *, mention: str | None) -> None:
-        """Post the chunks of one reply in order, not interleaved with another reply in the talk."""
+    async def _post(self, talk_id: int, body: str, *, mention: str | None, key: str | None = None) -> None:
+        """Post the chunks of one reply in order, not interleaved with another reply in the talk.
+
+        ``key`` (the answered message id): during an outage the chunks not yet posted are queued.
+        """
         lock = self._talk_locks.setdefault(talk_id, asyncio.Lock())
         async with lock:
-            for chunk in reply_chunks(body, limit=self.max_message_length, mention=mention):
+            chunks = reply_chunks(body, limit=self.max_message_length, mention=mention)
+            for i, chunk in enumerate(chunks):
                 try:
                     await self.client.send_text(talk_id, chunk)
                 except LogoError as exc:
+                    if key is not None and self.outbox is not None and is_outage(exc):
+                        await queue_reply(self.outbox, talk_id, key, chunks[i:], exc)
+                        return
                     log.error("LoGo: posting to talk %s failed: %s", talk_id, exc)
                     return
+
+    async def _post_chunk(self, talk_id: int, chunk: str) -> None:
+        """One queued chunk, posted again (not interleaved with a reply being posted in the talk)."""
+        async with self._talk_locks.setdefault(talk_id, asyncio.Lock()):
+            await self.client.send_text(talk_id, chunk)

@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.redelivery import Redelivery
 from adapters.slack.payloads import (
     PLATFORM,
     ChannelScope,
@@ -181,7 +182,7 @@ class SlackAdapter:
         # Answers Slack did not take even after the retries wait here and are posted again later.
         self.outbox = outbox
         self.redeliver_interval = redeliver_interval
-        self._redelivery: asyncio.Task[None] | None = None
+        self._redelivery: Redelivery | None = None
         self.connect_timeout = connect_timeout
         self._app_token = app_token
         base_url = api_url or DEFAULT_API_URL
@@ -236,7 +237,12 @@ class SlackAdapter:
             raise
         self._ready = True
         if self.outbox is not None:
-            self._redelivery = asyncio.create_task(self._redeliver_forever())
+            self._redelivery = Redelivery(
+                self.outbox, PLATFORM, self._post_queued, classify=_outage, label="Slack",
+                describe=lambda entry: f"for event {entry.key} in {entry.channel}", reason=_api_error,
+                interval=self.redeliver_interval,
+            )
+            self._redelivery.start()
         log.info("Slack adapter ready (%s mode, bot user %s)", self.mode, self._bot_user_id)
 
     async def _connect_socket(self) -> AsyncSocketModeHandler:
@@ -258,8 +264,7 @@ class SlackAdapter:
     async def stop(self) -> None:
         self._ready = False
         if self._redelivery is not None:
-            self._redelivery.cancel()
-            await asyncio.gather(self._redelivery, return_exceptions=True)
+            await self._redelivery.stop()
             self._redelivery = None
         if self._socket is not None:
             await self._socket.close_async()
@@ -516,7 +521,7 @@ class SlackAdapter:
     ) -> bool:
         """Keep the replies Slack did not take (an outage past the retries) for redelivery."""
         status = exc.response.status_code
-        if self.outbox is None or not (status == 429 or status >= 500):
+        if self.outbox is None or not _outage(exc):
             return False
         queued = [{"text": m.text, "blocks": m.blocks} for m in rest]
         await self._state(self.outbox.add, PLATFORM, event_id, channel, thread, queued)
@@ -527,47 +532,8 @@ class SlackAdapter:
         )
         return True
 
-    async def _redeliver_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.redeliver_interval)
-            try:
-                await self.redeliver_due()
-            except Exception:
-                log.exception("posting queued Slack answers failed")
-
-    async def redeliver_due(self) -> int:
-        """Post the queued answers that are due, each in order; returns how many were completed."""
-        assert self.outbox is not None
-        done = 0
-        for entry in await self._state(self.outbox.take_due, PLATFORM):
-            if await self._redeliver(self.outbox, entry):
-                done += 1
-        return done
-
-    async def _redeliver(self, outbox: Outbox, entry: Queued) -> bool:
-        rest = list(entry.messages)
-        try:
-            while rest:
-                message = SlackMessage(rest[0]["text"], rest[0]["blocks"])
-                await self._post(entry.channel, entry.thread, message)
-                rest.pop(0)
-        except SlackApiError as exc:
-            status, error = exc.response.status_code, exc.response.get("error")
-            if status == 429 or status >= 500:
-                if not await self._state(outbox.retry_later, entry, rest):
-                    log.error(
-                        "queued Slack answer for event %s in %s abandoned after %d attempts: %s (HTTP %s)",
-                        entry.key, entry.channel, entry.attempts, error, status,
-                    )
-                return False
-            log.error("queued Slack answer for event %s in %s refused: %s (HTTP %s); not posted",
-                      entry.key, entry.channel, error, status)
-            await self._state(outbox.abandon, entry, rest)
-            return False
-        await self._state(outbox.delivered, entry)
-        log.info("queued Slack answer for event %s posted to %s (attempt %d)", entry.key, entry.channel,
-                 entry.attempts)
-        return True
+    async def _post_queued(self, entry: Queued, message: Any) -> None:
+        await self._post(entry.channel, entry.thread, SlackMessage(message["text"], message["blocks"]))
 
     @staticmethod
     def _collections(scope: ChannelScope) -> list[str] | None:
@@ -679,3 +645,17 @@ class SlackAdapter:
                 )
         except Exception:
             log.warning("clearing the progress indicator failed", exc_info=True)
+
+
+def _outage(exc: Exception) -> bool | None:
+    """For the outbox: Slack down or throttling (kept for later), a refusal (not), or not Slack's answer."""
+    if not isinstance(exc, SlackApiError):
+        return None
+    status = exc.response.status_code
+    return status == 429 or status >= 500
+
+
+def _api_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"{exc.response.get('error')} (HTTP {exc.response.status_code})"
+    return str(exc)

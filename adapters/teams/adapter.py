@@ -9,7 +9,9 @@ identity), so Teams gets its HTTP response within its deadline however long the 
 
 Replies go to the thread the question came from; personal chats are streamed. Failures post a
 short Japanese apology (the SDK's default ``on_turn_error``, which posts the exception text, is
-replaced) and log the traceback.
+replaced) and log the traceback. An answer (or apology) the connector still refuses after the
+retries with 429/5xx is kept in the state DB's outbox and posted proactively later
+(``adapters.teams.outbox``).
 """
 
 from __future__ import annotations
@@ -35,16 +37,27 @@ from microsoft_agents.hosting.core import (
 from microsoft_agents.hosting.core.app import TypingIndicator, TypingOptions
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connections
 
+from adapters.redelivery import Redelivery
 from adapters.teams import render
+from adapters.teams.outbox import queue_answer, queued_item, teams_redelivery
 from adapters.teams.references import ConversationStore
-from adapters.teams.retry import quiet_sdk_connector_errors, retryable, send_with_retry
+from adapters.teams.retry import (
+    TeamsDeliveryError,
+    failure_is_retryable,
+    quiet_sdk_connector_errors,
+    retryable,
+    send_with_retry,
+)
 from adapters.teams.routing import Scope, resolve_scope
 from adapters.teams.streaming import TeamsStream
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
+from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 
 log = logging.getLogger(__name__)
+
+__all__ = ["AnswerSource", "TeamsAdapter", "TeamsDeliveryError", "TeamsSettings"]
 
 MESSAGES_PATH = "/api/messages"
 
@@ -55,10 +68,6 @@ class AnswerSource(Protocol):
     def stream(
         self, message: IncomingMessage, *, collections: Sequence[str] | None = None
     ) -> AsyncIterator[str | Answer]: ...
-
-
-class TeamsDeliveryError(RuntimeError):
-    """A proactive post could not be made (no stored reference, bot removed, connector error)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ class TeamsAdapter:
         conversations: ConversationStore,
         feedback: FeedbackStore,
         hash_user: Callable[[str], str],
+        outbox: Outbox | None = None,
+        redeliver_interval: float = 30.0,
     ) -> None:
         self.settings = settings
         self.auth = auth
@@ -94,6 +105,10 @@ class TeamsAdapter:
         self.conversations = conversations
         self.feedback = feedback
         self.hash_user = hash_user
+        # Answers the connector did not take even after the retries wait here and are posted later.
+        self.outbox = outbox
+        self.redeliver_interval = redeliver_interval
+        self._redelivery: Redelivery | None = None
         quiet_sdk_connector_errors()
         self.cloud = CloudAdapter(connection_manager=connections)
         self.cloud.on_turn_error = self._on_turn_error
@@ -117,9 +132,17 @@ class TeamsAdapter:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await self._site.start()
+        if self.outbox is not None:
+            self._redelivery = teams_redelivery(
+                self.outbox, self._post_proactively, interval=self.redeliver_interval
+            )
+            self._redelivery.start()
         log.info("Teams endpoint listening on %s:%s%s", self.settings.host, self.port, MESSAGES_PATH)
 
     async def stop(self) -> None:
+        if self._redelivery is not None:
+            await self._redelivery.stop()
+            self._redelivery = None
         await self.drain()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -130,40 +153,46 @@ class TeamsAdapter:
 
     async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
         """Post an answer or a digest proactively to a conversation the bot was seen in."""
-        stored = await asyncio.to_thread(self.conversations.get, ref.channel)
+        if isinstance(reply, Answer):
+            rendered, audit_id = render.answer_activity(reply), reply.audit_id
+        else:
+            rendered, audit_id = render.digest_activity(reply), None
+        await self._post_proactively(ref.channel, ref.thread, rendered, audit_id)
+
+    async def _post_proactively(
+        self, channel: str, thread: str | None, rendered: dict[str, Any], audit_id: str | None
+    ) -> None:
+        """Post one rendered activity through the stored conversation reference (TeamsDeliveryError)."""
+        stored = await asyncio.to_thread(self.conversations.get, channel)
         if stored is None:
             raise TeamsDeliveryError(
-                f"no Teams conversation reference stored for {ref.channel!r}: the bot must be installed "
+                f"no Teams conversation reference stored for {channel!r}: the bot must be installed "
                 "in that chat or channel (and have received an event from it) before it can post there"
             )
         if not stored.installed:
-            raise TeamsDeliveryError(f"the bot was removed from Teams conversation {ref.channel!r}")
+            raise TeamsDeliveryError(f"the bot was removed from Teams conversation {channel!r}")
         reference = ConversationReference.model_validate(stored.reference)
-        conversation_id = ref.channel
-        if ref.thread and stored.conversation_type == "channel":
-            conversation_id = f"{ref.channel};messageid={ref.thread}"
+        conversation_id = channel
+        if thread and stored.conversation_type == "channel":
+            conversation_id = f"{channel};messageid={thread}"
         continuation = reference.get_continuation_activity()
         continuation.id = None  # a new post (or a post into the thread), not a reply to an event
         continuation.conversation = reference.conversation.model_copy(update={"id": conversation_id})
-        rendered = (
-            render.answer_activity(reply) if isinstance(reply, Answer) else render.digest_activity(reply)
-        )
         failure: list[BaseException] = []
 
         async def post(context: TurnContext) -> None:
             try:
                 response = await send_with_retry(context, Activity.model_validate(rendered))
-                if isinstance(reply, Answer) and reply.audit_id and response and response.id:
-                    await asyncio.to_thread(
-                        self.conversations.link_answer, ref.channel, response.id, reply.audit_id
-                    )
+                if audit_id and response and response.id:
+                    await asyncio.to_thread(self.conversations.link_answer, channel, response.id, audit_id)
             except Exception as exc:  # surfaced to the caller below, not to the chat
                 failure.append(exc)
 
         await self.cloud.continue_conversation(self.settings.app_id, continuation, post)
         if failure:
             raise TeamsDeliveryError(
-                f"posting to Teams conversation {ref.channel!r} failed: {failure[0]}"
+                f"posting to Teams conversation {channel!r} failed: {_describe(failure[0])}",
+                retryable=failure_is_retryable(failure[0]),
             ) from (failure[0])
 
     # -- introspection for serve / tests ---------------------------------------------------
@@ -293,6 +322,7 @@ class TeamsAdapter:
         collections = list(scope.collections) if scope.collections is not None else None
         streaming = self.settings.stream_personal and render.conversation_type(message.raw) == "personal"
         stream = TeamsStream(context, interval=self.settings.stream_interval) if streaming else None
+        answer: Answer | None = None
         try:
             await self._typing(context)
             if stream is not None:
@@ -312,19 +342,23 @@ class TeamsAdapter:
                 message_id = response.id if response else None
         except aiohttp.ClientResponseError as exc:
             # The connector refused the post even after the retries: one line, no traceback.
+            if answer is not None and await self._queue(
+                message, render.answer_activity(answer), answer.audit_id, exc.status
+            ):
+                return
             log.error(
                 "Teams connector answered HTTP %s for conversation %s; the answer was not posted",
                 exc.status,
                 message.ref.channel,
             )
             if not retryable(exc.status):  # e.g. a rejected activity: the apology may still go out
-                await self._apologise(context, stream)
+                await self._apologise(context, stream, message)
             return
         except Exception:
             log.exception("answering a Teams message failed (conversation %s)", message.ref.channel)
-            await self._apologise(context, stream)
+            await self._apologise(context, stream, message)
             return
-        if answer.audit_id and message_id:
+        if answer is not None and answer.audit_id and message_id:
             await asyncio.to_thread(
                 self.conversations.link_answer, message.ref.channel, message_id, answer.audit_id
             )
@@ -350,14 +384,26 @@ class TeamsAdapter:
             raise RuntimeError("the answer engine finished without an answer")
         return final
 
-    async def _apologise(self, context: TurnContext, stream: TeamsStream | None) -> None:
+    async def _queue(
+        self, message: IncomingMessage, activity: dict[str, Any], audit_id: str | None, status: int
+    ) -> bool:
+        """Keep a reply the connector did not take (an outage past the retries) for redelivery."""
+        if self.outbox is None or not retryable(status):
+            return False
+        await queue_answer(self.outbox, message.ref, [queued_item(activity, audit_id)], status)
+        return True
+
+    async def _apologise(
+        self, context: TurnContext, stream: TeamsStream | None, message: IncomingMessage
+    ) -> None:
         try:
             if stream is not None and stream.started and not stream.finished:
                 await stream.finish(render.apology_activity())
             else:
                 await send_with_retry(context, Activity.model_validate(render.apology_activity()))
         except aiohttp.ClientResponseError as exc:
-            log.error("could not post the apology to Teams (HTTP %s)", exc.status)
+            if not await self._queue(message, render.apology_activity(), None, exc.status):
+                log.error("could not post the apology to Teams (HTTP %s)", exc.status)
         except Exception:
             log.exception("could not post the apology to Teams")
 
@@ -399,3 +445,9 @@ def _reference_dict(activity: Mapping[str, Any], conversation_id: str) -> dict[s
     reference.activity_id = None
     reference.conversation = reference.conversation.model_copy(update={"id": conversation_id})
     return reference.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    return str(exc) or type(exc).__name__

@@ -14,6 +14,7 @@ from adapters.teams.adapter import AnswerSource, TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
 from bot.state.audit import AuditLog
 from bot.state.feedback import FeedbackStore
+from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
@@ -88,4 +89,5 @@ def build_teams_adapter(
         conversations=ConversationStore(db),
         feedback=FeedbackStore(db),
         hash_user=audit.hash_user,
+        outbox=Outbox(db),
     )

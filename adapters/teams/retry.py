@@ -32,6 +32,24 @@ def retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+class TeamsDeliveryError(RuntimeError):
+    """A proactive post could not be made (no stored reference, bot removed, connector error).
+
+    ``retryable``: a later attempt may succeed (HTTP 429/5xx, or the connector was unreachable).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def failure_is_retryable(exc: BaseException) -> bool:
+    """An outage rather than a refusal: 429/5xx after the retries, or the connector unreachable."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return retryable(exc.status)
+    return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError)
+
+
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Seconds from a ``Retry-After`` header (seconds or HTTP date); None when absent or bad."""
     value = (headers or {}).get("Retry-After")

@@ -123,7 +123,8 @@ async def test_slack_down_past_the_retries_gets_the_answer_queued_and_posted_onc
     assert reply.params["thread_ts"] == MENTION_TS
     assert outbox.pending("slack") == 0
     assert_one_clear_line(caplog, "Slack chat.postMessage failed", EVENT_ID, "HTTP 503", "queued")
-    assert any(f"queued Slack answer for event {EVENT_ID} posted" in r.getMessage() for r in caplog.records)
+    posted = [r.getMessage() for r in caplog.records if " posted " in r.getMessage()]
+    assert any(f"queued Slack answer for event {EVENT_ID} in " in line for line in posted)
 
 
 async def test_slack_rejecting_the_answer_gets_the_apology_instead_once(
@@ -141,8 +142,8 @@ async def test_slack_rejecting_the_answer_gets_the_apology_instead_once(
 # ----------------------------------------------------------------------------------------- Teams
 
 
-async def ask_teams(teams: Teams, kb_searcher: Searcher) -> Any:
-    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+async def ask_teams(teams: Teams, kb_searcher: Searcher, **options: Any) -> Any:
+    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db), **options)
     status, _ = await teams.post(adapter, teams.activity("channel_mention"))
     assert status == 202
     await adapter.drain()
@@ -182,10 +183,36 @@ async def test_teams_transient_5xx_is_retried_and_replied_once(
 async def test_teams_failing_for_good_logs_one_error_and_posts_nothing_twice(
     teams: Teams, kb_searcher: Searcher, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Without an outbox the refused answer is only logged (with one, see the test below).
     teams.connector.fail_next(503, times=1 + MAX_RETRIES, kind="message")
     with caplog.at_level(logging.INFO):
-        await ask_teams(teams, kb_searcher)
+        await ask_teams(teams, kb_searcher, queue_failures=False)
 
     assert teams.connector.of_type("message") == []  # nothing posted, no apology it cannot deliver
     assert [s for s, _ in teams.connector.refused] == [503] * (1 + MAX_RETRIES)
     assert_one_clear_line(caplog, "Teams connector answered HTTP 503", CHANNEL, "the answer was not posted")
+
+
+async def test_teams_down_past_the_retries_gets_the_answer_queued_and_posted_once_when_back(
+    teams: Teams, kb_searcher: Searcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An outage longer than the retries: the answer waits in the outbox (state DB) instead of being
+    # lost, the first redelivery is refused too, and a later one posts it once into the thread.
+    outbox = Outbox(teams.db, backoff=timedelta(seconds=0.2))
+    teams.connector.fail_next(503, times=2 * (1 + MAX_RETRIES), retry_after=0, kind="message")
+    with caplog.at_level(logging.INFO):
+        await ask_teams(teams, kb_searcher, outbox=outbox, redeliver_interval=0.2)
+        assert teams.connector.of_type("message") == [] and outbox.pending("teams") == 1
+        await teams.connector.wait_for(1, kind="message", timeout=30)
+        await asyncio.sleep(1.0)  # later redelivery rounds must not post it again
+
+    [reply] = teams.connector.of_type("message")
+    assert reply.conversation_id == TEAMS_THREAD
+    assert "地方自治法" in reply.activity["text"]
+    assert [s for s, _ in teams.connector.refused] == [503] * (2 * (1 + MAX_RETRIES))
+    assert outbox.pending("teams") == 0
+    assert_one_clear_line(caplog, "Teams connector answered HTTP 503", CHANNEL, "queued")
+    assert any(
+        r.levelno == logging.INFO and "queued Teams answer" in r.getMessage() and "posted" in r.getMessage()
+        for r in caplog.records
+    )

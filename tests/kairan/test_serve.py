@@ -22,8 +22,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError
 
 from bot.models import Answer, ConversationRef, Digest
+from bot.state.outbox import Outbox
 from kairan.cli import cli
 from kairan.console import CSRF_MESSAGE, DISABLED_MESSAGE, TOKEN_MESSAGE
 from kairan.logging import configure_logging
@@ -205,6 +207,7 @@ async def test_metrics_count_a_console_question(client: TestClient[Any, Any]) ->
         "kairan_llm_tokens_total": "counter",
         "kairan_digest_posts_total": "counter",
         "kairan_errors_total": "counter",
+        "kairan_outbox_pending": "gauge",
     }
     assert samples['kairan_questions_total{tenant="local",platform="console"}'] == 1
     assert samples["kairan_answer_seconds_count"] == 1
@@ -217,6 +220,49 @@ async def test_metrics_count_a_console_question(client: TestClient[Any, Any]) ->
     _, samples = parse_prometheus(await (await client.get("/metrics")).text())
     assert samples['kairan_questions_total{tenant="local",platform="console"}'] == 2
     assert samples['kairan_abstentions_total{tenant="local",platform="console"}'] == 1
+
+
+async def test_metrics_show_the_pending_outbox_entries_per_platform(
+    services: Services, client: TestClient[Any, Any]
+) -> None:
+    async def pending() -> dict[str, float]:
+        _, samples = parse_prometheus(await (await client.get("/metrics")).text())
+        return {k: v for k, v in samples.items() if k.startswith("kairan_outbox_pending")}
+
+    assert await pending() == {
+        'kairan_outbox_pending{platform="slack"}': 0,
+        'kairan_outbox_pending{platform="teams"}': 0,
+        'kairan_outbox_pending{platform="logo"}': 0,
+    }
+    outbox = Outbox(services.db)
+    for n in range(3):
+        assert outbox.add("teams", f"activity-{n}", "19:x@thread.tacv2", None, [{"text": "回答"}])
+    assert outbox.add("slack", "Ev1", "C1", "1.0", [{"text": "回答"}])
+    assert await pending() == {
+        'kairan_outbox_pending{platform="slack"}': 1,
+        'kairan_outbox_pending{platform="teams"}': 3,
+        'kairan_outbox_pending{platform="logo"}': 0,
+    }
+    [entry, *_] = outbox.take_due("teams")
+    outbox.delivered(entry)  # read at scrape time: a posted entry no longer counts
+    assert (await pending())['kairan_outbox_pending{platform="teams"}'] == 2
+
+
+async def test_metrics_still_answer_when_the_outbox_cannot_be_read(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unavailable(self: Outbox, platform: str) -> int:
+        raise OperationalError("SELECT count(*) FROM outbox", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Outbox, "pending", unavailable)
+    with caplog.at_level(logging.WARNING):
+        r = await client.get("/metrics")
+    assert r.status == 200
+    types, samples = parse_prometheus(await r.text())
+    assert types["kairan_outbox_pending"] == "gauge"  # HELP/TYPE still there, no made-up samples
+    assert not any(k.startswith("kairan_outbox_pending") for k in samples)
+    [line] = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert line == "metrics: reading the outbox from the state DB failed: OperationalError"
 
 
 # -- console API ------------------------------------------------------------------------------

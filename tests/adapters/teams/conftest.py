@@ -20,6 +20,7 @@ from bot.engine import AnswerEngine, EngineSettings
 from bot.llm.base import LLMProvider
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
+from bot.state.outbox import Outbox
 from kairan.wiring import open_searcher
 from knowledge.ingest import Ingestor, discover
 from knowledge.search import Searcher
@@ -103,7 +104,17 @@ class Teams:
     db: Database
     adapters: list[TeamsAdapter] = field(default_factory=list)
 
-    async def start_adapter(self, engine: AnswerSource, **settings: Any) -> TeamsAdapter:
+    async def start_adapter(
+        self,
+        engine: AnswerSource,
+        *,
+        outbox: Outbox | None = None,
+        queue_failures: bool = True,
+        redeliver_interval: float | None = None,
+        **settings: Any,
+    ) -> TeamsAdapter:
+        """The factory's adapter, started; ``outbox`` replaces the factory's (``queue_failures=False``:
+        none, refused answers are only logged), ``settings`` replace fields of its TeamsSettings."""
         manifest = teams_manifest()
         adapter = build_teams_adapter(
             manifest,
@@ -117,6 +128,10 @@ class Teams:
         assert adapter is not None
         if settings:
             adapter.settings = replace(adapter.settings, **settings)
+        if outbox is not None or not queue_failures:
+            adapter.outbox = outbox if queue_failures else None
+        if redeliver_interval is not None:
+            adapter.redeliver_interval = redeliver_interval
         await adapter.start()
         self.adapters.append(adapter)
         return adapter

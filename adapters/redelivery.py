@@ -1,0 +1,109 @@
+"""The redelivery loop of an adapter that keeps refused replies in the outbox (``bot.state.outbox``).
+
+Every ``interval`` seconds it takes the platform's due entries (each leased to this replica) and
+posts their messages in order through the adapter's ``post``. ``classify`` tells a failure apart:
+True (an outage: keep the messages not yet posted for a later round, abandoned with one error
+line after the outbox's ``give_up_after``), False (refused: abandoned with one error line), None
+(not a delivery failure: raised, logged by the loop; the entry is retried when its lease ends).
+A completed entry gets one INFO line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.state.outbox import Outbox, Queued
+
+log = logging.getLogger(__name__)
+
+PostOne = Callable[[Queued, Any], Awaitable[None]]  # posts one queued message of the entry
+Classify = Callable[[Exception], bool | None]
+
+
+def _always() -> bool:
+    return True
+
+
+class Redelivery:
+    """``start()`` with the adapter, ``stop()`` before it stops; ``redeliver_due()`` runs one round."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        platform: str,
+        post: PostOne,
+        *,
+        classify: Classify,
+        label: str,
+        describe: Callable[[Queued], str] = lambda entry: entry.key,
+        reason: Callable[[Exception], str] = str,
+        ready: Callable[[], bool] = _always,
+        interval: float = 30.0,
+    ) -> None:
+        self.outbox = outbox
+        self.platform = platform
+        self.post = post
+        self.classify = classify
+        self.label = label  # "Teams", "LoGo": how the platform is named in log lines
+        self.describe = describe
+        self.reason = reason  # the failure as one short log phrase
+        self.ready = ready  # False: skip the round (e.g. disconnected), nothing is taken
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                if self.ready():
+                    await self.redeliver_due()
+            except Exception:
+                log.exception("posting queued %s answers failed", self.label)
+
+    async def redeliver_due(self) -> int:
+        """Post the queued answers that are due, each in order; returns how many were completed."""
+        done = 0
+        for entry in await asyncio.to_thread(self.outbox.take_due, self.platform):
+            if await self._redeliver(entry):
+                done += 1
+        return done
+
+    async def _redeliver(self, entry: Queued) -> bool:
+        rest = list(entry.messages)
+        try:
+            while rest:
+                await self.post(entry, rest[0])
+                rest.pop(0)
+        except Exception as exc:
+            outage = self.classify(exc)
+            if outage is None:
+                raise
+            if outage:
+                if not await asyncio.to_thread(self.outbox.retry_later, entry, rest):
+                    log.error(
+                        "queued %s answer %s abandoned after %d attempts: %s",
+                        self.label, self.describe(entry), entry.attempts, self.reason(exc),
+                    )
+                return False
+            log.error("queued %s answer %s refused: %s; not posted",
+                      self.label, self.describe(entry), self.reason(exc))
+            await asyncio.to_thread(self.outbox.abandon, entry, rest)
+            return False
+        await asyncio.to_thread(self.outbox.delivered, entry)
+        log.info(
+            "queued %s answer %s posted (attempt %d)", self.label, self.describe(entry), entry.attempts
+        )
+        return True
