@@ -92,6 +92,7 @@ TEMPLATES = (
     "{caption}について、{title}の規定を確認したい",
 )
 REACTION_DONE = "reactions.remove"
+RUN = int(time.time())  # this run's events: ids and ts derived from its start
 
 
 # ============================================================== pure helpers
@@ -190,11 +191,13 @@ def summarise(outcomes: Sequence[Outcome], *, started: float, finished: float) -
 # ============================================================== Slack payloads
 
 
-def payload(i: int, question: str) -> dict[str, Any]:
-    ts = f"1720000000.{i:06d}"
+def payload(i: int, question: str, run: int) -> dict[str, Any]:
+    """Question ``i`` of the run that started at epoch second ``run`` (ids and ts differ per run, so a
+    reused --state-url database does not take a rerun's events for retries of the last run's)."""
+    ts = f"{run}.{i:06d}"
     return {
         "token": "load", "team_id": "T0LOAD", "api_app_id": "A0KAIRAN", "type": "event_callback",
-        "event_id": f"Ev0LOAD{i:06d}", "event_time": 1720000000,
+        "event_id": f"Ev{run}{i:06d}", "event_time": run,
         "event": {
             "type": "app_mention", "user": f"U0LOAD{i % 10_000:04d}", "team": "T0LOAD", "channel": CHANNEL,
             "text": f"<@U0KAIRANBOT> {question}", "ts": ts, "event_ts": ts,
@@ -433,7 +436,7 @@ class Load:
         while self._next < len(self.questions) and (deadline is None or time.perf_counter() < deadline):
             i = self._next
             self._next += 1
-            event = payload(self.offset + i, self.questions[i])
+            event = payload(self.offset + i, self.questions[i], RUN)
             ts = event["event"]["ts"]
             raw = raw_request(event, False)
             replica = i % len(self.ports)
