@@ -41,8 +41,9 @@ reply in the mock Web API); the LLM time actually spent per question, measured a
 server; bot overhead = end-to-end minus that LLM time, p50/p95, also split into before the
 first LLM request and after the last, and over the questions after the first round; ack and
 first-feedback latency; lost and duplicated answers (asserted zero); the audit chain check; bot
-CPU per question (combined and per replica), the seconds its threads waited for a CPU, and how
-many cores other processes kept busy meanwhile (on a shared machine their load is ours).
+CPU per question (combined and per replica), the seconds its threads waited for a CPU, how
+many cores other processes kept busy meanwhile (on a shared machine their load is ours), and a
+CPU probe (a fixed workload's CPU time: runs are comparable when their probes are).
 Targets (issue 10): bot overhead p95 <= 200 ms, zero lost, zero duplicated; (issue 5) ack
 p95 <= 100 ms, first feedback p95 <= 1 s.
 """
@@ -531,6 +532,7 @@ async def run(
         print(f"load: {len(load.questions)} questions, {args.concurrency} in flight, "
               f"{args.replicas} replica(s)" + (f", for {args.duration:.0f} s" if args.duration else ""),
               file=sys.stderr)
+        probe_ms = cpu_probe_ms()
         cpu_started, machine_started = resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
         cpu_bot_started = [await _child_cpu(conn) for conn in pipes]
         started, finished = await load.run()
@@ -574,7 +576,7 @@ async def run(
                "cpu_ms_bot_per_question": round(1000 * sum(cpu_bot_load) / max(1, len(asked)), 1),
                "cpu_s_harness_during_load": round(cpu_harness, 1),
                # The cores other processes kept busy meanwhile (the machine is shared: their load is ours).
-               "cores": os.cpu_count(),
+               "cores": os.cpu_count(), "cpu_probe_ms": probe_ms,
                "other_processes_cores_busy": round(
                    max(0.0, machine_busy - sum(cpu_bot_load) - cpu_harness) / max(finished - started, 1e-9), 2
                ),
@@ -597,6 +599,23 @@ def audit_check(db_url: str) -> dict[str, Any]:
     finally:
         db.close()
     return {"audit_records": verified.records, "audit_chain_ok": verified.ok}
+
+
+def cpu_probe_ms(rounds: int = 3) -> float:
+    """CPU milliseconds of a fixed Python workload, best of ``rounds``: how fast the machine is now.
+
+    A shared VM's speed drifts by tens of percent; runs are comparable when their probes are.
+    """
+    payload = b"x" * 1000
+    best = float("inf")
+    for _ in range(rounds):
+        started, total = time.process_time(), 0
+        for i in range(300_000):
+            total += i * i
+        for _ in range(20_000):
+            hashlib.sha256(payload).digest()
+        best = min(best, time.process_time() - started)
+    return round(1000 * best, 1)
 
 
 def _machine_busy() -> float:
@@ -718,7 +737,8 @@ def main() -> None:
         f"{'ok' if report['audit_chain_ok'] else 'BROKEN'} ({report['audit_records']} records) | bot CPU "
         f"{report['cpu_ms_bot_per_question']} ms/question (per replica: {per_replica}), waited "
         f"{report['cpu_wait_s_bot_during_load']} s for a CPU; other processes kept "
-        f"{report['other_processes_cores_busy']} of {report['cores']} cores busy | "
+        f"{report['other_processes_cores_busy']} of {report['cores']} cores busy; CPU probe "
+        f"{report['cpu_probe_ms']} ms (lower: a faster machine at the time) | "
         f"{'PASS' if ok else 'FAIL'}"
     )
     sys.exit(0 if ok else 1)
