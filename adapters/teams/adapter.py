@@ -51,6 +51,7 @@ from adapters.teams.retry import (
 from adapters.teams.routing import Scope, resolve_scope
 from adapters.teams.streaming import TeamsStream
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
+from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
@@ -97,6 +98,7 @@ class TeamsAdapter:
         hash_user: Callable[[str], str],
         outbox: Outbox | None = None,
         redeliver_interval: float = 30.0,
+        ledger: EventLedger | None = None,
     ) -> None:
         self.settings = settings
         self.auth = auth
@@ -109,6 +111,8 @@ class TeamsAdapter:
         self.outbox = outbox
         self.redeliver_interval = redeliver_interval
         self._redelivery: Redelivery | None = None
+        # Message activities already taken, across restarts and replicas: a redelivery is not answered twice.
+        self.ledger = ledger
         quiet_sdk_connector_errors()
         self.cloud = CloudAdapter(connection_manager=connections)
         self.cloud.on_turn_error = self._on_turn_error
@@ -253,6 +257,8 @@ class TeamsAdapter:
             )
             return
         message = render.incoming_message(activity, tenant=scope.tenant)
+        if not await self._first_delivery(message):
+            return
         if not message.text:
             await send_with_retry(
                 context, Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
@@ -263,6 +269,20 @@ class TeamsAdapter:
         task = asyncio.create_task(self._answer_later(identity, inbound, message, scope))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _first_delivery(self, message: IncomingMessage) -> bool:
+        """Claim the message activity; False when it was delivered before (to this or another replica).
+
+        The channel sends an activity again when the bot's answer to it (202) did not get through, and
+        behind a load balancer the second delivery can reach another replica.
+        """
+        key = render.message_key(message.ref)
+        if self.ledger is None or key is None:
+            return True
+        if await asyncio.to_thread(self.ledger.claim, render.PLATFORM, key):
+            return True
+        log.info("Teams message %s delivered again: already handled, skipped", message.ref.message)
+        return False
 
     async def _on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
         activity = _as_dict(context.activity)

@@ -13,6 +13,7 @@ from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 from adapters.teams.adapter import AnswerSource, TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
 from bot.state.audit import AuditLog
+from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
@@ -87,6 +88,7 @@ def build_teams_adapter(
         engine=engine,
         manifest=manifest,
         conversations=ConversationStore(db),
+        ledger=EventLedger(db),
         feedback=FeedbackStore(db),
         hash_user=audit.hash_user,
         outbox=Outbox(db),

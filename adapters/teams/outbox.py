@@ -12,14 +12,13 @@ redelivered answer can still be linked to its audit record for feedback.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from adapters.redelivery import Redelivery
-from adapters.teams.render import PLATFORM
+from adapters.teams.render import PLATFORM, message_key
 from adapters.teams.retry import TeamsDeliveryError
 from bot.models import ConversationRef
 from bot.state.outbox import Outbox, Queued
@@ -36,10 +35,8 @@ def queued_item(activity: Mapping[str, Any], audit_id: str | None = None) -> dic
 
 
 def outbox_key(ref: ConversationRef) -> str:
-    """One entry per answered message (its activity id, unique within the conversation, plus a short
-    hash of the conversation id, which can be long): queuing the same answer again is a no-op."""
-    conversation = hashlib.sha256(ref.channel.encode()).hexdigest()[:16]
-    return f"{(ref.message or uuid.uuid4().hex)[:200]}@{conversation}"
+    """One entry per answered message: queuing the same answer again is a no-op."""
+    return message_key(ref) or uuid.uuid4().hex
 
 
 async def queue_answer(

@@ -11,6 +11,7 @@ No SDK types here: the adapter validates these dicts into ``microsoft_agents.act
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -129,6 +130,14 @@ def other_mentions(activity: Mapping[str, Any]) -> tuple[str, ...]:
 def sender_id(activity: Mapping[str, Any]) -> str:
     """The stable user id: the Entra object id when Teams sends it, else the channel account id."""
     return str(_optional(activity, "from", "aadObjectId") or _field(activity, "from", "id"))
+
+
+def message_key(ref: ConversationRef) -> str | None:
+    """The incoming message's id (unique within its conversation) plus a short hash of the
+    conversation id, which can be long; None when the activity had no id."""
+    if not ref.message:
+        return None
+    return f"{ref.message[:200]}@{hashlib.sha256(ref.channel.encode()).hexdigest()[:16]}"
 
 
 def conversation_ref(activity: Mapping[str, Any], *, tenant: str) -> ConversationRef:

@@ -174,6 +174,28 @@ async def test_channel_mention_gets_a_cited_ai_labelled_reply_in_the_same_thread
     assert adapter.conversations.audit_id_for(CHANNEL, reply.id) == record.id
 
 
+async def test_a_message_delivered_again_to_another_replica_is_answered_once(
+    teams: Teams, kb_searcher: Searcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two replicas on one state database behind a load balancer; the channel sends the activity
+    # again (its first delivery's response did not get through), once to each.
+    first = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    second = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    body = teams.activity("channel_mention")
+    with caplog.at_level(logging.INFO, logger="adapters.teams.adapter"):
+        for adapter in (first, second, first):
+            status, _ = await teams.post(adapter, body)
+            assert status == 202
+        await teams.connector.wait_for(1)
+        for adapter in (first, second):
+            await adapter.drain()
+
+    assert len(teams.connector.of_type("message")) == 1
+    assert len(list(AuditLog(teams.db).records())) == 1
+    again = [r for r in caplog.records if "delivered again" in r.getMessage()]
+    assert len(again) == 2 and all(ROOT_ID in r.getMessage() for r in again)
+
+
 async def test_group_chat_extractive_answer_has_citations_but_no_ai_label(
     teams: Teams, kb_searcher: Searcher
 ) -> None:
