@@ -47,6 +47,7 @@ from adapters.slack.render import (
     DIGEST_ITEMS_PER_MESSAGE,
     FEEDBACK_ACTIONS,
     FEEDBACK_FAILED_TEXT,
+    INTERRUPTED_TEXT,
     PROGRESS_STATUS,
     THANKS_TEXT,
     UNMAPPED_CHANNEL_TEXT,
@@ -60,8 +61,10 @@ from adapters.slack.retry import method_of, retry_handlers
 from bot.digest.compose import digest_marker
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
+from bot.state.db import utc_now
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
+from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox, Queued
 from manifest.schema import Manifest
 
@@ -161,6 +164,8 @@ class SlackAdapter:
         connect_timeout: float = 30.0,
         outbox: Outbox | None = None,
         redeliver_interval: float = 30.0,
+        inflight: InFlight | None = None,
+        resume_interval: float = 60.0,
     ) -> None:
         if not bot_token:
             raise SlackConfigError("the Slack bot token (xoxb-…) is empty")
@@ -183,6 +188,11 @@ class SlackAdapter:
         self.outbox = outbox
         self.redeliver_interval = redeliver_interval
         self._redelivery: Redelivery | None = None
+        # Questions being answered; one its bot died answering is answered again by a replica.
+        self.inflight = inflight
+        self.resume_interval = resume_interval
+        self._resumer: asyncio.Task[None] | None = None
+        self._resuming: set[asyncio.Task[None]] = set()
         self.connect_timeout = connect_timeout
         self._app_token = app_token
         base_url = api_url or DEFAULT_API_URL
@@ -243,6 +253,8 @@ class SlackAdapter:
                 interval=self.redeliver_interval,
             )
             self._redelivery.start()
+        if self.inflight is not None:
+            self._resumer = asyncio.create_task(self._resume_forever())
         log.info("Slack adapter ready (%s mode, bot user %s)", self.mode, self._bot_user_id)
 
     async def _connect_socket(self) -> AsyncSocketModeHandler:
@@ -266,6 +278,10 @@ class SlackAdapter:
         if self._redelivery is not None:
             await self._redelivery.stop()
             self._redelivery = None
+        if self._resumer is not None:
+            self._resumer.cancel()
+            await asyncio.gather(self._resumer, return_exceptions=True)
+            self._resumer = None
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -448,11 +464,13 @@ class SlackAdapter:
         thread = thread_root(event)
         try:
             # A retry of an event this process has already claimed skips the database write.
-            first = event_id not in self._claimed and await self._state(self.ledger.claim, PLATFORM, event_id)
+            first = event_id not in self._claimed and await self._claim(body, event, event_id)
             self._remember_claim(event_id)
             if first and (event.get("channel_type") == "im" or str(channel).startswith("D")):
                 # A mention in a DM may arrive as app_mention and as message.im: answer it once.
                 first = await self._state(self.ledger.claim, PLATFORM, f"message:{channel}:{ts}")
+                if not first:
+                    await self._done(event_id)
         except Exception:
             log.exception("claiming Slack event %s failed", event_id)
             await self._post_safely(channel, thread, apology_message())
@@ -460,9 +478,21 @@ class SlackAdapter:
         if not first:
             log.info("Slack event %s already handled (retry %s): skipped", event_id, retry or "-")
             return
+        await self._respond(body, event, context, channel, thread, event_id)
+
+    async def _respond(
+        self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
+        event_id: str,
+    ) -> None:
+        """Answer a claimed question, then drop it from the questions in flight.
+
+        Not when the task is cancelled (a bot stopped past its drain timeout): that question stays in
+        flight and is resumed by a replica (``resume_interrupted``).
+        """
         # The progress indicator goes out while the question is being answered (not before it):
         # its round trip stays off the answer's path, and every post waits for it (_answer).
         shown = asyncio.create_task(self._show_progress(event, channel, thread))
+        alive = asyncio.create_task(self._keep_alive(event_id)) if self.inflight is not None else None
         try:
             await self._answer(body, event, context, channel, thread, shown, event_id)
         except SlackApiError as exc:
@@ -478,7 +508,77 @@ class SlackAdapter:
             log.exception("answering Slack event %s in %s failed", event_id, channel)
             await self._post_safely(channel, thread, apology_message())
         finally:
+            if alive is not None:
+                alive.cancel()
             await self._clear_progress(await shown)
+        await self._done(event_id)
+
+    async def _claim(self, body: Payload, event: Payload, event_id: str) -> bool:
+        """Claim the event; with ``inflight``, also record the question until it is done."""
+        if self.inflight is None:
+            return await self._state(self.ledger.claim, PLATFORM, event_id)
+        payload = {"body": {"event_id": event_id, "team_id": body.get("team_id")}, "event": dict(event)}
+        return await self._state(self.inflight.claim, PLATFORM, event_id, payload)
+
+    async def _keep_alive(self, event_id: str) -> None:
+        """While a slow answer (LLM retries) runs, keep other replicas from taking it as interrupted."""
+        assert self.inflight is not None
+        period = self.inflight.stale_after.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._state(self.inflight.touch, PLATFORM, event_id)
+            except Exception as exc:  # the answer goes on; at worst it is answered twice
+                log.warning("Slack event %s: keeping it in flight failed: %s", event_id, type(exc).__name__)
+
+    async def _done(self, event_id: str) -> None:
+        if self.inflight is None:
+            return
+        try:
+            await self._state(self.inflight.done, PLATFORM, event_id)
+        except Exception:
+            log.exception("Slack event %s: marking it done failed; it may be answered again later", event_id)
+
+    async def _resume_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.resume_interval)
+            try:
+                await self.resume_interrupted()
+            except Exception:
+                log.exception("resuming interrupted Slack questions failed")
+
+    async def resume_interrupted(self) -> int:
+        """Answer the questions a bot stopped answering (it died); returns how many were taken."""
+        assert self.inflight is not None
+        taken = await self._state(self.inflight.take_interrupted, PLATFORM)
+        for entry in taken:
+            # Each beside the others, as a new event would be: one slow answer must not hold the rest
+            # past their lease.
+            task = asyncio.create_task(self._tracked(self._resume(entry)))
+            self._resuming.add(task)
+            task.add_done_callback(self._resuming.discard)
+        return len(taken)
+
+    async def _resume(self, entry: Interrupted) -> None:
+        assert self.inflight is not None
+        body, event = entry.payload.get("body") or {}, entry.payload.get("event") or {}
+        channel, thread = str(event.get("channel", "")), thread_root(event)
+        since = utc_now() - entry.started
+        if entry.attempts > self.inflight.max_attempts:
+            log.error(
+                "Slack event %s in %s was interrupted too often (resumed %d times, asked %d s ago): "
+                "given up, the asker is asked to try again", entry.event_id, channel, entry.attempts - 1,
+                since.total_seconds(),
+            )
+            await self._post_safely(channel, thread, notice_message(INTERRUPTED_TEXT))
+            await self._done(entry.event_id)
+            return
+        log.warning(
+            "Slack event %s in %s was interrupted (its bot stopped while answering, %d s ago): answering it "
+            "again (attempt %d)", entry.event_id, channel, since.total_seconds(), entry.attempts,
+        )
+        context = AsyncBoltContext({"bot_user_id": self._bot_user_id})
+        await self._respond(body, event, context, channel, thread, entry.event_id)
 
     async def _answer(
         self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,

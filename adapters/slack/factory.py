@@ -14,6 +14,7 @@ from adapters.slack.app import EVENTS_PATH, Mode, SlackAdapter, SlackConfigError
 from bot.state.audit import AuditLog, audit_salt
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
+from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
@@ -98,6 +99,7 @@ def build_slack_adapter(
         audit=audit,
         manifest=manifest,
         outbox=Outbox(db),
+        inflight=InFlight(db),
         api_url=_env(environ, API_URL_ENV),
         streaming=(_env(environ, STREAMING_ENV) or "").lower() in _TRUE,
         **settings,

@@ -26,6 +26,10 @@ FEEDBACK_NOT_HELPFUL = "kairan_feedback_not_helpful"
 FEEDBACK_ACTIONS = {FEEDBACK_HELPFUL: "helpful", FEEDBACK_NOT_HELPFUL: "not_helpful"}
 
 APOLOGY_TEXT = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
+INTERRUPTED_TEXT = (
+    "申し訳ありません。回答の作成中に処理が中断されたため、お答えできませんでした。"
+    "お手数ですが、もう一度お尋ねください。"
+)
 THANKS_TEXT = "ご意見ありがとうございました。今後の改善に活用します。"
 FEEDBACK_FAILED_TEXT = "申し訳ありません。ご意見を記録できませんでした。"
 UNMAPPED_CHANNEL_TEXT = (

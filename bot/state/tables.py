@@ -111,6 +111,20 @@ processed_events = Table(
     Index("ix_processed_events_time", "time"),
 )
 
+# Questions claimed and being answered; a row left behind means its bot died mid-answer (resumed later).
+questions_in_flight = Table(
+    "questions_in_flight",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what the adapter needs to answer the question again
+    Column("started", String(32), nullable=False),
+    Column("next_at", String(32), nullable=False),  # when it counts as interrupted; also the resume lease
+    Column("attempts", Integer, nullable=False),  # resumptions so far
+    PrimaryKeyConstraint("platform", "event_id"),
+    Index("ix_questions_in_flight_due", "platform", "next_at"),
+)
+
 # Replies a platform did not take (still failing after the retries), posted again later in order.
 outbox = Table(
     "outbox",

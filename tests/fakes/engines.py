@@ -33,6 +33,21 @@ class FailingEngine:
         raise AssertionError("unreachable")
 
 
+class HangingEngine:
+    """Never finishes an answer (a bot stuck on the LLM, then stopped or killed); ``started`` is set
+    when the first question arrives."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.questions: list[IncomingMessage] = []
+
+    async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
+        self.questions.append(message)
+        self.started.set()
+        await asyncio.Future()  # never done
+        raise AssertionError("unreachable")
+
+
 class FixedAnswerEngine:
     """Returns the same ``answer`` to every question (long-answer and rendering paths)."""
 
