@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from bot.state.db import Database, insert_new, iso_utc, utc_now
 from bot.state.tables import processed_events, questions_in_flight
 
 _TABLE = questions_in_flight.c
-_DONE = delete(questions_in_flight).where(  # built once; values are bound per call
+_BEGIN = insert(questions_in_flight)  # built once; values are bound per call
+_DONE = delete(questions_in_flight).where(
     _TABLE.platform == bindparam("p"), _TABLE.event_id == bindparam("e")
 )
 
@@ -57,11 +58,11 @@ class InFlight:
             )
             if not claimed:
                 return False
-            insert_new(
-                conn, questions_in_flight, platform=platform, event_id=event_id,
-                payload=json.dumps(payload, ensure_ascii=False), started=iso_utc(moment),
-                next_at=iso_utc(moment + self.stale_after), attempts=0,
-            )
+            conn.execute(_BEGIN, {  # no row can exist: the claim above was the first
+                "platform": platform, "event_id": event_id,
+                "payload": json.dumps(payload, ensure_ascii=False), "started": iso_utc(moment),
+                "next_at": iso_utc(moment + self.stale_after), "attempts": 0,
+            })
         return True
 
     def touch(self, platform: str, event_id: str, *, now: datetime | None = None) -> None:
