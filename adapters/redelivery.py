@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.periodic import Periodic, always
 from bot.state.outbox import Outbox, Queued
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,7 @@ PostOne = Callable[[Queued, Any], Awaitable[None]]  # posts one queued message o
 Classify = Callable[[Exception], bool | None]
 
 
-def _always() -> bool:
-    return True
-
-
-class Redelivery:
+class Redelivery(Periodic):
     """``start()`` with the adapter, ``stop()`` before it stops; ``redeliver_due()`` runs one round."""
 
     def __init__(
@@ -40,7 +37,7 @@ class Redelivery:
         label: str,
         describe: Callable[[Queued], str] = lambda entry: entry.key,
         reason: Callable[[Exception], str] = str,
-        ready: Callable[[], bool] = _always,
+        ready: Callable[[], bool] = always,
         interval: float = 30.0,
     ) -> None:
         self.outbox = outbox
@@ -50,28 +47,11 @@ class Redelivery:
         self.label = label  # "Teams", "LoGo": how the platform is named in log lines
         self.describe = describe
         self.reason = reason  # the failure as one short log phrase
-        self.ready = ready  # False: skip the round (e.g. disconnected), nothing is taken
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(interval=interval, ready=ready)  # ready False: skip the round, nothing is taken
+        self.failure = f"posting queued {label} answers failed"
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._forever())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                if self.ready():
-                    await self.redeliver_due()
-            except Exception:
-                log.exception("posting queued %s answers failed", self.label)
+    async def run_round(self) -> int:
+        return await self.redeliver_due()
 
     async def redeliver_due(self) -> int:
         """Post the queued answers that are due, each in order; returns how many were completed."""

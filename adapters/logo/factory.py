@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from adapters.logo.adapter import Engine, LogoAdapter
 from adapters.logo.client import LogoClient
 from bot.state.events import EventLedger
+from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from manifest.schema import LogoConfig, Manifest
 from manifest.secrets import secret_from_env
@@ -62,4 +63,5 @@ def build_logo_adapter(
         answer_bots=config.answer_bots,
         default_tenant=config.default_tenant,
         outbox=Outbox(db),
+        inflight=InFlight(db),
     )

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
@@ -33,6 +34,7 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.redelivery import Redelivery
+from adapters.resume import Resumer
 from adapters.slack.payloads import (
     PLATFORM,
     ChannelScope,
@@ -61,7 +63,6 @@ from adapters.slack.retry import method_of, retry_handlers
 from bot.digest.compose import digest_marker
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
-from bot.state.db import utc_now
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
 from bot.state.inflight import InFlight, Interrupted
@@ -190,9 +191,11 @@ class SlackAdapter:
         self._redelivery: Redelivery | None = None
         # Questions being answered; one its bot died answering is answered again by a replica.
         self.inflight = inflight
-        self.resume_interval = resume_interval
-        self._resumer: asyncio.Task[None] | None = None
-        self._resuming: set[asyncio.Task[None]] = set()
+        self._resumer = None if inflight is None else Resumer(
+            inflight, PLATFORM, answer=self._answer_again, give_up=self._give_up, spawn=self._spawn,
+            label="Slack", describe=_describe_interrupted, interval=resume_interval, run=self._state,
+        )
+        self._spawned: set[asyncio.Task[None]] = set()
         self.connect_timeout = connect_timeout
         self._app_token = app_token
         base_url = api_url or DEFAULT_API_URL
@@ -253,8 +256,8 @@ class SlackAdapter:
                 interval=self.redeliver_interval,
             )
             self._redelivery.start()
-        if self.inflight is not None:
-            self._resumer = asyncio.create_task(self._resume_forever())
+        if self._resumer is not None:
+            self._resumer.start()
         log.info("Slack adapter ready (%s mode, bot user %s)", self.mode, self._bot_user_id)
 
     async def _connect_socket(self) -> AsyncSocketModeHandler:
@@ -279,9 +282,7 @@ class SlackAdapter:
             await self._redelivery.stop()
             self._redelivery = None
         if self._resumer is not None:
-            self._resumer.cancel()
-            await asyncio.gather(self._resumer, return_exceptions=True)
-            self._resumer = None
+            await self._resumer.stop()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -469,8 +470,8 @@ class SlackAdapter:
             if first and (event.get("channel_type") == "im" or str(channel).startswith("D")):
                 # A mention in a DM may arrive as app_mention and as message.im: answer it once.
                 first = await self._state(self.ledger.claim, PLATFORM, f"message:{channel}:{ts}")
-                if not first:
-                    await self._done(event_id)
+                if not first and self._resumer is not None:
+                    await self._resumer.done(event_id)
         except Exception:
             log.exception("claiming Slack event %s failed", event_id)
             await self._post_safely(channel, thread, apology_message())
@@ -487,98 +488,56 @@ class SlackAdapter:
         """Answer a claimed question, then drop it from the questions in flight.
 
         Not when the task is cancelled (a bot stopped past its drain timeout): that question stays in
-        flight and is resumed by a replica (``resume_interrupted``).
+        flight and is resumed by a replica (``adapters.resume``).
         """
-        # The progress indicator goes out while the question is being answered (not before it):
-        # its round trip stays off the answer's path, and every post waits for it (_answer).
-        shown = asyncio.create_task(self._show_progress(event, channel, thread))
-        alive = asyncio.create_task(self._keep_alive(event_id)) if self.inflight is not None else None
-        try:
-            await self._answer(body, event, context, channel, thread, shown, event_id)
-        except SlackApiError as exc:
-            # Slack refused a call even after the retries: one line, no traceback.
-            status = exc.response.status_code
-            log.error(
-                "Slack %s failed for event %s in %s: %s (HTTP %s); the answer was not posted",
-                method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
-            )
-            if status != 429 and status < 500:  # e.g. a rejected message: the apology may still go out
+        async with self._answering(event_id):
+            # The progress indicator goes out while the question is being answered (not before it):
+            # its round trip stays off the answer's path, and every post waits for it (_answer).
+            shown = asyncio.create_task(self._show_progress(event, channel, thread))
+            try:
+                await self._answer(body, event, context, channel, thread, shown, event_id)
+            except SlackApiError as exc:
+                # Slack refused a call even after the retries: one line, no traceback.
+                status = exc.response.status_code
+                log.error(
+                    "Slack %s failed for event %s in %s: %s (HTTP %s); the answer was not posted",
+                    method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
+                )
+                if status != 429 and status < 500:  # e.g. a rejected message: the apology may still go out
+                    await self._post_safely(channel, thread, apology_message())
+            except Exception:
+                log.exception("answering Slack event %s in %s failed", event_id, channel)
                 await self._post_safely(channel, thread, apology_message())
-        except Exception:
-            log.exception("answering Slack event %s in %s failed", event_id, channel)
-            await self._post_safely(channel, thread, apology_message())
-        finally:
-            if alive is not None:
-                alive.cancel()
-            await self._clear_progress(await shown)
-        await self._done(event_id)
+            finally:
+                await self._clear_progress(await shown)
 
     async def _claim(self, body: Payload, event: Payload, event_id: str) -> bool:
         """Claim the event; with ``inflight``, also record the question until it is done."""
-        if self.inflight is None:
+        if self._resumer is None:
             return await self._state(self.ledger.claim, PLATFORM, event_id)
         payload = {"body": {"event_id": event_id, "team_id": body.get("team_id")}, "event": dict(event)}
-        return await self._state(self.inflight.claim, PLATFORM, event_id, payload)
+        return await self._resumer.claim(event_id, payload)
 
-    async def _keep_alive(self, event_id: str) -> None:
-        """While a slow answer (LLM retries) runs, keep other replicas from taking it as interrupted."""
-        assert self.inflight is not None
-        period = self.inflight.stale_after.total_seconds() / 3
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self._state(self.inflight.touch, PLATFORM, event_id)
-            except Exception as exc:  # the answer goes on; at worst it is answered twice
-                log.warning("Slack event %s: keeping it in flight failed: %s", event_id, type(exc).__name__)
+    def _answering(self, event_id: str) -> AbstractAsyncContextManager[None]:
+        """Keeps the question in flight while it is answered and drops it after (not when cancelled)."""
+        return nullcontext() if self._resumer is None else self._resumer.answering(event_id)
 
-    async def _done(self, event_id: str) -> None:
-        if self.inflight is None:
-            return
-        try:
-            await self._state(self.inflight.done, PLATFORM, event_id)
-        except Exception:
-            log.exception("Slack event %s: marking it done failed; it may be answered again later", event_id)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._tracked(work))
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
-    async def _resume_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.resume_interval)
-            try:
-                await self.resume_interrupted()
-            except Exception:
-                log.exception("resuming interrupted Slack questions failed")
-
-    async def resume_interrupted(self) -> int:
-        """Answer the questions a bot stopped answering (it died); returns how many were taken."""
-        assert self.inflight is not None
-        taken = await self._state(self.inflight.take_interrupted, PLATFORM)
-        for entry in taken:
-            # Each beside the others, as a new event would be: one slow answer must not hold the rest
-            # past their lease.
-            task = asyncio.create_task(self._tracked(self._resume(entry)))
-            self._resuming.add(task)
-            task.add_done_callback(self._resuming.discard)
-        return len(taken)
-
-    async def _resume(self, entry: Interrupted) -> None:
-        assert self.inflight is not None
+    async def _answer_again(self, entry: Interrupted) -> None:
+        """Answer a question its bot stopped answering, as if its event had just arrived."""
         body, event = entry.payload.get("body") or {}, entry.payload.get("event") or {}
-        channel, thread = str(event.get("channel", "")), thread_root(event)
-        since = utc_now() - entry.started
-        if entry.attempts > self.inflight.max_attempts:
-            log.error(
-                "Slack event %s in %s was interrupted too often (resumed %d times, asked %d s ago): "
-                "given up, the asker is asked to try again", entry.event_id, channel, entry.attempts - 1,
-                since.total_seconds(),
-            )
-            await self._post_safely(channel, thread, notice_message(INTERRUPTED_TEXT))
-            await self._done(entry.event_id)
-            return
-        log.warning(
-            "Slack event %s in %s was interrupted (its bot stopped while answering, %d s ago): answering it "
-            "again (attempt %d)", entry.event_id, channel, since.total_seconds(), entry.attempts,
-        )
         context = AsyncBoltContext({"bot_user_id": self._bot_user_id})
+        channel, thread = str(event.get("channel")), thread_root(event)
         await self._respond(body, event, context, channel, thread, entry.event_id)
+
+    async def _give_up(self, entry: Interrupted) -> None:
+        event = entry.payload.get("event") or {}
+        channel, thread = str(event.get("channel")), thread_root(event)
+        await self._post_safely(channel, thread, notice_message(INTERRUPTED_TEXT))
 
     async def _answer(
         self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
@@ -759,3 +718,7 @@ def _api_error(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return f"{exc.response.get('error')} (HTTP {exc.response.status_code})"
     return str(exc)
+
+
+def _describe_interrupted(entry: Interrupted) -> str:
+    return f"event {entry.event_id} in {(entry.payload.get('event') or {}).get('channel')}"

@@ -11,7 +11,8 @@ Replies go to the thread the question came from; personal chats are streamed. Fa
 short Japanese apology (the SDK's default ``on_turn_error``, which posts the exception text, is
 replaced) and log the traceback. An answer (or apology) the connector still refuses after the
 retries with 429/5xx is kept in the state DB's outbox and posted proactively later
-(``adapters.teams.outbox``).
+(``adapters.teams.outbox``). With ``inflight``, a question whose bot stopped mid-answer is answered
+again by a replica (``adapters.resume``), proactively through the stored conversation reference.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +40,7 @@ from microsoft_agents.hosting.core.app import TypingIndicator, TypingOptions
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connections
 
 from adapters.redelivery import Redelivery
+from adapters.resume import Resumer
 from adapters.teams import render
 from adapters.teams.outbox import queue_answer, queued_item, teams_redelivery
 from adapters.teams.references import ConversationStore
@@ -53,6 +56,7 @@ from adapters.teams.streaming import TeamsStream
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
+from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 
@@ -99,6 +103,8 @@ class TeamsAdapter:
         outbox: Outbox | None = None,
         redeliver_interval: float = 30.0,
         ledger: EventLedger | None = None,
+        inflight: InFlight | None = None,
+        resume_interval: float = 60.0,
     ) -> None:
         self.settings = settings
         self.auth = auth
@@ -113,6 +119,12 @@ class TeamsAdapter:
         self._redelivery: Redelivery | None = None
         # Message activities already taken, across restarts and replicas: a redelivery is not answered twice.
         self.ledger = ledger
+        # Questions being answered; one its bot died answering is answered again by a replica.
+        self.inflight = inflight
+        self._resumer = None if inflight is None else Resumer(
+            inflight, render.PLATFORM, answer=self._answer_again, give_up=self._give_up, spawn=self._spawn,
+            label="Teams", describe=_describe_interrupted, interval=resume_interval,
+        )
         quiet_sdk_connector_errors()
         self.cloud = CloudAdapter(connection_manager=connections)
         self.cloud.on_turn_error = self._on_turn_error
@@ -141,12 +153,16 @@ class TeamsAdapter:
                 self.outbox, self._post_proactively, interval=self.redeliver_interval
             )
             self._redelivery.start()
+        if self._resumer is not None:
+            self._resumer.start()
         log.info("Teams endpoint listening on %s:%s%s", self.settings.host, self.port, MESSAGES_PATH)
 
     async def stop(self) -> None:
         if self._redelivery is not None:
             await self._redelivery.stop()
             self._redelivery = None
+        if self._resumer is not None:
+            await self._resumer.stop()
         await self.drain()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -167,21 +183,7 @@ class TeamsAdapter:
         self, channel: str, thread: str | None, rendered: dict[str, Any], audit_id: str | None
     ) -> None:
         """Post one rendered activity through the stored conversation reference (TeamsDeliveryError)."""
-        stored = await asyncio.to_thread(self.conversations.get, channel)
-        if stored is None:
-            raise TeamsDeliveryError(
-                f"no Teams conversation reference stored for {channel!r}: the bot must be installed "
-                "in that chat or channel (and have received an event from it) before it can post there"
-            )
-        if not stored.installed:
-            raise TeamsDeliveryError(f"the bot was removed from Teams conversation {channel!r}")
-        reference = ConversationReference.model_validate(stored.reference)
-        conversation_id = channel
-        if thread and stored.conversation_type == "channel":
-            conversation_id = f"{channel};messageid={thread}"
-        continuation = reference.get_continuation_activity()
-        continuation.id = None  # a new post (or a post into the thread), not a reply to an event
-        continuation.conversation = reference.conversation.model_copy(update={"id": conversation_id})
+        continuation = await self._continuation(channel, thread)
         failure: list[BaseException] = []
 
         async def post(context: TurnContext) -> None:
@@ -198,6 +200,25 @@ class TeamsAdapter:
                 f"posting to Teams conversation {channel!r} failed: {_describe(failure[0])}",
                 retryable=failure_is_retryable(failure[0]),
             ) from (failure[0])
+
+    async def _continuation(self, channel: str, thread: str | None) -> Activity:
+        """A proactive turn's activity for (conversation, thread), from the stored reference."""
+        stored = await asyncio.to_thread(self.conversations.get, channel)
+        if stored is None:
+            raise TeamsDeliveryError(
+                f"no Teams conversation reference stored for {channel!r}: the bot must be installed "
+                "in that chat or channel (and have received an event from it) before it can post there"
+            )
+        if not stored.installed:
+            raise TeamsDeliveryError(f"the bot was removed from Teams conversation {channel!r}")
+        reference = ConversationReference.model_validate(stored.reference)
+        conversation_id = channel
+        if thread and stored.conversation_type == "channel":
+            conversation_id = f"{channel};messageid={thread}"
+        continuation = reference.get_continuation_activity()
+        continuation.id = None  # a new post (or a post into the thread), not a reply to an event
+        continuation.conversation = reference.conversation.model_copy(update={"id": conversation_id})
+        return continuation
 
     # -- introspection for serve / tests ---------------------------------------------------
     @property
@@ -257,32 +278,48 @@ class TeamsAdapter:
             )
             return
         message = render.incoming_message(activity, tenant=scope.tenant)
-        if not await self._first_delivery(message):
+        if not await self._first_delivery(message, activity, scope):
             return
         if not message.text:
-            await send_with_retry(
-                context, Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
-            )
+            async with self._answering(render.message_key(message.ref)):
+                await send_with_retry(
+                    context, Activity.model_validate(render.text_activity(render.EMPTY_QUESTION_TEXT))
+                )
             return
         identity = context.identity or ClaimsIdentity()
         inbound = context.activity.model_copy(deep=True)
-        task = asyncio.create_task(self._answer_later(identity, inbound, message, scope))
+        self._spawn(self._answer_later(identity, inbound, message, scope))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _first_delivery(self, message: IncomingMessage) -> bool:
+    async def _first_delivery(self, message: IncomingMessage, activity: dict[str, Any], scope: Scope) -> bool:
         """Claim the message activity; False when it was delivered before (to this or another replica).
 
         The channel sends an activity again when the bot's answer to it (202) did not get through, and
-        behind a load balancer the second delivery can reach another replica.
+        behind a load balancer the second delivery can reach another replica. With ``inflight`` the
+        question is also recorded (the activity and its scope) until it is done.
         """
         key = render.message_key(message.ref)
-        if self.ledger is None or key is None:
+        if key is None:
             return True
-        if await asyncio.to_thread(self.ledger.claim, render.PLATFORM, key):
+        if self._resumer is not None:
+            first = await self._resumer.claim(key, _question_payload(activity, scope))
+        elif self.ledger is not None:
+            first = await asyncio.to_thread(self.ledger.claim, render.PLATFORM, key)
+        else:
             return True
-        log.info("Teams message %s delivered again: already handled, skipped", message.ref.message)
-        return False
+        if not first:
+            log.info("Teams message %s delivered again: already handled, skipped", message.ref.message)
+        return first
+
+    def _answering(self, key: str | None) -> AbstractAsyncContextManager[None]:
+        """Keeps the question in flight while it is answered and drops it after (not when cancelled)."""
+        if self._resumer is None or key is None:
+            return nullcontext()
+        return self._resumer.answering(key)
 
     async def _on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
         activity = _as_dict(context.activity)
@@ -333,14 +370,48 @@ class TeamsAdapter:
         async def turn(context: TurnContext) -> None:
             await self._answer(context, message, scope)
 
-        try:
-            await self.cloud.continue_conversation_with_claims(identity, activity, turn)
-        except Exception:
-            log.exception("Teams answer turn failed for conversation %s", message.ref.channel)
+        async with self._answering(render.message_key(message.ref)):
+            try:
+                await self.cloud.continue_conversation_with_claims(identity, activity, turn)
+            except Exception:
+                log.exception("Teams answer turn failed for conversation %s", message.ref.channel)
 
-    async def _answer(self, context: TurnContext, message: IncomingMessage, scope: Scope) -> None:
+    async def _answer_again(self, entry: Interrupted) -> None:
+        """Answer an interrupted question in a proactive turn through the stored conversation reference."""
+        scope = _question_scope(entry.payload)
+        message = render.incoming_message(entry.payload["activity"], tenant=scope.tenant)
+        async with self._answering(entry.event_id):
+            try:
+                continuation = await self._continuation(message.ref.channel, message.ref.thread)
+            except TeamsDeliveryError as exc:
+                log.error("Teams message %s cannot be answered again: %s", message.ref.message, exc)
+                return
+
+            async def turn(context: TurnContext) -> None:
+                await self._answer(context, message, scope, streamable=False)
+
+            try:
+                await self.cloud.continue_conversation(self.settings.app_id, continuation, turn)
+            except Exception:
+                log.exception("Teams answer turn failed for conversation %s", message.ref.channel)
+
+    async def _give_up(self, entry: Interrupted) -> None:
+        """Ask the asker of a question interrupted too often to ask again (one proactive post)."""
+        ref = render.conversation_ref(entry.payload["activity"], tenant=_question_scope(entry.payload).tenant)
+        try:
+            await self._post_proactively(
+                ref.channel, ref.thread, render.text_activity(render.INTERRUPTED_TEXT), None
+            )
+        except TeamsDeliveryError as exc:
+            log.error("could not post the apology to Teams: %s", exc)
+
+    async def _answer(
+        self, context: TurnContext, message: IncomingMessage, scope: Scope, *, streamable: bool = True
+    ) -> None:
+        """``streamable`` False: a resumed answer in a proactive turn is posted whole, never streamed."""
         collections = list(scope.collections) if scope.collections is not None else None
-        streaming = self.settings.stream_personal and render.conversation_type(message.raw) == "personal"
+        personal = render.conversation_type(message.raw) == "personal"
+        streaming = streamable and self.settings.stream_personal and personal
         stream = TeamsStream(context, interval=self.settings.stream_interval) if streaming else None
         answer: Answer | None = None
         try:
@@ -471,3 +542,19 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status}"
     return str(exc) or type(exc).__name__
+
+
+def _question_payload(activity: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
+    """What is kept in flight to answer the message again: the activity and its resolved scope."""
+    collections = None if scope.collections is None else list(scope.collections)
+    return {"activity": dict(activity), "tenant": scope.tenant, "collections": collections}
+
+
+def _question_scope(payload: Mapping[str, Any]) -> Scope:
+    collections = payload.get("collections")
+    return Scope(str(payload["tenant"]), None if collections is None else tuple(collections))
+
+
+def _describe_interrupted(entry: Interrupted) -> str:
+    conversation = _conversation_key(entry.payload.get("activity") or {})
+    return f"message {entry.event_id.rsplit('@', 1)[0]} in {conversation}"

@@ -15,6 +15,7 @@ from adapters.teams.references import ConversationStore
 from bot.state.audit import AuditLog
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
+from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
@@ -62,11 +63,15 @@ def build_teams_adapter(
     port: int = 3978,
     connections: Connections | None = None,
     audit: AuditLog | None = None,
+    inflight: InFlight | None = None,
+    resume_interval: float = 60.0,
 ) -> TeamsAdapter | None:
     """The Teams adapter, or None when the manifest does not configure Teams.
 
     ``connections`` (outbound token providers) defaults to MSAL with the app's client secret;
-    ``audit`` (for hashing user ids in feedback) defaults to the engine's audit log.
+    ``audit`` (for hashing user ids in feedback) defaults to the engine's audit log; ``inflight``
+    (questions being answered, resumed by a replica when their bot died) to the state DB's, checked
+    every ``resume_interval`` seconds.
     """
     teams = manifest.platforms.teams
     if teams is None:
@@ -92,4 +97,6 @@ def build_teams_adapter(
         feedback=FeedbackStore(db),
         hash_user=audit.hash_user,
         outbox=Outbox(db),
+        inflight=inflight or InFlight(db),
+        resume_interval=resume_interval,
     )

@@ -38,6 +38,10 @@ NOT_CONFIGURED_TEXT = (
     "この会話は kairan の利用先として登録されていないため、お答えできません。管理者にお問い合わせください。"
 )
 EMPTY_QUESTION_TEXT = "ご質問の内容をメンションに続けて入力してください。"
+INTERRUPTED_TEXT = (
+    "申し訳ありません。回答の作成中に処理が中断されたため、お答えできませんでした。"
+    "お手数ですが、もう一度お尋ねください。"
+)
 
 ConversationType = Literal["personal", "groupChat", "channel"]
 _MESSAGE_ID = re.compile(r";messageid=(\d+)$")

@@ -47,6 +47,11 @@ class HangingEngine:
         await asyncio.Future()  # never done
         raise AssertionError("unreachable")
 
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        yield await self.answer(message, collections=collections)
+
 
 class FixedAnswerEngine:
     """Returns the same ``answer`` to every question (long-answer and rendering paths)."""

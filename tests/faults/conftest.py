@@ -1,8 +1,9 @@
 """Fault tests (issue 10): each fault ends with no lost and no duplicated message and one clear log line.
 
 The Slack harness (real adapter over real HTTP, the mock Slack Web API, a knowledge base with
-行政手続法) and the Teams harness (real Agents SDK, local token issuer, mock Bot Connector) are
-the adapters' own test fixtures, re-exported here.
+行政手続法), the Teams harness (real Agents SDK, local token issuer, mock Bot Connector) and the
+LoGo Chat one (the fake LoGo server over a real WebSocket) are the adapters' own test fixtures,
+re-exported here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 
 import pytest
 
+from tests.adapters.logo.conftest import manifest, server  # noqa: F401  (fixtures)
 from tests.adapters.slack.conftest import (  # noqa: F401  (fixtures)
     audit,
     db,

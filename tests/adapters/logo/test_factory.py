@@ -7,6 +7,7 @@ import pytest
 from adapters.logo.factory import build_logo_adapter
 from bot.models import Answer
 from bot.state.db import Database
+from bot.state.inflight import InFlight
 from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
 from tests.adapters.logo.conftest import manifest_data
@@ -34,6 +35,7 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
     assert (client.send_interval, client.ssl_context) == (1.5, None)
     assert adapter.max_message_length == 500
     assert (adapter.answer_bots, adapter.default_tenant) == (True, "yokosuka")
+    assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
     assert not adapter.connected()
 
 

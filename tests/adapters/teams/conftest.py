@@ -20,6 +20,7 @@ from bot.engine import AnswerEngine, EngineSettings
 from bot.llm.base import LLMProvider
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
+from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from kairan.wiring import open_searcher
 from knowledge.ingest import Ingestor, discover
@@ -111,10 +112,14 @@ class Teams:
         outbox: Outbox | None = None,
         queue_failures: bool = True,
         redeliver_interval: float | None = None,
+        inflight: InFlight | None = None,
+        resume_interval: float = 60.0,
         **settings: Any,
     ) -> TeamsAdapter:
         """The factory's adapter, started; ``outbox`` replaces the factory's (``queue_failures=False``:
-        none, refused answers are only logged), ``settings`` replace fields of its TeamsSettings."""
+        none, refused answers are only logged), ``inflight`` and ``resume_interval`` replace its
+        questions in flight (e.g. a short ``stale_after``), ``settings`` replace fields of its
+        TeamsSettings."""
         manifest = teams_manifest()
         adapter = build_teams_adapter(
             manifest,
@@ -124,6 +129,8 @@ class Teams:
             host="127.0.0.1",
             port=0,
             connections=fake_connections(teams_auth_configuration(manifest, ENV)),
+            inflight=inflight,
+            resume_interval=resume_interval,
         )
         assert adapter is not None
         if settings:

@@ -10,6 +10,7 @@ from microsoft_agents.authentication.msal import MsalConnectionManager
 from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from adapters.teams.references import ConversationStore
 from bot.state.db import open_database
+from bot.state.inflight import InFlight
 from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
 from tests.adapters.teams.conftest import APP_ID, ENV, teams_manifest
@@ -68,6 +69,7 @@ def test_factory_returns_none_without_teams_and_reads_secrets_from_env(tmp_path:
         assert adapter.settings.app_id == APP_ID and adapter.settings.aad_tenant_id is None
         assert adapter.auth.CLIENT_ID == APP_ID and adapter.auth.TENANT_ID == "botframework.com"
         assert isinstance(adapter.app.connection_manager, MsalConnectionManager)
+        assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
 
         with pytest.raises(MissingSecret, match="TEAMS_APP_PASSWORD is not set"):
             build_teams_adapter(teams_manifest(), engine=engine, db=db, environ={"TEAMS_APP_ID": APP_ID})
