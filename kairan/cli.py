@@ -25,6 +25,7 @@ from kairan.wiring import (
     open_searcher,
     open_state,
     open_vectors,
+    phrasing_sources,
     resolve_config,
 )
 from knowledge.documents import DEFAULT_COLLECTION
@@ -47,7 +48,12 @@ KNOWLEDGE_URI_HELP = (
     "Credentials and endpoint from AWS_* environment variables."
 )
 MANIFEST_HELP = "Admin manifest (env KAIRAN_MANIFEST); without one the embedded defaults apply."
-_STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
+_STAGES = {
+    "parse": "解析 parse",
+    "write": "書込 write",
+    "index": "索引 index",
+    "phrasings": "職員の言い方 phrasings",
+}
 
 
 manifest_option = click.option(
@@ -181,7 +187,12 @@ def ingest(
         items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
-    ingestor = Ingestor(store=store, workers=workers, vectors=_open_vectors(config, store))
+    ingestor = Ingestor(
+        store=store,
+        workers=workers,
+        vectors=_open_vectors(config, store),
+        phrasings=phrasing_sources(config),
+    )
     try:
         report = _run_ingest(ingestor, items)
     except Exception as exc:
@@ -254,6 +265,16 @@ def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
         f"チャンク {report.chunks_written:,} 件書込, エラー {len(report.errors)} 件 "
         f"(knowledge base: {stats['documents']} documents, {stats['chunks']:,} chunks)"
     )
+    if report.phrasings is not None:
+        p = report.phrasings
+        err.print(
+            f"職員の言い方: {p.lines:,} 行を索引 (追加 {p.added:,}, 削除 {p.removed:,}) "
+            f"/ staff phrasings: {p.lines:,} lines indexed ({p.added:,} added, {p.removed:,} removed)"
+        )
+        for note in p.unknown[:20]:
+            err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
+        if len(p.unknown) > 20:
+            err.print(f"  [yellow]… ほか {len(p.unknown) - 20} 件 / {len(p.unknown) - 20} more[/]")
     for note in report.superseded:
         err.print(f"  [yellow]旧版のため省略 superseded:[/] {note}")
     for source, message in report.errors:

@@ -16,7 +16,10 @@ from manifest.loader import default_manifest, load_manifest
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
+GENERATED_PHRASINGS = "phrasings"  # under the data directory: phrasings the LLM wrote, for review
+
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
+    from knowledge.phrasings import PhrasingSources
     from bot.engine import AnswerEngine
     from bot.state.db import Database
     from knowledge.search import ArticleRef, Searcher
@@ -92,6 +95,16 @@ def resolve_config(
 def search_settings(manifest: Manifest) -> SearchSettings:
     sufficiency = manifest.knowledge.search.sufficiency
     return SearchSettings(min_coverage=sufficiency.min_term_coverage, min_score=sufficiency.min_top_score)
+
+
+def phrasing_sources(config: KnowledgeConfig) -> PhrasingSources:
+    """Shipped phrasings, the admin's files and the LLM-written ones kept beside the local state."""
+    from knowledge.phrasings import PhrasingSources
+
+    cfg = config.manifest.knowledge.phrasings
+    return PhrasingSources(
+        shipped=cfg.shipped, admin=tuple(cfg.files), generated=config.data_dir / GENERATED_PHRASINGS
+    )
 
 
 def open_vectors(store: KnowledgeStore, manifest: Manifest) -> VectorIndex | None:
@@ -197,7 +210,12 @@ def build_digest_runner(
         from knowledge.store import KnowledgeStore
 
         store = KnowledgeStore(config.knowledge_location)
-        ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
+        ingestor = Ingestor(
+            store=store,
+            workers=1,
+            vectors=open_vectors(store, config.manifest),
+            phrasings=phrasing_sources(config),
+        )
     return DigestRunner(
         db=db,
         feeds=feeds,

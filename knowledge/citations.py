@@ -41,6 +41,7 @@ DEFAULT_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "law_abbrevia
 RANGE_CAP = 10  # at most this many articles from one range
 _SUFFIXES = ("施行令", "施行規則", "施行規程")
 _MIN_NAME = 2
+_DEFAULT_BASE = "地方自治法"  # what 「施行令」「施行規則」 with no law named mean to municipal staff
 
 # --------------------------------------------------------------------------- data
 
@@ -312,7 +313,13 @@ class LawTitleIndex:
             law_id = self._by_title.get(title)
             if law_id is not None:
                 return _Mention(start, end, title, law_id)
-        return _Mention(start, end, None, None)
+            return _Mention(start, end, None, None)
+        # No law named before it: a bare 「施行令」 is the only one the index holds, or else the one
+        # municipal staff mean by it, 地方自治法施行令.
+        held = [t for t in self._by_title if t.endswith(suffix)]
+        title = held[0] if len(held) == 1 else _DEFAULT_BASE + suffix
+        law_id = self._by_title.get(title)
+        return _Mention(start, end, title if law_id else None, law_id)
 
 
 # --------------------------------------------------------------------------- article tokens

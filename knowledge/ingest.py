@@ -33,6 +33,8 @@ from knowledge.store import (
 from knowledge.tokenize import Segmenter
 
 if TYPE_CHECKING:
+    from knowledge.phrasing_index import PhrasingIndexReport
+    from knowledge.phrasings import PhrasingSources
     from knowledge.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class IngestReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, message)
     chunks_written: int = 0
     vectors_written: int = 0
+    phrasings: PhrasingIndexReport | None = None
 
     @property
     def documents_written(self) -> int:
@@ -210,11 +213,17 @@ def _chunk_terms(chunk: Chunk, segmenter: Segmenter, context_cache: dict[str, st
 # -- parent side ---------------------------------------------------------
 class Ingestor:
     def __init__(
-        self, *, store: KnowledgeStore, workers: int | None = None, vectors: VectorIndex | None = None
+        self,
+        *,
+        store: KnowledgeStore,
+        workers: int | None = None,
+        vectors: VectorIndex | None = None,
+        phrasings: PhrasingSources | None = None,
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
+        self.phrasings = phrasings  # staff phrasings indexed for the stored articles after every run
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
@@ -249,7 +258,20 @@ class Ingestor:
                 self.vectors.ensure_index()
             if progress:
                 progress("index", 1, 1)
+        if self.phrasings is not None:
+            self._index_phrasings(report, progress)
         return report
+
+    def _index_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
+        """Bring the phrasing index in step with the files and the articles now stored.
+
+        A broken phrasing file is reported with its path and line and left out; the rest is indexed.
+        """
+        from knowledge.phrasing_index import index_phrasings
+
+        files, errors = self.phrasings.load() if self.phrasings else ([], [])
+        report.errors.extend(("phrasings", message) for message in errors)
+        report.phrasings = index_phrasings(self.store, files, segmenter=Segmenter(), progress=progress)
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
         if self.workers <= 1 or len(items) <= 1:

@@ -18,7 +18,8 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lancedb
@@ -50,6 +51,24 @@ class _ReadLoop:
 
 
 READ_LOOP = _ReadLoop()
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class PendingQuery:
+    """A read not yet run: its coroutine and what turns the raw result into rows."""
+
+    coro: Coroutine[Any, Any, Rows]
+    finish: Callable[[Rows], Rows]
+
+
+def run_queries(*queries: PendingQuery) -> list[Rows]:
+    """Run several reads concurrently on the read loop, in one thread hop; results in order."""
+
+    async def gather() -> list[Rows]:
+        return list(await asyncio.gather(*(q.coro for q in queries)))
+
+    return [q.finish(found) for q, found in zip(queries, READ_LOOP.run(gather()), strict=True)]
 
 
 class ChunkReader:
@@ -75,7 +94,13 @@ class ChunkReader:
     def full_text(
         self, query: Any, columns: Sequence[str], *, where: Expr | None = None, limit: int
     ) -> list[dict[str, Any]]:
-        """The best ``limit`` rows for a LanceDB full-text query (e.g. a ``MatchQuery``), ``columns`` only.
+        """The best ``limit`` rows for a LanceDB full-text query (e.g. a ``MatchQuery``), ``columns`` only."""
+        return run_queries(self.full_text_query(query, columns, where=where, limit=limit))[0]
+
+    def full_text_query(
+        self, query: Any, columns: Sequence[str], *, where: Expr | None = None, limit: int
+    ) -> PendingQuery:
+        """``full_text`` as a query to run together with others (``run_queries``: one thread hop).
 
         When the whole table is cached, the query reads no columns at all (only row ids and
         scores: about 40 % less CPU) and the columns are taken from the cached rows.
@@ -93,15 +118,18 @@ class ChunkReader:
             result: list[dict[str, Any]] = await builder.limit(limit).to_list()
             return result
 
-        found = READ_LOOP.run(run())
         if not from_cache:
-            return found
+            return PendingQuery(run(), lambda found: found)
         wanted = [c for c in columns if c != "_score"]
-        return [
-            {**{c: row[c] for c in wanted}, "_score": hit["_score"]}
-            for hit in found
-            if (row := self._by_row_id.get(hit["_rowid"])) is not None
-        ]
+
+        def finish(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                {**{c: row[c] for c in wanted}, "_score": hit["_score"]}
+                for hit in found
+                if (row := self._by_row_id.get(hit["_rowid"])) is not None
+            ]
+
+        return PendingQuery(run(), finish)
 
     def rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Whole rows by chunk id; ids that are not in this version are absent from the result."""
@@ -154,3 +182,25 @@ async def _open(uri: str, table: str, version: int, storage_options: dict[str, s
     if await handle.version() != version:
         await handle.checkout(version)  # the version the store's synchronous handle holds
     return handle
+
+
+class PhrasingReader:
+    """Full-text queries over the staff phrasing lines at one version of their table."""
+
+    COLUMNS = ("doc_id", "article", "text", "origin", "terms")
+
+    def __init__(
+        self, uri: str, table: str, version: int, *, storage_options: dict[str, str] | None = None
+    ) -> None:
+        self.version = version
+        self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
+
+    def full_text_query(self, query: Any, *, limit: int) -> PendingQuery:
+        """The best ``limit`` lines for a full-text query, with their article and ``_score``."""
+
+        async def run() -> Rows:
+            builder = self._table.query().nearest_to_text(query).select([*self.COLUMNS, "_score"])
+            result: Rows = await builder.limit(limit).to_list()
+            return result
+
+        return PendingQuery(run(), lambda found: found)

@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lancedb.query import MatchQuery
 
+from knowledge.reader import run_queries
 from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
     CAPTION_TERMS,
     CONTEXT_TERMS,
     FTS_COLUMNS,
+    PHRASE_TERMS,
     KnowledgeStore,
     build_filter,
 )
+from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
 from knowledge.tokenize import Segmenter, normalize
 
@@ -72,9 +75,10 @@ class SearchHit:
     url: str
     text: str
     score: float
-    matched_by: str  # "citation" | "lexical" | "dense" | "hybrid"
+    matched_by: str  # "citation" | "lexical" | "phrasing" | "dense" | "hybrid"
     paragraph: int | None = None
     sha256: str = ""  # of the stored article text: the audit log records which version was cited
+    phrasing: str = ""  # the staff phrasing line that matched the question, if one did
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,7 @@ class SearchHit:
             "url": self.url,
             "score": round(self.score, 4),
             "matched_by": self.matched_by,
+            **({"phrasing": self.phrasing} if self.phrasing else {}),
             "text": self.text,
         }
 
@@ -99,6 +104,7 @@ class SearchResult:
     reason: str  # why sufficient or not, for logs and the eval error table
     coverage: float = 0.0
     citations: list[ArticleRef] = field(default_factory=list)
+    evidence: Evidence | None = None  # what the sufficiency decision read (None for explicit citations)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +113,50 @@ class SearchResult:
             "reason": self.reason,
             "hits": [h.as_json() for h in self.hits],
         }
+
+
+@dataclass(frozen=True)
+class _LexicalQuery:
+    body: MatchQuery  # over the article bodies
+    phrases: MatchQuery  # over the staff phrasings
+    weights: dict[str, float]  # idf per term (statute wording × expansion_weight), for the field bonus
+
+
+@dataclass(frozen=True)
+class Phrased:
+    """An article's best staff-phrasing line for a question."""
+
+    score: float
+    text: str
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which collections and kinds a search may return."""
+
+    collections: list[str] | None
+    kinds: list[str] | None
+
+    @property
+    def where(self) -> Any:
+        return build_filter(collection=self.collections, kind=self.kinds)
+
+    def allows(self, row: dict[str, Any]) -> bool:
+        return (not self.collections or row["collection"] in self.collections) and (
+            not self.kinds or row["kind"] in self.kinds
+        )
+
+
+def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
+    """chunk id → the best-scoring phrasing line of that article."""
+    best: dict[str, Phrased] = {}
+    for line in lines:
+        cid = f"{line['doc_id']}#{line['article']}"
+        score = float(line["_score"])
+        if cid not in best or score > best[cid].score:
+            best[cid] = Phrased(score, line["text"], frozenset(line[PHRASE_TERMS].split()))
+    return best
 
 
 class Searcher:
@@ -145,7 +195,8 @@ class Searcher:
         text = normalize(query).strip()
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
-        where = build_filter(collection=_list(collections), kind=_list(kinds))
+        scope = _Scope(_list(collections), _list(kinds))
+        where = scope.where
         refs = self.citations.find(text) if self.citations else []
         cited = self._cited_rows(refs, collections, kinds)
         query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
@@ -156,26 +207,61 @@ class Searcher:
             if self.vectors is not None
             else None
         )
-        lexical = self._lexical(terms, expansions, where, k + len(cited)) if terms else []
-        ranked = self._fuse(lexical, dense.result()) if dense is not None else lexical
+        lex = self._lexical_query(terms, expansions)
+        lexical, phrased = self._lexical(lex, where, k + len(cited)) if terms else ([], {})
+        lexical_ranked = self._with_phrasings(lexical, phrased, scope)
+        ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
-        hits = _merge(cited, ranked, k)
+        hits = _merge(cited, ranked, k, phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        coverage = self._coverage(terms, self._covered(terms, expansions, ranked[: s.coverage_hits]))
-        key = self._key_noun(terms, query_terms.nouns)
-        top = lexical[0][1] if lexical else 0.0
-        key_ok = key is not None and key in self._covered([key], expansions, ranked[: s.key_hits])
-        key_ok = key_ok or not s.require_key_noun
-        missing_laws = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
-        sufficient = coverage >= s.min_coverage and top >= s.min_score and key_ok and not missing_laws
-        reason = (
-            f"coverage {coverage:.2f} (min {s.min_coverage}), top score {top:.1f} (min {s.min_score}), "
-            f"key term {key or '-'} {'found' if key_ok else 'not found'}"
+        evidence = self._evidence(text, terms, query_terms.nouns, expansions, lexical, phrased, ranked)
+        judgement = judge(evidence, s)
+        return SearchResult(
+            query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence
         )
-        if missing_laws:
-            reason = f"not in the knowledge base: {'、'.join(missing_laws)}; {reason}"
-        return SearchResult(query, hits, sufficient, reason, coverage, refs)
+
+    def _evidence(
+        self,
+        text: str,
+        terms: list[str],
+        nouns: frozenset[str],
+        expansions: list[Expansion],
+        lexical: list[Ranked],
+        phrased: dict[str, Phrased],
+        ranked: list[Ranked],
+    ) -> Evidence:
+        s = self.settings
+        best = ranked[: s.coverage_hits]
+        covered = self._covered(terms, expansions, self._present(best, phrased))
+        coverage = self._coverage(terms, covered)
+        top_covered = self._covered(terms, expansions, self._present(best[:1], phrased))
+        coverage_top = self._coverage(terms, top_covered)
+        top_line = phrased.get(best[0][0]["chunk_id"]) if best else None
+        phrase_coverage = (
+            self._coverage(terms, self._covered(terms, expansions, set(top_line.terms))) if top_line else 0.0
+        )
+        key = self._key_noun(terms, nouns)
+        key_present = self._present(ranked[: s.key_hits], phrased)
+        key_found = key is not None and key in self._covered([key], expansions, key_present)
+        agreement = False
+        if best:
+            top_id = best[0][0]["chunk_id"]
+            body_top = [row["chunk_id"] for row, _, _ in lexical[: s.agreement_rank]]
+            phrase_top = sorted(phrased, key=lambda c: phrased[c].score, reverse=True)[: s.agreement_rank]
+            agreement = top_id in body_top and top_id in phrase_top
+        unknown = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
+        return Evidence(
+            coverage=coverage,
+            coverage_top=coverage_top,
+            phrase_coverage=phrase_coverage,
+            top_body=lexical[0][1] if lexical else 0.0,
+            top_phrase=max((p.score for p in phrased.values()), default=0.0),
+            key_term=key,
+            key_found=key_found or not s.require_key_noun,
+            agreement=agreement,
+            unknown_laws=tuple(unknown),
+        )
 
     # -- parts ----------------------------------------------------------
     def _is_empty(self) -> bool:
@@ -234,25 +320,31 @@ class Searcher:
         # A vector whose chunk is gone (a sync still pending) has no row: it is skipped.
         return [(rows[r["chunk_id"]], score, how) for r, score, how in head if r["chunk_id"] in rows]
 
-    def _lexical(self, terms: list[str], expansions: list[Expansion], where: Any, k: int) -> list[Ranked]:
-        """BM25 over the article bodies, then a bonus for question terms in the 見出し and the context.
+    def _lexical(self, query: _LexicalQuery, where: Any, k: int) -> tuple[list[Ranked], dict[str, Phrased]]:
+        """The article ranking and the phrasing matches, from one round of full-text queries.
 
-        One single-column full-text query: LanceDB prunes it with WAND, while a boolean query
-        across columns scores every posting (at 1M chunks p95 530 ms against 50 ms). The caption
-        and context (chapter path, law title) are scored on the candidates' own terms: each
-        question term found there adds ``field_bonus × boost × idf``.
+        BM25 over the article bodies, then a bonus for question terms in the 見出し and the
+        context. One single-column query per field: LanceDB prunes it with WAND, while a boolean
+        query across columns scores every posting (at 1M chunks p95 530 ms against 50 ms). The
+        caption and context (chapter path, law title) are scored on the candidates' own terms:
+        each question term found there adds ``field_bonus × boost × idf``. The staff phrasings
+        are searched beside it (knowledge/phrasings.py); the best line counts for its article.
         """
         s = self.settings
-        extra = [t for t in dict.fromkeys(t for e in expansions for t in e.terms) if t not in terms]
-        text = " ".join(self._selective(terms) + self._selective(extra))
         reader = self.store.reader
         if reader is None:
-            return []
-        query = MatchQuery(text, BODY_TERMS)
-        rows = reader.full_text(query, _RANKING_FIELDS, where=where, limit=max(k, s.candidates))
-        stats = self.term_stats
-        weights = {t: stats.idf(t) for t in terms}
-        weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})
+            return [], {}
+        limit = max(k, s.candidates)
+        pending = [reader.full_text_query(query.body, _RANKING_FIELDS, where=where, limit=limit)]
+        phrase_reader = self.store.phrase_reader if s.phrasing_weight > 0 else None
+        if phrase_reader is not None:
+            pending.append(phrase_reader.full_text_query(query.phrases, limit=s.phrase_candidates))
+        found = run_queries(*pending)
+        ranked = self._score_body(found[0], query.weights)
+        return ranked, _best_lines(found[1]) if len(found) > 1 else {}
+
+    def _score_body(self, rows: list[dict[str, Any]], weights: dict[str, float]) -> list[Ranked]:
+        s = self.settings
         parts = dict(s.part_weights)
         scored: list[Ranked] = []
         for row in rows:
@@ -263,6 +355,44 @@ class Searcher:
             scored.append((row, score, "lexical"))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
+
+    def _with_phrasings(
+        self, lexical: list[Ranked], phrased: dict[str, Phrased], scope: _Scope
+    ) -> list[Ranked]:
+        """Articles ranked on body score + ``phrasing_weight`` × their best phrasing line's score.
+
+        An article found only through its phrasings was not among the body candidates, so its
+        body score is at most the last candidate's: it counts as ``unseen_body_share`` of that.
+        Its row decides whether the scope allows it (another tenant's collection drops out).
+        """
+        if not phrased:
+            return lexical
+        s = self.settings
+        body = {row["chunk_id"]: (row, score) for row, score, _ in lexical}
+        floor = lexical[-1][1] * s.unseen_body_share if lexical else 0.0
+        missing = [cid for cid in phrased if cid not in body]
+        for cid, row in self.store.get_rows(missing).items():
+            if scope.allows(row):
+                body[cid] = (row, floor)
+        fused: list[Ranked] = []
+        for cid, (row, score) in body.items():
+            match = phrased.get(cid)
+            lift = s.phrasing_weight * match.score if match else 0.0
+            fused.append((row, score + lift, "phrasing" if lift > score else "lexical"))
+        fused.sort(key=lambda item: item[1], reverse=True)
+        return fused
+
+    def _lexical_query(self, terms: list[str], expansions: list[Expansion]) -> _LexicalQuery:
+        """The full-text queries for the question's terms and their glossary statute wording."""
+        s, stats = self.settings, self.term_stats
+        extra = [t for t in dict.fromkeys(t for e in expansions for t in e.terms) if t not in terms]
+        weights = {t: stats.idf(t) for t in terms}
+        weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})
+        return _LexicalQuery(
+            body=MatchQuery(" ".join(self._selective(terms) + self._selective(extra)), BODY_TERMS),
+            phrases=MatchQuery(" ".join(terms + extra), PHRASE_TERMS),
+            weights=weights,
+        )
 
     def _selective(self, terms: list[str]) -> list[str]:
         """The terms worth a full-text lookup in a large knowledge base.
@@ -278,12 +408,21 @@ class Searcher:
         kept = [t for t in terms if stats.df.get(t, 0) <= s.max_term_df * stats.doc_count]
         return kept or [min(terms, key=lambda t: stats.df.get(t, 0))]
 
-    def _covered(self, terms: list[str], expansions: list[Expansion], top: list[Ranked]) -> set[str]:
-        """Question terms found in the best hits, directly or through their statute wording."""
+    @staticmethod
+    def _present(top: list[Ranked], phrased: dict[str, Phrased]) -> set[str]:
+        """Every term of the given hits: text, caption, context and their matched phrasing line."""
         present: set[str] = set()
         for row, _, _ in top:
             for column in FTS_COLUMNS:
                 present.update(row[column].split())
+            line = phrased.get(row["chunk_id"])
+            if line is not None:
+                present.update(line.terms)
+        return present
+
+    @staticmethod
+    def _covered(terms: list[str], expansions: list[Expansion], present: set[str]) -> set[str]:
+        """Question terms among ``present``, directly or through their statute wording."""
         covered = set(terms) & present
         for e in expansions:
             if present.intersection(e.terms):
@@ -310,6 +449,7 @@ def _merge(
     cited: list[tuple[dict[str, Any], float, ArticleRef]],
     ranked: list[Ranked],
     k: int,
+    phrased: dict[str, Phrased],
 ) -> list[SearchHit]:
     hits: list[SearchHit] = []
     seen: set[str] = set()
@@ -322,12 +462,18 @@ def _merge(
             break
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
-            hits.append(_hit(len(hits) + 1, row, score, matched_by))
+            line = phrased.get(row["chunk_id"])
+            hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=line.text if line else ""))
     return hits[:k] if len(cited) <= k else hits
 
 
 def _hit(
-    rank: int, row: dict[str, Any], score: float, matched_by: str, paragraph: int | None = None
+    rank: int,
+    row: dict[str, Any],
+    score: float,
+    matched_by: str,
+    paragraph: int | None = None,
+    phrasing: str = "",
 ) -> SearchHit:
     url = row["url"]
     if paragraph and "#Mp-At_" in url:
@@ -349,6 +495,7 @@ def _hit(
         matched_by=matched_by,
         paragraph=paragraph,
         sha256=row.get("sha256", ""),
+        phrasing=phrasing,
     )
 
 

@@ -13,6 +13,21 @@ DEFAULT_CACHE_ROWS = 30_000
 
 
 @dataclass(frozen=True)
+class SufficiencyWeights:
+    """Logistic weights of the sufficiency decision (knowledge/sufficiency.py), calibrated by
+    benchmarks/sufficiency.py on dev, dev2, the lawqa_jp probe and our own question sets."""
+
+    bias: float = -6.0
+    coverage: float = 4.0
+    coverage_top: float = 2.0
+    phrase_coverage: float = 2.0
+    body: float = 0.5
+    phrase: float = 0.5
+    key: float = 1.5
+    agreement: float = 1.0
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
     context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
@@ -29,11 +44,19 @@ class SearchSettings:
     dense_weight: float = 1.0
     # Glossary expansions (statute wording for everyday words) count less than the question's own words.
     expansion_weight: float = 0.8
+    # Staff phrasings (knowledge/phrasings.py): a second full-text field, fused with the article ranking.
+    phrasing_weight: float = 1.5  # 0 switches phrasings off
+    # An article found only through its phrasings scores this share of the last body candidate's score.
+    unseen_body_share: float = 0.5
+    phrase_candidates: int = 60  # phrasing lines read per question
     # Sufficiency: share of the question's idf mass that the best hits cover.
     min_coverage: float = 0.35
     require_key_noun: bool = True  # the question's rarest known noun must occur in the best hits
     refuse_unknown_laws: bool = True  # a question naming a law the knowledge base lacks is insufficient
     drop_question_words: bool = True  # 何 / いつ / どんな … are not searched
+    min_confidence: float = 0.5  # sufficient when the calibrated score reaches this
+    sufficiency_weights: SufficiencyWeights = SufficiencyWeights()
+    agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings
     coverage_hits: int = 3  # coverage is measured over this many best hits
     key_hits: int = 3  # the question's key noun must occur in one of this many best hits
     min_score: float = 5.0

@@ -32,7 +32,7 @@ from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
-from knowledge.reader import ChunkReader
+from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
 from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 CHUNKS = "chunks"
 DOCUMENTS = "documents"
+PHRASINGS = "phrasings"
+PHRASE_TERMS = "terms"
 BODY_TERMS = "body_terms"
 CAPTION_TERMS = "caption_terms"
 CONTEXT_TERMS = "context_terms"
@@ -69,6 +71,17 @@ class ChunkRow(LanceModel):
     body_terms: str  # Sudachi terms of caption + text, space-joined
     caption_terms: str  # terms of the caption (見出し)
     context_terms: str  # terms of the chapter path and document title
+
+
+class PhrasingRow(LanceModel):
+    """One staff phrasing of one article (knowledge/phrasings.py), searchable on its own field."""
+
+    phrase_id: str
+    doc_id: str
+    article: str
+    text: str
+    origin: str  # shipped | admin | generated
+    terms: str  # Sudachi terms of the text, space-joined
 
 
 class StoredDocument(LanceModel):
@@ -118,6 +131,9 @@ class KnowledgeStore:
         self._reader: ChunkReader | None = None  # query-time reads at the version ``_chunks`` holds
         self._reader_of: Any = None  # the ``_chunks`` handle the reader was opened for
         self._cache_rows = cache_rows
+        self._phrasings: Any = None  # the phrasing table handle (None until one exists)
+        self._phrase_reader: PhrasingReader | None = None
+        self._phrase_reader_of: Any = None
         self._term_stats: TermStats | None = None
         self._stats_marker: tuple[int, int] | None = None
         self._checked = time.monotonic()
@@ -158,6 +174,29 @@ class KnowledgeStore:
             self._reader, self._reader_of = reader, chunks
         return reader
 
+    @property
+    def phrasings(self) -> Any:
+        if self._phrasings is None:
+            self._phrasings = self._table(PHRASINGS, PhrasingRow, create=False)
+        return self._phrasings
+
+    @property
+    def phrase_reader(self) -> PhrasingReader | None:
+        """Full-text queries over the staff phrasings (None while there are none)."""
+        table = self.phrasings
+        if table is None:
+            return None
+        reader = self._phrase_reader
+        if reader is None or self._phrase_reader_of is not table:
+            try:
+                reader = PhrasingReader(
+                    self.uri, PHRASINGS, table.version, storage_options=storage_options(self.uri) or None
+                )
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise StoreError(describe_failure(self.uri, exc)) from exc
+            self._phrase_reader, self._phrase_reader_of = reader, table
+        return reader
+
     def is_empty(self) -> bool:
         return self.chunks is None or self.chunks.count_rows() == 0
 
@@ -173,6 +212,12 @@ class KnowledgeStore:
             latest = self._table(CHUNKS, ChunkRow, create=False)
             if latest is not None and (self._chunks is None or self._chunks.version != latest.version):
                 self._chunks = latest
+                changed = True
+            phrasings = self._table(PHRASINGS, PhrasingRow, create=False)
+            if phrasings is not None and (
+                self._phrasings is None or self._phrasings.version != phrasings.version
+            ):
+                self._phrasings = phrasings
                 changed = True
             if self._term_stats is not None and self._stats_marker != stats_marker(self.location):
                 self._term_stats = None  # reloaded on next use
@@ -238,6 +283,36 @@ class KnowledgeStore:
         documents.merge_insert("doc_id").when_matched_update_all().when_not_matched_insert_all().execute(
             [w.document.model_dump() for w in writes]
         )
+
+    # -- staff phrasings ---------------------------------------------
+    def phrase_ids(self) -> set[str]:
+        table = self.phrasings
+        if table is None:
+            return set()
+        return set(table.to_arrow().column("phrase_id").to_pylist())
+
+    def sync_phrasings(self, rows: Sequence[dict[str, str]], *, keep: set[str]) -> tuple[int, int]:
+        """Make the phrasing table hold exactly ``keep`` ∪ ``rows`` ids: new ``rows`` in, others out.
+
+        ``rows`` are the phrasings not stored yet (already segmented); ``keep`` the ids of stored
+        ones that are still wanted. One commit, like a document write. Returns (added, removed).
+        """
+        table = self._table(PHRASINGS, PhrasingRow, create=bool(rows))
+        if table is None:
+            return 0, 0
+        wanted = keep | {r["phrase_id"] for r in rows}
+        stale = self.phrase_ids() - wanted
+        if not rows and not stale:
+            return 0, 0
+        merge = table.merge_insert("phrase_id").when_matched_update_all().when_not_matched_insert_all()
+        if stale:
+            merge = merge.when_not_matched_by_source_delete(col("phrase_id").isin(sorted(stale)))
+        merge.execute(list(rows) if rows else _empty_phrasings())
+        if PHRASE_TERMS not in {idx.columns[0] for idx in table.list_indices()}:
+            table.create_index(PHRASE_TERMS, config=_fts_config())
+        table.optimize()
+        self._phrasings, self._phrase_reader = table, None
+        return len(rows), len(stale)
 
     def ensure_indexes(self) -> None:
         """Create the FTS indexes once; later calls fold new rows into them incrementally."""
@@ -305,6 +380,11 @@ class KnowledgeStore:
             "documents": len(docs),
             "chunks": 0 if self.chunks is None else self.chunks.count_rows(),
         }
+
+
+def _empty_phrasings() -> Any:
+    """An empty batch with the phrasing schema (a merge that only deletes still needs a source)."""
+    return PhrasingRow.to_arrow_schema().empty_table()
 
 
 def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:

@@ -265,6 +265,23 @@ def _default_collections() -> list[CollectionConfig]:
     return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
 
 
+class PhrasingsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    shipped: bool = Field(
+        True, description="index the staff phrasings kairan ships for the laws municipal staff use"
+    )
+    files: list[ResolvedPath] = Field(
+        default_factory=list,
+        description="your own phrasing files or directories of them (e.g. for your 例規); "
+        "format: docs/retrieval.md",
+    )
+    generate: bool = Field(
+        False,
+        description="write phrasings with the configured LLM for ingested documents that have none "
+        "(cached by content hash in <data_dir>/phrasings, reviewable)",
+    )
+
+
 class KnowledgeConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     uri: S3Uri | None = Field(
@@ -289,6 +306,7 @@ class KnowledgeConfig(_Strict):
         default_factory=list,
         description="extra glossary files (everyday words → statute wording), read after the built-in one",
     )
+    phrasings: PhrasingsConfig = Field(default_factory=PhrasingsConfig)
 
 
 # --- llm -------------------------------------------------------------------------------------

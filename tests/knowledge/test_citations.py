@@ -86,7 +86,9 @@ CASES: list[tuple[str, list[tuple[str | None, str, int | None, int | None]]]] = 
     ("自治法234条と施行令167条の2", [(JICHI, "234", None, None), (JICHI_REI, "167_2", None, None)]),
     ("地方自治法施行規則第12条の2", [(JICHI_KISOKU, "12_2", None, None)]),
     ("災対法60条と同法施行令第33条", [(SAITAI, "60", None, None), (SAITAI_REI, "33", None, None)]),
-    ("施行令167条の2", [(None, "167_2", None, None)]),  # no law named: no order to derive
+    # no law named: 「施行令」 alone is what municipal staff mean by it, 地方自治法施行令
+    ("施行令167条の2", [(JICHI_REI, "167_2", None, None)]),
+    ("施行令第百七十一条の七", [(JICHI_REI, "171_7", None, None)]),
     ("地公法施行令第1条", [(None, "1", None, None)]),  # 地方公務員法施行令 does not exist
     # 同法 / 同令 / 同条 / 法・令
     (
@@ -315,3 +317,16 @@ def test_normalize_with_offsets_maps_back() -> None:
     assert (starts[0], ends[0]) == (0, 2)  # ガ comes from ｶ + ﾞ
     assert (starts[normalized.index("2")], ends[normalized.index("2")]) == (7, 8)
     assert starts[-1] == len(text) - 1
+
+
+def test_bare_order_is_the_only_one_held_or_none_when_ambiguous() -> None:
+    """「施行令」 with no law named: the one order the index holds; with several and no 地方自治法施行令,
+    nothing (a guess would cite the wrong order)."""
+    abbreviations = load_abbreviations()
+    only = LawTitleIndex.from_titles([("災害対策基本法施行令", "337CO0000000288")], abbreviations=abbreviations)
+    assert _simple(find_citations("施行令33条", only)) == [("337CO0000000288", "33", None, None)]
+    several = LawTitleIndex.from_titles(
+        [("災害対策基本法施行令", "337CO0000000288"), ("生活保護法施行令", "325CO0000000148")],
+        abbreviations=abbreviations,
+    )
+    assert _simple(find_citations("施行令33条", several)) == [(None, "33", None, None)]

@@ -1,0 +1,174 @@
+"""Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
+
+    python benchmarks/sufficiency.py --data-dir DIR [--fit dev calibration out_of_corpus probe]
+                                     [--check dev2] [--write-weights]
+
+DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
+circulars} --data-dir DIR``). Question sets, by name:
+
+- ``dev``, ``dev2``: ../shared/eval/{dev,dev2}.jsonl (dev2 is the check set: never fitted on by default);
+- ``calibration``: benchmarks/data/calibration.jsonl, staff questions written for this purpose by people
+  who saw neither the dev sets nor the phrasings (answerable ones with their gold article, and questions
+  about laws the corpus does not hold);
+- ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
+  corpus), all counted as questions to abstain on.
+
+The decision (knowledge/sufficiency.py) first applies its rules (a law the question names or whose
+topic it is, not in the knowledge base: insufficient), then a logistic score over the evidence. This
+script fits the score's weights on the ``--fit`` sets (L2-regularised logistic regression), prints the
+trade-off curve — for each threshold, the share of answerable questions judged sufficient and of
+unanswerable ones judged insufficient, per set — and the weights to put in ``SufficiencyWeights``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from kairan.wiring import open_searcher  # noqa: E402
+from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
+from knowledge.settings import SufficiencyWeights  # noqa: E402
+from knowledge.sufficiency import Evidence  # noqa: E402
+
+console = Console(stderr=True)
+SHARED = ROOT.parent / "shared"
+SETS = {
+    "dev": SHARED / "eval" / "dev.jsonl",
+    "dev2": SHARED / "eval" / "dev2.jsonl",
+    "calibration": ROOT / "benchmarks" / "data" / "calibration.jsonl",
+    "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
+}
+FEATURES = [f.name for f in fields(SufficiencyWeights) if f.name != "bias"]
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def load(name: str) -> list[EvalItem]:
+    path = SETS[name]
+    if name == "probe":
+        samples = json.loads(path.read_text("utf-8"))["samples"]
+        return [EvalItem(f"p{n}", s["問題文"], (), "unanswerable") for n, s in enumerate(samples, start=1)]
+    return load_dataset(path)
+
+
+def features(e: Evidence) -> list[float]:
+    """The inputs of ``knowledge.sufficiency.confidence``, in ``FEATURES`` order."""
+    values = {
+        "coverage": e.coverage,
+        "coverage_top": e.coverage_top,
+        "phrase_coverage": e.phrase_coverage,
+        "body": math.log1p(e.top_body),
+        "phrase": math.log1p(e.top_phrase),
+        "key": 1.0 if e.key_found or e.key_term is None else 0.0,
+        "agreement": 1.0 if e.agreement else 0.0,
+    }
+    return [values[name] for name in FEATURES]
+
+
+def fit(x: np.ndarray, y: np.ndarray, *, l2: float = 0.05, steps: int = 20_000) -> np.ndarray:
+    """Logistic regression by gradient descent; returns [bias, *weights]. Classes are balanced."""
+    xb = np.hstack([np.ones((len(x), 1)), x])
+    balance = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
+    w = np.zeros(xb.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-xb @ w))
+        grad = xb.T @ ((p - y) * balance) / len(y) + l2 * np.r_[0, w[1:]]
+        w -= 0.5 * grad
+    return w
+
+
+def _share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--fit", nargs="*", default=["dev", "calibration", "probe"])
+    parser.add_argument("--check", nargs="*", default=["dev2"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    names = [n for n in dict.fromkeys(args.fit + args.check) if SETS[n].exists()]
+    searcher = open_searcher(args.data_dir)
+    rows: dict[str, list[tuple[list[float], int, bool]]] = {}  # set → (features, answerable, ruled out)
+    with Progress(console=console) as progress:
+        for name in names:
+            items = load(name)
+            task = progress.add_task(f"search {name}", total=len(items))
+            out = []
+            for item in items:
+                result = searcher.search(item.question, k=10)
+                answerable = int(item.kind != "unanswerable")
+                e = result.evidence
+                if e is None:  # an explicit citation: sufficient by rule
+                    out.append(([], answerable, False))
+                else:
+                    out.append((features(e), answerable, bool(e.unknown_laws or e.other_laws)))
+                progress.advance(task)
+            rows[name] = out
+
+    train = [r for n in args.fit if n in rows for r in rows[n] if r[0] and not r[2]]
+    x = np.array([r[0] for r in train])
+    y = np.array([r[1] for r in train], dtype=float)
+    w = fit(x, y)
+    fitted = {n: float(v) for n, v in zip(FEATURES, w[1:], strict=True)}
+    weights = SufficiencyWeights(bias=float(w[0]), **fitted)
+
+    def decide(r: tuple[list[float], int, bool], threshold: float) -> bool:
+        if not r[0]:
+            return True
+        if r[2]:
+            return False
+        z = weights.bias + sum(getattr(weights, n) * v for n, v in zip(FEATURES, r[0], strict=True))
+        return 1 / (1 + math.exp(-z)) >= threshold
+
+    curve = []
+    for threshold in THRESHOLDS:
+        point: dict[str, object] = {"threshold": threshold}
+        for name, rs in rows.items():
+            answerable = [r for r in rs if r[1]]
+            unanswerable = [r for r in rs if not r[1]]
+            point[name] = {
+                "answerable_sufficient": _share([decide(r, threshold) for r in answerable]),
+                "unanswerable_insufficient": _share([not decide(r, threshold) for r in unanswerable]),
+            }
+        curve.append(point)
+    report = {"fit": args.fit, "weights": asdict(weights), "curve": curve}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"sufficiency trade-off (fitted on {', '.join(args.fit)}): answerable sufficient / "
+                  "unanswerable insufficient")
+    table.add_column("threshold")
+    for name in rows:
+        table.add_column(name + (" (check)" if name not in args.fit else ""))
+    for point in curve:
+        cells = [f"{point['threshold']:.1f}"]
+        for name in rows:
+            p = point[name]
+            assert isinstance(p, dict)
+            a = "-" if p["answerable_sufficient"] is None else f"{p['answerable_sufficient']:.2f}"
+            u = "-" if p["unanswerable_insufficient"] is None else f"{p['unanswerable_insufficient']:.2f}"
+            cells.append(f"{a} / {u}")
+        table.add_row(*cells)
+    Console().print(table)
+    pasted = ", ".join(f"{k}={v:.3f}" for k, v in asdict(weights).items())
+    Console().print(f"SufficiencyWeights({pasted})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Keeps the phrasing table in step with the phrasing files and the documents actually stored.
+
+Only lines for stored articles are indexed (a phrasing of an article the law no longer has is
+reported, not searched). Lines are identified by (document, article, text), so re-indexing an
+unchanged set segments and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from knowledge.phrasings import Phrasing, PhrasingFile
+from knowledge.store import PHRASE_TERMS, KnowledgeStore
+from knowledge.tokenize import Segmenter
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class PhrasingIndexReport:
+    lines: int = 0  # lines indexed in all (for stored articles)
+    added: int = 0
+    removed: int = 0
+    unknown: list[str] = field(default_factory=list)  # "file: article KEY" for articles not stored
+    other_documents: int = 0  # files for documents not in the knowledge base (not indexed)
+
+
+def stored_articles(store: KnowledgeStore) -> dict[str, set[str]]:
+    """doc_id → article keys of every stored chunk."""
+    table = store.chunks
+    if table is None:
+        return {}
+    data = table.search().select(["doc_id", "article"]).limit(None).to_arrow()
+    out: dict[str, set[str]] = {}
+    for doc_id, article in zip(data["doc_id"].to_pylist(), data["article"].to_pylist(), strict=True):
+        out.setdefault(doc_id, set()).add(article)
+    return out
+
+
+def index_phrasings(
+    store: KnowledgeStore,
+    files: Sequence[PhrasingFile],
+    *,
+    segmenter: Segmenter,
+    progress: ProgressFn | None = None,
+) -> PhrasingIndexReport:
+    report = PhrasingIndexReport()
+    existing = stored_articles(store)
+    wanted: dict[str, Phrasing] = {}
+    for f in files:
+        articles = existing.get(f.doc_id)
+        if articles is None:
+            report.other_documents += 1
+            continue
+        for p in f.phrasings():
+            if p.article in articles:
+                wanted.setdefault(p.phrase_id, p)
+            else:
+                report.unknown.append(f"{f.path}: article {p.article}")
+    report.unknown = list(dict.fromkeys(report.unknown))
+    report.lines = len(wanted)
+    stored = store.phrase_ids()
+    new = [p for pid, p in wanted.items() if pid not in stored]
+    rows = []
+    for n, p in enumerate(new, start=1):
+        rows.append(
+            {
+                "phrase_id": p.phrase_id,
+                "doc_id": p.doc_id,
+                "article": p.article,
+                "text": p.text,
+                "origin": p.origin,
+                PHRASE_TERMS: segmenter.joined(p.text),
+            }
+        )
+        if progress and (n % 500 == 0 or n == len(new)):
+            progress("phrasings", n, len(new))
+    report.added, report.removed = store.sync_phrasings(rows, keep=set(wanted) & stored)
+    return report

@@ -1,0 +1,227 @@
+"""Staff phrasings per article: what a provision is called and how staff ask about it.
+
+Statutes say 「地縁による団体…認可」; staff type 「町内会の名前で登記したい」. For every article of
+the laws staff use, kairan keeps a few short lines in staff words (document-side expansion),
+indexed as a search field of their own next to the article text.
+
+A phrasing file is reviewable YAML, one document per file:
+
+    doc_id: 325AC0000000261          # the document's id (e-Gov law id for laws)
+    title: 地方公務員法               # checked against the stored document when it is indexed
+    articles:
+      "38":                          # the article key (e-Gov Num: "238_4"; a section key otherwise)
+        - 営利企業への従事等の制限（副業・兼業の許可）
+        - 職員が休日にアルバイトをしてもいい？
+
+kairan ships files for the laws municipal staff use (``knowledge/data/phrasings/``); admins add
+their own (for their 例規, say) through the manifest's ``knowledge.phrasings``; phrasings written
+by the configured LLM are kept in ``<data_dir>/phrasings/`` in the same format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from knowledge.documents import ParseError
+from knowledge.tokenize import normalize
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "phrasings"
+MAX_LINE_CHARS = 80
+MAX_LINES_PER_ARTICLE = 8
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One line for one article."""
+
+    doc_id: str
+    article: str
+    text: str
+    origin: str  # "shipped" | "admin" | "generated": who wrote it, shown in matched_by details
+
+    @property
+    def phrase_id(self) -> str:
+        """Stable id: the same line for the same article is the same row across re-indexing."""
+        digest = hashlib.sha256(f"{self.doc_id}\x00{self.article}\x00{self.text}".encode()).hexdigest()
+        return digest[:32]
+
+
+@dataclass(frozen=True)
+class PhrasingFile:
+    path: Path
+    doc_id: str
+    title: str
+    articles: Mapping[str, tuple[str, ...]]
+    origin: str
+
+    def phrasings(self) -> Iterable[Phrasing]:
+        for article, lines in self.articles.items():
+            for line in lines:
+                yield Phrasing(self.doc_id, article, line, self.origin)
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(lines) for lines in self.articles.values())
+
+
+def load_file(path: Path, *, origin: str) -> PhrasingFile:
+    """Read and check one phrasing file; every problem names the file and the line."""
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{path}: cannot read phrasing file: {exc}") from exc
+    try:
+        return _check(YAML(typ="safe").load(text), path, origin)  # fast C loader
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ParseError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except ParseError:
+        # Again with the round-trip loader, which knows the line of every key, to say where.
+        return _check(YAML(typ="rt").load(text), path, origin)
+
+
+def _check(raw: Any, path: Path, origin: str) -> PhrasingFile:
+    if not isinstance(raw, dict):
+        raise ParseError(f"{path}: a phrasing file is a mapping with doc_id, title and articles")
+    unknown = set(raw) - {"doc_id", "title", "articles"}
+    if unknown:
+        raise ParseError(f"{path}: unknown keys {sorted(unknown)} (allowed: doc_id, title, articles)")
+    doc_id, title, articles = raw.get("doc_id"), raw.get("title", ""), raw.get("articles")
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise ParseError(f"{path}: 'doc_id' must be the document's id, e.g. 325AC0000000261")
+    if not isinstance(title, str):
+        raise ParseError(f"{path}: 'title' must be text")
+    if not isinstance(articles, dict) or not articles:
+        raise ParseError(f"{path}: 'articles' must map article keys to lists of lines")
+    parsed: dict[str, tuple[str, ...]] = {}
+    for key, lines in articles.items():
+        line_no = _line_of(articles, key)
+        where = f"{path}:{line_no}" if line_no else str(path)
+        if not isinstance(key, str):
+            raise ParseError(f'{where}: article key {key!r} must be quoted text, e.g. "{key}"')
+        if not isinstance(lines, list) or not lines:
+            raise ParseError(f"{where}: article {key}: needs a list of lines")
+        if len(lines) > MAX_LINES_PER_ARTICLE:
+            raise ParseError(f"{where}: article {key}: at most {MAX_LINES_PER_ARTICLE} lines")
+        clean: list[str] = []
+        for line in lines:
+            if not isinstance(line, str) or not line.strip():
+                raise ParseError(f"{where}: article {key}: every line must be non-empty text")
+            text = " ".join(normalize(line).split())
+            if len(text) > MAX_LINE_CHARS:
+                raise ParseError(f"{where}: article {key}: a line is longer than {MAX_LINE_CHARS} characters")
+            clean.append(text)
+        parsed[key] = tuple(dict.fromkeys(clean))
+    return PhrasingFile(path, doc_id.strip(), title.strip(), parsed, origin)
+
+
+def _line_of(mapping: Any, key: Any) -> int | None:
+    """1-based line of ``key`` in a round-trip-loaded mapping (None when unknown)."""
+    try:
+        return int(mapping.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def discover(paths: Sequence[Path], *, origin: str) -> list[Path]:
+    """Phrasing files at ``paths``: files as given, directories' *.yaml files in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.glob("*.yaml") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ParseError(f"{path}: no such phrasing file or directory ({origin})")
+    return found
+
+
+@dataclass(frozen=True)
+class PhrasingSources:
+    """Where phrasings come from, in order: shipped, the admin's files, the generated directory."""
+
+    shipped: bool = True
+    admin: tuple[Path, ...] = ()
+    generated: Path | None = None
+
+    def load(self) -> tuple[list[PhrasingFile], list[str]]:
+        """Every readable file, and one message per file or path that could not be used."""
+        groups: list[tuple[list[Path], str]] = []
+        if self.shipped and SHIPPED_DIR.is_dir():
+            groups.append(([SHIPPED_DIR], "shipped"))
+        groups.append((list(self.admin), "admin"))
+        if self.generated is not None and self.generated.is_dir():
+            groups.append(([self.generated], "generated"))
+        files: list[PhrasingFile] = []
+        errors: list[str] = []
+        for paths, origin in groups:
+            for path in paths:
+                try:
+                    found = discover([path], origin=origin)
+                except ParseError as exc:
+                    errors.append(str(exc))
+                    continue
+                for file in found:
+                    try:
+                        files.append(load_file(file, origin=origin))
+                    except ParseError as exc:
+                        errors.append(str(exc))
+        return files, errors
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    doc_id: str
+    title: str
+    covered: int
+    articles: int
+    lines: int
+
+    @property
+    def share(self) -> float:
+        return self.covered / self.articles if self.articles else 0.0
+
+
+def coverage(
+    files: Sequence[PhrasingFile], articles: Mapping[str, tuple[str, Sequence[str]]]
+) -> list[CoverageRow]:
+    """Per document in ``articles`` (doc_id → (title, main-provision article keys)): keys with phrasings."""
+    by_doc: dict[str, dict[str, int]] = {}
+    for f in files:
+        counts = by_doc.setdefault(f.doc_id, {})
+        for key, lines in f.articles.items():
+            counts[key] = counts.get(key, 0) + len(lines)
+    rows = []
+    for doc_id, (title, keys) in articles.items():
+        counts = by_doc.get(doc_id, {})
+        rows.append(
+            CoverageRow(
+                doc_id=doc_id,
+                title=title,
+                covered=sum(1 for k in keys if k in counts),
+                articles=len(keys),
+                lines=sum(counts.values()),
+            )
+        )
+    return rows
+
+
+def unknown_articles(
+    files: Sequence[PhrasingFile], existing: Mapping[str, set[str]]
+) -> list[tuple[PhrasingFile, str]]:
+    """(file, article) pairs naming an article its document does not have (documents that are stored)."""
+    return [
+        (f, key)
+        for f in files
+        if f.doc_id in existing
+        for key in f.articles
+        if key not in existing[f.doc_id]
+    ]

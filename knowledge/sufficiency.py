@@ -1,0 +1,73 @@
+"""Is the evidence enough to answer? The decision, kept apart from how the evidence is gathered.
+
+A wrong citation is worse than no answer, and "no basis found" for a question the laws do
+answer is the next worst thing: the decision weighs what the best hits cover of the question
+(through their text and their staff phrasings), how strongly they match, and whether the
+question is about a law the knowledge base does not hold at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from knowledge.settings import SearchSettings
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the search found, reduced to the measures the decision reads (all pure numbers)."""
+
+    coverage: float  # idf share of the question's terms in the best hits (text or phrasings)
+    coverage_top: float  # the same for the best hit alone
+    phrase_coverage: float  # idf share of the question in the best hit's best phrasing line
+    top_body: float  # best body score (BM25 + field bonus)
+    top_phrase: float  # best phrasing-line score
+    key_term: str | None  # the question's rarest noun the knowledge base knows
+    key_found: bool  # … found in the best hits
+    agreement: bool  # the best hit ranks high on its text and on its phrasings alike
+    unknown_laws: tuple[str, ...] = ()  # laws the question names that the knowledge base lacks
+    other_laws: tuple[str, ...] = field(default=())  # laws governing the question's topic, not held
+
+
+@dataclass(frozen=True)
+class Judgement:
+    sufficient: bool
+    confidence: float  # 0..1, the decision's own score
+    reason: str
+
+
+def judge(e: Evidence, s: SearchSettings) -> Judgement:
+    if e.unknown_laws:
+        return Judgement(False, 0.0, f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}")
+    if e.other_laws:
+        return Judgement(
+            False, 0.0, f"about a law not in the knowledge base: {'、'.join(e.other_laws)}; {_facts(e)}"
+        )
+    score = confidence(e, s)
+    reason = f"confidence {score:.2f} (min {s.min_confidence}); {_facts(e)}"
+    return Judgement(score >= s.min_confidence, score, reason)
+
+
+def confidence(e: Evidence, s: SearchSettings) -> float:
+    """A logistic score over the evidence; the weights are calibrated by benchmarks/sufficiency.py."""
+    w = s.sufficiency_weights
+    z = (
+        w.bias
+        + w.coverage * e.coverage
+        + w.coverage_top * e.coverage_top
+        + w.phrase_coverage * e.phrase_coverage
+        + w.body * math.log1p(e.top_body)
+        + w.phrase * math.log1p(e.top_phrase)
+        + w.key * (1.0 if e.key_found or e.key_term is None else 0.0)
+        + w.agreement * (1.0 if e.agreement else 0.0)
+    )
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _facts(e: Evidence) -> str:
+    return (
+        f"coverage {e.coverage:.2f}/{e.coverage_top:.2f}, phrasing {e.phrase_coverage:.2f}, "
+        f"top score {e.top_body:.1f}/{e.top_phrase:.1f}, key term {e.key_term or '-'} "
+        f"{'found' if e.key_found else 'not found'}{', agreed' if e.agreement else ''}"
+    )
