@@ -18,6 +18,8 @@ ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
 FALLBACK_NOTICE = "生成AIが応答しなかったため、検索結果をそのままお示しします。"
 
 MAX_EXTRACTIVE_SOURCES = 3
+# Besides the best source, the extractive answer shows only sources scoring at least this share of it.
+CLOSE_TO_BEST = 0.75
 MAX_QUOTE_CHARS = 200
 _SECOND_QUOTE_TOTAL = 320  # a second sentence is added only while both stay this short
 
@@ -117,7 +119,7 @@ def extractive_answer(
     stems = term_stems(query_terms)
     blocks: list[str] = []
     citations: list[Citation] = []
-    for source in list(sources)[:MAX_EXTRACTIVE_SOURCES]:
+    for source in relevant_sources(sources):
         quotes = deciding_sentences(source, stems)
         lines = [f"■ {_heading(source)}[{source.n}]"]
         lines += [f"「{q}」" for q in quotes]
@@ -136,6 +138,23 @@ def extractive_answer(
     if not blocks:
         return abstention_text(question, ()), ()
     return EXTRACTIVE_LEAD + "\n\n" + "\n\n".join(blocks), tuple(citations)
+
+
+def relevant_sources(sources: Sequence[Source]) -> list[Source]:
+    """The best source and those scoring close to it (at most ``MAX_EXTRACTIVE_SOURCES``).
+
+    Sources come best first, so the result is a prefix and keeps the sources' numbers 1, 2, ….
+    Unscored sources (score 0) are all kept, as before scores were known.
+    """
+    head = list(sources)[:MAX_EXTRACTIVE_SOURCES]
+    if not head or head[0].score <= 0:
+        return head
+    shown = []
+    for source in head:
+        if source.score < CLOSE_TO_BEST * head[0].score:
+            break
+        shown.append(source)
+    return shown
 
 
 def _question_core(question: str) -> str:

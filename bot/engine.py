@@ -24,7 +24,14 @@ from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer,
 from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
 from bot.models import Answer, IncomingMessage, Source, Usage
-from bot.prompt import SYSTEM_FIXED, clean_rewrite, rewrite_prompt, sources_block, sources_from_hits
+from bot.prompt import (
+    SYSTEM_FIXED,
+    clean_rewrite,
+    grounding_hits,
+    rewrite_prompt,
+    sources_block,
+    sources_from_hits,
+)
 from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, redact
 from bot.state.audit import AuditLog, entry_from_answer
 from bot.state.threads import ThreadStore
@@ -147,7 +154,7 @@ class AnswerEngine:
         retrieved, rewrite_usage = await self._retrieve(question, history, collections, use_llm=use_llm)
         if rewrite_usage is not None:
             usage = rewrite_usage
-        hits = retrieved.result.hits
+        hits = grounding_hits(retrieved.result.hits)
         sources = sources_from_hits(hits, query_terms=retrieved.query_terms)
         if not retrieved.result.sufficient:
             answer = Answer(

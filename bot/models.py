@@ -45,6 +45,7 @@ class Source:
     text: str
     sha256: str = ""
     kind: str = "law"
+    score: float = 0.0  # the search's score for it: the extractive answer shows those close to the best
 
     @property
     def citation_label(self) -> str:

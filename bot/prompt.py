@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.models import Source
 
@@ -70,6 +70,9 @@ _TAG_LIKE_FULLWIDTH = re.compile(
     r"[＜﹤](?=[\s\u3000]*[/／]?[\s\u3000]*[sｓSＳ][oｏOＯ][uｕUＵ][rｒRＲ][cｃCＣ][eｅEＥ])"
 )
 _HIRAGANA_TAIL = re.compile(r"[\u3041-\u309f]+$")
+
+
+HitT = TypeVar("HitT")
 
 
 class HitLike(Protocol):
@@ -317,9 +320,20 @@ def sources_from_hits(
                 text=text,
                 sha256=getattr(hit, "sha256", "") or "",
                 kind=hit.kind,
+                score=float(getattr(hit, "score", 0.0) or 0.0),
             )
         )
     return sources
+
+
+EXPLICIT_MATCHES = frozenset({"citation", "delegated"})
+
+
+def grounding_hits(hits: Sequence[HitT]) -> list[HitT]:
+    """The hits an answer may rest on: when the question cites articles, those articles and the
+    provisions they delegate to, nothing else; otherwise every hit."""
+    explicit = [h for h in hits if getattr(h, "matched_by", "") in EXPLICIT_MATCHES]
+    return explicit or list(hits)
 
 
 # --------------------------------------------------------------------------- query rewrite

@@ -19,9 +19,9 @@ from manifest.secrets import secret_from_env
 GENERATED_PHRASINGS = "phrasings"  # under the data directory: phrasings the LLM wrote, for review
 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
-    from knowledge.phrasings import PhrasingSources
     from bot.engine import AnswerEngine
     from bot.state.db import Database
+    from knowledge.phrasings import PhrasingSources
     from knowledge.search import ArticleRef, Searcher
     from knowledge.store import KnowledgeStore
     from knowledge.vectors import VectorIndex
@@ -135,12 +135,15 @@ def open_searcher(
         refresh_interval=manifest.knowledge.refresh_seconds if manifest else None,
         cache_rows=manifest.knowledge.cache_rows if manifest else DEFAULT_CACHE_ROWS,
     )
+    from knowledge.law_topics import StoreTopicJudge, TopicCatalogue
+
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []
     return Searcher(
         store=store,
         segmenter=segmenter,
         citations=StoreCitationFinder(store),
+        topics=StoreTopicJudge(store, TopicCatalogue.load(), segmenter=segmenter),
         glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),

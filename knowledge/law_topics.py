@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
-from knowledge.tokenize import normalize
+from knowledge.tokenize import Segmenter, normalize
+
+if TYPE_CHECKING:
+    from knowledge.store import KnowledgeStore
 
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "law_topics.yaml"
 
@@ -28,12 +33,20 @@ class TopicMention:
     laws: tuple[str, ...]  # the laws that govern it (any one of them answers)
 
 
+@dataclass(frozen=True)
+class CatalogueEntry:
+    law: str
+    topics: tuple[str, ...]  # words naming the law's subjects
+    asks: tuple[str, ...] = ()  # how staff ask about them, in everyday words
+
+
 class TopicCatalogue:
-    def __init__(self, entries: Iterable[tuple[str, Iterable[str]]]) -> None:
+    def __init__(self, entries: Iterable[CatalogueEntry]) -> None:
+        self.entries = tuple(entries)
         laws_of: dict[str, list[str]] = {}
-        for law, topics in entries:
-            for topic in topics:
-                laws_of.setdefault(normalize(topic), []).append(law)
+        for entry in self.entries:
+            for topic in entry.topics:
+                laws_of.setdefault(normalize(topic), []).append(entry.law)
         # Longest first: 特別児童扶養手当 is read before the 児童扶養手当 inside it.
         self._topics = sorted(((t, tuple(ls)) for t, ls in laws_of.items()), key=lambda x: -len(x[0]))
 
@@ -50,11 +63,19 @@ class TopicCatalogue:
             if (
                 not isinstance(item, dict)
                 or not isinstance(item.get("law"), str)
-                or not isinstance(item.get("topics"), list)
-                or not all(isinstance(t, str) and t.strip() for t in item["topics"])
+                or set(item) - {"law", "topics", "asks"}
+                or not all(
+                    isinstance(item.get(key, []), list)
+                    and all(isinstance(t, str) and t.strip() for t in item.get(key, []))
+                    for key in ("topics", "asks")
+                )
+                or not item.get("topics")
             ):
-                raise ParseError(f"{path}: entry {number}: needs 'law' (text) and 'topics' (a list of words)")
-            entries.append((item["law"], item["topics"]))
+                raise ParseError(
+                    f"{path}: entry {number}: needs 'law' (text), 'topics' and optionally 'asks' "
+                    "(lists of text)"
+                )
+            entries.append(CatalogueEntry(item["law"], tuple(item["topics"]), tuple(item.get("asks", []))))
         return cls(entries)
 
     def mentions(self, question: str) -> list[TopicMention]:
@@ -74,6 +95,42 @@ class TopicCatalogue:
         return found
 
 
+class CatalogueIndex:
+    """The catalogue's lines (topics and asks) as a small full-text index: which law a question is about.
+
+    A question that matches the lines of a law the knowledge base does not hold better than anything
+    it holds is probably about that law; the sufficiency decision weighs this (knowledge/sufficiency.py).
+    """
+
+    def __init__(
+        self, catalogue: TopicCatalogue, *, segmenter: Segmenter, held_titles: Iterable[str]
+    ) -> None:
+        titles = list(held_titles)
+        self._laws: list[str] = []
+        self._held: list[bool] = []
+        lines: list[list[str]] = []
+        for entry in catalogue.entries:
+            held = _held(entry.law, titles)
+            for line in entry.topics + entry.asks:
+                terms = segmenter.terms(line)
+                if terms:
+                    lines.append(terms)
+                    self._laws.append(entry.law)
+                    self._held.append(held)
+        self._bm25 = SmallBM25(lines)
+
+    def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, float]:
+        """(the best-matching law not held and its score, the best score of a held law's line)."""
+        foreign: tuple[str, float] | None = None
+        own = 0.0
+        for i, score in self._bm25.scores(terms).items():
+            if self._held[i]:
+                own = max(own, score)
+            elif foreign is None or score > foreign[1]:
+                foreign = (self._laws[i], score)
+        return foreign, own
+
+
 def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) -> list[str]:
     """Laws governing a mentioned topic of which the knowledge base holds none (in mention order)."""
     titles = list(held_titles)
@@ -86,3 +143,48 @@ def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) 
 
 def _held(law: str, titles: list[str]) -> bool:
     return any(law == title or law in title for title in titles)
+
+
+@dataclass(frozen=True)
+class TopicEvidence:
+    """Whether a question looks like it is about a law the knowledge base does not hold."""
+
+    mentioned: tuple[str, ...]  # laws not held whose topic words the question names (and no held law's)
+    held_docs: tuple[str, ...]  # doc ids of held laws whose topic words the question names
+    foreign_law: str | None  # the law not held whose catalogue lines match the question best
+    foreign_score: float
+    own_score: float  # the best match among the catalogue lines of laws that are held
+
+
+class StoreTopicJudge:
+    """The catalogue against the laws a knowledge store holds (rebuilt after an ingest adds laws)."""
+
+    def __init__(self, store: KnowledgeStore, catalogue: TopicCatalogue, *, segmenter: Segmenter) -> None:
+        self._store = store
+        self._catalogue = catalogue
+        self._segmenter = segmenter
+        self._generation = -1
+        self._titles: list[str] = []
+        self._ids: dict[str, str] = {}  # held title → doc id
+        self._index: CatalogueIndex | None = None
+
+    def assess(self, question: str, terms: list[str]) -> TopicEvidence:
+        if self._index is None or self._generation != self._store.generation:
+            self._generation = self._store.generation
+            self._ids = dict(self._store.law_titles())
+            self._titles = list(self._ids)
+            self._index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=self._titles)
+        mentions = self._catalogue.mentions(question)
+        held_topics = [m for m in mentions if not laws_not_held([m], self._titles)]
+        mentioned = () if held_topics else tuple(laws_not_held(mentions, self._titles))
+        held_docs = tuple(
+            dict.fromkeys(self._ids[law] for m in held_topics for law in m.laws if law in self._ids)
+        )
+        foreign, own = self._index.best(terms)
+        return TopicEvidence(
+            mentioned=mentioned,
+            held_docs=held_docs,
+            foreign_law=foreign[0] if foreign else None,
+            foreign_score=foreign[1] if foreign else 0.0,
+            own_score=own,
+        )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lancedb
-from lancedb.expr import Expr, col
+from lancedb.expr import Expr, col, lit
 
 from knowledge.settings import DEFAULT_CACHE_ROWS
 
@@ -153,6 +153,20 @@ class ChunkReader:
                     self._cache.popitem(last=False)
             found.update((row["chunk_id"], row) for row in fetched)
         return found
+
+    def rows_containing(self, doc_id: str, needle: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Whole rows of one document whose text contains ``needle`` (in document order)."""
+        if self._whole is None:
+            self._fill()
+        if self._whole:
+            with self._lock:
+                found = [r for r in self._cache.values() if r["doc_id"] == doc_id and needle in r["text"]]
+        else:
+            where = col("doc_id").eq(lit(doc_id)) & col("text").contains(lit(needle))
+            query = self._table.query().where(where)
+            found = READ_LOOP.run(query.limit(limit).to_list())
+        found.sort(key=lambda r: r["ordinal"])
+        return found[:limit]
 
     def _fill(self) -> None:
         """Read the whole table into the cache when it fits (decided once per version)."""

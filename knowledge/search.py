@@ -7,6 +7,7 @@ is deliberately conservative: a wrong citation is worse than no answer.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lancedb.query import MatchQuery
 
+from knowledge.law_topics import TopicEvidence
+from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
 from knowledge.reader import run_queries
 from knowledge.settings import SearchSettings
 from knowledge.store import (
@@ -35,9 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
+_ORDER_SUFFIXES = ("施行令", "施行規則")
+# After 「法第二百三十四条」: not 「…の二」 or another digit, which would name a different article.
+_NOT_LONGER = f"(?![{KANJI_NUMBER_CHARS}]|の[{KANJI_NUMBER_CHARS}])"
 
 # What ranking reads of the full-text candidates; whole rows are read for the best few only.
-_RANKING_FIELDS = ("chunk_id", "part", CAPTION_TERMS, CONTEXT_TERMS, "_score")
+_RANKING_FIELDS = ("chunk_id", "doc_id", "part", CAPTION_TERMS, CONTEXT_TERMS, "_score")
 # Dense searches run on this thread while the caller runs the lexical query.
 _DENSE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kairan-dense")
 
@@ -50,6 +56,10 @@ class ArticleRef:
     article: str
     paragraph: int | None = None
     item: int | None = None
+
+
+class TopicJudge(Protocol):
+    def assess(self, question: str, terms: list[str]) -> TopicEvidence: ...
 
 
 class CitationFinder(Protocol):
@@ -75,7 +85,7 @@ class SearchHit:
     url: str
     text: str
     score: float
-    matched_by: str  # "citation" | "lexical" | "phrasing" | "dense" | "hybrid"
+    matched_by: str  # "citation" | "delegated" | "lexical" | "phrasing" | "dense" | "hybrid"
     paragraph: int | None = None
     sha256: str = ""  # of the stored article text: the audit log records which version was cited
     phrasing: str = ""  # the staff phrasing line that matched the question, if one did
@@ -168,15 +178,19 @@ class Searcher:
         citations: CitationFinder | None = None,
         vectors: VectorIndex | None = None,
         glossary: Glossary | None = None,
+        topics: TopicJudge | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
         self.store = store
+        self.topics = topics
         self.segmenter = segmenter
         self.citations = citations
         self.vectors = vectors
         self.glossary = glossary
         self.settings = settings or SearchSettings()
         self._filled: Any = None  # the chunk table handle last seen holding rows
+        self._orders_of: dict[str, list[str]] | None = None
+        self._orders_generation = -1
 
     @property
     def term_stats(self) -> TermStats:
@@ -199,6 +213,7 @@ class Searcher:
         where = scope.where
         refs = self.citations.find(text) if self.citations else []
         cited = self._cited_rows(refs, collections, kinds)
+        delegated = self._delegated(cited, scope)
         query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
         terms = query_terms.terms
         expansions = self.glossary.expand(text) if self.glossary else []
@@ -209,13 +224,14 @@ class Searcher:
         )
         lex = self._lexical_query(terms, expansions)
         lexical, phrased = self._lexical(lex, where, k + len(cited)) if terms else ([], {})
-        lexical_ranked = self._with_phrasings(lexical, phrased, scope)
+        topic = self.topics.assess(text, terms) if self.topics and terms else None
+        lexical_ranked = self._with_phrasings(lexical, phrased, scope, topic.held_docs if topic else ())
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
-        hits = _merge(cited, ranked, k, phrased)
+        hits = _merge(cited, delegated, ranked, k, phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        evidence = self._evidence(text, terms, query_terms.nouns, expansions, lexical, phrased, ranked)
+        evidence = self._evidence(text, terms, query_terms.nouns, expansions, lexical, phrased, ranked, topic)
         judgement = judge(evidence, s)
         return SearchResult(
             query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence
@@ -230,6 +246,7 @@ class Searcher:
         lexical: list[Ranked],
         phrased: dict[str, Phrased],
         ranked: list[Ranked],
+        topic: TopicEvidence | None,
     ) -> Evidence:
         s = self.settings
         best = ranked[: s.coverage_hits]
@@ -261,6 +278,10 @@ class Searcher:
             key_found=key_found or not s.require_key_noun,
             agreement=agreement,
             unknown_laws=tuple(unknown),
+            mentioned_laws=topic.mentioned if topic else (),
+            foreign_law=topic.foreign_law if topic else None,
+            foreign_score=topic.foreign_score if topic else 0.0,
+            own_topic_score=topic.own_score if topic else 0.0,
         )
 
     # -- parts ----------------------------------------------------------
@@ -294,6 +315,47 @@ class Searcher:
                 continue
             out.append((row, 1000.0, ref))
         return out
+
+    def _delegated(
+        self, cited: list[tuple[dict[str, Any], float, ArticleRef]], scope: _Scope
+    ) -> list[dict[str, Any]]:
+        """The provisions a cited act article delegates to: articles of its 施行令 / 施行規則 that
+        refer to it (「法第二百三十四条第二項の規定により…」), paragraph-specific ones first."""
+        reader = self.store.reader
+        if not cited or reader is None:
+            return []
+        orders = self._orders()
+        out: list[dict[str, Any]] = []
+        seen = {row["chunk_id"] for row, _, _ in cited}
+        for row, _, ref in cited:
+            found: list[dict[str, Any]] = []
+            for order_id in orders.get(row["title"], ()):
+                mention = re.compile("法" + re.escape(row["label"]) + _NOT_LONGER)
+                rows = [
+                    r for r in reader.rows_containing(order_id, "法" + row["label"])
+                    if r["part"] == "main" and mention.search(r["text"]) and scope.allows(r)
+                ]
+                if ref.paragraph:
+                    paragraph = f"法{row['label']}第{int_to_kanji(ref.paragraph)}項"
+                    rows.sort(key=lambda r, p=paragraph: p not in r["text"])  # stable: text order kept
+                found.extend(rows)
+            for r in found[: self.settings.delegated_per_citation]:
+                if r["chunk_id"] not in seen:
+                    seen.add(r["chunk_id"])
+                    out.append(r)
+        return out
+
+    def _orders(self) -> dict[str, list[str]]:
+        """Act title → doc ids of its cabinet order and ministerial rules in the store (per ingest)."""
+        if self._orders_of is None or self._orders_generation != self.store.generation:
+            titles = self.store.law_titles()
+            by_title = dict(titles)
+            self._orders_of = {
+                title: [by_title[title + suffix] for suffix in _ORDER_SUFFIXES if title + suffix in by_title]
+                for title, _ in titles
+            }
+            self._orders_generation = self.store.generation
+        return self._orders_of
 
     def _fuse(self, lexical: list[Ranked], dense: list[tuple[str, float]]) -> list[Ranked]:
         """Reciprocal-rank fusion of the lexical and dense rankings, best first (rows still partial)."""
@@ -357,15 +419,21 @@ class Searcher:
         return scored
 
     def _with_phrasings(
-        self, lexical: list[Ranked], phrased: dict[str, Phrased], scope: _Scope
+        self,
+        lexical: list[Ranked],
+        phrased: dict[str, Phrased],
+        scope: _Scope,
+        named_laws: Sequence[str] = (),
     ) -> list[Ranked]:
         """Articles ranked on body score + ``phrasing_weight`` × their best phrasing line's score.
 
         An article found only through its phrasings was not among the body candidates, so its
         body score is at most the last candidate's: it counts as ``unseen_body_share`` of that.
         Its row decides whether the scope allows it (another tenant's collection drops out).
+        Articles of a law whose subject the question names (マイナンバー → 番号法, from the topic
+        catalogue) count ``1 + topic_boost`` times.
         """
-        if not phrased:
+        if not phrased and not named_laws:
             return lexical
         s = self.settings
         body = {row["chunk_id"]: (row, score) for row, score, _ in lexical}
@@ -375,10 +443,12 @@ class Searcher:
             if scope.allows(row):
                 body[cid] = (row, floor)
         fused: list[Ranked] = []
+        named = set(named_laws)
         for cid, (row, score) in body.items():
             match = phrased.get(cid)
             lift = s.phrasing_weight * match.score if match else 0.0
-            fused.append((row, score + lift, "phrasing" if lift > score else "lexical"))
+            total = (score + lift) * (1 + s.topic_boost if row["doc_id"] in named else 1.0)
+            fused.append((row, total, "phrasing" if lift > score else "lexical"))
         fused.sort(key=lambda item: item[1], reverse=True)
         return fused
 
@@ -447,6 +517,7 @@ class Searcher:
 
 def _merge(
     cited: list[tuple[dict[str, Any], float, ArticleRef]],
+    delegated: list[dict[str, Any]],
     ranked: list[Ranked],
     k: int,
     phrased: dict[str, Phrased],
@@ -457,6 +528,11 @@ def _merge(
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
             hits.append(_hit(len(hits) + 1, row, score, "citation", ref.paragraph))
+    for row in delegated:
+        if row["chunk_id"] not in seen:
+            seen.add(row["chunk_id"])
+            hits.append(_hit(len(hits) + 1, row, 999.0, "delegated"))
+    cited = cited + [(row, 0.0, ArticleRef(row["doc_id"], row["article"])) for row in delegated]
     for row, score, matched_by in ranked:
         if len(hits) >= k:
             break

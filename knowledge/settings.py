@@ -25,6 +25,9 @@ class SufficiencyWeights:
     phrase: float = 0.5
     key: float = 1.5
     agreement: float = 1.0
+    mentioned: float = -3.0
+    foreign: float = -1.0
+    own_topic: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class SearchSettings:
     caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
     context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
     field_bonus: float = 1.2  # a question term in the caption/context adds field_bonus × boost × idf
-    candidates: int = 50
+    candidates: int = 100
+    delegated_per_citation: int = 3  # 施行令 articles shown with an explicit citation of the act article
     # In a large knowledge base, terms in more than max_term_df of the chunks are not looked up
     # (they still count for coverage): near-stop-words at scale, with the longest posting lists.
     max_term_df: float = 0.2
@@ -48,6 +52,8 @@ class SearchSettings:
     phrasing_weight: float = 1.5  # 0 switches phrasings off
     # An article found only through its phrasings scores this share of the last body candidate's score.
     unseen_body_share: float = 0.5
+    # Articles of a law whose subject the question names (topic catalogue) count 1 + this many times.
+    topic_boost: float = 0.3
     phrase_candidates: int = 60  # phrasing lines read per question
     # Sufficiency: share of the question's idf mass that the best hits cover.
     min_coverage: float = 0.35

@@ -9,7 +9,7 @@ question is about a law the knowledge base does not hold at all.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from knowledge.settings import SearchSettings
 
@@ -27,7 +27,12 @@ class Evidence:
     key_found: bool  # … found in the best hits
     agreement: bool  # the best hit ranks high on its text and on its phrasings alike
     unknown_laws: tuple[str, ...] = ()  # laws the question names that the knowledge base lacks
-    other_laws: tuple[str, ...] = field(default=())  # laws governing the question's topic, not held
+    # From the topic catalogue (knowledge/law_topics.py): laws not held that the question's topic
+    # words name, and how well the best such law's catalogue lines match against the held laws' lines.
+    mentioned_laws: tuple[str, ...] = ()
+    foreign_law: str | None = None
+    foreign_score: float = 0.0
+    own_topic_score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,6 @@ class Judgement:
 def judge(e: Evidence, s: SearchSettings) -> Judgement:
     if e.unknown_laws:
         return Judgement(False, 0.0, f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}")
-    if e.other_laws:
-        return Judgement(
-            False, 0.0, f"about a law not in the knowledge base: {'、'.join(e.other_laws)}; {_facts(e)}"
-        )
     score = confidence(e, s)
     reason = f"confidence {score:.2f} (min {s.min_confidence}); {_facts(e)}"
     return Judgement(score >= s.min_confidence, score, reason)
@@ -61,6 +62,9 @@ def confidence(e: Evidence, s: SearchSettings) -> float:
         + w.phrase * math.log1p(e.top_phrase)
         + w.key * (1.0 if e.key_found or e.key_term is None else 0.0)
         + w.agreement * (1.0 if e.agreement else 0.0)
+        + w.mentioned * (1.0 if e.mentioned_laws else 0.0)
+        + w.foreign * math.log1p(e.foreign_score)
+        + w.own_topic * math.log1p(e.own_topic_score)
     )
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -70,4 +74,6 @@ def _facts(e: Evidence) -> str:
         f"coverage {e.coverage:.2f}/{e.coverage_top:.2f}, phrasing {e.phrase_coverage:.2f}, "
         f"top score {e.top_body:.1f}/{e.top_phrase:.1f}, key term {e.key_term or '-'} "
         f"{'found' if e.key_found else 'not found'}{', agreed' if e.agreement else ''}"
+        + (f", names {'、'.join(e.mentioned_laws)}" if e.mentioned_laws else "")
+        + (f", looks like {e.foreign_law} ({e.foreign_score:.1f})" if e.foreign_law else "")
     )

@@ -25,13 +25,15 @@ def shared_corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Path:
-    """A knowledge base with the whole corpus ingested (built once per test session)."""
+    """A knowledge base with the whole corpus and the shipped phrasings ingested (once per session)."""
     from knowledge.ingest import Ingestor, discover
+    from knowledge.phrasings import PhrasingSources
     from knowledge.store import KnowledgeStore
 
     data_dir = tmp_path_factory.mktemp("kb")
     items, errors = discover([shared_corpus / d for d in CORPUS_DIRS], collection="laws")
     assert not errors
-    report = Ingestor(store=KnowledgeStore(data_dir)).ingest(items)
+    report = Ingestor(store=KnowledgeStore(data_dir), phrasings=PhrasingSources()).ingest(items)
     assert report.documents_written > 50, report.errors
+    assert report.phrasings is not None and report.phrasings.lines > 10_000
     return data_dir

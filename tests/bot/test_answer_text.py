@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -15,10 +16,11 @@ from bot.answer_text import (
     extractive_answer,
     fallback_notice,
     inquiry_draft,
+    relevant_sources,
     statute_sentences,
 )
 from bot.models import Source
-from bot.prompt import sources_from_hits
+from bot.prompt import grounding_hits, sources_from_hits
 from bot.verify import quote_in, verify
 from tests.bot.law_sources import JICHI, section_text, sources
 from tests.bot.test_prompt import hit
@@ -153,3 +155,23 @@ def test_fallback_notice() -> None:
     assert FALLBACK_NOTICE == "生成AIが応答しなかったため、検索結果をそのままお示しします。"
     assert fallback_notice() == FALLBACK_NOTICE
     assert fallback_notice("本文") == f"{FALLBACK_NOTICE}\n\n本文"
+
+
+def test_the_extractive_answer_shows_only_sources_close_to_the_best() -> None:
+    ranked = zip(sources("238_4", "225", "244_2"), (40.0, 31.0, 12.0), strict=True)
+    scored = [replace(s, score=score) for s, score in ranked]
+    text, citations = extractive_answer("庁舎を貸せますか", scored, query_terms=["庁舎", "貸し付ける"])
+    assert [c.article for c in citations] == ["238_4", "225"]  # 12 is far below 0.75 × 40
+    assert "第二百四十四条の二" not in text
+    assert [s.n for s in relevant_sources(scored)] == [1, 2]
+    unscored = sources("238_4", "225", "244_2")
+    assert len(relevant_sources(unscored)) == 3  # without scores every source up to the cap
+
+
+def test_a_cited_article_is_the_only_ground_of_the_answer() -> None:
+    cited = replace(hit(1, "238_4"), matched_by="citation")
+    delegated = replace(hit(2, "225"), matched_by="delegated")
+    other = hit(3, "244_2")
+    assert grounding_hits([cited, delegated, other]) == [cited, delegated]
+    assert grounding_hits([other, delegated]) == [delegated]
+    assert grounding_hits([other]) == [other]

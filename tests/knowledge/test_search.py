@@ -1,5 +1,6 @@
 """Search over the whole real corpus (built once per session by the corpus_data_dir fixture)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,9 +8,13 @@ import pytest
 from kairan.wiring import open_searcher
 from knowledge.evaluation import evaluate, load_dataset, summarize
 from knowledge.ingest import Ingestor, SourceItem
+from knowledge.phrasing_index import index_phrasings
+from knowledge.phrasings import load_file
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
+from knowledge.tokenize import Segmenter
 from tests.conftest import DEV_SET
+from tests.knowledge.docs import JICHI_ID, jichi, write_doc
 
 JICHI = "322AC0000000067"
 
@@ -141,3 +146,44 @@ def test_an_empty_knowledge_base_is_noticed_until_it_is_filled(
     assert searcher.search(question).hits[0].collection == "city-a"  # the new table handle is counted
     assert searcher.search(question).hits
     assert counts == [False]  # ... once: a handle that holds rows is not counted on every query
+
+
+def test_a_staff_phrasing_finds_the_article_its_text_never_names(searcher: Searcher) -> None:
+    """「バイト」 is in no statute: the shipped phrasing of 地方公務員法38条 brings it, and says so."""
+    hit = searcher.search("職員がバイトをしてもいい？", k=3).hits[0]
+    assert (hit.doc_id, hit.article, hit.matched_by) == ("325AC0000000261", "38", "phrasing")
+    assert "バイト" in hit.as_json()["phrasing"]
+
+
+def test_a_phrasing_match_outside_the_scope_stays_out(tmp_path: Path) -> None:
+    """Another collection's document matches the same phrasing line: it is not returned."""
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, replace(jichi(), doc_id="city-b/jichi"), segmenter, collection="city-b")
+    lines = '    - 庁舎の空きスペースを民間のカフェに貸す\n'
+    files = [
+        load_file(_phrasing(tmp_path, "a.yaml", JICHI_ID, lines), origin="admin"),
+        load_file(_phrasing(tmp_path, "b.yaml", "city-b/jichi", lines), origin="admin"),
+    ]
+    index_phrasings(store, files, segmenter=segmenter)
+    searcher = open_searcher(tmp_path / "kb")
+    for collection, doc_id in (("laws", JICHI_ID), ("city-b", "city-b/jichi")):
+        hits = searcher.search("カフェに貸したい", collections=[collection]).hits
+        assert {h.collection for h in hits} == {collection}
+        matched = next(h for h in hits if h.article == "238_4")
+        assert (matched.doc_id, matched.phrasing) == (doc_id, "庁舎の空きスペースを民間のカフェに貸す")
+
+
+def _phrasing(tmp_path: Path, name: str, doc_id: str, lines: str) -> Path:
+    path = tmp_path / name
+    path.write_text(f'doc_id: {doc_id}\narticles:\n  "238_4":\n{lines}', encoding="utf-8")
+    return path
+
+
+def test_a_cited_act_article_brings_the_order_articles_it_delegates_to(searcher: Searcher) -> None:
+    result = searcher.search("自治法234条", k=5)
+    explicit = [(h.doc_id, h.article, h.matched_by) for h in result.hits if h.matched_by != "lexical"][:4]
+    assert explicit[0] == (JICHI, "234", "citation")
+    assert [(doc, how) for doc, _, how in explicit[1:]] == [("322CO0000000016", "delegated")] * 3
+    assert {article for _, article, _ in explicit[1:]} <= {"167", "167_2", "167_3", "167_10_2"}

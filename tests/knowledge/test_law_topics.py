@@ -1,0 +1,76 @@
+"""The topic catalogue: which law governs what a question is about, and whether the base holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.bm25 import SmallBM25
+from knowledge.documents import ParseError
+from knowledge.law_topics import (
+    CatalogueEntry,
+    CatalogueIndex,
+    TopicCatalogue,
+    laws_not_held,
+)
+from knowledge.tokenize import Segmenter
+
+CATALOGUE = TopicCatalogue(
+    [
+        CatalogueEntry("地方税法", ("住民税", "固定資産税", "特別徴収")),
+        CatalogueEntry("介護保険法", ("介護保険料", "特別徴収", "要介護認定")),
+        CatalogueEntry("児童扶養手当法", ("児童扶養手当",)),
+        CatalogueEntry("特別児童扶養手当等の支給に関する法律", ("特別児童扶養手当",)),
+        CatalogueEntry("所得税法", ("年末調整",), ("年末調整の書類の書き方",)),
+        CatalogueEntry("道路法", ("道路占用許可",), ("歩道にベンチや看板を置きたい",)),
+    ]
+)
+
+
+def test_mentions_take_the_longest_topic_and_never_overlap() -> None:
+    mentions = CATALOGUE.mentions("特別児童扶養手当の所得制限は？")
+    assert [(m.topic, m.laws) for m in mentions] == [
+        ("特別児童扶養手当", ("特別児童扶養手当等の支給に関する法律",))
+    ]
+    both = CATALOGUE.mentions("住民税の特別徴収")
+    assert {m.topic for m in both} == {"住民税", "特別徴収"}
+    assert next(m for m in both if m.topic == "特別徴収").laws == ("地方税法", "介護保険法")
+
+
+def test_a_topic_is_held_when_any_of_its_laws_or_a_document_named_after_it_is() -> None:
+    held = ["介護保険法", "所得税法　一部改正通達"]
+    assert laws_not_held(CATALOGUE.mentions("介護保険料の特別徴収"), held) == []
+    assert laws_not_held(CATALOGUE.mentions("住民税の特別徴収"), held) == ["地方税法"]
+    assert laws_not_held(CATALOGUE.mentions("年末調整の時期"), held) == []
+
+
+def test_the_index_tells_a_foreign_law_from_a_held_one() -> None:
+    index = CatalogueIndex(CATALOGUE, segmenter=Segmenter(), held_titles=["介護保険法"])
+    segmenter = Segmenter()
+    foreign, own = index.best(segmenter.query_terms("商店街が歩道にベンチを置きたいと言っている").terms)
+    assert foreign is not None
+    assert foreign[0] == "道路法"
+    assert own == 0.0
+    foreign, own = index.best(segmenter.query_terms("要介護認定の申請").terms)
+    assert own > 0.0
+    assert foreign is None
+
+
+def test_the_shipped_catalogue_loads_and_a_broken_one_names_the_entry(tmp_path: Path) -> None:
+    shipped = TopicCatalogue.load()
+    assert len(shipped.entries) >= 150
+    assert any(e.law == "地方税法" for e in shipped.entries)
+    bad = tmp_path / "topics.yaml"
+    bad.write_text("- law: 道路法\n  topics: [道路占用許可]\n- law: 河川法\n", encoding="utf-8")
+    with pytest.raises(ParseError, match="entry 2: needs 'law'"):
+        TopicCatalogue.load(bad)
+
+
+def test_small_bm25_scores_like_okapi() -> None:
+    bm25 = SmallBM25([["道路", "占用"], ["道路"], ["河川"]])
+    scores = bm25.scores(["占用", "道路"])
+    assert set(scores) == {0, 1}
+    assert scores[0] > scores[1] > 0
+    assert bm25.idf("占用") > bm25.idf("道路")
+    assert bm25.scores(["存在しない"]) == {}

@@ -1,0 +1,124 @@
+"""Phrasing files: the format, its errors, the shipped files against the real laws, and their index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.documents import ParseError
+from knowledge.phrasing_index import index_phrasings, stored_articles
+from knowledge.phrasings import SHIPPED_DIR, PhrasingSources, coverage, load_file, unknown_articles
+from knowledge.store import KnowledgeStore
+from knowledge.tokenize import Segmenter
+from tests.knowledge.docs import JICHI_ID, jichi, write_doc
+
+GOOD = """\
+doc_id: 322AC0000000067
+title: 地方自治法
+articles:
+  "238_4":  # 第二百三十八条の四
+    - 庁舎の空きスペースを民間に貸せる？
+    - ＡＢＣ　全角   の空白
+  "225":
+    - 公の施設の使用料
+"""
+LONG = "あ" * 90
+
+
+def write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_file_is_read_normalised(tmp_path: Path) -> None:
+    f = load_file(write(tmp_path, GOOD), origin="admin")
+    assert (f.doc_id, f.title, f.origin) == (JICHI_ID, "地方自治法", "admin")
+    assert f.articles["238_4"] == ("庁舎の空きスペースを民間に貸せる?", "ABC 全角 の空白")
+    assert f.line_count == 3
+    ids = [p.phrase_id for p in f.phrasings()]
+    assert len(set(ids)) == 3
+    again = load_file(write(tmp_path, GOOD, "again.yaml"), origin="x")
+    assert ids == [p.phrase_id for p in again.phrasings()]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("doc_id: x\narticles: [\n", "not valid YAML"),
+        ("- a\n- b\n", "mapping with doc_id"),
+        ("doc_id: 1\narticles: {'1': [a]}\n", "'doc_id' must be"),
+        ("doc_id: x\narticles: {}\n", "'articles' must map"),
+        ("doc_id: x\nextra: 1\narticles: {'1': [a]}\n", "unknown keys ['extra']"),
+        ("doc_id: x\narticles:\n  38:\n    - 副業\n", ':3: article key 38 must be quoted text, e.g. "38"'),
+        ("doc_id: x\narticles:\n  '38': []\n", ":3: article 38: needs a list of lines"),
+        ("doc_id: x\narticles:\n  '1': [a]\n  '38': ['']\n", ":4: article 38: every line must be non-empty"),
+        (f"doc_id: x\narticles:\n  '38': [{LONG}]\n", "longer than 80 characters"),
+        ("doc_id: x\narticles:\n  '38': [a, b, c, d, e, f, g, h, i]\n", "at most 8 lines"),
+    ],
+)
+def test_a_broken_file_names_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ParseError) as caught:
+        load_file(path, origin="admin")
+    assert str(caught.value).startswith(str(path))
+    assert message in str(caught.value)
+
+
+def test_sources_report_broken_files_and_keep_the_rest(tmp_path: Path) -> None:
+    good = write(tmp_path, GOOD, "good.yaml")
+    bad = write(tmp_path, "doc_id: x\narticles: [\n", "bad.yaml")
+    files, errors = PhrasingSources(shipped=False, admin=(good, bad, tmp_path / "missing")).load()
+    assert [f.path for f in files] == [good]
+    assert len(errors) == 2
+    assert str(bad) in errors[0]
+    assert "missing" in errors[1]
+
+
+def test_coverage_counts_articles_with_lines(tmp_path: Path) -> None:
+    f = load_file(write(tmp_path, GOOD), origin="admin")
+    rows = coverage([f], {JICHI_ID: ("地方自治法", ["225", "238_4", "242", "244"])})
+    assert [(r.covered, r.articles, r.lines) for r in rows] == [(2, 4, 3)]
+    assert rows[0].share == 0.5
+    assert unknown_articles([f], {JICHI_ID: {"225"}}) == [(f, "238_4")]
+
+
+def test_the_index_follows_the_files_and_the_stored_articles(tmp_path: Path) -> None:
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    good = load_file(write(tmp_path, GOOD), origin="admin")
+    first = index_phrasings(store, [good], segmenter=segmenter)
+    assert (first.lines, first.added, first.removed, first.unknown) == (3, 3, 0, [])
+    again = index_phrasings(store, [good], segmenter=segmenter)
+    assert (again.added, again.removed) == (0, 0)  # unchanged lines are neither segmented nor written
+    fewer = load_file(write(tmp_path, GOOD.replace('  "225":\n    - 公の施設の使用料\n', "")), origin="admin")
+    changed = index_phrasings(store, [fewer], segmenter=segmenter)
+    assert (changed.added, changed.removed) == (0, 1)
+    ghost = load_file(write(tmp_path, GOOD.replace('"225"', '"999"'), "ghost.yaml"), origin="admin")
+    other_text = GOOD.replace(JICHI_ID, "999AC0000000001")
+    other = load_file(write(tmp_path, other_text, "other.yaml"), origin="admin")
+    report = index_phrasings(store, [ghost, other], segmenter=segmenter)
+    assert report.unknown == [f"{ghost.path}: article 999"]
+    assert report.other_documents == 1
+    assert stored_articles(store)[JICHI_ID] == {"225", "238_4", "suppl0_1"}
+
+
+def test_every_shipped_phrasing_names_an_article_of_its_law(corpus_data_dir: Path) -> None:
+    """The shipped files against the real laws: no line for an article the law does not have, every
+    main-provision article of every shipped law covered, and each file's title that of its law."""
+    store = KnowledgeStore(corpus_data_dir)
+    files, errors = PhrasingSources().load()
+    assert errors == []
+    assert {f.path.parent for f in files} == {SHIPPED_DIR}
+    assert unknown_articles(files, stored_articles(store)) == []
+    titles = {doc_id: doc.title for doc_id, doc in store.documents().items()}
+    assert {f.doc_id: f.title for f in files} == {f.doc_id: titles[f.doc_id] for f in files}
+    rows = store.chunks.search().select(["doc_id", "article", "part", "text"]).limit(None).to_list()
+    main: dict[str, list[str]] = {}
+    for r in rows:
+        if r["part"] == "main" and not r["text"].strip().startswith("削除"):
+            main.setdefault(r["doc_id"], []).append(r["article"])
+    table = coverage(files, {f.doc_id: (f.title, main[f.doc_id]) for f in files})
+    assert [(r.title, r.covered, r.articles) for r in table if r.covered < r.articles] == []

@@ -1,0 +1,47 @@
+"""The sufficiency decision over the evidence a search gathered (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from knowledge.settings import SearchSettings
+from knowledge.sufficiency import Evidence, confidence, judge
+
+STRONG = Evidence(
+    coverage=0.9,
+    coverage_top=0.9,
+    phrase_coverage=0.8,
+    top_body=40.0,
+    top_phrase=35.0,
+    key_term="占用",
+    key_found=True,
+    agreement=True,
+)
+WEAK = replace(STRONG, coverage=0.2, coverage_top=0.1, phrase_coverage=0.1, top_phrase=4.0, agreement=False)
+
+
+def test_strong_evidence_answers_and_weak_evidence_abstains() -> None:
+    settings = SearchSettings()
+    assert judge(STRONG, settings).sufficient
+    weak = judge(WEAK, settings)
+    assert not weak.sufficient
+    assert weak.reason.startswith(f"confidence {weak.confidence:.2f} (min {settings.min_confidence})")
+
+
+def test_a_named_law_the_base_lacks_decides_alone() -> None:
+    judgement = judge(replace(STRONG, unknown_laws=("金融商品取引法",)), SearchSettings())
+    assert not judgement.sufficient
+    assert "not in the knowledge base: 金融商品取引法" in judgement.reason
+
+
+def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
+    settings = SearchSettings()
+    base = confidence(WEAK, settings)
+    assert confidence(replace(WEAK, phrase_coverage=0.9), settings) > base
+    assert confidence(replace(WEAK, top_phrase=40.0), settings) > base
+    assert confidence(replace(WEAK, mentioned_laws=("地方税法",)), settings) < base
+    assert confidence(replace(WEAK, foreign_law="道路法", foreign_score=30.0), settings) < base
+    taxed = replace(WEAK, mentioned_laws=("地方税法",), foreign_law="地方税法", foreign_score=9.0)
+    reason = judge(taxed, settings).reason
+    assert "names 地方税法" in reason
+    assert "looks like 地方税法" in reason
