@@ -40,7 +40,7 @@ from rich.table import Table  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
 from knowledge.settings import SufficiencyWeights  # noqa: E402
-from knowledge.sufficiency import Evidence  # noqa: E402
+from knowledge.sufficiency import Evidence, foreign_margin  # noqa: E402
 
 console = Console(stderr=True)
 SHARED = ROOT.parent / "shared"
@@ -75,6 +75,7 @@ def features(e: Evidence) -> list[float]:
         "mentioned": 1.0 if e.mentioned_laws else 0.0,
         "foreign": math.log1p(e.foreign_score),
         "own_topic": math.log1p(e.own_topic_score),
+        "foreign_margin": foreign_margin(e),
     }
     return [values[name] for name in FEATURES]
 
@@ -114,15 +115,15 @@ def main() -> None:
         for name in names:
             items = load(name)
             task = progress.add_task(f"search {name}", total=len(items))
-            out = []
+            out: list[tuple[list[float], int, bool]] = []
             for item in items:
                 result = searcher.search(item.question, k=10)
-                answerable = int(item.kind != "unanswerable")
+                label = int(item.kind != "unanswerable")
                 e = result.evidence
                 if e is None:  # an explicit citation: sufficient by rule
-                    out.append(([], answerable, False))
+                    out.append(([], label, False))
                 else:
-                    out.append((features(e), answerable, bool(e.unknown_laws)))
+                    out.append((features(e), label, bool(e.unknown_laws)))
                 progress.advance(task)
             rows[name] = out
 
@@ -144,9 +145,9 @@ def main() -> None:
     curve = []
     for threshold in THRESHOLDS:
         point: dict[str, object] = {"threshold": threshold}
-        for name, rs in rows.items():
-            answerable = [r for r in rs if r[1]]
-            unanswerable = [r for r in rs if not r[1]]
+        for name, found in rows.items():
+            answerable = [r for r in found if r[1]]
+            unanswerable = [r for r in found if not r[1]]
             point[name] = {
                 "answerable_sufficient": _share([decide(r, threshold) for r in answerable]),
                 "unanswerable_insufficient": _share([not decide(r, threshold) for r in unanswerable]),

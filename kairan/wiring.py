@@ -94,7 +94,7 @@ def resolve_config(
 
 def search_settings(manifest: Manifest) -> SearchSettings:
     sufficiency = manifest.knowledge.search.sufficiency
-    return SearchSettings(min_coverage=sufficiency.min_term_coverage, min_score=sufficiency.min_top_score)
+    return SearchSettings(min_confidence=sufficiency.min_confidence)
 
 
 def phrasing_sources(config: KnowledgeConfig) -> PhrasingSources:

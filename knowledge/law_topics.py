@@ -49,6 +49,9 @@ class TopicCatalogue:
                 laws_of.setdefault(normalize(topic), []).append(entry.law)
         # Longest first: 特別児童扶養手当 is read before the 児童扶養手当 inside it.
         self._topics = sorted(((t, tuple(ls)) for t, ls in laws_of.items()), key=lambda x: -len(x[0]))
+        self._by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for topic, laws in self._topics:  # keeps longest first within each initial
+            self._by_first.setdefault(topic[0], []).append((topic, laws))
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CATALOGUE) -> TopicCatalogue:
@@ -79,20 +82,20 @@ class TopicCatalogue:
         return cls(entries)
 
     def mentions(self, question: str) -> list[TopicMention]:
-        """Topics the question names, longest match first, never two overlapping."""
+        """Topics the question names, longest match first, never two overlapping (each topic once)."""
         text = normalize(question)
+        spans: list[tuple[int, int, str, tuple[str, ...]]] = []
+        for start, ch in enumerate(text):
+            for topic, laws in self._by_first.get(ch, ()):
+                if text.startswith(topic, start):
+                    spans.append((start, start + len(topic), topic, laws))
         taken = [False] * len(text)
-        found: list[TopicMention] = []
-        for topic, laws in self._topics:
-            start = text.find(topic)
-            while start != -1:
-                end = start + len(topic)
-                if not any(taken[start:end]):
-                    taken[start:end] = [True] * len(topic)
-                    found.append(TopicMention(topic, laws))
-                    break
-                start = text.find(topic, start + 1)
-        return found
+        found: dict[str, TopicMention] = {}
+        for start, end, topic, laws in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+            if topic not in found and not any(taken[start:end]):
+                taken[start:end] = [True] * (end - start)
+                found[topic] = TopicMention(topic, laws)
+        return list(found.values())
 
 
 class CatalogueIndex:
@@ -119,13 +122,13 @@ class CatalogueIndex:
                     self._held.append(held)
         self._bm25 = SmallBM25(lines)
 
-    def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, float]:
-        """(the best-matching law not held and its score, the best score of a held law's line)."""
+    def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, dict[str, float]]:
+        """(the best-matching law not held and its score, each held law's best line score)."""
         foreign: tuple[str, float] | None = None
-        own = 0.0
+        own: dict[str, float] = {}
         for i, score in self._bm25.scores(terms).items():
             if self._held[i]:
-                own = max(own, score)
+                own[self._laws[i]] = max(own.get(self._laws[i], 0.0), score)
             elif foreign is None or score > foreign[1]:
                 foreign = (self._laws[i], score)
         return foreign, own
@@ -151,6 +154,7 @@ class TopicEvidence:
 
     mentioned: tuple[str, ...]  # laws not held whose topic words the question names (and no held law's)
     held_docs: tuple[str, ...]  # doc ids of held laws whose topic words the question names
+    held_scores: dict[str, float]  # doc id → how well each held law's catalogue lines match
     foreign_law: str | None  # the law not held whose catalogue lines match the question best
     foreign_score: float
     own_score: float  # the best match among the catalogue lines of laws that are held
@@ -184,7 +188,8 @@ class StoreTopicJudge:
         return TopicEvidence(
             mentioned=mentioned,
             held_docs=held_docs,
+            held_scores={self._ids[law]: score for law, score in own.items() if law in self._ids},
             foreign_law=foreign[0] if foreign else None,
             foreign_score=foreign[1] if foreign else 0.0,
-            own_score=own,
+            own_score=max(own.values(), default=0.0),
         )

@@ -199,22 +199,55 @@ async def _open(uri: str, table: str, version: int, storage_options: dict[str, s
 
 
 class PhrasingReader:
-    """Full-text queries over the staff phrasing lines at one version of their table."""
+    """Full-text queries over the staff phrasing lines at one version of their table.
+
+    Like the chunk rows, the lines are read into memory whole when there are at most
+    ``cache_rows`` of them, and a query then reads only row ids and scores.
+    """
 
     COLUMNS = ("doc_id", "article", "text", "origin", "terms")
 
     def __init__(
-        self, uri: str, table: str, version: int, *, storage_options: dict[str, str] | None = None
+        self,
+        uri: str,
+        table: str,
+        version: int,
+        *,
+        storage_options: dict[str, str] | None = None,
+        cache_rows: int = DEFAULT_CACHE_ROWS * 10,
     ) -> None:
         self.version = version
         self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
+        self._cache_rows = cache_rows
+        self._by_row_id: dict[int, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+        self._decided = False
 
     def full_text_query(self, query: Any, *, limit: int) -> PendingQuery:
         """The best ``limit`` lines for a full-text query, with their article and ``_score``."""
+        self._fill()
+        cached = self._by_row_id
+
+        columns = ["_rowid", "_score"] if cached is not None else [*self.COLUMNS, "_score"]
 
         async def run() -> Rows:
-            builder = self._table.query().nearest_to_text(query).select([*self.COLUMNS, "_score"])
+            builder = self._table.query().nearest_to_text(query).select(columns)
             result: Rows = await builder.limit(limit).to_list()
             return result
 
-        return PendingQuery(run(), lambda found: found)
+        def finish(found: Rows) -> Rows:
+            if cached is None:
+                return found
+            return [{**row, "_score": hit["_score"]} for hit in found if (row := cached.get(hit["_rowid"]))]
+
+        return PendingQuery(run(), finish)
+
+    def _fill(self) -> None:
+        with self._lock:
+            if self._decided:
+                return
+            self._decided = True
+            if READ_LOOP.run(self._table.count_rows()) > self._cache_rows:
+                return
+            rows = READ_LOOP.run(self._table.query().select(list(self.COLUMNS)).with_row_id().to_list())
+            self._by_row_id = {row.pop("_rowid"): row for row in rows}

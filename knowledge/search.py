@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
 _ORDER_SUFFIXES = ("施行令", "施行規則")
+_FIELD_TERMS_KEPT = 60_000  # articles whose caption/context term sets are kept between questions
 # After 「法第二百三十四条」: not 「…の二」 or another digit, which would name a different article.
 _NOT_LONGER = f"(?![{KANJI_NUMBER_CHARS}]|の[{KANJI_NUMBER_CHARS}])"
 
@@ -158,6 +159,10 @@ class _Scope:
         )
 
 
+def _match(text: str, column: str) -> MatchQuery:
+    return MatchQuery(text, column)  # type: ignore[call-arg]  # mypy misses Field(kw_only=True)
+
+
 def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
     """chunk id → the best-scoring phrasing line of that article."""
     best: dict[str, Phrased] = {}
@@ -190,6 +195,8 @@ class Searcher:
         self.settings = settings or SearchSettings()
         self._filled: Any = None  # the chunk table handle last seen holding rows
         self._orders_of: dict[str, list[str]] | None = None
+        self._fields: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._fields_generation = -1
         self._orders_generation = -1
 
     @property
@@ -225,7 +232,7 @@ class Searcher:
         lex = self._lexical_query(terms, expansions)
         lexical, phrased = self._lexical(lex, where, k + len(cited)) if terms else ([], {})
         topic = self.topics.assess(text, terms) if self.topics and terms else None
-        lexical_ranked = self._with_phrasings(lexical, phrased, scope, topic.held_docs if topic else ())
+        lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
         hits = _merge(cited, delegated, ranked, k, phrased)
@@ -337,7 +344,9 @@ class Searcher:
                 ]
                 if ref.paragraph:
                     paragraph = f"法{row['label']}第{int_to_kanji(ref.paragraph)}項"
-                    rows.sort(key=lambda r, p=paragraph: p not in r["text"])  # stable: text order kept
+                    rows = [r for r in rows if paragraph in r["text"]] + [
+                        r for r in rows if paragraph not in r["text"]
+                    ]
                 found.extend(rows)
             for r in found[: self.settings.delegated_per_citation]:
                 if r["chunk_id"] not in seen:
@@ -410,13 +419,40 @@ class Searcher:
         parts = dict(s.part_weights)
         scored: list[Ranked] = []
         for row in rows:
-            caption, context = set(row[CAPTION_TERMS].split()), set(row[CONTEXT_TERMS].split())
-            bonus = s.caption_boost * sum(w for t, w in weights.items() if t in caption)
-            bonus += s.context_boost * sum(w for t, w in weights.items() if t in context)
+            caption, context = self._field_terms(row)
+            bonus = s.caption_boost * sum(weights.get(t, 0.0) for t in caption)
+            bonus += s.context_boost * sum(weights.get(t, 0.0) for t in context)
             score = (float(row["_score"]) + s.field_bonus * bonus) * parts.get(row["part"], 1.0)
             scored.append((row, score, "lexical"))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
+
+    def _named_laws(self, topic: TopicEvidence | None) -> tuple[str, ...]:
+        """Laws the question is about by the topic catalogue: those whose topic words it names, and
+        those whose catalogue lines match it nearly as well as the best held law's (≥ route_min)."""
+        if topic is None:
+            return ()
+        s = self.settings
+        best = max(topic.held_scores.values(), default=0.0)
+        routed = [
+            doc for doc, score in topic.held_scores.items()
+            if best >= s.route_min and score >= s.route_share * best
+        ]
+        return tuple(dict.fromkeys([*topic.held_docs, *routed]))
+
+    def _field_terms(self, row: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+        """The caption's and the context's terms as sets, kept per article (every question reads
+        them for each of its candidates); forgotten when the store moves to a newer version."""
+        if self._fields_generation != self.store.generation:
+            self._fields.clear()
+            self._fields_generation = self.store.generation
+        found = self._fields.get(row["chunk_id"])
+        if found is None:
+            if len(self._fields) >= _FIELD_TERMS_KEPT:
+                self._fields.clear()
+            found = (frozenset(row[CAPTION_TERMS].split()), frozenset(row[CONTEXT_TERMS].split()))
+            self._fields[row["chunk_id"]] = found
+        return found
 
     def _with_phrasings(
         self,
@@ -459,8 +495,8 @@ class Searcher:
         weights = {t: stats.idf(t) for t in terms}
         weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})
         return _LexicalQuery(
-            body=MatchQuery(" ".join(self._selective(terms) + self._selective(extra)), BODY_TERMS),
-            phrases=MatchQuery(" ".join(terms + extra), PHRASE_TERMS),
+            body=_match(" ".join(self._selective(terms) + self._selective(extra)), BODY_TERMS),
+            phrases=_match(" ".join(terms + extra), PHRASE_TERMS),
             weights=weights,
         )
 

@@ -65,8 +65,14 @@ def confidence(e: Evidence, s: SearchSettings) -> float:
         + w.mentioned * (1.0 if e.mentioned_laws else 0.0)
         + w.foreign * math.log1p(e.foreign_score)
         + w.own_topic * math.log1p(e.own_topic_score)
+        + w.foreign_margin * foreign_margin(e)
     )
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def foreign_margin(e: Evidence) -> float:
+    """How much better a law the base does not hold explains the question than anything it holds."""
+    return max(0.0, math.log1p(e.foreign_score) - math.log1p(max(e.own_topic_score, e.top_phrase)))
 
 
 def _facts(e: Evidence) -> str:

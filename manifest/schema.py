@@ -206,14 +206,12 @@ class EgovConfig(_Strict):
 
 class SufficiencyConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
-    min_top_score: float = Field(
-        _SEARCH_DEFAULTS.min_score, ge=0.0, description="abstain when the best hit scores lower"
-    )
-    min_term_coverage: float = Field(
-        _SEARCH_DEFAULTS.min_coverage,
+    min_confidence: float = Field(
+        _SEARCH_DEFAULTS.min_confidence,
         ge=0.0,
         le=1.0,
-        description="idf-weighted share of question terms the best hits contain",
+        description="the calibrated score (0-1) the evidence must reach to answer; higher answers less "
+        "often and abstains more (trade-off: docs/retrieval.md)",
     )
 
 

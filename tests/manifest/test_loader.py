@@ -98,7 +98,7 @@ def test_default_manifest() -> None:
 def test_unknown_key_reports_its_line_with_suggestion() -> None:
     text = (
         "data_dir: ./data\nknowledge:\n"
-        "  search:\n    default_k: 3\n    sufficency:\n      min_top_score: 1\n"
+        "  search:\n    default_k: 3\n    sufficency:\n      min_confidence: 0.5\n"
     )
     assert errors_of(text) == [
         (5, 5, "knowledge.search.sufficency", "unknown key 'sufficency'; did you mean 'sufficiency'?")
