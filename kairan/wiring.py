@@ -19,9 +19,9 @@ from manifest.secrets import secret_from_env
 GENERATED_PHRASINGS = "phrasings"  # under the data directory: phrasings the LLM wrote, for review
 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
-    from knowledge.phrasings import PhrasingSources
     from bot.engine import AnswerEngine
     from bot.state.db import Database
+    from knowledge.phrasings import PhrasingSources
     from knowledge.search import ArticleRef, Searcher
     from knowledge.store import KnowledgeStore
     from knowledge.vectors import VectorIndex

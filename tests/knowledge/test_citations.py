@@ -323,7 +323,9 @@ def test_bare_order_is_the_only_one_held_or_none_when_ambiguous() -> None:
     """「施行令」 with no law named: the one order the index holds; with several and no 地方自治法施行令,
     nothing (a guess would cite the wrong order)."""
     abbreviations = load_abbreviations()
-    only = LawTitleIndex.from_titles([("災害対策基本法施行令", "337CO0000000288")], abbreviations=abbreviations)
+    only = LawTitleIndex.from_titles(
+        [("災害対策基本法施行令", "337CO0000000288")], abbreviations=abbreviations
+    )
     assert _simple(find_citations("施行令33条", only)) == [("337CO0000000288", "33", None, None)]
     several = LawTitleIndex.from_titles(
         [("災害対策基本法施行令", "337CO0000000288"), ("生活保護法施行令", "325CO0000000148")],
