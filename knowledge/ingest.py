@@ -33,6 +33,7 @@ from knowledge.store import (
 from knowledge.tokenize import Segmenter
 
 if TYPE_CHECKING:
+    from knowledge.phrasing_generation import GenerationReport, PhrasingAuthor
     from knowledge.phrasing_index import PhrasingIndexReport
     from knowledge.phrasings import PhrasingSources
     from knowledge.vectors import VectorIndex
@@ -63,6 +64,7 @@ class IngestReport:
     chunks_written: int = 0
     vectors_written: int = 0
     phrasings: PhrasingIndexReport | None = None
+    generated: GenerationReport | None = None  # phrasings the LLM wrote in this run
 
     @property
     def documents_written(self) -> int:
@@ -219,11 +221,14 @@ class Ingestor:
         workers: int | None = None,
         vectors: VectorIndex | None = None,
         phrasings: PhrasingSources | None = None,
+        phrasing_author: PhrasingAuthor | None = None,
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
         self.phrasings = phrasings  # staff phrasings indexed for the stored articles after every run
+        # With an author (the configured LLM), articles without phrasings get some before indexing.
+        self.phrasing_author = phrasing_author
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
@@ -259,8 +264,23 @@ class Ingestor:
             if progress:
                 progress("index", 1, 1)
         if self.phrasings is not None:
+            if self.phrasing_author is not None:
+                self._generate_phrasings(report, progress)
             self._index_phrasings(report, progress)
         return report
+
+    def _generate_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
+        """Lines from the LLM for stored articles that have none; cached, so unchanged text is free.
+
+        The whole store is checked (like the vectors), so a run that was interrupted, or a batch
+        that failed, is completed by the next ingest. A failed batch is reported, never fatal.
+        """
+        from knowledge.phrasing_generation import generate_phrasings
+
+        assert self.phrasings is not None and self.phrasing_author is not None
+        generated = generate_phrasings(self.store, self.phrasings, self.phrasing_author, progress=progress)
+        report.generated = generated
+        report.errors.extend(("phrasings (LLM)", message) for message in generated.failures)
 
     def _index_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
         """Bring the phrasing index in step with the files and the articles now stored.
