@@ -264,34 +264,28 @@ class Ingestor:
             if progress:
                 progress("index", 1, 1)
         if self.phrasings is not None:
-            if self.phrasing_author is not None:
-                self._generate_phrasings(report, progress)
             self._index_phrasings(report, progress)
         return report
-
-    def _generate_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
-        """Lines from the LLM for stored articles that have none; cached, so unchanged text is free.
-
-        The whole store is checked (like the vectors), so a run that was interrupted, or a batch
-        that failed, is completed by the next ingest. A failed batch is reported, never fatal.
-        """
-        from knowledge.phrasing_generation import generate_phrasings
-
-        assert self.phrasings is not None and self.phrasing_author is not None
-        generated = generate_phrasings(self.store, self.phrasings, self.phrasing_author, progress=progress)
-        report.generated = generated
-        report.errors.extend(("phrasings (LLM)", message) for message in generated.failures)
 
     def _index_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
         """Bring the phrasing index in step with the files and the articles now stored.
 
-        A broken phrasing file is reported with its path and line and left out; the rest is indexed.
+        With an author, the articles without lines get some first (stage "generate"), cached by
+        content hash so unchanged text is free. The whole store is checked, like the vectors, so an
+        interrupted run or a failed batch is completed by the next ingest; a failure is reported,
+        never fatal. A broken phrasing file is reported with its path and line and left out.
         """
-        from knowledge.phrasing_index import index_phrasings
+        from knowledge.phrasing_generation import update_phrasings
 
-        files, errors = self.phrasings.load() if self.phrasings else ([], [])
-        report.errors.extend(("phrasings", message) for message in errors)
-        report.phrasings = index_phrasings(self.store, files, segmenter=Segmenter(), progress=progress)
+        assert self.phrasings is not None
+        update = update_phrasings(
+            self.store, self.phrasings, self.phrasing_author, segmenter=Segmenter(), progress=progress
+        )
+        report.errors.extend(("phrasings", message) for message in update.errors)
+        if update.generated is not None:
+            report.generated = update.generated
+            report.errors.extend(("phrasings (LLM)", message) for message in update.generated.failures)
+        report.phrasings = update.indexed
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
         if self.workers <= 1 or len(items) <= 1:

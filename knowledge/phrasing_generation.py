@@ -28,15 +28,17 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from lancedb.expr import col
 
 from knowledge.documents import DocKind, ParseError, Part
+from knowledge.phrasing_index import PhrasingIndexReport, index_phrasings
 from knowledge.phrasings import PhrasingFile, PhrasingSources, dump_file, file_stem, load_file
 from knowledge.store import KnowledgeStore
+from knowledge.tokenize import Segmenter
 
 ProgressFn = Callable[[str, int, int], None]
 STAGE = "generate"  # the progress stage name (kairan/cli.py _STAGES)
@@ -215,6 +217,39 @@ def covered_articles(files: Sequence[PhrasingFile]) -> dict[str, set[str]]:
     return out
 
 
+@dataclass
+class PhrasingUpdate:
+    generated: GenerationReport | None  # None without an author
+    indexed: PhrasingIndexReport
+    errors: list[str]  # phrasing files or paths that could not be read
+
+
+def update_phrasings(
+    store: KnowledgeStore,
+    sources: PhrasingSources,
+    author: PhrasingAuthor | None,
+    *,
+    segmenter: Segmenter,
+    doc_ids: Sequence[str] | None = None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> PhrasingUpdate:
+    """With an author, lines for the bare articles first; then the index in step with every file.
+
+    What an ingest does after writing (and ``kairan phrasings generate``); the shipped and admin
+    files are read once for both steps.
+    """
+    people, errors = replace(sources, generated=None).load()
+    generated = None
+    if author is not None:
+        generated = generate_phrasings(
+            store, sources, author, doc_ids=doc_ids, force=force, progress=progress, written_by_people=people
+        )
+    written, more = replace(sources, shipped=False, admin=()).load()
+    indexed = index_phrasings(store, [*people, *written], segmenter=segmenter, progress=progress)
+    return PhrasingUpdate(generated, indexed, [*errors, *more])
+
+
 def generate_phrasings(
     store: KnowledgeStore,
     sources: PhrasingSources,
@@ -223,18 +258,21 @@ def generate_phrasings(
     doc_ids: Sequence[str] | None = None,
     force: bool = False,
     progress: ProgressFn | None = None,
+    written_by_people: Sequence[PhrasingFile] | None = None,
 ) -> GenerationReport:
     """Write lines for the stored articles that have none (only ``doc_ids`` when given).
 
+    ``written_by_people``: the shipped and admin files, when the caller has read them already.
     Each finished request is saved at once, so an interrupted run keeps what it paid for.
     Never raises for a bad reply or an unreadable file: both are in ``report.failures``.
     """
     if sources.generated is None:
         raise ValueError("PhrasingSources.generated: the directory for generated phrasings is not set")
     report = GenerationReport()
-    # A broken shipped or admin file is reported by the indexing step; here its articles count as bare.
-    others, _ = PhrasingSources(shipped=sources.shipped, admin=sources.admin).load()
-    covered = covered_articles(others)
+    if written_by_people is None:
+        # A broken shipped or admin file is reported by the indexing step; its articles count as bare.
+        written_by_people, _ = replace(sources, generated=None).load()
+    covered = covered_articles(written_by_people)
     generated = GeneratedPhrasings(sources.generated)
     header_for = _header(author.label)
     docs = main_provisions(store, doc_ids)

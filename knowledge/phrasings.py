@@ -267,12 +267,18 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
 
 
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+
+
 def _scalar(text: str) -> str:
     """``text`` plain when YAML reads it back as the same string, else double-quoted."""
-    if text and text == text.strip() and "\n" not in text:
-        try:
-            if YAML(typ="safe").load(f"- {text}") == [text]:
-                return text
-        except YAMLError:
-            pass
-    return _quoted(text)
+    if not text or text != text.strip() or any(c in text for c in "\n\t\r"):
+        return _quoted(text)
+    if ": " in text or " #" in text or text.endswith(":") or text[0] in _INDICATORS:
+        return _quoted(text)
+    if not text.isascii():  # Japanese text never resolves to a number, a date, a boolean or null
+        return text
+    try:
+        return text if YAML(typ="safe").load(f"- {text}") == [text] else _quoted(text)
+    except YAMLError:
+        return _quoted(text)
