@@ -18,7 +18,8 @@ with no usable line for an article is recorded as well, so it is not paid for ag
 text changes (``force`` asks again). A batch that failed is not recorded: the next run retries it.
 
 The lines of the YAML file are the truth: an admin may edit them in place, and lines for an
-article the state does not know (written by hand) are kept and never regenerated.
+article the state does not know (written by hand) are adopted; either lasts until the article's
+text changes, when it is written anew.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class GeneratedPhrasings:
                 if isinstance(v, dict)
             }
         except (OSError, ValueError, AttributeError):
-            state.hashes = {}  # no state (or a damaged one): every article is asked again
+            state.hashes = {}  # no state (or a damaged one): the file's lines are adopted as they are
         return state
 
     def save(
@@ -167,7 +168,7 @@ class GeneratedPhrasings:
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a second process writes a tmp of its own
     tmp.write_text(text, "utf-8")
     os.replace(tmp, path)
 
@@ -351,8 +352,11 @@ def _plan(
         if key in covered:
             continue
         known = state.hashes.get(key)
-        new = known is None and key not in state.lines  # no lines, or lines written by hand
-        if force or new or (known is not None and known["sha256"] != row["sha256"]):
+        if known is None and key in state.lines and not force:
+            # Lines without a record (added by hand, or the state was lost): kept for this text.
+            state.hashes[key] = {"sha256": str(row["sha256"]), "text_sha256": ""}
+            dirty, known = True, state.hashes[key]
+        if force or known is None or known["sha256"] != row["sha256"]:
             wanted.append(row)
         else:
             report.cached += 1

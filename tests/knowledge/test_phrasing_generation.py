@@ -210,3 +210,17 @@ def test_ingest_generates_before_indexing_and_reports(tmp_path: Path) -> None:
     retry = FakeAuthor()
     again = Ingestor(store=store, workers=1, phrasings=sources(tmp_path), phrasing_author=retry).ingest(items)
     assert again.unchanged == [str(law)] and retry.asked == [("999AC0000000001", "2")]
+
+
+def test_lines_without_a_record_are_adopted_until_the_text_changes(
+    tmp_path: Path, store: KnowledgeStore, segmenter: Segmenter
+) -> None:
+    generate_phrasings(store, sources(tmp_path), FakeAuthor(), doc_ids=[JICHI_ID])
+    (tmp_path / "phrasings" / ".state" / f"{JICHI_ID}.json").unlink()  # the state is lost
+    kept = FakeAuthor()
+    assert generate_phrasings(store, sources(tmp_path), kept, doc_ids=[JICHI_ID]).cached == 3
+    assert kept.asked == []
+    write_doc(store, jichi(extra=True, text_238_4="行政財産は、貸し付けることができない。"), segmenter)
+    changed = FakeAuthor()
+    generate_phrasings(store, sources(tmp_path), changed, doc_ids=[JICHI_ID])
+    assert changed.asked == [(JICHI_ID, "238_4")]
