@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from kairan.progress import LineProgress
 from kairan.wiring import (
     KnowledgeConfig,
     build_engine,
+    ingest_phrasing_author,
     open_searcher,
     open_state,
     open_vectors,
@@ -32,6 +34,7 @@ from knowledge.documents import DEFAULT_COLLECTION
 
 if TYPE_CHECKING:  # LanceDB loads only for commands that open the knowledge base
     from knowledge.ingest import Ingestor, IngestReport, SourceItem
+    from knowledge.phrasing_index import PhrasingIndexReport
     from knowledge.search import Searcher
     from knowledge.store import KnowledgeStore
     from knowledge.vectors import VectorIndex
@@ -53,6 +56,7 @@ _STAGES = {
     "write": "書込 write",
     "index": "索引 index",
     "phrasings": "職員の言い方 phrasings",
+    "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
 }
 
 
@@ -187,11 +191,15 @@ def ingest(
         items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
+    from kairan.phrasings_cli import usage_db
+
+    usage = usage_db(config) if ingest_phrasing_author(config) is not None else None
     ingestor = Ingestor(
         store=store,
         workers=workers,
         vectors=_open_vectors(config, store),
         phrasings=phrasing_sources(config),
+        phrasing_author=ingest_phrasing_author(config, db=usage),
     )
     try:
         report = _run_ingest(ingestor, items)
@@ -203,6 +211,9 @@ def ingest(
             f" / no space left on device in {config.data_dir}: ingest stopped, the knowledge base "
             "keeps its previous state"
         ) from None
+    finally:
+        if usage is not None:
+            usage.close()
     report.errors[:0] = errors
     _print_report(report, store)
     if report.errors and not report.documents_written and not report.unchanged:
@@ -247,14 +258,19 @@ async def _fetch_egov(
 
 def _run_ingest(ingestor: Ingestor, items: list[SourceItem]) -> IngestReport:
     with _progress() as progress:
-        tasks: dict[str, Any] = {}
+        return ingestor.ingest(items, progress=_stage_progress(progress))
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=total)
-            progress.update(tasks[stage], completed=done, total=total)
 
-        return ingestor.ingest(items, progress=on_progress)
+def _stage_progress(progress: Progress | LineProgress) -> Callable[[str, int, int], None]:
+    """The ``progress(stage, done, total)`` callback of the knowledge side, one task per stage."""
+    tasks: dict[str, Any] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return on_progress
 
 
 def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
@@ -265,20 +281,27 @@ def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
         f"チャンク {report.chunks_written:,} 件書込, エラー {len(report.errors)} 件 "
         f"(knowledge base: {stats['documents']} documents, {stats['chunks']:,} chunks)"
     )
+    if report.generated is not None:
+        from kairan.phrasings_cli import print_generation
+
+        print_generation(report.generated)
     if report.phrasings is not None:
-        p = report.phrasings
-        err.print(
-            f"職員の言い方: {p.lines:,} 行を索引 (追加 {p.added:,}, 削除 {p.removed:,}) "
-            f"/ staff phrasings: {p.lines:,} lines indexed ({p.added:,} added, {p.removed:,} removed)"
-        )
-        for note in p.unknown[:20]:
-            err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
-        if len(p.unknown) > 20:
-            err.print(f"  [yellow]… ほか {len(p.unknown) - 20} 件 / {len(p.unknown) - 20} more[/]")
+        print_phrasing_index(report.phrasings)
     for note in report.superseded:
         err.print(f"  [yellow]旧版のため省略 superseded:[/] {note}")
     for source, message in report.errors:
         err.print(f"  [red]エラー error:[/] {message if source in message else f'{source}: {message}'}")
+
+
+def print_phrasing_index(p: PhrasingIndexReport) -> None:
+    err.print(
+        f"職員の言い方: {p.lines:,} 行を索引 (追加 {p.added:,}, 削除 {p.removed:,}) "
+        f"/ staff phrasings: {p.lines:,} lines indexed ({p.added:,} added, {p.removed:,} removed)"
+    )
+    for note in p.unknown[:20]:
+        err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
+    if len(p.unknown) > 20:
+        err.print(f"  [yellow]… ほか {len(p.unknown) - 20} 件 / {len(p.unknown) - 20} more[/]")
 
 
 # -- search -----------------------------------------------------------------
@@ -704,6 +727,7 @@ def manifest_validate(path: Path, no_env: bool) -> None:
 
 
 cli.add_command(digest_group)
+import kairan.phrasings_cli  # noqa: E402,F401  registers `kairan phrasings` on cli (uses the helpers above)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -17,10 +17,12 @@ from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
 GENERATED_PHRASINGS = "phrasings"  # under the data directory: phrasings the LLM wrote, for review
+PHRASINGS_USAGE_TENANT = "(phrasings)"  # the usage report's row for generating them (no tenant id has "(")
 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
     from bot.engine import AnswerEngine
     from bot.state.db import Database
+    from knowledge.phrasing_generation import PhrasingAuthor
     from knowledge.phrasings import PhrasingSources
     from knowledge.search import ArticleRef, Searcher
     from knowledge.store import KnowledgeStore
@@ -105,6 +107,49 @@ def phrasing_sources(config: KnowledgeConfig) -> PhrasingSources:
     return PhrasingSources(
         shipped=cfg.shipped, admin=tuple(cfg.files), generated=config.data_dir / GENERATED_PHRASINGS
     )
+
+
+def phrasing_author(
+    config: KnowledgeConfig, *, db: Database | None = None, environ: Mapping[str, str] = os.environ
+) -> PhrasingAuthor | None:
+    """The configured LLM as the writer of staff phrasings (None with ``llm.provider: none``).
+
+    With ``db``, every request's tokens go to the usage meter under PHRASINGS_USAGE_TENANT.
+    """
+    llm = config.manifest.llm
+    if llm.provider == "none":
+        return None
+    from bot.phrasing_author import LLMPhrasingAuthor
+
+    def provider() -> Any:  # made inside the author's own event loop; SDKs load only now
+        from bot.llm.factory import provider_from_config
+
+        return provider_from_config(llm, environ=environ)
+
+    on_usage = None
+    if db is not None:
+        from bot.state.usage import PriceTable, UsageMeter
+
+        meter = UsageMeter(db, prices=PriceTable.from_config(config.manifest.pricing))
+
+        def on_usage(usage: Any) -> None:
+            meter.record(PHRASINGS_USAGE_TENANT, usage)
+
+    return LLMPhrasingAuthor(
+        provider_factory=provider,
+        label=f"{llm.provider} {llm.model}",
+        on_usage=on_usage,
+        max_articles=config.manifest.knowledge.phrasings.batch_articles,
+    )
+
+
+def ingest_phrasing_author(
+    config: KnowledgeConfig, *, db: Database | None = None, environ: Mapping[str, str] = os.environ
+) -> PhrasingAuthor | None:
+    """The phrasing author for ingest: only when the manifest sets ``knowledge.phrasings.generate``."""
+    if not config.manifest.knowledge.phrasings.generate:
+        return None
+    return phrasing_author(config, db=db, environ=environ)
 
 
 def open_vectors(store: KnowledgeStore, manifest: Manifest) -> VectorIndex | None:
@@ -218,6 +263,7 @@ def build_digest_runner(
             workers=1,
             vectors=open_vectors(store, config.manifest),
             phrasings=phrasing_sources(config),
+            phrasing_author=ingest_phrasing_author(config, db=db),
         )
     return DigestRunner(
         db=db,

@@ -33,6 +33,7 @@ from knowledge.store import (
 from knowledge.tokenize import Segmenter
 
 if TYPE_CHECKING:
+    from knowledge.phrasing_generation import GenerationReport, PhrasingAuthor
     from knowledge.phrasing_index import PhrasingIndexReport
     from knowledge.phrasings import PhrasingSources
     from knowledge.vectors import VectorIndex
@@ -63,6 +64,7 @@ class IngestReport:
     chunks_written: int = 0
     vectors_written: int = 0
     phrasings: PhrasingIndexReport | None = None
+    generated: GenerationReport | None = None  # phrasings the LLM wrote in this run
 
     @property
     def documents_written(self) -> int:
@@ -219,11 +221,14 @@ class Ingestor:
         workers: int | None = None,
         vectors: VectorIndex | None = None,
         phrasings: PhrasingSources | None = None,
+        phrasing_author: PhrasingAuthor | None = None,
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
         self.phrasings = phrasings  # staff phrasings indexed for the stored articles after every run
+        # With an author (the configured LLM), articles without phrasings get some before indexing.
+        self.phrasing_author = phrasing_author
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
@@ -265,13 +270,22 @@ class Ingestor:
     def _index_phrasings(self, report: IngestReport, progress: ProgressFn | None) -> None:
         """Bring the phrasing index in step with the files and the articles now stored.
 
-        A broken phrasing file is reported with its path and line and left out; the rest is indexed.
+        With an author, the articles without lines get some first (stage "generate"), cached by
+        content hash so unchanged text is free. The whole store is checked, like the vectors, so an
+        interrupted run or a failed batch is completed by the next ingest; a failure is reported,
+        never fatal. A broken phrasing file is reported with its path and line and left out.
         """
-        from knowledge.phrasing_index import index_phrasings
+        from knowledge.phrasing_generation import update_phrasings
 
-        files, errors = self.phrasings.load() if self.phrasings else ([], [])
-        report.errors.extend(("phrasings", message) for message in errors)
-        report.phrasings = index_phrasings(self.store, files, segmenter=Segmenter(), progress=progress)
+        assert self.phrasings is not None
+        update = update_phrasings(
+            self.store, self.phrasings, self.phrasing_author, segmenter=Segmenter(), progress=progress
+        )
+        report.errors.extend(("phrasings", message) for message in update.errors)
+        if update.generated is not None:
+            report.generated = update.generated
+            report.errors.extend(("phrasings (LLM)", message) for message in update.generated.failures)
+        report.phrasings = update.indexed
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
         if self.workers <= 1 or len(items) <= 1:

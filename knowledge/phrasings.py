@@ -21,10 +21,12 @@ by the configured LLM are kept in ``<data_dir>/phrasings/`` in the same format.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -225,3 +227,58 @@ def unknown_articles(
         for key in f.articles
         if key not in existing[f.doc_id]
     ]
+
+
+def file_stem(doc_id: str) -> str:
+    """A file name for ``doc_id``: e-Gov ids as they are, other characters (``/``, ``:``) escaped."""
+    return quote(doc_id, safe="-_.")
+
+
+def dump_file(
+    doc_id: str,
+    title: str,
+    articles: Mapping[str, Sequence[str]],
+    *,
+    header: str = "",
+    comments: Mapping[str, str] | None = None,
+) -> str:
+    """The phrasing file format as text, in the style of the shipped files (``load_file`` reads it back).
+
+    ``header`` becomes the opening comment lines; ``comments`` (article key → e.g. 第一条（目的）) the
+    comment after each key. Articles without lines are left out. Lines stay plain YAML where that
+    reads back unchanged, and are double-quoted otherwise.
+    """
+    out = [f"# {_one_line(line)}" for line in header.splitlines()]
+    out += [f"doc_id: {_scalar(doc_id)}", f"title: {_scalar(title)}", "articles:"]
+    for key, lines in articles.items():
+        if not lines:
+            continue
+        note = _one_line((comments or {}).get(key, ""))
+        out.append(f"  {_quoted(key)}:" + (f"  # {note}" if note else ""))
+        out += [f"    - {_scalar(line)}" for line in lines]
+    return "\n".join(out) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+
+
+def _scalar(text: str) -> str:
+    """``text`` plain when YAML reads it back as the same string, else double-quoted."""
+    if not text or text != text.strip() or any(c in text for c in "\n\t\r"):
+        return _quoted(text)
+    if ": " in text or " #" in text or text.endswith(":") or text[0] in _INDICATORS:
+        return _quoted(text)
+    if not text.isascii():  # Japanese text never resolves to a number, a date, a boolean or null
+        return text
+    try:
+        return text if YAML(typ="safe").load(f"- {text}") == [text] else _quoted(text)
+    except YAMLError:
+        return _quoted(text)

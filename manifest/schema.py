@@ -275,8 +275,14 @@ class PhrasingsConfig(_Strict):
     )
     generate: bool = Field(
         False,
-        description="write phrasings with the configured LLM for ingested documents that have none "
-        "(cached by content hash in <data_dir>/phrasings, reviewable)",
+        description="at every ingest, write phrasings with the configured LLM for the stored articles that "
+        "have none (cached by content hash in <data_dir>/phrasings, reviewable; kairan phrasings generate "
+        "does it on demand)",
+    )
+    batch_articles: int = Field(
+        8, ge=1, le=20,
+        description="articles per LLM request when generating phrasings (at most 6,000 characters of "
+        "article text); fewer for a model with a small context window",
     )
 
 

@@ -7,6 +7,7 @@ import json
 import struct
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -43,6 +44,7 @@ class FakeLLMServer:
 
     requests: list[RecordedRequest] = field(default_factory=list)
     _reply: Reply | None = field(default=None, init=False)
+    _responder: Callable[[Any], str] | None = field(default=None, init=False)
     _failures: deque[Failure] = field(default_factory=deque, init=False)
     _delays: deque[float] = field(default_factory=deque, init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
@@ -56,6 +58,12 @@ class FakeLLMServer:
         if "".join(pieces) != text:
             raise ValueError("deltas must join to text")
         self._reply = Reply(text, pieces, dict(usage or {}), stop_reason, break_after)
+        self._responder = None
+
+    def respond(self, reply: Callable[[Any], str], *, usage: dict[str, Any] | None = None) -> None:
+        """Answer every request with ``reply(body)`` (its JSON body) from now on, until ``script``."""
+        self.script(usage=usage)
+        self._responder = reply
 
     def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
         self._failures.extend(Failure(status, retry_after) for _ in range(times))
@@ -104,10 +112,14 @@ class FakeLLMServer:
     def _next_failure(self) -> Failure | None:
         return self._failures.popleft() if self._failures else None
 
-    def _current_reply(self) -> Reply:
+    def _current_reply(self, body: Any = None) -> Reply:
         if self._reply is None:
             self.script()
         assert self._reply is not None
+        if self._responder is not None:
+            text = self._responder(body)
+            pieces = tuple(text[i:i + 5] for i in range(0, len(text), 5))
+            return Reply(text, pieces, self._reply.usage, self._reply.stop_reason)
         return self._reply
 
 

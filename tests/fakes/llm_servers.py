@@ -24,7 +24,8 @@ ending in ``data: [DONE]`` with a usage chunk when ``stream_options.include_usag
 
 Every request is recorded in ``server.requests`` (``sent_text()`` joins all bodies) so a
 test can assert what left the process. A scripted reply stays in force until the next
-``script`` call; ``break_after=n`` ends a stream with an error after ``n`` text deltas.
+``script`` call; ``break_after=n`` ends a stream with an error after ``n`` text deltas;
+``respond(fn)`` answers each request with ``fn(body)`` instead (replies that depend on the question).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class FakeAnthropicServer(FakeLLMServer):
         failure = self._next_failure()
         if failure is not None:
             return self._error(failure.status, f"injected failure {failure.status}", retry_headers(failure))
-        reply = self._current_reply()
+        reply = self._current_reply(body)
         self._ids += 1
         usage = {"input_tokens": 100, "output_tokens": len(reply.deltas), "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0, **reply.usage}
@@ -193,7 +194,7 @@ class FakeOpenAIServer(FakeLLMServer):
             kind = "rate_limit_exceeded" if failure.status == 429 else "server_error"
             return self._error(failure.status, f"injected failure {failure.status}", kind,
                                headers=retry_headers(failure))
-        reply = self._current_reply()
+        reply = self._current_reply(body)
         usage = {"prompt_tokens": 100, "completion_tokens": len(reply.deltas), **reply.usage}
         usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
         base = {"id": "chatcmpl-fake", "created": 1_700_000_000, "model": body.get("model")}

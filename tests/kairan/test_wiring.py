@@ -8,3 +8,29 @@ def test_the_manifest_sets_how_many_articles_stay_in_memory(tmp_path: Path) -> N
     manifest = Manifest(knowledge=KnowledgeConfig(cache_rows=7, refresh_seconds=30))
     store = open_searcher(tmp_path, manifest=manifest).store
     assert (store._cache_rows, store.refresh_interval) == (7, 30)
+
+
+def test_the_digest_ingest_generates_phrasings_only_when_the_manifest_asks(tmp_path: Path) -> None:
+    from bot.phrasing_author import LLMPhrasingAuthor
+    from bot.state.db import open_database
+    from kairan.wiring import KnowledgeConfig as Config
+    from kairan.wiring import build_digest_runner, ingest_phrasing_author, phrasing_author
+    from manifest.schema import LLMConfig, PhrasingsConfig
+
+    llm = LLMConfig(provider="openai_compatible", model="qwen-test", base_url="http://127.0.0.1:9/v1")
+    db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        for generate, llm_config in ((True, llm), (False, llm), (True, LLMConfig())):
+            knowledge = KnowledgeConfig(phrasings=PhrasingsConfig(generate=generate, batch_articles=3))
+            config = Config(manifest=Manifest(knowledge=knowledge, llm=llm_config), data_dir=tmp_path)
+            author = build_digest_runner(config, {}, db=db, llm=None).ingestor.phrasing_author
+            expected = generate and llm_config.provider != "none"
+            assert (author is not None) == expected
+            assert (ingest_phrasing_author(config) is not None) == expected
+            # `kairan phrasings generate` needs an LLM, not the generate switch.
+            explicit = phrasing_author(config)
+            assert (explicit is not None) == (llm_config.provider != "none")
+            if isinstance(author, LLMPhrasingAuthor):
+                assert author.label == "openai_compatible qwen-test" and author._max_articles == 3
+    finally:
+        db.close()

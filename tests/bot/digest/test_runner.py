@@ -6,12 +6,16 @@ import logging
 from pathlib import Path
 
 import pytest
+from anthropic import AsyncAnthropic
 
 from bot.digest.feeds import FeedItem
 from bot.digest.ledger import INTENT, POSTED
 from bot.digest.runner import UnknownSubscription
+from bot.llm.anthropic_provider import AnthropicProvider
 from bot.models import Digest
+from bot.phrasing_author import LLMPhrasingAuthor
 from knowledge.ingest import Ingestor
+from knowledge.phrasings import PhrasingSources, load_file
 from knowledge.store import KnowledgeStore
 from tests.bot.digest.conftest import (
     Clock,
@@ -25,6 +29,8 @@ from tests.bot.digest.conftest import (
 )
 from tests.fakes.adapters import CheckingRecordingAdapter, IdempotentRecordingAdapter, RecordingAdapter
 from tests.fakes.feed_server import FeedServer
+from tests.fakes.llm_servers import FakeAnthropicServer
+from tests.fakes.phrasing_llm import PhrasingResponder
 
 RDF = "nta_news_shift_jis.rdf"
 NEW_RDF_TITLES = {
@@ -335,3 +341,36 @@ async def test_egov_revisions_are_announced_and_the_law_ingested(
 def test_feed_item_is_hashable_value() -> None:
     a = FeedItem("id", "t", "u", "", "")
     assert a == FeedItem("id", "t", "u", "", "") and len({a, a}) == 1
+
+
+async def test_new_notices_get_phrasings_from_the_llm_when_ingested(
+    server: FeedServer, make_runner: RunnerFactory, tmp_path: Path
+) -> None:
+    """The digest's ingest goes through the same Ingestor: with an author, new notices get phrasings."""
+    store = KnowledgeStore(tmp_path / "kb")
+    generated = tmp_path / "phrasings"
+    async with FakeAnthropicServer(api_key="test-key") as llm:
+        responder = PhrasingResponder()
+        llm.respond(responder)
+
+        def provider() -> AnthropicProvider:
+            client = AsyncAnthropic(api_key="test-key", base_url=llm.base_url)
+            return AnthropicProvider(client=client, provider_name="anthropic", model="claude-sonnet-4-6")
+
+        ingestor = Ingestor(
+            store=store,
+            workers=1,
+            phrasings=PhrasingSources(shipped=False, generated=generated),
+            phrasing_author=LLMPhrasingAuthor(provider_factory=provider, label="anthropic claude-sonnet-4-6"),
+        )
+        runner = make_runner([rdf_feed(server)], [subscription()], RecordingAdapter(), ingestor=ingestor)
+        publish_rdf(server, hidden=2)
+        await runner.run("soumu-weekday")
+        assert llm.requests == []  # the baseline is not ingested
+        publish_rdf(server, hidden=0)
+        assert (await runner.run("soumu-weekday")).posted == 2
+    files = {load_file(p, origin="generated").doc_id: p for p in generated.glob("*.yaml")}
+    assert set(files) == set(store.documents())
+    asked = sum(len(labels) for labels in responder.asked)
+    indexed = store.phrasings.to_arrow().to_pylist()
+    assert asked > 0 and len(indexed) == 2 * asked and {r["origin"] for r in indexed} == {"generated"}
