@@ -1,13 +1,14 @@
-"""Retrieval ablation: each ingredient's measured contribution on the dev set (and an abstention probe).
+"""Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
-    python benchmarks/retrieval_ablation.py --data-dir DIR [--dataset ../shared/eval/dev.jsonl]
-                                            [--probe ../shared/corpus/lawqa_jp/selection.json]
+    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets dev dev2 calibration probe] [--json]
 
-DIR must hold the ingested corpus:
+DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
-Rows switch ingredients off one at a time from the full default, then build up from plain BM25.
-The probe is lawqa_jp: questions about laws mostly outside the corpus, so the share judged
-sufficient should be low (some 民法 questions are genuinely answerable).
+Rows switch one ingredient off at a time from the full default, then build up from plain BM25.
+Per set: semantic R@1 / R@5, the share of answerable questions judged sufficient and of unanswerable
+ones judged insufficient. ``probe`` is lawqa_jp (金融商品取引法, 薬機法, 借地借家法 — outside the
+corpus): the share judged sufficient should be low. The sufficiency weights were fitted with every
+ingredient on (benchmarks/sufficiency.py), so rows without one also show what the decision loses.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -25,8 +27,9 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.sufficiency import SETS, load  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
-from knowledge.evaluation import evaluate, load_dataset, summarize  # noqa: E402
+from knowledge.evaluation import evaluate, summarize  # noqa: E402
 from knowledge.settings import SearchSettings  # noqa: E402
 
 console = Console()
@@ -37,32 +40,43 @@ PLAIN = replace(
     context_boost=0.0,
     part_weights=(),
     drop_question_words=False,
-    require_key_noun=False,
-    refuse_unknown_laws=False,
+    phrasing_weight=0.0,
+    topic_boost=0.0,
+    route_min=float("inf"),
 )
-# (label, settings, glossary on)
-VARIANTS: list[tuple[str, SearchSettings, bool]] = [
-    ("full default", FULL, True),
-    ("- glossary", FULL, False),
-    ("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0), True),
-    ("- 附則/別表 weights", replace(FULL, part_weights=()), True),
-    ("- question-word removal", replace(FULL, drop_question_words=False), True),
-    ("- key-noun rule", replace(FULL, require_key_noun=False), True),
-    ("- unknown-law rule", replace(FULL, refuse_unknown_laws=False), True),
-    ("plain Sudachi BM25 (body only)", PLAIN, False),
-    ("+ fields", replace(PLAIN, caption_boost=FULL.caption_boost, context_boost=FULL.context_boost), False),
-    (
-        "+ 附則/別表 weights",
-        replace(
-            PLAIN,
-            caption_boost=FULL.caption_boost,
-            context_boost=FULL.context_boost,
-            part_weights=FULL.part_weights,
-        ),
-        False,
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    settings: SearchSettings
+    glossary: bool = True
+    catalogue: bool = True
+
+
+VARIANTS = [
+    Variant("full default", FULL),
+    Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
+    Variant("- glossary", FULL, glossary=False),
+    Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
+    Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
+    Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
+    Variant("- question-word removal", replace(FULL, drop_question_words=False)),
+    Variant("plain Sudachi BM25 (body only)", PLAIN, glossary=False, catalogue=False),
+    Variant(
+        "+ phrasings",
+        replace(PLAIN, phrasing_weight=FULL.phrasing_weight),
+        glossary=False,
+        catalogue=False,
     ),
-    ("+ question words", replace(FULL, require_key_noun=False, refuse_unknown_laws=False), False),
-    ("+ glossary", replace(FULL, require_key_noun=False, refuse_unknown_laws=False), True),
+    Variant(
+        "+ fields, weights, question words",
+        replace(FULL, topic_boost=0.0, route_min=float("inf")),
+        glossary=False,
+        catalogue=False,
+    ),
+    Variant("+ glossary", replace(FULL, topic_boost=0.0, route_min=float("inf")), catalogue=False),
+    Variant("+ topic catalogue (= full)", FULL),
 ]
 
 
@@ -71,52 +85,53 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
-    parser.add_argument(
-        "--probe", type=Path, default=ROOT.parent / "shared" / "corpus" / "lawqa_jp" / "selection.json"
-    )
+    parser.add_argument("--sets", nargs="*", default=["dev", "dev2", "calibration", "probe"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    items = load_dataset(args.dataset)
-    probe = (
-        [s["問題文"] for s in json.loads(args.probe.read_text("utf-8"))["samples"]]
-        if args.probe.exists()
-        else []
-    )
+    sets = {name: load(name) for name in args.sets if SETS[name].exists()}
     searcher = open_searcher(args.data_dir)
-    glossary = searcher.glossary
-    rows = []
+    glossary, topics = searcher.glossary, searcher.topics
+    rows: list[dict[str, Any]] = []
     with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("ablation", total=len(VARIANTS))
-        for label, settings, with_glossary in VARIANTS:
-            searcher.settings, searcher.glossary = settings, glossary if with_glossary else None
-            summary = summarize(evaluate(items, lambda q: searcher.search(q, k=10)))
-            sem, abst = summary["by_kind"]["semantic"], summary["abstention"]
-            false_sufficient = sum(searcher.search(q).sufficient for q in probe)
-            rows.append(
-                {
-                    "variant": label,
-                    "R@1": sem["R@1"],
-                    "R@5": sem["R@5"],
-                    "R@10": sem["R@10"],
-                    "MRR": sem["MRR"],
-                    "citation_R@1": summary["by_kind"]["citation"]["R@1"],
-                    "unanswerable_insufficient": abst["accuracy"],
-                    "answerable_sufficient": abst["answerable_sufficient_rate"],
-                    "probe_sufficient": f"{false_sufficient}/{len(probe)}",
+        task = progress.add_task("ablation", total=len(VARIANTS) * len(sets))
+        for variant in VARIANTS:
+            searcher.settings = variant.settings
+            searcher.glossary = glossary if variant.glossary else None
+            searcher.topics = topics if variant.catalogue else None
+            row: dict[str, Any] = {"variant": variant.label}
+            for name, items in sets.items():
+                summary = summarize(evaluate(items, lambda q: searcher.search(q, k=10)))
+                semantic = summary["by_kind"].get("semantic")
+                abstention = summary["abstention"]
+                row[name] = {
+                    "R@1": semantic["R@1"] if semantic else None,
+                    "R@5": semantic["R@5"] if semantic else None,
+                    "answerable_sufficient": abstention["answerable_sufficient_rate"],
+                    "unanswerable_insufficient": abstention["accuracy"],
                 }
-            )
-            progress.advance(task)
+                progress.advance(task)
+            rows.append(row)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"retrieval ablation on {args.dataset.name} (semantic questions)")
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    table = Table(title="retrieval ablation: R@1 / R@5 · answerable sufficient · unanswerable insufficient")
+    table.add_column("variant")
+    for name in sets:
+        table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(row["variant"], *(_cell(row[name]) for name in sets))
     console.print(table)
+
+
+def _cell(m: dict[str, float | None]) -> str:
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    return (
+        f"{f(m['R@1'])}/{f(m['R@5'])} · {f(m['answerable_sufficient'])} · "
+        f"{f(m['unanswerable_insufficient'])}"
+    )
 
 
 if __name__ == "__main__":
