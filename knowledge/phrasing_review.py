@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from lancedb.expr import col
+
 from knowledge.phrasing_generation import main_provisions
 from knowledge.phrasings import MAX_LINES_PER_ARTICLE, PhrasingFile, coverage, dump_file
 from knowledge.store import KnowledgeStore
@@ -67,6 +69,18 @@ def export(
     return Export(text, len(articles), sum(len(v) for v in articles.values()), cut)
 
 
+_DELETED_TEXTS = ["削除", "削除。", "削除　", " 削除"]
+
+
+def deleted_articles(store: KnowledgeStore) -> set[tuple[str, str]]:
+    """(doc_id, article) of the stored articles whose whole text is 「削除」."""
+    table = store.chunks
+    if table is None:
+        return set()
+    rows = table.search().where(col("text").isin(_DELETED_TEXTS)).select(["doc_id", "article"]).limit(None)
+    return {(r["doc_id"], r["article"]) for r in rows.to_list()}
+
+
 @dataclass(frozen=True)
 class CoverageLine:
     doc_id: str
@@ -95,9 +109,14 @@ class CoverageLine:
 
 
 def coverage_report(store: KnowledgeStore, files: Sequence[PhrasingFile]) -> list[CoverageLine]:
-    """One line per stored document (Q&A left out), ordered by doc_id."""
+    """One line per stored document (Q&A left out), ordered by doc_id; deleted articles (削除) are
+    not counted: there is nothing to ask about them."""
     docs = main_provisions(store)
-    articles = {d.doc_id: (d.title, d.order) for d in sorted(docs.values(), key=lambda d: d.doc_id)}
+    deleted = deleted_articles(store)
+    articles = {
+        d.doc_id: (d.title, [k for k in d.order if (d.doc_id, k) not in deleted])
+        for d in sorted(docs.values(), key=lambda d: d.doc_id)
+    }
     total = coverage(files, articles)
     per_origin = {o: coverage([f for f in files if f.origin == o], articles) for o in ORIGINS}
     out = []
