@@ -197,7 +197,12 @@ def build_digest_runner(
         from knowledge.store import KnowledgeStore
 
         store = KnowledgeStore(config.knowledge_location)
-        ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
+        ingestor = Ingestor(
+            store=store,
+            workers=1,
+            vectors=open_vectors(store, config.manifest),
+            law_collections=config.manifest.knowledge.law_collections(),
+        )
     return DigestRunner(
         db=db,
         feeds=feeds,

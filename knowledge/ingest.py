@@ -12,14 +12,23 @@ import hashlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.chunks import Chunk, chunks_from_document, search_body, search_caption, search_context
-from knowledge.documents import ParsedDocument, ParseError
+from knowledge.chunks import (
+    LAW_KINDS,
+    Chunk,
+    chunks_from_document,
+    search_body,
+    search_caption,
+    search_context,
+)
+from knowledge.documents import DEFAULT_COLLECTION, ParsedDocument, ParseError
+from knowledge.identity import Provenance, legacy_id, stored_identity
 from knowledge.parsers import SUPPORTED_SUFFIXES, parse_bytes
 from knowledge.store import (
     BODY_TERMS,
@@ -43,12 +52,17 @@ _BATCH_CHUNKS = 20_000
 
 @dataclass(frozen=True)
 class SourceItem:
-    """Something to ingest: bytes already in hand (from e-Gov) or a file path."""
+    """Something to ingest: bytes already in hand (from e-Gov, a feed) or a file path.
+
+    ``provenance`` says where it came from, which decides the id it may be stored under
+    (knowledge.identity): only a law source writes a law's id.
+    """
 
     source: str
     collection: str
     path: Path | None = None
     data: bytes | None = None
+    provenance: Provenance = Provenance.ADMIN
 
 
 @dataclass
@@ -84,12 +98,18 @@ class _Run:
     pending: dict[str, _Prepared] = field(default_factory=dict)
     # doc_id → (effective date, source) of the version committed; not the chunks, to keep memory flat
     written: dict[str, tuple[str, str]] = field(default_factory=dict)
+    holders: dict[str, str] = field(default_factory=dict)  # doc_id → collection, queued or written this run
     prepared_chunks: int = 0
 
     def offer(self, result: _Prepared) -> None:
-        """Queue ``result`` unless an older revision than one stored, queued or written this run."""
+        """Queue ``result`` unless an older revision than one stored, queued or written this run,
+        or a law that another collection holds (a collection's ingest never removes another's)."""
         assert result.write is not None
         doc = result.write.document
+        holder = self.holders.get(doc.doc_id) or getattr(self.stored.get(doc.doc_id), "collection", None)
+        if holder is not None and holder != doc.collection:
+            self.report.errors.append((result.source, _held_elsewhere(result.source, doc, holder)))
+            return
         queued = self.pending.get(doc.doc_id)
         previous = (
             (queued.write.document.effective_date, queued.source)
@@ -102,12 +122,13 @@ class _Run:
                 return
             self.report.superseded.append(f"{previous[1]} (older than {result.source})")
         old = self.stored.get(doc.doc_id)
-        if old is not None and old.effective_date > doc.effective_date and old.collection == doc.collection:
+        if old is not None and old.effective_date > doc.effective_date:
             self.report.superseded.append(
                 f"{result.source} (older than the stored revision {old.revision_id})"
             )
             return
-        self.pending[doc.doc_id] = result
+        self.pending[doc.doc_id] = _with_legacy_replaced(result, self.stored)
+        self.holders[doc.doc_id] = doc.collection
         self.prepared_chunks += len(result.write.chunks)
 
     def pending_chunks(self) -> int:
@@ -123,6 +144,25 @@ class _Run:
     def committed(self, batch: list[DocumentWrite]) -> None:
         if self.progress:
             self.progress("write", self.report.chunks_written, self.prepared_chunks)
+
+
+def _held_elsewhere(source: str, doc: StoredDocument, holder: str) -> str:
+    return (
+        f"{source}: {doc.doc_id}（{doc.title}）はコレクション {holder} にあります。{doc.collection} への"
+        f"取り込みでは置き換えません / {doc.doc_id} is held by collection {holder!r}; an ingest into "
+        f"{doc.collection!r} does not replace it"
+    )
+
+
+def _with_legacy_replaced(result: _Prepared, stored: dict[str, StoredDocument]) -> _Prepared:
+    """A document stored under its id from before ids carried the collection is replaced, not kept twice."""
+    assert result.write is not None
+    doc = result.write.document
+    legacy = legacy_id(doc.doc_id)
+    old = stored.get(legacy) if legacy else None
+    if old is None or old.collection != doc.collection or old.kind in LAW_KINDS:
+        return result
+    return replace(result, write=replace(result.write, replaces=(old.doc_id,)))
 
 
 def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem], list[tuple[str, str]]]:
@@ -156,7 +196,7 @@ def _worker_segmenter() -> Segmenter:
     return _segmenter
 
 
-def prepare(item: SourceItem) -> _Prepared:
+def prepare(item: SourceItem, law_collections: Collection[str] = (DEFAULT_COLLECTION,)) -> _Prepared:
     """Read, parse, chunk and segment one source. Never raises: errors come back as text."""
     try:
         data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
@@ -164,7 +204,13 @@ def prepare(item: SourceItem) -> _Prepared:
         return _Prepared(item.source, "", None, f"cannot read: {exc.strerror}")
     sha = hashlib.sha256(data).hexdigest()
     try:
-        doc = parse_bytes(data, item.source)
+        doc = stored_identity(
+            parse_bytes(data, item.source),
+            source=item.source,
+            collection=item.collection,
+            provenance=item.provenance,
+            law_collections=law_collections,
+        )
         return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter()))
     except (ParseError, ValueError) as exc:
         return _Prepared(item.source, sha, None, str(exc))
@@ -210,11 +256,17 @@ def _chunk_terms(chunk: Chunk, segmenter: Segmenter, context_cache: dict[str, st
 # -- parent side ---------------------------------------------------------
 class Ingestor:
     def __init__(
-        self, *, store: KnowledgeStore, workers: int | None = None, vectors: VectorIndex | None = None
+        self,
+        *,
+        store: KnowledgeStore,
+        workers: int | None = None,
+        vectors: VectorIndex | None = None,
+        law_collections: Collection[str] = (DEFAULT_COLLECTION,),
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
+        self.law_collections = tuple(law_collections)  # the only collections statutes may go into
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
@@ -252,8 +304,9 @@ class Ingestor:
         return report
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
+        work = partial(prepare, law_collections=self.law_collections)
         if self.workers <= 1 or len(items) <= 1:
-            yield from map(prepare, items)
+            yield from map(work, items)
             return
         # Big files first so both workers stay busy to the end.
         ordered = sorted(items, key=_size, reverse=True)
@@ -261,7 +314,7 @@ class Ingestor:
         with ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
         ) as pool:
-            yield from pool.map(prepare, ordered)
+            yield from pool.map(work, ordered)
 
     def _flush(self, run: _Run) -> None:
         batch = run.take_pending()
@@ -276,7 +329,7 @@ class Ingestor:
         for w in batch:
             doc_id = w.document.doc_id
             if doc_id not in report.added and doc_id not in report.updated:
-                (report.updated if doc_id in stored else report.added).append(doc_id)
+                (report.updated if doc_id in stored or w.replaces else report.added).append(doc_id)
         n = sum(len(w.chunks) for w in batch)
         report.chunks_written += n
         return n

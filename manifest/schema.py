@@ -261,6 +261,9 @@ def _s3_uri(value: str) -> str:
 S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
 
 
+_LAW_KINDS = frozenset({DocKind.LAW, DocKind.CABINET_ORDER, DocKind.MINISTERIAL_ORDINANCE})
+
+
 def _default_collections() -> list[CollectionConfig]:
     return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
 
@@ -289,6 +292,10 @@ class KnowledgeConfig(_Strict):
         default_factory=list,
         description="extra glossary files (everyday words → statute wording), read after the built-in one",
     )
+
+    def law_collections(self) -> list[str]:
+        """Collections whose kind is a statute kind: the only ones law data may be ingested into."""
+        return [c.name for c in self.collections if c.kind in _LAW_KINDS]
 
 
 # --- llm -------------------------------------------------------------------------------------

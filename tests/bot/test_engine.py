@@ -366,7 +366,7 @@ async def test_instructions_inside_a_document_stay_data_and_a_complying_answer_i
     assert "[9]" not in answer.text
     assert "出典[9]は存在しないため削除しました" in answer.warnings
     assert "第二百三十八条の四は検索された資料に含まれていません" in answer.warnings
-    assert [c.doc_id for c in answer.citations] == ["jihanki"]
+    assert [c.doc_id for c in answer.citations] == ["laws/jihanki"]  # a notice: namespaced by collection
 
 
 # --------------------------------------------------------------------------- LLM failures
