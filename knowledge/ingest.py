@@ -204,19 +204,26 @@ def prepare(item: SourceItem, law_collections: Collection[str] = (DEFAULT_COLLEC
         return _Prepared(item.source, "", None, f"cannot read: {exc.strerror}")
     sha = hashlib.sha256(data).hexdigest()
     try:
-        doc = stored_identity(
-            parse_bytes(data, item.source),
-            source=item.source,
-            collection=item.collection,
-            provenance=item.provenance,
-            law_collections=law_collections,
-        )
+        doc = parse_item(item, data, law_collections)
         return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter()))
     except (ParseError, ValueError) as exc:
         return _Prepared(item.source, sha, None, str(exc))
     except Exception as exc:  # a parser bug must not stop the batch
         log.exception("unexpected error while parsing %s", item.source)
         return _Prepared(item.source, sha, None, f"internal error while parsing ({type(exc).__name__})")
+
+
+def parse_item(
+    item: SourceItem, data: bytes, law_collections: Collection[str] = (DEFAULT_COLLECTION,)
+) -> ParsedDocument:
+    """Parse ``data`` as the item's provenance allows, under the id it may be stored with."""
+    return stored_identity(
+        parse_bytes(data, item.source, item.provenance),
+        source=item.source,
+        collection=item.collection,
+        provenance=item.provenance,
+        law_collections=law_collections,
+    )
 
 
 def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter) -> DocumentWrite:

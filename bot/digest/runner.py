@@ -50,8 +50,8 @@ from bot.ports import Adapter
 from bot.state.db import Database, HeldLock, utc_now
 from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
-from knowledge.ingest import Ingestor, SourceItem
-from knowledge.parsers import parse_bytes
+from knowledge.identity import Provenance
+from knowledge.ingest import Ingestor, SourceItem, parse_item
 
 log = logging.getLogger(__name__)
 
@@ -254,15 +254,19 @@ class DigestRunner:
             return
         prepared: list[tuple[StoredItem, str, str, str | None]] = []  # item, summary, doc_id, error
         to_ingest: list[SourceItem] = []
+        law_collections = self.ingestor.law_collections if self.ingestor else (feed.collection,)
         for stored in todo:
             try:
                 data, source = await self._document(feed, stored.item)
-                doc = await asyncio.to_thread(parse_bytes, data, source)
+                # Parsed by where it came from: e-Gov brings statutes, a feed brings notices.
+                provenance = Provenance.EGOV if feed.kind == "egov_revisions" else Provenance.FEED
+                item = SourceItem(source=source, collection=feed.collection, data=data, provenance=provenance)
+                doc = await asyncio.to_thread(parse_item, item, data, law_collections)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
                 prepared.append((stored, stored.item.summary, "", str(exc)))
                 continue
-            to_ingest.append(SourceItem(source=source, collection=feed.collection, data=data))
+            to_ingest.append(item)
             if feed.kind == "egov_revisions":
                 summary = stored.item.summary
             else:

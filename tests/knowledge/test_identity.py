@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.documents import ParseError
+from knowledge.identity import Provenance
 from knowledge.ingest import Ingestor, SourceItem, build_write, discover
-from knowledge.parsers import parse_file
+from knowledge.parsers import parse_bytes, parse_file
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.conftest import CORPUS
@@ -119,3 +121,21 @@ def test_a_document_stored_under_its_old_id_is_replaced_not_duplicated(
     assert set(store.documents()) == {"city-a/manual"}
     texts = _texts(store, "city-a")
     assert texts and all("三日前" in t for t in texts)
+
+
+def test_a_feed_document_is_parsed_as_a_notice_whatever_its_name_or_shape() -> None:
+    law_md = LAW_MARKDOWN.read_bytes()
+    assert parse_bytes(law_md, str(LAW_MARKDOWN)).kind == "law"  # an admin's law file
+    for source in ("https://example.lg.jp/421AC0000000066.md", "https://example.lg.jp/news/1.txt"):
+        doc = parse_bytes(law_md, source, Provenance.FEED)
+        assert doc.kind not in {"law", "cabinet_order", "ministerial_ordinance"}
+        assert doc.doc_id != "421AC0000000066"
+    url = "https://example.lg.jp/x/405AC0000000088_1.html"
+    page = parse_bytes(GYOSEI_HTML.read_bytes(), url, Provenance.FEED)
+    assert page.kind != "law" and page.doc_id == "example:x_405AC0000000088_1"
+
+
+def test_the_egov_client_brings_only_statutes() -> None:
+    with pytest.raises(ParseError, match="not e-Gov law data"):
+        parse_bytes(b"# memo\n\ntext\n", "e-Gov:405AC0000000088", Provenance.EGOV)
+    assert parse_bytes(GYOSEI_XML.read_bytes(), "e-Gov:405AC0000000088", Provenance.EGOV).doc_id == GYOSEI_ID
