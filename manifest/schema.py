@@ -82,6 +82,22 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
+
+
+def _host(value: str) -> str:
+    match = _HOST.match(value)
+    if not match or not 0 < int(match.group(1) or 1) < 65536:
+        raise PydanticCustomError(
+            "host",
+            "must be a host name or address, optionally with :port (no scheme or path), e.g. "
+            "www.soumu.go.jp or mirror.city.lg.jp:8080, got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower()
+
+
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     value = value.expanduser()
     base = (info.context or {}).get("base_dir")
@@ -132,6 +148,7 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
 Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
 Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+Host = Annotated[str, AfterValidator(_host), _pattern(_HOST)]
 ResolvedPath = Annotated[Path, AfterValidator(_resolve_path)]
 Cron = Annotated[str, AfterValidator(_cron)]
 
@@ -487,6 +504,16 @@ class FeedConfig(_Strict):
     )
     law_ids: list[Annotated[str, Field(pattern=r"^\d{3}[A-Z][0-9A-Z]{11}$")]] = Field(
         default_factory=list, description="e-Gov law ids to watch (egov_revisions only)"
+    )
+    allowed_hosts: list[Host] = Field(
+        default_factory=list,
+        description="other hosts the feed's item links (and redirects) may point to; the feed's own "
+        "host is always allowed. host or host:port (without a port: 80 and 443)",
+    )
+    internal_hosts: list[Host] = Field(
+        default_factory=list,
+        description="hosts that may be on an internal address (loopback, private, link-local), e.g. an "
+        "on-premises mirror; every other host must resolve to a public address",
     )
 
     @model_validator(mode="after")

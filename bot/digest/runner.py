@@ -208,7 +208,9 @@ class DigestRunner:
     async def _feed_items(self, feed: FeedSource, state: Any) -> tuple[list[FeedItem], dict[str, Any], bool]:
         etag = state.etag if state else None
         last_modified = state.last_modified if state else None
-        result = await self.fetcher.fetch(feed.url, etag=etag, last_modified=last_modified)
+        result = await self.fetcher.fetch(
+            feed.url, policy=feed.site_policy(), etag=etag, last_modified=last_modified
+        )
         if result.not_modified:
             return (
                 [],
@@ -287,7 +289,7 @@ class DigestRunner:
         if feed.kind == "egov_revisions":
             fetched = await self._egov_for(feed).fetch_law_data(item.id)
             return fetched.raw, f"e-Gov:{item.id}"
-        result = await self.fetcher.fetch(item.url)
+        result = await self.fetcher.fetch(item.url, policy=feed.site_policy())
         return result.body, item.url
 
     # ================================================================ running a subscription

@@ -54,6 +54,7 @@ async def test_an_egov_shaped_page_from_a_feed_is_a_notice_not_the_law(
         kind="rss",
         url=server.url("/feed.rss"),
         collection=collection,
+        internal_hosts=(server.host,),
     )
     runner = make_runner(
         [feed], [subscription()], RecordingAdapter(), ingestor=ingestor, announce_existing=True
