@@ -186,6 +186,7 @@ def ingest(
         workers=workers,
         vectors=_open_vectors(config, store),
         law_collections=config.manifest.knowledge.law_collections(),
+        limits=config.manifest.knowledge.limits.limits(),
     )
     try:
         report = _run_ingest(ingestor, items)

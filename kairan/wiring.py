@@ -202,6 +202,7 @@ def build_digest_runner(
             workers=1,
             vectors=open_vectors(store, config.manifest),
             law_collections=config.manifest.knowledge.law_collections(),
+            limits=config.manifest.knowledge.limits.limits(),
         )
     return DigestRunner(
         db=db,

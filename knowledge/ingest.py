@@ -29,6 +29,7 @@ from knowledge.chunks import (
 )
 from knowledge.documents import DEFAULT_COLLECTION, ParsedDocument, ParseError
 from knowledge.identity import Provenance, legacy_id, stored_identity
+from knowledge.limits import DEFAULT_LIMITS, Budget, IngestLimits, LimitExceeded, size_text
 from knowledge.parsers import SUPPORTED_SUFFIXES, parse_bytes
 from knowledge.store import (
     BODY_TERMS,
@@ -196,16 +197,32 @@ def _worker_segmenter() -> Segmenter:
     return _segmenter
 
 
-def prepare(item: SourceItem, law_collections: Collection[str] = (DEFAULT_COLLECTION,)) -> _Prepared:
+@dataclass(frozen=True)
+class IngestRules:
+    """What a worker needs besides the item: where statutes may go, and the per-file limits."""
+
+    law_collections: tuple[str, ...] = (DEFAULT_COLLECTION,)
+    limits: IngestLimits = DEFAULT_LIMITS
+
+
+DEFAULT_RULES = IngestRules()
+
+
+def prepare(item: SourceItem, rules: IngestRules = DEFAULT_RULES) -> _Prepared:
     """Read, parse, chunk and segment one source. Never raises: errors come back as text."""
+    budget = Budget(item.source, rules.limits)
     try:
+        if _size(item) > rules.limits.max_file_bytes:
+            raise budget.exceeded("ファイルの大きさ", "the file", size_text(rules.limits.max_file_bytes))
         data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
     except OSError as exc:
         return _Prepared(item.source, "", None, f"cannot read: {exc.strerror}")
+    except LimitExceeded as exc:
+        return _Prepared(item.source, "", None, str(exc))
     sha = hashlib.sha256(data).hexdigest()
     try:
-        doc = parse_item(item, data, law_collections)
-        return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter()))
+        doc = parse_item(item, data, rules.law_collections, budget)
+        return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter(), budget))
     except (ParseError, ValueError) as exc:
         return _Prepared(item.source, sha, None, str(exc))
     except Exception as exc:  # a parser bug must not stop the batch
@@ -214,11 +231,14 @@ def prepare(item: SourceItem, law_collections: Collection[str] = (DEFAULT_COLLEC
 
 
 def parse_item(
-    item: SourceItem, data: bytes, law_collections: Collection[str] = (DEFAULT_COLLECTION,)
+    item: SourceItem,
+    data: bytes,
+    law_collections: Collection[str] = (DEFAULT_COLLECTION,),
+    budget: Budget | None = None,
 ) -> ParsedDocument:
     """Parse ``data`` as the item's provenance allows, under the id it may be stored with."""
     return stored_identity(
-        parse_bytes(data, item.source, item.provenance),
+        parse_bytes(data, item.source, item.provenance, budget),
         source=item.source,
         collection=item.collection,
         provenance=item.provenance,
@@ -226,11 +246,18 @@ def parse_item(
     )
 
 
-def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter) -> DocumentWrite:
+def build_write(
+    doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter, budget: Budget | None = None
+) -> DocumentWrite:
     chunks = chunks_from_document(doc, collection=item.collection)
     context_cache: dict[str, str] = {}
     if not chunks:
         raise ParseError(f"{item.source}: no articles or sections found")
+    budget = budget or Budget(item.source)
+    terms = []
+    for chunk in chunks:  # each at most MAX_SECTION_CHARS: the deadline is checked often enough
+        budget.check()
+        terms.append(_chunk_terms(chunk, segmenter, context_cache))
     return DocumentWrite(
         document=StoredDocument(
             doc_id=doc.doc_id,
@@ -245,7 +272,7 @@ def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segm
             ingested_at=now_iso(),
         ),
         chunks=chunks,
-        terms=[_chunk_terms(c, segmenter, context_cache) for c in chunks],
+        terms=terms,
     )
 
 
@@ -269,18 +296,20 @@ class Ingestor:
         workers: int | None = None,
         vectors: VectorIndex | None = None,
         law_collections: Collection[str] = (DEFAULT_COLLECTION,),
+        limits: IngestLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
         self.law_collections = tuple(law_collections)  # the only collections statutes may go into
+        self.limits = limits  # per file: a file over a limit is reported and skipped
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
         report = IngestReport()
         stored = self.store.documents()
         known_sources = {(d.source_sha256, d.collection) for d in stored.values()}
-        todo = [i for i in items if not _unchanged_file(i, known_sources, report)]
+        todo = [i for i in items if not _unchanged_file(i, known_sources, report, self.limits)]
         run = _Run(stored=stored, report=report, progress=progress)
         done = len(items) - len(todo)
         if progress:
@@ -311,7 +340,7 @@ class Ingestor:
         return report
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
-        work = partial(prepare, law_collections=self.law_collections)
+        work = partial(prepare, rules=IngestRules(self.law_collections, self.limits))
         if self.workers <= 1 or len(items) <= 1:
             yield from map(work, items)
             return
@@ -342,7 +371,11 @@ class Ingestor:
         return n
 
 
-def _unchanged_file(item: SourceItem, known: set[tuple[str, str]], report: IngestReport) -> bool:
+def _unchanged_file(
+    item: SourceItem, known: set[tuple[str, str]], report: IngestReport, limits: IngestLimits
+) -> bool:
+    if _size(item) > limits.max_file_bytes:
+        return False  # not read here: the worker reports a file over the size limit
     try:
         data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
     except OSError:

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knowledge.documents import DocKind
+from knowledge.limits import IngestLimits
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 
 _SEARCH_DEFAULTS = SearchSettings()
@@ -234,6 +235,26 @@ class SufficiencyConfig(_Strict):
     )
 
 
+class IngestLimitsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    max_file_mb: float = Field(64, gt=0, le=4096, description="a larger file is reported and not read")
+    max_seconds_per_file: float = Field(
+        45, gt=0, le=3600, description="reading, splitting and indexing one file; a slower file is skipped"
+    )
+    max_pdf_expansion: int = Field(
+        100, ge=10, le=10_000,
+        description="a PDF's streams may decompress to at most this many times the file (at least 8 MB, "
+        "at most 256 MB); a deflate bomb reaches about 1000",
+    )
+
+    def limits(self) -> IngestLimits:
+        return IngestLimits(
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_seconds=self.max_seconds_per_file,
+            max_expansion=self.max_pdf_expansion,
+        )
+
+
 class SearchConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     default_k: int = Field(5, ge=1, le=50)
@@ -304,6 +325,9 @@ class KnowledgeConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     egov: EgovConfig = Field(default_factory=EgovConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
+    limits: IngestLimitsConfig = Field(
+        default_factory=IngestLimitsConfig, description="per-file limits of an ingest (files, feed documents)"
+    )
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     glossary: list[ResolvedPath] = Field(
         default_factory=list,

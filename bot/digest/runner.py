@@ -52,6 +52,7 @@ from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
 from knowledge.identity import Provenance
 from knowledge.ingest import Ingestor, SourceItem, parse_item
+from knowledge.limits import DEFAULT_LIMITS, Budget
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +258,15 @@ class DigestRunner:
         prepared: list[tuple[StoredItem, str, str, str | None]] = []  # item, summary, doc_id, error
         to_ingest: list[SourceItem] = []
         law_collections = self.ingestor.law_collections if self.ingestor else (feed.collection,)
+        limits = self.ingestor.limits if self.ingestor else DEFAULT_LIMITS
         for stored in todo:
             try:
                 data, source = await self._document(feed, stored.item)
                 # Parsed by where it came from: e-Gov brings statutes, a feed brings notices.
                 provenance = Provenance.EGOV if feed.kind == "egov_revisions" else Provenance.FEED
                 item = SourceItem(source=source, collection=feed.collection, data=data, provenance=provenance)
-                doc = await asyncio.to_thread(parse_item, item, data, law_collections)
+                budget = Budget(source, limits)
+                doc = await asyncio.to_thread(parse_item, item, data, law_collections, budget)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
                 prepared.append((stored, stored.item.summary, "", str(exc)))

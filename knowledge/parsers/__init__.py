@@ -16,26 +16,46 @@ from types import ModuleType
 
 from knowledge.documents import ParsedDocument, ParseError
 from knowledge.identity import Provenance
+from knowledge.limits import Budget
 
 PARSER_MODULES = ("egov_xml", "egov_json", "egov_html", "qa", "pdf", "notice_html", "markdown")
 EGOV_MODULES = ("egov_xml", "egov_json", "egov_html")
 SUPPORTED_SUFFIXES = frozenset({".xml", ".json", ".html", ".htm", ".csv", ".pdf", ".md", ".markdown", ".txt"})
 
 
+BUDGETED = frozenset({"pdf"})  # parsers whose parse() also takes the file's Budget
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"knowledge.parsers.{name}")
+
+
 def _modules(names: tuple[str, ...] = PARSER_MODULES) -> list[ModuleType]:
-    return [importlib.import_module(f"knowledge.parsers.{name}") for name in names]
+    return [_module(name) for name in names]
 
 
-def parse_bytes(data: bytes, source: str, provenance: Provenance = Provenance.ADMIN) -> ParsedDocument:
-    """Parse ``data`` as its provenance allows, or raise ParseError naming ``source``."""
+def _parse_with(module: ModuleType, data: bytes, source: str, budget: Budget) -> ParsedDocument:
+    if module.__name__.rsplit(".", 1)[1] in BUDGETED:
+        return module.parse(data, source, budget)
+    return module.parse(data, source)
+
+
+def parse_bytes(
+    data: bytes, source: str, provenance: Provenance = Provenance.ADMIN, budget: Budget | None = None
+) -> ParsedDocument:
+    """Parse ``data`` as its provenance allows, or raise ParseError naming ``source``.
+
+    ``budget`` bounds the formats whose cost can outgrow the file (PDF: decompression, layout).
+    """
     if not data.strip():
         raise ParseError(f"{source}: the file is empty")
+    budget = budget or Budget(source)
     if provenance is Provenance.FEED:
-        return _named(source, lambda: parse_notice(data, source))
+        return _named(source, lambda: parse_notice(data, source, budget))
     names = EGOV_MODULES if provenance is Provenance.EGOV else PARSER_MODULES
     for module in _modules(names):
         if module.sniff(data, source):
-            return _named(source, lambda module=module: module.parse(data, source))
+            return _named(source, lambda module=module: _parse_with(module, data, source, budget))
     if provenance is Provenance.EGOV:
         raise ParseError(f"{source}: not e-Gov law data (XML, JSON or law HTML)")
     raise ParseError(
@@ -44,15 +64,14 @@ def parse_bytes(data: bytes, source: str, provenance: Provenance = Provenance.AD
     )
 
 
-def parse_notice(data: bytes, source: str) -> ParsedDocument:
+def parse_notice(data: bytes, source: str, budget: Budget | None = None) -> ParsedDocument:
     """A document a feed linked to: a PDF by its magic bytes, else an HTML page, else text."""
-    from knowledge.parsers import markdown, notice_html, pdf
-
     if data[:1024].lstrip().startswith(b"%PDF"):
-        return pdf.parse(data, source)
-    if notice_html.sniff(data, source):
-        return notice_html.parse(data, source)
-    return markdown.parse_document(data, source)
+        return _parse_with(_module("pdf"), data, source, budget or Budget(source))
+    html = _module("notice_html")
+    if html.sniff(data, source):
+        return html.parse(data, source)
+    return _module("markdown").parse_document(data, source)
 
 
 def _named(source: str, parse: Callable[[], ParsedDocument]) -> ParsedDocument:
@@ -60,7 +79,7 @@ def _named(source: str, parse: Callable[[], ParsedDocument]) -> ParsedDocument:
         return parse()
     except ParseError as exc:
         message = str(exc)
-        raise ParseError(message if source in message else f"{source}: {message}") from exc
+        raise type(exc)(message if source in message else f"{source}: {message}") from exc
 
 
 def parse_file(path: Path) -> ParsedDocument:
