@@ -167,14 +167,18 @@ def _with_legacy_replaced(result: _Prepared, stored: dict[str, StoredDocument]) 
 
 
 def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem], list[tuple[str, str]]]:
-    """Expand directories into supported files; report missing paths and unsupported files."""
+    """Expand directories into supported files; report missing paths and links that leave the folder.
+
+    A folder is read as a tree: symbolic links are followed only to files inside it (a link to
+    /etc/passwd or to another folder is reported and skipped); a path named directly is read.
+    """
     items: list[SourceItem] = []
     errors: list[tuple[str, str]] = []
     for path in paths:
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)):
-                if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                    items.append(SourceItem(source=str(file), collection=collection, path=file))
+            files, outside = _tree_files(path)
+            items += [SourceItem(source=str(f), collection=collection, path=f) for f in files]
+            errors += [(str(link), _LEAVES_FOLDER.format(link=link, root=path)) for link in outside]
         elif path.is_file():
             items.append(SourceItem(source=str(path), collection=collection, path=path))
         else:
@@ -182,8 +186,42 @@ def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem
     return items, errors
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+_LEAVES_FOLDER = (
+    "{link}: 取り込むフォルダの外へのリンクのため取り込みません（{root}） / a link that leads outside "
+    "the folder {root}; skipped"
+)
+
+
+def _tree_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """Supported files under ``root`` (sorted), and the links under it that lead out of it.
+
+    Directories reached through a link are not entered (their files, if inside, are reached anyway).
+    """
+    base = root.resolve()
+    files: list[Path] = []
+    outside: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:
+            if (here / name).is_symlink() and not _inside(here / name, base):
+                outside.append(here / name)
+        for name in sorted(names):
+            file = here / name
+            if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if file.is_symlink() and not _inside(file, base):
+                outside.append(file)
+            elif file.is_file():
+                files.append(file)
+    return sorted(files), sorted(outside)
+
+
+def _inside(link: Path, base: Path) -> bool:
+    try:
+        return link.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a loop or a broken chain of links
+        return False
 
 
 # -- worker side ---------------------------------------------------------
