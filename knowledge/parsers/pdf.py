@@ -23,6 +23,7 @@ from pdfminer.pdfparser import PDFParser, PDFSyntaxError
 from pdfminer.psparser import PSEOF, PSException
 from pdfminer.utils import decode_text
 
+from knowledge.dates import iso_date
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError
 from knowledge.limits import Budget, LimitExceeded
 from knowledge.numerals import KANJI_NUMBER_CHARS
@@ -145,7 +146,8 @@ def _date(first_page: list[str]) -> str:
         if match:
             era, year, month, day = match.groups()
             y = _ERA_START[era] + (1 if year == "元" else int(year)) - 1
-            return f"{y:04d}-{int(month):02d}-{int(day):02d}"
+            if found := iso_date(y, int(month), int(day)):
+                return found
     return ""
 
 
