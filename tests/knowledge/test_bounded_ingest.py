@@ -118,4 +118,3 @@ def test_budget_deadline_follows_its_clock() -> None:
     now[0] = 130.1
     with pytest.raises(LimitExceeded, match=r"a\.pdf: .*30 秒"):
         budget.check()
-
