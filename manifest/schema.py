@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from knowledge.chunks import LAW_KINDS
 from knowledge.documents import DocKind
 from knowledge.limits import IngestLimits
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
@@ -299,9 +300,6 @@ def _s3_uri(value: str) -> str:
 S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
 
 
-_LAW_KINDS = frozenset({DocKind.LAW, DocKind.CABINET_ORDER, DocKind.MINISTERIAL_ORDINANCE})
-
-
 def _default_collections() -> list[CollectionConfig]:
     return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
 
@@ -336,7 +334,7 @@ class KnowledgeConfig(_Strict):
 
     def law_collections(self) -> list[str]:
         """Collections whose kind is a statute kind: the only ones law data may be ingested into."""
-        return [c.name for c in self.collections if c.kind in _LAW_KINDS]
+        return [c.name for c in self.collections if c.kind in LAW_KINDS]
 
 
 # --- llm -------------------------------------------------------------------------------------
@@ -663,6 +661,8 @@ class Manifest(_Strict):
                 problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))
         if k.egov.laws and k.egov.collection not in colls:
             problems.append((("knowledge", "egov", "collection"), _unknown(k.egov.collection, colls)))
+        elif k.egov.laws and colls[k.egov.collection].kind not in LAW_KINDS:
+            problems.append((("knowledge", "egov", "collection"), _not_for_laws(colls[k.egov.collection])))
         seen_channels: dict[tuple[str, str], str] = {}
         seen_subs: set[str] = set()
         feed_ids = {f.id for f in self.feeds}
@@ -670,6 +670,8 @@ class Manifest(_Strict):
         for i, f in enumerate(self.feeds):
             if f.collection not in colls:
                 problems.append((("feeds", i, "collection"), _unknown(f.collection, colls)))
+            elif f.kind == "egov_revisions" and colls[f.collection].kind not in LAW_KINDS:
+                problems.append((("feeds", i, "collection"), _not_for_laws(colls[f.collection])))
         for i, t in enumerate(self.tenants):
             for j, name in enumerate(t.collections):
                 owner = colls[name].owner if name in colls else None
@@ -712,6 +714,13 @@ class Manifest(_Strict):
                             )
         _raise("Manifest", problems)
         return self
+
+
+def _not_for_laws(collection: CollectionConfig) -> str:
+    return (
+        f"{collection.name!r} is a {collection.kind} collection; statutes go only into a law collection "
+        "(kind law, cabinet_order or ministerial_ordinance)"
+    )
 
 
 def _unknown(name: str, known: dict[str, Any]) -> str:
