@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -60,6 +61,7 @@ Clock = Callable[[], datetime]
 EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
 _LOCK_POLL_S = 0.2
+DOCUMENTS_BUDGET_S = 120.0
 
 
 class UnknownSubscription(KeyError):
@@ -121,6 +123,7 @@ class DigestRunner:
         egov: EgovFactory = _egov_client,
         clock: Clock = utc_now,
         announce_existing: bool = False,
+        documents_budget_s: float = DOCUMENTS_BUDGET_S,
     ) -> None:
         self.ledger = DigestLedger(db)
         self.feeds = {f.id: f for f in feeds}
@@ -133,6 +136,7 @@ class DigestRunner:
         self._egov: dict[str, EgovClient] = {}
         self.clock = clock
         self.announce_existing = announce_existing
+        self.documents_budget_s = documents_budget_s  # per source and poll: the rest wait for the next poll
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         for sub in subscriptions:
@@ -259,7 +263,14 @@ class DigestRunner:
         to_ingest: list[SourceItem] = []
         law_collections = self.ingestor.law_collections if self.ingestor else (feed.collection,)
         limits = self.ingestor.limits if self.ingestor else DEFAULT_LIMITS
-        for stored in todo:
+        deadline = time.monotonic() + self.documents_budget_s
+        for done, stored in enumerate(todo):
+            if time.monotonic() > deadline:  # slow or endless documents: the rest wait for the next poll
+                log.warning(
+                    "digest %s: %d documents left for the next poll (%g s of fetching per poll used)",
+                    feed.id, len(todo) - done, self.documents_budget_s,
+                )
+                break
             try:
                 data, source = await self._document(feed, stored.item)
                 # Parsed by where it came from: e-Gov brings statutes, a feed brings notices.

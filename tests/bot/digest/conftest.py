@@ -119,7 +119,10 @@ async def make_runner(db: Database, clock: Clock) -> AsyncIterator[RunnerFactory
         adapter: RecordingAdapter | None = None,
         **kwargs: object,
     ) -> DigestRunner:
-        fetcher = Fetcher(retries=1, backoff_s=0, host_delay_s=0, max_bytes=1024 * 1024)
+        fetcher = kwargs.pop("fetcher", None) or Fetcher(
+            retries=1, backoff_s=0, host_delay_s=0, max_bytes=1024 * 1024
+        )
+        assert isinstance(fetcher, Fetcher)
         fetchers.append(fetcher)
         options: dict[str, object] = {"summariser": Summariser(), "clock": clock}
         options.update(kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -144,3 +145,22 @@ async def test_a_never_ending_feed_is_cut_off(server: FeedServer) -> None:
 def test_the_default_budget_of_one_fetch_is_under_a_minute() -> None:
     fetcher = Fetcher()
     assert fetcher.deadline_s <= 60
+
+
+async def test_documents_that_never_end_do_not_hold_the_digest(
+    server: FeedServer, make_runner: RunnerFactory
+) -> None:
+    """Each endless document is cut off; past the per-poll budget the rest wait for the next poll."""
+    for n in range(1, 6):
+        server.fail(f"/endless{n}.html", "endless")
+    server.put("/feed.rss", rss(*(f"{{base}}/endless{n}.html" for n in range(1, 6))))
+    fetcher = Fetcher(timeout_s=0.5, retries=1, backoff_s=0, host_delay_s=0)
+    runner = make_runner(
+        [local_feed(server)], [subscription()], RecordingAdapter(),
+        fetcher=fetcher, announce_existing=True, documents_budget_s=1.2,
+    )
+    started = time.monotonic()
+    await runner.run("soumu-weekday")
+    assert time.monotonic() - started < 4  # not five documents x (every attempt) x the timeout
+    left = await asyncio.to_thread(runner.ledger.unprocessed, "town-news")
+    assert 0 < len(left) < 5  # the rest are fetched by a later poll
