@@ -28,7 +28,7 @@ from knowledge.chunks import (
     search_context,
 )
 from knowledge.documents import DEFAULT_COLLECTION, ParsedDocument, ParseError
-from knowledge.identity import Provenance, legacy_id, stored_identity
+from knowledge.identity import Provenance, is_law_id, legacy_id, stored_identity
 from knowledge.limits import DEFAULT_LIMITS, Budget, IngestLimits, LimitExceeded, size_text
 from knowledge.parsers import SUPPORTED_SUFFIXES, parse_bytes
 from knowledge.store import (
@@ -107,7 +107,7 @@ class _Run:
         or a law that another collection holds (a collection's ingest never removes another's)."""
         assert result.write is not None
         doc = result.write.document
-        holder = self.holders.get(doc.doc_id) or getattr(self.stored.get(doc.doc_id), "collection", None)
+        holder = self.holders.get(doc.doc_id) or _law_holder(self.stored.get(doc.doc_id))
         if holder is not None and holder != doc.collection:
             self.report.errors.append((result.source, _held_elsewhere(result.source, doc, holder)))
             return
@@ -145,6 +145,17 @@ class _Run:
     def committed(self, batch: list[DocumentWrite]) -> None:
         if self.progress:
             self.progress("write", self.report.chunks_written, self.prepared_chunks)
+
+
+def _law_holder(stored: StoredDocument | None) -> str | None:
+    """The collection of a stored statute; None for anything else (a non-law document at a law's id
+    was written before ids carried the collection, and the law source replaces it)."""
+    return stored.collection if stored is not None and stored.kind in LAW_KINDS else None
+
+
+def _current_id(doc: StoredDocument) -> bool:
+    """Whether ``doc`` is stored under the id it would get today (a law id for statutes, else namespaced)."""
+    return is_law_id(doc.doc_id) if doc.kind in LAW_KINDS else legacy_id(doc.doc_id) is not None
 
 
 def _held_elsewhere(source: str, doc: StoredDocument, holder: str) -> str:
@@ -346,7 +357,8 @@ class Ingestor:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
         report = IngestReport()
         stored = self.store.documents()
-        known_sources = {(d.source_sha256, d.collection) for d in stored.values()}
+        # A file stored under an id from before ids carried the collection is read again, once, to move it.
+        known_sources = {(d.source_sha256, d.collection) for d in stored.values() if _current_id(d)}
         todo = [i for i in items if not _unchanged_file(i, known_sources, report, self.limits)]
         run = _Run(stored=stored, report=report, progress=progress)
         done = len(items) - len(todo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,38 @@ def test_the_egov_client_brings_only_statutes() -> None:
     with pytest.raises(ParseError, match="not e-Gov law data"):
         parse_bytes(b"# memo\n\ntext\n", "e-Gov:405AC0000000088", Provenance.EGOV)
     assert parse_bytes(GYOSEI_XML.read_bytes(), "e-Gov:405AC0000000088", Provenance.EGOV).doc_id == GYOSEI_ID
+
+
+def test_a_law_overwritten_by_an_old_tenant_ingest_is_repaired_by_the_law_source(
+    tmp_path: Path, segmenter: Segmenter
+) -> None:
+    """A knowledge base attacked before this fix: a tenant memo sits at the law's id. e-Gov repairs it."""
+    store = KnowledgeStore(tmp_path / "data")
+    memo = tmp_path / f"{GYOSEI_ID}.md"
+    memo.write_text("# 庁内メモ\n\n行政手続法の研修は毎年四月に行う。\n", "utf-8")
+    stale = parse_file(memo)
+    assert stale.doc_id == GYOSEI_ID  # how the old version stored it
+    store.write([build_write(stale, SourceItem(str(memo), "city-a", path=memo), "old", segmenter)])
+    report = _ingest(store, GYOSEI_XML, "laws")
+    assert report.errors == [] and report.updated == [GYOSEI_ID]
+    law = store.documents()[GYOSEI_ID]
+    assert (law.collection, law.kind, law.title) == ("laws", "law", "行政手続法")
+    assert {r["collection"] for r in store.chunks.to_arrow().to_pylist()} == {"laws"}
+
+
+def test_an_unchanged_file_stored_under_its_old_id_moves_to_the_new_one(
+    tmp_path: Path, segmenter: Segmenter
+) -> None:
+    store = KnowledgeStore(tmp_path / "data")
+    folder = tmp_path / "city-a"
+    folder.mkdir()
+    manual = folder / "manual.md"
+    manual.write_text("# 事務マニュアル\n\n公用車は前日までに予約する。\n", "utf-8")
+    sha = hashlib.sha256(manual.read_bytes()).hexdigest()
+    old = parse_file(manual)
+    store.write([build_write(old, SourceItem(str(manual), "city-a", path=manual), sha, segmenter)])
+    report = _ingest(store, folder, "city-a")
+    assert report.unchanged == [] and report.updated == ["city-a/manual"]
+    assert set(store.documents()) == {"city-a/manual"}
+    again = _ingest(store, folder, "city-a")
+    assert again.unchanged == [str(manual)] and again.documents_written == 0
