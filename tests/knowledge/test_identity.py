@@ -32,6 +32,23 @@ def _ingest(store: KnowledgeStore, path: Path, collection: str):
     return Ingestor(store=store, workers=1).ingest(items)
 
 
+def _stored_the_old_way(
+    store: KnowledgeStore, file: Path, collection: str, segmenter: Segmenter, sha: str = "old"
+) -> str:
+    """Write ``file`` as ingests stored it before ids carried the collection; returns that id."""
+    old = parse_file(file)
+    store.write([build_write(old, SourceItem(str(file), collection, path=file), sha, segmenter)])
+    return old.doc_id
+
+
+def _manual(tmp_path: Path, rule: str) -> tuple[Path, Path]:
+    folder = tmp_path / "city-a"
+    folder.mkdir(exist_ok=True)
+    manual = folder / "manual.md"
+    manual.write_text(f"# 事務マニュアル\n\n{rule}\n", "utf-8")
+    return folder, manual
+
+
 def _texts(store: KnowledgeStore, collection: str) -> list[str]:
     rows = store.chunks.to_arrow().to_pylist()
     return [r["text"] for r in rows if r["collection"] == collection]
@@ -109,13 +126,8 @@ def test_a_document_stored_under_its_old_id_is_replaced_not_duplicated(
 ) -> None:
     """Knowledge bases ingested before ids carried the collection: a changed file takes the new id."""
     store = KnowledgeStore(tmp_path / "data")
-    folder = tmp_path / "city-a"
-    folder.mkdir()
-    manual = folder / "manual.md"
-    manual.write_text("# 事務マニュアル\n\n公用車は前日までに予約する。\n", "utf-8")
-    old = parse_file(manual)
-    assert old.doc_id == "manual"  # how it was stored before
-    store.write([build_write(old, SourceItem(str(manual), "city-a", path=manual), "old", segmenter)])
+    folder, manual = _manual(tmp_path, "公用車は前日までに予約する。")
+    assert _stored_the_old_way(store, manual, "city-a", segmenter) == "manual"
     manual.write_text("# 事務マニュアル\n\n公用車は三日前までに予約する。\n", "utf-8")
     report = _ingest(store, folder, "city-a")
     assert report.updated == ["city-a/manual"] and report.added == []
@@ -149,9 +161,7 @@ def test_a_law_overwritten_by_an_old_tenant_ingest_is_repaired_by_the_law_source
     store = KnowledgeStore(tmp_path / "data")
     memo = tmp_path / f"{GYOSEI_ID}.md"
     memo.write_text("# 庁内メモ\n\n行政手続法の研修は毎年四月に行う。\n", "utf-8")
-    stale = parse_file(memo)
-    assert stale.doc_id == GYOSEI_ID  # how the old version stored it
-    store.write([build_write(stale, SourceItem(str(memo), "city-a", path=memo), "old", segmenter)])
+    assert _stored_the_old_way(store, memo, "city-a", segmenter) == GYOSEI_ID
     report = _ingest(store, GYOSEI_XML, "laws")
     assert report.errors == [] and report.updated == [GYOSEI_ID]
     law = store.documents()[GYOSEI_ID]
@@ -163,13 +173,9 @@ def test_an_unchanged_file_stored_under_its_old_id_moves_to_the_new_one(
     tmp_path: Path, segmenter: Segmenter
 ) -> None:
     store = KnowledgeStore(tmp_path / "data")
-    folder = tmp_path / "city-a"
-    folder.mkdir()
-    manual = folder / "manual.md"
-    manual.write_text("# 事務マニュアル\n\n公用車は前日までに予約する。\n", "utf-8")
+    folder, manual = _manual(tmp_path, "公用車は前日までに予約する。")
     sha = hashlib.sha256(manual.read_bytes()).hexdigest()
-    old = parse_file(manual)
-    store.write([build_write(old, SourceItem(str(manual), "city-a", path=manual), sha, segmenter)])
+    _stored_the_old_way(store, manual, "city-a", segmenter, sha)
     report = _ingest(store, folder, "city-a")
     assert report.unchanged == [] and report.updated == ["city-a/manual"]
     assert set(store.documents()) == {"city-a/manual"}
