@@ -28,7 +28,8 @@ from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseErr
 from knowledge.limits import Budget, LimitExceeded
 from knowledge.numerals import KANJI_NUMBER_CHARS
 from knowledge.parsers.notice_html import doc_id_for
-from knowledge.parsers.pdf_bounds import bounded_pages, check_decompressed_size, check_encrypted_streams
+from knowledge.parsers.pdf_bounds import bounded_pages
+from knowledge.parsers.pdf_streams import check_decompressed_size, check_encrypted_streams
 
 _NUM = rf"[0-9０-９{KANJI_NUMBER_CHARS}]+"
 _HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (

@@ -7,6 +7,7 @@ repeated, FlateDecode-compressed about 1000:1 (31 KB → 20 MB of operators).
 
 from __future__ import annotations
 
+import base64
 import zlib
 
 _SENTENCE = (
@@ -15,15 +16,21 @@ _SENTENCE = (
 )
 
 
-def pdf_deflate_bomb(decompressed_bytes: int = 20 * 1024 * 1024) -> bytes:
+def pdf_deflate_bomb(
+    decompressed_bytes: int = 20 * 1024 * 1024, filters: tuple[str, ...] = ("FlateDecode",)
+) -> bytes:
+    """``filters`` as the stream dictionary lists them (the first is undone first)."""
     operators = b"BT /F1 12 Tf 72 712 Td " + b"(A) Tj " * (decompressed_bytes // 7) + b"ET\n"
-    stream = zlib.compress(operators, 9)
+    stream = operators
+    for name in reversed(filters):
+        stream = zlib.compress(stream, 9) if name == "FlateDecode" else base64.a85encode(stream) + b"~>"
+    listed = b" ".join(b"/" + name.encode() for name in filters)
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
         b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Length %d /Filter [%s] >>\nstream\n" % (len(stream), listed) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out = bytearray(b"%PDF-1.4\n")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import pytest
+from reportlab.lib.pdfencrypt import StandardEncryption
+from reportlab.pdfgen import canvas
 
 from knowledge.chunks import MAX_SECTION_CHARS, chunks_from_document
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection
@@ -50,8 +53,11 @@ def test_an_over_long_section_is_split_into_parts() -> None:
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
 
 
-def test_a_pdf_deflate_bomb_is_refused_before_it_is_inflated() -> None:
-    bomb = pdf_deflate_bomb()  # 31 KB → 20 MB of text operators
+@pytest.mark.parametrize(
+    "filters", [("FlateDecode",), ("ASCII85Decode", "FlateDecode"), ("FlateDecode", "FlateDecode")]
+)
+def test_a_pdf_deflate_bomb_is_refused_before_it_is_inflated(filters: tuple[str, ...]) -> None:
+    bomb = pdf_deflate_bomb(filters=filters)  # 31 KB (or less) → 20 MB of text operators
     assert len(bomb) < 40_000
     started = time.perf_counter()
     with pytest.raises(LimitExceeded, match=r"bomb\.pdf: .*展開後のデータ量.*8 MB.*skipped"):
@@ -118,3 +124,25 @@ def test_budget_deadline_follows_its_clock() -> None:
     now[0] = 130.1
     with pytest.raises(LimitExceeded, match=r"a\.pdf: .*30 秒"):
         budget.check()
+
+
+def _encrypted_pdf(lines: int) -> bytes:
+    """A PDF encrypted with an empty user password (opens without one, as many notices do)."""
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pageCompression=1, encrypt=StandardEncryption("", ownerPassword="owner"))
+    for n in range(lines):
+        c.drawString(40, 800 - 12 * (n % 60), "Notice text repeated to compress well. " * 2)
+        if n % 60 == 59:
+            c.showPage()
+    c.showPage()
+    c.save()
+    return buffer.getvalue()
+
+
+def test_an_encrypted_pdf_is_measured_after_deciphering() -> None:
+    data = _encrypted_pdf(120)
+    assert b"/Encrypt" in data
+    assert "Notice text" in parse_bytes(data, "enc.pdf").sections[0].text  # opens with default limits
+    tight = IngestLimits(max_expansion=1, decompressed_floor=1024)
+    with pytest.raises(LimitExceeded, match="展開後のデータ量"):
+        parse_bytes(data, "enc.pdf", budget=Budget("enc.pdf", tight))
