@@ -54,13 +54,22 @@ def looks_like_secret(value: str) -> bool:
 
 
 def _env_name(value: str) -> str:
+    # The rejected value is never echoed: what sits where a variable name belongs is often the secret.
     if not _ENV_NAME.match(value):
         raise PydanticCustomError(
             "env_name",
-            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got {value}",
-            {"value": repr(value)},
+            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), not a value "
+            "(the value is not shown: it may be a secret)",
         )
     return value
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/\s]*@")
+
+
+def _shown_url(value: str) -> str:
+    """A rejected URL for an error message, without its user name and password."""
+    return repr(_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", value.strip(), count=1))
 
 
 def _identifier(value: str) -> str:
@@ -77,7 +86,9 @@ def _identifier(value: str) -> str:
 def _url(value: str) -> str:
     if not _URL.match(value):
         raise PydanticCustomError(
-            "url", "must be an http(s) URL without embedded credentials, got {value}", {"value": repr(value)}
+            "url",
+            "must be an http(s) URL without embedded credentials, got {value}",
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
 
@@ -360,7 +371,7 @@ def _ws_url(value: str) -> str:
         raise PydanticCustomError(
             "ws_url",
             "must be a ws(s):// URL without embedded credentials, got {value}",
-            {"value": repr(value)},
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
 
