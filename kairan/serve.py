@@ -26,6 +26,7 @@ from adapters.base import Adapter
 from bot.state.db import Database
 from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
+from kairan.console.hosts import HostPolicy, host_guard
 from kairan.housekeeping import prune_events
 from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, OUTBOX_PLATFORMS, MeteredEngine, Metrics
@@ -291,7 +292,8 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
 
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
-    app = web.Application(middlewares=[request_context], client_max_size=64 * 1024)
+    hosts = HostPolicy.for_bind(host, services.config.manifest.server.allowed_hosts)
+    app = web.Application(middlewares=[request_context, host_guard(hosts)], client_max_size=64 * 1024)
     app[SERVICES_KEY] = services
     runner = getattr(services.scheduler, "runner", None)
     console = ConsoleHandlers(

@@ -576,6 +576,35 @@ class StateConfig(_Strict):
         return self
 
 
+# --- server --------------------------------------------------------------------------------
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise PydanticCustomError(
+            "host_name",
+            "must be a host name such as kairan.city.example.lg.jp (no scheme, port or path), got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower().rstrip(".")
+
+
+HostName = Annotated[str, AfterValidator(_host_name), _pattern(_HOST_NAME)]
+
+
+class ServerConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    allowed_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="host names (besides localhost and IP addresses) under which the console, /metrics "
+        "and /readyz answer, e.g. the name of a reverse proxy; any other Host header gets 403 "
+        "(DNS rebinding)",
+    )
+
+
 # --- manifest --------------------------------------------------------------------------------
 
 
@@ -593,6 +622,7 @@ class Manifest(_Strict):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     def find_channel(self, platform: str, channel_id: str) -> tuple[TenantConfig, ChannelConfig] | None:
         for tenant in self.tenants:

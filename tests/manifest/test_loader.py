@@ -75,7 +75,7 @@ def test_json_schema_file_is_current(tmp_path: Path) -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "feeds", "redaction", "pricing",
-        "state",
+        "state", "server",
     }
     assert schema == json_schema()
 
@@ -173,7 +173,7 @@ def test_root_must_be_a_mapping() -> None:
     assert errors_of("- laws\n") == [
         (1, 1, "", "the manifest must be a mapping of keys "
                    "(version, data_dir, knowledge, llm, platforms, tenants, feeds, redaction, pricing, "
-                   "state), "
+                   "state, server), "
                    "got a list")
     ]
 
