@@ -143,6 +143,22 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
 Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
 Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise PydanticCustomError(
+            "host_name",
+            "must be a host name such as kairan.city.example.lg.jp (no scheme, port or path), got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower().rstrip(".")
+
+
+HostName = Annotated[str, AfterValidator(_host_name), _pattern(_HOST_NAME)]
 ResolvedPath = Annotated[Path, AfterValidator(_resolve_path)]
 Cron = Annotated[str, AfterValidator(_cron)]
 
@@ -361,6 +377,11 @@ class TeamsConfig(_Strict):
     app_id_env: EnvName = "TEAMS_APP_ID"
     app_password_env: EnvName = "TEAMS_APP_PASSWORD"
     tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
+    service_url_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
+        "name, http allowed, e.g. an on-premises test connector; any other service URL is refused",
+    )
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")
@@ -577,22 +598,6 @@ class StateConfig(_Strict):
 
 
 # --- server --------------------------------------------------------------------------------
-
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
-
-
-def _host_name(value: str) -> str:
-    if not _HOST_NAME.match(value):
-        raise PydanticCustomError(
-            "host_name",
-            "must be a host name such as kairan.city.example.lg.jp (no scheme, port or path), got {value}",
-            {"value": repr(value)},
-        )
-    return value.lower().rstrip(".")
-
-
-HostName = Annotated[str, AfterValidator(_host_name), _pattern(_HOST_NAME)]
 
 
 class ServerConfig(_Strict):

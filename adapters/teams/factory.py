@@ -50,6 +50,7 @@ def teams_auth_configuration(
         tenant_id=tenant,
         client_secret=password,
         connection_name=SERVICE_CONNECTION,
+        validate_issuer=True,  # the SDK's issuer allow-list too (adapters.teams.auth checks it again)
     )
 
 
