@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 Kind = Literal["mynumber", "corporate_number", "phone", "email"]
@@ -246,3 +246,8 @@ def redact(text: str, policy: RedactionPolicy | None = None) -> RedactionResult:
     return RedactionResult(
         text="".join(parts), findings=findings, blocked=policy.mode == "block" and bool(findings)
     )
+
+
+def redact_for_storage(text: str, policy: RedactionPolicy | None = None) -> str:
+    """``text`` as it may be stored: the personal data the policy covers masked (in block mode too)."""
+    return redact(text, replace(policy or RedactionPolicy(), mode="mask")).text

@@ -587,6 +587,16 @@ class StateConfig(_Strict):
         "KAIRAN_AUDIT_SALT",
         description="variable holding the salt for hashing user ids; unset = generated, kept in the database",
     )
+    audit_key_env: EnvName = Field(
+        "KAIRAN_AUDIT_KEY",
+        description="variable holding the key (16+ characters) of the audit and feedback hash chains and "
+        "their anchors; unset = unkeyed chains, whose wholesale rewrite cannot be detected",
+    )
+    audit_anchor_file: ResolvedPath | None = Field(
+        None,
+        description="file (best on another volume or host) that keeps the newest signed head of each chain, "
+        "for audit verify; the head is also logged as an 'audit chain head' JSON line",
+    )
     thread_max_turns: int = Field(6, ge=0, le=50, description="earlier turns a follow-up question sees")
     thread_max_chars: int = Field(4000, ge=0, le=100_000, description="characters of earlier turns at most")
 

@@ -95,7 +95,7 @@ def build_teams_adapter(
         manifest=manifest,
         conversations=ConversationStore(db),
         ledger=EventLedger(db),
-        feedback=FeedbackStore(db),
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
         hash_user=audit.hash_user,
         outbox=Outbox(db),
         inflight=inflight or InFlight(db),
