@@ -538,10 +538,16 @@ class RedactionConfig(_Strict):
     mode: Literal["mask", "block"] = Field(
         "mask", description="mask: replace personal data with placeholders; block: refuse the question"
     )
-    mynumber: bool = Field(True, description="個人番号 (12 digits with a valid check digit)")
+    mynumber: bool = Field(
+        True, description="個人番号 (12 digits, also grouped, in kanji or with a wrong check digit)"
+    )
     corporate_number: bool = Field(True, description="法人番号 (13 digits with a valid check digit)")
     phone: bool = True
     email: bool = True
+    bank_account: bool = Field(True, description="account numbers after 口座 / 普通 / 当座 / 記号番号")
+    birth_date: bool = Field(True, description="dates after 生年月日 or before 生まれ / 生")
+    address: bool = Field(True, description="street addresses down to the block number (…町11番地, 2-1-2)")
+    name: bool = Field(True, description="person names before 様 / さん / 氏 / 殿 / 君 / くん / ちゃん")
 
 
 class ModelPrice(_Strict):
