@@ -27,7 +27,7 @@ from bot.state.db import Database
 from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
 from kairan.console.hosts import HostPolicy, host_guard
-from kairan.housekeeping import prune_events
+from kairan.housekeeping import prune_events, thread_retention
 from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, OUTBOX_PLATFORMS, MeteredEngine, Metrics
 from kairan.wiring import KnowledgeConfig, build_engine, open_state
@@ -357,7 +357,9 @@ async def serve(
             await adapter.start()
         if services.scheduler is not None:
             await services.scheduler.start()
-        housekeeping = asyncio.create_task(prune_events(services.db, stop))
+        housekeeping = asyncio.create_task(
+            prune_events(services.db, stop, threads_keep=thread_retention(config.manifest))
+        )
         log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
         if ready is not None:
             ready(console_banner(host, port))

@@ -605,6 +605,9 @@ class StateConfig(_Strict):
     )
     thread_max_turns: int = Field(6, ge=0, le=50, description="earlier turns a follow-up question sees")
     thread_max_chars: int = Field(4000, ge=0, le=100_000, description="characters of earlier turns at most")
+    thread_retention_days: int | None = Field(
+        30, ge=1, le=3650, description="days thread turns (redacted) are kept; null = kept forever"
+    )
 
     @model_validator(mode="after")
     def _one_url(self) -> StateConfig:

@@ -20,12 +20,18 @@ from bot.redaction.digits import DASHES, is_valid_corporate_number, only_digits
 from bot.redaction.findings import Finding
 
 _SEP = f"[ {DASHES}./・]"
-_MYNUMBER = re.compile(
-    rf"(?<![0-9+])[0-9]{{12}}(?![0-9])"
-    rf"|(?<![0-9+])(?<![0-9]{_SEP})"  # grouped: not the middle of a longer grouped number (a card number)
-    rf"(?:[0-9]{{4}}({_SEP})[0-9]{{4}}\1[0-9]{{4}}|[0-9]{{3}}({_SEP})[0-9]{{3}}\2[0-9]{{3}}\2[0-9]{{3}})"
-    rf"(?![0-9])(?!{_SEP}[0-9])"
-)
+_SEPARATORS = f" {DASHES.replace(chr(92), '')}./・"
+
+
+def _grouped(sep: str) -> str:
+    """4-4-4 or 3-3-3-3 digits joined by ``sep``, not part of a longer number grouped the same way
+    (a card number), but possibly next to another number written another way."""
+    s = re.escape(sep)
+    groups = f"(?:[0-9]{{4}}{s}[0-9]{{4}}{s}[0-9]{{4}}|[0-9]{{3}}{s}[0-9]{{3}}{s}[0-9]{{3}}{s}[0-9]{{3}})"
+    return f"(?<![0-9+])(?<![0-9]{s}){groups}(?![0-9])(?!{s}[0-9])"
+
+
+_MYNUMBER = re.compile("|".join(["(?<![0-9+])[0-9]{12}(?![0-9])", *map(_grouped, _SEPARATORS)]))
 _CORPORATE = re.compile(
     rf"(?<![0-9])[0-9][ {DASHES}]?[0-9]{{4}}[ {DASHES}]?[0-9]{{4}}[ {DASHES}]?[0-9]{{4}}(?![0-9])"
 )

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from bot.models import Answer, ConversationRef, Source
+from bot.redaction import RedactionPolicy, redact_for_storage
 from bot.state.anchor import Anchor, AnchorFile, AnchorPublisher
 from bot.state.chain import (
     GENESIS,
@@ -60,7 +61,7 @@ class CitedSource:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """What the caller logs; the question must already be redacted."""
+    """What the caller logs; the log masks personal data in the question and answer again."""
 
     tenant: str
     channel: str
@@ -139,9 +140,12 @@ class AuditLog:
         salt: str | None = None,
         key: ChainKey | None = None,
         anchor_file: AnchorFile | None = None,
+        redaction: RedactionPolicy | None = None,
     ) -> None:
-        """``key`` None: read from ``KAIRAN_AUDIT_KEY`` (unkeyed when unset)."""
+        """``key`` None: read from ``KAIRAN_AUDIT_KEY`` (unkeyed when unset); ``redaction`` None:
+        every kind of personal data is masked in the question and answer before they are stored."""
         self.db = db
+        self.redaction = redaction
         self._salt = salt
         self.key = ChainKey.from_env() if key is None else key
         self.anchor_file = anchor_file
@@ -189,8 +193,8 @@ class AuditLog:
             "tenant": entry.tenant,
             "channel": entry.channel,
             "user_hash": entry.user_hash,
-            "question": entry.question,
-            "answer": entry.answer,
+            "question": redact_for_storage(entry.question, self.redaction),
+            "answer": redact_for_storage(entry.answer, self.redaction),
             "sources": canonical_json([asdict(s) for s in entry.sources]),
             "model": entry.model,
             "provider": entry.provider,

@@ -193,3 +193,9 @@ def test_a_platform_payload_is_redacted_in_its_text_fields_only() -> None:
     assert kept["client_msg_id"] == event["client_msg_id"]  # ids are not text: never rewritten
     assert kept["text"] == "<@U0KAIRAN> ［個人番号］の方の住民票は?"
     assert redacted["body"] == {"event_id": "Ev0MENTION0001"}
+
+
+def test_numbers_side_by_side_are_each_masked_but_a_card_number_is_not_split() -> None:
+    assert redact("03-1234-5678 1234-5678-9018").text == "［電話番号］ ［個人番号］"
+    assert redact("1234.5678.9019 03.1234.5678").text == "［個人番号］ ［電話番号］"
+    assert redact("カード 1234-5678-9012-3456").findings == ()  # 16 digits: not a My Number
