@@ -52,6 +52,7 @@ _BLOCK = (
     f"|{_N}番地(?:の?{_N}){{0,2}}|{_N}番{_N}号|[0-9]+(?:-[0-9]+){{1,3}}(?:号室?)?)(?![0-9])"
 )
 _ADDRESS = re.compile(f"(?:{_PREFECTURE})?{_MUNICIPALITY}{{1,2}}{_TOWN}{_BLOCK}")
+_BLOCK_HINT = re.compile(f"{_N}(?:丁目|番)|[0-9]-[0-9]")
 
 
 def find_emails(text: str) -> list[Finding]:
@@ -66,4 +67,6 @@ def find_birth_dates(view: str) -> list[Finding]:
 
 
 def find_addresses(text: str) -> list[Finding]:
+    if not _BLOCK_HINT.search(text):  # most texts hold no block number: skip the costly pattern
+        return []
     return [Finding("address", m.start(), m.end()) for m in _ADDRESS.finditer(text)]
