@@ -554,10 +554,14 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
     def announce(banner: str) -> None:
         err.print(banner, markup=False, highlight=False)
 
+    from bot.state.chain import ChainKeyError
+
     try:
         event_loop.run(run_server(config, host=host, port=port, ready=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except ChainKeyError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- logo -------------------------------------------------------------------

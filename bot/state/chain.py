@@ -41,6 +41,10 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+class ChainKeyError(ValueError):
+    """The chain key from the environment cannot be used (too short)."""
+
+
 @dataclass(frozen=True)
 class ChainKey:
     """The secret that keys the chain and signs its anchors; ``secret`` None: unkeyed."""
@@ -48,15 +52,15 @@ class ChainKey:
     secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, value: str | None) -> ChainKey:
+    def of(cls, value: str | None, *, name: str = "the audit key") -> ChainKey:
         value = (value or "").strip()
         if value and len(value) < MIN_KEY_CHARS:
-            raise ValueError(f"the audit key must be at least {MIN_KEY_CHARS} characters long")
+            raise ChainKeyError(f"{name} must be at least {MIN_KEY_CHARS} characters long")
         return cls(value.encode() if value else None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_name: str = KEY_ENV) -> ChainKey:
-        return cls.of((os.environ if environ is None else environ).get(env_name))
+        return cls.of((os.environ if environ is None else environ).get(env_name), name=env_name)
 
     @property
     def keyed(self) -> bool:

@@ -46,3 +46,11 @@ def test_verify_detects_records_cut_off_the_end_with_the_head_moved_back(
     explicit = invoke(["audit", "verify", "--anchor", str(tmp_path / "copy.json")], manifest,
                       KAIRAN_AUDIT_KEY=KEY)
     assert explicit.exit_code == 1
+
+
+def test_a_key_too_short_is_a_clear_error_not_a_traceback(tmp_path: Path, corpus_data_dir: Path) -> None:
+    manifest = write_manifest(tmp_path, corpus_data_dir)
+    result = invoke(["audit", "verify"], manifest, KAIRAN_AUDIT_KEY="short")
+    assert result.exit_code == 1
+    assert "KAIRAN_AUDIT_KEY must be at least 16 characters long" in result.output
+    assert "Traceback" not in result.output
