@@ -123,7 +123,7 @@ class _Run:
                 return
             self.report.superseded.append(f"{previous[1]} (older than {result.source})")
         old = self.stored.get(doc.doc_id)
-        if old is not None and old.effective_date > doc.effective_date:
+        if old is not None and old.collection == doc.collection and old.effective_date > doc.effective_date:
             self.report.superseded.append(
                 f"{result.source} (older than the stored revision {old.revision_id})"
             )

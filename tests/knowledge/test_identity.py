@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def test_a_law_overwritten_by_an_old_tenant_ingest_is_repaired_by_the_law_source
     store = KnowledgeStore(tmp_path / "data")
     memo = tmp_path / f"{GYOSEI_ID}.md"
     memo.write_text("# 庁内メモ\n\n行政手続法の研修は毎年四月に行う。\n", "utf-8")
-    assert _stored_the_old_way(store, memo, "city-a", segmenter) == GYOSEI_ID
+    stale = dataclasses.replace(parse_file(memo), effective_date="2099-12-31")  # "newer" than the law
+    assert stale.doc_id == GYOSEI_ID  # how the old version stored it
+    store.write([build_write(stale, SourceItem(str(memo), "city-a", path=memo), "old", segmenter)])
     report = _ingest(store, GYOSEI_XML, "laws")
     assert report.errors == [] and report.updated == [GYOSEI_ID]
     law = store.documents()[GYOSEI_ID]
