@@ -26,7 +26,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ from rich.table import Table  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
 from knowledge.settings import SufficiencyWeights  # noqa: E402
-from knowledge.sufficiency import Evidence, foreign_margin  # noqa: E402
+from knowledge.sufficiency import Evidence, foreign_margin, judge  # noqa: E402
 
 console = Console(stderr=True)
 SHARED = ROOT.parent / "shared"
@@ -94,6 +94,12 @@ def fit(x: np.ndarray, y: np.ndarray, *, ridge: float = 1e-3, steps: int = 50) -
     return w
 
 
+@dataclass(frozen=True)
+class Row:
+    evidence: Evidence | None  # None for an explicit citation (sufficient by rule)
+    answerable: int
+
+
 def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
@@ -105,49 +111,60 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--fit", nargs="*", default=["dev", "calibration", "probe"])
     parser.add_argument("--check", nargs="*", default=["dev2"])
+    parser.add_argument(
+        "--text-only",
+        action="store_true",
+        help="phrasings off: the weights for a best hit that has none (text_sufficiency_weights)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     names = [n for n in dict.fromkeys(args.fit + args.check) if SETS[n].exists()]
     searcher = open_searcher(args.data_dir)
-    rows: dict[str, list[tuple[list[float], int, bool]]] = {}  # set → (features, answerable, ruled out)
+    if args.text_only:  # every best hit then counts as one without phrasings
+        searcher.settings = replace(searcher.settings, phrasing_weight=0.0)
+    rows: dict[str, list[Row]] = {}
     with Progress(console=console) as progress:
         for name in names:
             items = load(name)
             task = progress.add_task(f"search {name}", total=len(items))
-            out: list[tuple[list[float], int, bool]] = []
+            rows[name] = []
             for item in items:
-                result = searcher.search(item.question, k=10)
-                label = int(item.kind != "unanswerable")
-                e = result.evidence
-                if e is None:  # an explicit citation: sufficient by rule
-                    out.append(([], label, False))
-                else:
-                    out.append((features(e), label, bool(e.unknown_laws)))
+                evidence = searcher.search(item.question, k=10).evidence  # None: an explicit citation
+                rows[name].append(Row(evidence, int(item.kind != "unanswerable")))
                 progress.advance(task)
-            rows[name] = out
 
-    train = [r for n in args.fit if n in rows for r in rows[n] if r[0] and not r[2]]
-    x = np.array([r[0] for r in train])
-    y = np.array([r[1] for r in train], dtype=float)
+    # The model being fitted is trained on its own rows; the decision below is the product's own
+    # (knowledge.sufficiency.judge), with the other model as configured.
+    def own(e: Evidence) -> bool:
+        return e.phrased != args.text_only
+
+    train = [
+        r for n in args.fit if n in rows for r in rows[n]
+        if r.evidence is not None and not r.evidence.unknown_laws and own(r.evidence)
+    ]
+    x = np.array([features(r.evidence) for r in train if r.evidence is not None])
+    y = np.array([r.answerable for r in train], dtype=float)
     w = fit(x, y)
     fitted = {n: float(v) for n, v in zip(FEATURES, w[1:], strict=True)}
     weights = SufficiencyWeights(bias=float(w[0]), **fitted)
+    configured = (
+        replace(searcher.settings, text_sufficiency_weights=weights)
+        if args.text_only
+        else replace(searcher.settings, sufficiency_weights=weights)
+    )
 
-    def decide(r: tuple[list[float], int, bool], threshold: float) -> bool:
-        if not r[0]:
+    def decide(r: Row, threshold: float) -> bool:
+        if r.evidence is None:
             return True
-        if r[2]:
-            return False
-        z = weights.bias + sum(getattr(weights, n) * v for n, v in zip(FEATURES, r[0], strict=True))
-        return 1 / (1 + math.exp(-z)) >= threshold
+        return judge(r.evidence, replace(configured, min_confidence=threshold)).sufficient
 
     curve = []
     for threshold in THRESHOLDS:
         point: dict[str, object] = {"threshold": threshold}
         for name, found in rows.items():
-            answerable = [r for r in found if r[1]]
-            unanswerable = [r for r in found if not r[1]]
+            answerable = [r for r in found if r.answerable]
+            unanswerable = [r for r in found if not r.answerable]
             point[name] = {
                 "answerable_sufficient": _share([decide(r, threshold) for r in answerable]),
                 "unanswerable_insufficient": _share([not decide(r, threshold) for r in unanswerable]),
@@ -173,7 +190,8 @@ def main() -> None:
         table.add_row(*cells)
     Console().print(table)
     pasted = ", ".join(f"{k}={v:.3f}" for k, v in asdict(weights).items())
-    Console().print(f"SufficiencyWeights({pasted})")
+    name = "text_sufficiency_weights" if args.text_only else "sufficiency_weights"
+    Console().print(f"{name} = SufficiencyWeights({pasted})")
 
 
 if __name__ == "__main__":

@@ -200,6 +200,8 @@ def ingest(
         vectors=_open_vectors(config, store),
         phrasings=phrasing_sources(config),
         phrasing_author=ingest_phrasing_author(config, db=usage),
+        law_collections=config.manifest.knowledge.law_collections(),
+        limits=config.manifest.knowledge.limits.limits(),
     )
     try:
         report = _run_ingest(ingestor, items)
@@ -236,6 +238,7 @@ async def _fetch_egov(
     names: list[str], base_url: str, collection: str
 ) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     from knowledge.egov_client import EgovClient, EgovError
+    from knowledge.identity import Provenance
     from knowledge.ingest import SourceItem
 
     items: list[SourceItem] = []
@@ -248,7 +251,12 @@ async def _fetch_egov(
                     summary = await client.resolve(name)
                     fetched = await client.fetch_law_data(summary.law_id)
                     items.append(
-                        SourceItem(source=f"e-Gov:{summary.law_id}", collection=collection, data=fetched.raw)
+                        SourceItem(
+                            source=f"e-Gov:{summary.law_id}",
+                            collection=collection,
+                            data=fetched.raw,
+                            provenance=Provenance.EGOV,
+                        )
                     )
                 except EgovError as exc:
                     errors.append((f"e-Gov:{name}", str(exc)))
@@ -511,14 +519,32 @@ def audit_group() -> None:
 
 
 @audit_group.command(name="verify")
+@click.option("--anchor", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="An anchor file (besides the manifest's state.audit_anchor_file). Repeatable.")
+@click.option("--log", "log_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A JSON log file whose 'audit chain head' lines anchor the chains. Repeatable.")
 @knowledge_options
-def audit_verify_command(manifest_path: Path | None, data_dir: Path | None) -> None:
-    """Check the hash chain; name every edited, deleted or reordered record."""
-    from bot.state.commands import audit_verify
+def audit_verify_command(
+    anchor_files: tuple[Path, ...],
+    log_files: tuple[Path, ...],
+    manifest_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Check the hash chains against their key and anchors; name every tampered record."""
+    from bot.state.chain import ChainKey
+    from bot.state.commands import audit_verify, collect_anchors
 
-    db = open_state(_config(manifest_path, data_dir))
+    config = _config(manifest_path, data_dir)
+    state = config.manifest.state
     try:
-        code, text = audit_verify(db)
+        key = ChainKey.from_env(os.environ, state.audit_key_env)
+        configured = [state.audit_anchor_file] if state.audit_anchor_file else []
+        anchors = collect_anchors([*configured, *anchor_files], log_files)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_state(config)
+    try:
+        code, text = audit_verify(db, key=key, anchors=anchors)
     finally:
         db.close()
     (out if code == 0 else err).print(text, markup=False, highlight=False, end="")
@@ -580,10 +606,14 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
     def announce(banner: str) -> None:
         err.print(banner, markup=False, highlight=False)
 
+    from bot.state.chain import ChainKeyError
+
     try:
         event_loop.run(run_server(config, host=host, port=port, ready=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except ChainKeyError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- logo -------------------------------------------------------------------

@@ -219,19 +219,18 @@ def build_engine(
     from bot.engine import AnswerEngine, EngineSettings
     from bot.llm.factory import provider_from_config
     from bot.redaction import RedactionPolicy
-    from bot.state.audit import AuditLog, audit_salt
+    from bot.state.audit import AuditLog
     from bot.state.threads import ThreadStore
     from bot.state.usage import PriceTable, UsageMeter
 
     manifest = config.manifest
     state = manifest.state
-    salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
     return AnswerEngine(
         searcher=open_searcher(config.knowledge_location, manifest=manifest),
         provider=provider_from_config(manifest.llm, environ=environ),
         redaction=RedactionPolicy.from_config(manifest.redaction),
         threads=ThreadStore(db),
-        audit=AuditLog(db, salt=salt),
+        audit=AuditLog.from_config(db, state, environ),  # salt, chain key, anchor file
         usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)),
         settings=EngineSettings(
             top_k=manifest.knowledge.search.default_k,
@@ -264,6 +263,8 @@ def build_digest_runner(
             vectors=open_vectors(store, config.manifest),
             phrasings=phrasing_sources(config),
             phrasing_author=ingest_phrasing_author(config, db=db),
+            law_collections=config.manifest.knowledge.law_collections(),
+            limits=config.manifest.knowledge.limits.limits(),
         )
     return DigestRunner(
         db=db,

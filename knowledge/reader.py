@@ -220,6 +220,7 @@ class PhrasingReader:
         self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
         self._cache_rows = cache_rows
         self._by_row_id: dict[int, dict[str, Any]] | None = None
+        self._articles: frozenset[str] | None = None  # chunk ids of the articles with lines
         self._lock = threading.Lock()
         self._decided = False
 
@@ -251,3 +252,9 @@ class PhrasingReader:
                 return
             rows = READ_LOOP.run(self._table.query().select(list(self.COLUMNS)).with_row_id().to_list())
             self._by_row_id = {row.pop("_rowid"): row for row in rows}
+            self._articles = frozenset(f"{row['doc_id']}#{row['article']}" for row in rows)
+
+    def has_lines(self, chunk_id: str) -> bool | None:
+        """Whether the article has phrasing lines (None when the table is too large to hold in memory)."""
+        self._fill()
+        return None if self._articles is None else chunk_id in self._articles

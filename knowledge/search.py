@@ -276,6 +276,7 @@ class Searcher:
             agreement = top_id in body_top and top_id in phrase_top
         unknown = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
         return Evidence(
+            phrased=self._has_phrasings(best[0][0]["chunk_id"], phrased) if best else False,
             coverage=coverage,
             coverage_top=coverage_top,
             phrase_coverage=phrase_coverage,
@@ -427,6 +428,15 @@ class Searcher:
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
 
+    def _has_phrasings(self, chunk_id: str, phrased: dict[str, Phrased]) -> bool:
+        """Whether the article has staff phrasings at all (matched or not): the decision weighs a hit
+        without any (an admin's document, a notice) on its text alone."""
+        if self.settings.phrasing_weight <= 0:
+            return False
+        reader = self.store.phrase_reader
+        known = reader.has_lines(chunk_id) if reader is not None else False
+        return chunk_id in phrased if known is None else known
+
     def _named_laws(self, topic: TopicEvidence | None) -> tuple[str, ...]:
         """Laws the question is about by the topic catalogue: those whose topic words it names, and
         those whose catalogue lines match it nearly as well as the best held law's (≥ route_min)."""
@@ -558,6 +568,8 @@ def _merge(
     k: int,
     phrased: dict[str, Phrased],
 ) -> list[SearchHit]:
+    """Every cited article first (even beyond ``k``), then what they delegate to, then the ranking,
+    up to ``k`` hits in all."""
     hits: list[SearchHit] = []
     seen: set[str] = set()
     for row, score, ref in cited:
@@ -565,10 +577,11 @@ def _merge(
             seen.add(row["chunk_id"])
             hits.append(_hit(len(hits) + 1, row, score, "citation", ref.paragraph))
     for row in delegated:
+        if len(hits) >= k:
+            break
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
             hits.append(_hit(len(hits) + 1, row, 999.0, "delegated"))
-    cited = cited + [(row, 0.0, ArticleRef(row["doc_id"], row["article"])) for row in delegated]
     for row, score, matched_by in ranked:
         if len(hits) >= k:
             break
@@ -576,7 +589,7 @@ def _merge(
             seen.add(row["chunk_id"])
             line = phrased.get(row["chunk_id"])
             hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=line.text if line else ""))
-    return hits[:k] if len(cited) <= k else hits
+    return hits
 
 
 def _hit(

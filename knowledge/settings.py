@@ -18,21 +18,23 @@ class SufficiencyWeights:
 
     Fitted by ``python benchmarks/sufficiency.py --fit dev calibration probe --check dev2`` (dev.jsonl,
     benchmarks/data/calibration.jsonl and the lawqa_jp probe; dev2.jsonl held out as the check), then
-    rounded. Refit after a change to the phrasings, the catalogue or the ranking.
+    rounded; the defaults are the set for a best hit with staff phrasings, ``text_sufficiency_weights``
+    (``--text-only``) the set for one without. Refit after a change to the phrasings, the catalogue or
+    the ranking.
     """
 
-    bias: float = -10.13
-    coverage: float = 0.22  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 0.54  # … in the best hit alone
-    phrase_coverage: float = 2.34  # … in the best hit's best phrasing line
-    body: float = -1.11  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 3.47  # log(1 + best phrasing-line score)
-    key: float = 0.23  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.6  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.05  # the question names a topic of a law the base does not hold
-    foreign: float = -1.48  # log(1 + how well a law not held explains the question)
-    own_topic: float = 2.23  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.08  # how much better the law not held explains it than anything held
+    bias: float = -9.85
+    coverage: float = -0.17  # idf share of the question in the best 3 hits (text + phrasings)
+    coverage_top: float = 1.17  # … in the best hit alone
+    phrase_coverage: float = 2.27  # … in the best hit's best phrasing line
+    body: float = -1.13  # log(1 + best body score): long statute text matching by chance counts against
+    phrase: float = 3.42  # log(1 + best phrasing-line score)
+    key: float = 0.19  # the question's rarest known noun occurs in the best hits
+    agreement: float = 0.62  # the best hit ranks high on its text and its phrasings alike
+    mentioned: float = -1.06  # the question names a topic of a law the base does not hold
+    foreign: float = -1.55  # log(1 + how well a law not held explains the question)
+    own_topic: float = 2.29  # log(1 + how well a held law's catalogue lines match)
+    foreign_margin: float = -1.0  # how much better the law not held explains it than anything held
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,25 @@ class SearchSettings:
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
     min_confidence: float = 0.4
     sufficiency_weights: SufficiencyWeights = SufficiencyWeights()
+    # … and one that answers whatever the score: its own text covers this share of the question's idf
+    # mass, the key noun included, and no topic of a law the base lacks is named.
+    text_cover_min: float = 0.6
+    # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
+    # switched off (``benchmarks/sufficiency.py --text-only``).
+    text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(
+        bias=-3.36,
+        coverage=-0.69,
+        coverage_top=1.93,
+        phrase_coverage=0.0,
+        body=-0.06,
+        phrase=0.0,
+        key=0.23,
+        agreement=0.0,
+        mentioned=-0.83,
+        foreign=-0.75,
+        own_topic=2.14,
+        foreign_margin=-0.39,
+    )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings
     coverage_hits: int = 3  # coverage is measured over this many best hits

@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.redelivery import Redelivery
 from adapters.resume import Resumer
+from adapters.slack.http_checks import refusal_response
 from adapters.slack.payloads import (
     PLATFORM,
     ChannelScope,
@@ -198,6 +199,7 @@ class SlackAdapter:
         self._spawned: set[asyncio.Task[None]] = set()
         self.connect_timeout = connect_timeout
         self._app_token = app_token
+        self._signing_secret = signing_secret or ""
         base_url = api_url or DEFAULT_API_URL
         self.client = AsyncWebClient(token=bot_token, base_url=base_url, retry_handlers=retry_handlers())
         # Bolt gets a client of its own without the token: ``_authorize`` hands it the token per request.
@@ -332,6 +334,9 @@ class SlackAdapter:
     async def handle_http(self, request: web.Request) -> web.Response:
         if not self._ready or self.mode != "http":
             return web.json_response({"error": "not ready"}, status=503)
+        refused = await refusal_response(request, signing_secret=self._signing_secret)
+        if refused is not None:
+            return refused
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 

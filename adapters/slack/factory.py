@@ -95,7 +95,7 @@ def build_slack_adapter(
     return SlackAdapter(
         engine=engine,
         ledger=EventLedger(db),
-        feedback=FeedbackStore(db),
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
         audit=audit,
         manifest=manifest,
         outbox=Outbox(db),

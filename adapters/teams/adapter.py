@@ -42,6 +42,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connecti
 from adapters.redelivery import Redelivery
 from adapters.resume import Resumer
 from adapters.teams import render
+from adapters.teams.auth import inbound_guard, policy_for
 from adapters.teams.outbox import queue_answer, queued_item, teams_redelivery
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import (
@@ -244,7 +245,9 @@ class TeamsAdapter:
         warnings.filterwarnings(
             "ignore", category=web.NotAppKeyWarning, module=r"microsoft_agents\.hosting\.aiohttp\."
         )
-        app = web.Application(middlewares=[jwt_authorization_middleware])
+        # Then kairan's own checks: issuer, tenant and service URL (adapters.teams.auth).
+        guard = inbound_guard(policy_for(self.manifest, self.settings.aad_tenant_id))
+        app = web.Application(middlewares=[jwt_authorization_middleware, guard])
         # The SDK's JWT middleware reads request.app.get("agent_configuration"): a plain str key,
         # which aiohttp warns about (it prefers web.AppKey, which the SDK's lookup would not find).
         with warnings.catch_warnings():

@@ -50,6 +50,7 @@ def teams_auth_configuration(
         tenant_id=tenant,
         client_secret=password,
         connection_name=SERVICE_CONNECTION,
+        validate_issuer=True,  # the SDK's issuer allow-list too (adapters.teams.auth checks it again)
     )
 
 
@@ -94,7 +95,7 @@ def build_teams_adapter(
         manifest=manifest,
         conversations=ConversationStore(db),
         ledger=EventLedger(db),
-        feedback=FeedbackStore(db),
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
         hash_user=audit.hash_user,
         outbox=Outbox(db),
         inflight=inflight or InFlight(db),

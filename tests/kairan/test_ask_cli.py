@@ -22,7 +22,7 @@ from bot.state.usage import current_month
 from kairan.cli import cli
 from tests.fakes.llm_servers import FakeAnthropicServer
 
-CAFE = "市の庁舎の空きスペースを民間のカフェに貸すことはできますか？"
+CAFE = "行政財産である庁舎の空きスペースを民間のカフェに貸すことはできますか？"
 UNANSWERABLE = "ふるさと納税の返礼品は寄附額の何割までですか"
 KEY_ENV = "KAIRAN_TEST_ANTHROPIC_KEY"
 REWRITE = "行政財産である庁舎の余裕部分を民間事業者に貸し付けることができるか"

@@ -28,7 +28,7 @@ from manifest.schema import Manifest
 
 SCREENSHOT = Path("/tmp/console.png")
 SCREENSHOT_ABSTAINED = Path("/tmp/console-abstained.png")
-QUESTION = "市の庁舎の空きスペースを民間のカフェに貸すことはできますか？"
+QUESTION = "行政財産である庁舎の空きスペースを民間のカフェに貸すことはできますか？"
 UNANSWERABLE = "宇宙ステーションで猫を飼う許可の申請先は？"
 E_GOV_ARTICLE = re.compile(r"^https://laws\.e-gov\.go\.jp/law/[0-9A-Z]+#Mp-At_[0-9_]+(-Pr_\d+)?(-It_\d+)?$")
 FLAGS = (

@@ -8,6 +8,7 @@ from knowledge.settings import SearchSettings
 from knowledge.sufficiency import Evidence, confidence, judge
 
 STRONG = Evidence(
+    phrased=True,
     coverage=0.9,
     coverage_top=0.9,
     phrase_coverage=0.8,
@@ -26,6 +27,13 @@ def test_strong_evidence_answers_and_weak_evidence_abstains() -> None:
     weak = judge(WEAK, settings)
     assert not weak.sufficient
     assert weak.reason.startswith(f"confidence {weak.confidence:.2f} (min {settings.min_confidence})")
+
+
+def test_a_hit_without_phrasings_is_weighed_on_its_text_alone() -> None:
+    settings = SearchSettings()
+    text_only = replace(STRONG, phrased=False, phrase_coverage=0.0, top_phrase=0.0, agreement=False)
+    assert judge(text_only, settings).sufficient  # a well-covered notice or 例規 still answers
+    assert confidence(text_only, settings) != confidence(replace(text_only, phrased=True), settings)
 
 
 def test_a_named_law_the_base_lacks_decides_alone() -> None:

@@ -47,7 +47,7 @@ LLM = Usage(provider="anthropic", model="claude-sonnet-4-5")
 def test_channel_mention_becomes_a_question_in_the_posts_thread() -> None:
     message = render.incoming_message(payload("channel_mention"), tenant="yokosuka")
 
-    assert message.text == "市の庁舎の空きスペースを民間のカフェに貸すことはできますか？"
+    assert message.text == "行政財産である庁舎の空きスペースを民間のカフェに貸すことはできますか？"
     assert message.ref == ConversationRef(
         "teams", "yokosuka", CHANNEL, thread="1748824267482", message="1748824267482"
     )
