@@ -1,14 +1,16 @@
-"""The port every chat adapter implements (DESIGN.md, Boundaries).
+"""The ports of the core: what it calls on the outside, and what the outside calls on it.
 
-It lives in the core because the core calls it (digests are sent through it); adapters depend on
-the core, never the reverse. ``adapters.base`` re-exports it for the adapter packages.
+``Adapter`` is a chat platform connection (digests are sent through it); ``Answerer`` is the
+answer engine as adapters, the console and the CLI see it (``bot.engine.AnswerEngine`` and the
+metered engine in ``kairan.metrics`` implement it). Adapters depend on the core, never the reverse.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from bot.models import Answer, ConversationRef, Digest
+from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 
 
 class Adapter(Protocol):
@@ -27,3 +29,15 @@ class Adapter(Protocol):
 
     async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
         """Post an answer or a digest to a conversation (proactively, for digests)."""
+
+
+class Answerer(Protocol):
+    """Answers a question from the collections it may search (None: every collection)."""
+
+    async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
+        """The final, verified answer."""
+
+    def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        """Text deltas while an LLM writes (when it streams), then the final, verified answer."""

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.console import Console
@@ -602,7 +602,10 @@ def manifest_group() -> None:
     "--mode", type=click.Choice(["socket", "http"]), default=None, help="Override platforms.slack.mode."
 )
 def manifest_slack(
-    manifest_path: Path | None, bot_name: str, request_url: str | None, mode: str | None
+    manifest_path: Path | None,
+    bot_name: str,
+    request_url: str | None,
+    mode: Literal["socket", "http"] | None,
 ) -> None:
     """Print the Slack app manifest (scopes and events the code uses), filled from the admin manifest."""
     from adapters.slack.factory import render_app_manifest

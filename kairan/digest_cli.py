@@ -148,7 +148,8 @@ async def _build_adapters(config: KnowledgeConfig, stack: AsyncExitStack) -> Map
     db = open_state(config)
     stack.callback(db.close)
     engine = build_engine(config, db=db)
-    adapters = {a.name: a for a in build_adapters(config, engine=engine, db=db, environ=os.environ)}
+    built = build_adapters(config, engine=engine, db=db, environ=os.environ, audit=engine.audit)
+    adapters = {a.name: a for a in built}
     if not adapters:
         raise click.ClickException(
             "チャット連携が設定されていません / no chat platform is configured; use --dry-run"

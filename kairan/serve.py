@@ -23,6 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from adapters.base import Adapter
+from bot.ports import Answerer
+from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
@@ -47,7 +49,12 @@ class DigestScheduler(Protocol):
 
 
 def build_adapters(
-    config: KnowledgeConfig, *, engine: MeteredEngine, db: Database, environ: Mapping[str, str]
+    config: KnowledgeConfig,
+    *,
+    engine: Answerer,
+    db: Database,
+    environ: Mapping[str, str],
+    audit: AuditLog | None = None,
 ) -> list[Adapter]:
     """Every chat adapter the manifest configures; a builder returns None when its platform is off.
 
@@ -59,10 +66,10 @@ def build_adapters(
     from adapters.teams.factory import build_teams_adapter
 
     candidates: list[Adapter | None] = [
-        build_slack_adapter(config.manifest, engine=engine, db=db, environ=environ),
+        build_slack_adapter(config.manifest, engine=engine, db=db, environ=environ, audit=audit),
         build_logo_adapter(config.manifest, engine=engine, db=db, environ=environ),
         # Teams listens on its own port (3978 by default) behind the SDK's JWT middleware.
-        build_teams_adapter(config.manifest, engine=engine, db=db, environ=environ),
+        build_teams_adapter(config.manifest, engine=engine, db=db, environ=environ, audit=audit),
     ]
     return [adapter for adapter in candidates if adapter is not None]
 
@@ -144,7 +151,7 @@ def build_services(config: KnowledgeConfig, *, environ: Mapping[str, str] = os.e
         engine.llm_allowed = BudgetGuard(db, config.manifest).allows_llm
         metrics = Metrics()
         metered = MeteredEngine(engine, metrics)
-        adapters = build_adapters(config, engine=metered, db=db, environ=environ)
+        adapters = build_adapters(config, engine=metered, db=db, environ=environ, audit=engine.audit)
         scheduler = build_digest_scheduler(config, adapters=adapters, db=db, metrics=metrics, environ=environ)
     except BaseException:
         db.close()

@@ -461,7 +461,8 @@ class SlackAdapter:
         if not event_id or not channel or not ts:
             log.warning("Slack %s event without event_id/channel/ts ignored", event.get("type"))
             return
-        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+        retries = request.headers.get("x-slack-retry-num") or []
+        retry = retries[0] if retries else None
         thread = thread_root(event)
         try:
             # A retry of an event this process has already claimed skips the database write.

@@ -20,7 +20,7 @@ from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
 if TYPE_CHECKING:
-    from bot.engine import AnswerEngine
+    from bot.ports import Answerer
     from bot.state.db import Database
 
 APP_MANIFEST_TEMPLATE = Path(__file__).resolve().parents[2] / "manifest" / "slack" / "app-manifest.yaml"
@@ -76,9 +76,10 @@ def _settings(manifest: Manifest | None, environ: Mapping[str, str]) -> dict[str
 def build_slack_adapter(
     manifest: Manifest | None,
     *,
-    engine: AnswerEngine,
+    engine: Answerer,
     db: Database,
     environ: Mapping[str, str] = os.environ,
+    audit: AuditLog | None = None,
 ) -> SlackAdapter | None:
     """The Slack adapter, or None when neither the manifest nor the environment configures Slack.
 
@@ -88,7 +89,6 @@ def build_slack_adapter(
     settings = _settings(manifest, environ)
     if settings is None:
         return None
-    audit = engine.audit
     if audit is None:
         env_name = manifest.state.audit_salt_env if manifest is not None else "KAIRAN_AUDIT_SALT"
         audit = AuditLog(db, salt=audit_salt(db, environ=environ, env_name=env_name))

@@ -120,7 +120,7 @@ def feedback_click(
 ) -> FeedbackClick:
     """A ``block_actions`` click on one of the feedback buttons (``actions`` maps action_id → value)."""
     action_id = action.get("action_id")
-    if action_id not in actions:
+    if not isinstance(action_id, str) or action_id not in actions:
         raise PayloadError(f"block_actions action_id {action_id!r} is not a feedback button")
     audit_id = action.get("value")
     if not isinstance(audit_id, str) or not audit_id:

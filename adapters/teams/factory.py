@@ -79,7 +79,7 @@ def build_teams_adapter(
     auth = teams_auth_configuration(manifest, environ)
     if connections is None:
         connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
-    audit = audit or getattr(engine, "audit", None) or AuditLog(db)
+    audit = audit or AuditLog(db)
     settings = TeamsSettings(
         app_id=str(auth.CLIENT_ID),
         host=host,

@@ -86,13 +86,14 @@ class ConversationStore:
         team_id: str | None = None,
         installed: bool = True,
     ) -> StoredConversation:
+        updated = iso_utc(utc_now())
         values = {
             "conversation_type": conversation_type,
             "aad_tenant_id": aad_tenant_id,
             "team_id": team_id,
             "reference": json.dumps(reference, ensure_ascii=False, sort_keys=True),
             "installed": installed,
-            "updated": iso_utc(utc_now()),
+            "updated": updated,
         }
         where = teams_conversations.c.conversation_id == conversation_id
         with self.db.write() as conn:
@@ -107,7 +108,7 @@ class ConversationStore:
             team_id,
             reference,
             installed,
-            values["updated"],
+            updated,
         )
 
     def mark_uninstalled(self, conversation_id: str) -> bool:

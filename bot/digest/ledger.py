@@ -15,9 +15,10 @@ Tables (own ``MetaData``, created on the state DB's engine):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -344,8 +345,8 @@ class DigestLedger:
         return [self._candidate(r._mapping, names) for r in rows]
 
     @staticmethod
-    def _candidate(m: object, names: dict[str, str]) -> Candidate:
-        get = m.__getitem__  # type: ignore[attr-defined]
+    def _candidate(m: Mapping[Any, Any], names: dict[str, str]) -> Candidate:
+        get = m.__getitem__
         return Candidate(
             source_id=get("source_id"),
             item_id=get("item_id"),

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -115,7 +116,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _hashed_fields(row: Mapping[str, Any], seq: int) -> dict[str, Any]:
+def _hashed_fields(row: Mapping[Any, Any], seq: int) -> dict[str, Any]:
     """Every stored field except ``hash`` (``seq`` given separately), in canonical form."""
     fields = {c.name: row[c.name] for c in audit_log.columns if c.name not in ("hash", "seq")}
     fields["seq"] = int(seq)
@@ -126,7 +127,7 @@ def _hashed_fields(row: Mapping[str, Any], seq: int) -> dict[str, Any]:
     return fields
 
 
-def record_hash(row: Mapping[str, Any], seq: int | None = None) -> str:
+def record_hash(row: Mapping[Any, Any], seq: int | None = None) -> str:
     """sha256 of the canonical JSON of a stored row's fields (with ``seq`` replaced if given)."""
     try:
         fields = _hashed_fields(row, row["seq"] if seq is None else seq)
@@ -244,7 +245,7 @@ class AuditLog:
         return VerifyReport(records=len(links), problems=diagnose(links, head_pair, matches_at))
 
 
-def _record(row: Mapping[str, Any]) -> AuditRecord:
+def _record(row: Mapping[Any, Any]) -> AuditRecord:
     sources = tuple(CitedSource(**s) for s in json.loads(row["sources"]))
     values = {c.name: row[c.name] for c in audit_log.columns}
     values.update(sources=sources, abstained=bool(row["abstained"]))
@@ -287,6 +288,11 @@ class _Link:
     intact: bool  # the stored hash matches the stored fields
 
 
+def _rank_at(k: int, link: _Link) -> tuple[bool, bool]:
+    """Sort key among the records linking to the same one: the one stored at seq ``k``, intact, first."""
+    return link.seq != k, not link.intact
+
+
 def _chain_positions(links: Sequence[_Link]) -> dict[str, int]:
     """Follow prev_hash links from the genesis: the position each reachable record was appended at."""
     next_by_prev: dict[str, list[_Link]] = {}
@@ -295,7 +301,7 @@ def _chain_positions(links: Sequence[_Link]) -> dict[str, int]:
     positions: dict[str, int] = {}
     current, k = GENESIS, 1
     while candidates := next_by_prev.get(current):
-        chosen = min(candidates, key=lambda c, k=k: (c.seq != k, not c.intact))
+        chosen = min(candidates, key=partial(_rank_at, k))
         if chosen.id in positions:
             break
         positions[chosen.id] = k
@@ -368,8 +374,8 @@ def diagnose(
             report(link.seq, link.id, "edited",
                    f"record {link.id}: prev_hash does not link to seq {prev.seq}")
 
-    last = by_seq.get(head_seq)
-    if head is not None and last is not None and last.intact and last.hash != head[1]:
-        report(last.seq, last.id, "edited",
-               f"record {last.id} was rewritten with a recomputed hash: the chain head holds a different one")
+    tail = by_seq.get(head_seq)
+    if head is not None and tail is not None and tail.intact and tail.hash != head[1]:
+        report(tail.seq, tail.id, "edited",
+               f"record {tail.id} was rewritten with a recomputed hash: the chain head holds a different one")
     return sorted(found.values(), key=lambda p: (p.seq, p.kind))

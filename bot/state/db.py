@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
@@ -81,11 +82,10 @@ def insert_new(conn: Connection, table: Table, **values: Any) -> bool:
 @functools.cache
 def _insert_new_statement(dialect: str, table: Table) -> Insert:
     """Built once per table and dialect; the values are bound per call."""
+    keys = table.primary_key.columns
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return postgresql.insert(table).on_conflict_do_nothing().returning(*keys)
+    return sqlite.insert(table).on_conflict_do_nothing().returning(*keys)
 
 
 def lock_key(name: str) -> int:

@@ -37,7 +37,7 @@ def test_environment_only_single_tenant_bot(
     environ: dict[str, str], mode: str, engine: AnswerEngine, db: Database
 ) -> None:
     environ = environ | {"SLACK_API_URL": "http://127.0.0.1:9/api/"}
-    adapter = build_slack_adapter(None, engine=engine, db=db, environ=environ)
+    adapter = build_slack_adapter(None, engine=engine, db=db, environ=environ, audit=engine.audit)
     assert isinstance(adapter, SlackAdapter)
     assert adapter.mode == mode
     assert adapter.client.base_url == "http://127.0.0.1:9/api/"
