@@ -28,6 +28,8 @@ from kairan.wiring import (
     resolve_config,
 )
 from knowledge.documents import DEFAULT_COLLECTION
+from manifest.schema import Manifest
+from manifest.scope import Scope, tenant_scope
 
 if TYPE_CHECKING:  # LanceDB loads only for commands that open the knowledge base
     from knowledge.ingest import Ingestor, IngestReport, SourceItem
@@ -395,13 +397,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.option(
     "--thread", default=None, help="Thread id: follow-up questions in the same thread see earlier turns."
 )
-@click.option("--tenant", default="local", show_default=True, help="Tenant the question is asked for.")
+@click.option(
+    "--tenant",
+    default=None,
+    help="Tenant the question is asked for (its collections). Default: the manifest's rule for "
+    "conversations no tenant lists (only public collections), or 'local' without tenants.",
+)
 @knowledge_options
 def ask(
     question: str,
     as_json: bool,
     thread: str | None,
-    tenant: str,
+    tenant: str | None,
     manifest_path: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -411,17 +418,17 @@ def ask(
     from bot.models import ConversationRef, IncomingMessage
 
     config = _config(manifest_path, data_dir)
+    scope = _cli_scope(config.manifest, tenant)
     _open_searcher(config)  # fails early, in Japanese, when the knowledge base is empty
     db = open_state(config)
     try:
         engine = build_engine(config, db=db)
         message = IncomingMessage(
-            ref=ConversationRef(platform="cli", tenant=tenant, channel="cli", thread=thread),
+            ref=ConversationRef(platform="cli", tenant=scope.tenant, channel="cli", thread=thread),
             user=os.environ.get("USER", "cli"),
             text=question,
         )
-        collections = _tenant_collections(config, tenant)
-        answer = asyncio.run(_answer_once(engine, message, collections))
+        answer = asyncio.run(_answer_once(engine, message, scope.searchable))
     except Exception:  # never a traceback for the person asking; the log has it
         logging.getLogger("kairan").exception("answering failed")
         err.print(
@@ -454,11 +461,20 @@ async def _answer_once(engine: Any, message: Any, collections: list[str] | None)
             await engine.provider.aclose()
 
 
-def _tenant_collections(config: KnowledgeConfig, tenant: str) -> list[str] | None:
-    for t in config.manifest.tenants:
-        if t.id == tenant:
-            return list(t.collections) or None
-    return None
+def _cli_scope(manifest: Manifest, tenant: str | None) -> Scope:
+    """The named tenant's scope, else the manifest's rule for unlisted conversations."""
+    scope = manifest.scope_for("cli", []) if tenant is None else tenant_scope(manifest, tenant)
+    if scope is not None:
+        return scope
+    if tenant is not None:
+        known = ", ".join(t.id for t in manifest.tenants)
+        raise click.UsageError(
+            f"テナント {tenant!r} はマニフェストにありません / no such tenant (tenants: {known})"
+        )
+    raise click.UsageError(
+        "マニフェストがテナントを指定しない質問に回答しない設定です。--tenant を指定してください / "
+        "the manifest answers no question without a tenant: give --tenant"
+    )
 
 
 @cli.group(name="audit")

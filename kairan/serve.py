@@ -27,7 +27,7 @@ from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.outbox import Outbox
-from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
+from kairan.console import ConsoleAccess, ConsoleHandlers, console_scope
 from kairan.housekeeping import prune_events
 from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, OUTBOX_PLATFORMS, MeteredEngine, Metrics
@@ -304,7 +304,7 @@ def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.
     console = ConsoleHandlers(
         engine=services.engine,
         access=ConsoleAccess.for_bind(host, environ),
-        scope=ConsoleScope.from_manifest(services.config.manifest),
+        scope=console_scope(services.config.manifest),
         errors=services.metrics.errors,
         digests=[s.id for s in getattr(services.scheduler, "subscriptions", [])],
         digest_preview=_digest_preview(runner) if runner is not None else None,

@@ -16,6 +16,7 @@ import codecs
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knowledge.documents import DocKind
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
+from manifest.scope import Scope, scope_for
 
 _SEARCH_DEFAULTS = SearchSettings()
 
@@ -182,6 +184,11 @@ class CollectionConfig(_Strict):
     owner: Identifier | None = Field(
         None, description="tenant id owning this collection; only that tenant may search it"
     )
+    public: bool = Field(
+        False,
+        description="conversations no tenant lists (DMs, 1:1 talks, unlisted or shared channels) may "
+        "search it (see unlisted); never set on a collection a tenant owns",
+    )
 
 
 class SourceConfig(_Strict):
@@ -262,7 +269,7 @@ S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
 
 
 def _default_collections() -> list[CollectionConfig]:
-    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
+    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW, public=True)]
 
 
 class KnowledgeConfig(_Strict):
@@ -409,6 +416,22 @@ class DigestSubscription(_Strict):
     )
     categories: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="only items in one of these categories (empty = any category)"
+    )
+
+
+class UnlistedConfig(_Strict):
+    """Conversations no tenant lists under channels: DMs, 1:1 talks, unlisted or shared channels."""
+
+    model_config = ConfigDict(extra="forbid")
+    access: Literal["public", "none"] = Field(
+        "public",
+        description="public: answer from those of their tenant's collections that are marked public: true; "
+        "none: do not answer them",
+    )
+    tenant: Identifier | None = Field(
+        None,
+        description="the tenant they belong to (its budget and usage); omitted = the only tenant "
+        "(with several tenants and none named here, they are not answered)",
     )
 
 
@@ -578,6 +601,7 @@ class Manifest(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    unlisted: UnlistedConfig = Field(default_factory=UnlistedConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, description="digest sources (feeds, list pages)")
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
@@ -590,6 +614,20 @@ class Manifest(_Strict):
                     return tenant, channel
         return None
 
+    def tenant(self, tenant_id: str) -> TenantConfig | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
+    def platform_default_tenant(self, platform: str) -> str | None:
+        """The tenant a platform's own settings give its unlisted conversations (LoGo's default_tenant)."""
+        if platform == "logo" and self.platforms.logo is not None:
+            return self.platforms.logo.default_tenant
+        return None
+
+    def scope_for(self, platform: str, ids: Iterable[str]) -> Scope | None:
+        """The tenant and collections of a conversation known by ``ids`` (``manifest.scope``);
+        None: it is not to be answered."""
+        return scope_for(self, platform, ids)
+
     @model_validator(mode="after")
     def _cross_references(self) -> Manifest:
         colls = {c.name: c for c in self.knowledge.collections}
@@ -600,6 +638,14 @@ class Manifest(_Strict):
         for i, c in enumerate(k.collections):
             if c.owner is not None and c.owner not in tenant_ids:
                 problems.append((("knowledge", "collections", i, "owner"), f"no tenant with id {c.owner!r}"))
+            if c.owner is not None and c.public:
+                problems.append(
+                    (("knowledge", "collections", i, "public"),
+                     f"collection {c.name!r} belongs to tenant {c.owner!r} and cannot be public")
+                )
+        if self.unlisted.tenant is not None and self.unlisted.tenant not in tenant_ids:
+            unknown = f"no tenant with id {self.unlisted.tenant!r} (tenants: {tenant_ids})"
+            problems.append((("unlisted", "tenant"), unknown))
         for i, s in enumerate(k.sources):
             if s.collection not in colls:
                 problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))

@@ -61,7 +61,6 @@ class LogoAdapter:
         ledger: EventLedger,
         max_message_length: int = 1024,
         answer_bots: bool = False,
-        default_tenant: str | None = None,
         start_timeout: float = 30.0,
         outbox: Outbox | None = None,
         redeliver_interval: float = 30.0,
@@ -74,7 +73,6 @@ class LogoAdapter:
         self.ledger = ledger
         self.max_message_length = max_message_length
         self.answer_bots = answer_bots
-        self.default_tenant = default_tenant
         self.start_timeout = start_timeout
         # Replies the server did not take even after the client's retries wait here.
         self.outbox = outbox
@@ -131,17 +129,6 @@ class LogoAdapter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _scope(self, talk_id: int) -> tuple[str, list[str]] | None:
-        """(tenant id, collections) for a talk: its channel mapping, else the default tenant."""
-        found = self.manifest.find_channel(PLATFORM, str(talk_id))
-        if found is not None:
-            tenant, channel = found
-            return tenant.id, tenant.collections_for(channel)
-        for tenant in self.manifest.tenants:
-            if tenant.id == self.default_tenant:
-                return tenant.id, list(tenant.collections)
-        return None
-
     async def handle(self, payload: Any) -> None:
         """Answer one notify_create_message payload if it is addressed to the bot (once)."""
         try:
@@ -154,12 +141,12 @@ class LogoAdapter:
             return
         if message.bot_message and not self.answer_bots:
             return
-        scope = self._scope(message.talk_id)
+        scope = self.manifest.scope_for(PLATFORM, [str(message.talk_id)])
         if scope is None:
             log.info("LoGo: talk %s is not mapped to a tenant; message %s ignored",
                      message.talk_id, message.message_id)
             return
-        tenant, collections = scope
+        tenant, collections = scope.tenant, scope.searchable
         incoming = to_incoming(message, tenant=tenant, bot_user_id=me, raw=payload)
         if not is_addressed(incoming, bot_user_id=me, pair_talk=self.client.is_pair_talk(message.talk_id)):
             return

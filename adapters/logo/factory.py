@@ -61,7 +61,6 @@ def build_logo_adapter(
         ledger=EventLedger(db),
         max_message_length=config.max_message_length,
         answer_bots=config.answer_bots,
-        default_tenant=config.default_tenant,
         outbox=Outbox(db),
         inflight=InFlight(db),
     )

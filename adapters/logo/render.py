@@ -145,23 +145,25 @@ class Question:
     message: LogoMessage
     name: str  # the asker's display name, for the mention that opens the reply
     tenant: str
-    collections: list[str]
+    collections: list[str] | None  # None: every collection (a manifest without tenants)
 
     def to_payload(self) -> dict[str, Any]:
         m = self.message
         return {
             "message_id": m.message_id, "talk_id": m.talk_id, "user_id": m.user_id, "type": m.type,
             "content": m.text, "created_at": m.created_at, "bot_message": m.bot_message,
-            "name": self.name, "tenant": self.tenant, "collections": list(self.collections),
+            "name": self.name, "tenant": self.tenant,
+            "collections": None if self.collections is None else list(self.collections),
         }
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Question:
         """Raises PayloadError when a field is missing."""
         try:
+            collections = payload["collections"]
             return cls(
                 message=parse_message(payload), name=str(payload["name"]), tenant=str(payload["tenant"]),
-                collections=[str(c) for c in payload["collections"]],
+                collections=None if collections is None else [str(c) for c in collections],
             )
         except KeyError as exc:
             raise PayloadError(f"question in flight: no field {exc.args[0]!r}") from None

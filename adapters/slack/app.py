@@ -37,9 +37,7 @@ from adapters.redelivery import Redelivery
 from adapters.resume import Resumer
 from adapters.slack.payloads import (
     PLATFORM,
-    ChannelScope,
     PayloadError,
-    channel_scope,
     feedback_click,
     incoming_message,
     is_user_dm,
@@ -68,6 +66,7 @@ from bot.state.feedback import FeedbackStore, UnknownAuditRecord
 from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox, Queued
 from manifest.schema import Manifest
+from manifest.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -545,7 +544,7 @@ class SlackAdapter:
         shown: asyncio.Future[Any], event_id: str,
     ) -> None:
         """Answer the question; ``shown`` (the progress indicator) is awaited before anything is posted."""
-        scope = channel_scope(self.manifest, channel)
+        scope = (self.manifest or Manifest()).scope_for(PLATFORM, [channel])
         if scope is None:
             log.warning("Slack channel %s is not mapped to a tenant in the manifest", channel)
             await shown
@@ -595,16 +594,12 @@ class SlackAdapter:
     async def _post_queued(self, entry: Queued, message: Any) -> None:
         await self._post(entry.channel, entry.thread, SlackMessage(message["text"], message["blocks"]))
 
-    @staticmethod
-    def _collections(scope: ChannelScope) -> list[str] | None:
-        return None if scope.collections is None else list(scope.collections)
-
-    async def _collect(self, message: IncomingMessage, scope: ChannelScope) -> Answer:
+    async def _collect(self, message: IncomingMessage, scope: Scope) -> Answer:
         """The whole answer at once (streaming off): the engine asks the LLM without streaming."""
-        return await self.engine.answer(message, collections=self._collections(scope))
+        return await self.engine.answer(message, collections=scope.searchable)
 
     async def _stream(
-        self, message: IncomingMessage, scope: ChannelScope, channel: str, thread: str,
+        self, message: IncomingMessage, scope: Scope, channel: str, thread: str,
         team: str | None, user: str, shown: asyncio.Future[Any],
     ) -> tuple[Answer, str | None]:
         """Stream LLM deltas with chat.startStream/appendStream/stopStream; returns the stream's ts.
@@ -614,7 +609,7 @@ class SlackAdapter:
         streamer: AsyncChatStream | None = None
         broken = False
         final: Answer | None = None
-        async for item in self.engine.stream(message, collections=self._collections(scope)):
+        async for item in self.engine.stream(message, collections=scope.searchable):
             if isinstance(item, Answer):
                 final = item
                 continue

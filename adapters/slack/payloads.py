@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import ConversationRef, IncomingMessage
-from manifest.schema import Manifest
 
 PLATFORM = "slack"
-DEFAULT_TENANT = "default"
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
@@ -21,33 +19,6 @@ _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 
 class PayloadError(ValueError):
     """A Slack event lacks a field the bot needs (names the field)."""
-
-
-@dataclass(frozen=True)
-class ChannelScope:
-    """Which tenant a Slack channel belongs to and which collections it may search."""
-
-    tenant: str
-    collections: tuple[str, ...] | None  # None: every collection (single-tenant without a manifest)
-
-
-def channel_scope(manifest: Manifest | None, channel_id: str) -> ChannelScope | None:
-    """The scope of ``channel_id``: its mapping in the manifest, else the only tenant, else "default".
-
-    Returns None when the manifest has several tenants and none of them maps the channel:
-    the bot must not guess whose documents such a channel may search.
-    """
-    if manifest is not None:
-        found = manifest.find_channel(PLATFORM, channel_id)
-        if found is not None:
-            tenant, channel = found
-            return ChannelScope(tenant.id, tuple(tenant.collections_for(channel)))
-        if len(manifest.tenants) == 1:
-            only = manifest.tenants[0]
-            return ChannelScope(only.id, tuple(only.collections))
-        if manifest.tenants:
-            return None
-    return ChannelScope(DEFAULT_TENANT, None)
 
 
 def clean_text(text: str, bot_user_id: str | None) -> tuple[str, tuple[str, ...]]:

@@ -51,7 +51,7 @@ from adapters.teams.retry import (
     retryable,
     send_with_retry,
 )
-from adapters.teams.routing import Scope, resolve_scope
+from adapters.teams.routing import resolve_scope
 from adapters.teams.streaming import TeamsStream
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.events import EventLedger
@@ -59,6 +59,7 @@ from bot.state.feedback import FeedbackStore, UnknownAuditRecord
 from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
+from manifest.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +410,7 @@ class TeamsAdapter:
         self, context: TurnContext, message: IncomingMessage, scope: Scope, *, streamable: bool = True
     ) -> None:
         """``streamable`` False: a resumed answer in a proactive turn is posted whole, never streamed."""
-        collections = list(scope.collections) if scope.collections is not None else None
+        collections = scope.searchable
         personal = render.conversation_type(message.raw) == "personal"
         streaming = streamable and self.settings.stream_personal and personal
         stream = TeamsStream(context, interval=self.settings.stream_interval) if streaming else None

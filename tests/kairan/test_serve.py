@@ -394,6 +394,26 @@ async def test_console_uses_the_manifest_console_channel(corpus_data_dir: Path, 
         built.db.close()
 
 
+async def test_console_without_a_tenant_of_several_is_refused_with_the_fix(
+    corpus_data_dir: Path, tmp_path: Path
+) -> None:
+    """Two tenants and no console channel: whose collections and budget? The console says what to set."""
+    config = config_for(
+        corpus_data_dir,
+        tmp_path / "state",
+        tenants=[{"id": "yokosuka", "name": "横須賀市"}, {"id": "zushi", "name": "逗子市"}],
+    )
+    built = build_services(config, environ={})
+    client = await client_for(built)
+    try:
+        response = await client.post("/console/api/ask", json={"question": QUESTION}, headers=API)
+        assert response.status == 403
+        assert "unlisted.tenant" in (await response.json())["error"]
+    finally:
+        await client.close()
+        built.db.close()
+
+
 # -- logs -------------------------------------------------------------------------------------
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:

@@ -93,7 +93,6 @@ def make_adapter(
         manifest=manifest,
         engine=engine,
         ledger=EventLedger(db),
-        default_tenant=manifest.platforms.logo.default_tenant if manifest.platforms.logo else None,
         start_timeout=5.0,
         **overrides,
     )

@@ -26,7 +26,7 @@ from adapters.slack.render import (
 )
 from bot.digest.compose import digest_marker
 from bot.engine import AnswerEngine, EngineSettings
-from bot.models import ConversationRef, Digest, DigestItem
+from bot.models import Answer, ConversationRef, Digest, DigestItem
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.events import EventLedger
@@ -35,7 +35,7 @@ from bot.state.threads import ThreadStore
 from knowledge.search import Searcher
 from manifest.schema import Manifest
 from tests.adapters.slack.conftest import SOUMU_CHANNEL, TENANT, load_fixture
-from tests.fakes.engines import FailingEngine, ScriptedProvider
+from tests.fakes.engines import FailingEngine, FixedAnswerEngine, ScriptedProvider
 from tests.fakes.slack_api import FakeSlack, SlackCall
 
 MENTION_TS = "1715000000.000100"
@@ -229,6 +229,26 @@ async def test_unmapped_channel_of_a_multi_tenant_manifest_is_not_answered(
     [post] = await slack.wait_for("chat.postMessage")
     assert post.params["text"] == UNMAPPED_CHANNEL_TEXT
     assert engine.questions == []
+
+
+async def test_an_unlisted_channel_searches_only_the_public_collections_of_the_only_tenant(
+    make_adapter: Any, serve: Any, slack: FakeSlack
+) -> None:
+    """Issue 16, item 9: a channel not in the manifest (a Slack Connect channel shared with another
+    organisation, say) was answered from the tenant's internal collection, while the channel the
+    manifest lists was limited to laws."""
+    manifest = Manifest.model_validate({
+        "knowledge": {"collections": [{"name": "laws", "public": True}, {"name": "internal"}]},
+        "platforms": {"slack": {"mode": "http"}},
+        "tenants": [{"id": TENANT, "name": "テスト市", "collections": ["laws", "internal"],
+                     "channels": [{"platform": "slack", "id": "C0LISTED", "collections": ["laws"]}]}],
+    })
+    engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
+    running = await serve(make_adapter(manifest=manifest, engine=engine))
+    await running.event(load_fixture("payload_app_mention.json"))  # in C0SOUMU001, listed nowhere
+    await slack.wait_for("chat.postMessage")
+    assert [q.ref.tenant for q in engine.questions] == [TENANT]
+    assert engine.collections == [["laws"]]
 
 
 @pytest.mark.parametrize("kind", ["bad", "stale", "missing"])
