@@ -29,7 +29,7 @@ from kairan.wiring import (
 )
 from knowledge.documents import DEFAULT_COLLECTION
 from manifest.schema import Manifest
-from manifest.scope import Scope, tenant_scope
+from manifest.scope import Scope, scope_for, tenant_scope
 
 if TYPE_CHECKING:  # LanceDB loads only for commands that open the knowledge base
     from knowledge.ingest import Ingestor, IngestReport, SourceItem
@@ -463,7 +463,7 @@ async def _answer_once(engine: Any, message: Any, collections: list[str] | None)
 
 def _cli_scope(manifest: Manifest, tenant: str | None) -> Scope:
     """The named tenant's scope, else the manifest's rule for unlisted conversations."""
-    scope = manifest.scope_for("cli", []) if tenant is None else tenant_scope(manifest, tenant)
+    scope = scope_for(manifest, "cli", []) if tenant is None else tenant_scope(manifest, tenant)
     if scope is not None:
         return scope
     if tenant is not None:

@@ -16,7 +16,6 @@ import codecs
 import json
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,7 +34,6 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knowledge.documents import DocKind
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
-from manifest.scope import Scope, scope_for
 
 _SEARCH_DEFAULTS = SearchSettings()
 
@@ -622,11 +620,6 @@ class Manifest(_Strict):
         if platform == "logo" and self.platforms.logo is not None:
             return self.platforms.logo.default_tenant
         return None
-
-    def scope_for(self, platform: str, ids: Iterable[str]) -> Scope | None:
-        """The tenant and collections of a conversation known by ``ids`` (``manifest.scope``);
-        None: it is not to be answered."""
-        return scope_for(self, platform, ids)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Manifest:

@@ -1,6 +1,6 @@
 """Which tenant a conversation belongs to and which collections it may search. Pure.
 
-One rule for every chat platform, the console and the CLI (``Manifest.scope_for``):
+One rule for every chat platform, the console and the CLI (``scope_for(manifest, platform, ids)``):
 
 1. A manifest without tenants serves one organisation: every conversation is the tenant
    ``local`` and may search every collection.
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from manifest.schema import Manifest, TenantConfig
+from manifest.schema import Manifest, TenantConfig
 
 LOCAL_TENANT = "local"  # the one tenant of a manifest that lists none
 

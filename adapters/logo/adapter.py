@@ -41,6 +41,7 @@ from bot.state.events import EventLedger
 from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
+from manifest.scope import scope_for
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class LogoAdapter:
             return
         if message.bot_message and not self.answer_bots:
             return
-        scope = self.manifest.scope_for(PLATFORM, [str(message.talk_id)])
+        scope = scope_for(self.manifest, PLATFORM, [str(message.talk_id)])
         if scope is None:
             log.info("LoGo: talk %s is not mapped to a tenant; message %s ignored",
                      message.talk_id, message.message_id)

@@ -66,7 +66,7 @@ from bot.state.feedback import FeedbackStore, UnknownAuditRecord
 from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox, Queued
 from manifest.schema import Manifest
-from manifest.scope import Scope
+from manifest.scope import Scope, scope_for
 
 log = logging.getLogger(__name__)
 
@@ -544,7 +544,7 @@ class SlackAdapter:
         shown: asyncio.Future[Any], event_id: str,
     ) -> None:
         """Answer the question; ``shown`` (the progress indicator) is awaited before anything is posted."""
-        scope = (self.manifest or Manifest()).scope_for(PLATFORM, [channel])
+        scope = scope_for(self.manifest or Manifest(), PLATFORM, [channel])
         if scope is None:
             log.warning("Slack channel %s is not mapped to a tenant in the manifest", channel)
             await shown

@@ -2,7 +2,7 @@
 
 The manifest lists Teams channels by id (``tenants[].channels[]`` with ``platform: teams``). A
 personal chat's id is only known once a user opens it, so an entry may also name a whole team
-(its ``team.id``) or a whole Entra tenant (its directory id): ``Manifest.scope_for`` is asked with
+(its ``team.id``) or a whole Entra tenant (its directory id): ``manifest.scope.scope_for`` is asked with
 the conversation (without the thread suffix), then the team, then the Entra tenant, and applies
 the manifest's rule for unlisted conversations when none of them is listed.
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.teams.render import PLATFORM, aad_tenant_id, base_conversation_id, team_id
 from manifest.schema import Manifest
-from manifest.scope import Scope
+from manifest.scope import Scope, scope_for
 
 
 def resolve_scope(
@@ -27,4 +27,4 @@ def resolve_scope(
     if allowed_aad_tenant and (directory or "").lower() != allowed_aad_tenant.lower():
         return None
     conversation = base_conversation_id(str((activity.get("conversation") or {}).get("id") or ""))
-    return manifest.scope_for(PLATFORM, [conversation, team_id(activity) or "", directory or ""])
+    return scope_for(manifest, PLATFORM, [conversation, team_id(activity) or "", directory or ""])

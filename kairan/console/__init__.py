@@ -25,7 +25,7 @@ from bot.ports import Answerer
 from kairan.answer_json import answer_json
 from kairan.logging import CONSOLE_TOKEN_ENV
 from manifest.schema import Manifest
-from manifest.scope import Scope
+from manifest.scope import Scope, scope_for
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class ConsoleAccess:
 def console_scope(manifest: Manifest) -> Scope | None:
     """The tenant and collections console questions are asked for: the manifest's ``console`` channel,
     else the rule for unlisted conversations (``manifest.scope``); None: the console may not answer."""
-    return manifest.scope_for(CONSOLE_PLATFORM, [CONSOLE_CHANNEL])
+    return scope_for(manifest, CONSOLE_PLATFORM, [CONSOLE_CHANNEL])
 
 
 class ConsoleError(ValueError):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from manifest.schema import Manifest
-from manifest.scope import LOCAL_TENANT, Scope, tenant_scope
+from manifest.scope import LOCAL_TENANT, Scope, scope_for, tenant_scope
 
 
 def manifest(**extra: Any) -> Manifest:
@@ -44,17 +44,17 @@ def single_tenant(**extra: Any) -> Manifest:
 
 def test_a_listed_conversation_gets_its_tenant_and_the_channels_collections() -> None:
     m = manifest()
-    assert m.scope_for("slack", ["C0A"]) == Scope("a", ("a-internal",))
-    assert m.scope_for("slack", ["C0A2"]) == Scope("a", ("laws", "a-internal"))
-    assert m.scope_for("logo", ["C0A"]) == Scope("b", ("laws", "circulars"))  # ids are per platform
-    assert m.scope_for("console", ["console"]) == Scope("a", ("laws", "a-internal"))
+    assert scope_for(m, "slack", ["C0A"]) == Scope("a", ("a-internal",))
+    assert scope_for(m, "slack", ["C0A2"]) == Scope("a", ("laws", "a-internal"))
+    assert scope_for(m, "logo", ["C0A"]) == Scope("b", ("laws", "circulars"))  # ids are per platform
+    assert scope_for(m, "console", ["console"]) == Scope("a", ("laws", "a-internal"))
     # The first id that is listed wins (Teams: conversation, then team, then Entra tenant).
-    assert m.scope_for("slack", ["C0UNLISTED", "C0A"]) == Scope("a", ("a-internal",))
+    assert scope_for(m, "slack", ["C0UNLISTED", "C0A"]) == Scope("a", ("a-internal",))
 
 
 def test_without_tenants_every_conversation_searches_everything() -> None:
-    assert Manifest().scope_for("slack", ["C0X"]) == Scope(LOCAL_TENANT, None)
-    assert Manifest().scope_for("cli", []) == Scope("local", None)
+    assert scope_for(Manifest(), "slack", ["C0X"]) == Scope(LOCAL_TENANT, None)
+    assert scope_for(Manifest(), "cli", []) == Scope("local", None)
     assert Scope("local", None).searchable is None
     assert Scope("a", ("laws",)).searchable == ["laws"]
 
@@ -64,34 +64,34 @@ def test_an_unlisted_channel_never_gets_a_tenants_internal_collection() -> None:
     with another organisation, say) was answered from the tenant's internal collection, while the
     listed channel was limited to laws."""
     m = single_tenant()
-    assert m.scope_for("slack", ["C0LAWS"]) == Scope("city", ("laws",))
-    assert m.scope_for("slack", ["C0SHARED"]) == Scope("city", ("laws",))  # only what is public
-    assert m.scope_for("slack", ["D0ANYDM"]) == Scope("city", ("laws",))
+    assert scope_for(m, "slack", ["C0LAWS"]) == Scope("city", ("laws",))
+    assert scope_for(m, "slack", ["C0SHARED"]) == Scope("city", ("laws",))  # only what is public
+    assert scope_for(m, "slack", ["D0ANYDM"]) == Scope("city", ("laws",))
 
 
 def test_the_admin_chooses_whether_unlisted_conversations_are_answered() -> None:
     refusing = single_tenant(unlisted={"access": "none"})
-    assert refusing.scope_for("slack", ["C0SHARED"]) is None
-    assert refusing.scope_for("slack", ["C0LAWS"]) == Scope("city", ("laws",))
+    assert scope_for(refusing, "slack", ["C0SHARED"]) is None
+    assert scope_for(refusing, "slack", ["C0LAWS"]) == Scope("city", ("laws",))
     nothing_public = Manifest.model_validate({
         "knowledge": {"collections": [{"name": "laws"}]},
         "tenants": [{"id": "city", "name": "C市"}],
     })
-    assert nothing_public.scope_for("slack", ["C0X"]) is None
+    assert scope_for(nothing_public, "slack", ["C0X"]) is None
 
 
 def test_with_several_tenants_an_unlisted_conversation_needs_a_named_tenant() -> None:
     m = manifest()
-    assert m.scope_for("slack", ["C0UNKNOWN"]) is None  # whose budget? never guessed
-    assert m.scope_for("console", ["elsewhere"]) is None
+    assert scope_for(m, "slack", ["C0UNKNOWN"]) is None  # whose budget? never guessed
+    assert scope_for(m, "console", ["elsewhere"]) is None
     named = manifest(unlisted={"tenant": "b"})
-    assert named.scope_for("slack", ["C0UNKNOWN"]) == Scope("b", ("laws", "circulars"))
-    assert named.scope_for("slack", ["C0A"]) == Scope("a", ("a-internal",))  # listed: unchanged
+    assert scope_for(named, "slack", ["C0UNKNOWN"]) == Scope("b", ("laws", "circulars"))
+    assert scope_for(named, "slack", ["C0A"]) == Scope("a", ("a-internal",))  # listed: unchanged
     # LoGo's default_tenant is the same choice for LoGo talks only, and wins over unlisted.tenant.
     logo = manifest(platforms={"logo": {"url": "wss://logo.example.lg.jp/api", "default_tenant": "a"},
                                "slack": {"mode": "socket"}})
-    assert logo.scope_for("logo", ["12345"]) == Scope("a", ("laws",))
-    assert logo.scope_for("slack", ["C0UNKNOWN"]) is None
+    assert scope_for(logo, "logo", ["12345"]) == Scope("a", ("laws",))
+    assert scope_for(logo, "slack", ["C0UNKNOWN"]) is None
 
 
 def test_a_tenant_named_outright() -> None:

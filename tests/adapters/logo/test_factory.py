@@ -9,7 +9,7 @@ from bot.models import Answer
 from bot.state.db import Database
 from bot.state.inflight import InFlight
 from manifest.schema import Manifest
-from manifest.scope import Scope
+from manifest.scope import Scope, scope_for
 from manifest.secrets import MissingSecret
 from tests.adapters.logo.conftest import manifest_data
 from tests.fakes.engines import FixedAnswerEngine
@@ -36,7 +36,7 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
     assert (client.send_interval, client.ssl_context) == (1.5, None)
     assert adapter.max_message_length == 500
     assert adapter.answer_bots is True
-    assert adapter.manifest.scope_for("logo", ["a 1:1 talk"]) == Scope("yokosuka", ("laws",))
+    assert scope_for(adapter.manifest, "logo", ["a 1:1 talk"]) == Scope("yokosuka", ("laws",))
     assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
     assert not adapter.connected()
 
