@@ -23,7 +23,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from adapters.base import Adapter
+from bot.ports import Adapter
 from kairan.wiring import KnowledgeConfig, build_digest_runner, open_state, resolve_config
 
 err = Console(stderr=True)

@@ -22,8 +22,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adapters.base import Adapter
-from bot.ports import Answerer
+from bot.ports import Adapter, Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.outbox import Outbox

@@ -7,15 +7,14 @@ import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from adapters.logo.adapter import Engine, LogoAdapter
+from adapters.logo.adapter import LogoAdapter
 from adapters.logo.client import LogoClient
-from bot.state.events import EventLedger
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
+from bot.flow.lifecycle import Lifecycle
 from manifest.schema import LogoConfig, Manifest
 from manifest.secrets import secret_from_env
 
 if TYPE_CHECKING:
+    from bot.ports import Answerer
     from bot.state.db import Database
 
 
@@ -43,7 +42,7 @@ def build_logo_client(config: LogoConfig, *, environ: Mapping[str, str] = os.env
 
 
 def build_logo_adapter(
-    manifest: Manifest, *, engine: Engine, db: Database, environ: Mapping[str, str] = os.environ
+    manifest: Manifest, *, engine: Answerer, db: Database, environ: Mapping[str, str] = os.environ
 ) -> LogoAdapter | None:
     """The adapter, or None when ``platforms.logo`` is not configured."""
     config = manifest.platforms.logo
@@ -57,10 +56,7 @@ def build_logo_adapter(
     return LogoAdapter(
         client=build_logo_client(config, environ=environ),
         manifest=manifest,
-        engine=engine,
-        ledger=EventLedger(db),
+        lifecycle=Lifecycle.on(db, engine),
         max_message_length=config.max_message_length,
         answer_bots=config.answer_bots,
-        outbox=Outbox(db),
-        inflight=InFlight(db),
     )

@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 
 from adapters.slack.app import EVENTS_PATH, Mode, SlackAdapter, SlackConfigError
+from bot.flow.lifecycle import Lifecycle
 from bot.state.audit import AuditLog, audit_salt
-from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
@@ -93,13 +91,10 @@ def build_slack_adapter(
         env_name = manifest.state.audit_salt_env if manifest is not None else "KAIRAN_AUDIT_SALT"
         audit = AuditLog(db, salt=audit_salt(db, environ=environ, env_name=env_name))
     return SlackAdapter(
-        engine=engine,
-        ledger=EventLedger(db),
+        lifecycle=Lifecycle.on(db, engine),
         feedback=FeedbackStore(db),
         audit=audit,
         manifest=manifest,
-        outbox=Outbox(db),
-        inflight=InFlight(db),
         api_url=_env(environ, API_URL_ENV),
         streaming=(_env(environ, STREAMING_ENV) or "").lower() in _TRUE,
         **settings,

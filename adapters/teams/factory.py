@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.core import AgentAuthConfiguration
 from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 
-from adapters.teams.adapter import AnswerSource, TeamsAdapter, TeamsSettings
+from adapters.teams.adapter import TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
+from bot.flow.lifecycle import Lifecycle
 from bot.state.audit import AuditLog
-from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
 if TYPE_CHECKING:
+    from bot.ports import Answerer
     from bot.state.db import Database
 
 # The classic multi-tenant Bot Framework authority, used when the manifest names no tenant.
@@ -56,22 +55,20 @@ def teams_auth_configuration(
 def build_teams_adapter(
     manifest: Manifest,
     *,
-    engine: AnswerSource,
+    engine: Answerer,
     db: Database,
     environ: Mapping[str, str] = os.environ,
-    host: str = "0.0.0.0",
-    port: int = 3978,
     connections: Connections | None = None,
     audit: AuditLog | None = None,
-    inflight: InFlight | None = None,
-    resume_interval: float = 60.0,
+    lifecycle: Lifecycle | None = None,
+    **settings: Any,
 ) -> TeamsAdapter | None:
     """The Teams adapter, or None when the manifest does not configure Teams.
 
     ``connections`` (outbound token providers) defaults to MSAL with the app's client secret;
-    ``audit`` (for hashing user ids in feedback) defaults to the engine's audit log; ``inflight``
-    (questions being answered, resumed by a replica when their bot died) to the state DB's, checked
-    every ``resume_interval`` seconds.
+    ``audit`` (for hashing user ids in feedback) to the state DB's; ``lifecycle`` to the state DB's
+    claims, questions in flight and outbox around ``engine``; ``settings`` replace fields of the
+    adapter's ``TeamsSettings`` (host, port, streaming).
     """
     teams = manifest.platforms.teams
     if teams is None:
@@ -80,23 +77,14 @@ def build_teams_adapter(
     if connections is None:
         connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
     audit = audit or AuditLog(db)
-    settings = TeamsSettings(
-        app_id=str(auth.CLIENT_ID),
-        host=host,
-        port=port,
-        aad_tenant_id=auth.TENANT_ID if teams.tenant_id_env else None,
-    )
+    aad_tenant_id = auth.TENANT_ID if teams.tenant_id_env else None
     return TeamsAdapter(
-        settings=settings,
+        settings=TeamsSettings(app_id=str(auth.CLIENT_ID), aad_tenant_id=aad_tenant_id, **settings),
         auth=auth,
         connections=connections,
-        engine=engine,
+        lifecycle=lifecycle or Lifecycle.on(db, engine),
         manifest=manifest,
         conversations=ConversationStore(db),
-        ledger=EventLedger(db),
         feedback=FeedbackStore(db),
         hash_user=audit.hash_user,
-        outbox=Outbox(db),
-        inflight=inflight or InFlight(db),
-        resume_interval=resume_interval,
     )

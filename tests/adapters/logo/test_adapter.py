@@ -6,10 +6,11 @@ import logging
 
 import pytest
 
-from adapters.logo.adapter import Engine
-from adapters.logo.render import APOLOGY, reply_chunks, text_length
+from adapters.logo.render import reply_chunks, text_length
 from bot.models import Answer, ConversationRef, Digest, DigestItem
+from bot.ports import Answerer
 from bot.state.db import Database
+from bot.wording import APOLOGY
 from manifest.schema import Manifest
 from tests.adapters.logo.conftest import make_adapter, manifest_data
 from tests.fakes.engines import FailingEngine, FixedAnswerEngine
@@ -36,7 +37,7 @@ def replies_to(server: LogoFakeServer, talk_id: int) -> list[str]:
 
 
 async def test_mentioned_question_gets_a_cited_answer(
-    server: LogoFakeServer, real_engine: Engine, db: Database, manifest: Manifest
+    server: LogoFakeServer, real_engine: Answerer, db: Database, manifest: Manifest
 ) -> None:
     adapter = make_adapter(server, engine=real_engine, db=db, manifest=manifest)
     await adapter.start()
@@ -192,7 +193,7 @@ async def test_engine_failure_posts_an_apology_and_logs(
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
     await adapter.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="adapters.logo.adapter"):
+        with caplog.at_level(logging.ERROR, logger="bot.flow.lifecycle"):
             await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
             await server.wait_for(lambda: server.sent(GROUP_TALK))
         assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n{APOLOGY}"]

@@ -37,7 +37,8 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
     assert adapter.max_message_length == 500
     assert adapter.answer_bots is True
     assert scope_for(adapter.manifest, "logo", ["a 1:1 talk"]) == Scope("yokosuka", ("laws",))
-    assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
+    inflight = adapter.flow.inflight
+    assert isinstance(inflight, InFlight) and inflight.db is db  # resumed by a replica
     assert not adapter.connected()
 
 

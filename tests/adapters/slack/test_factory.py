@@ -73,11 +73,12 @@ def test_manifest_names_the_variables(engine: AnswerEngine, db: Database) -> Non
 
 
 def test_adapter_rejects_inconsistent_settings(engine: AnswerEngine, db: Database) -> None:
+    from bot.flow.lifecycle import Lifecycle
     from bot.state.audit import AuditLog
     from bot.state.events import EventLedger
     from bot.state.feedback import FeedbackStore
 
-    common = {"engine": engine, "ledger": EventLedger(db), "feedback": FeedbackStore(db),
+    common = {"lifecycle": Lifecycle(answerer=engine, ledger=EventLedger(db)), "feedback": FeedbackStore(db),
               "audit": AuditLog(db, salt="s"), "manifest": None, "bot_token": "xoxb-1"}
     with pytest.raises(SlackConfigError, match="signing secret"):
         SlackAdapter(**common, mode="http")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,15 @@ import aiohttp
 import pytest
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
 
-from adapters.teams.adapter import AnswerSource, TeamsAdapter
+from adapters.teams.adapter import TeamsAdapter
 from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from bot.engine import AnswerEngine, EngineSettings
+from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.llm.base import LLMProvider
+from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
+from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from kairan.wiring import open_searcher
@@ -107,38 +110,37 @@ class Teams:
 
     async def start_adapter(
         self,
-        engine: AnswerSource,
+        engine: Answerer,
         *,
         outbox: Outbox | None = None,
         queue_failures: bool = True,
-        redeliver_interval: float | None = None,
+        redeliver_interval: float = 30.0,
         inflight: InFlight | None = None,
         resume_interval: float = 60.0,
         **settings: Any,
     ) -> TeamsAdapter:
-        """The factory's adapter, started; ``outbox`` replaces the factory's (``queue_failures=False``:
-        none, refused answers are only logged), ``inflight`` and ``resume_interval`` replace its
-        questions in flight (e.g. a short ``stale_after``), ``settings`` replace fields of its
+        """The factory's adapter, started, on a lifecycle like the factory's: ``outbox`` replaces its
+        outbox (``queue_failures=False``: none, refused answers are only logged), ``inflight`` its
+        questions in flight (e.g. a short ``stale_after``); ``settings`` replace fields of its
         TeamsSettings."""
         manifest = teams_manifest()
+        lifecycle = Lifecycle(
+            answerer=engine,
+            ledger=EventLedger(self.db),
+            inflight=inflight or InFlight(self.db),
+            outbox=(outbox or Outbox(self.db)) if queue_failures else None,
+            settings=FlowSettings(redeliver_interval=redeliver_interval, resume_interval=resume_interval),
+        )
         adapter = build_teams_adapter(
             manifest,
             engine=engine,
             db=self.db,
             environ=ENV,
-            host="127.0.0.1",
-            port=0,
             connections=fake_connections(teams_auth_configuration(manifest, ENV)),
-            inflight=inflight,
-            resume_interval=resume_interval,
+            lifecycle=lifecycle,
+            **({"host": "127.0.0.1", "port": 0} | settings),
         )
         assert adapter is not None
-        if settings:
-            adapter.settings = replace(adapter.settings, **settings)
-        if outbox is not None or not queue_failures:
-            adapter.outbox = outbox if queue_failures else None
-        if redeliver_interval is not None:
-            adapter.redeliver_interval = redeliver_interval
         await adapter.start()
         self.adapters.append(adapter)
         return adapter

@@ -69,7 +69,8 @@ def test_factory_returns_none_without_teams_and_reads_secrets_from_env(tmp_path:
         assert adapter.settings.app_id == APP_ID and adapter.settings.aad_tenant_id is None
         assert adapter.auth.CLIENT_ID == APP_ID and adapter.auth.TENANT_ID == "botframework.com"
         assert isinstance(adapter.app.connection_manager, MsalConnectionManager)
-        assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
+        inflight = adapter.flow.inflight
+        assert isinstance(inflight, InFlight) and inflight.db is db  # resumed by a replica
 
         with pytest.raises(MissingSecret, match="TEAMS_APP_PASSWORD is not set"):
             build_teams_adapter(teams_manifest(), engine=engine, db=db, environ={"TEAMS_APP_ID": APP_ID})
