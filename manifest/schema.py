@@ -355,6 +355,10 @@ class TeamsConfig(_Strict):
     app_id_env: EnvName = "TEAMS_APP_ID"
     app_password_env: EnvName = "TEAMS_APP_PASSWORD"
     tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
+    port: int | None = Field(
+        None, ge=1, le=65535,
+        description="port of /api/messages on kairan serve's --host; omitted = serve's own --port",
+    )
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")
@@ -373,10 +377,13 @@ def _ws_url(value: str) -> str:
 WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
 
 
+LOGO_API_VERSION = "1.107"  # what kairan's LoGo client speaks, sent in create_session
+
+
 class LogoConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     url: WsUrl = Field(description="LoGo Chat WebSocket API endpoint (internet or LGWAN host), wss://…")
-    api_version: str = Field("1.107", min_length=1, description="API version sent in create_session")
+    api_version: str = Field(LOGO_API_VERSION, min_length=1, description="API version sent in create_session")
     token_env: EnvName = "LOGO_TOKEN"
     proxy: Url | None = Field(
         None, description="HTTP(S) proxy for the WebSocket; omitted = HTTPS_PROXY if set"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from adapters.logo import PLATFORM
 from adapters.logo.channel import LogoChannel
 from adapters.logo.client import LogoClient
-from adapters.logo.render import PLATFORM, PayloadError, is_addressed, parse_message, reply_text, to_incoming
+from adapters.logo.render import PayloadError, is_addressed, parse_message, reply_text, to_incoming
 from bot.flow.lifecycle import Lifecycle
 from bot.flow.question import NO_TENANT, Question
 from bot.models import Answer, ConversationRef, Digest

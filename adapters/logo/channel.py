@@ -13,8 +13,9 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
+from adapters.logo import PLATFORM
 from adapters.logo.client import ConnectionLost, LogoClient, LogoError, RpcError
-from adapters.logo.render import PLATFORM, mention_markup, reply_chunks, reply_text
+from adapters.logo.render import mention_markup, reply_chunks, reply_text
 from bot.flow.question import Question
 from bot.models import Answer
 from bot.ports import Failure, Rendered, ReplyWork, Stream

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.logo import PLATFORM
 from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
 
-PLATFORM = "logo"
 TEXT_TYPE = 1
 ALL = "ALL"
 SOURCES_HEADER = "【出典】"

@@ -27,9 +27,9 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import PLATFORM
 from adapters.slack.channel import PROGRESS_REACTION, SlackChannel
 from adapters.slack.payloads import (
-    PLATFORM,
     PayloadError,
     feedback_click,
     incoming_message,
@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 __all__ = ["EVENTS_PATH", "PROGRESS_REACTION", "Mode", "SlackAdapter", "SlackConfigError"]
 
 DEFAULT_API_URL = "https://slack.com/api/"
-EVENTS_PATH = "/slack/events"
+SLACK_PREFIX = "/slack"
+EVENTS_PATH = f"{SLACK_PREFIX}/events"
 
 # What the code calls and subscribes to; manifest/slack/app-manifest.yaml must list exactly these.
 BOT_SCOPES = (
@@ -231,9 +232,19 @@ class SlackAdapter:
         return bool(client is not None and not client.closed and session is not None and not session.closed)
 
     # -- HTTP mode ---------------------------------------------------------------------------
+    http_port: int | None = None  # served on kairan serve's own port
+
     def routes(self, path: str = EVENTS_PATH) -> list[web.RouteDef]:
-        """Routes for the Events API and interactivity endpoint (mount on the serve app)."""
+        """Routes for the Events API and interactivity endpoint."""
         return [web.post(path, self.handle_http)]
+
+    def http_endpoint(self) -> tuple[str, web.Application] | None:
+        """``/slack/events`` as an application mounted at ``/slack`` (HTTP mode; Socket Mode: None)."""
+        if self.mode != "http":
+            return None
+        app = web.Application()
+        app.add_routes(self.routes(EVENTS_PATH.removeprefix(SLACK_PREFIX)))
+        return SLACK_PREFIX, app
 
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self._ready or self.mode != "http":

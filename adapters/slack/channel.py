@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.payloads import PLATFORM
+from adapters.slack import PLATFORM
 from adapters.slack.render import SlackMessage, answer_messages, apology_message, notice_message
 from adapters.slack.retry import method_of
 from bot import wording

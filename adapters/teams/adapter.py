@@ -1,6 +1,7 @@
 """The Microsoft Teams adapter on the Microsoft 365 Agents SDK (hosting-core / hosting-aiohttp).
 
-``POST /api/messages`` sits behind the SDK's ``jwt_authorization_middleware`` (Bot Framework /
+``POST /api/messages`` (mounted by ``kairan serve`` on its own app, or on ``platforms.teams.port``)
+sits behind the SDK's ``jwt_authorization_middleware`` (Bot Framework /
 Entra tokens, validated against the SDK's ``AgentAuthConfiguration``); the SDK's ``CloudAdapter``
 runs an ``AgentApplication`` whose routes only do quick work (store the conversation reference,
 resolve the tenant, parse the question) and acknowledge. The question is then the shared
@@ -49,14 +50,14 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TeamsAdapter", "TeamsDeliveryError", "TeamsSettings"]
 
-MESSAGES_PATH = "/api/messages"
+API_PREFIX = "/api"
+MESSAGES_PATH = "/messages"  # POST /api/messages, the Bot Framework convention
 
 
 @dataclass(frozen=True)
 class TeamsSettings:
     app_id: str
-    host: str = "0.0.0.0"
-    port: int = 3978  # the Bot Framework convention
+    port: int | None = None  # None: /api/messages on kairan serve's own port
     aad_tenant_id: str | None = None  # single-tenant Entra app: refuse other tenants
     stream_personal: bool = True
     stream_interval: float = 1.0  # Teams accepts about one streaming update per second
@@ -103,28 +104,30 @@ class TeamsAdapter:
         )
         self._register_routes()
         self.web_app = self._build_web_app()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._started = False
 
     # -- Adapter protocol ---------------------------------------------------------------
     async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._runner = web.AppRunner(self.web_app)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await self._site.start()
-        await self.flow.start()
-        log.info("Teams endpoint listening on %s:%s%s", self.settings.host, self.port, MESSAGES_PATH)
+        """Ready to answer; the endpoint is served by whoever mounts ``http_endpoint()``."""
+        if not self._started:
+            self._started = True
+            await self.flow.start()
 
     async def stop(self) -> None:
         await self.flow.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = self._site = None
+        self._started = False
 
     def connected(self) -> bool:
-        return self._site is not None
+        return self._started
+
+    # -- ServesHttp ---------------------------------------------------------------------
+    @property
+    def http_port(self) -> int | None:
+        return self.settings.port
+
+    def http_endpoint(self) -> tuple[str, web.Application]:
+        """``/api/messages`` behind the SDK's JWT middleware, as an application mounted at ``/api``."""
+        return API_PREFIX, self.web_app
 
     async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
         """Post an answer or a digest proactively to a conversation the bot was seen in."""
@@ -134,14 +137,7 @@ class TeamsAdapter:
             item = queued_item(render.digest_activity(reply))
         await self.channel.post(ref.channel, ref.thread, item)
 
-    # -- introspection for serve / tests ---------------------------------------------------
-    @property
-    def port(self) -> int:
-        """The bound port (useful with ``port=0``)."""
-        if self._runner is not None and self._runner.addresses:
-            return int(self._runner.addresses[0][1])
-        return self.settings.port
-
+    # -- introspection for tests ----------------------------------------------------------
     @property
     def in_flight(self) -> int:
         return len(self.flow.in_progress)

@@ -28,7 +28,7 @@ from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.app import TypingIndicator, TypingOptions
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
-from adapters.teams import render
+from adapters.teams import PLATFORM, render
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, failure_is_retryable, retryable, send_with_retry
 from adapters.teams.streaming import TeamsStream
@@ -61,7 +61,7 @@ def queued_item(activity: Mapping[str, Any], audit_id: str | None = None) -> dic
 
 
 class TeamsChannel:
-    platform = render.PLATFORM
+    platform = PLATFORM
     label = "Teams"
 
     def __init__(

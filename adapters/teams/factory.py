@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.core import AgentAuthConfiguration
 from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 
+from adapters.spec import PlatformRuntime
 from adapters.teams.adapter import TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
-from bot.flow.lifecycle import Lifecycle
-from bot.state.audit import AuditLog
 from bot.state.feedback import FeedbackStore
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
-
-if TYPE_CHECKING:
-    from bot.ports import Answerer
-    from bot.state.db import Database
 
 # The classic multi-tenant Bot Framework authority, used when the manifest names no tenant.
 MULTI_TENANT_AUTHORITY_TENANT = "botframework.com"
@@ -53,38 +48,28 @@ def teams_auth_configuration(
 
 
 def build_teams_adapter(
-    manifest: Manifest,
-    *,
-    engine: Answerer,
-    db: Database,
-    environ: Mapping[str, str] = os.environ,
-    connections: Connections | None = None,
-    audit: AuditLog | None = None,
-    lifecycle: Lifecycle | None = None,
-    **settings: Any,
+    runtime: PlatformRuntime, *, connections: Connections | None = None, **settings: Any
 ) -> TeamsAdapter | None:
     """The Teams adapter, or None when the manifest does not configure Teams.
 
     ``connections`` (outbound token providers) defaults to MSAL with the app's client secret;
-    ``audit`` (for hashing user ids in feedback) to the state DB's; ``lifecycle`` to the state DB's
-    claims, questions in flight and outbox around ``engine``; ``settings`` replace fields of the
-    adapter's ``TeamsSettings`` (host, port, streaming).
+    ``settings`` replace fields of the adapter's ``TeamsSettings`` (its port, streaming).
     """
-    teams = manifest.platforms.teams
+    teams = runtime.manifest.platforms.teams
     if teams is None:
         return None
-    auth = teams_auth_configuration(manifest, environ)
+    auth = teams_auth_configuration(runtime.manifest, runtime.environ)
     if connections is None:
         connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
-    audit = audit or AuditLog(db)
     aad_tenant_id = auth.TENANT_ID if teams.tenant_id_env else None
+    settings = {"port": teams.port} | settings
     return TeamsAdapter(
         settings=TeamsSettings(app_id=str(auth.CLIENT_ID), aad_tenant_id=aad_tenant_id, **settings),
         auth=auth,
         connections=connections,
-        lifecycle=lifecycle or Lifecycle.on(db, engine),
-        manifest=manifest,
-        conversations=ConversationStore(db),
-        feedback=FeedbackStore(db),
-        hash_user=audit.hash_user,
+        lifecycle=runtime.lifecycle,
+        manifest=runtime.manifest,
+        conversations=ConversationStore(runtime.db),
+        feedback=FeedbackStore(runtime.db),
+        hash_user=runtime.audit.hash_user,
     )

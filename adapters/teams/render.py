@@ -19,9 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from adapters.teams import PLATFORM
 from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
-
-PLATFORM = "teams"
 
 # Documented limits of a citation's appearance (Teams: "Add citations").
 ABSTRACT_MAX = 160

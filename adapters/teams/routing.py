@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.teams.render import PLATFORM, aad_tenant_id, base_conversation_id, team_id
+from adapters.teams import PLATFORM
+from adapters.teams.render import aad_tenant_id, base_conversation_id, team_id
 from manifest.schema import Manifest
 from manifest.scope import Scope, scope_for
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import wording
 from bot.models import Answer, ConversationRef, IncomingMessage
 from bot.ports import Answerer
 from kairan.answer_json import answer_json
@@ -48,7 +49,6 @@ NOT_CONFIGURED_MESSAGE = (
     "platform: console, id: console を追加するか、unlisted.tenant を設定してください。"
 )
 CSRF_MESSAGE = f"不正なリクエストです（{CSRF_HEADER} ヘッダーがありません）。"
-APOLOGY = "申し訳ありません。回答中にエラーが発生しました。時間をおいてもう一度お試しください。"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -187,7 +187,7 @@ class ConsoleHandlers:
         except Exception:
             log.exception("digest preview failed")
             self._count_error()
-            return _json_error(500, APOLOGY)
+            return _json_error(500, wording.APOLOGY)
         return web.json_response({"subscription": subscription, "items": count, "text": text}, dumps=_dumps)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -239,7 +239,7 @@ class ConsoleHandlers:
         except Exception:
             log.exception("console answer failed")
             self._count_error()
-            return _json_error(500, APOLOGY)
+            return _json_error(500, wording.APOLOGY)
         return web.json_response(answer_json(answer), dumps=_dumps)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -263,7 +263,7 @@ class ConsoleHandlers:
         except Exception:
             log.exception("console answer failed")
             self._count_error()
-            await response.write(_sse("error", {"error": APOLOGY}))
+            await response.write(_sse("error", {"error": wording.APOLOGY}))
         await response.write_eof()
         return response
 

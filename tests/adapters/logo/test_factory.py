@@ -13,12 +13,13 @@ from manifest.scope import Scope, scope_for
 from manifest.secrets import MissingSecret
 from tests.adapters.logo.conftest import manifest_data
 from tests.fakes.engines import FixedAnswerEngine
+from tests.fakes.runtime import platform_runtime
 
 ENGINE = FixedAnswerEngine(Answer(text="x", citations=(), abstained=False))
 
 
 def test_no_adapter_without_platforms_logo(db: Database) -> None:
-    assert build_logo_adapter(Manifest(), engine=ENGINE, db=db, environ={}) is None
+    assert build_logo_adapter(platform_runtime(Manifest(), db, ENGINE, environ={})) is None
 
 
 def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
@@ -27,7 +28,7 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
         proxy="http://proxy.example.lg.jp:8080", max_message_length=500, send_interval_s=1.5,
         answer_bots=True, default_tenant="yokosuka",
     ))
-    adapter = build_logo_adapter(manifest, engine=ENGINE, db=db, environ={"MY_LOGO_TOKEN": "tok"})
+    adapter = build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={"MY_LOGO_TOKEN": "tok"}))
     assert adapter is not None and adapter.name == "logo"
     client = adapter.client
     assert (client.url, client.api_version, client.proxy) == (
@@ -45,17 +46,17 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
 def test_missing_token_variable(db: Database) -> None:
     manifest = Manifest.model_validate(manifest_data())
     with pytest.raises(MissingSecret, match="environment variable LOGO_TOKEN is not set"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ={})
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={}))
 
 
 def test_unknown_default_tenant_and_missing_ca_file(db: Database, tmp_path: Path) -> None:
     env = {"LOGO_TOKEN": "tok"}
     manifest = Manifest.model_validate(manifest_data(default_tenant="kamakura"))
     with pytest.raises(ValueError, match=r"platforms.logo.default_tenant: no tenant with id 'kamakura'"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ=env))
     manifest = Manifest.model_validate(manifest_data(ca_file=str(tmp_path / "missing.pem")))
     with pytest.raises(ValueError, match=r"platforms\.logo\.ca_file: no such file"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ=env))
 
 
 def test_logo_url_must_be_a_websocket_url() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
 
 from adapters.teams.adapter import TeamsAdapter
@@ -30,6 +31,7 @@ from knowledge.ingest import Ingestor, discover
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
 from manifest.schema import Manifest
+from tests.fakes.runtime import platform_runtime
 from tests.fakes.teams_auth import FakeBotFrameworkIssuer, LocalJwksManager, fake_connections, local_jwks_uri
 from tests.fakes.teams_connector import MockConnector
 
@@ -107,6 +109,8 @@ class Teams:
     jwks: LocalJwksManager
     db: Database
     adapters: list[TeamsAdapter] = field(default_factory=list)
+    runners: list[web.AppRunner] = field(default_factory=list)
+    ports: dict[int, int] = field(default_factory=dict)
 
     async def start_adapter(
         self,
@@ -132,16 +136,22 @@ class Teams:
             settings=FlowSettings(redeliver_interval=redeliver_interval, resume_interval=resume_interval),
         )
         adapter = build_teams_adapter(
-            manifest,
-            engine=engine,
-            db=self.db,
-            environ=ENV,
+            platform_runtime(
+                manifest, self.db, engine, environ=ENV, audit=AuditLog(self.db), lifecycle=lifecycle
+            ),
             connections=fake_connections(teams_auth_configuration(manifest, ENV)),
-            lifecycle=lifecycle,
-            **({"host": "127.0.0.1", "port": 0} | settings),
+            **settings,
         )
         assert adapter is not None
         await adapter.start()
+        # What kairan serve does: the adapter's endpoint mounted on an aiohttp app (here on port 0).
+        app = web.Application()
+        app.add_subapp(*adapter.http_endpoint())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self.runners.append(runner)
+        self.ports[id(adapter)] = int(runner.addresses[0][1])
         self.adapters.append(adapter)
         return adapter
 
@@ -162,7 +172,7 @@ class Teams:
         headers = {}
         if authorization is not None:
             headers["Authorization"] = f"Bearer {self.token()}" if authorization == "valid" else authorization
-        url = f"http://127.0.0.1:{adapter.port}/api/messages"
+        url = f"http://127.0.0.1:{self.ports[id(adapter)]}/api/messages"
         async with (
             aiohttp.ClientSession() as session,
             session.post(url, json=body, headers=headers) as response,
@@ -183,3 +193,5 @@ async def teams(db: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
         finally:
             for adapter in harness.adapters:
                 await adapter.stop()
+            for runner in harness.runners:
+                await runner.cleanup()

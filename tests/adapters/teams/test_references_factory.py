@@ -15,6 +15,7 @@ from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
 from tests.adapters.teams.conftest import APP_ID, ENV, teams_manifest
 from tests.fakes.engines import FailingEngine
+from tests.fakes.runtime import platform_runtime
 
 REFERENCE = {
     "bot": {"id": f"28:{APP_ID}"},
@@ -62,9 +63,9 @@ def test_references_survive_a_reopened_database(tmp_path: Path) -> None:
 def test_factory_returns_none_without_teams_and_reads_secrets_from_env(tmp_path: Path) -> None:
     with open_database(f"sqlite:///{tmp_path / 'state.db'}") as db:
         engine = FailingEngine(RuntimeError("unused"))
-        assert build_teams_adapter(Manifest(), engine=engine, db=db, environ=ENV) is None
+        assert build_teams_adapter(platform_runtime(Manifest(), db, engine, environ=ENV)) is None
 
-        adapter = build_teams_adapter(teams_manifest(), engine=engine, db=db, environ=ENV)
+        adapter = build_teams_adapter(platform_runtime(teams_manifest(), db, engine, environ=ENV))
         assert adapter is not None and adapter.name == "teams" and not adapter.connected()
         assert adapter.settings.app_id == APP_ID and adapter.settings.aad_tenant_id is None
         assert adapter.auth.CLIENT_ID == APP_ID and adapter.auth.TENANT_ID == "botframework.com"
@@ -73,7 +74,8 @@ def test_factory_returns_none_without_teams_and_reads_secrets_from_env(tmp_path:
         assert isinstance(inflight, InFlight) and inflight.db is db  # resumed by a replica
 
         with pytest.raises(MissingSecret, match="TEAMS_APP_PASSWORD is not set"):
-            build_teams_adapter(teams_manifest(), engine=engine, db=db, environ={"TEAMS_APP_ID": APP_ID})
+            only_id = {"TEAMS_APP_ID": APP_ID}
+            build_teams_adapter(platform_runtime(teams_manifest(), db, engine, environ=only_id))
 
 
 def test_single_tenant_app_takes_the_tenant_from_env() -> None:
