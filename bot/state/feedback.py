@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from bot.state.db import Database, insert_new, iso_utc, utc_now
+from bot.state.db import Database, iso_utc, upsert, utc_now
 from bot.state.tables import audit_log, feedback
 
 FeedbackValue = Literal["helpful", "not_helpful"]
@@ -46,11 +46,11 @@ class FeedbackStore:
             known = select(func.count()).select_from(audit_log).where(audit_log.c.id == audit_id)
             if not conn.execute(known).scalar_one():
                 raise UnknownAuditRecord(audit_id)
-            mine = (feedback.c.audit_id == audit_id) & (feedback.c.user_hash == user_hash)
-            values = {"value": value, "comment": comment, "time": stamp}
-            if not insert_new(conn, feedback, audit_id=audit_id, user_hash=user_hash, **values):
-                # voted before (or at the same moment, on another replica): the vote is replaced
-                conn.execute(update(feedback).where(mine).values(**values))
+            # One vote per user and answer: a vote given before (or at the same moment, on another
+            # replica) is replaced.
+            row = {"audit_id": audit_id, "user_hash": user_hash, "value": value, "comment": comment,
+                   "time": stamp}
+            upsert(conn, feedback, row, keys=("audit_id", "user_hash"))
         return FeedbackRecord(audit_id, user_hash, value, comment, stamp)
 
     def for_answer(self, audit_id: str) -> list[FeedbackRecord]:

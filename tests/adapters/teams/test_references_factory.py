@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,33 @@ def test_single_tenant_app_takes_the_tenant_from_env() -> None:
     assert ENV["TEAMS_APP_PASSWORD"] == auth.CLIENT_SECRET
     with pytest.raises(MissingSecret, match="TEAMS_TENANT_ID"):
         teams_auth_configuration(manifest, ENV)
+
+
+def test_replicas_saving_the_same_conversation_at_once_do_not_collide(state_url: str) -> None:
+    """Every message saves its conversation's reference; behind a load balancer two replicas save
+    the same one at the same moment. A select-then-insert lost that race with a unique violation on
+    PostgreSQL; the upsert (INSERT … ON CONFLICT DO UPDATE) keeps the last one written."""
+    with open_database(state_url) as db:
+        stores = [ConversationStore(db) for _ in range(8)]
+        start = threading.Barrier(len(stores))
+        errors: list[BaseException] = []
+
+        def save(store: ConversationStore, n: int) -> None:
+            start.wait()
+            try:
+                store.save("19:abc@thread.tacv2", {**REFERENCE, "n": n}, conversation_type="channel")
+                store.link_answer("19:abc@thread.tacv2", "1748824269001", f"audit-{n}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save, args=(s, n)) for n, s in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        [stored] = stores[0].all()
+        assert stored.reference["n"] in range(len(stores))
+        assert stores[0].audit_id_for("19:abc@thread.tacv2", "1748824269001") in {
+            f"audit-{n}" for n in range(len(stores))
+        }
