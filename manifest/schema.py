@@ -270,7 +270,7 @@ def _default_collections() -> list[CollectionConfig]:
     return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW, public=True)]
 
 
-class KnowledgeConfig(_Strict):
+class KnowledgeBaseConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     uri: S3Uri | None = Field(
         None,
@@ -602,7 +602,7 @@ class Manifest(_Strict):
     data_dir: ResolvedPath = Field(
         Path("./data"), validate_default=True, description="index and state; relative to this file"
     )
-    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    knowledge: KnowledgeBaseConfig = Field(default_factory=KnowledgeBaseConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
