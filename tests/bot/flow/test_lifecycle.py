@@ -126,7 +126,7 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def test_the_toy_channel_is_a_channel() -> None:
-    channel: Channel = ToyChannel()  # mypy checks the protocol here
+    channel: Channel = ToyChannel()  # make test type-checks this file: the toy implements the protocol
     reply: Reply = ToyReply(ToyChannel(), question(1))
     assert channel.platform == "toy" and reply.stream() is None
 
