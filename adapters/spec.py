@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the CLI reads the specs: no SDK, HTTP server or database lo
     from bot.ports import Adapter
     from bot.state.audit import AuditLog
     from bot.state.db import Database
+    from bot.state.feedback import FeedbackStore
     from manifest.schema import Manifest
 
 
@@ -37,6 +38,9 @@ class PlatformRuntime(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def feedback(self) -> FeedbackStore: ...
 
     @property
     def lifecycle(self) -> Lifecycle: ...

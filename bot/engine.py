@@ -353,7 +353,9 @@ class AnswerEngine:
                 self.usage.record(message.ref.tenant, answer.usage, conn=conn)
             if self.audit is None or entry is None:
                 return answer
-            return replace(answer, audit_id=self.audit.append(entry, conn=conn).id)
+            record = self.audit.append(entry, conn=conn)
+        self.audit.publish(record)  # anchor the new head outside the database, now that it is committed
+        return replace(answer, audit_id=record.id)
 
     def _state_transaction(self) -> AbstractContextManager[Connection | None]:
         """A write transaction on the state database the stores share, or None (each commits alone)."""

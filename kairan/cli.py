@@ -468,14 +468,32 @@ def audit_group() -> None:
 
 
 @audit_group.command(name="verify")
+@click.option("--anchor", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="An anchor file (besides the manifest's state.audit_anchor_file). Repeatable.")
+@click.option("--log", "log_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A JSON log file whose 'audit chain head' lines anchor the chains. Repeatable.")
 @knowledge_options
-def audit_verify_command(manifest_path: Path | None, data_dir: Path | None) -> None:
-    """Check the hash chain; name every edited, deleted or reordered record."""
-    from bot.state.commands import audit_verify
+def audit_verify_command(
+    anchor_files: tuple[Path, ...],
+    log_files: tuple[Path, ...],
+    manifest_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Check the hash chains against their key and anchors; name every tampered record."""
+    from bot.state.chain import ChainKey
+    from bot.state.commands import audit_verify, collect_anchors
 
-    db = open_state(_config(manifest_path, data_dir))
+    config = _config(manifest_path, data_dir)
+    state = config.manifest.state
     try:
-        code, text = audit_verify(db)
+        key = ChainKey.from_env(os.environ, state.audit_key_env)
+        configured = [state.audit_anchor_file] if state.audit_anchor_file else []
+        anchors = collect_anchors([*configured, *anchor_files], log_files)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_state(config)
+    try:
+        code, text = audit_verify(db, key=key, anchors=anchors)
     finally:
         db.close()
     (out if code == 0 else err).print(text, markup=False, highlight=False, end="")
@@ -537,10 +555,14 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
     def announce(banner: str) -> None:
         err.print(banner, markup=False, highlight=False)
 
+    from bot.state.chain import ChainKeyError
+
     try:
         event_loop.run(run_server(config, host=host, port=port, ready=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except ChainKeyError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- manifest ---------------------------------------------------------------

@@ -29,7 +29,8 @@ from bot.ports import Adapter, Answerer
 from bot.state.db import Database
 from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, console_scope
-from kairan.housekeeping import prune_events
+from kairan.console.hosts import HostPolicy, host_guard
+from kairan.housekeeping import prune_events, thread_retention
 from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, Metrics
 from kairan.wiring import KnowledgeConfig, Runtime, build_adapters, build_runtime
@@ -275,7 +276,8 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
 
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
-    app = web.Application(middlewares=[request_context], client_max_size=64 * 1024)
+    hosts = HostPolicy.for_bind(host, services.config.manifest.server.allowed_hosts)
+    app = web.Application(middlewares=[request_context, host_guard(hosts)], client_max_size=64 * 1024)
     app[SERVICES_KEY] = services
     runner = getattr(services.scheduler, "runner", None)
     console = ConsoleHandlers(
@@ -369,7 +371,9 @@ async def serve(
             await adapter.start()
         if services.scheduler is not None:
             await services.scheduler.start()
-        housekeeping = asyncio.create_task(prune_events(services.db, stop))
+        housekeeping = asyncio.create_task(
+            prune_events(services.db, stop, threads_keep=thread_retention(config.manifest))
+        )
         log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
         if ready is not None:
             ready(console_banner(host, port))

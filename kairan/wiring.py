@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands
     from bot.flow.lifecycle import Lifecycle
     from bot.state.audit import AuditLog
     from bot.state.db import Database
+    from bot.state.feedback import FeedbackStore
     from kairan.metrics import Metrics
     from knowledge.search import ArticleRef, Searcher
     from knowledge.store import KnowledgeStore
@@ -166,19 +167,18 @@ def build_engine(
     from bot.engine import AnswerEngine, EngineSettings
     from bot.llm.factory import provider_from_config
     from bot.redaction import RedactionPolicy
-    from bot.state.audit import AuditLog, audit_salt
+    from bot.state.audit import AuditLog
     from bot.state.threads import ThreadStore
     from bot.state.usage import PriceTable, UsageMeter
 
     manifest = config.manifest
     state = manifest.state
-    salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
     return AnswerEngine(
         searcher=open_searcher(config.knowledge_location, manifest=manifest),
         provider=provider_from_config(manifest.llm, environ=environ),
         redaction=RedactionPolicy.from_config(manifest.redaction),
         threads=ThreadStore(db),
-        audit=AuditLog(db, salt=salt),
+        audit=AuditLog.from_config(db, state, environ),  # salt, chain key, anchor file
         usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)),
         settings=EngineSettings(
             top_k=manifest.knowledge.search.default_k,
@@ -203,6 +203,7 @@ class Runtime:
     engine: AnswerEngine
     answerer: Answerer  # the engine, metered when the process exports metrics
     audit: AuditLog
+    feedback: FeedbackStore  # votes on answers, chained like the audit log
     lifecycle: Lifecycle
 
     @property
@@ -223,6 +224,7 @@ def build_runtime(
 ) -> Runtime:
     """The runtime the manifest describes; with ``metrics`` every answer is counted and timed."""
     from bot.flow.lifecycle import Lifecycle
+    from bot.state.feedback import FeedbackStore
     from kairan.metrics import MeteredEngine
 
     db = open_state(config, environ)
@@ -236,6 +238,7 @@ def build_runtime(
     audit: AuditLog = engine.audit
     return Runtime(
         config=config, environ=environ, db=db, engine=engine, answerer=answerer, audit=audit,
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
         lifecycle=Lifecycle.on(db, answerer),
     )
 

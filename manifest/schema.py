@@ -54,13 +54,22 @@ def looks_like_secret(value: str) -> bool:
 
 
 def _env_name(value: str) -> str:
+    # The rejected value is never echoed: what sits where a variable name belongs is often the secret.
     if not _ENV_NAME.match(value):
         raise PydanticCustomError(
             "env_name",
-            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got {value}",
-            {"value": repr(value)},
+            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), not a value "
+            "(the value is not shown: it may be a secret)",
         )
     return value
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/\s]*@")
+
+
+def _shown_url(value: str) -> str:
+    """A rejected URL for an error message, without its user name and password."""
+    return repr(_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", value.strip(), count=1))
 
 
 def _identifier(value: str) -> str:
@@ -77,7 +86,9 @@ def _identifier(value: str) -> str:
 def _url(value: str) -> str:
     if not _URL.match(value):
         raise PydanticCustomError(
-            "url", "must be an http(s) URL without embedded credentials, got {value}", {"value": repr(value)}
+            "url",
+            "must be an http(s) URL without embedded credentials, got {value}",
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
 
@@ -132,6 +143,22 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
 Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
 Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise PydanticCustomError(
+            "host_name",
+            "must be a host name such as kairan.city.example.lg.jp (no scheme, port or path), got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower().rstrip(".")
+
+
+HostName = Annotated[str, AfterValidator(_host_name), _pattern(_HOST_NAME)]
 ResolvedPath = Annotated[Path, AfterValidator(_resolve_path)]
 Cron = Annotated[str, AfterValidator(_cron)]
 
@@ -359,6 +386,11 @@ class TeamsConfig(_Strict):
         None, ge=1, le=65535,
         description="port of /api/messages on kairan serve's --host; omitted = serve's own --port",
     )
+    service_url_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
+        "name, http allowed, e.g. an on-premises test connector; any other service URL is refused",
+    )
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")
@@ -369,7 +401,7 @@ def _ws_url(value: str) -> str:
         raise PydanticCustomError(
             "ws_url",
             "must be a ws(s):// URL without embedded credentials, got {value}",
-            {"value": repr(value)},
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
 
@@ -534,10 +566,16 @@ class RedactionConfig(_Strict):
     mode: Literal["mask", "block"] = Field(
         "mask", description="mask: replace personal data with placeholders; block: refuse the question"
     )
-    mynumber: bool = Field(True, description="個人番号 (12 digits with a valid check digit)")
+    mynumber: bool = Field(
+        True, description="個人番号 (12 digits, also grouped, in kanji or with a wrong check digit)"
+    )
     corporate_number: bool = Field(True, description="法人番号 (13 digits with a valid check digit)")
     phone: bool = True
     email: bool = True
+    bank_account: bool = Field(True, description="account numbers after 口座 / 普通 / 当座 / 記号番号")
+    birth_date: bool = Field(True, description="dates after 生年月日 or before 生まれ / 生")
+    address: bool = Field(True, description="street addresses down to the block number (…町11番地, 2-1-2)")
+    name: bool = Field(True, description="person names before 様 / さん / 氏 / 殿 / 君 / くん / ちゃん")
 
 
 class ModelPrice(_Strict):
@@ -583,14 +621,40 @@ class StateConfig(_Strict):
         "KAIRAN_AUDIT_SALT",
         description="variable holding the salt for hashing user ids; unset = generated, kept in the database",
     )
+    audit_key_env: EnvName = Field(
+        "KAIRAN_AUDIT_KEY",
+        description="variable holding the key (16+ characters) of the audit and feedback hash chains and "
+        "their anchors; unset = unkeyed chains, whose wholesale rewrite cannot be detected",
+    )
+    audit_anchor_file: ResolvedPath | None = Field(
+        None,
+        description="file (best on another volume or host) that keeps the newest signed head of each chain, "
+        "for audit verify; the head is also logged as an 'audit chain head' JSON line",
+    )
     thread_max_turns: int = Field(6, ge=0, le=50, description="earlier turns a follow-up question sees")
     thread_max_chars: int = Field(4000, ge=0, le=100_000, description="characters of earlier turns at most")
+    thread_retention_days: int | None = Field(
+        30, ge=1, le=3650, description="days thread turns (redacted) are kept; null = kept forever"
+    )
 
     @model_validator(mode="after")
     def _one_url(self) -> StateConfig:
         if self.url is not None and self.url_env is not None:
             _raise("StateConfig", [(("url_env",), "set either url or url_env, not both")])
         return self
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+class ServerConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    allowed_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="host names (besides localhost and IP addresses) under which the console, /metrics "
+        "and /readyz answer, e.g. the name of a reverse proxy; any other Host header gets 403 "
+        "(DNS rebinding)",
+    )
 
 
 # --- manifest --------------------------------------------------------------------------------
@@ -611,6 +675,7 @@ class Manifest(_Strict):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     def find_channel(self, platform: str, channel_id: str) -> tuple[TenantConfig, ChannelConfig] | None:
         for tenant in self.tenants:

@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import PLATFORM
 from adapters.slack.channel import PROGRESS_REACTION, SlackChannel
+from adapters.slack.http_checks import refusal_response
 from adapters.slack.payloads import (
     PayloadError,
     feedback_click,
@@ -123,6 +124,7 @@ class SlackAdapter:
         self.mode: Mode = mode
         self.connect_timeout = connect_timeout
         self._app_token = app_token
+        self._signing_secret = signing_secret or ""
         base_url = api_url or DEFAULT_API_URL
         self.client = AsyncWebClient(token=bot_token, base_url=base_url, retry_handlers=retry_handlers())
         self.channel = SlackChannel(self.client, streaming=streaming, stream_buffer=stream_buffer)
@@ -249,6 +251,9 @@ class SlackAdapter:
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self._ready or self.mode != "http":
             return web.json_response({"error": "not ready"}, status=503)
+        refused = await refusal_response(request, signing_secret=self._signing_secret)
+        if refused is not None:
+            return refused
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 

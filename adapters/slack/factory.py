@@ -11,7 +11,6 @@ from ruamel.yaml import YAML
 
 from adapters.slack.app import EVENTS_PATH, Mode, SlackAdapter, SlackConfigError
 from adapters.spec import PlatformRuntime
-from bot.state.feedback import FeedbackStore
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
@@ -76,7 +75,7 @@ def build_slack_adapter(runtime: PlatformRuntime) -> SlackAdapter | None:
         return None
     return SlackAdapter(
         lifecycle=runtime.lifecycle,
-        feedback=FeedbackStore(runtime.db),
+        feedback=runtime.feedback,
         audit=runtime.audit,
         manifest=runtime.manifest,
         api_url=_env(runtime.environ, API_URL_ENV),

@@ -35,6 +35,7 @@ from microsoft_agents.hosting.core import (
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connections
 
 from adapters.teams import render
+from adapters.teams.auth import inbound_guard, policy_for
 from adapters.teams.channel import LiveTurn, StreamSettings, TeamsChannel, queued_item
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, quiet_sdk_connector_errors
@@ -153,7 +154,9 @@ class TeamsAdapter:
         warnings.filterwarnings(
             "ignore", category=web.NotAppKeyWarning, module=r"microsoft_agents\.hosting\.aiohttp\."
         )
-        app = web.Application(middlewares=[jwt_authorization_middleware])
+        # Then kairan's own checks: issuer, tenant and service URL (adapters.teams.auth).
+        guard = inbound_guard(policy_for(self.manifest, self.settings.aad_tenant_id))
+        app = web.Application(middlewares=[jwt_authorization_middleware, guard])
         # The SDK's JWT middleware reads request.app.get("agent_configuration"): a plain str key,
         # which aiohttp warns about (it prefers web.AppKey, which the SDK's lookup would not find).
         with warnings.catch_warnings():

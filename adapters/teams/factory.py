@@ -13,7 +13,6 @@ from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 from adapters.spec import PlatformRuntime
 from adapters.teams.adapter import TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
-from bot.state.feedback import FeedbackStore
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
 
@@ -44,6 +43,7 @@ def teams_auth_configuration(
         tenant_id=tenant,
         client_secret=password,
         connection_name=SERVICE_CONNECTION,
+        validate_issuer=True,  # the SDK's issuer allow-list too (adapters.teams.auth checks it again)
     )
 
 
@@ -70,6 +70,6 @@ def build_teams_adapter(
         lifecycle=runtime.lifecycle,
         manifest=runtime.manifest,
         conversations=ConversationStore(runtime.db),
-        feedback=FeedbackStore(runtime.db),
+        feedback=runtime.feedback,
         hash_user=runtime.audit.hash_user,
     )

@@ -26,19 +26,23 @@ from bot.state.tables import meta, metadata
 
 _IMMEDIATE = "kairan_immediate"
 
-# Append-only enforcement for the audit log on SQLite (an attacker with file access can still drop
-# these triggers; `AuditLog.verify` is what detects tampering).
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+# Append-only enforcement for the hash-chained logs on SQLite (an attacker with file access can still
+# drop these triggers; `kairan audit verify` is what detects tampering).
+_CHAINED_TABLES = ("audit_log", "feedback_log")
+_SQLITE_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in _CHAINED_TABLES
+    for op in ("UPDATE", "DELETE")
 )
 _POSTGRES_TRIGGERS = (
     "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
-    "CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    "$$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
+    *(
+        f"CREATE OR REPLACE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        for table in _CHAINED_TABLES
+    ),
 )
 # Indexes added after a table was first created (create_all adds them to new tables only).
 _ADDED_INDEXES = (

@@ -37,7 +37,8 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# One row (id = 1): the last appended audit record. Appends lock it (FOR UPDATE on PostgreSQL).
+# One row per hash chain (id 1: audit_log, id 2: feedback_log): its last appended record. Appends
+# lock it (FOR UPDATE on PostgreSQL).
 audit_head = Table(
     "audit_head",
     metadata,
@@ -107,6 +108,22 @@ feedback = Table(
     Column("comment", Text, nullable=True),
     Column("time", String(32), nullable=False),
     UniqueConstraint("audit_id", "user_hash", name="uq_feedback_audit_user"),
+)
+
+# Every feedback vote ever cast, append-only on a keyed hash chain (bot.state.chain; head: audit_head
+# id 2). ``feedback`` above holds each user's current vote; verify checks it against this log.
+feedback_log = Table(
+    "feedback_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("time", String(32), nullable=False),
+    Column("audit_id", String(36), nullable=False),
+    Column("user_hash", String(64), nullable=False),
+    Column("value", String(16), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 processed_events = Table(

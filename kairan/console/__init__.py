@@ -124,6 +124,17 @@ def parse_question(body: Any) -> tuple[str, str | None]:
     return question.strip(), thread
 
 
+NOT_JSON_MESSAGE = "本文が JSON ではありません。"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; ConsoleError (a 400) for a body that is not UTF-8 JSON."""
+    try:
+        return json.loads((await request.read()).decode("utf-8"))
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError alike
+        raise ConsoleError(NOT_JSON_MESSAGE) from None
+
+
 def _json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=_dumps)
 
@@ -176,9 +187,9 @@ class ConsoleHandlers:
         if denial is not None:
             return _json_error(403, denial)
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _json_error(400, "本文が JSON ではありません。")
+            body = await read_json(request)
+        except ConsoleError as exc:
+            return _json_error(400, str(exc))
         subscription = body.get("subscription") if isinstance(body, dict) else None
         if self.digest_preview is None or subscription not in self.digests:
             return _json_error(404, "その購読は設定されていません。")
@@ -209,9 +220,7 @@ class ConsoleHandlers:
             log.warning("console API refused from %s", request.remote)
             return _json_error(403, denial)
         try:
-            question, thread = parse_question(await request.json())
-        except json.JSONDecodeError:
-            return _json_error(400, "本文が JSON ではありません。")
+            question, thread = parse_question(await read_json(request))
         except ConsoleError as exc:
             return _json_error(400, str(exc))
         if self.scope is None:

@@ -13,6 +13,7 @@ from bot.flow.lifecycle import Lifecycle
 from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database
+from bot.state.feedback import FeedbackStore
 from manifest.schema import Manifest
 
 
@@ -22,6 +23,7 @@ class PartsRuntime:
     db: Database
     lifecycle: Lifecycle
     audit: AuditLog
+    feedback: FeedbackStore
     environ: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -35,10 +37,12 @@ def platform_runtime(
     lifecycle: Lifecycle | None = None,
 ) -> PartsRuntime:
     """The runtime a platform gets: ``lifecycle`` defaults to the state DB's around ``answerer``."""
+    audit = audit or AuditLog(db, salt="test-salt")
     return PartsRuntime(
         manifest=manifest if manifest is not None else Manifest(),
         db=db,
         lifecycle=lifecycle or Lifecycle.on(db, answerer),
-        audit=audit or AuditLog(db, salt="test-salt"),
+        audit=audit,
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
         environ=dict(environ or {}),
     )

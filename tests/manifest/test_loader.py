@@ -75,7 +75,7 @@ def test_json_schema_file_is_current(tmp_path: Path) -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "unlisted", "feeds", "redaction",
-        "pricing", "state",
+        "pricing", "state", "server",
     }
     assert schema == json_schema()
 
@@ -173,7 +173,7 @@ def test_root_must_be_a_mapping() -> None:
     assert errors_of("- laws\n") == [
         (1, 1, "", "the manifest must be a mapping of keys "
                    "(version, data_dir, knowledge, llm, platforms, tenants, unlisted, feeds, redaction, "
-                   "pricing, state), "
+                   "pricing, state, server), "
                    "got a list")
     ]
 
@@ -209,9 +209,32 @@ def test_literal_secret_rejected_in_any_field() -> None:
 def test_env_field_must_be_a_variable_name() -> None:
     [(_, _, path, message)] = errors_of("llm:\n  api_key_env: my secret key\n")
     assert path == "llm.api_key_env"
-    assert message == (
-        "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got 'my secret key'"
-    )
+    assert message.startswith("must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN)")
+
+
+@pytest.mark.parametrize("value", [
+    "8f14e45fceea167a5a36dedd4bea2543",  # a Slack signing secret (hex, starts with a digit)
+    "Abc8Q~secretsecretsecret",  # an Entra client secret
+    "my secret key",
+])
+def test_env_field_error_never_echoes_the_value_it_rejects(value: str) -> None:
+    """Audit: an inline secret put where a variable name belongs came back in the error message."""
+    text = f"platforms:\n  teams:\n    app_password_env: '{value}'\n"
+    [(line, _, path, message)] = errors_of(text)
+    assert (line, path) == (3, "platforms.teams.app_password_env")
+    assert value not in message
+    assert "NAME of an environment variable" in message
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("llm:\n  provider: openai_compatible\n  model: m\n"
+     "  base_url: 'https://kairan:hunter2@llm.example/v1 '\n", "hunter2"),
+    ("platforms:\n  logo:\n    url: 'wss://bot:hunter2@logo.example/ws x'\n    token_env: T\n", "hunter2"),
+])
+def test_url_error_never_echoes_embedded_credentials(text: str, secret: str) -> None:
+    messages = [message for _, _, _, message in errors_of(text)]
+    assert messages, "the URL must be refused"
+    assert all(secret not in m for m in messages), messages
 
 
 def test_provider_needing_a_key_must_name_env_var() -> None:

@@ -57,7 +57,10 @@ def teams_manifest() -> Manifest:
     """Two municipalities; 横須賀市 has the channel and every chat of its Entra tenant."""
     return Manifest.model_validate(
         {
-            "platforms": {"teams": {"app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD"}},
+            "platforms": {"teams": {
+                "app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD",
+                "service_url_hosts": ["127.0.0.1"],  # the mock Bot Connector
+            }},
             "tenants": [
                 {
                     "id": "yokosuka",
