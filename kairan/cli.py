@@ -177,7 +177,13 @@ def ingest(
         items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
-    ingestor = Ingestor(store=store, workers=workers, vectors=_open_vectors(config, store))
+    ingestor = Ingestor(
+        store=store,
+        workers=workers,
+        vectors=_open_vectors(config, store),
+        law_collections=config.manifest.knowledge.law_collections(),
+        limits=config.manifest.knowledge.limits.limits(),
+    )
     try:
         report = _run_ingest(ingestor, items)
     except Exception as exc:
@@ -210,6 +216,7 @@ async def _fetch_egov(
     names: list[str], base_url: str, collection: str
 ) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     from knowledge.egov_client import EgovClient, EgovError
+    from knowledge.identity import Provenance
     from knowledge.ingest import SourceItem
 
     items: list[SourceItem] = []
@@ -222,7 +229,12 @@ async def _fetch_egov(
                     summary = await client.resolve(name)
                     fetched = await client.fetch_law_data(summary.law_id)
                     items.append(
-                        SourceItem(source=f"e-Gov:{summary.law_id}", collection=collection, data=fetched.raw)
+                        SourceItem(
+                            source=f"e-Gov:{summary.law_id}",
+                            collection=collection,
+                            data=fetched.raw,
+                            provenance=Provenance.EGOV,
+                        )
                     )
                 except EgovError as exc:
                     errors.append((f"e-Gov:{name}", str(exc)))

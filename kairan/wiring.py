@@ -267,7 +267,13 @@ def build_digest_runner(
         from knowledge.store import KnowledgeStore
 
         store = KnowledgeStore(config.knowledge_location)
-        ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
+        ingestor = Ingestor(
+            store=store,
+            workers=1,
+            vectors=open_vectors(store, config.manifest),
+            law_collections=config.manifest.knowledge.law_collections(),
+            limits=config.manifest.knowledge.limits.limits(),
+        )
     return DigestRunner(
         db=db,
         feeds=feeds,

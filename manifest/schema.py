@@ -32,7 +32,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from knowledge.chunks import LAW_KINDS
 from knowledge.documents import DocKind
+from knowledge.limits import IngestLimits
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 
 _SEARCH_DEFAULTS = SearchSettings()
@@ -93,6 +95,22 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
+
+
+def _host(value: str) -> str:
+    match = _HOST.match(value)
+    if not match or not 0 < int(match.group(1) or 1) < 65536:
+        raise PydanticCustomError(
+            "host",
+            "must be a host name or address, optionally with :port (no scheme or path), e.g. "
+            "www.soumu.go.jp or mirror.city.lg.jp:8080, got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower()
+
+
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     value = value.expanduser()
     base = (info.context or {}).get("base_dir")
@@ -143,8 +161,8 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
 Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
 Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+Host = Annotated[str, AfterValidator(_host), _pattern(_HOST)]
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 
 
@@ -249,6 +267,26 @@ class SufficiencyConfig(_Strict):
     )
 
 
+class IngestLimitsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    max_file_mb: float = Field(64, gt=0, le=4096, description="a larger file is reported and not read")
+    max_seconds_per_file: float = Field(
+        45, gt=0, le=3600, description="reading, splitting and indexing one file; a slower file is skipped"
+    )
+    max_pdf_expansion: int = Field(
+        100, ge=10, le=10_000,
+        description="a PDF's streams may decompress to at most this many times the file (at least 8 MB, "
+        "at most 256 MB); a deflate bomb reaches about 1000",
+    )
+
+    def limits(self) -> IngestLimits:
+        return IngestLimits(
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_seconds=self.max_seconds_per_file,
+            max_expansion=self.max_pdf_expansion,
+        )
+
+
 class SearchConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     default_k: int = Field(5, ge=1, le=50)
@@ -316,11 +354,18 @@ class KnowledgeBaseConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     egov: EgovConfig = Field(default_factory=EgovConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
+    limits: IngestLimitsConfig = Field(
+        default_factory=IngestLimitsConfig, description="per-file limits of an ingest (files, feed documents)"
+    )
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     glossary: list[ResolvedPath] = Field(
         default_factory=list,
         description="extra glossary files (everyday words → statute wording), read after the built-in one",
     )
+
+    def law_collections(self) -> list[str]:
+        """Collections whose kind is a statute kind: the only ones law data may be ingested into."""
+        return [c.name for c in self.collections if c.kind in LAW_KINDS]
 
 
 # --- llm -------------------------------------------------------------------------------------
@@ -541,6 +586,16 @@ class FeedConfig(_Strict):
     law_ids: list[Annotated[str, Field(pattern=r"^\d{3}[A-Z][0-9A-Z]{11}$")]] = Field(
         default_factory=list, description="e-Gov law ids to watch (egov_revisions only)"
     )
+    allowed_hosts: list[Host] = Field(
+        default_factory=list,
+        description="other hosts the feed's item links (and redirects) may point to; the feed's own "
+        "host is always allowed. host or host:port (without a port: 80 and 443)",
+    )
+    internal_hosts: list[Host] = Field(
+        default_factory=list,
+        description="hosts that may be on an internal address (loopback, private, link-local), e.g. an "
+        "on-premises mirror; every other host must resolve to a public address",
+    )
 
     @model_validator(mode="after")
     def _kind_needs(self) -> FeedConfig:
@@ -716,6 +771,8 @@ class Manifest(_Strict):
                 problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))
         if k.egov.laws and k.egov.collection not in colls:
             problems.append((("knowledge", "egov", "collection"), _unknown(k.egov.collection, colls)))
+        elif k.egov.laws and colls[k.egov.collection].kind not in LAW_KINDS:
+            problems.append((("knowledge", "egov", "collection"), _not_for_laws(colls[k.egov.collection])))
         seen_channels: dict[tuple[str, str], str] = {}
         seen_subs: set[str] = set()
         feed_ids = {f.id for f in self.feeds}
@@ -723,6 +780,8 @@ class Manifest(_Strict):
         for i, f in enumerate(self.feeds):
             if f.collection not in colls:
                 problems.append((("feeds", i, "collection"), _unknown(f.collection, colls)))
+            elif f.kind == "egov_revisions" and colls[f.collection].kind not in LAW_KINDS:
+                problems.append((("feeds", i, "collection"), _not_for_laws(colls[f.collection])))
         for i, t in enumerate(self.tenants):
             for j, name in enumerate(t.collections):
                 owner = colls[name].owner if name in colls else None
@@ -765,6 +824,13 @@ class Manifest(_Strict):
                             )
         _raise("Manifest", problems)
         return self
+
+
+def _not_for_laws(collection: CollectionConfig) -> str:
+    return (
+        f"{collection.name!r} is a {collection.kind} collection; statutes go only into a law collection "
+        "(kind law, cabinet_order or ministerial_ordinance)"
+    )
 
 
 def _unknown(name: str, known: dict[str, Any]) -> str:

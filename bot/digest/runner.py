@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -50,8 +51,9 @@ from bot.ports import Adapter, ChecksDigests, DedupesDigests, LimitsDigestItems
 from bot.state.db import Database, HeldLock, utc_now
 from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
-from knowledge.ingest import Ingestor, SourceItem
-from knowledge.parsers import parse_bytes
+from knowledge.identity import Provenance
+from knowledge.ingest import Ingestor, SourceItem, parse_item
+from knowledge.limits import DEFAULT_LIMITS, Budget
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ Clock = Callable[[], datetime]
 EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
 _LOCK_POLL_S = 0.2
+DOCUMENTS_BUDGET_S = 120.0
 
 
 class UnknownSubscription(KeyError):
@@ -120,6 +123,7 @@ class DigestRunner:
         egov: EgovFactory = _egov_client,
         clock: Clock = utc_now,
         announce_existing: bool = False,
+        documents_budget_s: float = DOCUMENTS_BUDGET_S,
     ) -> None:
         self.ledger = DigestLedger(db)
         self.feeds = {f.id: f for f in feeds}
@@ -132,6 +136,7 @@ class DigestRunner:
         self._egov: dict[str, EgovClient] = {}
         self.clock = clock
         self.announce_existing = announce_existing
+        self.documents_budget_s = documents_budget_s  # per source and poll: the rest wait for the next poll
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         for sub in subscriptions:
@@ -208,7 +213,9 @@ class DigestRunner:
     async def _feed_items(self, feed: FeedSource, state: Any) -> tuple[list[FeedItem], dict[str, Any], bool]:
         etag = state.etag if state else None
         last_modified = state.last_modified if state else None
-        result = await self.fetcher.fetch(feed.url, etag=etag, last_modified=last_modified)
+        result = await self.fetcher.fetch(
+            feed.url, policy=feed.site_policy(), etag=etag, last_modified=last_modified
+        )
         if result.not_modified:
             return (
                 [],
@@ -254,15 +261,28 @@ class DigestRunner:
             return
         prepared: list[tuple[StoredItem, str, str, str | None]] = []  # item, summary, doc_id, error
         to_ingest: list[SourceItem] = []
-        for stored in todo:
+        law_collections = self.ingestor.law_collections if self.ingestor else (feed.collection,)
+        limits = self.ingestor.limits if self.ingestor else DEFAULT_LIMITS
+        deadline = time.monotonic() + self.documents_budget_s
+        for done, stored in enumerate(todo):
+            if time.monotonic() > deadline:  # slow or endless documents: the rest wait for the next poll
+                log.warning(
+                    "digest %s: %d documents left for the next poll (%g s of fetching per poll used)",
+                    feed.id, len(todo) - done, self.documents_budget_s,
+                )
+                break
             try:
                 data, source = await self._document(feed, stored.item)
-                doc = await asyncio.to_thread(parse_bytes, data, source)
+                # Parsed by where it came from: e-Gov brings statutes, a feed brings notices.
+                provenance = Provenance.EGOV if feed.kind == "egov_revisions" else Provenance.FEED
+                item = SourceItem(source=source, collection=feed.collection, data=data, provenance=provenance)
+                budget = Budget(source, limits)
+                doc = await asyncio.to_thread(parse_item, item, data, law_collections, budget)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
                 prepared.append((stored, stored.item.summary, "", str(exc)))
                 continue
-            to_ingest.append(SourceItem(source=source, collection=feed.collection, data=data))
+            to_ingest.append(item)
             if feed.kind == "egov_revisions":
                 summary = stored.item.summary
             else:
@@ -283,7 +303,7 @@ class DigestRunner:
         if feed.kind == "egov_revisions":
             fetched = await self._egov_for(feed).fetch_law_data(item.id)
             return fetched.raw, f"e-Gov:{item.id}"
-        result = await self.fetcher.fetch(item.url)
+        result = await self.fetcher.fetch(item.url, policy=feed.site_policy())
         return result.body, item.url
 
     # ================================================================ running a subscription

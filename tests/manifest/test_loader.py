@@ -389,3 +389,39 @@ def test_model_used_directly_raises_validation_error() -> None:
     with pytest.raises(ValidationError) as info:
         Manifest.model_validate({"tenants": [{"id": "a", "name": "A", "collections": ["nope"]}]})
     assert [e["loc"] for e in info.value.errors()] == [("tenants", 0, "collections", 0)]
+
+
+def test_statutes_go_only_into_a_law_collection() -> None:
+    text = (
+        "knowledge:\n"
+        "  collections:\n"
+        "    - {name: laws, kind: law}\n"
+        "    - {name: notices, kind: circular}\n"          # 4
+        "  egov:\n"
+        "    collection: notices\n"                         # 6
+        "    laws: [322AC0000000067]\n"
+        "feeds:\n"
+        "  - id: amendments\n"
+        "    kind: egov_revisions\n"
+        "    url: https://laws.e-gov.go.jp/api/2\n"
+        "    collection: notices\n"                         # 12
+        "    law_ids: [322AC0000000067]\n"
+        "  - id: town\n"
+        "    kind: rss\n"
+        "    url: https://www.city.example.lg.jp/news.rss\n"
+        "    collection: notices\n"
+        "    allowed_hosts: [www.pref.example.lg.jp, 'mirror.city.example.lg.jp:8080']\n"
+        "    internal_hosts: ['http://mirror/']\n"          # 19
+    )
+    [bad_host] = errors_of(text)  # field errors come first: cross-references are checked on a valid shape
+    assert (bad_host[0], bad_host[2]) == (19, "feeds[1].internal_hosts[0]")
+    assert "host name or address, optionally with :port" in bad_host[3]
+    text = text.replace("'http://mirror/'", "'127.0.0.1:8080'")
+    got = [(line, path, message) for line, _, path, message in errors_of(text)]
+    assert [(line, path) for line, path, _ in got] == [
+        (6, "knowledge.egov.collection"),
+        (12, "feeds[0].collection"),
+    ]
+    why = "statutes go only into a law collection (kind law, cabinet_order or ministerial_ordinance)"
+    for _, _, message in got:
+        assert "'notices' is a circular collection" in message and why in message

@@ -160,7 +160,8 @@ async def test_channel_mention_gets_a_cited_ai_labelled_reply_in_the_same_thread
     assert (message.text, collections) == (CAFE, ["laws"])
     assert message.ref == ConversationRef("teams", "yokosuka", CHANNEL, thread=ROOT_ID, message=ROOT_ID)
     [prompt] = provider.prompts
-    assert prompt.messages[-1].text == unicodedata.normalize("NFKC", CAFE)
+    question = prompt.messages[-1].text.split("<question>\n", 1)[1].split("\n</question>", 1)[0]
+    assert question == unicodedata.normalize("NFKC", CAFE)
     [record] = AuditLog(teams.db).records()
     assert (record.tenant, record.channel) == ("yokosuka", CHANNEL)
 
