@@ -165,16 +165,16 @@ class AnswerEngine:
             warnings = () if self.provider is None else (BUDGET_NOTICE,)
             answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=warnings)
         else:
-            answer = None
-            generated = self._generate(
+            generated: Answer | None = None
+            async for event in self._generate(
                 question, history, sources, retrieved.query_terms, usage, streaming=streaming
-            )
-            async for event in generated:
+            ):
                 if isinstance(event, Answer):
-                    answer = event
+                    generated = event
                 else:
                     yield event
-            assert answer is not None
+            assert generated is not None
+            answer = generated
         yield await self._in_state(self._record, message, question, answer, sources)
 
     # -- retrieval ----------------------------------------------------------
@@ -321,7 +321,7 @@ class AnswerEngine:
         return self.threads is not None and ref.thread is not None and ref.thread != ref.message
 
     def _history(self, message: IncomingMessage) -> list[ChatTurn]:
-        if not self._has_history(message):
+        if self.threads is None or not self._has_history(message):
             return []
         s = self.settings
         turns = self.threads.recent(

@@ -179,14 +179,24 @@ class LLMPhrasingAuthor:
             return BatchResult(articles, error=f"internal error ({type(exc).__name__})")
         self._record(completion.usage)
         usage = completion.usage
-        tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
         try:
             numbered, dropped = parse_reply(completion.text, len(batch))
         except MalformedReply as exc:
             cut = " (the reply was cut off at max_tokens)" if _truncated(completion) else ""
-            return BatchResult(articles, error=f"malformed reply: {exc}{cut}", **tokens)
+            return BatchResult(
+                articles,
+                error=f"malformed reply: {exc}{cut}",
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
         lines = {(a.doc_id, a.article): numbered.get(n, ()) for n, a in enumerate(batch, start=1)}
-        return BatchResult(articles, lines=lines, dropped=dropped, **tokens)
+        return BatchResult(
+            articles,
+            lines=lines,
+            dropped=dropped,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
 
     def _record(self, usage: Usage) -> None:
         if self._on_usage is None:

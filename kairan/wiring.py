@@ -1,4 +1,6 @@
-"""Builds the knowledge-side objects from the manifest and a data directory, in one place."""
+"""Everything a kairan process is built from, in one place: the knowledge side (index, searcher,
+digest runner) from the manifest and a data directory, and one ``Runtime`` (state DB, answer engine,
+audit log, the question lifecycle) that every chat platform of ``adapters.registry`` is built on."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.ports import Adapter, Answerer
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.law_names import unknown_laws
@@ -21,7 +24,11 @@ PHRASINGS_USAGE_TENANT = "(phrasings)"  # the usage report's row for generating 
 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
     from bot.engine import AnswerEngine
+    from bot.flow.lifecycle import Lifecycle
+    from bot.state.audit import AuditLog
     from bot.state.db import Database
+    from bot.state.feedback import FeedbackStore
+    from kairan.metrics import Metrics
     from knowledge.phrasing_generation import PhrasingAuthor
     from knowledge.phrasings import PhrasingSources
     from knowledge.search import ArticleRef, Searcher
@@ -215,7 +222,9 @@ def open_state(config: KnowledgeConfig, environ: Mapping[str, str] = os.environ)
 def build_engine(
     config: KnowledgeConfig, *, db: Database, environ: Mapping[str, str] = os.environ
 ) -> AnswerEngine:
-    """The answer engine as the manifest describes it: LLM (or extractive), redaction, state."""
+    """The answer engine as the manifest describes it: LLM (or extractive, past a tenant's budget),
+    redaction, state."""
+    from bot.budget import BudgetGuard
     from bot.engine import AnswerEngine, EngineSettings
     from bot.llm.factory import provider_from_config
     from bot.redaction import RedactionPolicy
@@ -237,7 +246,69 @@ def build_engine(
             history_turns=state.thread_max_turns,
             history_chars=state.thread_max_chars,
         ),
+        llm_allowed=BudgetGuard(db, manifest).allows_llm,
     )
+
+
+# -- the runtime every platform is built on ------------------------------------------------------
+@dataclass
+class Runtime:
+    """What a kairan process shares: one state DB, one engine, one audit log, one question lifecycle.
+
+    Satisfies ``adapters.spec.PlatformRuntime``: each platform's spec builds its adapter from it.
+    """
+
+    config: KnowledgeConfig
+    environ: Mapping[str, str]
+    db: Database
+    engine: AnswerEngine
+    answerer: Answerer  # the engine, metered when the process exports metrics
+    audit: AuditLog
+    feedback: FeedbackStore  # votes on answers, chained like the audit log
+    lifecycle: Lifecycle
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.config.manifest
+
+    async def close(self) -> None:
+        """Release the LLM client and the state DB (once nothing answers any more)."""
+        try:
+            if self.engine.provider is not None:
+                await self.engine.provider.aclose()
+        finally:
+            self.db.close()
+
+
+def build_runtime(
+    config: KnowledgeConfig, *, environ: Mapping[str, str] = os.environ, metrics: Metrics | None = None
+) -> Runtime:
+    """The runtime the manifest describes; with ``metrics`` every answer is counted and timed."""
+    from bot.flow.lifecycle import Lifecycle
+    from bot.state.feedback import FeedbackStore
+    from kairan.metrics import MeteredEngine
+
+    db = open_state(config, environ)
+    try:
+        engine = build_engine(config, db=db, environ=environ)
+    except BaseException:
+        db.close()
+        raise
+    assert engine.audit is not None  # build_engine always keeps an audit log
+    answerer: Answerer = engine if metrics is None else MeteredEngine(engine, metrics)
+    audit: AuditLog = engine.audit
+    return Runtime(
+        config=config, environ=environ, db=db, engine=engine, answerer=answerer, audit=audit,
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
+        lifecycle=Lifecycle.on(db, answerer),
+    )
+
+
+def build_adapters(runtime: Runtime) -> list[Adapter]:
+    """The adapter of every platform (``adapters.registry``) the manifest configures."""
+    from adapters.registry import PLATFORMS
+
+    return [adapter for spec in PLATFORMS if (adapter := spec.build(runtime)) is not None]
 
 
 # -- digests -----------------------------------------------------------------------------------

@@ -454,7 +454,9 @@ class _Reader:
                 break
         return start
 
-    def _read(self, m: re.Match[str], law: _Law, start: int, *, attached: bool, after: _Cite | None):
+    def _read(
+        self, m: re.Match[str], law: _Law, start: int, *, attached: bool, after: _Cite | None
+    ) -> list[_Cite] | None:
         end = m.end()
         if m["r_from"] is not None:
             if m["r_dai"] is None and not m["r_from"].isdigit() and not attached:

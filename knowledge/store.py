@@ -399,7 +399,7 @@ def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:
         if name not in _FILTERABLE:
             raise ValueError(f"cannot filter on {name!r}")
         term = (
-            col(name).isin(list(value)) if isinstance(value, list | tuple | set) else col(name) == lit(value)
+            col(name) == lit(value) if isinstance(value, str) else col(name).isin(list(value))
         )
         expr = term if expr is None else expr & term
     return expr

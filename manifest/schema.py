@@ -227,6 +227,11 @@ class CollectionConfig(_Strict):
     owner: Identifier | None = Field(
         None, description="tenant id owning this collection; only that tenant may search it"
     )
+    public: bool = Field(
+        False,
+        description="conversations no tenant lists (DMs, 1:1 talks, unlisted or shared channels) may "
+        "search it (see unlisted); never set on a collection a tenant owns",
+    )
 
 
 class SourceConfig(_Strict):
@@ -325,7 +330,7 @@ S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
 
 
 def _default_collections() -> list[CollectionConfig]:
-    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
+    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW, public=True)]
 
 
 class PhrasingsConfig(_Strict):
@@ -351,7 +356,7 @@ class PhrasingsConfig(_Strict):
     )
 
 
-class KnowledgeConfig(_Strict):
+class KnowledgeBaseConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     uri: S3Uri | None = Field(
         None,
@@ -444,6 +449,10 @@ class TeamsConfig(_Strict):
     app_id_env: EnvName = "TEAMS_APP_ID"
     app_password_env: EnvName = "TEAMS_APP_PASSWORD"
     tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
+    port: int | None = Field(
+        None, ge=1, le=65535,
+        description="port of /api/messages on kairan serve's --host; omitted = serve's own --port",
+    )
     service_url_hosts: list[HostName] = Field(
         default_factory=list,
         description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
@@ -467,10 +476,13 @@ def _ws_url(value: str) -> str:
 WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
 
 
+LOGO_API_VERSION = "1.107"  # what kairan's LoGo client speaks, sent in create_session
+
+
 class LogoConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     url: WsUrl = Field(description="LoGo Chat WebSocket API endpoint (internet or LGWAN host), wss://…")
-    api_version: str = Field("1.107", min_length=1, description="API version sent in create_session")
+    api_version: str = Field(LOGO_API_VERSION, min_length=1, description="API version sent in create_session")
     token_env: EnvName = "LOGO_TOKEN"
     proxy: Url | None = Field(
         None, description="HTTP(S) proxy for the WebSocket; omitted = HTTPS_PROXY if set"
@@ -508,6 +520,22 @@ class DigestSubscription(_Strict):
     )
     categories: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="only items in one of these categories (empty = any category)"
+    )
+
+
+class UnlistedConfig(_Strict):
+    """Conversations no tenant lists under channels: DMs, 1:1 talks, unlisted or shared channels."""
+
+    model_config = ConfigDict(extra="forbid")
+    access: Literal["public", "none"] = Field(
+        "public",
+        description="public: answer from those of their tenant's collections that are marked public: true; "
+        "none: do not answer them",
+    )
+    tenant: Identifier | None = Field(
+        None,
+        description="the tenant they belong to (its budget and usage); omitted = the only tenant "
+        "(with several tenants and none named here, they are not answered)",
     )
 
 
@@ -715,10 +743,11 @@ class Manifest(_Strict):
     data_dir: ResolvedPath = Field(
         Path("./data"), validate_default=True, description="index and state; relative to this file"
     )
-    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    knowledge: KnowledgeBaseConfig = Field(default_factory=KnowledgeBaseConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    unlisted: UnlistedConfig = Field(default_factory=UnlistedConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, description="digest sources (feeds, list pages)")
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
@@ -732,6 +761,15 @@ class Manifest(_Strict):
                     return tenant, channel
         return None
 
+    def tenant(self, tenant_id: str) -> TenantConfig | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
+    def platform_default_tenant(self, platform: str) -> str | None:
+        """The tenant a platform's own settings give its unlisted conversations (LoGo's default_tenant)."""
+        if platform == "logo" and self.platforms.logo is not None:
+            return self.platforms.logo.default_tenant
+        return None
+
     @model_validator(mode="after")
     def _cross_references(self) -> Manifest:
         colls = {c.name: c for c in self.knowledge.collections}
@@ -742,6 +780,14 @@ class Manifest(_Strict):
         for i, c in enumerate(k.collections):
             if c.owner is not None and c.owner not in tenant_ids:
                 problems.append((("knowledge", "collections", i, "owner"), f"no tenant with id {c.owner!r}"))
+            if c.owner is not None and c.public:
+                problems.append(
+                    (("knowledge", "collections", i, "public"),
+                     f"collection {c.name!r} belongs to tenant {c.owner!r} and cannot be public")
+                )
+        if self.unlisted.tenant is not None and self.unlisted.tenant not in tenant_ids:
+            unknown = f"no tenant with id {self.unlisted.tenant!r} (tenants: {tenant_ids})"
+            problems.append((("unlisted", "tenant"), unknown))
         for i, s in enumerate(k.sources):
             if s.collection not in colls:
                 problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))

@@ -31,6 +31,8 @@ from typing import Any
 import aiohttp
 import msgpack
 
+from manifest.schema import LOGO_API_VERSION
+
 log = logging.getLogger(__name__)
 
 REQUEST = 0
@@ -142,7 +144,7 @@ class LogoClient:
         *,
         url: str,
         token: str,
-        api_version: str = "1.107",
+        api_version: str = LOGO_API_VERSION,
         proxy: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ping_interval: float = 40.0,

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from adapters.logo.client import AGENT, REQUEST, RESPONSE, ConnectionLost, RpcError, normalize, pack, unpack
+from manifest.schema import LOGO_API_VERSION
 
 UNAUTHORIZED_DEVICE = "unauthorized device"
 CODE_PROMPT = "LoGoチャットに表示された端末認証コードを入力してください: "
@@ -90,7 +91,7 @@ async def login_flow(
     login: str,
     password: str,
     ask_code: Callable[[str], Awaitable[str]],
-    api_version: str = "1.107",
+    api_version: str = LOGO_API_VERSION,
     proxy: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
     idfv: str | None = None,

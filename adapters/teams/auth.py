@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
 from manifest.schema import Manifest
@@ -138,7 +139,7 @@ def policy_for(manifest: Manifest, tenant_id: str | None) -> InboundPolicy:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def inbound_guard(policy: InboundPolicy) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def inbound_guard(policy: InboundPolicy) -> Middleware:
     """aiohttp middleware placed after the SDK's ``jwt_authorization_middleware``."""
 
     @web.middleware

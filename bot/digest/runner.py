@@ -11,12 +11,12 @@ pending (oldest first), so nothing is skipped.
 A crash between ``send`` and ``posted`` leaves ``intent`` rows. ``reconcile()`` (run on
 start, before the scheduler fires) resolves each interrupted send:
 
-1. The adapter can tell (optional ``async def was_posted(ref, marker) -> bool``, with
+1. The adapter can tell (``bot.ports.ChecksDigests``: ``async def was_posted(ref, marker) -> bool``, with
    ``marker = compose.digest_marker(digest)`` recomputable from the Digest it posted):
    posted → mark ``posted``; not posted → release the rows, so the items go out with
    the next digest.
-2. The adapter honours the marker as an idempotency key (attribute
-   ``honours_digest_marker = True``: it drops a digest whose marker it has posted):
+2. The adapter honours the marker as an idempotency key (``bot.ports.DedupesDigests``:
+   ``honours_digest_marker = True``, it drops a digest whose marker it has posted):
    the identical digest is sent again and the rows are marked ``posted``.
 3. Neither: the post cannot be checked, and a duplicate is the worse failure in a
    channel people act on, so the rows are marked ``posted`` (at most once) and an
@@ -47,7 +47,7 @@ from bot.digest.fetch import Fetcher, FetchError
 from bot.digest.ledger import AlreadyRecorded, DigestLedger, IntentRun, StoredItem
 from bot.digest.summarise import Summariser, opening_sentences
 from bot.models import ConversationRef, Digest
-from bot.ports import Adapter
+from bot.ports import Adapter, ChecksDigests, DedupesDigests, LimitsDigestItems
 from bot.state.db import Database, HeldLock, utc_now
 from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
@@ -333,7 +333,9 @@ class DigestRunner:
         """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
         (the rest wait for the next digest; an item is never marked posted without being shown)."""
         adapter = self.adapters.get(sub.ref.platform)
-        return min(sub.max_items, getattr(adapter, "max_digest_items", sub.max_items))
+        if isinstance(adapter, LimitsDigestItems):
+            return min(sub.max_items, adapter.max_digest_items)
+        return sub.max_items
 
     async def _deliver(
         self, sub: Subscription, digest: Digest, chosen: list[Candidate], polls: tuple[SourcePoll, ...]
@@ -407,11 +409,10 @@ class DigestRunner:
         adapter: Adapter, ref: ConversationRef, marker: str, *, quiet: bool = False
     ) -> bool | None:
         """The adapter's answer, or None when it has no ``was_posted`` or could not be asked."""
-        check = getattr(adapter, "was_posted", None)
-        if check is None:
+        if not isinstance(adapter, ChecksDigests):
             return None
         try:
-            return bool(await check(ref, marker))
+            return bool(await adapter.was_posted(ref, marker))
         except Exception as exc:
             log.log(
                 logging.INFO if quiet else logging.WARNING,
@@ -450,7 +451,7 @@ class DigestRunner:
             )
             return
         now = self.clock()
-        if getattr(adapter, "was_posted", None) is not None:
+        if isinstance(adapter, ChecksDigests):
             posted = await self._was_posted(adapter, sub.ref, run.marker, quiet=True)
             if posted is None:  # the platform could not be asked now: neither lose nor repeat
                 log.warning(
@@ -472,7 +473,7 @@ class DigestRunner:
                     sub.id, run.run_id, sub.ref.platform,
                 )  # fmt: skip
             return
-        if getattr(adapter, "honours_digest_marker", False):
+        if isinstance(adapter, DedupesDigests) and adapter.honours_digest_marker:
             digest = to_digest(sub.id, run.candidates)
             if digest_marker(digest) == run.marker:
                 try:

@@ -234,7 +234,7 @@ class AuditLog:
         return verify_chain(self._chain, anchors)
 
 
-def _record(row: Mapping[str, Any]) -> AuditRecord:
+def _record(row: Mapping[Any, Any]) -> AuditRecord:
     sources = tuple(CitedSource(**s) for s in json.loads(row["sources"]))
     values = {c.name: row[c.name] for c in audit_log.columns}
     values.update(sources=sources, abstained=bool(row["abstained"]))

@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, insert, select, update
@@ -183,7 +184,7 @@ class Chain:
         ).first()
         return None if found is None else (int(found.seq), str(found.hash))
 
-    def rows(self, conn: Connection) -> Iterator[Mapping[str, Any]]:
+    def rows(self, conn: Connection) -> Iterator[Mapping[Any, Any]]:
         table = self.spec.table
         yield from conn.execute(select(table).order_by(table.c.seq)).mappings()
 
@@ -251,6 +252,11 @@ def key_problems(links: Sequence[Link], key: ChainKey) -> list[Problem]:
             for link in links if link.scheme == "plain" and link.seq > first]
 
 
+def _rank_at(k: int, link: Link) -> tuple[bool, bool]:
+    """Sort key among the records linking to the same one: the one stored at seq ``k``, intact, first."""
+    return link.seq != k, not link.intact
+
+
 def _chain_positions(links: Sequence[Link]) -> dict[str, int]:
     """Follow prev_hash links from the genesis: the position each reachable record was appended at."""
     next_by_prev: dict[str, list[Link]] = {}
@@ -259,7 +265,7 @@ def _chain_positions(links: Sequence[Link]) -> dict[str, int]:
     positions: dict[str, int] = {}
     current, k = GENESIS, 1
     while candidates := next_by_prev.get(current):
-        chosen = min(candidates, key=lambda c, k=k: (c.seq != k, not c.intact))
+        chosen = min(candidates, key=partial(_rank_at, k))
         if chosen.id in positions:
             break
         positions[chosen.id] = k
@@ -332,10 +338,10 @@ def diagnose(
             report(link.seq, link.id, "edited",
                    f"record {link.id}: prev_hash does not link to seq {prev.seq}")
 
-    last = by_seq.get(head_seq)
-    if head is not None and last is not None and last.intact and last.hash != head[1]:
-        report(last.seq, last.id, "edited",
-               f"record {last.id} was rewritten with a recomputed hash: the chain head holds a different one")
+    tail = by_seq.get(head_seq)
+    if head is not None and tail is not None and tail.intact and tail.hash != head[1]:
+        report(tail.seq, tail.id, "edited",
+               f"record {tail.id} was rewritten with a recomputed hash: the chain head holds a different one")
     return sorted(found.values(), key=lambda p: (p.seq, p.kind))
 
 

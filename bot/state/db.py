@@ -11,15 +11,16 @@ import functools
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from bot.state.tables import meta, metadata
 
@@ -82,14 +83,29 @@ def insert_new(conn: Connection, table: Table, **values: Any) -> bool:
     return conn.execute(_insert_new_statement(conn.dialect.name, table), values).first() is not None
 
 
+def upsert(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: tuple[str, ...] = ()) -> None:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE``: the row is written whether or not its key exists, in
+    one statement (a select-then-insert races with another replica writing the same key). ``keys``:
+    the columns of a unique constraint; by default the primary key."""
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(row), keys), dict(row))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Insert:
+    """Built once per table, dialect and set of columns; the values are bound per call."""
+    keys = keys or tuple(c.name for c in table.primary_key.columns)
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    updated = {name: statement.excluded[name] for name in columns if name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=updated)
+
+
 @functools.cache
 def _insert_new_statement(dialect: str, table: Table) -> Insert:
     """Built once per table and dialect; the values are bound per call."""
+    keys = table.primary_key.columns
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return postgresql.insert(table).on_conflict_do_nothing().returning(*keys)
+    return sqlite.insert(table).on_conflict_do_nothing().returning(*keys)
 
 
 def lock_key(name: str) -> int:
@@ -157,17 +173,10 @@ class Database:
 
     def meta_setdefault(self, key: str, value: str) -> str:
         """Store ``value`` under ``key`` unless a value is there already; return the stored one."""
-        try:
-            with self.write() as conn:
-                current = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
-                if current is not None:
-                    return str(current)
-                conn.execute(insert(meta).values(key=key, value=value))
+        with self.write() as conn:
+            if insert_new(conn, meta, key=key, value=value):
                 return value
-        except IntegrityError:  # another process inserted it first
-            stored = self.meta_value(key)
-            assert stored is not None
-            return stored
+            return str(conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one())
 
     def new_secret(self, key: str) -> str:
         """A random hex secret generated once per database and kept in the meta table."""

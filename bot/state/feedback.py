@@ -124,7 +124,7 @@ class FeedbackStore:
 
 
 def current_vote_problems(
-    latest: Mapping[tuple[str, str], Mapping[str, Any]], current: Iterable[Mapping[str, Any]]
+    latest: Mapping[tuple[str, str], Mapping[str, Any]], current: Iterable[Mapping[Any, Any]]
 ) -> list[Problem]:
     """Current votes that differ from (or lack, or are missing for) the newest chained vote.
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 HOST_MESSAGE = (
     "このホスト名ではアクセスできません（Host ヘッダーが許可されていません）。"
@@ -79,7 +80,7 @@ def guards(path: str) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def host_guard(policy: HostPolicy) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def host_guard(policy: HostPolicy) -> Middleware:
     """aiohttp middleware: 403 for a guarded path asked for under a Host the policy does not allow."""
 
     @web.middleware

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -55,7 +56,7 @@ def parse_bytes(
     names = EGOV_MODULES if provenance is Provenance.EGOV else PARSER_MODULES
     for module in _modules(names):
         if module.sniff(data, source):
-            return _named(source, lambda module=module: _parse_with(module, data, source, budget))
+            return _named(source, partial(_parse_with, module, data, source, budget))
     if provenance is Provenance.EGOV:
         raise ParseError(f"{source}: not e-Gov law data (XML, JSON or law HTML)")
     raise ParseError(

@@ -303,10 +303,10 @@ def block_lines(el: etree._Element) -> list[str]:
         return [sentence_text(el)]
     if tag in ("Fig", "ArithFormulaNum"):
         return []
-    lines: list[str] = []
+    nested: list[str] = []
     for child in el:  # TableStruct, Remarks, AmendProvision, NewProvision, StyleStruct, ...
-        lines.extend(block_lines(child))
-    return lines
+        nested.extend(block_lines(child))
+    return nested
 
 
 def _titled_lines(el: etree._Element, title_tag: str, sentence_tag: str) -> list[str]:

@@ -1,11 +1,11 @@
 from pathlib import Path
 
 from kairan.wiring import open_searcher
-from manifest.schema import KnowledgeConfig, Manifest
+from manifest.schema import KnowledgeBaseConfig, Manifest
 
 
 def test_the_manifest_sets_how_many_articles_stay_in_memory(tmp_path: Path) -> None:
-    manifest = Manifest(knowledge=KnowledgeConfig(cache_rows=7, refresh_seconds=30))
+    manifest = Manifest(knowledge=KnowledgeBaseConfig(cache_rows=7, refresh_seconds=30))
     store = open_searcher(tmp_path, manifest=manifest).store
     assert (store._cache_rows, store.refresh_interval) == (7, 30)
 
@@ -21,7 +21,7 @@ def test_the_digest_ingest_generates_phrasings_only_when_the_manifest_asks(tmp_p
     db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
     try:
         for generate, llm_config in ((True, llm), (False, llm), (True, LLMConfig())):
-            knowledge = KnowledgeConfig(phrasings=PhrasingsConfig(generate=generate, batch_articles=3))
+            knowledge = KnowledgeBaseConfig(phrasings=PhrasingsConfig(generate=generate, batch_articles=3))
             config = Config(manifest=Manifest(knowledge=knowledge, llm=llm_config), data_dir=tmp_path)
             author = build_digest_runner(config, {}, db=db, llm=None).ingestor.phrasing_author
             expected = generate and llm_config.provider != "none"

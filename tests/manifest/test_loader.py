@@ -74,8 +74,8 @@ def test_json_schema_file_is_current(tmp_path: Path) -> None:
     schema = json.loads(committed.read_text(encoding="utf-8"))
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
-        "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "feeds", "redaction", "pricing",
-        "state", "server",
+        "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "unlisted", "feeds", "redaction",
+        "pricing", "state", "server",
     }
     assert schema == json_schema()
 
@@ -172,8 +172,8 @@ def test_merged_keys_point_at_the_mapping_that_merges_them() -> None:
 def test_root_must_be_a_mapping() -> None:
     assert errors_of("- laws\n") == [
         (1, 1, "", "the manifest must be a mapping of keys "
-                   "(version, data_dir, knowledge, llm, platforms, tenants, feeds, redaction, pricing, "
-                   "state, server), "
+                   "(version, data_dir, knowledge, llm, platforms, tenants, unlisted, feeds, redaction, "
+                   "pricing, state, server), "
                    "got a list")
     ]
 

@@ -1,4 +1,7 @@
-"""The raw Slack event kept while a question is answered holds no personal data (issue 16, item 8)."""
+"""The question kept while it is answered holds no personal data (issue 16, item 8).
+
+What is kept in flight is the neutral question (``bot.flow.question``), not the raw Slack event:
+its text is redacted before it is stored, and the event's blocks are not kept at all."""
 
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ async def test_the_event_in_flight_is_stored_redacted(make_adapter: Any, serve: 
         [stored] = conn.execute(select(questions_in_flight.c.payload)).scalars().all()
     for secret in ("山田", "1234.5678.9019", "5678.9019", "03.1234.5678", "1234.5678"):
         assert secret not in stored, secret
-    event = json.loads(stored)["event"]
-    assert event["text"] == "<@U0KAIRAN> 住民の［氏名］様(［個人番号］、［電話番号］)の住民票の写しは?"
-    assert (event["channel"], event["ts"]) == (payload["event"]["channel"], payload["event"]["ts"])
+    question = json.loads(stored)
+    assert question["text"] == "住民の［氏名］様(［個人番号］、［電話番号］)の住民票の写しは?"
+    ref = question["ref"]
+    assert (ref["channel"], ref["message"]) == (payload["event"]["channel"], payload["event"]["ts"])
+    assert "blocks" not in stored
