@@ -46,6 +46,21 @@ def load_fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
+def app_manifest() -> dict[str, Any]:
+    """The Slack app manifest ``kairan manifest slack`` prints (Socket Mode, no request URL)."""
+    from ruamel.yaml import YAML
+
+    from adapters.slack.factory import render_app_manifest
+
+    data: dict[str, Any] = YAML(typ="safe").load(render_app_manifest(None))
+    return data
+
+
+def installed_scopes() -> frozenset[str]:
+    """The bot token's scopes once the app is installed from our app manifest."""
+    return frozenset(app_manifest()["oauth_config"]["scopes"]["bot"])
+
+
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack sends: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -106,7 +121,7 @@ def engine(searcher: Searcher, db: Database, audit: AuditLog) -> AnswerEngine:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
+    async with FakeSlack(scopes=installed_scopes()) as fake:  # Slack refuses what the manifest does not grant
         yield fake
 
 
