@@ -56,27 +56,37 @@ DEFAULT_API_URL = "https://slack.com/api/"
 SLACK_PREFIX = "/slack"
 EVENTS_PATH = f"{SLACK_PREFIX}/events"
 
-# What the code calls and subscribes to; manifest/slack/app-manifest.yaml must list exactly these.
-BOT_SCOPES = (
-    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "im:history", "reactions:write",
-)
-BOT_EVENTS = ("app_mention", "assistant_thread_started", "message.im")
-METHOD_SCOPES: Mapping[str, str | None] = {
-    "auth.test": None,
-    "apps.connections.open": None,  # app-level token (connections:write)
-    "chat.postMessage": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "chat.update": "chat:write",
-    "chat.startStream": "chat:write",
-    "chat.appendStream": "chat:write",
-    "chat.stopStream": "chat:write",
-    "reactions.add": "reactions:write",
-    "reactions.remove": "reactions:write",
-    "assistant.threads.setStatus": "assistant:write",
-    "assistant.threads.setSuggestedPrompts": "assistant:write",
-    "conversations.history": "channels:history",  # was_posted: find an interrupted digest post
-    "conversations.replies": "channels:history",
+# The bot-token scopes each Web API method the code calls needs (Slack's method reference), in every
+# kind of conversation kairan works in: public and private channels, DMs and group DMs.
+# tests/adapters/slack/test_factory.py finds every call in this package and checks it is listed here.
+HISTORY_SCOPES = ("channels:history", "groups:history", "im:history", "mpim:history")
+METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "apps.connections.open": (),  # app-level token (connections:write)
+    "chat.postMessage": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.startStream": ("chat:write",),
+    "chat.appendStream": ("chat:write",),
+    "chat.stopStream": ("chat:write",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "assistant.threads.setStatus": ("assistant:write",),
+    "assistant.threads.setSuggestedPrompts": ("assistant:write",),
+    # was_posted: an interrupted digest post is looked for wherever the subscription posts.
+    "conversations.history": HISTORY_SCOPES,
+    "conversations.replies": HISTORY_SCOPES,
 }
+# The events the app subscribes to and the scope each needs.
+EVENT_SCOPES: Mapping[str, tuple[str, ...]] = {
+    "app_mention": ("app_mentions:read",),
+    "assistant_thread_started": ("assistant:write",),
+    "message.im": ("im:history",),
+}
+# manifest/slack/app-manifest.yaml must list exactly these.
+BOT_SCOPES = tuple(sorted({scope for scopes in (*METHOD_SCOPES.values(), *EVENT_SCOPES.values())
+                           for scope in scopes}))
+BOT_EVENTS = tuple(EVENT_SCOPES)
 # Slack message metadata on digest posts: lets ``was_posted`` find a post after a crash.
 DIGEST_EVENT_TYPE = "kairan_digest"
 HISTORY_PAGE = 200  # messages per conversations.history page

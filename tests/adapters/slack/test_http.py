@@ -501,6 +501,26 @@ async def test_was_posted_finds_a_digest_behind_more_than_one_page_of_messages(
     assert not await running.adapter.was_posted(ref, "another-marker")
 
 
+@pytest.mark.parametrize(("channel", "kind"), [("C0PRIVATE1", "private"), ("G0GROUPDM1", "mpim")])
+async def test_was_posted_finds_a_digest_in_a_private_channel_or_group_dm(
+    channel: str, kind: str, make_adapter: Any, serve: Any, slack: FakeSlack
+) -> None:
+    """Issue 18: without groups:history, conversations.history in a private channel failed
+    (missing_scope), so the digest runner could not tell whether an interrupted post had gone out
+    and released its items: the next digest posted them a second time."""
+    slack.set_channel_kind(channel, kind)
+    running = await serve(make_adapter())
+    digest = Digest("soumu-weekday", (
+        DigestItem("地方自治法施行令の一部を改正する政令", "https://www.soumu.go.jp/a.html",
+                   "施行は令和7年4月1日。", "2025-03-31", "総務省"),
+    ))
+    for thread in (None, "1715000000.000100"):  # a channel's history, a thread's replies
+        ref = ConversationRef("slack", TENANT, channel, thread)
+        await running.adapter.send(ref, digest)
+        assert await running.adapter.was_posted(ref, digest_marker(digest))
+        assert not await running.adapter.was_posted(ref, "another-marker")
+
+
 async def test_a_rejected_bot_token_fails_start_with_a_clear_error(
     make_adapter: Any, slack: FakeSlack
 ) -> None:
