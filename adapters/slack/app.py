@@ -34,6 +34,7 @@ from adapters.slack.payloads import (
     PayloadError,
     feedback_click,
     incoming_message,
+    is_from_bot,
     is_user_dm,
 )
 from adapters.slack.render import DIGEST_ITEMS_PER_MESSAGE, FEEDBACK_ACTIONS, answer_messages, digest_messages
@@ -312,8 +313,12 @@ class SlackAdapter:
         await self._ask(body, event, context)
 
     async def _ask(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        bot_user_id = context.bot_user_id or self._bot_user_id
+        if is_from_bot(event, bot_user_id):
+            log.debug("Slack %s event %s ignored: posted by a bot", event.get("type"), body.get("event_id"))
+            return
         try:
-            question = self.question(body, event, bot_user_id=context.bot_user_id or self._bot_user_id)
+            question = self.question(body, event, bot_user_id=bot_user_id)
         except PayloadError as exc:
             log.warning("Slack %s event ignored: %s", event.get("type"), exc)
             return

@@ -64,13 +64,26 @@ def incoming_message(
     return IncomingMessage(ref=ref, user=user, text=text, mentions=mentions, raw=dict(event))
 
 
+def is_from_bot(event: Mapping[str, Any], bot_user_id: str | None) -> bool:
+    """A message a bot posted: any app's bot (``bot_id``, ``bot_profile``), a legacy integration
+    (subtype ``bot_message``) or kairan's own bot user. Never answered: two bots that mention each
+    other would answer each other forever."""
+    user = event.get("user")
+    return bool(
+        event.get("bot_id")
+        or event.get("bot_profile")
+        or event.get("subtype") == "bot_message"
+        or (bot_user_id is not None and user == bot_user_id)
+    )
+
+
 def is_user_dm(event: Mapping[str, Any]) -> bool:
     """A direct message a person typed (not a bot post, an edit, a join or any other subtype)."""
     return (
         event.get("type") == "message"
         and event.get("channel_type") == "im"
         and event.get("subtype") in (None, "file_share")
-        and not event.get("bot_id")
+        and not is_from_bot(event, None)
         and not event.get("app_id")
         and bool(event.get("user"))
     )

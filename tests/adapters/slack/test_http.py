@@ -178,6 +178,32 @@ async def test_bot_messages_and_edits_in_dms_are_ignored(
     assert EventLedger(running.adapter.flow.ledger.db).claim("slack", "Ev0BOTMESSAGE1")  # never claimed
 
 
+def bot_mentions() -> list[dict[str, Any]]:
+    """An app_mention by another app's bot user, by a legacy bot (bot_message, no user) and by kairan."""
+    modern = load_fixture("payload_app_mention_bot.json")
+    legacy = copy.deepcopy(modern)
+    legacy["event_id"] = "Ev0BOTMENTION2"
+    del legacy["event"]["user"]
+    legacy["event"] |= {"subtype": "bot_message", "username": "reminder-bot"}
+    own = load_fixture("payload_app_mention.json")
+    own["event_id"] = "Ev0BOTMENTION3"
+    own["event"] |= {"user": "U0KAIRANBOT", "text": "<@U0KAIRANBOT> 自分の投稿"}
+    return [modern, legacy, own]
+
+
+async def test_a_bots_mention_is_never_answered(
+    make_adapter: Any, serve: Any, slack: FakeSlack, db: Database
+) -> None:
+    """Issue 18: another bot's app_mention was answered; two bots that mention each other would loop."""
+    running = await serve(make_adapter())
+    for payload in bot_mentions():
+        assert (await running.event(payload))[0] == 200
+    await barrier(running, slack, 0)
+    assert channel_posts(slack) == [] and slack.calls_to("reactions.add") == []
+    for payload in bot_mentions():  # never claimed: ignored before the lifecycle sees them
+        assert EventLedger(db).claim("slack", payload["event_id"])
+
+
 async def test_a_dm_reported_as_app_mention_and_message_im_is_answered_once(
     make_adapter: Any, serve: Any, slack: FakeSlack
 ) -> None:

@@ -9,6 +9,7 @@ from adapters.slack.payloads import (
     clean_text,
     feedback_click,
     incoming_message,
+    is_from_bot,
     is_user_dm,
 )
 from adapters.slack.render import FEEDBACK_ACTIONS
@@ -67,3 +68,14 @@ def test_feedback_click_parsing() -> None:
         feedback_click(body, {"action_id": "other", "value": "x"}, FEEDBACK_ACTIONS)
     with pytest.raises(PayloadError, match="audit id"):
         feedback_click(body, {"action_id": "kairan_feedback_helpful", "value": ""}, FEEDBACK_ACTIONS)
+
+
+def test_bot_posts_are_told_from_people() -> None:
+    person = load_fixture("payload_app_mention.json")["event"]
+    bot = load_fixture("payload_app_mention_bot.json")["event"]
+    assert not is_from_bot(person, "U0KAIRANBOT")
+    assert is_from_bot(bot, "U0KAIRANBOT")
+    assert is_from_bot({k: v for k, v in bot.items() if k != "bot_id"}, "U0KAIRANBOT")  # bot_profile alone
+    assert is_from_bot({"type": "app_mention", "subtype": "bot_message", "text": "x"}, None)
+    assert is_from_bot(person | {"user": "U0KAIRANBOT"}, "U0KAIRANBOT")  # kairan itself
+    assert not is_from_bot(person | {"user": "U0KAIRANBOT"}, None)  # unknown bot user: a person's post
