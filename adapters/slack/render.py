@@ -1,8 +1,10 @@
 """Answer / Digest → Slack Block Kit messages (pure; no Slack SDK import).
 
 Slack's limits: a section's mrkdwn text holds at most 3,000 characters, a message at most
-50 blocks, a header 150 characters, a button value 2,000 characters. Text is escaped the
-way Slack requires (``&``, ``<``, ``>``) and links are written as ``<url|label>``.
+50 blocks, a header 150 characters, a button value 2,000 characters. Every text that Slack parses
+— the blocks' mrkdwn and the notification ``text`` — is escaped the way Slack requires (``&``,
+``<``, ``>``), so nothing a person wrote becomes a mention, a broadcast or a link; our own links are
+written as ``<url|label>``. Escaped text is only ever cut between entities and links (``cut``).
 """
 
 from __future__ import annotations
@@ -71,8 +73,34 @@ def link(url: str, label: str) -> str:
     return f"<{safe_url}|{safe_label}>"
 
 
+_ATOMIC = re.compile(r"&(?:amp|lt|gt);|<[^<>]*>")  # what a cut must not fall inside
+
+
+def cut(text: str, limit: int) -> int:
+    """Where to cut escaped ``text`` to keep at most ``limit`` characters: never inside an entity
+    (``&amp;``) or one of our links (``<url|label>``). Only a link longer than ``limit`` is cut through."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, got {limit}")
+    if len(text) <= limit:
+        return len(text)
+    opened = text.rfind("<", 0, limit)  # a link that may run past the limit starts here
+    start = max(0, min(limit - len("&amp;"), opened if opened >= 0 else limit))  # or an entity here
+    for match in _ATOMIC.finditer(text, start):
+        if match.start() >= limit:
+            break
+        if match.end() > limit and match.start() > 0:
+            return match.start()
+    return limit
+
+
+def shorten(text: str, limit: int, mark: str = "…") -> str:
+    """Escaped ``text`` within ``limit`` characters, ``mark`` at the end when it was cut."""
+    return text if len(text) <= limit else text[: cut(text, limit - len(mark))] + mark
+
+
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at paragraph, then line, then character boundaries."""
+    """Pieces of at most ``limit`` characters, cut at paragraph, then line, then character boundaries
+    (never inside an entity or a link: ``cut``)."""
     if limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
     pieces: list[str] = []
@@ -96,15 +124,18 @@ def _units(text: str, limit: int) -> Iterator[str]:
     """Lines no longer than ``limit``, marked: NUL starts a paragraph, SOH continues a cut line."""
     for paragraph in re.split(r"\n{2,}", text.strip()):
         for i, line in enumerate(paragraph.split("\n")):
-            chunks = [line[k : k + limit] for k in range(0, len(line), limit)] or [""]
-            for j, chunk in enumerate(chunks):
-                yield ("\x01" if j else "\x00" if i == 0 else "") + chunk
+            mark = "\x00" if i == 0 else ""
+            while True:
+                k = cut(line, limit) if line else 0
+                yield mark + line[:k]
+                line, mark = line[k:], "\x01"
+                if not line:
+                    break
 
 
-def plain_fallback(text: str, limit: int = FALLBACK_TEXT_LIMIT) -> str:
-    """Notification text: the first characters of ``text`` on one line."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def plain_fallback(mrkdwn: str, limit: int = FALLBACK_TEXT_LIMIT) -> str:
+    """Notification text: the first characters of escaped ``mrkdwn`` on one line."""
+    return shorten(" ".join(mrkdwn.split()), limit)
 
 
 def section(text: str) -> Block:
@@ -118,7 +149,8 @@ def sections(text: str) -> list[Block]:
 
 
 def context(*texts: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t[:SECTION_LIMIT]} for t in texts]}
+    elements = [{"type": "mrkdwn", "text": shorten(t, SECTION_LIMIT)} for t in texts]
+    return {"type": "context", "elements": elements}
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -182,7 +214,7 @@ def answer_messages(answer: Answer) -> list[SlackMessage]:
         tail.append(context(*(f"⚠️ {escape(w)}" for w in answer.warnings[:10])))
     if answer.audit_id:
         tail.append(feedback_block(answer.audit_id))
-    messages = [SlackMessage(text=plain_fallback(answer.text), blocks=_fit(body, tail))]
+    messages = [SlackMessage(text=plain_fallback(to_mrkdwn(answer.text)), blocks=_fit(body, tail))]
     if answer.abstained and answer.inquiry_draft:
         messages.append(inquiry_message(answer.inquiry_draft))
     return messages
@@ -198,11 +230,12 @@ def inquiry_message(draft: str) -> SlackMessage:
 
 
 def apology_message() -> SlackMessage:
-    return SlackMessage(text=wording.APOLOGY, blocks=[section(f":bow: {wording.APOLOGY}")])
+    apology = escape(wording.APOLOGY)
+    return SlackMessage(text=apology, blocks=[section(f":bow: {apology}")])
 
 
 def notice_message(text: str) -> SlackMessage:
-    return SlackMessage(text=text, blocks=[section(escape(text))])
+    return SlackMessage(text=plain_fallback(escape(text)), blocks=[section(escape(text))])
 
 
 # --- digests --------------------------------------------------------------------------------
@@ -212,14 +245,12 @@ def digest_messages(digest: Digest) -> list[SlackMessage]:
     title = f"新着の通知・法令（{digest.subscription}）"
     header: Block = {"type": "header", "text": {"type": "plain_text", "text": title[:HEADER_LIMIT]}}
     if not digest.items:
-        return [SlackMessage(text=title, blocks=[header, section("新着はありません。")])]
+        return [SlackMessage(text=escape(title), blocks=[header, section("新着はありません。")])]
     body: list[Block] = []
     for item in digest.items:
         target = link(item.url, item.title) if item.url else escape(item.title)
         summary = escape(item.summary.strip())
-        text = f"*{target}*" + (f"\n{summary}" if summary else "")
-        if len(text) > SECTION_LIMIT:
-            text = text[: SECTION_LIMIT - 1] + "…"
+        text = shorten(f"*{target}*" + (f"\n{summary}" if summary else ""), SECTION_LIMIT)
         body.append(section(text))
         body.append(context(escape(f"{item.published}・{item.source}")))
     room = BLOCK_LIMIT - 1
@@ -227,4 +258,4 @@ def digest_messages(digest: Digest) -> list[SlackMessage]:
         shown = (room - 1) // 2
         rest = len(digest.items) - shown
         body = [*body[: shown * 2], context(f"ほか {rest} 件")]
-    return [SlackMessage(text=f"{title}: {len(digest.items)} 件", blocks=[header, *body])]
+    return [SlackMessage(text=escape(f"{title}: {len(digest.items)} 件"), blocks=[header, *body])]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from adapters.slack.render import (
@@ -18,11 +21,13 @@ from adapters.slack.render import (
     digest_messages,
     escape,
     link,
+    notice_message,
     split_text,
     to_mrkdwn,
 )
 from bot import wording
 from bot.models import Answer, Citation, Digest, DigestItem
+from tests.fakes.slack_api import MAX_BLOCK_TEXT, block_kit_problems, block_text_length
 
 URL_238_4 = "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_238_4"
 
@@ -40,6 +45,23 @@ def section_texts(blocks: list[dict[str, object]]) -> list[str]:
     return [b["text"]["text"] for b in blocks if b["type"] == "section"]  # type: ignore[index]
 
 
+def mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    """Every mrkdwn text of ``blocks`` (sections and context elements): what Slack parses for markup."""
+    found = [b["text"]["text"] for b in blocks if b["type"] == "section" and b["text"]["type"] == "mrkdwn"]
+    for block in blocks:
+        found += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return found
+
+
+def assert_slack_takes(message: Any) -> None:
+    """slack_sdk's own Block Kit models accept the blocks, and they fit in one Slack message."""
+    assert block_kit_problems(message.blocks) == []
+    assert block_text_length(message.blocks) <= MAX_BLOCK_TEXT
+
+
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")  # an & that does not start one of Slack's three entities
+
+
 def test_sources_are_numbered_links_with_verified_marks() -> None:
     label = "地方自治法 第二百三十八条の四"
     assert citation_line(citation(1)) == f"[1] <{URL_238_4}|{label}> ✅"
@@ -54,7 +76,6 @@ def test_sources_are_numbered_links_with_verified_marks() -> None:
 def test_answer_text_keeps_markers_and_is_escaped() -> None:
     [message] = answer_messages(answer("**原則** 貸付けは不可 <例外あり> & 許可[1]"))
     assert section_texts(message.blocks)[0] == "*原則* 貸付けは不可 &lt;例外あり&gt; &amp; 許可[1]"
-    assert message.text == "**原則** 貸付けは不可 <例外あり> & 許可[1]"
 
 
 def test_link_labels_cannot_break_out_of_the_link() -> None:
@@ -166,3 +187,66 @@ def test_large_and_empty_digests() -> None:
 
 def test_to_mrkdwn_converts_markdown_headings() -> None:
     assert to_mrkdwn("## 結論\n本文") == "*結論*\n本文"
+
+
+# --- escaping (issue 18) ---------------------------------------------------------------------------
+
+HOSTILE = "<!channel> 至急 & <@U0BOSS> と <https://evil.example|ここ> を確認 > 以上"
+
+
+def hostile_messages() -> list[Any]:
+    cited = Citation(1, "d", "1", HOSTILE, "", HOSTILE, True)  # a title without a link
+    answered = Answer(text=HOSTILE, citations=(cited,), abstained=False, warnings=(HOSTILE,), audit_id="a-1")
+    abstained = Answer(text=HOSTILE, citations=(), abstained=True, inquiry_draft=HOSTILE)
+    digest = Digest(HOSTILE, (DigestItem(HOSTILE, "", HOSTILE, HOSTILE, HOSTILE),))
+    return [*answer_messages(answered), *answer_messages(abstained), *digest_messages(digest),
+            notice_message(HOSTILE), apology_message()]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_text_from_people_never_becomes_live_markup(index: int) -> None:
+    """Issue 18: the fallback ``text`` was not escaped, so a user's <!channel> pinged the channel."""
+    message = hostile_messages()[index]
+    for text in [message.text, *mrkdwn_texts(message.blocks)]:
+        assert "<" not in text and ">" not in text, text  # no mention, broadcast or link survives
+        assert not BROKEN_ENTITY.search(text), text
+    assert_slack_takes(message)
+
+
+def test_the_fallback_text_reads_like_the_answer() -> None:
+    [message] = answer_messages(answer("**原則** 貸付けは不可 <例外あり> & 許可[1]"))
+    assert message.text == "*原則* 貸付けは不可 &lt;例外あり&gt; &amp; 許可[1]"
+    long = answer("い" * 200 + "&" * 200)
+    assert not BROKEN_ENTITY.search(answer_messages(long)[0].text)
+
+
+# --- splitting (issue 18) --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shift", range(6))
+def test_a_split_never_cuts_an_entity(shift: int) -> None:
+    """Issue 18: a 3,000-character cut could fall inside &amp;, leaving "&am" and "p;" in two blocks."""
+    raw = "い" * (SECTION_LIMIT - shift) + "&<>" * 400
+    pieces = split_text(escape(raw))
+    assert "".join(pieces) == escape(raw)
+    assert all(len(p) <= SECTION_LIMIT and not BROKEN_ENTITY.search(p) for p in pieces)
+    assert all(re.fullmatch(r"(&(amp|lt|gt);|[^&])*", p) for p in pieces)
+    [message] = answer_messages(answer(raw))
+    assert all(not BROKEN_ENTITY.search(t) for t in mrkdwn_texts(message.blocks))
+
+
+@pytest.mark.parametrize("shift", range(8))
+def test_a_split_never_cuts_a_link(shift: int) -> None:
+    line = "う" * (SECTION_LIMIT - 20 - shift) + link(URL_238_4, "地方自治法 第二百三十八条の四")
+    pieces = split_text(line * 2)
+    assert "".join(pieces) == line * 2
+    assert all(p.count("<") == p.count(">") for p in pieces)
+
+
+def test_a_long_digest_item_is_shortened_without_breaking_its_link_or_an_entity() -> None:
+    item = DigestItem("通知 & 事務連絡", "https://www.soumu.go.jp/a?b=1", "&" * 4000, "2025-04-01", "総務省")
+    [message] = digest_messages(Digest("soumu", (item,)))
+    [text] = section_texts(message.blocks)
+    assert text.startswith("*<https://www.soumu.go.jp/a?b=1|通知 &amp; 事務連絡>*\n&amp;")
+    assert text.endswith("&amp;…") and not BROKEN_ENTITY.search(text)
+    assert_slack_takes(message)
