@@ -1,7 +1,9 @@
 """Answer / Digest → Slack Block Kit messages (pure; no Slack SDK import).
 
 Slack's limits: a section's mrkdwn text holds at most 3,000 characters, a message at most
-50 blocks, a header 150 characters, a button value 2,000 characters. Every text that Slack parses
+50 blocks, a header 150 characters, a button value 2,000 characters, and Slack refuses a message
+whose blocks hold more than about 13,000 characters in all (``msg_blocks_too_long``): a longer
+answer goes out as several messages in the thread, each within ``MESSAGE_LIMIT``. Every text that Slack parses
 — the blocks' mrkdwn and the notification ``text`` — is escaped the way Slack requires (``&``,
 ``<``, ``>``), so nothing a person wrote becomes a mention, a broadcast or a link; our own links are
 written as ``<url|label>``. Escaped text is only ever cut between entities and links (``cut``).
@@ -9,8 +11,9 @@ written as ``<url|label>``. Escaped text is only ever cut between entities and l
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +22,10 @@ from bot.models import Answer, Citation, Digest
 
 SECTION_LIMIT = 3000
 BLOCK_LIMIT = 50
+# A message's blocks, counted as their JSON: below the ~13,000 characters of block text Slack takes.
+MESSAGE_LIMIT = 12_000
+MAX_ANSWER_MESSAGES = 10  # about 110,000 characters; an answer longer still is cut, with a note
+WARNING_LIMIT = 500
 DIGEST_ITEMS_PER_MESSAGE = (BLOCK_LIMIT - 2) // 2  # header + two blocks per item
 HEADER_LIMIT = 150
 FALLBACK_TEXT_LIMIT = 300
@@ -35,6 +42,7 @@ SOURCES_HEADING = "*出典*"
 VERIFIED_MARK = "✅"
 UNVERIFIED_MARK = "⚠️ 未確認"
 TRUNCATED_NOTE = "（長いため以下を省略しました）"
+PART_NOTE = "（{i}/{n}）"  # which of an answer's messages this is
 
 Block = dict[str, Any]
 
@@ -192,41 +200,93 @@ def feedback_block(audit_id: str) -> Block:
     }
 
 
-def _fit(body: list[Block], tail: list[Block]) -> list[Block]:
-    """``body`` then ``tail`` within the 50-block limit; the body is cut first, with a note."""
-    room = BLOCK_LIMIT - len(tail)
-    if room < 2:
-        raise ValueError(f"{len(tail)} trailing blocks leave no room for the answer")
-    if len(body) > room:
-        body = [*body[: room - 1], context(TRUNCATED_NOTE)]
-    return [*body, *tail]
+_MARKER = re.compile(r"\[(\d+)\]")  # bot.verify writes each cited source as [n]
+
+
+def _size(blocks: list[Block]) -> int:
+    return sum(len(json.dumps(block, ensure_ascii=False)) for block in blocks)
+
+
+def _cited(blocks: list[Block]) -> set[int]:
+    """The source numbers the sections of ``blocks`` cite."""
+    return {int(n) for b in blocks if b["type"] == "section" for n in _MARKER.findall(b["text"]["text"])}
+
+
+# Room kept in every message for the part number and the truncation note.
+_NOTES = [context(PART_NOTE.format(i=MAX_ANSWER_MESSAGES, n=MAX_ANSWER_MESSAGES)), context(TRUNCATED_NOTE)]
+
+
+def _parts(body: list[Block], tail: Callable[[list[Block]], list[Block]]) -> list[list[Block]]:
+    """``body`` in consecutive parts, each fitting in one message with its ``tail``; past
+    ``MAX_ANSWER_MESSAGES`` parts the rest is left out and the last part says so."""
+    parts: list[list[Block]] = [[]]
+    for block in body:
+        candidate = [*parts[-1], block]
+        message = [*candidate, *tail(candidate), *_NOTES]
+        if parts[-1] and (len(message) > BLOCK_LIMIT or _size(message) > MESSAGE_LIMIT):
+            if len(parts) == MAX_ANSWER_MESSAGES:
+                parts[-1].append(context(TRUNCATED_NOTE))
+                break
+            parts.append([])
+        parts[-1].append(block)
+    return parts
+
+
+def _messages(
+    body: list[Block],
+    tail: Callable[[list[Block], bool], list[Block]],
+    fallback: Callable[[int, list[Block]], str],
+) -> list[SlackMessage]:
+    """``body`` as one or more messages; each ends with ``tail(part, last)`` (sized for the last) and
+    notifies with ``fallback(index, part)``."""
+    parts = _parts(body, lambda part: tail(part, True))
+    count = len(parts)
+    messages = []
+    for i, part in enumerate(parts):
+        note = [context(PART_NOTE.format(i=i + 1, n=count))] if count > 1 else []
+        blocks = [*part, *note, *tail(part, i == count - 1)]
+        messages.append(SlackMessage(text=fallback(i, part), blocks=blocks))
+    return messages
 
 
 def answer_messages(answer: Answer) -> list[SlackMessage]:
-    """The message(s) for an answer: the answer itself, then the 照会 draft when abstaining."""
+    """The messages for an answer, in thread order: the answer (as many messages as Slack needs,
+    each listing the sources its own text cites, the last also any cited nowhere, the warnings and
+    the feedback buttons), then the 照会 draft when abstaining."""
     body: list[Block] = []
     if answer.abstained:
         lead = ABSTAINED_LEAD + (f"\n{INQUIRY_OFFER}" if answer.inquiry_draft else "")
         body.append(section(lead))
-    body += sections(to_mrkdwn(answer.text))
-    tail = sources_blocks(answer.citations)
+    text = to_mrkdwn(answer.text)
+    body += sections(text)
+    closing: list[Block] = []
     if answer.warnings:
-        tail.append(context(*(f"⚠️ {escape(w)}" for w in answer.warnings[:10])))
+        closing.append(context(*(shorten(f"⚠️ {escape(w)}", WARNING_LIMIT) for w in answer.warnings[:10])))
     if answer.audit_id:
-        tail.append(feedback_block(answer.audit_id))
-    messages = [SlackMessage(text=plain_fallback(to_mrkdwn(answer.text)), blocks=_fit(body, tail))]
+        closing.append(feedback_block(answer.audit_id))
+    uncited = {c.n for c in answer.citations} - _cited(body)
+
+    def tail(part: list[Block], last: bool) -> list[Block]:
+        shown = _cited(part) | (uncited if last else set())
+        sources = sources_blocks(tuple(c for c in answer.citations if c.n in shown))
+        return [*sources, *closing] if last else sources
+
+    def fallback(i: int, part: list[Block]) -> str:  # a later message notifies with its own words
+        return plain_fallback(text if i == 0 else part[0]["text"]["text"])
+
+    messages = _messages(body, tail, fallback)
     if answer.abstained and answer.inquiry_draft:
-        messages.append(inquiry_message(answer.inquiry_draft))
+        messages += inquiry_messages(answer.inquiry_draft)
     return messages
 
 
-def inquiry_message(draft: str) -> SlackMessage:
+def inquiry_messages(draft: str) -> list[SlackMessage]:
     """The 照会 draft as preformatted text (Slack folds long messages behind "Show more")."""
     fence = "```"
     room = SECTION_LIMIT - 2 * len(fence) - 2
     blocks = [section(INQUIRY_LEAD)]
     blocks += [section(f"{fence}\n{piece}\n{fence}") for piece in split_text(escape(draft), room)]
-    return SlackMessage(text="照会文案", blocks=_fit(blocks, []))
+    return _messages(blocks, lambda part, last: [], lambda i, part: "照会文案")
 
 
 def apology_message() -> SlackMessage:

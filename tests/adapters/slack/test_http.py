@@ -7,6 +7,7 @@ import copy
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from adapters.slack.render import (
 from bot import wording
 from bot.digest.compose import digest_marker
 from bot.engine import AnswerEngine, EngineSettings
-from bot.models import Answer, ConversationRef, Digest, DigestItem
+from bot.models import Answer, Citation, ConversationRef, Digest, DigestItem, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.events import EventLedger
@@ -36,6 +37,8 @@ from tests.fakes.slack_api import FakeSlack, SlackCall
 
 MENTION_TS = "1715000000.000100"
 DAI5JO_LINK = "<https://laws.e-gov.go.jp/law/405AC0000000088#Mp-At_5|行政手続法 第五条>"
+CITATION = Citation(1, "405AC0000000088", "5", "行政手続法 第五条",
+                    "https://laws.e-gov.go.jp/law/405AC0000000088#Mp-At_5", "", True)
 
 
 def texts(call: SlackCall) -> list[str]:
@@ -367,6 +370,41 @@ async def test_engine_failure_posts_the_apology_and_logs_the_traceback(
     [record] = [r for r in caplog.records if r.exc_info]
     assert record.exc_info is not None and record.exc_info[1] is error
     assert "Ev0MENTION0001" in record.getMessage()
+
+
+LONG_ANSWER = "\n\n".join(f"第{i}段落[1]。" + "う" * 2985 for i in range(20))
+
+
+class StreamedFixedAnswer(FixedAnswerEngine):
+    """The fixed answer, streamed: a first piece of text, then the answer."""
+
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        yield self.fixed.text[:100]
+        yield await self.answer(message, collections=collections)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_long_answer_is_posted_as_several_messages_in_the_thread(
+    streaming: bool, make_adapter: Any, serve: Any, slack: FakeSlack, db: Database
+) -> None:
+    """Issue 18: a 60,000-character answer went out as one message; Slack refused it
+    (msg_blocks_too_long) and the asker got the apology instead."""
+    long = Answer(text=LONG_ANSWER, citations=(CITATION,), abstained=False, audit_id="a-1")
+    engine = StreamedFixedAnswer(long)
+    running = await serve(make_adapter(engine=engine, streaming=streaming, stream_buffer=10))
+    await running.event(load_fixture("payload_app_mention.json"))
+    await slack.wait_for("reactions.remove")
+    posts = slack.calls_to("chat.update") + slack.calls_to("chat.postMessage")  # the stream's, then the rest
+    refused = [c for c in slack.calls if c.method.startswith("chat.") and not c.response.get("ok")]
+    assert refused == []
+    assert len(posts) > 4 and all(p.params.get("thread_ts", MENTION_TS) == MENTION_TS for p in posts)
+    assert len(slack.calls_to("chat.update")) == int(streaming)
+    body = [t for p in posts for t in texts(p) if t.startswith("第") or t.startswith("う")]
+    assert "\n\n".join(body) == LONG_ANSWER  # in order, nothing lost
+    assert wording.APOLOGY not in str([p.params for p in posts])
+    assert all(f"[1] {DAI5JO_LINK} ✅" in "\n".join(texts(p)) for p in posts)  # each cites its source
 
 
 async def test_feedback_click_is_stored_against_the_audit_record(

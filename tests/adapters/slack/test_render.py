@@ -13,7 +13,12 @@ from adapters.slack.render import (
     FEEDBACK_BLOCK_ID,
     FEEDBACK_HELPFUL,
     FEEDBACK_NOT_HELPFUL,
+    INQUIRY_LEAD,
+    MAX_ANSWER_MESSAGES,
+    MESSAGE_LIMIT,
+    PART_NOTE,
     SECTION_LIMIT,
+    SOURCES_HEADING,
     TRUNCATED_NOTE,
     answer_messages,
     apology_message,
@@ -22,6 +27,7 @@ from adapters.slack.render import (
     escape,
     link,
     notice_message,
+    plain_fallback,
     split_text,
     to_mrkdwn,
 )
@@ -122,13 +128,64 @@ def test_a_single_huge_line_is_cut_into_pieces() -> None:
         split_text("x", 0)
 
 
-def test_messages_stay_under_fifty_blocks_and_keep_sources_and_buttons() -> None:
-    text = "\n\n".join("う" * 2999 for _ in range(80))
-    [message] = answer_messages(answer(text))
-    assert len(message.blocks) == BLOCK_LIMIT
-    assert message.blocks[-1]["type"] == "actions"
-    assert section_texts(message.blocks)[-1].startswith("*出典*")
-    assert {"type": "context", "elements": [{"type": "mrkdwn", "text": TRUNCATED_NOTE}]} in message.blocks
+def paragraphs(count: int) -> str:
+    """``count`` paragraphs of about 3,000 characters, each citing one of the sources 1-3."""
+    return "\n\n".join(f"第{i}段落[{i % 3 + 1}]。" + "う" * 2985 for i in range(count))
+
+
+def body_texts(messages: list[Any]) -> list[str]:
+    return [t for m in messages for t in section_texts(m.blocks) if not t.startswith(SOURCES_HEADING)]
+
+
+def listed_sources(message: Any) -> set[int]:
+    sources = [t for t in section_texts(message.blocks) if t.startswith(SOURCES_HEADING)]
+    return {int(n) for t in sources for n in re.findall(r"^\[(\d+)\] ", t, re.MULTILINE)}
+
+
+def test_a_long_answer_goes_out_as_several_messages_slack_takes() -> None:
+    """Issue 18: up to 47×3,000 characters of blocks went into one message; Slack refuses about
+    13,000 (msg_blocks_too_long), and the asker got the apology instead of the answer."""
+    text = paragraphs(20)
+    uncited = Citation(4, "d4", "1", "本文で引用していない通知", "https://e.example/4", "", True)
+    cited = (citation(1), citation(2), citation(3), uncited)
+    messages = answer_messages(answer(text, citations=cited, warnings=("第九十九条は資料にありません",)))
+    count = len(messages)
+    assert 4 < count < MAX_ANSWER_MESSAGES
+    assert "\n\n".join(body_texts(messages)) == to_mrkdwn(text)  # in order, nothing lost
+    for i, message in enumerate(messages, 1):
+        assert_slack_takes(message)
+        last = i == count
+        own = {int(n) for n in re.findall(r"\[(\d+)\]", "".join(body_texts([message])))}
+        assert own and listed_sources(message) == own | ({4} if last else set())  # sources where they belong
+        notes = [e["text"] for b in message.blocks if b["type"] == "context" for e in b["elements"]]
+        assert PART_NOTE.format(i=i, n=count) in notes
+        assert ("⚠️ 第九十九条は資料にありません" in notes) is last
+        assert (message.blocks[-1]["type"] == "actions") is last  # one vote per answer
+        assert message.text == plain_fallback(body_texts([message])[0])  # each notifies with its own words
+    assert messages[0].text.startswith("第0段落[1]。うう")
+
+
+def test_an_answer_past_the_last_message_is_cut_with_a_note() -> None:
+    messages = answer_messages(answer(paragraphs(80)))
+    assert len(messages) == MAX_ANSWER_MESSAGES
+    for message in messages:
+        assert_slack_takes(message)
+    last = messages[-1]
+    assert {"type": "context", "elements": [{"type": "mrkdwn", "text": TRUNCATED_NOTE}]} in last.blocks
+    assert listed_sources(last) and last.blocks[-1]["type"] == "actions"
+    shown = "\n\n".join(body_texts(messages))
+    assert to_mrkdwn(paragraphs(80)).startswith(shown) and len(shown) > 9 * MESSAGE_LIMIT * 0.8
+
+
+def test_a_long_inquiry_draft_goes_out_as_several_messages() -> None:
+    draft = "\n\n".join(f"{i}　" + "照会事項の説明。" * 350 for i in range(8))
+    abstained = Answer(text="根拠となる資料が見つかりませんでした。", citations=(), abstained=True,
+                       inquiry_draft=draft, audit_id="a-9")
+    first, *drafts = answer_messages(abstained)
+    assert len(drafts) > 1 and all(d.text == "照会文案" for d in drafts)
+    assert section_texts(drafts[0].blocks)[0] == INQUIRY_LEAD
+    for message in [first, *drafts]:
+        assert_slack_takes(message)
 
 
 def test_abstention_is_clearly_worded_and_the_draft_follows_as_a_second_message() -> None:
