@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import wording
-from bot.models import Answer, Citation, Digest
+from bot.models import Answer, Citation, Digest, DigestItem
 
 SECTION_LIMIT = 3000
 BLOCK_LIMIT = 50
@@ -27,6 +27,8 @@ MESSAGE_LIMIT = 12_000
 MAX_ANSWER_MESSAGES = 10  # about 110,000 characters; an answer longer still is cut, with a note
 WARNING_LIMIT = 500
 DIGEST_ITEMS_PER_MESSAGE = (BLOCK_LIMIT - 2) // 2  # header + two blocks per item
+DIGEST_TITLE_LIMIT = 200
+DIGEST_SOURCE_LIMIT = 100
 HEADER_LIMIT = 150
 FALLBACK_TEXT_LIMIT = 300
 
@@ -302,20 +304,31 @@ def notice_message(text: str) -> SlackMessage:
 
 
 def digest_messages(digest: Digest) -> list[SlackMessage]:
+    """A digest as one message (the runner's exactly-once ledger counts one post per digest): when
+    the items would not fit in one Slack message, their summaries are shortened alike until they do."""
     title = f"新着の通知・法令（{digest.subscription}）"
     header: Block = {"type": "header", "text": {"type": "plain_text", "text": title[:HEADER_LIMIT]}}
     if not digest.items:
         return [SlackMessage(text=escape(title), blocks=[header, section("新着はありません。")])]
-    body: list[Block] = []
-    for item in digest.items:
-        target = link(item.url, item.title) if item.url else escape(item.title)
-        summary = escape(item.summary.strip())
-        text = shorten(f"*{target}*" + (f"\n{summary}" if summary else ""), SECTION_LIMIT)
-        body.append(section(text))
-        body.append(context(escape(f"{item.published}・{item.source}")))
-    room = BLOCK_LIMIT - 1
-    if len(body) > room:
-        shown = (room - 1) // 2
-        rest = len(digest.items) - shown
-        body = [*body[: shown * 2], context(f"ほか {rest} 件")]
-    return [SlackMessage(text=escape(f"{title}: {len(digest.items)} 件"), blocks=[header, *body])]
+    shown = digest.items[:DIGEST_ITEMS_PER_MESSAGE]
+    rest = [context(f"ほか {len(digest.items) - len(shown)} 件")] if len(shown) < len(digest.items) else []
+    low, high = 0, SECTION_LIMIT  # the longest summary that lets every item fit (0: titles only)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _size([header, *_digest_items(shown, middle), *rest]) <= MESSAGE_LIMIT:
+            low = middle
+        else:
+            high = middle - 1
+    blocks = [header, *_digest_items(shown, low), *rest]
+    return [SlackMessage(text=escape(f"{title}: {len(digest.items)} 件"), blocks=blocks)]
+
+
+def _digest_items(items: Sequence[DigestItem], summary_limit: int) -> list[Block]:
+    blocks: list[Block] = []
+    for item in items:
+        label = item.title[:DIGEST_TITLE_LIMIT]
+        target = link(item.url, label) if item.url else escape(label)
+        summary = shorten(escape(item.summary.strip()), summary_limit) if summary_limit else ""
+        blocks.append(section(shorten(f"*{target}*" + (f"\n{summary}" if summary else ""), SECTION_LIMIT)))
+        blocks.append(context(shorten(escape(f"{item.published}・{item.source}"), DIGEST_SOURCE_LIMIT)))
+    return blocks

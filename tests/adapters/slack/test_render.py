@@ -307,3 +307,23 @@ def test_a_long_digest_item_is_shortened_without_breaking_its_link_or_an_entity(
     assert text.startswith("*<https://www.soumu.go.jp/a?b=1|通知 &amp; 事務連絡>*\n&amp;")
     assert text.endswith("&amp;…") and not BROKEN_ENTITY.search(text)
     assert_slack_takes(message)
+
+
+def test_a_digest_of_long_summaries_still_fits_in_one_message() -> None:
+    """A digest is one post (the runner's ledger counts one per digest): 24 items with 3,000-character
+    summaries were 72,000 characters, which Slack refuses; the summaries are shortened alike."""
+    items = tuple(
+        DigestItem(f"通知{i} & 改正", f"https://www.soumu.go.jp/{i}.html", f"要旨{i}。" + "&" * 3000,
+                   "2025-04-01", "総務省")
+        for i in range(24)
+    )
+    [message] = digest_messages(Digest("soumu", items))
+    assert_slack_takes(message)
+    texts = section_texts(message.blocks)
+    assert len(texts) == 24
+    for i, text in enumerate(texts):
+        assert text.startswith(f"*<https://www.soumu.go.jp/{i}.html|通知{i} &amp; 改正>*\n要旨{i}。&amp;")
+        assert text.endswith("…") and not BROKEN_ENTITY.search(text)
+    assert len({len(t) for t in texts[:10]}) <= 2  # shortened alike
+    short = digest_messages(Digest("soumu", items[:2]))[0]
+    assert len(section_texts(short.blocks)[0]) > len(texts[0])  # fewer items keep more of each summary
