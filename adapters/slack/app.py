@@ -88,6 +88,12 @@ EVENT_SCOPES: Mapping[str, tuple[str, ...]] = {
 BOT_SCOPES = tuple(sorted({scope for scopes in (*METHOD_SCOPES.values(), *EVENT_SCOPES.values())
                            for scope in scopes}))
 BOT_EVENTS = tuple(EVENT_SCOPES)
+# The largest Events API or interactivity request body read (kairan serve reads 64 KiB of others').
+# Slack's own limits: a message holds up to 40,000 characters, and an event carries them twice (its
+# text and its rich-text blocks); JSON may escape each as \uXXXX (6 bytes): 480,000 bytes with the
+# envelope's fields. A button click carries the message it is on (ours stay within 12,000
+# characters of blocks), percent-encoded as a form (9 bytes a character). 1 MiB holds either.
+MAX_BODY_BYTES = 1024 * 1024
 # Slack message metadata on digest posts: lets ``was_posted`` find a post after a crash.
 DIGEST_EVENT_TYPE = "kairan_digest"
 HISTORY_PAGE = 200  # messages per conversations.history page
@@ -262,6 +268,8 @@ class SlackAdapter:
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self._ready or self.mode != "http":
             return web.json_response({"error": "not ready"}, status=503)
+        # Slack's requests may be larger than what the server reads of others (MAX_BODY_BYTES).
+        request = request.clone(client_max_size=MAX_BODY_BYTES)
         refused = await refusal_response(request, signing_secret=self._signing_secret)
         if refused is not None:
             return refused

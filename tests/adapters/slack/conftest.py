@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -134,8 +135,8 @@ class Running:
     async def post(self, body: bytes, headers: dict[str, str], content_type: str) -> tuple[int, float, str]:
         """POST to /slack/events; returns status, seconds until the response, response text."""
         start = time.perf_counter()
-        async with self.session.post(
-            self.url, data=body, headers={**headers, "Content-Type": content_type}
+        async with self.session.post(  # a stream: aiohttp warns of a large body given as bytes
+            self.url, data=io.BytesIO(body), headers={**headers, "Content-Type": content_type}
         ) as resp:
             text = await resp.text()
             return resp.status, time.perf_counter() - start, text
