@@ -327,3 +327,31 @@ def test_a_digest_of_long_summaries_still_fits_in_one_message() -> None:
     assert len({len(t) for t in texts[:10]}) <= 2  # shortened alike
     short = digest_messages(Digest("soumu", items[:2]))[0]
     assert len(section_texts(short.blocks)[0]) > len(texts[0])  # fewer items keep more of each summary
+
+
+def every_kind_of_message() -> list[Any]:
+    """One of each message the renderers make, with the features each may carry."""
+    draft = "件名：「行政財産の貸付け」について（照会）\n\n１　照会の趣旨\n　<団体名>において…"
+    answers = [
+        answer("行政財産は貸し付けることができない[1]。", citations=(citation(1), citation(2, False))),
+        answer("本文[1]", warnings=("第九十九条は資料にありません",) * 12, audit_id=None),
+        Answer(text="根拠となる資料が見つかりませんでした。", citations=(), abstained=True,
+               inquiry_draft=draft, audit_id="a-9"),
+        answer(paragraphs(20)),
+    ]
+    items = tuple(
+        DigestItem(f"通知{i}", f"https://e.example/{i}", "概要。", "2025-04-01", "総務省") for i in range(40)
+    )
+    return [
+        *(m for a in answers for m in answer_messages(a)),
+        *digest_messages(Digest("all", items)), *digest_messages(Digest("all", ())),
+        apology_message(), notice_message(wording.EMPTY_QUESTION), notice_message(wording.NOT_CONFIGURED),
+    ]
+
+
+def test_every_kind_of_message_is_valid_block_kit() -> None:
+    messages = every_kind_of_message()
+    assert len(messages) > 12
+    for message in messages:
+        assert message.text and message.blocks
+        assert_slack_takes(message)
