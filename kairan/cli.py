@@ -575,7 +575,7 @@ def logo_login(manifest_path: Path | None, url: str | None, login_id: str, passw
                 login=login_id,
                 password=password,
                 ask_code=ask_code,
-                api_version=logo.api_version if logo is not None else "1.107",
+                api_version=logo.api_version if logo is not None else None,
                 proxy=logo.proxy if logo is not None else None,
                 ssl_context=ssl_context(logo) if logo is not None else None,
             )

@@ -371,7 +371,11 @@ WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
 class LogoConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     url: WsUrl = Field(description="LoGo Chat WebSocket API endpoint (internet or LGWAN host), wss://…")
-    api_version: str = Field("1.107", min_length=1, description="API version sent in create_session")
+    api_version: str | None = Field(
+        None,
+        min_length=1,
+        description="API version sent in create_session; omitted = that of the official client",
+    )
     token_env: EnvName = "LOGO_TOKEN"
     proxy: Url | None = Field(
         None, description="HTTP(S) proxy for the WebSocket; omitted = HTTPS_PROXY if set"

@@ -7,13 +7,13 @@ Frames (MessagePack arrays, strings in the old raw format as direct-js sends the
 - response ``[1, msgid, error, result]``; ``error`` is a map ``{code, message, detail}`` and
   ``detail.retry_after`` (seconds) accompanies 429 "too many requests" and 503 errors.
 
-Session: ``create_session(token, api_version, "bot")`` → ``reset_notification`` →
+Session: ``create_session(token, API_VERSION, "bot")`` → ``reset_notification`` →
 ``get_domains`` → ``get_talks`` → (``get_acquaintances`` for display names, optional) →
 ``start_notification``. Keep-alive uses WebSocket ping frames; a lost connection is
 re-established with a fresh session, backing off from 3 s doubling to 45 s. Messages are
 sent one at a time, spaced by ``send_interval`` and retried after ``retry_after``.
 
-Unconfirmed details stay parameters: the API version, the message count and order code
+Unconfirmed details stay parameters: the message count and order code
 of ``get_messages`` (``[talk_id, count, since_id, max_id, order]``, 1 = ascending).
 """
 
@@ -33,6 +33,9 @@ import msgpack
 
 log = logging.getLogger(__name__)
 
+# The API version the official client direct-js 2.1.0 announces: kairan speaks what it speaks.
+# The only place it is written; the manifest's platforms.logo.api_version may override it.
+API_VERSION = "1.122"
 REQUEST = 0
 RESPONSE = 1
 AGENT = "bot"
@@ -142,7 +145,7 @@ class LogoClient:
         *,
         url: str,
         token: str,
-        api_version: str = "1.107",
+        api_version: str | None = None,
         proxy: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ping_interval: float = 40.0,
@@ -156,7 +159,7 @@ class LogoClient:
     ) -> None:
         self.url = url
         self._token = token
-        self.api_version = api_version
+        self.api_version = api_version or API_VERSION
         self.proxy = proxy
         self.ssl_context = ssl_context
         self.ping_interval = ping_interval

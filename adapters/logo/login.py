@@ -21,7 +21,17 @@ from typing import Any
 
 import aiohttp
 
-from adapters.logo.client import AGENT, REQUEST, RESPONSE, ConnectionLost, RpcError, normalize, pack, unpack
+from adapters.logo.client import (
+    AGENT,
+    API_VERSION,
+    REQUEST,
+    RESPONSE,
+    ConnectionLost,
+    RpcError,
+    normalize,
+    pack,
+    unpack,
+)
 
 UNAUTHORIZED_DEVICE = "unauthorized device"
 CODE_PROMPT = "LoGoチャットに表示された端末認証コードを入力してください: "
@@ -90,7 +100,7 @@ async def login_flow(
     login: str,
     password: str,
     ask_code: Callable[[str], Awaitable[str]],
-    api_version: str = "1.107",
+    api_version: str | None = None,
     proxy: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
     idfv: str | None = None,
@@ -98,6 +108,7 @@ async def login_flow(
 ) -> LoginResult:
     """Obtain and check an access token; ``ask_code(prompt)`` supplies the device code if needed."""
     device = idfv or str(uuid.uuid4())
+    api_version = api_version or API_VERSION
     method, params = token_request(login, password, device)
     try:
         async with _connect(url, proxy=proxy, ssl_context=ssl_context, timeout=timeout) as rpc:

@@ -27,7 +27,7 @@ async def test_handshake_sequence_and_session_state(server: LogoFakeServer) -> N
         assert await client.start(wait=5)
         assert server.methods() == HANDSHAKE
         session = server.attempts("create_session")[0]
-        assert session.params == [server.token, "1.107", "bot"]
+        assert session.params == [server.token, "1.122", "bot"]  # what direct-js 2.1.0 sends
         # Strings go out in the old raw format: the 45-byte token is raw16 (0xda), not str8 (0xd9).
         assert b"\xda\x00\x2d" + server.token.encode() in session.frame
         assert b"\xd9" not in session.frame

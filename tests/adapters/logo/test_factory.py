@@ -58,3 +58,24 @@ def test_unknown_default_tenant_and_missing_ca_file(db: Database, tmp_path: Path
 def test_logo_url_must_be_a_websocket_url() -> None:
     with pytest.raises(ValueError, match=r"must be a ws\(s\):// URL"):
         Manifest.model_validate(manifest_data(url="https://logochat.example.lg.jp/api"))
+
+
+def test_without_api_version_the_client_sends_the_official_clients(db: Database) -> None:
+    from adapters.logo.client import API_VERSION
+
+    manifest = Manifest.model_validate(manifest_data(default_tenant="yokosuka"))
+    assert manifest.platforms.logo is not None and manifest.platforms.logo.api_version is None
+    adapter = build_logo_adapter(manifest, engine=ENGINE, db=db, environ={"LOGO_TOKEN": "tok"})
+    assert adapter is not None and adapter.client.api_version == API_VERSION == "1.122"
+
+
+def test_the_api_version_is_written_in_one_place() -> None:
+    """adapters/logo/client.py holds it; the manifest, the CLI and login refer to it."""
+    root = Path(__file__).resolve().parents[3]
+    places = [
+        str(path.relative_to(root))
+        for folder in ("adapters", "bot", "kairan", "manifest", "knowledge")
+        for path in sorted((root / folder).rglob("*"))
+        if path.suffix in {".py", ".yaml", ".json"} and '"1.122"' in path.read_text(encoding="utf-8")
+    ]
+    assert places == ["adapters/logo/client.py"]

@@ -23,7 +23,7 @@ async def test_login_with_device_authorization(server: LogoFakeServer) -> None:
         "admin@example.lg.jp", "pass-word", "device-1", "bot", ""
     ]
     assert server.attempts("authorize_device")[0].params == ["123456", "device-1"]
-    assert server.attempts("create_session")[1].params == ["issued-1-device-1", "1.107", "bot"]
+    assert server.attempts("create_session")[1].params == ["issued-1-device-1", "1.122", "bot"]
 
 
 async def test_wrong_password_fails_without_echoing_it(server: LogoFakeServer) -> None:
