@@ -1,6 +1,6 @@
 """A LoGo Chat (L is B "direct" protocol) bot client: MessagePack-RPC over a binary WebSocket.
 
-Frames (MessagePack arrays, strings in the old raw format as direct-js sends them):
+Frames (MessagePack arrays; as direct-js sends them, strings in the old raw format and ids as uint64):
 
 - request  ``[0, msgid, method, params]`` (both directions: the server pushes notifications
   as requests, the client acks each one with ``[1, msgid, nil, true]``)
@@ -88,8 +88,26 @@ class RpcError(LogoError):
 # -- codec ---------------------------------------------------------------------------------------
 
 
+class Id(int):
+    """A LoGo id (user, talk, message, domain): packed as 64 bits whatever its value.
+
+    direct-js holds ids as Int64 and always writes them as uint64 (int64 when the top bit is set);
+    the server's ids are that wide, so a narrow encoding would only ever differ from it on small ids.
+    """
+
+
+_HEADERS = msgpack.Packer(use_bin_type=False)
+
+
 def pack(obj: Any) -> bytes:
-    """Encode like direct-js: strings in the old raw format (no bin/str8 types)."""
+    """Encode like direct-js: strings in the old raw format (no bin/str8 types), ``Id`` in 64 bits,
+    other integers in the smallest type."""
+    if isinstance(obj, Id):
+        return (b"\xd3" if obj < 0 or obj >= 2**63 else b"\xcf") + (obj % 2**64).to_bytes(8, "big")
+    if isinstance(obj, list | tuple):
+        return _HEADERS.pack_array_header(len(obj)) + b"".join(pack(v) for v in obj)
+    if isinstance(obj, dict):
+        return _HEADERS.pack_map_header(len(obj)) + b"".join(pack(k) + pack(v) for k, v in obj.items())
     return msgpack.packb(obj, use_bin_type=False)
 
 
@@ -426,7 +444,7 @@ class LogoClient:
         for talk_id, since in list(self._last_seen.items()):
             try:
                 messages = await self.call(
-                    "get_messages", [talk_id, self.backfill_count, since, None, ORDER_ASC]
+                    "get_messages", [Id(talk_id), self.backfill_count, Id(since), None, ORDER_ASC]
                 )
             except RpcError as exc:
                 log.info("LoGo: backfill disabled, get_messages failed: %s", exc)
@@ -456,7 +474,7 @@ class LogoClient:
                 item.attempts += 1
                 self._last_send = time.monotonic()
                 try:
-                    result = await self.call("create_message", [item.talk_id, TEXT_MESSAGE, item.text])
+                    result = await self.call("create_message", [Id(item.talk_id), TEXT_MESSAGE, item.text])
                 except RpcError as exc:
                     if exc.retryable and item.attempts < self.send_attempts:
                         wait = exc.retry_after if exc.retry_after is not None else self.send_interval * 2

@@ -7,7 +7,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from adapters.logo.client import ProtocolError, RpcError, pack, unpack
+from adapters.logo.client import Id, ProtocolError, RpcError, pack, unpack
 from tests.adapters.logo.conftest import make_client
 from tests.fakes.logo_server import BOT_ID, GROUP_TALK, PAIR_TALK, SATO, YAMADA, LogoFakeServer
 
@@ -160,6 +160,40 @@ def test_codec_round_trip_and_garbage() -> None:
         unpack(msgpack.packb({"a": 1}))
     with pytest.raises(ProtocolError, match="message id must be an integer, got 'x'"):
         unpack(msgpack.packb([1, "x", None, True]))
+
+
+def test_ids_are_packed_as_64_bit_like_direct_js() -> None:
+    """direct-js keeps ids as Int64 and writes them as uint64 (int64 when the top bit is set), whatever
+    their size; other integers take the smallest type."""
+    frame = pack([0, 7, "create_message", [Id(200), 1, "本文"]])
+    assert frame == (
+        b"\x94\x00\x07\xaecreate_message"
+        b"\x93\xcf\x00\x00\x00\x00\x00\x00\x00\xc8\x01\xa6\xe6\x9c\xac\xe6\x96\x87"
+    )
+    assert pack(Id(2**63 + 5)) == b"\xd3\x80\x00\x00\x00\x00\x00\x00\x05"  # high word negative
+    assert pack(Id(-2)) == b"\xd3\xff\xff\xff\xff\xff\xff\xff\xfe"
+    assert pack({"talk_id": Id(1), "count": 20}) == (
+        b"\x82\xa7talk_id\xcf\x00\x00\x00\x00\x00\x00\x00\x01\xa5count\x14"
+    )
+    assert unpack(pack([1, 3, None, [Id(9)]])) == [1, 3, None, [9]]
+
+
+async def test_talk_and_message_ids_go_out_as_uint64(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    try:
+        await client.start(wait=5)
+        await client.send_text(GROUP_TALK, "テスト送信")
+        (call,) = server.sent(GROUP_TALK)
+        assert b"\x93\xcf" + GROUP_TALK.to_bytes(8, "big") + b"\x01" in call.frame
+        first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
+        await server.wait_for(lambda: push_id in server.acks)
+        await server.drop()
+        await server.wait_for(lambda: bool(server.attempts("get_messages")))
+        backfill = server.attempts("get_messages")[0].frame
+        since = first["message_id"].to_bytes(8, "big")
+        assert b"\x95\xcf" + PAIR_TALK.to_bytes(8, "big") + b"\x14\xcf" + since + b"\xc0\x01" in backfill
+    finally:
+        await client.stop()
 
 
 def test_rpc_error_reads_retry_after() -> None:
