@@ -40,4 +40,4 @@ bench: venv-dev
 	$(BIN)/python benchmarks/knowledge_base.py
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR) .pytest_cache
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache tests/conformance/logo/node_modules

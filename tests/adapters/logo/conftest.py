@@ -87,7 +87,8 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
 def make_adapter(
     server: LogoFakeServer, *, engine: Engine, db: Database, manifest: Manifest, **overrides: Any
 ) -> LogoAdapter:
-    client_options = {k: overrides.pop(k) for k in list(overrides) if k in {"send_interval", "backfill"}}
+    client_keys = {"send_interval", "backfill", "token"}
+    client_options = {k: overrides.pop(k) for k in list(overrides) if k in client_keys}
     return LogoAdapter(
         client=make_client(server, **client_options),
         manifest=manifest,

@@ -9,7 +9,16 @@ import pytest
 
 from adapters.logo.client import Id, ProtocolError, RpcError, pack, unpack
 from tests.adapters.logo.conftest import make_client
-from tests.fakes.logo_server import BOT_ID, GROUP_TALK, PAIR_TALK, SATO, YAMADA, LogoFakeServer
+from tests.fakes.logo_server import (
+    BOT_ID,
+    DOMAIN_ID,
+    GROUP_TALK,
+    PAIR_TALK,
+    SATO,
+    UNMAPPED_TALK,
+    YAMADA,
+    LogoFakeServer,
+)
 
 HANDSHAKE = [
     "create_session",
@@ -51,10 +60,11 @@ async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeSer
         await server.wait_for(lambda: push_id in server.acks)
         assert server.acks[push_id] == [1, push_id, None, True]
         assert seen == [("notify_create_message", payload)]
-        new_talk = {"talk_id": 400, "domain_id": 10, "type": 1, "user_ids": [BOT_ID, SATO]}
+        new_talk = {"talk_id": UNMAPPED_TALK + 1, "domain_id": DOMAIN_ID, "type": 1,
+                    "user_ids": [BOT_ID, SATO]}
         talk_push = await server.push("notify_create_pair_talk", new_talk)
         await server.wait_for(lambda: talk_push in server.acks)
-        assert client.is_pair_talk(400)
+        assert client.is_pair_talk(UNMAPPED_TALK + 1)
     finally:
         await client.stop()
 
@@ -188,8 +198,8 @@ async def test_talk_and_message_ids_go_out_as_uint64(server: LogoFakeServer) -> 
         first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
         await server.wait_for(lambda: push_id in server.acks)
         await server.drop()
-        await server.wait_for(lambda: bool(server.attempts("get_messages")))
-        backfill = server.attempts("get_messages")[0].frame
+        await server.wait_for(lambda: any(c.params[0] == PAIR_TALK for c in server.attempts("get_messages")))
+        backfill = next(c.frame for c in server.attempts("get_messages") if c.params[0] == PAIR_TALK)
         since = first["message_id"].to_bytes(8, "big")
         assert b"\x95\xcf" + PAIR_TALK.to_bytes(8, "big") + b"\x14\xcf" + since + b"\xc0\x01" in backfill
     finally:
