@@ -60,6 +60,38 @@ class ConnectionLost(LogoError):
     """The WebSocket closed (or is not open) while a call was pending."""
 
 
+# What an operator must do when LoGo ends the bot's session for good: Japanese first, then English.
+# Keyed by the server's close reason or 401 message, as the official client tells them apart.
+ENDINGS: dict[str, tuple[str, str]] = {
+    "concurrent access": (
+        "同じアクセストークンで別の接続が始まったため、LoGoチャットがこの接続を切断しました。"
+        "このボットは再接続しません。ボットを複数起動するときは、起動するものごとに kairan logo login で"
+        "別のトークンを取得してください。",
+        "LoGo closed this connection because another one started with the same access token; this bot "
+        "does not reconnect. Give every running bot its own token (kairan logo login).",
+    ),
+    "forcibly closed": (
+        "LoGoチャットがこのボットのセッションを強制終了しました（管理者による端末のログアウトなど）。"
+        "kairan logo login でトークンを取り直し、platforms.logo.token_env の環境変数に設定して"
+        "再起動してください。",
+        "LoGo forcibly closed the bot's session (an administrator signed the device out, for example): "
+        "get a new token with kairan logo login, put it into the variable platforms.logo.token_env names "
+        "and restart.",
+    ),
+}
+SESSION_ENDING_CLOSES = (1000, 1005)  # the close codes direct-js reads a reason from
+
+
+class SessionEnded(ConnectionLost):
+    """LoGo ended the bot's session for good (close reason or 401): the client stops, as direct-js
+    does; ``str()`` is the operator's instruction, Japanese first."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        ja, en = ENDINGS.get(reason, ("LoGoチャットがセッションを終了しました。", "LoGo ended the session."))
+        super().__init__(f"{ja} / {en} (LoGo: {reason})")
+
+
 class RpcError(LogoError):
     """The server answered a call with an error map."""
 
@@ -190,6 +222,7 @@ class LogoClient:
         self.backfill_count = backfill_count
         self.state = SessionState()
         self.sessions = 0  # sessions created so far (1 after the first connection)
+        self.ended: SessionEnded | None = None
         self._handlers: list[NotificationHandler] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -202,6 +235,8 @@ class LogoClient:
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
         self._last_send = 0.0
         self._last_seen: dict[int, int] = {}  # talk_id → newest message id seen (for backfill)
+        self._closed_with: tuple[int | None, str] = (None, "")  # the server's close code and reason
+        self._ended = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
     def add_handler(self, handler: NotificationHandler) -> None:
@@ -216,12 +251,12 @@ class LogoClient:
             self._http = aiohttp.ClientSession(trust_env=self.proxy is None)
             self._runner = asyncio.create_task(self._run(), name="logo-connection")
             self._sender = asyncio.create_task(self._send_loop(), name="logo-sender")
-        try:
-            await asyncio.wait_for(self._ready.wait(), wait)
-        except TimeoutError:
+        await self._ready_or_ended(wait)
+        if self._ready.is_set():
+            return True
+        if self.ended is None:
             log.warning("LoGo: no session within %.0f s, still trying to connect to %s", wait or 0, self.url)
-            return False
-        return True
+        return False
 
     async def stop(self) -> None:
         self._stopping = True
@@ -237,14 +272,22 @@ class LogoClient:
                     await task
         self._runner = self._sender = None
         self._fail_pending(ConnectionLost("client stopped"))
-        while not self._outbox.empty():
-            item = self._outbox.get_nowait()
-            if not item.done.done():
-                item.done.set_exception(ConnectionLost("client stopped before the message was sent"))
+        self._fail_outgoing(ConnectionLost("client stopped before the message was sent"))
         if self._http is not None:
             await self._http.close()
             self._http = None
         self._ready.clear()
+
+    async def _ready_or_ended(self, timeout: float | None = None) -> None:
+        """Wait until a session is ready or LoGo has ended the client's session for good."""
+        if self._ready.is_set() or self._ended.is_set():
+            return
+        waits = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._ended.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     def connected(self) -> bool:
         return self._ready.is_set() and self._ws is not None and not self._ws.closed
@@ -288,8 +331,11 @@ class LogoClient:
         """Queue one text message (already within the length limit); return create_message's result.
 
         Messages leave one at a time, ``send_interval`` apart; 429/503 are retried after the
-        server's ``retry_after``; a lost connection waits for the next session.
+        server's ``retry_after``; a lost connection waits for the next session. Once LoGo has ended
+        the session for good, SessionEnded.
         """
+        if self.ended is not None:
+            raise self.ended
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._outbox.put(_Outgoing(talk_id=talk_id, text=text, done=done))
         return await done
@@ -305,6 +351,9 @@ class LogoClient:
                 pause = delay
             except asyncio.CancelledError:
                 raise
+            except SessionEnded as exc:
+                self._end(exc)
+                return
             except RpcError as exc:
                 log.error("LoGo: %s", exc)
                 if exc.retryable and exc.retry_after is not None:
@@ -315,14 +364,43 @@ class LogoClient:
                 self._ready.clear()
                 self._ws = None
                 self._fail_pending(ConnectionLost("connection closed"))
+            ending = self._ending()
+            if ending is not None:
+                self._end(ending)
+                return
             if self._stopping:
                 break
             log.info("LoGo: reconnecting in %.1f s", pause)
             await asyncio.sleep(pause)
             delay = min(delay * 2, self.reconnect_max)
 
+    def _ending(self) -> SessionEnded | None:
+        """The end of the session for good, when the server closed it with such a reason.
+
+        direct-js stops after "concurrent access" (another session took the token: coming back
+        would knock that one off, and it us, forever) and signs out after "forcibly closed".
+        """
+        code, reason = self._closed_with
+        if code in SESSION_ENDING_CLOSES and reason in ENDINGS:
+            return SessionEnded(reason)
+        return None
+
+    def _end(self, exc: SessionEnded) -> None:
+        """Stop for good: say why and what to do, fail what waits to be sent."""
+        self.ended = exc
+        log.error("LoGo: %s", exc)
+        self._fail_outgoing(exc)
+        self._ended.set()
+
+    def _fail_outgoing(self, exc: Exception) -> None:
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            if not item.done.done():
+                item.done.set_exception(exc)
+
     async def _connect_once(self) -> None:
         assert self._http is not None
+        self._closed_with = (None, "")
         async with self._http.ws_connect(
             self.url,
             proxy=self.proxy,
@@ -346,7 +424,8 @@ class LogoClient:
                     with contextlib.suppress(asyncio.CancelledError):
                         await reader
             close_code = ws.close_code
-        log.warning("LoGo: connection closed (code %s)", close_code)
+        code, reason = self._closed_with
+        log.warning("LoGo: connection closed (code %s, reason %r)", code or close_code, reason)
 
     async def _handshake(self) -> None:
         session = normalize(await self.call("create_session", [self._token, self.api_version, AGENT]))
@@ -371,7 +450,13 @@ class LogoClient:
         await self.call("start_notification")
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
+        while True:
+            frame = await ws.receive()
+            if frame.type == aiohttp.WSMsgType.CLOSE:  # the server's close frame: keep its reason
+                self._closed_with = (frame.data, str(frame.extra or ""))
+                break
+            if frame.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                break
             if frame.type == aiohttp.WSMsgType.BINARY:
                 try:
                     message = unpack(frame.data)
@@ -467,7 +552,10 @@ class LogoClient:
         while True:
             item = await self._outbox.get()
             while not item.done.done():
-                await self._ready.wait()
+                await self._ready_or_ended()
+                if self.ended is not None:
+                    item.done.set_exception(self.ended)
+                    break
                 gap = self.send_interval - (time.monotonic() - self._last_send)
                 if gap > 0:
                     await asyncio.sleep(gap)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from typing import Any
 
 import msgpack
 import pytest
 
-from adapters.logo.client import Id, ProtocolError, RpcError, pack, unpack
+from adapters.logo.client import Id, ProtocolError, RpcError, SessionEnded, pack, unpack
 from tests.adapters.logo.conftest import make_client
 from tests.fakes.logo_server import (
     BOT_ID,
@@ -214,3 +215,61 @@ def test_rpc_error_reads_retry_after() -> None:
     assert capped.retry_after == 300
     assert RpcError("x", {"code": 400, "message": "bad", "detail": None}).retry_after is None
     assert not RpcError("x", {"code": 400, "message": "bad"}).retryable
+
+
+async def test_concurrent_access_stops_the_client_instead_of_knocking_the_other_off(
+    server: LogoFakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two bots sharing a token: the server closes the older session with "concurrent access". The
+    official client stops there; reconnecting would knock the other bot off, forever."""
+    first, second = make_client(server), make_client(server)
+    try:
+        assert await first.start(wait=5)
+        with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
+            assert await second.start(wait=5)
+            await server.wait_for(lambda: not first.connected())
+            await asyncio.sleep(0.5)  # ten times the reconnection delay
+        assert len(server.attempts("create_session")) == 2
+        assert second.connected() and not first.connected()
+        assert first.ended is not None and first.ended.reason == "concurrent access"
+        assert second.ended is None
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert line.startswith("LoGo: 同じアクセストークンで別の接続が始まったため")
+        assert "concurrent access" in line
+        with pytest.raises(SessionEnded):  # nothing is sent any more
+            await first.send_text(GROUP_TALK, "x")
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_forcibly_closed_session_is_not_reopened(
+    server: LogoFakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(server)
+    try:
+        assert await client.start(wait=5)
+        with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
+            await server.close_sessions(reason="forcibly closed")
+            sending = asyncio.create_task(client.send_text(GROUP_TALK, "閉じた後の送信"))
+            with pytest.raises(SessionEnded):  # fails instead of waiting for a session forever
+                await asyncio.wait_for(sending, 2)
+            await asyncio.sleep(0.5)
+        assert len(server.attempts("create_session")) == 1 and not client.connected()
+        assert client.ended is not None and client.ended.reason == "forcibly closed"
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert line.startswith("LoGo: LoGoチャットがこのボットのセッションを強制終了しました")
+        assert "kairan logo login" in line and "forcibly closed" in line
+    finally:
+        await client.stop()
+
+
+async def test_a_close_with_another_reason_is_reconnected(server: LogoFakeServer) -> None:
+    client = make_client(server)
+    try:
+        assert await client.start(wait=5)
+        await server.close_sessions(reason="server maintenance")
+        await server.wait_for(lambda: client.sessions == 2 and client.connected())
+        assert client.ended is None
+    finally:
+        await client.stop()
