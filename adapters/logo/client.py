@@ -24,8 +24,9 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -78,8 +79,35 @@ ENDINGS: dict[str, tuple[str, str]] = {
         "get a new token with kairan logo login, put it into the variable platforms.logo.token_env names "
         "and restart.",
     ),
+    # create_session's 401 answers, which direct-js tells apart:
+    "invalid token": (
+        "アクセストークンが無効です（失効した、ログアウトされた、別のサーバーのもの など）。"
+        "kairan logo login で新しいトークンを取得し、platforms.logo.token_env の環境変数に設定して"
+        "再起動してください。",
+        "the access token is invalid (revoked, signed out or from another server): get a new one with "
+        "kairan logo login, put it into the variable platforms.logo.token_env names and restart.",
+    ),
+    "unauthorized device": (
+        "このトークンの端末は認証されていません。kairan logo login をやり直し、LoGoチャットに表示される"
+        "端末認証コードを入力してください。",
+        "the token's device is not authorized: run kairan logo login again and enter the device "
+        "authorization code LoGo shows.",
+    ),
+    "expired password": (
+        "ボットのアカウントのパスワードの有効期限が切れています。LoGoチャットでパスワードを変更してから "
+        "kairan logo login をやり直してください。",
+        "the bot account's password has expired: change it in LoGo Chat, then run kairan logo login again.",
+    ),
+    "deleted account": (
+        "ボットのアカウントは LoGoチャットで削除されています。管理者にボット用のアカウントを用意してもらい、"
+        "kairan logo login でログインしてください。",
+        "the bot account has been deleted in LoGo Chat: ask the administrator for a bot account and sign "
+        "in with kairan logo login.",
+    ),
 }
 SESSION_ENDING_CLOSES = (1000, 1005)  # the close codes direct-js reads a reason from
+INVALID_TOKEN = "invalid token"
+TOKEN_RETRIES = 3  # direct-js: "invalid token" is tried again three times, a second apart
 
 
 class SessionEnded(ConnectionLost):
@@ -189,6 +217,48 @@ class _Outgoing:
     attempts: int = 0
 
 
+async def open_session(
+    call: Callable[[str, list[Any]], Awaitable[Any]],
+    token: str,
+    api_version: str,
+    *,
+    retry_delay: float = 1.0,
+) -> dict[str, Any]:
+    """``create_session`` as direct-js does it; the session map, or SessionEnded with the reason.
+
+    A 401 "invalid token" is tried again ``TOKEN_RETRIES`` times ``retry_delay`` apart (a token just
+    issued may not have reached every server yet); then, like "unauthorized device", "expired
+    password" and "deleted account", it ends the session for good. So does a session whose
+    ``password_expiration.expiration`` has passed (direct-js checks it on success too).
+    """
+    for attempt in range(TOKEN_RETRIES + 1):
+        try:
+            session = normalize(await call("create_session", [token, api_version, AGENT]))
+            break
+        except RpcError as exc:
+            if exc.code != 401 or exc.message not in ENDINGS:
+                raise
+            if exc.message != INVALID_TOKEN or attempt == TOKEN_RETRIES:
+                raise SessionEnded(exc.message) from exc
+            await asyncio.sleep(retry_delay)
+    if not isinstance(session, dict):
+        raise ProtocolError(f"create_session returned {str(session)[:200]}")
+    if _past(_expiration(session, "expiration")):
+        raise SessionEnded("expired password")
+    return session
+
+
+def _expiration(session: dict[str, Any], field: str) -> int | None:
+    """A time of the session's password_expiration (ms since the epoch), when it says one."""
+    found = session.get("password_expiration")
+    value = found.get(field) if isinstance(found, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _past(ms: int | None) -> bool:
+    return ms is not None and ms < time.time() * 1000
+
+
 class LogoClient:
     def __init__(
         self,
@@ -206,6 +276,7 @@ class LogoClient:
         send_attempts: int = 5,
         backfill: bool = True,
         backfill_count: int = 20,
+        token_retry_delay: float = 1.0,
     ) -> None:
         self.url = url
         self._token = token
@@ -220,6 +291,8 @@ class LogoClient:
         self.send_attempts = send_attempts
         self.backfill = backfill
         self.backfill_count = backfill_count
+        self.token_retry_delay = token_retry_delay
+        self._password_warned = False
         self.state = SessionState()
         self.sessions = 0  # sessions created so far (1 after the first connection)
         self.ended: SessionEnded | None = None
@@ -428,8 +501,11 @@ class LogoClient:
         log.warning("LoGo: connection closed (code %s, reason %r)", code or close_code, reason)
 
     async def _handshake(self) -> None:
-        session = normalize(await self.call("create_session", [self._token, self.api_version, AGENT]))
-        user = session.get("user") if isinstance(session, dict) else None
+        session = await open_session(
+            self.call, self._token, self.api_version, retry_delay=self.token_retry_delay
+        )
+        self._warn_password(session)
+        user = session.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("user_id"), int):
             raise ProtocolError(f"create_session returned no user.user_id: {str(session)[:200]}")
         state = SessionState(me=user["user_id"], me_name=str(user.get("display_name", "")))
@@ -448,6 +524,22 @@ class LogoClient:
             log.info("LoGo: get_acquaintances unavailable: %s", exc)
         self.state = state
         await self.call("start_notification")
+
+    def _warn_password(self, session: dict[str, Any]) -> None:
+        """Once per process, when the session says the password expires soon (as direct-js warns)."""
+        expires = _expiration(session, "expiration")
+        if self._password_warned or expires is None or not _past(_expiration(session, "warning")):
+            return
+        self._password_warned = True
+        until = datetime.fromtimestamp(expires / 1000).astimezone().strftime("%Y-%m-%d %H:%M")
+        log.warning(
+            "LoGo: ボットのアカウントのパスワードの有効期限が近づいています（%s まで）。"
+            "期限が切れるとボットは接続できなくなります。LoGoチャットでパスワードを変更し、"
+            "kairan logo login をやり直してください。"
+            " / the bot account's password expires at %s: change it in LoGo Chat and run kairan logo login "
+            "again before then.",
+            until, until,
+        )
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:

@@ -69,7 +69,7 @@ OTHER_BOT = 154_223_713_582_055_683
 PAIR_TALK = 203_857_391_010_185_217  # 1:1 talk between the bot and 山田 太郎
 GROUP_TALK = 203_857_391_010_185_218  # group talk 福祉部
 UNMAPPED_TALK = 203_857_391_010_185_219  # group talk 雑談, not in the manifest
-FIRST_MESSAGE_ID = 288_230_376_151_711_744  # 2**58: beyond what a JavaScript number holds exactly
+TIMESTAMP_SHIFT = 22  # direct-js: a message id holds its time (ms) above the low 22 bits
 USERS = {BOT_ID: "回覧板", YAMADA: "山田 太郎", SATO: "佐藤 花子", OTHER_BOT: "別ボット"}
 BOTS = {BOT_ID, OTHER_BOT}
 TOKEN = "kairan-test-token-0123456789abcdefghijklmnopq"  # 45 chars: packed as raw16 (0xda)
@@ -207,7 +207,8 @@ class LogoFakeServer:
         self.close_reasons: list[tuple[int, int, str]] = []  # (connection, code, reason) the server sent
         self.deleted: set[int] = set()  # user ids whose account is deleted
         self.password_expired: set[int] = set()
-        self.password_warning: set[int] = set()  # sessions of these users say the password expires soon
+        # user id → the session's password_expiration ({expiration, warning}: ms since the epoch)
+        self.password_expiration: dict[int, dict[str, int]] = {}
         self.read_up_to: dict[tuple[int, int], int] = {}  # (user id, talk id) → newest message id read
         self.talks = {
             PAIR_TALK: Talk(PAIR_TALK, 1, [BOT_ID, YAMADA]),
@@ -219,7 +220,7 @@ class LogoFakeServer:
         self.add_device(YAMADA_TOKEN, YAMADA)
         self._failures: dict[str, deque[_Failure]] = {}
         self._open: list[_Connection] = []
-        self._message_ids = itertools.count(FIRST_MESSAGE_ID)
+        self._last_message_id = 0
         self._push_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -296,7 +297,7 @@ class LogoFakeServer:
     ) -> dict[str, Any]:
         """Store a message without notifying anyone (a message the client can only fetch)."""
         payload: dict[str, Any] = {
-            "message_id": next(self._message_ids),
+            "message_id": self._next_message_id(),
             "talk_id": talk_id,
             "user_id": user_id,
             "type": kind,
@@ -308,6 +309,11 @@ class LogoFakeServer:
         check_ids(payload)
         self.messages.append(payload)
         return payload
+
+    def _next_message_id(self) -> int:
+        """Increasing, with the time in the high bits (about 2**62: more than a JavaScript number holds)."""
+        self._last_message_id = max(self._last_message_id + 1, _now_ms() << TIMESTAMP_SHIFT)
+        return self._last_message_id
 
     async def push(self, method: str, payload: Any, *, user_id: int = BOT_ID) -> int | None:
         """Notify one user's devices; returns the notification id of the first device (None: none)."""
@@ -521,8 +527,6 @@ class LogoFakeServer:
         device.connection = conn
         conn.device = device
         conn.notifying = False
-        now = _now_ms()
-        expiration = {"expiration": now + 30 * 86_400_000, "warning": now - 1}
         return {
             "user": _user(device.user_id) | {"email": f"{device.user_id}@example.lg.jp"},
             "configuration": {
@@ -531,7 +535,7 @@ class LogoFakeServer:
             },
             "device": {"device_id": 700_000_000_000 + len(self.devices)},
             "notification": device.keeps_notifications,
-            "password_expiration": expiration if device.user_id in self.password_warning else {},
+            "password_expiration": self.password_expiration.get(device.user_id, {}),
         }
 
     def _rpc_reset_notification(self, conn: _Connection) -> bool:

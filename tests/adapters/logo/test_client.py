@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 import msgpack
@@ -70,16 +71,99 @@ async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeSer
         await client.stop()
 
 
-async def test_wrong_token_keeps_retrying_with_backoff(server: LogoFakeServer) -> None:
-    client = make_client(server, token="wrong-token", reconnect_initial=0.05, reconnect_max=0.1)
+async def test_a_failing_handshake_is_retried_with_backoff(server: LogoFakeServer) -> None:
+    server.fail_next("create_session", code=500, message="internal server error", times=50)
+    client = make_client(server, reconnect_initial=0.05, reconnect_max=0.1)
     try:
         assert not await client.start(wait=0.5)
-        assert not client.connected()
+        assert not client.connected() and client.ended is None
         attempts = server.attempts("create_session")
         assert len(attempts) >= 3  # 0.05, 0.1, 0.1, … between attempts
-        assert all(a.params[0] == "wrong-token" for a in attempts)
         gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
         assert min(gaps) >= 0.04
+    finally:
+        await client.stop()
+
+
+async def test_an_invalid_token_is_retried_three_times_a_second_apart_then_given_up(
+    server: LogoFakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """direct-js retries 401 "invalid token" three times, one second apart (a new token may not
+    have reached every server yet), then gives up instead of retrying forever."""
+    server.revoke(server.token)
+    client = make_client(server, token_retry_delay=0.1)
+    try:
+        with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
+            assert not await client.start(wait=3)
+            await asyncio.sleep(0.5)
+        attempts = server.attempts("create_session")
+        assert len(attempts) == 4 and {a.connection for a in attempts} == {1}
+        assert all(b.at - a.at >= 0.09 for a, b in itertools.pairwise(attempts))
+        assert client.ended is not None and client.ended.reason == "invalid token"
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert line.startswith("LoGo: アクセストークンが無効です")
+        assert "kairan logo login" in line and "(LoGo: invalid token)" in line
+    finally:
+        await client.stop()
+
+
+@pytest.mark.parametrize(
+    ("refusal", "japanese"),
+    [
+        ("unauthorized device", "このトークンの端末は認証されていません"),
+        ("expired password", "ボットのアカウントのパスワードの有効期限が切れています"),
+        ("deleted account", "ボットのアカウントは LoGoチャットで削除されています"),
+    ],
+    ids=["unauthorized-device", "expired-password", "deleted-account"],
+)
+async def test_a_refused_session_says_why_and_what_to_do(
+    server: LogoFakeServer, caplog: pytest.LogCaptureFixture, refusal: str, japanese: str
+) -> None:
+    if refusal == "unauthorized device":
+        server.devices[server.token].authorized = False
+    elif refusal == "expired password":
+        server.password_expired.add(BOT_ID)
+    else:
+        server.deleted.add(BOT_ID)
+    client = make_client(server)
+    try:
+        with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
+            assert not await client.start(wait=3)
+            await asyncio.sleep(0.3)
+        assert len(server.attempts("create_session")) == 1  # given up at once
+        assert client.ended is not None and client.ended.reason == refusal
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert line.startswith(f"LoGo: {japanese}") and line.endswith(f"(LoGo: {refusal})")
+    finally:
+        await client.stop()
+
+
+async def test_a_session_past_its_password_expiration_is_given_up(server: LogoFakeServer) -> None:
+    """direct-js also reads the session's password_expiration: past it, the password has expired."""
+    server.password_expiration[BOT_ID] = {"expiration": int(time.time() * 1000) - 1}
+    client = make_client(server)
+    try:
+        assert not await client.start(wait=3)
+        assert client.ended is not None and client.ended.reason == "expired password"
+    finally:
+        await client.stop()
+
+
+async def test_a_password_expiring_soon_is_warned_once(
+    server: LogoFakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = int(time.time() * 1000)
+    server.password_expiration[BOT_ID] = {"expiration": now + 86_400_000, "warning": now - 1}
+    client = make_client(server)
+    try:
+        with caplog.at_level(logging.WARNING, logger="adapters.logo.client"):
+            assert await client.start(wait=3)
+            await server.drop()
+            await server.wait_for(lambda: client.sessions == 2 and client.connected())
+        warnings = [r.getMessage() for r in caplog.records if "パスワード" in r.getMessage()]
+        assert len(warnings) == 1
+        assert warnings[0].startswith("LoGo: ボットのアカウントのパスワードの有効期限が近づいています（")
+        assert client.connected() and client.ended is None
     finally:
         await client.stop()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,19 @@ def test_without_node_the_install_says_so(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(NodeMissing, match="node=None npm=None"):
         install()
+
+
+async def test_the_official_client_reads_the_sessions_password_expiration(
+    user_script: Path, server: LogoFakeServer, tmp_path: Path
+) -> None:
+    """The fields and units (ms since the epoch) the fake and kairan use, as direct-js reads them."""
+    now = int(time.time() * 1000)
+    server.password_expiration[YAMADA] = {"expiration": now + 86_400_000, "warning": now - 1}
+    async with yamada(user_script, server, tmp_path) as user:
+        await user.wait("password_expiration_warned")
+        await user.wait("ready")
+    server.password_expiration[YAMADA] = {"expiration": now - 1}
+    async with yamada(user_script, server, tmp_path / "expired") as user:
+        await user.wait("password_expiration_overed")
+        await asyncio.sleep(1)
+        assert user.of("ready") == []
