@@ -7,11 +7,19 @@ Frames (MessagePack arrays; as direct-js sends them, strings in the old raw form
 - response ``[1, msgid, error, result]``; ``error`` is a map ``{code, message, detail}`` and
   ``detail.retry_after`` (seconds) accompanies 429 "too many requests" and 503 errors.
 
-Session: ``create_session(token, API_VERSION, "bot")`` → ``reset_notification`` →
-``get_domains`` → ``get_talks`` → (``get_acquaintances`` for display names, optional) →
-``start_notification``. Keep-alive uses WebSocket ping frames; a lost connection is
-re-established with a fresh session, backing off from 3 s doubling to 45 s. Messages are
-sent one at a time, spaced by ``send_interval`` and retried after ``retry_after``.
+The official client direct-js 2.1.0 is the reference; where this client differs, a comment says why.
+
+Session: ``create_session(token, API_VERSION, "bot")`` (``open_session``) → ``reset_notification``
+→ ``get_domains`` → ``get_talks`` → ``get_talk_statuses`` → (``get_acquaintances`` for display
+names, optional) → ``start_notification``. When create_session answers ``notification: true``
+after a lost connection, the server has kept the bot's notifications: straight to
+``start_notification``. direct-js also fetches friends, announcement statuses, account control
+and domain invites; the bot uses none of them, so it does not ask. Keep-alive uses WebSocket ping
+frames; a lost connection is re-established, backing off from 3 s doubling to 45 s; a session the
+server did not resume is followed by ``get_messages`` for the talks with newer messages. LoGo
+ending the session for good (close reasons "concurrent access", "forcibly closed"; create_session's
+401s) stops the client with what the operator must do (``SessionEnded``). Messages are sent one at
+a time, spaced by ``send_interval`` and retried after ``retry_after``.
 
 Unconfirmed details stay parameters: the message count and order code
 of ``get_messages`` (``[talk_id, count, since_id, max_id, order]``, 1 = ascending).
@@ -484,12 +492,13 @@ class LogoClient:
             self._ws = ws
             reader = asyncio.create_task(self._read_loop(ws), name="logo-reader")
             try:
-                await self._handshake()
+                newest = await self._handshake()
                 self.sessions += 1
                 self._ready.set()
-                log.info("LoGo: session %d ready as user %s", self.sessions, self.state.me)
-                if self.sessions > 1 and self.backfill:
-                    await self._backfill()
+                how = "resumed (notification: true)" if newest is None else "ready"
+                log.info("LoGo: session %d %s as user %s", self.sessions, how, self.state.me)
+                if newest is not None:
+                    await self._backfill(newest)
                 await reader
             finally:
                 if not reader.done():
@@ -500,7 +509,13 @@ class LogoClient:
         code, reason = self._closed_with
         log.warning("LoGo: connection closed (code %s, reason %r)", code or close_code, reason)
 
-    async def _handshake(self) -> None:
+    async def _handshake(self) -> dict[int, int] | None:
+        """Open the session; None when it resumes the previous one, else each talk's newest message id.
+
+        When create_session says ``notification: true`` for the same user, the server has kept the
+        notifications since the last session: like direct-js, keep what the last session learnt and
+        only start notifications (reset_notification would throw the kept ones away).
+        """
         session = await open_session(
             self.call, self._token, self.api_version, retry_delay=self.token_retry_delay
         )
@@ -508,12 +523,16 @@ class LogoClient:
         user = session.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("user_id"), int):
             raise ProtocolError(f"create_session returned no user.user_id: {str(session)[:200]}")
+        if session.get("notification") is True and self.sessions > 0 and user["user_id"] == self.state.me:
+            await self.call("start_notification")
+            return None
         state = SessionState(me=user["user_id"], me_name=str(user.get("display_name", "")))
         await self.call("reset_notification")
         await self.call("get_domains")
         for talk in normalize(await self.call("get_talks")) or []:
             if isinstance(talk, dict) and isinstance(talk.get("talk_id"), int):
                 state.talk_types[talk["talk_id"]] = int(talk.get("type") or 0)
+        newest = await self._newest_messages()
         try:
             for entry in normalize(await self.call("get_acquaintances")) or []:
                 users = entry[1] if isinstance(entry, list) and len(entry) == 2 else []
@@ -524,6 +543,21 @@ class LogoClient:
             log.info("LoGo: get_acquaintances unavailable: %s", exc)
         self.state = state
         await self.call("start_notification")
+        return newest
+
+    async def _newest_messages(self) -> dict[int, int]:
+        """get_talk_statuses: talk id → its newest message id (0 while it has none)."""
+        try:
+            statuses = normalize(await self.call("get_talk_statuses"))
+        except RpcError as exc:  # only the backfill after a lost session needs it
+            log.info("LoGo: get_talk_statuses unavailable: %s", exc)
+            return {}
+        newest: dict[int, int] = {}
+        for status in statuses or []:
+            if isinstance(status, dict) and isinstance(status.get("talk_id"), int):
+                newest_id = status.get("max_message_id")
+                newest[status["talk_id"]] = newest_id if isinstance(newest_id, int) else 0
+        return newest
 
     def _warn_password(self, session: dict[str, Any]) -> None:
         """Once per process, when the session says the password expires soon (as direct-js warns)."""
@@ -616,13 +650,28 @@ class LogoClient:
             if isinstance(talk_id, int) and isinstance(message_id, int):
                 self._last_seen[talk_id] = max(message_id, self._last_seen.get(talk_id, 0))
 
-    async def _backfill(self) -> None:
-        """Fetch messages posted while disconnected (handlers de-duplicate by message id)."""
-        for talk_id, since in list(self._last_seen.items()):
+    async def _backfill(self, newest: dict[int, int]) -> None:
+        """After a session the server did not resume, fetch what was posted while the bot was away.
+
+        A talk's starting point is the newest message notified to the bot, else its newest message at
+        the first session that listed it; talks whose status shows nothing newer are not asked. Talks
+        first seen now start from here (their earlier messages are not the bot's to answer). Handlers
+        de-duplicate by message id.
+        """
+        first = self.sessions == 1
+        for talk_id, newest_id in newest.items():
+            self._last_seen.setdefault(talk_id, newest_id)
+        if first or not self.backfill:
+            return
+        # Without talk statuses, every talk a message was seen in is asked.
+        since_seen = newest.items() if newest else self._last_seen.items()
+        for talk_id, newest_id in list(since_seen):
+            since = self._last_seen[talk_id]
+            if newest and newest_id <= since:
+                continue
             try:
-                messages = await self.call(
-                    "get_messages", [Id(talk_id), self.backfill_count, Id(since), None, ORDER_ASC]
-                )
+                params = [Id(talk_id), self.backfill_count, Id(since) if since else None, None, ORDER_ASC]
+                messages = await self.call("get_messages", params)
             except RpcError as exc:
                 log.info("LoGo: backfill disabled, get_messages failed: %s", exc)
                 self.backfill = False

@@ -127,7 +127,7 @@ async def test_forced_disconnect_reconnects_and_never_answers_twice(
         await server.wait_for(lambda: len(server.sent(PAIR_TALK)) == 1)
         await server.drop()
         await server.wait_for(lambda: adapter.client.sessions == 2 and adapter.connected())
-        assert server.methods(connection=2)[:2] == ["create_session", "reset_notification"]
+        assert server.methods(connection=2)[:2] == ["create_session", "start_notification"]  # resumed
         again = await server.push("notify_create_message", payload)  # the server re-pushes it
         _, sentinel = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="別の質問")
         await server.wait_for(lambda: again in server.acks and sentinel in server.acks

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from adapters.logo.client import Id, ProtocolError, RpcError, SessionEnded, pack, unpack
+from adapters.logo.client import Id, LogoClient, ProtocolError, RpcError, SessionEnded, pack, unpack
 from tests.adapters.logo.conftest import make_client
 from tests.fakes.logo_server import (
     BOT_ID,
@@ -27,6 +27,7 @@ HANDSHAKE = [
     "reset_notification",
     "get_domains",
     "get_talks",
+    "get_talk_statuses",
     "get_acquaintances",
     "start_notification",
 ]
@@ -208,21 +209,54 @@ async def test_sends_are_spaced_by_the_interval(server: LogoFakeServer) -> None:
         await client.stop()
 
 
-async def test_reconnect_makes_a_fresh_session_and_backfills(server: LogoFakeServer) -> None:
+async def first_message_then_cut_off(server: LogoFakeServer, client: LogoClient) -> dict[str, Any]:
+    """Start the client, let 山田 post once in the 1:1 talk (acked), then cut the connection."""
+    await client.start(wait=5)
+    first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
+    await server.wait_for(lambda: push_id in server.acks)
+    await server.drop()
+    return first
+
+
+async def test_a_resumed_session_goes_straight_to_start_notification(server: LogoFakeServer) -> None:
+    """The server kept the bot's notifications while it was away (create_session says notification:
+    true): like direct-js, no reset (which would throw them away) and no refetch; they just come."""
     client = make_client(server)
     seen: list[int] = []
     client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
     try:
-        await client.start(wait=5)
-        first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
-        await server.wait_for(lambda: push_id in server.acks)
-        await server.drop()
-        missed = server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
-        await server.wait_for(lambda: client.sessions == 2 and missed["message_id"] in seen)
-        assert server.methods(connection=2)[: len(HANDSHAKE)] == HANDSHAKE
-        backfill = server.attempts("get_messages")[0]
-        assert backfill.params == [PAIR_TALK, 20, first["message_id"], None, 1]
+        first = await first_message_then_cut_off(server, client)
+        missed, queued = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="切断中の投稿")
+        assert queued is not None and queued not in server.acks  # held for the bot
+        await server.wait_for(lambda: client.sessions == 2 and queued in server.acks)
+        assert server.methods(connection=2)[:2] == ["create_session", "start_notification"]
+        assert not {"reset_notification", "get_talks", "get_messages"} & set(server.methods(connection=2))
         assert seen == [first["message_id"], missed["message_id"]]
+        assert client.is_pair_talk(PAIR_TALK) and client.user_name(YAMADA) == "山田 太郎"  # kept
+    finally:
+        await client.stop()
+
+
+async def test_a_session_the_server_forgot_is_rebuilt_and_backfilled(server: LogoFakeServer) -> None:
+    """notification: false after a reconnection: a full handshake, then get_messages for every talk
+    whose status shows newer messages, including talks the bot had seen no message in."""
+    client = make_client(server)
+    seen: list[int] = []
+    client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
+    try:
+        first = await first_message_then_cut_off(server, client)
+        server.forget_notifications()
+        missed = server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
+        elsewhere = server.store_message(talk_id=GROUP_TALK, user_id=SATO, text="こちらも切断中")
+        await server.wait_for(lambda: client.sessions == 2 and {missed["message_id"], elsewhere["message_id"]}
+                              <= set(seen))
+        assert server.methods(connection=2)[: len(HANDSHAKE)] == HANDSHAKE
+        fetched = {c.params[0]: c.params for c in server.attempts("get_messages")}
+        assert fetched == {
+            PAIR_TALK: [PAIR_TALK, 20, first["message_id"], None, 1],
+            GROUP_TALK: [GROUP_TALK, 20, None, None, 1],  # no message seen there: from its start
+        }
+        assert seen == [first["message_id"], missed["message_id"], elsewhere["message_id"]]
     finally:
         await client.stop()
 
@@ -232,10 +266,9 @@ async def test_backfill_is_dropped_when_the_server_lacks_get_messages(server: Lo
     client = make_client(server)
     client.add_handler(lambda method, payload: None)
     try:
-        await client.start(wait=5)
-        _, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
-        await server.wait_for(lambda: push_id in server.acks)
-        await server.drop()
+        await first_message_then_cut_off(server, client)
+        server.forget_notifications()
+        server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
         await server.wait_for(lambda: client.sessions == 2 and client.backfill is False)
         assert len(server.attempts("get_messages")) == 1
         assert client.connected()
@@ -276,17 +309,17 @@ def test_ids_are_packed_as_64_bit_like_direct_js() -> None:
 async def test_talk_and_message_ids_go_out_as_uint64(server: LogoFakeServer) -> None:
     client = make_client(server)
     try:
-        await client.start(wait=5)
-        await client.send_text(GROUP_TALK, "テスト送信")
-        (call,) = server.sent(GROUP_TALK)
-        assert b"\x93\xcf" + GROUP_TALK.to_bytes(8, "big") + b"\x01" in call.frame
-        first, push_id = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="一件目")
-        await server.wait_for(lambda: push_id in server.acks)
-        await server.drop()
+        first = await first_message_then_cut_off(server, client)
+        server.forget_notifications()
+        server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
         await server.wait_for(lambda: any(c.params[0] == PAIR_TALK for c in server.attempts("get_messages")))
         backfill = next(c.frame for c in server.attempts("get_messages") if c.params[0] == PAIR_TALK)
         since = first["message_id"].to_bytes(8, "big")
         assert b"\x95\xcf" + PAIR_TALK.to_bytes(8, "big") + b"\x14\xcf" + since + b"\xc0\x01" in backfill
+        await server.wait_for(client.connected)
+        await client.send_text(GROUP_TALK, "テスト送信")
+        (call,) = server.sent(GROUP_TALK)
+        assert b"\x93\xcf" + GROUP_TALK.to_bytes(8, "big") + b"\x01" in call.frame
     finally:
         await client.stop()
 
