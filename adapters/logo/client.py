@@ -11,7 +11,8 @@ The official client direct-js 2.1.0 is the reference; where this client differs,
 
 Session: ``create_session(token, API_VERSION, "bot")`` (``open_session``) → ``reset_notification``
 → ``get_domains`` → ``get_talks`` → ``get_talk_statuses`` → (``get_acquaintances`` for display
-names, optional) → ``start_notification``. When create_session answers ``notification: true``
+names, optional) → ``start_notification`` → ``update_last_used_at`` (again every 10 minutes, as
+direct-js does). When create_session answers ``notification: true``
 after a lost connection, the server has kept the bot's notifications: straight to
 ``start_notification``. direct-js also fetches friends, announcement statuses, account control
 and domain invites; the bot uses none of them, so it does not ask. Keep-alive uses WebSocket ping
@@ -285,6 +286,7 @@ class LogoClient:
         backfill: bool = True,
         backfill_count: int = 20,
         token_retry_delay: float = 1.0,
+        last_used_interval: float = 600.0,
     ) -> None:
         self.url = url
         self._token = token
@@ -300,6 +302,7 @@ class LogoClient:
         self.backfill = backfill
         self.backfill_count = backfill_count
         self.token_retry_delay = token_retry_delay
+        self.last_used_interval = last_used_interval  # direct-js: every 10 minutes
         self._password_warned = False
         self.state = SessionState()
         self.sessions = 0  # sessions created so far (1 after the first connection)
@@ -491,20 +494,23 @@ class LogoClient:
         ) as ws:
             self._ws = ws
             reader = asyncio.create_task(self._read_loop(ws), name="logo-reader")
+            keeper: asyncio.Task[None] | None = None
             try:
                 newest = await self._handshake()
                 self.sessions += 1
                 self._ready.set()
                 how = "resumed (notification: true)" if newest is None else "ready"
                 log.info("LoGo: session %d %s as user %s", self.sessions, how, self.state.me)
+                keeper = asyncio.create_task(self._keep_last_used_at(), name="logo-last-used-at")
                 if newest is not None:
                     await self._backfill(newest)
                 await reader
             finally:
-                if not reader.done():
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
+                for task in (keeper, reader):
+                    if task is not None and not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
             close_code = ws.close_code
         code, reason = self._closed_with
         log.warning("LoGo: connection closed (code %s, reason %r)", code or close_code, reason)
@@ -524,7 +530,7 @@ class LogoClient:
         if not isinstance(user, dict) or not isinstance(user.get("user_id"), int):
             raise ProtocolError(f"create_session returned no user.user_id: {str(session)[:200]}")
         if session.get("notification") is True and self.sessions > 0 and user["user_id"] == self.state.me:
-            await self.call("start_notification")
+            await self._start_notification()
             return None
         state = SessionState(me=user["user_id"], me_name=str(user.get("display_name", "")))
         await self.call("reset_notification")
@@ -542,8 +548,25 @@ class LogoClient:
         except RpcError as exc:  # names are a nicety: mentions fall back to the user id
             log.info("LoGo: get_acquaintances unavailable: %s", exc)
         self.state = state
-        await self.call("start_notification")
+        await self._start_notification()
         return newest
+
+    async def _start_notification(self) -> None:
+        """start_notification, then update_last_used_at as direct-js does right after it."""
+        await self.call("start_notification")
+        await self._update_last_used_at()
+
+    async def _update_last_used_at(self) -> None:
+        """Tell LoGo the bot's device is in use (as direct-js does every 10 minutes)."""
+        try:
+            await self.call("update_last_used_at")
+        except (LogoError, TimeoutError) as exc:  # the session works without it
+            log.warning("LoGo: update_last_used_at failed: %s", exc)
+
+    async def _keep_last_used_at(self) -> None:
+        while True:
+            await asyncio.sleep(self.last_used_interval)
+            await self._update_last_used_at()
 
     async def _newest_messages(self) -> dict[int, int]:
         """get_talk_statuses: talk id → its newest message id (0 while it has none)."""

@@ -30,6 +30,7 @@ HANDSHAKE = [
     "get_talk_statuses",
     "get_acquaintances",
     "start_notification",
+    "update_last_used_at",
 ]
 
 
@@ -229,7 +230,8 @@ async def test_a_resumed_session_goes_straight_to_start_notification(server: Log
         missed, queued = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="切断中の投稿")
         assert queued is not None and queued not in server.acks  # held for the bot
         await server.wait_for(lambda: client.sessions == 2 and queued in server.acks)
-        assert server.methods(connection=2)[:2] == ["create_session", "start_notification"]
+        resumed = ["create_session", "start_notification", "update_last_used_at"]
+        assert server.methods(connection=2)[:3] == resumed
         assert not {"reset_notification", "get_talks", "get_messages"} & set(server.methods(connection=2))
         assert seen == [first["message_id"], missed["message_id"]]
         assert client.is_pair_talk(PAIR_TALK) and client.user_name(YAMADA) == "山田 太郎"  # kept
@@ -274,6 +276,28 @@ async def test_backfill_is_dropped_when_the_server_lacks_get_messages(server: Lo
         assert client.connected()
     finally:
         await client.stop()
+
+
+async def test_last_used_at_is_updated_after_start_notification_and_every_interval(
+    server: LogoFakeServer,
+) -> None:
+    """direct-js calls update_last_used_at once notifications start, then every 10 minutes."""
+    assert make_client(server).last_used_interval == 600
+    client = make_client(server, last_used_interval=0.2)
+    try:
+        await client.start(wait=5)
+        await asyncio.sleep(0.5)
+        calls = server.attempts("update_last_used_at")
+        assert server.methods()[: len(HANDSHAKE)] == HANDSHAKE  # ends start_notification, update_last_used_at
+        assert 3 <= len(calls) <= 4
+        assert all(0.18 <= b.at - a.at <= 0.35 for a, b in itertools.pairwise(calls))
+        await server.drop()  # a resumed session updates it again at once
+        await server.wait_for(lambda: "update_last_used_at" in server.methods(connection=2))
+    finally:
+        await client.stop()
+    stopped = len(server.attempts("update_last_used_at"))
+    await asyncio.sleep(0.3)
+    assert len(server.attempts("update_last_used_at")) == stopped
 
 
 def test_codec_round_trip_and_garbage() -> None:
