@@ -168,6 +168,7 @@ class LogoAdapter:
         if not await self._claim(question):
             log.info("LoGo: message %s already handled", message.message_id)
             return
+        self.client.mark_read(message.talk_id, message.message_id)  # 既読: the bot has taken it
         await self._respond(question, incoming)
 
     async def _claim(self, question: Question) -> bool:

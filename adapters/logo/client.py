@@ -287,6 +287,7 @@ class LogoClient:
         backfill_count: int = 20,
         token_retry_delay: float = 1.0,
         last_used_interval: float = 600.0,
+        read_delay: float = 1.0,
     ) -> None:
         self.url = url
         self._token = token
@@ -303,6 +304,11 @@ class LogoClient:
         self.backfill_count = backfill_count
         self.token_retry_delay = token_retry_delay
         self.last_used_interval = last_used_interval  # direct-js: every 10 minutes
+        self.read_delay = read_delay  # direct-js gathers read marks for a second before sending
+        self._read_up_to: dict[int, int] = {}  # talk_id → newest message id marked read
+        self._unsent_reads: dict[int, int] = {}  # talk_id → the mark still to send
+        self._reads_due = asyncio.Event()
+        self._marker: asyncio.Task[None] | None = None
         self._password_warned = False
         self.state = SessionState()
         self.sessions = 0  # sessions created so far (1 after the first connection)
@@ -335,6 +341,7 @@ class LogoClient:
             self._http = aiohttp.ClientSession(trust_env=self.proxy is None)
             self._runner = asyncio.create_task(self._run(), name="logo-connection")
             self._sender = asyncio.create_task(self._send_loop(), name="logo-sender")
+            self._marker = asyncio.create_task(self._send_read_marks(), name="logo-read-marks")
         await self._ready_or_ended(wait)
         if self._ready.is_set():
             return True
@@ -344,17 +351,18 @@ class LogoClient:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in (self._sender, self._runner):
+        tasks = (self._marker, self._sender, self._runner)
+        for task in tasks:
             if task is not None:
                 task.cancel()
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close()
-        for task in (self._sender, self._runner):
+        for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._runner = self._sender = None
+        self._runner = self._sender = self._marker = None
         self._fail_pending(ConnectionLost("client stopped"))
         self._fail_outgoing(ConnectionLost("client stopped before the message was sent"))
         if self._http is not None:
@@ -384,6 +392,14 @@ class LogoClient:
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close()
+
+    def mark_read(self, talk_id: int, message_id: int) -> None:
+        """既読: mark a talk read up to ``message_id`` (LoGo keeps one read position per talk and user,
+        so the messages before it count as read too). Sent ``read_delay`` later, in a session."""
+        if message_id <= self._read_up_to.get(talk_id, 0):
+            return
+        self._read_up_to[talk_id] = self._unsent_reads[talk_id] = message_id
+        self._reads_due.set()
 
     # -- queries on the session state ----------------------------------------------------------
     def is_pair_talk(self, talk_id: int) -> bool:
@@ -710,6 +726,30 @@ class LogoClient:
             if not future.done():
                 future.set_exception(exc)
         self._pending.clear()
+
+    async def _send_read_marks(self) -> None:
+        """update_read_statuses [talk_id, newest id read] for every talk with a new mark, as direct-js."""
+        while True:
+            await self._reads_due.wait()
+            await asyncio.sleep(self.read_delay)
+            await self._ready_or_ended()
+            if self.ended is not None:
+                return
+            self._reads_due.clear()
+            for talk_id, message_id in list(self._unsent_reads.items()):
+                try:
+                    await self.call("update_read_statuses", [Id(talk_id), Id(message_id)])
+                except RpcError as exc:
+                    if exc.retryable:  # 429/503: again after the server's wait
+                        await asyncio.sleep(exc.retry_after or self.read_delay)
+                        self._reads_due.set()
+                        break
+                    log.warning("LoGo: marking talk %s read failed: %s", talk_id, exc)
+                except (ConnectionLost, TimeoutError):  # again in the next session
+                    self._reads_due.set()
+                    break
+                if self._unsent_reads.get(talk_id) == message_id:
+                    del self._unsent_reads[talk_id]
 
     # -- internals: send queue --------------------------------------------------------------------
     async def _send_loop(self) -> None:

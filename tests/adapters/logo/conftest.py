@@ -79,6 +79,7 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
         "reconnect_max": 0.2,
         "call_timeout": 5.0,
         "send_interval": 0.02,
+        "read_delay": 0.05,
     }
     options.update(overrides)
     return LogoClient(**options)

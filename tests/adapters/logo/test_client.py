@@ -300,6 +300,42 @@ async def test_last_used_at_is_updated_after_start_notification_and_every_interv
     assert len(server.attempts("update_last_used_at")) == stopped
 
 
+async def test_read_marks_are_gathered_per_talk_and_sent_as_uint64(server: LogoFakeServer) -> None:
+    """update_read_statuses [talk_id, newest id read], as direct-js sends it a second after reading."""
+    assert LogoClient(url=server.url, token=server.token).read_delay == 1.0
+    client = make_client(server, read_delay=0.1)
+    try:
+        await client.start(wait=5)
+        one = server.store_message(talk_id=GROUP_TALK, user_id=YAMADA, text="一")
+        two = server.store_message(talk_id=GROUP_TALK, user_id=SATO, text="二")
+        client.mark_read(GROUP_TALK, one["message_id"])
+        client.mark_read(GROUP_TALK, two["message_id"])
+        client.mark_read(GROUP_TALK, one["message_id"])  # older: nothing to do
+        await server.wait_for(lambda: bool(server.attempts("update_read_statuses")))
+        await asyncio.sleep(0.3)
+        (call,) = server.attempts("update_read_statuses")
+        assert call.params == [GROUP_TALK, two["message_id"]] and call.ok
+        ids = GROUP_TALK.to_bytes(8, "big") + b"\xcf" + two["message_id"].to_bytes(8, "big")
+        assert b"\x92\xcf" + ids in call.frame
+        assert server.read_up_to[(BOT_ID, GROUP_TALK)] == two["message_id"]
+    finally:
+        await client.stop()
+
+
+async def test_a_read_mark_made_while_disconnected_is_sent_in_the_next_session(
+    server: LogoFakeServer,
+) -> None:
+    client = make_client(server)
+    try:
+        first = await first_message_then_cut_off(server, client)
+        client.mark_read(PAIR_TALK, first["message_id"])
+        await server.wait_for(lambda: bool(server.attempts("update_read_statuses")))
+        assert server.attempts("update_read_statuses")[0].connection == 2
+        assert server.read_up_to[(BOT_ID, PAIR_TALK)] == first["message_id"]
+    finally:
+        await client.stop()
+
+
 def test_codec_round_trip_and_garbage() -> None:
     frame = pack([0, 7, "create_message", [200, 1, "本文"]])
     assert unpack(frame) == [0, 7, "create_message", [200, 1, "本文"]]

@@ -3,8 +3,8 @@
 The fake server (``tests/fakes/logo_server.py``) is only trusted as far as the real client works
 against it: direct-js signs in as 山田 太郎, goes through its whole handshake, asks kairan a
 question with a mention, receives the cited answer (mentioning 山田, flagged ``mention`` for him by
-the server); and it reacts to the server's session ends, 401 answers and
-resumed notifications the way kairan's own client is tested to.
+the server) and sees the bot's 既読 on his question; and it reacts to the server's session ends,
+401 answers and resumed notifications the way kairan's own client is tested to.
 
 Needs ``node`` and ``npm`` (``.ci/run`` installs them); the pinned direct-js comes from npm.
 """
@@ -96,7 +96,7 @@ async def test_the_official_client_signs_in_through_its_whole_handshake(
     assert users[BOT_ID] == {"id": str(BOT_ID), "name": "回覧板", "domain": str(DOMAIN_ID)}
 
 
-async def test_a_question_from_the_official_client_gets_kairans_cited_answer(
+async def test_a_question_from_the_official_client_gets_kairans_cited_answer_and_read_mark(
     user_script: Path, server: LogoFakeServer, tmp_path: Path, real_engine: Engine, db: Database,
     manifest: Manifest,
 ) -> None:
@@ -107,13 +107,15 @@ async def test_a_question_from_the_official_client_gets_kairans_cited_answer(
             await user.send(GROUP_TALK, f"{BOT_MENTION} {QUESTION}", key="q")
             sent = await user.wait("sent", lambda e: e["key"] == "q")
             reply = await user.wait("message", lambda e: e["user"] == str(BOT_ID), timeout=60)
+            read = await user.wait("read", lambda e: e["key"] == "q")
         assert reply["room"] == str(GROUP_TALK)
         # direct-js shows mentions as @Name; the server flagged the reply as mentioning him.
         assert reply["text"].startswith("@山田 太郎\nAIによる要約ではなく、検索結果です。")
         assert reply["mention"]["me"] is True and reply["mention"]["all"] is False
         source = "［1］地方自治法 第二百三十八条の四 https://laws.e-gov.go.jp/law/322AC0000000067"
         assert f"【出典】\n{source}" in reply["text"]
-        assert int(sent["id"]) in {m["message_id"] for m in server.messages if m["user_id"] == YAMADA}
+        assert read["readers"] == [str(BOT_ID)]  # 既読 by the bot on his question
+        assert server.read_up_to[(BOT_ID, GROUP_TALK)] == int(sent["id"])
         assert user.of("error") == [], user.log()
     finally:
         await adapter.stop()
@@ -133,6 +135,7 @@ async def test_a_one_to_one_question_is_answered_without_a_mention(
             await user.wait("ready")
             await user.send(PAIR_TALK, QUESTION, key="q")
             reply = await user.wait("message", lambda e: e["user"] == str(BOT_ID))
+            await user.wait("read", lambda e: e["key"] == "q" and e["readers"] == [str(BOT_ID)])
         assert reply["room"] == str(PAIR_TALK)
         assert reply["text"].endswith(
             "@山田 太郎\n許可できます。\n\n【出典】\n"
