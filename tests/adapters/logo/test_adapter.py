@@ -91,6 +91,27 @@ async def test_group_message_without_mention_is_ignored_and_pair_talk_is_answere
         await adapter.stop()
 
 
+async def test_the_servers_mention_flag_decides_who_is_asked(
+    server: LogoFakeServer, db: Database, manifest: Manifest
+) -> None:
+    engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
+    adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
+    await adapter.start()
+    try:
+        # Flagged for the bot by the server though the text has no markup kairan reads: answered.
+        flagged = server.store_message(talk_id=GROUP_TALK, user_id=YAMADA, text="回覧板さん、教えて")
+        await server.push("notify_create_message", flagged | {"mention": True})
+        # Markup for the bot, but the server says it does not mention the bot: not answered.
+        unflagged = server.store_message(talk_id=GROUP_TALK, user_id=SATO, text=f"{BOT_MENTION} 引用です")
+        ignored = await server.push("notify_create_message", unflagged | {"mention": False})
+        await server.wait_for(lambda: ignored in server.acks and len(server.sent(GROUP_TALK)) == 1)
+        await asyncio.sleep(0.1)
+        assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n回答です。"]
+        assert [q.text for q in engine.questions] == ["回覧板さん、教えて"]
+    finally:
+        await adapter.stop()
+
+
 async def test_other_bots_are_answered_when_configured(
     server: LogoFakeServer, db: Database, manifest: Manifest
 ) -> None:
