@@ -269,9 +269,11 @@ class LogoFakeServer:
         queue = self._failures.setdefault(method, deque())
         queue.extend(_Failure(code, message, detail) for _ in range(times))
 
-    async def drop(self) -> None:
-        """Cut every open connection as a network failure would (no close frame)."""
+    async def drop(self, *, user_id: int | None = None) -> None:
+        """Cut open connections (every one, or one user's) as a network failure would (no close frame)."""
         for conn in list(self._open):
+            if user_id is not None and (conn.device is None or conn.device.user_id != user_id):
+                continue
             if conn.request.transport is not None:
                 conn.request.transport.abort()
             await conn.done.wait()
@@ -398,7 +400,8 @@ class LogoFakeServer:
     async def _next_frame(self, conn: _Connection) -> Any:
         """The next frame from the client, or None once the server has closed the connection."""
         receiving = asyncio.ensure_future(conn.ws.receive())
-        await asyncio.wait({receiving, conn.close}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {receiving, conn.close}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if receiving.done():
             return receiving.result()
         receiving.cancel()

@@ -88,7 +88,7 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
 def make_adapter(
     server: LogoFakeServer, *, engine: Engine, db: Database, manifest: Manifest, **overrides: Any
 ) -> LogoAdapter:
-    client_keys = {"send_interval", "backfill", "token"}
+    client_keys = {"send_interval", "backfill", "token", "reconnect_initial"}
     client_options = {k: overrides.pop(k) for k in list(overrides) if k in client_keys}
     return LogoAdapter(
         client=make_client(server, **client_options),

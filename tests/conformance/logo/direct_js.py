@@ -116,9 +116,9 @@ class DirectJsUser:
             found = [e for e in self.of(kind) if where(e)]
             if found:
                 return found[0]
-            ended = self.proc is not None and self.proc.returncode is not None
-            if ended and all(r.done() for r in self._readers):
-                raise AssertionError(f"direct-js ended ({self.proc.returncode}) before {kind}:\n{self.log()}")
+            status = self.proc.returncode if self.proc is not None else None
+            if status is not None and all(r.done() for r in self._readers):
+                raise AssertionError(f"direct-js ended ({status}) before {kind}:\n{self.log()}")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {kind} from direct-js in {timeout} s; {self.events}\n{self.log()}")

@@ -34,6 +34,7 @@ from tests.fakes.logo_server import (
     DOMAIN_ID,
     GROUP_TALK,
     PAIR_TALK,
+    TOKEN,
     YAMADA,
     YAMADA_TOKEN,
     LogoFakeServer,
@@ -142,6 +143,28 @@ async def test_a_one_to_one_question_is_answered_without_a_mention(
             "［1］地方自治法 第二百三十八条の四 https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_238_4"
         )
         assert [q.text for q in engine.questions] == [QUESTION]
+    finally:
+        await adapter.stop()
+
+
+async def test_a_question_asked_while_the_bot_was_cut_off_is_answered_when_it_is_back(
+    user_script: Path, server: LogoFakeServer, tmp_path: Path, db: Database, manifest: Manifest
+) -> None:
+    engine = FixedAnswerEngine(Answer(text="戻りました。", citations=(), abstained=False))
+    adapter = await bot(server, engine, db, manifest, reconnect_initial=3.0)
+    try:
+        async with yamada(user_script, server, tmp_path) as user:
+            await user.wait("ready")
+            await server.drop(user_id=BOT_ID)
+            await user.send(GROUP_TALK, f"{BOT_MENTION} 切断中の質問", key="q")
+            await user.wait("sent", lambda e: e["key"] == "q")
+            assert not adapter.connected()
+            reply = await user.wait("message", lambda e: e["user"] == str(BOT_ID))
+            await user.wait("read", lambda e: e["key"] == "q" and e["readers"] == [str(BOT_ID)])
+        assert reply["text"] == "@山田 太郎\n戻りました。"
+        bot_sessions = [c.connection for c in server.attempts("create_session") if c.params[0] == TOKEN]
+        assert server.methods(connection=bot_sessions[1])[:2] == ["create_session", "start_notification"]
+        assert [q.text for q in engine.questions] == ["切断中の質問"]
     finally:
         await adapter.stop()
 
