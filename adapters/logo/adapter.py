@@ -168,7 +168,9 @@ class LogoAdapter:
         if not await self._claim(question):
             log.info("LoGo: message %s already handled", message.message_id)
             return
-        self.client.mark_read(message.talk_id, message.message_id)  # 既読: the bot has taken it
+        # 既読: the bot has taken the question. direct-js marks every message read; the bot only those
+        # it answers, as a read mark on group chatter it ignores would say it took that too.
+        self.client.mark_read(message.talk_id, message.message_id)
         await self._respond(question, incoming)
 
     async def _claim(self, question: Question) -> bool:

@@ -210,7 +210,7 @@ def unpack(data: bytes) -> list[Any]:
 
 @dataclass
 class SessionState:
-    """What the handshake learnt; rebuilt on every (re)connection."""
+    """What the handshake learnt; rebuilt by every session the server does not resume."""
 
     me: int | None = None
     me_name: str = ""
@@ -238,7 +238,9 @@ async def open_session(
     A 401 "invalid token" is tried again ``TOKEN_RETRIES`` times ``retry_delay`` apart (a token just
     issued may not have reached every server yet); then, like "unauthorized device", "expired
     password" and "deleted account", it ends the session for good. So does a session whose
-    ``password_expiration.expiration`` has passed (direct-js checks it on success too).
+    ``password_expiration.expiration`` has passed (direct-js checks it on success too). Where
+    direct-js asks for the device code on "unauthorized device", a bot running as a service cannot:
+    the operator runs ``kairan logo login``, which asks (``adapters.logo.login``).
     """
     for attempt in range(TOKEN_RETRIES + 1):
         try:
@@ -573,7 +575,9 @@ class LogoClient:
         await self._update_last_used_at()
 
     async def _update_last_used_at(self) -> None:
-        """Tell LoGo the bot's device is in use (as direct-js does every 10 minutes)."""
+        """Tell LoGo the bot's device is in use (as direct-js does every 10 minutes). direct-js also
+        remembers across restarts when the next call is due; the bot simply calls it at the start of
+        every session, which after a reconnection is at most a call more than direct-js makes."""
         try:
             await self.call("update_last_used_at")
         except (LogoError, TimeoutError) as exc:  # the session works without it
@@ -599,7 +603,8 @@ class LogoClient:
         return newest
 
     def _warn_password(self, session: dict[str, Any]) -> None:
-        """Once per process, when the session says the password expires soon (as direct-js warns)."""
+        """When the session says the password expires soon, as direct-js warns (it once a day, the bot
+        once per process: a log line the operator reads, not a dialog a user dismisses)."""
         expires = _expiration(session, "expiration")
         if self._password_warned or expires is None or not _past(_expiration(session, "warning")):
             return
@@ -615,6 +620,12 @@ class LogoClient:
         )
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            await self._read_frames(ws)
+        finally:  # nothing will answer the calls still waiting: fail them now, not at call_timeout
+            self._fail_pending(ConnectionLost("connection closed"))
+
+    async def _read_frames(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
             frame = await ws.receive()
             if frame.type == aiohttp.WSMsgType.CLOSE:  # the server's close frame: keep its reason

@@ -197,6 +197,7 @@ class LogoFakeServer:
         accounts: dict[str, tuple[str, int]] | None = None,
     ) -> None:
         self.get_messages_supported = get_messages_supported
+        self.unanswered: set[str] = set()  # methods the server never answers (a stuck server)
         self.device_code = device_code
         # login (e-mail or id$group) → (password, user id)
         self.accounts = accounts or {"admin@example.lg.jp": ("pass-word", BOT_ID)}
@@ -384,6 +385,8 @@ class LogoFakeServer:
                 user = conn.device.user_id if conn.device is not None else None
                 call = Call(method, params, time.monotonic(), conn.number, frame.data, user)
                 self.calls.append(call)
+                if method in self.unanswered:
+                    continue
                 error, result = await self._answer(conn, call)
                 call.ok = error is None
                 if not ws.closed:

@@ -441,6 +441,19 @@ async def test_a_forcibly_closed_session_is_not_reopened(
         await client.stop()
 
 
+async def test_a_session_ended_during_the_handshake_ends_at_once(server: LogoFakeServer) -> None:
+    """The calls waiting for an answer fail when the connection closes, not after call_timeout."""
+    server.unanswered.add("get_talks")
+    client = make_client(server, call_timeout=5.0)
+    try:
+        assert not await client.start(wait=0.5)
+        await server.close_sessions(reason="forcibly closed")
+        await server.wait_for(lambda: client.ended is not None, timeout=1.5)
+        assert client.ended is not None and client.ended.reason == "forcibly closed"
+    finally:
+        await client.stop()
+
+
 async def test_a_close_with_another_reason_is_reconnected(server: LogoFakeServer) -> None:
     client = make_client(server)
     try:
