@@ -54,6 +54,18 @@ async def test_handshake_sequence_and_session_state(server: LogoFakeServer) -> N
     assert not client.connected()
 
 
+async def test_a_version_the_server_does_not_serve_is_refused(server: LogoFakeServer) -> None:
+    """The fake serves the 1.122 shapes only: a client announcing another version does not get in."""
+    client = make_client(server, api_version="1.107")
+    try:
+        assert not await client.start(wait=0.5)
+        refused = server.attempts("create_session")[0]
+        assert refused.params[1] == "1.107" and not refused.ok
+        assert client.ended is None  # not one of LoGo's session endings: retried with backoff
+    finally:
+        await client.stop()
+
+
 async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeServer) -> None:
     client = make_client(server)
     seen: list[tuple[str, Any]] = []
