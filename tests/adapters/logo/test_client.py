@@ -301,8 +301,8 @@ async def test_last_used_at_is_updated_after_start_notification_and_every_interv
         await asyncio.sleep(0.5)
         calls = server.attempts("update_last_used_at")
         assert server.methods()[: len(HANDSHAKE)] == HANDSHAKE  # ends start_notification, update_last_used_at
-        assert 3 <= len(calls) <= 4
-        assert all(0.18 <= b.at - a.at <= 0.35 for a, b in itertools.pairwise(calls))
+        assert 2 <= len(calls) <= 4
+        assert all(0.18 <= b.at - a.at <= 0.6 for a, b in itertools.pairwise(calls))
         await server.drop()  # a resumed session updates it again at once
         await server.wait_for(lambda: "update_last_used_at" in server.methods(connection=2))
     finally:
