@@ -1,4 +1,4 @@
-# kairan — make demo: bot on embedded defaults; make test: every extra + the tests.
+# kairan — make demo: bot on embedded defaults; make test: every extra, the linters, the type check, the tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -31,10 +31,12 @@ endif
 
 test: venv-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: venv-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: venv-dev
 	$(BIN)/python benchmarks/knowledge_base.py

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,7 +285,8 @@ async def build(args: argparse.Namespace, state: Path, feed_url: str, api_url: s
            if llm_url else None)
     runner = DigestRunner(
         db=db,
-        feeds=[FeedSource(id=SOURCE, kind="rss", url=feed_url, collection="circulars", category="通知")],
+        feeds=[FeedSource(id=SOURCE, kind="rss", url=feed_url, collection="circulars", category="通知",
+                          internal_hosts=(urlsplit(feed_url).netloc,))],
         subscriptions=[Subscription(
             id=SUBSCRIPTION, ref=ConversationRef("slack", "default", CHANNEL), schedule="30 8 * * mon-fri",
             sources=(SOURCE,), max_items=args.max_items,

@@ -24,13 +24,14 @@ from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer,
 from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
 from bot.models import Answer, IncomingMessage, Source, Usage
-from bot.prompt import SYSTEM_FIXED, clean_rewrite, rewrite_prompt, sources_block, sources_from_hits
+from bot.prompt import answer_prompt, clean_rewrite, rewrite_prompt, sources_from_hits
 from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, redact
 from bot.state.audit import AuditLog, entry_from_answer
 from bot.state.threads import ThreadStore
 from bot.state.usage import UsageMeter
-from bot.verify import verify, with_note
+from bot.verify import StoredLaws, check_quoted_articles, verify, with_note
 from knowledge.search import Searcher, SearchResult
+from knowledge.stored_laws import StoreLaws
 from knowledge.tokenize import normalize
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,11 @@ class AnswerEngine:
         usage: UsageMeter | None = None,
         settings: EngineSettings | None = None,
         llm_allowed: Callable[[str], bool] | None = None,
+        laws: StoredLaws | None = None,
     ) -> None:
         self.searcher = searcher
+        # What verification checks article references against: the laws of the searched store.
+        self.laws = laws if laws is not None else StoreLaws(searcher.store)
         self.provider = provider
         self.redaction = redaction or RedactionPolicy()
         self.threads = threads
@@ -161,16 +165,16 @@ class AnswerEngine:
             warnings = () if self.provider is None else (BUDGET_NOTICE,)
             answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=warnings)
         else:
-            answer = None
-            generated = self._generate(
+            generated: Answer | None = None
+            async for event in self._generate(
                 question, history, sources, retrieved.query_terms, usage, streaming=streaming
-            )
-            async for event in generated:
+            ):
                 if isinstance(event, Answer):
-                    answer = event
+                    generated = event
                 else:
                     yield event
-            assert answer is not None
+            assert generated is not None
+            answer = generated
         yield await self._in_state(self._record, message, question, answer, sources)
 
     # -- retrieval ----------------------------------------------------------
@@ -232,12 +236,7 @@ class AnswerEngine:
     ) -> AsyncIterator[str | Answer]:
         """Ask the LLM (streamed, or as one response), verify, fall back to the extractive answer."""
         assert self.provider is not None
-        prompt = Prompt(
-            system_fixed=SYSTEM_FIXED,
-            system_context=sources_block(sources),
-            messages=(*history, ChatTurn("user", question)),
-            max_tokens=self.settings.max_tokens,
-        )
+        prompt = answer_prompt(question, sources, history, max_tokens=self.settings.max_tokens)
         completion: Completion | None = None
         try:
             if streaming:
@@ -254,7 +253,7 @@ class AnswerEngine:
             return
         assert completion is not None
         total = completion.usage if usage is EXTRACTIVE_USAGE else usage + completion.usage
-        checked = verify(completion.text, sources, question=question)
+        checked = verify(completion.text, sources, question=question, laws=self.laws)
         if checked.verified_claims == 0:
             warnings = (
                 *checked.warnings,
@@ -280,6 +279,8 @@ class AnswerEngine:
         warnings: tuple[str, ...],
     ) -> Answer:
         text, citations = extractive_answer(question, sources, query_terms=query_terms)
+        citations, unknown = check_quoted_articles(citations, self.laws)
+        warnings = (*warnings, *(w for w in unknown if w not in warnings))
         if FALLBACK_NOTICE in warnings:
             text = f"{FALLBACK_NOTICE}\n\n{text}"
         return Answer(
@@ -320,7 +321,7 @@ class AnswerEngine:
         return self.threads is not None and ref.thread is not None and ref.thread != ref.message
 
     def _history(self, message: IncomingMessage) -> list[ChatTurn]:
-        if not self._has_history(message):
+        if self.threads is None or not self._has_history(message):
             return []
         s = self.settings
         turns = self.threads.recent(
@@ -353,7 +354,9 @@ class AnswerEngine:
                 self.usage.record(message.ref.tenant, answer.usage, conn=conn)
             if self.audit is None or entry is None:
                 return answer
-            return replace(answer, audit_id=self.audit.append(entry, conn=conn).id)
+            record = self.audit.append(entry, conn=conn)
+        self.audit.publish(record)  # anchor the new head outside the database, now that it is committed
+        return replace(answer, audit_id=record.id)
 
     def _state_transaction(self) -> AbstractContextManager[Connection | None]:
         """A write transaction on the state database the stores share, or None (each commits alone)."""

@@ -2,7 +2,9 @@
 
 Everything here is pure: strings in, strings out. The fixed system text never
 changes between requests, so providers can cache it; the per-request part is the
-user message built from the numbered sources and the question.
+user message built from the numbered sources and the question. Sources are
+documents, some of them fetched from feeds: they go in the user turn, never in
+the system prompt, so no document speaks with the authority of the instructions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.llm.base import ChatTurn, Prompt
 from bot.models import Source
 
 SYSTEM_FIXED = "\n".join(
@@ -175,6 +178,19 @@ def build_user_prompt(question: str, sources: Sequence[Source]) -> str:
         f"{sources_block(sources)}\n\n"
         f"<question>\n{escape_source_text(question.strip())}\n</question>\n\n"
         "上記の資料だけを根拠に、ルールに従って回答してください。"
+    )
+
+
+def answer_prompt(
+    question: str, sources: Sequence[Source], history: Sequence[ChatTurn] = (), *, max_tokens: int = 1500
+) -> Prompt:
+    """The answer request: the fixed rules as the system prompt; the earlier turns of the thread;
+    then one user turn with the numbered sources and the question."""
+    return Prompt(
+        system_fixed=SYSTEM_FIXED,
+        system_context="",
+        messages=(*history, ChatTurn("user", build_user_prompt(question, sources))),
+        max_tokens=max_tokens,
     )
 
 

@@ -3,8 +3,11 @@
 ``verify`` is pure: it removes citation markers that point to no source, checks
 every 「quote」 against the sources cited in its sentence, flags article
 references (第N条…) that are not among the sources, and says which citations
-hold. It never rewrites claims; the engine decides what to do with the result
-(e.g. fall back to the extractive answer when ``verified_claims`` is 0).
+hold. Given the laws the knowledge base holds (``StoredLaws``), an article or
+paragraph named for one of them must exist there, even inside a faithful quote:
+a notice that cites 「地方公務員法第九百九十九条」 does not make it a statute.
+It never rewrites claims; the engine decides what to do with the result (e.g.
+fall back to the extractive answer when ``verified_claims`` is 0).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot.models import Citation, Source
 from knowledge.citations import LawTitleIndex, ResolvedCitation, find_citations
+from knowledge.identity import is_law_id
 from knowledge.numerals import int_to_kanji, num_to_article_title
 
 AUTHORITATIVE_NOTE = "※ 回答は参考情報です。判断の際は必ず引用元の条文（リンク先）をご確認ください。"
@@ -38,6 +43,18 @@ _ELLIPSIS = re.compile(r"\.{2,}|\(中略\)|\(略\)|\(以下略\)")
 _SPACE = re.compile(r"\s+")
 _PARAGRAPH_LINE = re.compile(r"^\s*([0-9]+)\s", re.MULTILINE)
 _SUPPL_KEY = re.compile(r"^suppl\d+_(\d+(?:_\d+)*)$")
+_MAIN_ARTICLE = re.compile(r"^\d+(?:_\d+)*$")
+
+
+class StoredLaws(Protocol):
+    """The laws the knowledge base holds: their names, and the text of the articles it has."""
+
+    @property
+    def titles(self) -> LawTitleIndex: ...
+
+    def articles(self, refs: list[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
+        """Text of each (law id, article Num) that exists; the others are left out."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -158,8 +175,12 @@ def _articles_of(source: Source) -> set[str]:
 
 
 def _paragraphs_of(source: Source) -> int:
-    """How many paragraphs the source text shows (paragraph 2 onwards start with their number)."""
-    numbers = [int(m) for m in _PARAGRAPH_LINE.findall(unicodedata.normalize("NFKC", source.text))]
+    return _paragraph_count(source.text)
+
+
+def _paragraph_count(text: str) -> int:
+    """How many paragraphs an article text shows (paragraph 2 onwards start with their number)."""
+    numbers = [int(m) for m in _PARAGRAPH_LINE.findall(unicodedata.normalize("NFKC", text))]
     return max([1, *numbers])
 
 
@@ -205,6 +226,62 @@ class _ReferenceChecker:
         return f"{_reference_label(ref, paragraph=False)}は検索された資料に含まれていません"
 
 
+@dataclass(frozen=True)
+class _Named:
+    """An article (and paragraph) of a held law that the answer asserts, and where."""
+
+    law_id: str
+    law_title: str
+    article: str
+    paragraph: int | None
+    at: int  # offset in the answer
+
+    @property
+    def label(self) -> str:
+        label = self.law_title + num_to_article_title(self.article)
+        return label + (f"第{int_to_kanji(self.paragraph)}項" if self.paragraph is not None else "")
+
+
+def _named_articles(
+    answer_text: str, sentences: Sequence[_Sentence], by_n: Mapping[int, Source], laws: StoredLaws
+) -> list[_Named]:
+    """Articles of held laws the answer names: with the law's name, or bare (第九百九十九条) where a
+    source cited in the same sentence names them for a held law."""
+    named: list[_Named] = []
+    mentions: dict[int, list[ResolvedCitation]] = {}
+    for ref in find_citations(answer_text, laws.titles):
+        if not _MAIN_ARTICLE.match(ref.article):
+            continue
+        start = ref.span[0]
+        if ref.law_id is not None and ref.law_title is not None:
+            if is_law_id(ref.law_id):  # a statute; a notice's own numbering is not checked here
+                    named.append(_Named(ref.law_id, ref.law_title, ref.article, ref.paragraph, start))
+            continue
+        sentence = next(s for s in sentences if s.start <= start < s.end)
+        for n in sentence.cited:
+            if n not in mentions:
+                mentions[n] = find_citations(by_n[n].text, laws.titles)
+            for m in mentions[n]:
+                if m.article == ref.article and m.law_id and m.law_title and is_law_id(m.law_id):
+                    named.append(_Named(m.law_id, m.law_title, ref.article, ref.paragraph, start))
+    return named
+
+
+def _missing(named: Sequence[_Named], laws: StoredLaws) -> list[_Named]:
+    """The named articles or paragraphs that the held law does not have."""
+    if not named:
+        return []
+    texts = laws.articles(list(dict.fromkeys((n.law_id, n.article) for n in named)))
+    missing = []
+    for n in named:
+        text = texts.get((n.law_id, n.article))
+        if text is None:
+            missing.append(_Named(n.law_id, n.law_title, n.article, None, n.at))
+        elif n.paragraph is not None and _paragraph_count(text) < n.paragraph:
+            missing.append(n)
+    return missing
+
+
 # --------------------------------------------------------------------------- verify
 
 
@@ -221,6 +298,7 @@ def verify(
     *,
     index: LawTitleIndex | None = None,
     question: str | None = None,
+    laws: StoredLaws | None = None,
 ) -> Verification:
     """Check ``answer_text`` against ``sources`` (see the module docstring).
 
@@ -228,7 +306,9 @@ def verify(
     sources' titles, so a law that is not among the sources names no law and its
     articles are checked against all sources. 「」 spans in a sentence without
     citations that restate ``question`` (or the abstention phrase) are not quotes
-    of a source and are not checked.
+    of a source and are not checked. With ``laws``, every article named for a law
+    the knowledge base holds must exist there; the sentence naming one that does
+    not loses its citations.
     """
     by_n = {s.n: s for s in sources}
     not_sources = [ABSTENTION_PHRASE] + ([question] if question else [])
@@ -302,6 +382,13 @@ def verify(
         if problem:
             warn(problem)
 
+    # 3b. Articles of held laws must exist, quoted or not.
+    if laws is not None:
+        for named in _missing(_named_articles(answer_text, sentences, by_n, laws), laws):
+            sentence = next(s for s in sentences if s.start <= named.at < s.end)
+            failed.update(sentence.cited)
+            warn(f"{named.label}は存在しません")
+
     # 4. Citations and the count of supported sentences.
     citations = tuple(
         Citation(
@@ -322,6 +409,29 @@ def verify(
         warnings=tuple(warnings),
         verified_claims=verified_claims,
     )
+
+
+def check_quoted_articles(
+    citations: Sequence[Citation], laws: StoredLaws | None
+) -> tuple[tuple[Citation, ...], tuple[str, ...]]:
+    """Citations whose quote names an article or paragraph of a held law that the law does not have
+    lose their verified mark (an extractive answer quotes its sources verbatim, a notice's errors too)."""
+    if laws is None:
+        return tuple(citations), ()
+    out: list[Citation] = []
+    warnings: list[str] = []
+    for citation in citations:
+        named = [
+            _Named(r.law_id, r.law_title, r.article, r.paragraph, r.span[0])
+            for r in find_citations(citation.quote, laws.titles)
+            if r.law_id and r.law_title and is_law_id(r.law_id) and _MAIN_ARTICLE.match(r.article)
+        ]
+        missing = _missing(named, laws)
+        for m in missing:
+            if (warning := f"{m.label}は存在しません") not in warnings:
+                warnings.append(warning)
+        out.append(replace(citation, verified=False) if missing else citation)
+    return tuple(out), tuple(warnings)
 
 
 def with_note(text: str) -> str:

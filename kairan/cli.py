@@ -16,18 +16,25 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from adapters.registry import PLATFORMS
+from bot import wording
+from bot.models import Answer, ConversationRef, IncomingMessage
 from kairan.answer_json import answer_json
 from kairan.digest_cli import digest_group
 from kairan.progress import LineProgress
 from kairan.wiring import (
     KnowledgeConfig,
-    build_engine,
+    Runtime,
+    build_runtime,
     open_searcher,
     open_state,
     open_vectors,
     resolve_config,
 )
 from knowledge.documents import DEFAULT_COLLECTION
+from manifest.cli import manifest_option
+from manifest.schema import Manifest
+from manifest.scope import Scope, scope_for, tenant_scope
 
 if TYPE_CHECKING:  # LanceDB loads only for commands that open the knowledge base
     from knowledge.ingest import Ingestor, IngestReport, SourceItem
@@ -46,18 +53,7 @@ KNOWLEDGE_URI_HELP = (
     "else the manifest's knowledge.uri, unless --data-dir is given). "
     "Credentials and endpoint from AWS_* environment variables."
 )
-MANIFEST_HELP = "Admin manifest (env KAIRAN_MANIFEST); without one the embedded defaults apply."
 _STAGES = {"parse": "解析 parse", "write": "書込 write", "index": "索引 index"}
-
-
-manifest_option = click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="KAIRAN_MANIFEST",
-    default=None,
-    help=MANIFEST_HELP,
-)
 
 
 def _remember_knowledge_uri(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -181,7 +177,13 @@ def ingest(
         items, errors = asyncio.run(_fetch_egov(list(targets[1:]), base, collection))
     else:
         items, errors = discover([Path(t) for t in targets], collection=collection)
-    ingestor = Ingestor(store=store, workers=workers, vectors=_open_vectors(config, store))
+    ingestor = Ingestor(
+        store=store,
+        workers=workers,
+        vectors=_open_vectors(config, store),
+        law_collections=config.manifest.knowledge.law_collections(),
+        limits=config.manifest.knowledge.limits.limits(),
+    )
     try:
         report = _run_ingest(ingestor, items)
     except Exception as exc:
@@ -214,6 +216,7 @@ async def _fetch_egov(
     names: list[str], base_url: str, collection: str
 ) -> tuple[list[SourceItem], list[tuple[str, str]]]:
     from knowledge.egov_client import EgovClient, EgovError
+    from knowledge.identity import Provenance
     from knowledge.ingest import SourceItem
 
     items: list[SourceItem] = []
@@ -226,7 +229,12 @@ async def _fetch_egov(
                     summary = await client.resolve(name)
                     fetched = await client.fetch_law_data(summary.law_id)
                     items.append(
-                        SourceItem(source=f"e-Gov:{summary.law_id}", collection=collection, data=fetched.raw)
+                        SourceItem(
+                            source=f"e-Gov:{summary.law_id}",
+                            collection=collection,
+                            data=fetched.raw,
+                            provenance=Provenance.EGOV,
+                        )
                     )
                 except EgovError as exc:
                     errors.append((f"e-Gov:{name}", str(exc)))
@@ -395,41 +403,38 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.option(
     "--thread", default=None, help="Thread id: follow-up questions in the same thread see earlier turns."
 )
-@click.option("--tenant", default="local", show_default=True, help="Tenant the question is asked for.")
+@click.option(
+    "--tenant",
+    default=None,
+    help="Tenant the question is asked for (its collections). Default: the manifest's rule for "
+    "conversations no tenant lists (only public collections), or 'local' without tenants.",
+)
 @knowledge_options
 def ask(
     question: str,
     as_json: bool,
     thread: str | None,
-    tenant: str,
+    tenant: str | None,
     manifest_path: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Ask a question and get a cited answer (質問に根拠つきで回答)."""
     import logging
 
-    from bot.models import ConversationRef, IncomingMessage
-
     config = _config(manifest_path, data_dir)
+    scope = _cli_scope(config.manifest, tenant)
     _open_searcher(config)  # fails early, in Japanese, when the knowledge base is empty
-    db = open_state(config)
+    message = IncomingMessage(
+        ref=ConversationRef(platform="cli", tenant=scope.tenant, channel="cli", thread=thread),
+        user=os.environ.get("USER", "cli"),
+        text=question,
+    )
     try:
-        engine = build_engine(config, db=db)
-        message = IncomingMessage(
-            ref=ConversationRef(platform="cli", tenant=tenant, channel="cli", thread=thread),
-            user=os.environ.get("USER", "cli"),
-            text=question,
-        )
-        collections = _tenant_collections(config, tenant)
-        answer = asyncio.run(_answer_once(engine, message, collections))
+        answer = asyncio.run(_answer_once(build_runtime(config), message, scope.searchable))
     except Exception:  # never a traceback for the person asking; the log has it
         logging.getLogger("kairan").exception("answering failed")
-        err.print(
-            "[red]申し訳ありません。回答中にエラーが発生しました。時間をおいてもう一度お試しください。[/]"
-        )
+        err.print(wording.APOLOGY, style="red", markup=False, highlight=False)
         sys.exit(1)
-    finally:
-        db.close()
     if as_json:
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return
@@ -445,20 +450,28 @@ def ask(
         out.print(answer.inquiry_draft, markup=False, highlight=False, soft_wrap=True)
 
 
-async def _answer_once(engine: Any, message: Any, collections: list[str] | None) -> Any:
-    """One answer, then the LLM client is closed inside the loop that opened its connections."""
+async def _answer_once(runtime: Runtime, message: IncomingMessage, collections: list[str] | None) -> Answer:
+    """One answer, then the runtime is closed inside the loop that opened the LLM client's connections."""
     try:
-        return await engine.answer(message, collections=collections)
+        return await runtime.answerer.answer(message, collections=collections)
     finally:
-        if engine.provider is not None:
-            await engine.provider.aclose()
+        await runtime.close()
 
 
-def _tenant_collections(config: KnowledgeConfig, tenant: str) -> list[str] | None:
-    for t in config.manifest.tenants:
-        if t.id == tenant:
-            return list(t.collections) or None
-    return None
+def _cli_scope(manifest: Manifest, tenant: str | None) -> Scope:
+    """The named tenant's scope, else the manifest's rule for unlisted conversations."""
+    scope = scope_for(manifest, "cli", []) if tenant is None else tenant_scope(manifest, tenant)
+    if scope is not None:
+        return scope
+    if tenant is not None:
+        known = ", ".join(t.id for t in manifest.tenants)
+        raise click.UsageError(
+            f"テナント {tenant!r} はマニフェストにありません / no such tenant (tenants: {known})"
+        )
+    raise click.UsageError(
+        "マニフェストがテナントを指定しない質問に回答しない設定です。--tenant を指定してください / "
+        "the manifest answers no question without a tenant: give --tenant"
+    )
 
 
 @cli.group(name="audit")
@@ -467,14 +480,32 @@ def audit_group() -> None:
 
 
 @audit_group.command(name="verify")
+@click.option("--anchor", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="An anchor file (besides the manifest's state.audit_anchor_file). Repeatable.")
+@click.option("--log", "log_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A JSON log file whose 'audit chain head' lines anchor the chains. Repeatable.")
 @knowledge_options
-def audit_verify_command(manifest_path: Path | None, data_dir: Path | None) -> None:
-    """Check the hash chain; name every edited, deleted or reordered record."""
-    from bot.state.commands import audit_verify
+def audit_verify_command(
+    anchor_files: tuple[Path, ...],
+    log_files: tuple[Path, ...],
+    manifest_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Check the hash chains against their key and anchors; name every tampered record."""
+    from bot.state.chain import ChainKey
+    from bot.state.commands import audit_verify, collect_anchors
 
-    db = open_state(_config(manifest_path, data_dir))
+    config = _config(manifest_path, data_dir)
+    state = config.manifest.state
     try:
-        code, text = audit_verify(db)
+        key = ChainKey.from_env(os.environ, state.audit_key_env)
+        configured = [state.audit_anchor_file] if state.audit_anchor_file else []
+        anchors = collect_anchors([*configured, *anchor_files], log_files)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = open_state(config)
+    try:
+        code, text = audit_verify(db, key=key, anchors=anchors)
     finally:
         db.close()
     (out if code == 0 else err).print(text, markup=False, highlight=False, end="")
@@ -536,135 +567,20 @@ def serve(manifest_path: Path | None, data_dir: Path | None, host: str, port: in
     def announce(banner: str) -> None:
         err.print(banner, markup=False, highlight=False)
 
+    from bot.state.chain import ChainKeyError
+
     try:
         event_loop.run(run_server(config, host=host, port=port, ready=announce))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-
-
-# -- logo -------------------------------------------------------------------
-@cli.group(name="logo")
-def logo_group() -> None:
-    """LoGo Chat tools (LoGoチャット)."""
-
-
-@logo_group.command(name="login")
-@manifest_option
-@click.option("--url", default=None, help="WebSocket endpoint (default: platforms.logo.url).")
-@click.option("--login", "login_id", required=True, help="The bot account (e-mail, or id$group).")
-@click.password_option("--password", confirmation_prompt=False, help="Prompted when omitted.")
-def logo_login(manifest_path: Path | None, url: str | None, login_id: str, password: str) -> None:
-    """Obtain the bot's access token (device authorization when asked) and print it once."""
-    from adapters.logo.factory import ssl_context
-    from adapters.logo.login import LoginError, login_flow
-
-    logo = _config(manifest_path, None).manifest.platforms.logo
-    endpoint = url or (logo.url if logo is not None else None)
-    if not endpoint:
-        raise click.UsageError(
-            "接続先がありません: --url か platforms.logo.url を指定してください / no endpoint"
-        )
-
-    async def ask_code(prompt: str) -> str:
-        return click.prompt(prompt)
-
-    try:
-        result = asyncio.run(
-            login_flow(
-                url=endpoint,
-                login=login_id,
-                password=password,
-                ask_code=ask_code,
-                api_version=logo.api_version if logo is not None else None,
-                proxy=logo.proxy if logo is not None else None,
-                ssl_context=ssl_context(logo) if logo is not None else None,
-            )
-        )
-    except (LoginError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    env_name = logo.token_env if logo is not None else "LOGO_TOKEN"
-    err.print(f"ログインしました: {result.display_name}（user id {result.user_id}）/ logged in")
-    err.print(f"次のトークンを環境変数 {env_name} に設定してください（この画面以外には保存されません）:")
-    click.echo(result.token)
+    except ChainKeyError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- manifest ---------------------------------------------------------------
 @cli.group(name="manifest")
 def manifest_group() -> None:
     """Admin manifest tools (設定ファイル)."""
-
-
-@manifest_group.command(name="slack")
-@manifest_option
-@click.option("--name", "bot_name", default="kairan", show_default=True, help="Bot display name.")
-@click.option("--request-url", default=None, help="Public https URL of /slack/events (HTTP mode).")
-@click.option(
-    "--mode", type=click.Choice(["socket", "http"]), default=None, help="Override platforms.slack.mode."
-)
-def manifest_slack(
-    manifest_path: Path | None, bot_name: str, request_url: str | None, mode: str | None
-) -> None:
-    """Print the Slack app manifest (scopes and events the code uses), filled from the admin manifest."""
-    from adapters.slack.factory import render_app_manifest
-
-    config = _config(manifest_path, None)
-    try:
-        text = render_app_manifest(config.manifest, bot_name=bot_name, request_url=request_url, mode=mode)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(text, nl=False)
-
-
-@manifest_group.command(name="teams")
-@manifest_option
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("kairan-teams.zip"),
-    show_default=True,
-    help="Where to write the Teams app package.",
-)
-@click.option(
-    "--bot-id",
-    default=None,
-    help="Microsoft App ID (default: the variable platforms.teams.app_id_env names).",
-)
-@click.option("--name", default="kairan", show_default=True, help="App name shown in Teams.")
-@click.option("--website-url", default=None, help="Developer website (https).")
-@click.option("--privacy-url", default=None, help="Privacy statement (https).")
-@click.option("--terms-url", default=None, help="Terms of use (https).")
-def manifest_teams(
-    manifest_path: Path | None,
-    out: Path,
-    bot_id: str | None,
-    name: str,
-    website_url: str | None,
-    privacy_url: str | None,
-    terms_url: str | None,
-) -> None:
-    """Build the Teams app package (manifest.json and icons in a zip)."""
-    from adapters.teams.package import build_app_package
-    from manifest.secrets import MissingSecret, secret_from_env
-
-    config = _config(manifest_path, None)
-    if bot_id is None:
-        teams = config.manifest.platforms.teams
-        env_name = teams.app_id_env if teams is not None else "TEAMS_APP_ID"
-        try:
-            bot_id = secret_from_env(env_name, field="platforms.teams.app_id_env")
-        except MissingSecret as exc:
-            raise click.ClickException(str(exc)) from exc
-    urls = {
-        k: v
-        for k, v in (("website_url", website_url), ("privacy_url", privacy_url), ("terms_url", terms_url))
-        if v
-    }
-    try:
-        path = build_app_package(out, bot_id=bot_id, name=name, **urls)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    out_console = Console()
-    out_console.print(f"Teams アプリパッケージを作成しました / app package written: {path}")
 
 
 @manifest_group.command(name="validate")
@@ -683,6 +599,11 @@ def manifest_validate(path: Path, no_env: bool) -> None:
 
 
 cli.add_command(digest_group)
+for _spec in PLATFORMS:  # each chat platform's own commands (adapters.registry)
+    if _spec.cli is not None:
+        cli.add_command(_spec.cli)
+    if _spec.app_manifest is not None:
+        manifest_group.add_command(_spec.app_manifest)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -4,13 +4,12 @@ Mounted in ``kairan/cli.py`` with ``cli.add_command(digest_group)``.
 
 Sending (``run`` without ``--dry-run``) needs the chat adapters: they come from
 ``ctx.obj["adapters"]`` when the caller provides them (tests, the serve process),
-otherwise from ``kairan.wiring.build_adapters(config)``.
+otherwise from ``kairan.wiring.build_adapters`` on a runtime of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -23,8 +22,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from adapters.base import Adapter
-from kairan.wiring import KnowledgeConfig, build_digest_runner, open_state, resolve_config
+from bot.ports import Adapter
+from kairan.wiring import (
+    KnowledgeConfig,
+    build_adapters,
+    build_digest_runner,
+    build_runtime,
+    open_state,
+    resolve_config,
+)
+from manifest.cli import manifest_option
 
 err = Console(stderr=True)
 out = Console()
@@ -49,14 +56,7 @@ def _options(command: Any) -> Any:
         default=None,
         help="Knowledge base directory (default: the manifest's data_dir).",
     )(command)
-    return click.option(
-        "--manifest",
-        "manifest_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="KAIRAN_MANIFEST",
-        default=None,
-        help="Admin manifest (env KAIRAN_MANIFEST).",
-    )(command)
+    return manifest_option(command)
 
 
 def _config(manifest_path: Path | None, data_dir: Path | None) -> KnowledgeConfig:
@@ -141,14 +141,13 @@ async def _run(
 
 
 async def _build_adapters(config: KnowledgeConfig, stack: AsyncExitStack) -> Mapping[str, Adapter]:
-    """The manifest's chat adapters, started for this run and stopped afterwards."""
-    from kairan.serve import build_adapters
-    from kairan.wiring import build_engine
+    """The manifest's chat adapters, started for this run and stopped afterwards.
 
-    db = open_state(config)
-    stack.callback(db.close)
-    engine = build_engine(config, db=db)
-    adapters = {a.name: a for a in build_adapters(config, engine=engine, db=db, environ=os.environ)}
+    They only post (proactively): nothing listens, so this runs beside ``kairan serve``.
+    """
+    runtime = build_runtime(config)
+    stack.push_async_callback(runtime.close)
+    adapters = {a.name: a for a in build_adapters(runtime)}
     if not adapters:
         raise click.ClickException(
             "チャット連携が設定されていません / no chat platform is configured; use --dry-run"

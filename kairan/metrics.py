@@ -12,17 +12,12 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from bot.models import Answer, IncomingMessage
-
-if TYPE_CHECKING:
-    from bot.engine import AnswerEngine
+from bot.ports import Answerer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-# Chat platforms whose adapters keep refused replies in the state DB outbox (bot.state.outbox).
-OUTBOX_PLATFORMS = ("slack", "teams", "logo")
 
 LabelValues = tuple[str, ...]
 
@@ -193,15 +188,11 @@ class Metrics:
 
 
 class MeteredEngine:
-    """The answer engine with metrics: same ``answer``/``stream`` calls, counted and timed."""
+    """An answerer (``bot.ports.Answerer``) with metrics: the same calls, counted and timed."""
 
-    def __init__(self, engine: AnswerEngine, metrics: Metrics) -> None:
+    def __init__(self, engine: Answerer, metrics: Metrics) -> None:
         self.inner = engine
         self.metrics = metrics
-
-    def __getattr__(self, name: str) -> Any:
-        """Everything else (audit, threads, searcher …) is the wrapped engine's."""
-        return getattr(self.inner, name)
 
     async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
         started = time.perf_counter()

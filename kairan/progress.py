@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from rich.progress import TaskID
+
 
 @dataclass
 class _Task:
@@ -39,15 +41,15 @@ class LineProgress:
             if not task.finished:
                 self._print(task)
 
-    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> TaskID:
         self._tasks.append(_Task(description, total, printed_at=self._clock()))
-        return len(self._tasks) - 1
+        return TaskID(len(self._tasks) - 1)
 
-    def advance(self, task_id: int, advance: float = 1) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
         self.update(task_id, completed=self._tasks[task_id].completed + advance)
 
     def update(
-        self, task_id: int, *, completed: float | None = None, total: float | None = None, **_: Any
+        self, task_id: TaskID, *, completed: float | None = None, total: float | None = None, **_: Any
     ) -> None:
         task = self._tasks[task_id]
         if total is not None:

@@ -1,8 +1,9 @@
 """``kairan serve``: one process, one aiohttp application — health, readiness, metrics, the console,
-the chat adapters and the digest scheduler, all wired here from the manifest.
+the chat adapters' endpoints and the digest scheduler, on the runtime ``kairan.wiring`` builds.
 
-Start order: state DB → engine (metered, budget-guarded) → adapters → HTTP app → listen → adapters
-start → scheduler start. Stop order is the reverse, on SIGINT or SIGTERM.
+Start order: runtime (state DB, metered and budget-guarded engine, question lifecycle) → adapters
+(``adapters.registry``) → HTTP app (an adapter's endpoint mounted on it, or on a port of its own)
+→ listen → adapters start → scheduler start. Stop order is the reverse, on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adapters.base import Adapter
+from adapters.registry import PLATFORMS
+from adapters.spec import ServesHttp
+from bot.ports import Adapter, Answerer
 from bot.state.db import Database
 from bot.state.outbox import Outbox
-from kairan.console import ConsoleAccess, ConsoleHandlers, ConsoleScope
-from kairan.housekeeping import prune_events
+from kairan.console import ConsoleAccess, ConsoleHandlers, console_scope
+from kairan.console.hosts import HostPolicy, host_guard
+from kairan.housekeeping import prune_events, thread_retention
 from kairan.logging import new_request_id, request_id_var
-from kairan.metrics import CONTENT_TYPE, OUTBOX_PLATFORMS, MeteredEngine, Metrics
-from kairan.wiring import KnowledgeConfig, build_engine, open_state
+from kairan.metrics import CONTENT_TYPE, Metrics
+from kairan.wiring import KnowledgeConfig, Runtime, build_adapters, build_runtime
 from knowledge.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -44,27 +48,6 @@ class DigestScheduler(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-def build_adapters(
-    config: KnowledgeConfig, *, engine: MeteredEngine, db: Database, environ: Mapping[str, str]
-) -> list[Adapter]:
-    """Every chat adapter the manifest configures; a builder returns None when its platform is off.
-
-    An adapter that serves HTTP has ``routes()`` (Slack: /slack/events in HTTP mode); they are added
-    to the app before it starts.
-    """
-    from adapters.logo.factory import build_logo_adapter
-    from adapters.slack.factory import build_slack_adapter
-    from adapters.teams.factory import build_teams_adapter
-
-    candidates: list[Adapter | None] = [
-        build_slack_adapter(config.manifest, engine=engine, db=db, environ=environ),
-        build_logo_adapter(config.manifest, engine=engine, db=db, environ=environ),
-        # Teams listens on its own port (3978 by default) behind the SDK's JWT middleware.
-        build_teams_adapter(config.manifest, engine=engine, db=db, environ=environ),
-    ]
-    return [adapter for adapter in candidates if adapter is not None]
 
 
 def build_digest_scheduler(
@@ -104,13 +87,23 @@ def build_digest_scheduler(
 class Services:
     """Everything the HTTP app and the shutdown need, built once by ``build_services``."""
 
-    config: KnowledgeConfig
-    db: Database
+    runtime: Runtime
     store: KnowledgeStore
-    engine: MeteredEngine
     metrics: Metrics
     adapters: list[Adapter] = field(default_factory=list)
     scheduler: DigestScheduler | None = None
+
+    @property
+    def config(self) -> KnowledgeConfig:
+        return self.runtime.config
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
+    def engine(self) -> Answerer:
+        return self.runtime.answerer
 
     async def stop(self) -> None:
         """Stop the scheduler, then the adapters in reverse order; never raises."""
@@ -126,34 +119,26 @@ class Services:
 
     async def close(self) -> None:
         """Release the LLM client and the state DB (after the HTTP server has drained)."""
-        provider = self.engine.inner.provider
-        if provider is not None:
-            try:
-                await provider.aclose()
-            except Exception:
-                log.exception("closing the LLM provider failed")
-        self.db.close()
+        try:
+            await self.runtime.close()
+        except Exception:
+            log.exception("closing the LLM provider failed")
 
 
 def build_services(config: KnowledgeConfig, *, environ: Mapping[str, str] = os.environ) -> Services:
-    from bot.budget import BudgetGuard
-
-    db = open_state(config, environ)
+    metrics = Metrics()
+    runtime = build_runtime(config, environ=environ, metrics=metrics)
     try:
-        engine = build_engine(config, db=db, environ=environ)
-        engine.llm_allowed = BudgetGuard(db, config.manifest).allows_llm
-        metrics = Metrics()
-        metered = MeteredEngine(engine, metrics)
-        adapters = build_adapters(config, engine=metered, db=db, environ=environ)
-        scheduler = build_digest_scheduler(config, adapters=adapters, db=db, metrics=metrics, environ=environ)
+        adapters = build_adapters(runtime)
+        scheduler = build_digest_scheduler(
+            config, adapters=adapters, db=runtime.db, metrics=metrics, environ=environ
+        )
     except BaseException:
-        db.close()
+        runtime.db.close()
         raise
     return Services(
-        config=config,
-        db=db,
+        runtime=runtime,
         store=KnowledgeStore(config.knowledge_location),  # own handle: readiness refreshes it
-        engine=metered,
         metrics=metrics,
         adapters=adapters,
         scheduler=scheduler,
@@ -256,7 +241,7 @@ async def readyz(request: web.Request) -> web.Response:
 def outbox_pending(db: Database) -> dict[str, int]:
     """Pending outbox entries per platform (one indexed COUNT each)."""
     outbox = Outbox(db)
-    return {platform: outbox.pending(platform) for platform in OUTBOX_PLATFORMS}
+    return {spec.name: outbox.pending(spec.name) for spec in PLATFORMS}
 
 
 async def _read_outbox_pending(db: Database) -> dict[str, int] | None:
@@ -291,13 +276,14 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
 
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
-    app = web.Application(middlewares=[request_context], client_max_size=64 * 1024)
+    hosts = HostPolicy.for_bind(host, services.config.manifest.server.allowed_hosts)
+    app = web.Application(middlewares=[request_context, host_guard(hosts)], client_max_size=64 * 1024)
     app[SERVICES_KEY] = services
     runner = getattr(services.scheduler, "runner", None)
     console = ConsoleHandlers(
         engine=services.engine,
         access=ConsoleAccess.for_bind(host, environ),
-        scope=ConsoleScope.from_manifest(services.config.manifest),
+        scope=console_scope(services.config.manifest),
         errors=services.metrics.errors,
         digests=[s.id for s in getattr(services.scheduler, "subscriptions", [])],
         digest_preview=_digest_preview(runner) if runner is not None else None,
@@ -311,11 +297,39 @@ def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.
             *console.routes(),
         ]
     )
-    for adapter in services.adapters:
-        routes = getattr(adapter, "routes", None)
-        if callable(routes):
-            app.add_routes(routes())
+    for prefix, endpoint in _endpoints(services.adapters, on_own_port=False):
+        app.add_subapp(prefix, endpoint)
     return app
+
+
+def _endpoints(adapters: Sequence[Adapter], *, on_own_port: bool) -> list[tuple[str, web.Application]]:
+    """The adapters' HTTP endpoints served on kairan's own port, or (``on_own_port``) on theirs."""
+    found = []
+    for adapter in adapters:
+        if isinstance(adapter, ServesHttp) and (adapter.http_port is not None) == on_own_port:
+            endpoint = adapter.http_endpoint()
+            if endpoint is not None:
+                found.append(endpoint)
+    return found
+
+
+async def start_own_listeners(adapters: Sequence[Adapter], host: str) -> list[web.AppRunner]:
+    """A listener on ``host`` for each adapter whose endpoint has a port of its own (Teams' port)."""
+    runners: list[web.AppRunner] = []
+    for adapter in adapters:
+        if not isinstance(adapter, ServesHttp) or adapter.http_port is None:
+            continue
+        endpoint = adapter.http_endpoint()
+        if endpoint is None:
+            continue
+        app = web.Application(middlewares=[request_context])
+        app.add_subapp(*endpoint)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, host, adapter.http_port).start()
+        log.info("%s endpoint listening on %s:%d%s", adapter.name, host, adapter.http_port, endpoint[0])
+    return runners
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -348,14 +362,18 @@ async def serve(
     services = await asyncio.to_thread(build_services, config, environ=environ)
     runner = web.AppRunner(build_app(services, host=host, environ=environ), access_log=None)
     housekeeping: asyncio.Task[None] | None = None
+    own: list[web.AppRunner] = []
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
+        own = await start_own_listeners(services.adapters, host)
         for adapter in services.adapters:
             await adapter.start()
         if services.scheduler is not None:
             await services.scheduler.start()
-        housekeeping = asyncio.create_task(prune_events(services.db, stop))
+        housekeeping = asyncio.create_task(
+            prune_events(services.db, stop, threads_keep=thread_retention(config.manifest))
+        )
         log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
         if ready is not None:
             ready(console_banner(host, port))
@@ -367,6 +385,8 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
         await services.stop()
+        for listener in own:
+            await listener.cleanup()
         await runner.cleanup()  # finishes in-flight requests
         await services.close()
         for sig in handled:

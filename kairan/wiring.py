@@ -1,4 +1,6 @@
-"""Builds the knowledge-side objects from the manifest and a data directory, in one place."""
+"""Everything a kairan process is built from, in one place: the knowledge side (index, searcher,
+digest runner) from the manifest and a data directory, and one ``Runtime`` (state DB, answer engine,
+audit log, the question lifecycle) that every chat platform of ``adapters.registry`` is built on."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.ports import Adapter, Answerer
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.law_names import unknown_laws
@@ -18,7 +21,11 @@ from manifest.secrets import secret_from_env
 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
     from bot.engine import AnswerEngine
+    from bot.flow.lifecycle import Lifecycle
+    from bot.state.audit import AuditLog
     from bot.state.db import Database
+    from bot.state.feedback import FeedbackStore
+    from kairan.metrics import Metrics
     from knowledge.search import ArticleRef, Searcher
     from knowledge.store import KnowledgeStore
     from knowledge.vectors import VectorIndex
@@ -154,30 +161,93 @@ def open_state(config: KnowledgeConfig, environ: Mapping[str, str] = os.environ)
 def build_engine(
     config: KnowledgeConfig, *, db: Database, environ: Mapping[str, str] = os.environ
 ) -> AnswerEngine:
-    """The answer engine as the manifest describes it: LLM (or extractive), redaction, state."""
+    """The answer engine as the manifest describes it: LLM (or extractive, past a tenant's budget),
+    redaction, state."""
+    from bot.budget import BudgetGuard
     from bot.engine import AnswerEngine, EngineSettings
     from bot.llm.factory import provider_from_config
     from bot.redaction import RedactionPolicy
-    from bot.state.audit import AuditLog, audit_salt
+    from bot.state.audit import AuditLog
     from bot.state.threads import ThreadStore
     from bot.state.usage import PriceTable, UsageMeter
 
     manifest = config.manifest
     state = manifest.state
-    salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
     return AnswerEngine(
         searcher=open_searcher(config.knowledge_location, manifest=manifest),
         provider=provider_from_config(manifest.llm, environ=environ),
         redaction=RedactionPolicy.from_config(manifest.redaction),
         threads=ThreadStore(db),
-        audit=AuditLog(db, salt=salt),
+        audit=AuditLog.from_config(db, state, environ),  # salt, chain key, anchor file
         usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)),
         settings=EngineSettings(
             top_k=manifest.knowledge.search.default_k,
             history_turns=state.thread_max_turns,
             history_chars=state.thread_max_chars,
         ),
+        llm_allowed=BudgetGuard(db, manifest).allows_llm,
     )
+
+
+# -- the runtime every platform is built on ------------------------------------------------------
+@dataclass
+class Runtime:
+    """What a kairan process shares: one state DB, one engine, one audit log, one question lifecycle.
+
+    Satisfies ``adapters.spec.PlatformRuntime``: each platform's spec builds its adapter from it.
+    """
+
+    config: KnowledgeConfig
+    environ: Mapping[str, str]
+    db: Database
+    engine: AnswerEngine
+    answerer: Answerer  # the engine, metered when the process exports metrics
+    audit: AuditLog
+    feedback: FeedbackStore  # votes on answers, chained like the audit log
+    lifecycle: Lifecycle
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.config.manifest
+
+    async def close(self) -> None:
+        """Release the LLM client and the state DB (once nothing answers any more)."""
+        try:
+            if self.engine.provider is not None:
+                await self.engine.provider.aclose()
+        finally:
+            self.db.close()
+
+
+def build_runtime(
+    config: KnowledgeConfig, *, environ: Mapping[str, str] = os.environ, metrics: Metrics | None = None
+) -> Runtime:
+    """The runtime the manifest describes; with ``metrics`` every answer is counted and timed."""
+    from bot.flow.lifecycle import Lifecycle
+    from bot.state.feedback import FeedbackStore
+    from kairan.metrics import MeteredEngine
+
+    db = open_state(config, environ)
+    try:
+        engine = build_engine(config, db=db, environ=environ)
+    except BaseException:
+        db.close()
+        raise
+    assert engine.audit is not None  # build_engine always keeps an audit log
+    answerer: Answerer = engine if metrics is None else MeteredEngine(engine, metrics)
+    audit: AuditLog = engine.audit
+    return Runtime(
+        config=config, environ=environ, db=db, engine=engine, answerer=answerer, audit=audit,
+        feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
+        lifecycle=Lifecycle.on(db, answerer),
+    )
+
+
+def build_adapters(runtime: Runtime) -> list[Adapter]:
+    """The adapter of every platform (``adapters.registry``) the manifest configures."""
+    from adapters.registry import PLATFORMS
+
+    return [adapter for spec in PLATFORMS if (adapter := spec.build(runtime)) is not None]
 
 
 # -- digests -----------------------------------------------------------------------------------
@@ -197,7 +267,13 @@ def build_digest_runner(
         from knowledge.store import KnowledgeStore
 
         store = KnowledgeStore(config.knowledge_location)
-        ingestor = Ingestor(store=store, workers=1, vectors=open_vectors(store, config.manifest))
+        ingestor = Ingestor(
+            store=store,
+            workers=1,
+            vectors=open_vectors(store, config.manifest),
+            law_collections=config.manifest.knowledge.law_collections(),
+            limits=config.manifest.knowledge.limits.limits(),
+        )
     return DigestRunner(
         db=db,
         feeds=feeds,

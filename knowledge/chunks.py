@@ -17,6 +17,7 @@ _SAFE_ID = re.compile(r"^[\w:./\-]+$")
 _SAFE_KEY = re.compile(r"^[^\s#]+$")  # section keys may be Japanese (1の3・1の4共-1) but never split an id
 LAW_KINDS = frozenset({DocKind.LAW, DocKind.CABINET_ORDER, DocKind.MINISTERIAL_ORDINANCE})
 PATH_SEPARATOR = " / "
+MAX_SECTION_CHARS = 20_000  # longer sections are stored in parts (the longest article in the corpus: 8,659)
 
 
 @dataclass(frozen=True)
@@ -53,40 +54,66 @@ def validate_id(value: str, what: str) -> str:
 
 
 def chunks_from_document(doc: ParsedDocument, *, collection: str) -> list[Chunk]:
+    """Rows for ``doc``'s sections; a section longer than MAX_SECTION_CHARS becomes several parts
+    (the first keeps the section's key, the others ``{key}~p2`` …, labelled ``（2/3）``)."""
     validate_id(doc.doc_id, "document id")
     validate_id(collection, "collection")
     chunks: list[Chunk] = []
     seen: set[str] = set()
-    for ordinal, section in enumerate(doc.sections):
+    for index, section in enumerate(doc.sections):
         key = section.key
         if key in seen:  # e.g. two 附則 with the same article numbers: keep both, distinctly
-            key = f"{key}~{ordinal}"
+            key = f"{key}~{index}"
         seen.add(key)
         if not _SAFE_KEY.match(key):
             raise ValueError(f"section key {key!r} must be non-empty without spaces or '#'")
         url = law_article_url(doc.doc_id, key, section.part) if doc.kind in LAW_KINDS else doc.url
-        chunks.append(
-            Chunk(
-                chunk_id=f"{doc.doc_id}#{key}",
-                doc_id=doc.doc_id,
-                kind=str(doc.kind),
-                collection=collection,
-                title=doc.title,
-                law_num=doc.law_num,
-                revision_id=doc.revision_id,
-                effective_date=doc.effective_date,
-                article=key,
-                label=section.label,
-                caption=section.caption,
-                path=PATH_SEPARATOR.join(section.path),
-                part=str(section.part),
-                ordinal=ordinal,
-                text=section.text,
-                url=url,
-                sha256=_content_hash(doc, section.label, section.caption, section.text),
+        parts = split_text(section.text, MAX_SECTION_CHARS)
+        for n, text in enumerate(parts, start=1):
+            part_key = key if n == 1 else f"{key}~p{n}"
+            label = section.label if len(parts) == 1 else f"{section.label}（{n}/{len(parts)}）"
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}#{part_key}",
+                    doc_id=doc.doc_id,
+                    kind=str(doc.kind),
+                    collection=collection,
+                    title=doc.title,
+                    law_num=doc.law_num,
+                    revision_id=doc.revision_id,
+                    effective_date=doc.effective_date,
+                    article=part_key,
+                    label=label,
+                    caption=section.caption,
+                    path=PATH_SEPARATOR.join(section.path),
+                    part=str(section.part),
+                    ordinal=len(chunks),
+                    text=text,
+                    url=url,
+                    sha256=_content_hash(doc, label, section.caption, text),
+                )
             )
-        )
     return chunks
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters that join back to it, cut after a line
+    break or a 。 in the second half of a piece where there is one; linear in the text."""
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(start + limit, len(text))
+        if end < len(text):
+            for mark in ("\n", "。"):
+                stop = text.rfind(mark, start + limit // 2, end)
+                if stop != -1:
+                    end = stop + 1
+                    break
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 def _content_hash(doc: ParsedDocument, label: str, caption: str, text: str) -> str:

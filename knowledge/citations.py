@@ -34,6 +34,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from knowledge.documents import ParseError
+from knowledge.identity import is_law_id
 from knowledge.numerals import KANJI_NUMBER_CHARS, parse_number
 
 DEFAULT_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "law_abbreviations.yaml"
@@ -171,6 +172,11 @@ def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or ch in "々〆ヶ" or "\u30a0" <= ch <= "\u30ff"
 
 
+def _precedence(doc_id: str) -> tuple[bool, str]:
+    """A statute (an e-Gov law id) before any other document; then the later era/year."""
+    return is_law_id(doc_id), doc_id[:3]
+
+
 class LawTitleIndex:
     """Law names (titles, aliases, abbreviations) → (official title, law id), NFKC-tolerant.
 
@@ -196,15 +202,16 @@ class LawTitleIndex:
 
         When two laws share a title, the one with the later law id era/year
         (first three characters, e.g. "507" over "323") wins, since the newer law
-        replaced the older; ties keep the first pair. Abbreviations whose title is
-        not among the pairs still resolve to that title, with law id None.
+        replaced the older; ties keep the first pair. A statute always wins over
+        another document (a notice) with the same title. Abbreviations whose title
+        is not among the pairs still resolve to that title, with law id None.
         """
         titles: dict[str, str] = {}
         for title, law_id in pairs:
             if not title or not title.strip() or not law_id:
                 raise ValueError(f"law title index: empty title or law id in pair {(title, law_id)!r}")
             current = titles.get(title)
-            if current is None or law_id[:3] > current[:3]:
+            if current is None or _precedence(law_id) > _precedence(current):
                 titles[title] = law_id
         names: dict[str, tuple[str, str | None]] = {}
         aliases: dict[str, tuple[str, str | None]] = {}
@@ -440,7 +447,9 @@ class _Reader:
                 break
         return start
 
-    def _read(self, m: re.Match[str], law: _Law, start: int, *, attached: bool, after: _Cite | None):
+    def _read(
+        self, m: re.Match[str], law: _Law, start: int, *, attached: bool, after: _Cite | None
+    ) -> list[_Cite] | None:
         end = m.end()
         if m["r_from"] is not None:
             if m["r_dai"] is None and not m["r_from"].isdigit() and not attached:

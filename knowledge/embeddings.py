@@ -11,6 +11,7 @@ imports without them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -133,10 +134,9 @@ def _offline() -> Iterator[None]:
     enough in a process that already imported it: its module constant is switched as well.
     Process-global state: load models at start-up, not concurrently with other Hub calls.
     """
-    try:  # imported before the env changes, so its saved value is the caller's own setting
+    hub_constants: Any = None
+    with contextlib.suppress(ImportError):  # imported before the env changes: its value is the caller's
         import huggingface_hub.constants as hub_constants
-    except ImportError:
-        hub_constants = None
     saved_constant = getattr(hub_constants, "HF_HUB_OFFLINE", None)
     saved_env = {key: os.environ.get(key) for key in _OFFLINE_ENV}
     for key in _OFFLINE_ENV:

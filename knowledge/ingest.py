@@ -12,14 +12,24 @@ import hashlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.chunks import Chunk, chunks_from_document, search_body, search_caption, search_context
-from knowledge.documents import ParsedDocument, ParseError
+from knowledge.chunks import (
+    LAW_KINDS,
+    Chunk,
+    chunks_from_document,
+    search_body,
+    search_caption,
+    search_context,
+)
+from knowledge.documents import DEFAULT_COLLECTION, ParsedDocument, ParseError
+from knowledge.identity import Provenance, is_law_id, legacy_id, stored_identity
+from knowledge.limits import DEFAULT_LIMITS, Budget, IngestLimits, LimitExceeded, size_text
 from knowledge.parsers import SUPPORTED_SUFFIXES, parse_bytes
 from knowledge.store import (
     BODY_TERMS,
@@ -43,12 +53,17 @@ _BATCH_CHUNKS = 20_000
 
 @dataclass(frozen=True)
 class SourceItem:
-    """Something to ingest: bytes already in hand (from e-Gov) or a file path."""
+    """Something to ingest: bytes already in hand (from e-Gov, a feed) or a file path.
+
+    ``provenance`` says where it came from, which decides the id it may be stored under
+    (knowledge.identity): only a law source writes a law's id.
+    """
 
     source: str
     collection: str
     path: Path | None = None
     data: bytes | None = None
+    provenance: Provenance = Provenance.ADMIN
 
 
 @dataclass
@@ -84,12 +99,18 @@ class _Run:
     pending: dict[str, _Prepared] = field(default_factory=dict)
     # doc_id → (effective date, source) of the version committed; not the chunks, to keep memory flat
     written: dict[str, tuple[str, str]] = field(default_factory=dict)
+    holders: dict[str, str] = field(default_factory=dict)  # doc_id → collection, queued or written this run
     prepared_chunks: int = 0
 
     def offer(self, result: _Prepared) -> None:
-        """Queue ``result`` unless an older revision than one stored, queued or written this run."""
+        """Queue ``result`` unless an older revision than one stored, queued or written this run,
+        or a law that another collection holds (a collection's ingest never removes another's)."""
         assert result.write is not None
         doc = result.write.document
+        holder = self.holders.get(doc.doc_id) or _law_holder(self.stored.get(doc.doc_id))
+        if holder is not None and holder != doc.collection:
+            self.report.errors.append((result.source, _held_elsewhere(result.source, doc, holder)))
+            return
         queued = self.pending.get(doc.doc_id)
         previous = (
             (queued.write.document.effective_date, queued.source)
@@ -102,12 +123,13 @@ class _Run:
                 return
             self.report.superseded.append(f"{previous[1]} (older than {result.source})")
         old = self.stored.get(doc.doc_id)
-        if old is not None and old.effective_date > doc.effective_date and old.collection == doc.collection:
+        if old is not None and old.collection == doc.collection and old.effective_date > doc.effective_date:
             self.report.superseded.append(
                 f"{result.source} (older than the stored revision {old.revision_id})"
             )
             return
-        self.pending[doc.doc_id] = result
+        self.pending[doc.doc_id] = _with_legacy_replaced(result, self.stored)
+        self.holders[doc.doc_id] = doc.collection
         self.prepared_chunks += len(result.write.chunks)
 
     def pending_chunks(self) -> int:
@@ -125,15 +147,49 @@ class _Run:
             self.progress("write", self.report.chunks_written, self.prepared_chunks)
 
 
+def _law_holder(stored: StoredDocument | None) -> str | None:
+    """The collection of a stored statute; None for anything else (a non-law document at a law's id
+    was written before ids carried the collection, and the law source replaces it)."""
+    return stored.collection if stored is not None and stored.kind in LAW_KINDS else None
+
+
+def _current_id(doc: StoredDocument) -> bool:
+    """Whether ``doc`` is stored under the id it would get today (a law id for statutes, else namespaced)."""
+    return is_law_id(doc.doc_id) if doc.kind in LAW_KINDS else legacy_id(doc.doc_id) is not None
+
+
+def _held_elsewhere(source: str, doc: StoredDocument, holder: str) -> str:
+    return (
+        f"{source}: {doc.doc_id}（{doc.title}）はコレクション {holder} にあります。{doc.collection} への"
+        f"取り込みでは置き換えません / {doc.doc_id} is held by collection {holder!r}; an ingest into "
+        f"{doc.collection!r} does not replace it"
+    )
+
+
+def _with_legacy_replaced(result: _Prepared, stored: dict[str, StoredDocument]) -> _Prepared:
+    """A document stored under its id from before ids carried the collection is replaced, not kept twice."""
+    assert result.write is not None
+    doc = result.write.document
+    legacy = legacy_id(doc.doc_id)
+    old = stored.get(legacy) if legacy else None
+    if old is None or old.collection != doc.collection or old.kind in LAW_KINDS:
+        return result
+    return replace(result, write=replace(result.write, replaces=(old.doc_id,)))
+
+
 def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem], list[tuple[str, str]]]:
-    """Expand directories into supported files; report missing paths and unsupported files."""
+    """Expand directories into supported files; report missing paths and links that leave the folder.
+
+    A folder is read as a tree: symbolic links are followed only to files inside it (a link to
+    /etc/passwd or to another folder is reported and skipped); a path named directly is read.
+    """
     items: list[SourceItem] = []
     errors: list[tuple[str, str]] = []
     for path in paths:
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)):
-                if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                    items.append(SourceItem(source=str(file), collection=collection, path=file))
+            files, outside = _tree_files(path)
+            items += [SourceItem(source=str(f), collection=collection, path=f) for f in files]
+            errors += [(str(link), _LEAVES_FOLDER.format(link=link, root=path)) for link in outside]
         elif path.is_file():
             items.append(SourceItem(source=str(path), collection=collection, path=path))
         else:
@@ -141,8 +197,42 @@ def discover(paths: Iterable[Path], *, collection: str) -> tuple[list[SourceItem
     return items, errors
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+_LEAVES_FOLDER = (
+    "{link}: 取り込むフォルダの外へのリンクのため取り込みません（{root}） / a link that leads outside "
+    "the folder {root}; skipped"
+)
+
+
+def _tree_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """Supported files under ``root`` (sorted), and the links under it that lead out of it.
+
+    Directories reached through a link are not entered (their files, if inside, are reached anyway).
+    """
+    base = root.resolve()
+    files: list[Path] = []
+    outside: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:
+            if (here / name).is_symlink() and not _inside(here / name, base):
+                outside.append(here / name)
+        for name in sorted(names):
+            file = here / name
+            if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if file.is_symlink() and not _inside(file, base):
+                outside.append(file)
+            elif file.is_file():
+                files.append(file)
+    return sorted(files), sorted(outside)
+
+
+def _inside(link: Path, base: Path) -> bool:
+    try:
+        return link.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a loop or a broken chain of links
+        return False
 
 
 # -- worker side ---------------------------------------------------------
@@ -156,16 +246,32 @@ def _worker_segmenter() -> Segmenter:
     return _segmenter
 
 
-def prepare(item: SourceItem) -> _Prepared:
+@dataclass(frozen=True)
+class IngestRules:
+    """What a worker needs besides the item: where statutes may go, and the per-file limits."""
+
+    law_collections: tuple[str, ...] = (DEFAULT_COLLECTION,)
+    limits: IngestLimits = DEFAULT_LIMITS
+
+
+DEFAULT_RULES = IngestRules()
+
+
+def prepare(item: SourceItem, rules: IngestRules = DEFAULT_RULES) -> _Prepared:
     """Read, parse, chunk and segment one source. Never raises: errors come back as text."""
+    budget = Budget(item.source, rules.limits)
     try:
+        if _size(item) > rules.limits.max_file_bytes:
+            raise budget.exceeded("ファイルの大きさ", "the file", size_text(rules.limits.max_file_bytes))
         data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
     except OSError as exc:
         return _Prepared(item.source, "", None, f"cannot read: {exc.strerror}")
+    except LimitExceeded as exc:
+        return _Prepared(item.source, "", None, str(exc))
     sha = hashlib.sha256(data).hexdigest()
     try:
-        doc = parse_bytes(data, item.source)
-        return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter()))
+        doc = parse_item(item, data, rules.law_collections, budget)
+        return _Prepared(item.source, sha, build_write(doc, item, sha, _worker_segmenter(), budget))
     except (ParseError, ValueError) as exc:
         return _Prepared(item.source, sha, None, str(exc))
     except Exception as exc:  # a parser bug must not stop the batch
@@ -173,11 +279,34 @@ def prepare(item: SourceItem) -> _Prepared:
         return _Prepared(item.source, sha, None, f"internal error while parsing ({type(exc).__name__})")
 
 
-def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter) -> DocumentWrite:
+def parse_item(
+    item: SourceItem,
+    data: bytes,
+    law_collections: Collection[str] = (DEFAULT_COLLECTION,),
+    budget: Budget | None = None,
+) -> ParsedDocument:
+    """Parse ``data`` as the item's provenance allows, under the id it may be stored with."""
+    return stored_identity(
+        parse_bytes(data, item.source, item.provenance, budget),
+        source=item.source,
+        collection=item.collection,
+        provenance=item.provenance,
+        law_collections=law_collections,
+    )
+
+
+def build_write(
+    doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segmenter, budget: Budget | None = None
+) -> DocumentWrite:
     chunks = chunks_from_document(doc, collection=item.collection)
     context_cache: dict[str, str] = {}
     if not chunks:
         raise ParseError(f"{item.source}: no articles or sections found")
+    budget = budget or Budget(item.source)
+    terms = []
+    for chunk in chunks:  # each at most MAX_SECTION_CHARS: the deadline is checked often enough
+        budget.check()
+        terms.append(_chunk_terms(chunk, segmenter, context_cache))
     return DocumentWrite(
         document=StoredDocument(
             doc_id=doc.doc_id,
@@ -192,7 +321,7 @@ def build_write(doc: ParsedDocument, item: SourceItem, sha: str, segmenter: Segm
             ingested_at=now_iso(),
         ),
         chunks=chunks,
-        terms=[_chunk_terms(c, segmenter, context_cache) for c in chunks],
+        terms=terms,
     )
 
 
@@ -210,18 +339,27 @@ def _chunk_terms(chunk: Chunk, segmenter: Segmenter, context_cache: dict[str, st
 # -- parent side ---------------------------------------------------------
 class Ingestor:
     def __init__(
-        self, *, store: KnowledgeStore, workers: int | None = None, vectors: VectorIndex | None = None
+        self,
+        *,
+        store: KnowledgeStore,
+        workers: int | None = None,
+        vectors: VectorIndex | None = None,
+        law_collections: Collection[str] = (DEFAULT_COLLECTION,),
+        limits: IngestLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.vectors = vectors  # dense vectors are embedded after each commit when a model is configured
+        self.law_collections = tuple(law_collections)  # the only collections statutes may go into
+        self.limits = limits  # per file: a file over a limit is reported and skipped
 
     def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
         """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
         report = IngestReport()
         stored = self.store.documents()
-        known_sources = {(d.source_sha256, d.collection) for d in stored.values()}
-        todo = [i for i in items if not _unchanged_file(i, known_sources, report)]
+        # A file stored under an id from before ids carried the collection is read again, once, to move it.
+        known_sources = {(d.source_sha256, d.collection) for d in stored.values() if _current_id(d)}
+        todo = [i for i in items if not _unchanged_file(i, known_sources, report, self.limits)]
         run = _Run(stored=stored, report=report, progress=progress)
         done = len(items) - len(todo)
         if progress:
@@ -252,8 +390,9 @@ class Ingestor:
         return report
 
     def _prepare_all(self, items: Sequence[SourceItem]) -> Iterator[_Prepared]:
+        work = partial(prepare, rules=IngestRules(self.law_collections, self.limits))
         if self.workers <= 1 or len(items) <= 1:
-            yield from map(prepare, items)
+            yield from map(work, items)
             return
         # Big files first so both workers stay busy to the end.
         ordered = sorted(items, key=_size, reverse=True)
@@ -261,7 +400,7 @@ class Ingestor:
         with ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
         ) as pool:
-            yield from pool.map(prepare, ordered)
+            yield from pool.map(work, ordered)
 
     def _flush(self, run: _Run) -> None:
         batch = run.take_pending()
@@ -276,13 +415,17 @@ class Ingestor:
         for w in batch:
             doc_id = w.document.doc_id
             if doc_id not in report.added and doc_id not in report.updated:
-                (report.updated if doc_id in stored else report.added).append(doc_id)
+                (report.updated if doc_id in stored or w.replaces else report.added).append(doc_id)
         n = sum(len(w.chunks) for w in batch)
         report.chunks_written += n
         return n
 
 
-def _unchanged_file(item: SourceItem, known: set[tuple[str, str]], report: IngestReport) -> bool:
+def _unchanged_file(
+    item: SourceItem, known: set[tuple[str, str]], report: IngestReport, limits: IngestLimits
+) -> bool:
+    if _size(item) > limits.max_file_bytes:
+        return False  # not read here: the worker reports a file over the size limit
     try:
         data = item.data if item.data is not None else item.path.read_bytes()  # type: ignore[union-attr]
     except OSError:

@@ -248,7 +248,7 @@ class Searcher:
         reader = self.store.reader
         if reader is None:
             return []
-        query = MatchQuery(text, BODY_TERMS)
+        query = MatchQuery(text, BODY_TERMS)  # type: ignore[call-arg]  # mypy misses Field(kw_only=True)
         rows = reader.full_text(query, _RANKING_FIELDS, where=where, limit=max(k, s.candidates))
         stats = self.term_stats
         weights = {t: stats.idf(t) for t in terms}

@@ -93,6 +93,7 @@ class DocumentWrite:
     document: StoredDocument
     chunks: Sequence[Chunk]
     terms: Sequence[dict[str, str]]  # per chunk: FTS column name → space-joined terms
+    replaces: tuple[str, ...] = ()  # ids this document was stored under before (removed in the same commit)
 
 
 class StoreError(RuntimeError):
@@ -225,19 +226,21 @@ class KnowledgeStore:
             for chunk, terms in zip(w.chunks, w.terms, strict=True):
                 rows.append({**vars(chunk), **terms})  # flat fields: no deep copy (asdict)
         doc_ids = [w.document.doc_id for w in writes]
+        replaced = [old for w in writes for old in w.replaces]
         chunks = self._table(CHUNKS, ChunkRow, create=True)
         (
             chunks.merge_insert("chunk_id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(col("doc_id").isin(doc_ids))
+            .when_not_matched_by_source_delete(col("doc_id").isin(doc_ids + replaced))
             .execute(rows)
         )
         self._chunks, self._reader = chunks, None
         documents = self._table(DOCUMENTS, StoredDocument, create=True)
-        documents.merge_insert("doc_id").when_matched_update_all().when_not_matched_insert_all().execute(
-            [w.document.model_dump() for w in writes]
-        )
+        merge = documents.merge_insert("doc_id").when_matched_update_all().when_not_matched_insert_all()
+        if replaced:
+            merge = merge.when_not_matched_by_source_delete(col("doc_id").isin(replaced))
+        merge.execute([w.document.model_dump() for w in writes])
 
     def ensure_indexes(self) -> None:
         """Create the FTS indexes once; later calls fold new rows into them incrementally."""
@@ -316,7 +319,7 @@ def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:
         if name not in _FILTERABLE:
             raise ValueError(f"cannot filter on {name!r}")
         term = (
-            col(name).isin(list(value)) if isinstance(value, list | tuple | set) else col(name) == lit(value)
+            col(name) == lit(value) if isinstance(value, str) else col(name).isin(list(value))
         )
         expr = term if expr is None else expr & term
     return expr

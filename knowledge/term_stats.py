@@ -53,10 +53,10 @@ class TermStats:
             with fs.open_output_stream(path, compression=None) as stream:
                 stream.write(data)
             return
-        path = Path(location) / FILE_NAME
-        tmp = path.with_suffix(".tmp")
+        target = Path(location) / FILE_NAME
+        tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
 
     @classmethod
     def load(cls, location: Location) -> TermStats:

@@ -205,8 +205,8 @@ def _clean(term: str) -> str:
 
 
 def _pieces(text: str) -> Iterable[str]:
-    """Split text into pieces Sudachi accepts, at line breaks where possible."""
-    if len(text.encode("utf-8")) <= _SUDACHI_MAX_BYTES:
+    """Split text into pieces Sudachi accepts, at line breaks where possible; linear in the text."""
+    if len(text) * 4 <= _SUDACHI_MAX_BYTES or len(text.encode("utf-8")) <= _SUDACHI_MAX_BYTES:
         yield text
         return
     buf: list[str] = []
@@ -216,12 +216,27 @@ def _pieces(text: str) -> Iterable[str]:
         if size + n > _SUDACHI_MAX_BYTES and buf:
             yield "".join(buf)
             buf, size = [], 0
-        while n > _SUDACHI_MAX_BYTES:  # a single enormous line
-            cut = _SUDACHI_MAX_BYTES // 4
-            yield line[:cut]
-            line = line[cut:]
-            n = len(line.encode("utf-8"))
+        if n > _SUDACHI_MAX_BYTES:  # a single enormous line
+            yield from _cut(line)
+            continue
         buf.append(line)
         size += n
     if buf:
         yield "".join(buf)
+
+
+def _cut(line: str) -> Iterable[str]:
+    """Pieces of one long line, each at most _SUDACHI_MAX_BYTES, after a 。 where one is in reach.
+
+    Widths are counted in characters (at most 4 UTF-8 bytes each), so nothing is re-encoded.
+    """
+    width = _SUDACHI_MAX_BYTES // 4
+    start = 0
+    while start < len(line):
+        end = min(start + width, len(line))
+        if end < len(line):
+            stop = line.rfind("。", start + width // 2, end)
+            if stop != -1:
+                end = stop + 1
+        yield line[start:end]
+        start = end

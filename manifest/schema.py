@@ -32,7 +32,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from knowledge.chunks import LAW_KINDS
 from knowledge.documents import DocKind
+from knowledge.limits import IngestLimits
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 
 _SEARCH_DEFAULTS = SearchSettings()
@@ -54,13 +56,22 @@ def looks_like_secret(value: str) -> bool:
 
 
 def _env_name(value: str) -> str:
+    # The rejected value is never echoed: what sits where a variable name belongs is often the secret.
     if not _ENV_NAME.match(value):
         raise PydanticCustomError(
             "env_name",
-            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got {value}",
-            {"value": repr(value)},
+            "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), not a value "
+            "(the value is not shown: it may be a secret)",
         )
     return value
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/\s]*@")
+
+
+def _shown_url(value: str) -> str:
+    """A rejected URL for an error message, without its user name and password."""
+    return repr(_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", value.strip(), count=1))
 
 
 def _identifier(value: str) -> str:
@@ -77,9 +88,27 @@ def _identifier(value: str) -> str:
 def _url(value: str) -> str:
     if not _URL.match(value):
         raise PydanticCustomError(
-            "url", "must be an http(s) URL without embedded credentials, got {value}", {"value": repr(value)}
+            "url",
+            "must be an http(s) URL without embedded credentials, got {value}",
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?$")
+
+
+def _host(value: str) -> str:
+    match = _HOST.match(value)
+    if not match or not 0 < int(match.group(1) or 1) < 65536:
+        raise PydanticCustomError(
+            "host",
+            "must be a host name or address, optionally with :port (no scheme or path), e.g. "
+            "www.soumu.go.jp or mirror.city.lg.jp:8080, got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower()
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -132,6 +161,22 @@ def _pattern(regex: re.Pattern[str]) -> WithJsonSchema:
 EnvName = Annotated[str, AfterValidator(_env_name), _pattern(_ENV_NAME)]
 Identifier = Annotated[str, AfterValidator(_identifier), _pattern(_IDENT)]
 Url = Annotated[str, AfterValidator(_url), _pattern(_URL)]
+Host = Annotated[str, AfterValidator(_host), _pattern(_HOST)]
+
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise PydanticCustomError(
+            "host_name",
+            "must be a host name such as kairan.city.example.lg.jp (no scheme, port or path), got {value}",
+            {"value": repr(value)},
+        )
+    return value.lower().rstrip(".")
+
+
+HostName = Annotated[str, AfterValidator(_host_name), _pattern(_HOST_NAME)]
 ResolvedPath = Annotated[Path, AfterValidator(_resolve_path)]
 Cron = Annotated[str, AfterValidator(_cron)]
 
@@ -182,6 +227,11 @@ class CollectionConfig(_Strict):
     owner: Identifier | None = Field(
         None, description="tenant id owning this collection; only that tenant may search it"
     )
+    public: bool = Field(
+        False,
+        description="conversations no tenant lists (DMs, 1:1 talks, unlisted or shared channels) may "
+        "search it (see unlisted); never set on a collection a tenant owns",
+    )
 
 
 class SourceConfig(_Strict):
@@ -215,6 +265,26 @@ class SufficiencyConfig(_Strict):
         le=1.0,
         description="idf-weighted share of question terms the best hits contain",
     )
+
+
+class IngestLimitsConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    max_file_mb: float = Field(64, gt=0, le=4096, description="a larger file is reported and not read")
+    max_seconds_per_file: float = Field(
+        45, gt=0, le=3600, description="reading, splitting and indexing one file; a slower file is skipped"
+    )
+    max_pdf_expansion: int = Field(
+        100, ge=10, le=10_000,
+        description="a PDF's streams may decompress to at most this many times the file (at least 8 MB, "
+        "at most 256 MB); a deflate bomb reaches about 1000",
+    )
+
+    def limits(self) -> IngestLimits:
+        return IngestLimits(
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_seconds=self.max_seconds_per_file,
+            max_expansion=self.max_pdf_expansion,
+        )
 
 
 class SearchConfig(_Strict):
@@ -262,10 +332,10 @@ S3Uri = Annotated[str, AfterValidator(_s3_uri), _pattern(_S3_URI)]
 
 
 def _default_collections() -> list[CollectionConfig]:
-    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW)]
+    return [CollectionConfig(name="laws", description="法令（e-Gov）", kind=DocKind.LAW, public=True)]
 
 
-class KnowledgeConfig(_Strict):
+class KnowledgeBaseConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     uri: S3Uri | None = Field(
         None,
@@ -284,11 +354,18 @@ class KnowledgeConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     egov: EgovConfig = Field(default_factory=EgovConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
+    limits: IngestLimitsConfig = Field(
+        default_factory=IngestLimitsConfig, description="per-file limits of an ingest (files, feed documents)"
+    )
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     glossary: list[ResolvedPath] = Field(
         default_factory=list,
         description="extra glossary files (everyday words → statute wording), read after the built-in one",
     )
+
+    def law_collections(self) -> list[str]:
+        """Collections whose kind is a statute kind: the only ones law data may be ingested into."""
+        return [c.name for c in self.collections if c.kind in LAW_KINDS]
 
 
 # --- llm -------------------------------------------------------------------------------------
@@ -350,6 +427,15 @@ class TeamsConfig(_Strict):
     app_id_env: EnvName = "TEAMS_APP_ID"
     app_password_env: EnvName = "TEAMS_APP_PASSWORD"
     tenant_id_env: EnvName | None = Field(None, description="for single-tenant Entra ID apps")
+    port: int | None = Field(
+        None, ge=1, le=65535,
+        description="port of /api/messages on kairan serve's --host; omitted = serve's own --port",
+    )
+    service_url_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
+        "name, http allowed, e.g. an on-premises test connector; any other service URL is refused",
+    )
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")
@@ -360,7 +446,7 @@ def _ws_url(value: str) -> str:
         raise PydanticCustomError(
             "ws_url",
             "must be a ws(s):// URL without embedded credentials, got {value}",
-            {"value": repr(value)},
+            {"value": _shown_url(value)},
         )
     return value.rstrip("/")
 
@@ -368,14 +454,15 @@ def _ws_url(value: str) -> str:
 WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
 
 
+# The API version the official LoGo client direct-js 2.1.0 announces in create_session; kairan's
+# client speaks what it speaks. The only place it is written.
+LOGO_API_VERSION = "1.122"
+
+
 class LogoConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     url: WsUrl = Field(description="LoGo Chat WebSocket API endpoint (internet or LGWAN host), wss://…")
-    api_version: str | None = Field(
-        None,
-        min_length=1,
-        description="API version sent in create_session; omitted = that of the official client",
-    )
+    api_version: str = Field(LOGO_API_VERSION, min_length=1, description="API version sent in create_session")
     token_env: EnvName = "LOGO_TOKEN"
     proxy: Url | None = Field(
         None, description="HTTP(S) proxy for the WebSocket; omitted = HTTPS_PROXY if set"
@@ -413,6 +500,22 @@ class DigestSubscription(_Strict):
     )
     categories: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="only items in one of these categories (empty = any category)"
+    )
+
+
+class UnlistedConfig(_Strict):
+    """Conversations no tenant lists under channels: DMs, 1:1 talks, unlisted or shared channels."""
+
+    model_config = ConfigDict(extra="forbid")
+    access: Literal["public", "none"] = Field(
+        "public",
+        description="public: answer from those of their tenant's collections that are marked public: true; "
+        "none: do not answer them",
+    )
+    tenant: Identifier | None = Field(
+        None,
+        description="the tenant they belong to (its budget and usage); omitted = the only tenant "
+        "(with several tenants and none named here, they are not answered)",
     )
 
 
@@ -485,6 +588,16 @@ class FeedConfig(_Strict):
     law_ids: list[Annotated[str, Field(pattern=r"^\d{3}[A-Z][0-9A-Z]{11}$")]] = Field(
         default_factory=list, description="e-Gov law ids to watch (egov_revisions only)"
     )
+    allowed_hosts: list[Host] = Field(
+        default_factory=list,
+        description="other hosts the feed's item links (and redirects) may point to; the feed's own "
+        "host is always allowed. host or host:port (without a port: 80 and 443)",
+    )
+    internal_hosts: list[Host] = Field(
+        default_factory=list,
+        description="hosts that may be on an internal address (loopback, private, link-local), e.g. an "
+        "on-premises mirror; every other host must resolve to a public address",
+    )
 
     @model_validator(mode="after")
     def _kind_needs(self) -> FeedConfig:
@@ -510,10 +623,16 @@ class RedactionConfig(_Strict):
     mode: Literal["mask", "block"] = Field(
         "mask", description="mask: replace personal data with placeholders; block: refuse the question"
     )
-    mynumber: bool = Field(True, description="個人番号 (12 digits with a valid check digit)")
+    mynumber: bool = Field(
+        True, description="個人番号 (12 digits, also grouped, in kanji or with a wrong check digit)"
+    )
     corporate_number: bool = Field(True, description="法人番号 (13 digits with a valid check digit)")
     phone: bool = True
     email: bool = True
+    bank_account: bool = Field(True, description="account numbers after 口座 / 普通 / 当座 / 記号番号")
+    birth_date: bool = Field(True, description="dates after 生年月日 or before 生まれ / 生")
+    address: bool = Field(True, description="street addresses down to the block number (…町11番地, 2-1-2)")
+    name: bool = Field(True, description="person names before 様 / さん / 氏 / 殿 / 君 / くん / ちゃん")
 
 
 class ModelPrice(_Strict):
@@ -559,14 +678,40 @@ class StateConfig(_Strict):
         "KAIRAN_AUDIT_SALT",
         description="variable holding the salt for hashing user ids; unset = generated, kept in the database",
     )
+    audit_key_env: EnvName = Field(
+        "KAIRAN_AUDIT_KEY",
+        description="variable holding the key (16+ characters) of the audit and feedback hash chains and "
+        "their anchors; unset = unkeyed chains, whose wholesale rewrite cannot be detected",
+    )
+    audit_anchor_file: ResolvedPath | None = Field(
+        None,
+        description="file (best on another volume or host) that keeps the newest signed head of each chain, "
+        "for audit verify; the head is also logged as an 'audit chain head' JSON line",
+    )
     thread_max_turns: int = Field(6, ge=0, le=50, description="earlier turns a follow-up question sees")
     thread_max_chars: int = Field(4000, ge=0, le=100_000, description="characters of earlier turns at most")
+    thread_retention_days: int | None = Field(
+        30, ge=1, le=3650, description="days thread turns (redacted) are kept; null = kept forever"
+    )
 
     @model_validator(mode="after")
     def _one_url(self) -> StateConfig:
         if self.url is not None and self.url_env is not None:
             _raise("StateConfig", [(("url_env",), "set either url or url_env, not both")])
         return self
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+class ServerConfig(_Strict):
+    model_config = ConfigDict(extra="forbid")
+    allowed_hosts: list[HostName] = Field(
+        default_factory=list,
+        description="host names (besides localhost and IP addresses) under which the console, /metrics "
+        "and /readyz answer, e.g. the name of a reverse proxy; any other Host header gets 403 "
+        "(DNS rebinding)",
+    )
 
 
 # --- manifest --------------------------------------------------------------------------------
@@ -578,20 +723,31 @@ class Manifest(_Strict):
     data_dir: ResolvedPath = Field(
         Path("./data"), validate_default=True, description="index and state; relative to this file"
     )
-    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    knowledge: KnowledgeBaseConfig = Field(default_factory=KnowledgeBaseConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    unlisted: UnlistedConfig = Field(default_factory=UnlistedConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, description="digest sources (feeds, list pages)")
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     def find_channel(self, platform: str, channel_id: str) -> tuple[TenantConfig, ChannelConfig] | None:
         for tenant in self.tenants:
             for channel in tenant.channels:
                 if channel.platform == platform and channel.id == channel_id:
                     return tenant, channel
+        return None
+
+    def tenant(self, tenant_id: str) -> TenantConfig | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
+    def platform_default_tenant(self, platform: str) -> str | None:
+        """The tenant a platform's own settings give its unlisted conversations (LoGo's default_tenant)."""
+        if platform == "logo" and self.platforms.logo is not None:
+            return self.platforms.logo.default_tenant
         return None
 
     @model_validator(mode="after")
@@ -604,11 +760,21 @@ class Manifest(_Strict):
         for i, c in enumerate(k.collections):
             if c.owner is not None and c.owner not in tenant_ids:
                 problems.append((("knowledge", "collections", i, "owner"), f"no tenant with id {c.owner!r}"))
+            if c.owner is not None and c.public:
+                problems.append(
+                    (("knowledge", "collections", i, "public"),
+                     f"collection {c.name!r} belongs to tenant {c.owner!r} and cannot be public")
+                )
+        if self.unlisted.tenant is not None and self.unlisted.tenant not in tenant_ids:
+            unknown = f"no tenant with id {self.unlisted.tenant!r} (tenants: {tenant_ids})"
+            problems.append((("unlisted", "tenant"), unknown))
         for i, s in enumerate(k.sources):
             if s.collection not in colls:
                 problems.append((("knowledge", "sources", i, "collection"), _unknown(s.collection, colls)))
         if k.egov.laws and k.egov.collection not in colls:
             problems.append((("knowledge", "egov", "collection"), _unknown(k.egov.collection, colls)))
+        elif k.egov.laws and colls[k.egov.collection].kind not in LAW_KINDS:
+            problems.append((("knowledge", "egov", "collection"), _not_for_laws(colls[k.egov.collection])))
         seen_channels: dict[tuple[str, str], str] = {}
         seen_subs: set[str] = set()
         feed_ids = {f.id for f in self.feeds}
@@ -616,6 +782,8 @@ class Manifest(_Strict):
         for i, f in enumerate(self.feeds):
             if f.collection not in colls:
                 problems.append((("feeds", i, "collection"), _unknown(f.collection, colls)))
+            elif f.kind == "egov_revisions" and colls[f.collection].kind not in LAW_KINDS:
+                problems.append((("feeds", i, "collection"), _not_for_laws(colls[f.collection])))
         for i, t in enumerate(self.tenants):
             for j, name in enumerate(t.collections):
                 owner = colls[name].owner if name in colls else None
@@ -658,6 +826,13 @@ class Manifest(_Strict):
                             )
         _raise("Manifest", problems)
         return self
+
+
+def _not_for_laws(collection: CollectionConfig) -> str:
+    return (
+        f"{collection.name!r} is a {collection.kind} collection; statutes go only into a law collection "
+        "(kind law, cabinet_order or ministerial_ordinance)"
+    )
 
 
 def _unknown(name: str, known: dict[str, Any]) -> str:

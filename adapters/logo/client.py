@@ -9,7 +9,7 @@ Frames (MessagePack arrays; as direct-js sends them, strings in the old raw form
 
 The official client direct-js 2.1.0 is the reference; where this client differs, a comment says why.
 
-Session: ``create_session(token, API_VERSION, "bot")`` (``open_session``) → ``reset_notification``
+Session: ``create_session(token, LOGO_API_VERSION, "bot")`` (``open_session``) → ``reset_notification``
 → ``get_domains`` → ``get_talks`` → ``get_talk_statuses`` → (``get_acquaintances`` for display
 names, optional) → ``start_notification`` → ``update_last_used_at`` (again every 10 minutes, as
 direct-js does). When create_session answers ``notification: true``
@@ -41,11 +41,10 @@ from typing import Any
 import aiohttp
 import msgpack
 
+from manifest.schema import LOGO_API_VERSION
+
 log = logging.getLogger(__name__)
 
-# The API version the official client direct-js 2.1.0 announces: kairan speaks what it speaks.
-# The only place it is written; the manifest's platforms.logo.api_version may override it.
-API_VERSION = "1.122"
 REQUEST = 0
 RESPONSE = 1
 AGENT = "bot"
@@ -276,7 +275,7 @@ class LogoClient:
         *,
         url: str,
         token: str,
-        api_version: str | None = None,
+        api_version: str = LOGO_API_VERSION,
         proxy: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ping_interval: float = 40.0,
@@ -293,7 +292,7 @@ class LogoClient:
     ) -> None:
         self.url = url
         self._token = token
-        self.api_version = api_version or API_VERSION
+        self.api_version = api_version
         self.proxy = proxy
         self.ssl_context = ssl_context
         self.ping_interval = ping_interval

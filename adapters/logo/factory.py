@@ -5,18 +5,12 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from adapters.logo.adapter import Engine, LogoAdapter
+from adapters.logo.adapter import LogoAdapter
 from adapters.logo.client import LogoClient
-from bot.state.events import EventLedger
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
-from manifest.schema import LogoConfig, Manifest
+from adapters.spec import PlatformRuntime
+from manifest.schema import LogoConfig
 from manifest.secrets import secret_from_env
-
-if TYPE_CHECKING:
-    from bot.state.db import Database
 
 
 def ssl_context(config: LogoConfig) -> ssl.SSLContext | None:
@@ -42,10 +36,9 @@ def build_logo_client(config: LogoConfig, *, environ: Mapping[str, str] = os.env
     )
 
 
-def build_logo_adapter(
-    manifest: Manifest, *, engine: Engine, db: Database, environ: Mapping[str, str] = os.environ
-) -> LogoAdapter | None:
+def build_logo_adapter(runtime: PlatformRuntime) -> LogoAdapter | None:
     """The adapter, or None when ``platforms.logo`` is not configured."""
+    manifest = runtime.manifest
     config = manifest.platforms.logo
     if config is None:
         return None
@@ -55,13 +48,9 @@ def build_logo_adapter(
             f"platforms.logo.default_tenant: no tenant with id {config.default_tenant!r} (tenants: {tenants})"
         )
     return LogoAdapter(
-        client=build_logo_client(config, environ=environ),
+        client=build_logo_client(config, environ=runtime.environ),
         manifest=manifest,
-        engine=engine,
-        ledger=EventLedger(db),
+        lifecycle=runtime.lifecycle,
         max_message_length=config.max_message_length,
         answer_bots=config.answer_bots,
-        default_tenant=config.default_tenant,
-        outbox=Outbox(db),
-        inflight=InFlight(db),
     )

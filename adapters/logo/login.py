@@ -24,7 +24,6 @@ import aiohttp
 
 from adapters.logo.client import (
     AGENT,
-    API_VERSION,
     REQUEST,
     RESPONSE,
     ConnectionLost,
@@ -35,6 +34,7 @@ from adapters.logo.client import (
     pack,
     unpack,
 )
+from manifest.schema import LOGO_API_VERSION
 
 UNAUTHORIZED_DEVICE = "unauthorized device"
 CODE_PROMPT = "LoGoチャットに表示された端末認証コードを入力してください: "
@@ -103,7 +103,7 @@ async def login_flow(
     login: str,
     password: str,
     ask_code: Callable[[str], Awaitable[str]],
-    api_version: str | None = None,
+    api_version: str = LOGO_API_VERSION,
     proxy: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
     idfv: str | None = None,
@@ -112,7 +112,6 @@ async def login_flow(
 ) -> LoginResult:
     """Obtain and check an access token; ``ask_code(prompt)`` supplies the device code if needed."""
     device = idfv or str(uuid.uuid4())
-    api_version = api_version or API_VERSION
     method, params = token_request(login, password, device)
     try:
         async with _connect(url, proxy=proxy, ssl_context=ssl_context, timeout=timeout) as rpc:

@@ -13,19 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.logo import PLATFORM
 from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
 
-PLATFORM = "logo"
 TEXT_TYPE = 1
 ALL = "ALL"
 SOURCES_HEADER = "【出典】"
 INQUIRY_HEADER = "【照会文案】"
-APOLOGY = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
-EMPTY_QUESTION = "ご質問の内容を、メンションに続けて書いてください。"
-INTERRUPTED = (
-    "申し訳ありません。回答の作成中に処理が中断されたため、お答えできませんでした。"
-    "お手数ですが、もう一度お尋ねください。"
-)
 
 _MENTION = re.compile(r"\{@:([^,{}\s]+),(\d+)\}")
 
@@ -136,40 +130,6 @@ def to_incoming(
         mentions=tuple(m.user_id for m in mentions),
         raw=dict(raw or {}),
     )
-
-
-@dataclass(frozen=True)
-class Question:
-    """A message the bot is answering, as kept in flight (``bot.state.inflight``) to answer it again."""
-
-    message: LogoMessage
-    name: str  # the asker's display name, for the mention that opens the reply
-    tenant: str
-    collections: list[str]
-
-    def to_payload(self) -> dict[str, Any]:
-        m = self.message
-        return {
-            "message_id": m.message_id, "talk_id": m.talk_id, "user_id": m.user_id, "type": m.type,
-            "content": m.text, "created_at": m.created_at, "bot_message": m.bot_message,
-            "name": self.name, "tenant": self.tenant, "collections": list(self.collections),
-        }
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Question:
-        """Raises PayloadError when a field is missing."""
-        try:
-            return cls(
-                message=parse_message(payload), name=str(payload["name"]), tenant=str(payload["tenant"]),
-                collections=[str(c) for c in payload["collections"]],
-            )
-        except KeyError as exc:
-            raise PayloadError(f"question in flight: no field {exc.args[0]!r}") from None
-
-    def raw(self) -> dict[str, Any]:
-        """The message fields of the notification (what ``IncomingMessage.raw`` holds)."""
-        payload = self.to_payload()
-        return {k: v for k, v in payload.items() if k not in ("name", "tenant", "collections")}
 
 
 def is_addressed(incoming: IncomingMessage, *, bot_user_id: int | None, pair_talk: bool) -> bool:

@@ -1,10 +1,11 @@
 """The Slack adapter: a slack-bolt AsyncApp over HTTP (Events API) or Socket Mode.
 
 Bolt verifies signatures (HTTP mode) and acks events before the listeners run
-(``process_before_response=False``), so answering never delays the ack. Each event is
-claimed in the persistent EventLedger first: Slack's retries, and redeliveries after a
-restart, are skipped. Every failure while answering ends in a short Japanese apology in
-the thread and a logged traceback, never silence and never exception text in chat.
+(``process_before_response=False``), so answering never delays the ack. A mention or a DM becomes
+a ``Question`` (``question``) that the shared lifecycle (``bot.flow``) claims once, answers through
+``adapters.slack.channel``, queues during an outage, resumes after a crash and apologises for; this
+module keeps what is Slack's own: the Bolt app and its listeners, the feedback buttons, the
+assistant thread's greeting, and digests (``send``, ``was_posted``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
@@ -28,61 +24,37 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.redelivery import Redelivery
-from adapters.resume import Resumer
+from adapters.slack import PLATFORM
+from adapters.slack.channel import PROGRESS_REACTION, SlackChannel
+from adapters.slack.http_checks import refusal_response
 from adapters.slack.payloads import (
-    PLATFORM,
-    ChannelScope,
     PayloadError,
-    channel_scope,
     feedback_click,
     incoming_message,
     is_user_dm,
-    thread_root,
 )
-from adapters.slack.render import (
-    DIGEST_ITEMS_PER_MESSAGE,
-    FEEDBACK_ACTIONS,
-    FEEDBACK_FAILED_TEXT,
-    INTERRUPTED_TEXT,
-    PROGRESS_STATUS,
-    THANKS_TEXT,
-    UNMAPPED_CHANNEL_TEXT,
-    SlackMessage,
-    answer_messages,
-    apology_message,
-    digest_messages,
-    notice_message,
-)
-from adapters.slack.retry import method_of, retry_handlers
+from adapters.slack.render import DIGEST_ITEMS_PER_MESSAGE, FEEDBACK_ACTIONS, answer_messages, digest_messages
+from adapters.slack.retry import retry_handlers
+from bot import wording
 from bot.digest.compose import digest_marker
-from bot.models import Answer, ConversationRef, Digest, IncomingMessage
+from bot.flow.lifecycle import Lifecycle
+from bot.flow.question import NO_TENANT, Question
+from bot.models import Answer, ConversationRef, Digest
 from bot.state.audit import AuditLog
-from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore, UnknownAuditRecord
-from bot.state.inflight import InFlight, Interrupted
-from bot.state.outbox import Outbox, Queued
 from manifest.schema import Manifest
+from manifest.scope import scope_for
 
 log = logging.getLogger(__name__)
 
+__all__ = ["EVENTS_PATH", "PROGRESS_REACTION", "Mode", "SlackAdapter", "SlackConfigError"]
+
 DEFAULT_API_URL = "https://slack.com/api/"
-EVENTS_PATH = "/slack/events"
-PROGRESS_REACTION = "hourglass_flowing_sand"
-EMPTY_QUESTION_TEXT = "法令や通知についてのご質問を、メンションに続けて書いてください。"
-GREETING_TEXT = "法令・通知についてご質問ください。回答には根拠となる条文へのリンクを付けます。"
-SUGGESTED_PROMPTS = (
-    {"title": "審査基準とは", "message": "行政手続法の審査基準について教えて"},
-    {"title": "標準処理期間", "message": "申請に対する処分の標準処理期間は？"},
-)
-# Errors meaning "this workspace or app cannot stream": streaming is then switched off.
-_STREAM_UNSUPPORTED = {"unknown_method", "not_allowed", "missing_scope", "not_allowed_token_type",
-                       "feature_not_enabled", "method_deprecated"}
+SLACK_PREFIX = "/slack"
+EVENTS_PATH = f"{SLACK_PREFIX}/events"
 
 # What the code calls and subscribes to; manifest/slack/app-manifest.yaml must list exactly these.
 BOT_SCOPES = (
@@ -109,37 +81,13 @@ METHOD_SCOPES: Mapping[str, str | None] = {
 DIGEST_EVENT_TYPE = "kairan_digest"
 HISTORY_PAGE = 200  # messages per conversations.history page
 HISTORY_PAGES = 10  # an interrupted digest post is looked for among the latest 2,000 messages
-CLAIMS_REMEMBERED = 10_000  # event ids kept in memory to skip Slack's retries without a DB write
 
 Mode = Literal["http", "socket"]
-
-
-T = TypeVar("T")
 Payload = dict[str, Any]
-
-
-class AnswerStreamer(Protocol):
-    """What the adapter needs from bot.engine.AnswerEngine: ``answer`` (single messages) and
-    ``stream`` (Slack streaming on)."""
-
-    async def answer(
-        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
-    ) -> Answer: ...
-
-    def stream(
-        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
-    ) -> AsyncIterator[str | Answer]: ...
 
 
 class SlackConfigError(ValueError):
     """The adapter was given an inconsistent configuration (names what is missing)."""
-
-
-@dataclass(frozen=True)
-class _Progress:
-    kind: Literal["reaction", "status"]
-    channel: str
-    ts: str  # the reacted message (reaction) or the thread (status)
 
 
 class SlackAdapter:
@@ -149,8 +97,7 @@ class SlackAdapter:
     def __init__(
         self,
         *,
-        engine: AnswerStreamer,
-        ledger: EventLedger,
+        lifecycle: Lifecycle,
         feedback: FeedbackStore,
         audit: AuditLog,
         manifest: Manifest | None,
@@ -161,12 +108,7 @@ class SlackAdapter:
         api_url: str | None = None,
         streaming: bool = False,
         stream_buffer: int = 256,
-        drain_timeout: float = 30.0,
         connect_timeout: float = 30.0,
-        outbox: Outbox | None = None,
-        redeliver_interval: float = 30.0,
-        inflight: InFlight | None = None,
-        resume_interval: float = 60.0,
     ) -> None:
         if not bot_token:
             raise SlackConfigError("the Slack bot token (xoxb-…) is empty")
@@ -176,30 +118,17 @@ class SlackAdapter:
             raise SlackConfigError("Socket Mode needs the app-level token (xapp-…)")
         if mode not in ("http", "socket"):
             raise SlackConfigError(f"mode must be 'http' or 'socket', got {mode!r}")
-        self.engine = engine
-        self.ledger = ledger
         self.feedback = feedback
         self.audit = audit
-        self.manifest = manifest
+        self.manifest = manifest or Manifest()
         self.mode: Mode = mode
-        self.streaming = streaming
-        self.stream_buffer = stream_buffer
-        self.drain_timeout = drain_timeout
-        # Answers Slack did not take even after the retries wait here and are posted again later.
-        self.outbox = outbox
-        self.redeliver_interval = redeliver_interval
-        self._redelivery: Redelivery | None = None
-        # Questions being answered; one its bot died answering is answered again by a replica.
-        self.inflight = inflight
-        self._resumer = None if inflight is None else Resumer(
-            inflight, PLATFORM, answer=self._answer_again, give_up=self._give_up, spawn=self._spawn,
-            label="Slack", describe=_describe_interrupted, interval=resume_interval, run=self._state,
-        )
-        self._spawned: set[asyncio.Task[None]] = set()
         self.connect_timeout = connect_timeout
         self._app_token = app_token
+        self._signing_secret = signing_secret or ""
         base_url = api_url or DEFAULT_API_URL
         self.client = AsyncWebClient(token=bot_token, base_url=base_url, retry_handlers=retry_handlers())
+        self.channel = SlackChannel(self.client, streaming=streaming, stream_buffer=stream_buffer)
+        self.flow = lifecycle.flow(self.channel, ready=self.connected)
         # Bolt gets a client of its own without the token: ``_authorize`` hands it the token per request.
         self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=retry_handlers())
 
@@ -224,10 +153,10 @@ class SlackAdapter:
         self._auth_lock = asyncio.Lock()
         self._ready = False
         self._bot_user_id: str | None = None
-        self._stream_supported = True
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._claimed: OrderedDict[str, None] = OrderedDict()  # event ids this process has claimed
-        self._state_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.channel.streaming
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -249,15 +178,7 @@ class SlackAdapter:
             await self._close_session()
             raise
         self._ready = True
-        if self.outbox is not None:
-            self._redelivery = Redelivery(
-                self.outbox, PLATFORM, self._post_queued, classify=_outage, label="Slack",
-                describe=lambda entry: f"for event {entry.key} in {entry.channel}", reason=_api_error,
-                interval=self.redeliver_interval,
-            )
-            self._redelivery.start()
-        if self._resumer is not None:
-            self._resumer.start()
+        await self.flow.start()
         log.info("Slack adapter ready (%s mode, bot user %s)", self.mode, self._bot_user_id)
 
     async def _connect_socket(self) -> AsyncSocketModeHandler:
@@ -278,23 +199,11 @@ class SlackAdapter:
 
     async def stop(self) -> None:
         self._ready = False
-        if self._redelivery is not None:
-            await self._redelivery.stop()
-            self._redelivery = None
-        if self._resumer is not None:
-            await self._resumer.stop()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
-        pending = {t for t in self._inflight if not t.done()}
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=self.drain_timeout)
-            if still:
-                log.warning("%d Slack answers still running at stop", len(still))
+        await self.flow.stop()
         await self._close_session()
-        pool, self._state_pool = self._state_pool, None
-        if pool is not None:
-            pool.shutdown(wait=False)
 
     async def _close_session(self) -> None:
         session, self.client.session, self._bolt_client.session = self.client.session, None, None
@@ -325,13 +234,26 @@ class SlackAdapter:
         return bool(client is not None and not client.closed and session is not None and not session.closed)
 
     # -- HTTP mode ---------------------------------------------------------------------------
+    http_port: int | None = None  # served on kairan serve's own port
+
     def routes(self, path: str = EVENTS_PATH) -> list[web.RouteDef]:
-        """Routes for the Events API and interactivity endpoint (mount on the serve app)."""
+        """Routes for the Events API and interactivity endpoint."""
         return [web.post(path, self.handle_http)]
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    def http_endpoint(self) -> tuple[str, web.Application] | None:
+        """``/slack/events`` as an application mounted at ``/slack`` (HTTP mode; Socket Mode: None)."""
+        if self.mode != "http":
+            return None
+        app = web.Application()
+        app.add_routes(self.routes(EVENTS_PATH.removeprefix(SLACK_PREFIX)))
+        return SLACK_PREFIX, app
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self._ready or self.mode != "http":
             return web.json_response({"error": "not ready"}, status=503)
+        refused = await refusal_response(request, signing_secret=self._signing_secret)
+        if refused is not None:
+            return refused
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
@@ -339,11 +261,11 @@ class SlackAdapter:
     async def send(self, ref: ConversationRef, reply: Answer | Digest) -> None:
         if isinstance(reply, Answer):
             for message in answer_messages(reply):
-                await self._post(ref.channel, ref.thread, message)
+                await self.channel.post_message(ref.channel, ref.thread, message)
             return
         metadata = {"event_type": DIGEST_EVENT_TYPE, "event_payload": {"marker": digest_marker(reply)}}
         for message in digest_messages(reply):
-            await self._post(ref.channel, ref.thread, message, metadata=metadata)
+            await self.channel.post_message(ref.channel, ref.thread, message, metadata=metadata)
 
     async def was_posted(self, ref: ConversationRef, marker: str) -> bool:
         """Whether a digest with ``marker`` is among the channel's recent messages (the latest 2,000).
@@ -371,31 +293,56 @@ class SlackAdapter:
         return False
 
     # -- listeners ---------------------------------------------------------------------------
-    async def _on_app_mention(
-        self, body: Payload, event: Payload, request: AsyncBoltRequest, context: AsyncBoltContext
-    ) -> None:
-        await self._tracked(self._handle_question(body, event, request, context))
+    async def _on_app_mention(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        await self._ask(body, event, context)
 
-    async def _on_message(
-        self, body: Payload, event: Payload, request: AsyncBoltRequest, context: AsyncBoltContext
-    ) -> None:
+    async def _on_message(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
         if not is_user_dm(event):
             return  # channel messages arrive as app_mention; edits, joins and bot posts are ignored
-        await self._tracked(self._handle_question(body, event, request, context))
+        await self._ask(body, event, context)
+
+    async def _ask(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        try:
+            question = self.question(body, event, bot_user_id=context.bot_user_id or self._bot_user_id)
+        except PayloadError as exc:
+            log.warning("Slack %s event ignored: %s", event.get("type"), exc)
+            return
+        await self.flow.handle(question)
+
+    def question(
+        self, body: Mapping[str, Any], event: Mapping[str, Any], *, bot_user_id: str | None
+    ) -> Question:
+        """An app_mention or a DM as a question; raises PayloadError when a field it needs is missing.
+
+        Its key is the event id, so Slack's retries are skipped; a DM's is the message itself,
+        since a mention in a DM arrives twice, as app_mention and as message.im (answered once).
+        """
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            raise PayloadError("Slack event callback has no 'event_id'")
+        channel = str(event.get("channel") or "")
+        dm = event.get("channel_type") == "im" or channel.startswith("D")
+        scope = scope_for(self.manifest, PLATFORM, [channel])
+        tenant = scope.tenant if scope else NO_TENANT
+        message = incoming_message(event, tenant=tenant, bot_user_id=bot_user_id)
+        key = f"{channel}:{message.ref.message}" if dm else event_id
+        context = {"event": event_id, "team": body.get("team_id") or event.get("team"), "im": dm}
+        return Question(key=key, message=message, scope=scope, context=context)
 
     async def _on_assistant_thread_started(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         event_id = body.get("event_id")
-        if not event_id or not await self._state(self.ledger.claim, PLATFORM, event_id):
+        if not event_id or not await self.flow.state(self.flow.ledger.claim, PLATFORM, event_id):
             return
         thread = event.get("assistant_thread") or {}
         channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
         if not channel or not thread_ts:
             log.warning("assistant_thread_started %s without channel_id/thread_ts", event_id)
             return
+        prompts = [{"title": title, "message": text} for title, text in wording.SUGGESTED_PROMPTS]
         try:
-            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=GREETING_TEXT)
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=wording.GREETING)
             await self.client.assistant_threads_setSuggestedPrompts(
-                channel_id=channel, thread_ts=thread_ts, prompts=[dict(p) for p in SUGGESTED_PROMPTS]
+                channel_id=channel, thread_ts=thread_ts, prompts=prompts
             )
         except SlackApiError as exc:
             log.warning("greeting the assistant thread failed: %s", exc.response.get("error"))
@@ -407,16 +354,16 @@ class SlackAdapter:
         except PayloadError as exc:
             log.warning("ignoring a feedback click: %s", exc)
             return
-        text = THANKS_TEXT
+        text = wording.FEEDBACK_THANKS
         try:
-            user_hash = await self._state(self.audit.hash_user, click.user)
-            await self._state(self.feedback.record, click.audit_id, user_hash, click.value)
+            user_hash = await self.flow.state(self.audit.hash_user, click.user)
+            await self.flow.state(self.feedback.record, click.audit_id, user_hash, click.value)
         except UnknownAuditRecord:
             log.warning("feedback for unknown audit record %s", click.audit_id)
-            text = FEEDBACK_FAILED_TEXT
+            text = wording.FEEDBACK_FAILED
         except Exception:
             log.exception("storing feedback for audit record %s failed", click.audit_id)
-            text = FEEDBACK_FAILED_TEXT
+            text = wording.FEEDBACK_FAILED
         if click.channel:
             try:
                 await self.client.chat_postEphemeral(
@@ -425,300 +372,3 @@ class SlackAdapter:
             except SlackApiError as exc:
                 log.warning("feedback acknowledgement failed: %s", exc.response.get("error"))
 
-    # -- answering ---------------------------------------------------------------------------
-    async def _state(self, func: Callable[..., T], *args: Any) -> T:
-        """Run a short state-database call on the adapter's own threads.
-
-        Kept apart from the default executor, where the engine's searches queue, so that
-        claiming an event (and with it the first visible feedback) never waits behind them.
-        """
-        if self._state_pool is None:
-            self._state_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-state")
-        return await asyncio.get_running_loop().run_in_executor(self._state_pool, partial(func, *args))
-
-    def _remember_claim(self, event_id: str) -> None:
-        """Keep the most recent claimed event ids (Slack retries within minutes) in memory."""
-        self._claimed[event_id] = None
-        self._claimed.move_to_end(event_id)
-        while len(self._claimed) > CLAIMS_REMEMBERED:
-            self._claimed.popitem(last=False)
-
-    async def _tracked(self, work: Any) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            await work
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
-
-    async def _handle_question(
-        self, body: Payload, event: Payload, request: AsyncBoltRequest, context: AsyncBoltContext
-    ) -> None:
-        event_id = body.get("event_id")
-        channel, ts = event.get("channel"), event.get("ts")
-        if not event_id or not channel or not ts:
-            log.warning("Slack %s event without event_id/channel/ts ignored", event.get("type"))
-            return
-        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
-        thread = thread_root(event)
-        try:
-            # A retry of an event this process has already claimed skips the database write.
-            first = event_id not in self._claimed and await self._claim(body, event, event_id)
-            self._remember_claim(event_id)
-            if first and (event.get("channel_type") == "im" or str(channel).startswith("D")):
-                # A mention in a DM may arrive as app_mention and as message.im: answer it once.
-                first = await self._state(self.ledger.claim, PLATFORM, f"message:{channel}:{ts}")
-                if not first and self._resumer is not None:
-                    await self._resumer.done(event_id)
-        except Exception:
-            log.exception("claiming Slack event %s failed", event_id)
-            await self._post_safely(channel, thread, apology_message())
-            return
-        if not first:
-            log.info("Slack event %s already handled (retry %s): skipped", event_id, retry or "-")
-            return
-        await self._respond(body, event, context, channel, thread, event_id)
-
-    async def _respond(
-        self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
-        event_id: str,
-    ) -> None:
-        """Answer a claimed question, then drop it from the questions in flight.
-
-        Not when the task is cancelled (a bot stopped past its drain timeout): that question stays in
-        flight and is resumed by a replica (``adapters.resume``).
-        """
-        async with self._answering(event_id):
-            # The progress indicator goes out while the question is being answered (not before it):
-            # its round trip stays off the answer's path, and every post waits for it (_answer).
-            shown = asyncio.create_task(self._show_progress(event, channel, thread))
-            try:
-                await self._answer(body, event, context, channel, thread, shown, event_id)
-            except SlackApiError as exc:
-                # Slack refused a call even after the retries: one line, no traceback.
-                status = exc.response.status_code
-                log.error(
-                    "Slack %s failed for event %s in %s: %s (HTTP %s); the answer was not posted",
-                    method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
-                )
-                if status != 429 and status < 500:  # e.g. a rejected message: the apology may still go out
-                    await self._post_safely(channel, thread, apology_message())
-            except Exception:
-                log.exception("answering Slack event %s in %s failed", event_id, channel)
-                await self._post_safely(channel, thread, apology_message())
-            finally:
-                await self._clear_progress(await shown)
-
-    async def _claim(self, body: Payload, event: Payload, event_id: str) -> bool:
-        """Claim the event; with ``inflight``, also record the question until it is done."""
-        if self._resumer is None:
-            return await self._state(self.ledger.claim, PLATFORM, event_id)
-        payload = {"body": {"event_id": event_id, "team_id": body.get("team_id")}, "event": dict(event)}
-        return await self._resumer.claim(event_id, payload)
-
-    def _answering(self, event_id: str) -> AbstractAsyncContextManager[None]:
-        """Keeps the question in flight while it is answered and drops it after (not when cancelled)."""
-        return nullcontext() if self._resumer is None else self._resumer.answering(event_id)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._tracked(work))
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
-
-    async def _answer_again(self, entry: Interrupted) -> None:
-        """Answer a question its bot stopped answering, as if its event had just arrived."""
-        body, event = entry.payload.get("body") or {}, entry.payload.get("event") or {}
-        context = AsyncBoltContext({"bot_user_id": self._bot_user_id})
-        channel, thread = str(event.get("channel")), thread_root(event)
-        await self._respond(body, event, context, channel, thread, entry.event_id)
-
-    async def _give_up(self, entry: Interrupted) -> None:
-        event = entry.payload.get("event") or {}
-        channel, thread = str(event.get("channel")), thread_root(event)
-        await self._post_safely(channel, thread, notice_message(INTERRUPTED_TEXT))
-
-    async def _answer(
-        self, body: Payload, event: Payload, context: AsyncBoltContext, channel: str, thread: str,
-        shown: asyncio.Future[Any], event_id: str,
-    ) -> None:
-        """Answer the question; ``shown`` (the progress indicator) is awaited before anything is posted."""
-        scope = channel_scope(self.manifest, channel)
-        if scope is None:
-            log.warning("Slack channel %s is not mapped to a tenant in the manifest", channel)
-            await shown
-            await self._post(channel, thread, notice_message(UNMAPPED_CHANNEL_TEXT))
-            return
-        message = incoming_message(
-            event, tenant=scope.tenant, bot_user_id=context.bot_user_id or self._bot_user_id
-        )
-        if not message.text:
-            await shown
-            await self._post(channel, thread, notice_message(EMPTY_QUESTION_TEXT))
-            return
-        if self.streaming and self._stream_supported:
-            team = body.get("team_id") or event.get("team")
-            answer, stream_ts = await self._stream(message, scope, channel, thread, team, message.user, shown)
-        else:
-            answer, stream_ts = await self._collect(message, scope), None
-        messages = answer_messages(answer)
-        await shown
-        if stream_ts is not None:
-            first = messages.pop(0)
-            await self.client.chat_update(channel=channel, ts=stream_ts, text=first.text, blocks=first.blocks)
-        for i, reply in enumerate(messages):
-            try:
-                await self._post(channel, thread, reply)
-            except SlackApiError as exc:
-                if await self._queue(event_id, channel, thread, messages[i:], exc):
-                    return
-                raise
-
-    async def _queue(
-        self, event_id: str, channel: str, thread: str, rest: Sequence[SlackMessage], exc: SlackApiError
-    ) -> bool:
-        """Keep the replies Slack did not take (an outage past the retries) for redelivery."""
-        status = exc.response.status_code
-        if self.outbox is None or not _outage(exc):
-            return False
-        queued = [{"text": m.text, "blocks": m.blocks} for m in rest]
-        await self._state(self.outbox.add, PLATFORM, event_id, channel, thread, queued)
-        log.warning(
-            "Slack %s failed for event %s in %s: %s (HTTP %s); the answer is queued and will be posted "
-            "when Slack takes it",
-            method_of(exc.response.api_url), event_id, channel, exc.response.get("error"), status,
-        )
-        return True
-
-    async def _post_queued(self, entry: Queued, message: Any) -> None:
-        await self._post(entry.channel, entry.thread, SlackMessage(message["text"], message["blocks"]))
-
-    @staticmethod
-    def _collections(scope: ChannelScope) -> list[str] | None:
-        return None if scope.collections is None else list(scope.collections)
-
-    async def _collect(self, message: IncomingMessage, scope: ChannelScope) -> Answer:
-        """The whole answer at once (streaming off): the engine asks the LLM without streaming."""
-        return await self.engine.answer(message, collections=self._collections(scope))
-
-    async def _stream(
-        self, message: IncomingMessage, scope: ChannelScope, channel: str, thread: str,
-        team: str | None, user: str, shown: asyncio.Future[Any],
-    ) -> tuple[Answer, str | None]:
-        """Stream LLM deltas with chat.startStream/appendStream/stopStream; returns the stream's ts.
-
-        The streamed message is replaced by the verified, rendered answer afterwards (chat.update).
-        """
-        streamer: AsyncChatStream | None = None
-        broken = False
-        final: Answer | None = None
-        async for item in self.engine.stream(message, collections=self._collections(scope)):
-            if isinstance(item, Answer):
-                final = item
-                continue
-            if broken:
-                continue
-            try:
-                if streamer is None:
-                    await shown
-                    streamer = await self.client.chat_stream(
-                        channel=channel, thread_ts=thread, recipient_team_id=team, recipient_user_id=user,
-                        buffer_size=self.stream_buffer,
-                    )
-                await streamer.append(markdown_text=item)
-            except SlackApiError as exc:
-                broken = True
-                self._note_stream_error(exc)
-        if final is None:
-            raise RuntimeError("the answer engine finished without an Answer")
-        if streamer is None:
-            return final, None
-        if not broken:
-            try:
-                await streamer.stop()
-            except SlackApiError as exc:
-                self._note_stream_error(exc)
-        return final, streamer.ts
-
-    def _note_stream_error(self, exc: SlackApiError) -> None:
-        error = exc.response.get("error")
-        if error in _STREAM_UNSUPPORTED:
-            self._stream_supported = False
-            log.warning("Slack streaming unavailable (%s): answering with single messages", error)
-        else:
-            log.warning("Slack streaming failed (%s): the final answer replaces the stream", error)
-
-    # -- Slack calls -------------------------------------------------------------------------
-    async def _post(
-        self, channel: str, thread: str | None, message: SlackMessage, *, metadata: Payload | None = None
-    ) -> None:
-        extra: Payload = {"metadata": metadata} if metadata else {}
-        await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread, text=message.text, blocks=message.blocks,
-            unfurl_links=False, unfurl_media=False, **extra,
-        )
-
-    async def _post_safely(self, channel: str, thread: str | None, message: SlackMessage) -> None:
-        try:
-            await self._post(channel, thread, message)
-        except SlackApiError as exc:
-            log.error(
-                "posting to Slack channel %s failed: %s (HTTP %s)",
-                channel, exc.response.get("error"), exc.response.status_code,
-            )
-        except Exception:
-            log.exception("posting to Slack channel %s failed", channel)
-
-    async def _show_progress(self, event: Mapping[str, Any], channel: str, thread: str) -> _Progress | None:
-        if event.get("channel_type") == "im":
-            try:
-                await self.client.assistant_threads_setStatus(
-                    channel_id=channel, thread_ts=thread, status=PROGRESS_STATUS
-                )
-                return _Progress("status", channel, thread)
-            except SlackApiError as exc:
-                log.debug("assistant status unavailable (%s): using a reaction", exc.response.get("error"))
-        try:
-            ts = str(event["ts"])
-            await self.client.reactions_add(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
-            return _Progress("reaction", channel, ts)
-        except SlackApiError as exc:
-            log.warning("progress reaction failed: %s", exc.response.get("error"))
-            return None
-        except Exception:  # it runs beside the answer (a task): a failure here must not end it
-            log.warning("progress reaction failed", exc_info=True)
-            return None
-
-    async def _clear_progress(self, progress: _Progress | None) -> None:
-        if progress is None:
-            return
-        try:
-            if progress.kind == "reaction":
-                await self.client.reactions_remove(
-                    channel=progress.channel, timestamp=progress.ts, name=PROGRESS_REACTION
-                )
-            else:  # posting a reply clears the status; clear it explicitly in case nothing was posted
-                await self.client.assistant_threads_setStatus(
-                    channel_id=progress.channel, thread_ts=progress.ts, status=""
-                )
-        except Exception:
-            log.warning("clearing the progress indicator failed", exc_info=True)
-
-
-def _outage(exc: Exception) -> bool | None:
-    """For the outbox: Slack down or throttling (kept for later), a refusal (not), or not Slack's answer."""
-    if not isinstance(exc, SlackApiError):
-        return None
-    status = exc.response.status_code
-    return status == 429 or status >= 500
-
-
-def _api_error(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return f"{exc.response.get('error')} (HTTP {exc.response.status_code})"
-    return str(exc)
-
-
-def _describe_interrupted(entry: Interrupted) -> str:
-    return f"event {entry.event_id} in {(entry.payload.get('event') or {}).get('channel')}"

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from adapters.slack.app import EVENTS_PATH, Mode, SlackAdapter, SlackConfigError
-from bot.state.audit import AuditLog, audit_salt
-from bot.state.events import EventLedger
-from bot.state.feedback import FeedbackStore
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
+from adapters.spec import PlatformRuntime
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
-
-if TYPE_CHECKING:
-    from bot.engine import AnswerEngine
-    from bot.state.db import Database
 
 APP_MANIFEST_TEMPLATE = Path(__file__).resolve().parents[2] / "manifest" / "slack" / "app-manifest.yaml"
 API_URL_ENV = "SLACK_API_URL"
@@ -73,35 +64,22 @@ def _settings(manifest: Manifest | None, environ: Mapping[str, str]) -> dict[str
     return {"mode": mode, "bot_token": bot_token, "app_token": app_token, "signing_secret": secret}
 
 
-def build_slack_adapter(
-    manifest: Manifest | None,
-    *,
-    engine: AnswerEngine,
-    db: Database,
-    environ: Mapping[str, str] = os.environ,
-) -> SlackAdapter | None:
+def build_slack_adapter(runtime: PlatformRuntime) -> SlackAdapter | None:
     """The Slack adapter, or None when neither the manifest nor the environment configures Slack.
 
     Raises ``manifest.secrets.MissingSecret`` when a variable the manifest names is unset, and
     ``SlackConfigError`` when the environment-only setup is incomplete.
     """
-    settings = _settings(manifest, environ)
+    settings = _settings(runtime.manifest, runtime.environ)
     if settings is None:
         return None
-    audit = engine.audit
-    if audit is None:
-        env_name = manifest.state.audit_salt_env if manifest is not None else "KAIRAN_AUDIT_SALT"
-        audit = AuditLog(db, salt=audit_salt(db, environ=environ, env_name=env_name))
     return SlackAdapter(
-        engine=engine,
-        ledger=EventLedger(db),
-        feedback=FeedbackStore(db),
-        audit=audit,
-        manifest=manifest,
-        outbox=Outbox(db),
-        inflight=InFlight(db),
-        api_url=_env(environ, API_URL_ENV),
-        streaming=(_env(environ, STREAMING_ENV) or "").lower() in _TRUE,
+        lifecycle=runtime.lifecycle,
+        feedback=runtime.feedback,
+        audit=runtime.audit,
+        manifest=runtime.manifest,
+        api_url=_env(runtime.environ, API_URL_ENV),
+        streaming=(_env(runtime.environ, STREAMING_ENV) or "").lower() in _TRUE,
         **settings,
     )
 

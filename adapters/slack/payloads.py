@@ -8,11 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.slack import PLATFORM
 from bot.models import ConversationRef, IncomingMessage
-from manifest.schema import Manifest
-
-PLATFORM = "slack"
-DEFAULT_TENANT = "default"
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
@@ -21,33 +18,6 @@ _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 
 class PayloadError(ValueError):
     """A Slack event lacks a field the bot needs (names the field)."""
-
-
-@dataclass(frozen=True)
-class ChannelScope:
-    """Which tenant a Slack channel belongs to and which collections it may search."""
-
-    tenant: str
-    collections: tuple[str, ...] | None  # None: every collection (single-tenant without a manifest)
-
-
-def channel_scope(manifest: Manifest | None, channel_id: str) -> ChannelScope | None:
-    """The scope of ``channel_id``: its mapping in the manifest, else the only tenant, else "default".
-
-    Returns None when the manifest has several tenants and none of them maps the channel:
-    the bot must not guess whose documents such a channel may search.
-    """
-    if manifest is not None:
-        found = manifest.find_channel(PLATFORM, channel_id)
-        if found is not None:
-            tenant, channel = found
-            return ChannelScope(tenant.id, tuple(tenant.collections_for(channel)))
-        if len(manifest.tenants) == 1:
-            only = manifest.tenants[0]
-            return ChannelScope(only.id, tuple(only.collections))
-        if manifest.tenants:
-            return None
-    return ChannelScope(DEFAULT_TENANT, None)
 
 
 def clean_text(text: str, bot_user_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -120,7 +90,7 @@ def feedback_click(
 ) -> FeedbackClick:
     """A ``block_actions`` click on one of the feedback buttons (``actions`` maps action_id → value)."""
     action_id = action.get("action_id")
-    if action_id not in actions:
+    if not isinstance(action_id, str) or action_id not in actions:
         raise PayloadError(f"block_actions action_id {action_id!r} is not a feedback button")
     audit_id = action.get("value")
     if not isinstance(audit_id, str) or not audit_id:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import wording
 from bot.models import Answer, Citation, Digest
 
 SECTION_LIMIT = 3000
@@ -25,17 +26,6 @@ FEEDBACK_HELPFUL = "kairan_feedback_helpful"
 FEEDBACK_NOT_HELPFUL = "kairan_feedback_not_helpful"
 FEEDBACK_ACTIONS = {FEEDBACK_HELPFUL: "helpful", FEEDBACK_NOT_HELPFUL: "not_helpful"}
 
-APOLOGY_TEXT = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
-INTERRUPTED_TEXT = (
-    "申し訳ありません。回答の作成中に処理が中断されたため、お答えできませんでした。"
-    "お手数ですが、もう一度お尋ねください。"
-)
-THANKS_TEXT = "ご意見ありがとうございました。今後の改善に活用します。"
-FEEDBACK_FAILED_TEXT = "申し訳ありません。ご意見を記録できませんでした。"
-UNMAPPED_CHANNEL_TEXT = (
-    "このチャンネルは kairan の利用先として設定されていません。管理者にお問い合わせください。"
-)
-PROGRESS_STATUS = "調べています…"
 ABSTAINED_LEAD = ":information_source: *根拠となる規定が見つからなかったため、回答を控えました。*"
 INQUIRY_OFFER = "所管の都道府県・省庁への照会文案をこのスレッドに続けて投稿します。"
 INQUIRY_LEAD = "*照会文案*（必要に応じて修正してお使いください）"
@@ -208,7 +198,7 @@ def inquiry_message(draft: str) -> SlackMessage:
 
 
 def apology_message() -> SlackMessage:
-    return SlackMessage(text=APOLOGY_TEXT, blocks=[section(f":bow: {APOLOGY_TEXT}")])
+    return SlackMessage(text=wording.APOLOGY, blocks=[section(f":bow: {wording.APOLOGY}")])
 
 
 def notice_message(text: str) -> SlackMessage:

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.core import AgentAuthConfiguration
 from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 
-from adapters.teams.adapter import AnswerSource, TeamsAdapter, TeamsSettings
+from adapters.spec import PlatformRuntime
+from adapters.teams.adapter import TeamsAdapter, TeamsSettings
 from adapters.teams.references import ConversationStore
-from bot.state.audit import AuditLog
-from bot.state.events import EventLedger
-from bot.state.feedback import FeedbackStore
-from bot.state.inflight import InFlight
-from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
-
-if TYPE_CHECKING:
-    from bot.state.db import Database
 
 # The classic multi-tenant Bot Framework authority, used when the manifest names no tenant.
 MULTI_TENANT_AUTHORITY_TENANT = "botframework.com"
@@ -50,53 +43,33 @@ def teams_auth_configuration(
         tenant_id=tenant,
         client_secret=password,
         connection_name=SERVICE_CONNECTION,
+        validate_issuer=True,  # the SDK's issuer allow-list too (adapters.teams.auth checks it again)
     )
 
 
 def build_teams_adapter(
-    manifest: Manifest,
-    *,
-    engine: AnswerSource,
-    db: Database,
-    environ: Mapping[str, str] = os.environ,
-    host: str = "0.0.0.0",
-    port: int = 3978,
-    connections: Connections | None = None,
-    audit: AuditLog | None = None,
-    inflight: InFlight | None = None,
-    resume_interval: float = 60.0,
+    runtime: PlatformRuntime, *, connections: Connections | None = None, **settings: Any
 ) -> TeamsAdapter | None:
     """The Teams adapter, or None when the manifest does not configure Teams.
 
     ``connections`` (outbound token providers) defaults to MSAL with the app's client secret;
-    ``audit`` (for hashing user ids in feedback) defaults to the engine's audit log; ``inflight``
-    (questions being answered, resumed by a replica when their bot died) to the state DB's, checked
-    every ``resume_interval`` seconds.
+    ``settings`` replace fields of the adapter's ``TeamsSettings`` (its port, streaming).
     """
-    teams = manifest.platforms.teams
+    teams = runtime.manifest.platforms.teams
     if teams is None:
         return None
-    auth = teams_auth_configuration(manifest, environ)
+    auth = teams_auth_configuration(runtime.manifest, runtime.environ)
     if connections is None:
         connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
-    audit = audit or getattr(engine, "audit", None) or AuditLog(db)
-    settings = TeamsSettings(
-        app_id=str(auth.CLIENT_ID),
-        host=host,
-        port=port,
-        aad_tenant_id=auth.TENANT_ID if teams.tenant_id_env else None,
-    )
+    aad_tenant_id = auth.TENANT_ID if teams.tenant_id_env else None
+    settings = {"port": teams.port} | settings
     return TeamsAdapter(
-        settings=settings,
+        settings=TeamsSettings(app_id=str(auth.CLIENT_ID), aad_tenant_id=aad_tenant_id, **settings),
         auth=auth,
         connections=connections,
-        engine=engine,
-        manifest=manifest,
-        conversations=ConversationStore(db),
-        ledger=EventLedger(db),
-        feedback=FeedbackStore(db),
-        hash_user=audit.hash_user,
-        outbox=Outbox(db),
-        inflight=inflight or InFlight(db),
-        resume_interval=resume_interval,
+        lifecycle=runtime.lifecycle,
+        manifest=runtime.manifest,
+        conversations=ConversationStore(runtime.db),
+        feedback=runtime.feedback,
+        hash_user=runtime.audit.hash_user,
     )

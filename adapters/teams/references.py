@@ -7,7 +7,8 @@
 * ``teams_answer_messages``: which audit record each posted answer was logged as, so a feedback
   invoke (which only carries the rated message's id) reaches ``FeedbackStore``.
 
-Tables live in their own ``MetaData`` and are created on first use of the store.
+The tables are in ``bot.state.tables`` (created with the state database); both are written with
+upserts (``INSERT … ON CONFLICT DO UPDATE``), so replicas saving the same conversation never race.
 """
 
 from __future__ import annotations
@@ -17,44 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
     select,
     update,
 )
 
-from bot.state.db import Database, iso_utc, utc_now
-
-metadata = MetaData()
-
-teams_conversations = Table(
-    "teams_conversations",
-    metadata,
-    Column("conversation_id", String(512), primary_key=True),
-    Column("conversation_type", String(16), nullable=False),  # personal | groupChat | channel
-    Column("aad_tenant_id", String(64), nullable=True),
-    Column("team_id", String(512), nullable=True),
-    Column("reference", Text, nullable=False),  # ConversationReference JSON (by alias)
-    Column("installed", Boolean, nullable=False),
-    Column("updated", String(32), nullable=False),
-)
-
-teams_answer_messages = Table(
-    "teams_answer_messages",
-    metadata,
-    Column("conversation_id", String(512), nullable=False),
-    Column("activity_id", String(256), nullable=False),
-    Column("audit_id", String(36), nullable=False),
-    Column("time", String(32), nullable=False),
-    PrimaryKeyConstraint("conversation_id", "activity_id"),
-)
+from bot.state.db import Database, iso_utc, upsert, utc_now
+from bot.state.tables import teams_answer_messages, teams_conversations
 
 
 @dataclass(frozen=True)
@@ -73,7 +42,6 @@ class ConversationStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        metadata.create_all(db.engine)
 
     # -- conversation references ---------------------------------------------------------
     def save(
@@ -86,20 +54,17 @@ class ConversationStore:
         team_id: str | None = None,
         installed: bool = True,
     ) -> StoredConversation:
+        updated = iso_utc(utc_now())
         values = {
             "conversation_type": conversation_type,
             "aad_tenant_id": aad_tenant_id,
             "team_id": team_id,
             "reference": json.dumps(reference, ensure_ascii=False, sort_keys=True),
             "installed": installed,
-            "updated": iso_utc(utc_now()),
+            "updated": updated,
         }
-        where = teams_conversations.c.conversation_id == conversation_id
         with self.db.write() as conn:
-            if conn.execute(select(teams_conversations.c.conversation_id).where(where)).first() is None:
-                conn.execute(insert(teams_conversations).values(conversation_id=conversation_id, **values))
-            else:
-                conn.execute(update(teams_conversations).where(where).values(**values))
+            upsert(conn, teams_conversations, {"conversation_id": conversation_id, **values})
         return StoredConversation(
             conversation_id,
             conversation_type,
@@ -107,7 +72,7 @@ class ConversationStore:
             team_id,
             reference,
             installed,
-            values["updated"],
+            updated,
         )
 
     def mark_uninstalled(self, conversation_id: str) -> bool:
@@ -134,19 +99,10 @@ class ConversationStore:
 
     # -- answers posted ------------------------------------------------------------------
     def link_answer(self, conversation_id: str, activity_id: str, audit_id: str) -> None:
-        key = (teams_answer_messages.c.conversation_id == conversation_id) & (
-            teams_answer_messages.c.activity_id == activity_id
-        )
+        row = {"conversation_id": conversation_id, "activity_id": activity_id, "audit_id": audit_id,
+               "time": iso_utc(utc_now())}
         with self.db.write() as conn:
-            conn.execute(delete(teams_answer_messages).where(key))
-            conn.execute(
-                insert(teams_answer_messages).values(
-                    conversation_id=conversation_id,
-                    activity_id=activity_id,
-                    audit_id=audit_id,
-                    time=iso_utc(utc_now()),
-                )
-            )
+            upsert(conn, teams_answer_messages, row)
 
     def audit_id_for(self, conversation_id: str, activity_id: str) -> str | None:
         query = select(teams_answer_messages.c.audit_id).where(

@@ -19,9 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from adapters.teams import PLATFORM
 from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
-
-PLATFORM = "teams"
 
 # Documented limits of a citation's appearance (Teams: "Add citations").
 ABSTRACT_MAX = 160
@@ -31,17 +30,6 @@ MAX_CITATIONS = 20
 
 AI_LABEL = "AIGeneratedContent"
 MESSAGE_ENTITY_TYPE = "https://schema.org/Message"
-
-WORKING_TEXT = "調べています…"
-APOLOGY_TEXT = "申し訳ありません。回答の作成中に問題が発生しました。しばらくしてからもう一度お試しください。"
-NOT_CONFIGURED_TEXT = (
-    "この会話は kairan の利用先として登録されていないため、お答えできません。管理者にお問い合わせください。"
-)
-EMPTY_QUESTION_TEXT = "ご質問の内容をメンションに続けて入力してください。"
-INTERRUPTED_TEXT = (
-    "申し訳ありません。回答の作成中に処理が中断されたため、お答えできませんでした。"
-    "お手数ですが、もう一度お尋ねください。"
-)
 
 ConversationType = Literal["personal", "groupChat", "channel"]
 _MESSAGE_ID = re.compile(r";messageid=(\d+)$")
@@ -362,6 +350,3 @@ def digest_activity(digest: Digest) -> dict[str, Any]:
 def text_activity(text: str) -> dict[str, Any]:
     return {"type": "message", "textFormat": "plain", "text": text}
 
-
-def apology_activity() -> dict[str, Any]:
-    return text_activity(APOLOGY_TEXT)

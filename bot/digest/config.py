@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.digest.sites import SitePolicy
 from bot.models import ConversationRef
 from manifest.schema import Manifest
 
@@ -20,6 +21,12 @@ class FeedSource:
     category: str = ""  # for items that carry no category of their own
     encoding: str | None = None
     law_ids: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # item links may also point here ("host" or "host:port")
+    internal_hosts: tuple[str, ...] = ()  # hosts allowed on internal addresses (an on-premises mirror)
+
+    def site_policy(self) -> SitePolicy:
+        """Where this feed's fetches may go (its own site, allowed_hosts, internal_hosts)."""
+        return SitePolicy.for_feed(self.url, self.allowed_hosts, self.internal_hosts)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ def from_manifest(manifest: Manifest) -> tuple[list[FeedSource], list[Subscripti
             category=f.category or "",
             encoding=f.encoding,
             law_ids=tuple(f.law_ids),
+            allowed_hosts=tuple(f.allowed_hosts),
+            internal_hosts=tuple(f.internal_hosts),
         )
         for f in manifest.feeds
     ]

@@ -9,6 +9,7 @@ naming the source and the element that is wrong.
 from __future__ import annotations
 
 import email.utils
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -19,8 +20,11 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import lxml.html
 from lxml import etree
 
+from knowledge.dates import iso_date
 from knowledge.documents import ParseError
 from knowledge.parsers.charset import codec_name, decode_html
+
+log = logging.getLogger(__name__)
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -94,10 +98,18 @@ def _loose_date(text: str) -> str:
     norm = unicodedata.normalize("NFKC", text)
     if m := _ERA_DATE.search(norm):
         year = _ERA_START[m[1]] + (1 if m[2] == "元" else int(m[2])) - 1
-        return f"{year:04d}-{int(m[3]):02d}-{int(m[4]):02d}"
+        return iso_date(year, int(m[3]), int(m[4]))
     if m := _ISO_DATE.search(norm):
-        return f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}"
+        return iso_date(int(m[1]), int(m[2]), int(m[3]))
     return ""
+
+
+def _published(value: str, source: str, n: int, tag: str) -> str:
+    """``normalise_date`` of an item's date field; one that is no real date is dropped and logged."""
+    published = normalise_date(value)
+    if value and not published:
+        log.warning("%s: item %d: %s %r is not a real date; kept without a date", source, n, tag, value)
+    return published
 
 
 def date_key(published: str) -> str:
@@ -181,7 +193,7 @@ def _rdf(root: etree._Element, source: str) -> list[FeedItem]:
                 id=about.strip(),
                 title=_require(_text(item, "rss1:title"), source, "<title>", n),
                 url=link,
-                published=normalise_date(_text(item, "dc:date")),
+                published=_published(_text(item, "dc:date"), source, n, "<dc:date>"),
                 category=_text(item, "dc:subject"),
                 summary=_strip_tags(_text(item, "rss1:description")),
             )
@@ -206,7 +218,9 @@ def _rss2(root: etree._Element, source: str) -> list[FeedItem]:
                 id=guid or link,
                 title=_require(_text(item, "title"), source, "<title>", n),
                 url=link,
-                published=normalise_date(_text(item, "pubDate") or _text(item, "dc:date")),
+                published=_published(
+                    _text(item, "pubDate") or _text(item, "dc:date"), source, n, "<pubDate>"
+                ),
                 category=_text(item, "category") or _text(item, "dc:subject"),
                 summary=_strip_tags(_text(item, "description")),
             )
@@ -234,7 +248,9 @@ def _atom(root: etree._Element, source: str) -> list[FeedItem]:
                 id=_text(entry, "atom:id") or link,
                 title=_require(_text(entry, "atom:title"), source, "<title>", n),
                 url=link,
-                published=normalise_date(_text(entry, "atom:published") or _text(entry, "atom:updated")),
+                published=_published(
+                    _text(entry, "atom:published") or _text(entry, "atom:updated"), source, n, "<published>"
+                ),
                 category=clean(label),
                 summary=_strip_tags(_text(entry, "atom:summary") or _text(entry, "atom:content")),
             )

@@ -1,6 +1,6 @@
 """Digest state on the shared state database: seen items, per-source HTTP validators, the ledger.
 
-Tables (own ``MetaData``, created on the state DB's engine):
+Tables (``bot.state.tables``, created with the state database):
 
 * ``digest_sources``  — per source: ETag / Last-Modified, last poll, last error.
 * ``digest_items``    — every item ever seen per source. ``status``: ``baseline`` (already
@@ -15,19 +15,12 @@ Tables (own ``MetaData``, created on the state DB's engine):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
     and_,
     delete,
     insert,
@@ -39,72 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from bot.digest.compose import Candidate
 from bot.digest.feeds import FeedItem
 from bot.state.db import Database, HeldLock, insert_new, iso_utc
-
-digest_metadata = MetaData()
+from bot.state.tables import digest_items, digest_ledger, digest_sources, digest_subscriptions
 
 INTENT = "intent"
 POSTED = "posted"
 BASELINE = "baseline"
 NEW = "new"
 READY = "ready"
-
-digest_sources = Table(
-    "digest_sources",
-    digest_metadata,
-    Column("source_id", String(64), primary_key=True),
-    Column("etag", Text, nullable=True),
-    Column("last_modified", Text, nullable=True),
-    Column("cursor", Text, nullable=True),  # e-Gov: the updated_from date of the next poll
-    Column("polled_at", String(32), nullable=True),
-    Column("ok_at", String(32), nullable=True),
-    Column("error", Text, nullable=True),
-)
-
-digest_items = Table(
-    "digest_items",
-    digest_metadata,
-    Column("source_id", String(64), nullable=False),
-    Column("item_id", String(1024), nullable=False),
-    Column("title", Text, nullable=False),
-    Column("url", Text, nullable=False),
-    Column("published", String(40), nullable=False),
-    Column("category", Text, nullable=False),
-    Column("feed_summary", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("doc_id", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
-    Column("seen_at", String(32), nullable=False),
-    PrimaryKeyConstraint("source_id", "item_id"),
-    Index("ix_digest_items_status", "status", "seen_at"),
-)
-
-digest_ledger = Table(
-    "digest_ledger",
-    digest_metadata,
-    Column("subscription", String(64), nullable=False),
-    Column("source_id", String(64), nullable=False),
-    Column("item_id", String(1024), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("run_id", String(36), nullable=False),
-    Column("marker", String(64), nullable=False),
-    Column("position", Integer, nullable=False),
-    Column("updated_at", String(32), nullable=False),
-    PrimaryKeyConstraint("subscription", "source_id", "item_id"),
-    Index("ix_digest_ledger_state", "state", "subscription", "run_id"),
-)
-
-digest_subscriptions = Table(
-    "digest_subscriptions",
-    digest_metadata,
-    Column("subscription", String(64), primary_key=True),
-    Column("created_at", String(32), nullable=False),
-    Column("last_run_at", String(32), nullable=True),
-    Column("last_status", String(32), nullable=True),
-    Column("last_posted", Integer, nullable=True),
-    Column("last_error", Text, nullable=True),
-)
-
 
 class AlreadyRecorded(RuntimeError):
     """A ledger row for (subscription, item) exists already: the item was sent or is being sent."""
@@ -154,7 +88,6 @@ class DigestLedger:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.create_tables(digest_metadata)  # safe when replicas start at once
 
     # ------------------------------------------------------------ sources
 
@@ -344,8 +277,8 @@ class DigestLedger:
         return [self._candidate(r._mapping, names) for r in rows]
 
     @staticmethod
-    def _candidate(m: object, names: dict[str, str]) -> Candidate:
-        get = m.__getitem__  # type: ignore[attr-defined]
+    def _candidate(m: Mapping[Any, Any], names: dict[str, str]) -> Candidate:
+        get = m.__getitem__
         return Candidate(
             source_id=get("source_id"),
             item_id=get("item_id"),

@@ -11,12 +11,12 @@ pending (oldest first), so nothing is skipped.
 A crash between ``send`` and ``posted`` leaves ``intent`` rows. ``reconcile()`` (run on
 start, before the scheduler fires) resolves each interrupted send:
 
-1. The adapter can tell (optional ``async def was_posted(ref, marker) -> bool``, with
+1. The adapter can tell (``bot.ports.ChecksDigests``: ``async def was_posted(ref, marker) -> bool``, with
    ``marker = compose.digest_marker(digest)`` recomputable from the Digest it posted):
    posted → mark ``posted``; not posted → release the rows, so the items go out with
    the next digest.
-2. The adapter honours the marker as an idempotency key (attribute
-   ``honours_digest_marker = True``: it drops a digest whose marker it has posted):
+2. The adapter honours the marker as an idempotency key (``bot.ports.DedupesDigests``:
+   ``honours_digest_marker = True``, it drops a digest whose marker it has posted):
    the identical digest is sent again and the rows are marked ``posted``.
 3. Neither: the post cannot be checked, and a duplicate is the worse failure in a
    channel people act on, so the rows are marked ``posted`` (at most once) and an
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -46,12 +47,13 @@ from bot.digest.fetch import Fetcher, FetchError
 from bot.digest.ledger import AlreadyRecorded, DigestLedger, IntentRun, StoredItem
 from bot.digest.summarise import Summariser, opening_sentences
 from bot.models import ConversationRef, Digest
-from bot.ports import Adapter
+from bot.ports import Adapter, ChecksDigests, DedupesDigests, LimitsDigestItems
 from bot.state.db import Database, HeldLock, utc_now
 from knowledge.documents import EGOV_LAW_URL, ParseError
 from knowledge.egov_client import EgovClient, EgovError, RevisionInfo
-from knowledge.ingest import Ingestor, SourceItem
-from knowledge.parsers import parse_bytes
+from knowledge.identity import Provenance
+from knowledge.ingest import Ingestor, SourceItem, parse_item
+from knowledge.limits import DEFAULT_LIMITS, Budget
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ Clock = Callable[[], datetime]
 EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
 _LOCK_POLL_S = 0.2
+DOCUMENTS_BUDGET_S = 120.0
 
 
 class UnknownSubscription(KeyError):
@@ -120,6 +123,7 @@ class DigestRunner:
         egov: EgovFactory = _egov_client,
         clock: Clock = utc_now,
         announce_existing: bool = False,
+        documents_budget_s: float = DOCUMENTS_BUDGET_S,
     ) -> None:
         self.ledger = DigestLedger(db)
         self.feeds = {f.id: f for f in feeds}
@@ -132,6 +136,7 @@ class DigestRunner:
         self._egov: dict[str, EgovClient] = {}
         self.clock = clock
         self.announce_existing = announce_existing
+        self.documents_budget_s = documents_budget_s  # per source and poll: the rest wait for the next poll
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         for sub in subscriptions:
@@ -208,7 +213,9 @@ class DigestRunner:
     async def _feed_items(self, feed: FeedSource, state: Any) -> tuple[list[FeedItem], dict[str, Any], bool]:
         etag = state.etag if state else None
         last_modified = state.last_modified if state else None
-        result = await self.fetcher.fetch(feed.url, etag=etag, last_modified=last_modified)
+        result = await self.fetcher.fetch(
+            feed.url, policy=feed.site_policy(), etag=etag, last_modified=last_modified
+        )
         if result.not_modified:
             return (
                 [],
@@ -254,15 +261,28 @@ class DigestRunner:
             return
         prepared: list[tuple[StoredItem, str, str, str | None]] = []  # item, summary, doc_id, error
         to_ingest: list[SourceItem] = []
-        for stored in todo:
+        law_collections = self.ingestor.law_collections if self.ingestor else (feed.collection,)
+        limits = self.ingestor.limits if self.ingestor else DEFAULT_LIMITS
+        deadline = time.monotonic() + self.documents_budget_s
+        for done, stored in enumerate(todo):
+            if time.monotonic() > deadline:  # slow or endless documents: the rest wait for the next poll
+                log.warning(
+                    "digest %s: %d documents left for the next poll (%g s of fetching per poll used)",
+                    feed.id, len(todo) - done, self.documents_budget_s,
+                )
+                break
             try:
                 data, source = await self._document(feed, stored.item)
-                doc = await asyncio.to_thread(parse_bytes, data, source)
+                # Parsed by where it came from: e-Gov brings statutes, a feed brings notices.
+                provenance = Provenance.EGOV if feed.kind == "egov_revisions" else Provenance.FEED
+                item = SourceItem(source=source, collection=feed.collection, data=data, provenance=provenance)
+                budget = Budget(source, limits)
+                doc = await asyncio.to_thread(parse_item, item, data, law_collections, budget)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
                 prepared.append((stored, stored.item.summary, "", str(exc)))
                 continue
-            to_ingest.append(SourceItem(source=source, collection=feed.collection, data=data))
+            to_ingest.append(item)
             if feed.kind == "egov_revisions":
                 summary = stored.item.summary
             else:
@@ -283,7 +303,7 @@ class DigestRunner:
         if feed.kind == "egov_revisions":
             fetched = await self._egov_for(feed).fetch_law_data(item.id)
             return fetched.raw, f"e-Gov:{item.id}"
-        result = await self.fetcher.fetch(item.url)
+        result = await self.fetcher.fetch(item.url, policy=feed.site_policy())
         return result.body, item.url
 
     # ================================================================ running a subscription
@@ -313,7 +333,9 @@ class DigestRunner:
         """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
         (the rest wait for the next digest; an item is never marked posted without being shown)."""
         adapter = self.adapters.get(sub.ref.platform)
-        return min(sub.max_items, getattr(adapter, "max_digest_items", sub.max_items))
+        if isinstance(adapter, LimitsDigestItems):
+            return min(sub.max_items, adapter.max_digest_items)
+        return sub.max_items
 
     async def _deliver(
         self, sub: Subscription, digest: Digest, chosen: list[Candidate], polls: tuple[SourcePoll, ...]
@@ -387,11 +409,10 @@ class DigestRunner:
         adapter: Adapter, ref: ConversationRef, marker: str, *, quiet: bool = False
     ) -> bool | None:
         """The adapter's answer, or None when it has no ``was_posted`` or could not be asked."""
-        check = getattr(adapter, "was_posted", None)
-        if check is None:
+        if not isinstance(adapter, ChecksDigests):
             return None
         try:
-            return bool(await check(ref, marker))
+            return bool(await adapter.was_posted(ref, marker))
         except Exception as exc:
             log.log(
                 logging.INFO if quiet else logging.WARNING,
@@ -430,7 +451,7 @@ class DigestRunner:
             )
             return
         now = self.clock()
-        if getattr(adapter, "was_posted", None) is not None:
+        if isinstance(adapter, ChecksDigests):
             posted = await self._was_posted(adapter, sub.ref, run.marker, quiet=True)
             if posted is None:  # the platform could not be asked now: neither lose nor repeat
                 log.warning(
@@ -452,7 +473,7 @@ class DigestRunner:
                     sub.id, run.run_id, sub.ref.platform,
                 )  # fmt: skip
             return
-        if getattr(adapter, "honours_digest_marker", False):
+        if isinstance(adapter, DedupesDigests) and adapter.honours_digest_marker:
             digest = to_digest(sub.id, run.candidates)
             if digest_marker(digest) == run.marker:
                 try:

@@ -149,7 +149,8 @@ class AnthropicProvider:
             return LLMUnavailable(self.name, f"connection failed: {scrub(str(exc), secret)}", retryable=True)
         if isinstance(exc, anthropic.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            found = body.get("error")
+            error = found if isinstance(found, dict) else {}
             detail = scrub(f"{error.get('type', 'error')}: {error.get('message') or exc.message}", secret)
             if exc.status_code < 400:  # an `error` event inside a 200 stream (e.g. overloaded_error)
                 return LLMUnavailable(self.name, f"stream error {detail}", retryable=True)

@@ -31,11 +31,10 @@ def provider_from_config(
             llm.provider, llm.api_key_env,
         )
         return None
-    common = {"retries": retries, "timeout_s": llm.timeout_s}
     if llm.provider == "anthropic":
         return anthropic_from_env(
             llm.model, api_key_env=llm.api_key_env or "ANTHROPIC_API_KEY", base_url=llm.base_url,
-            environ=environ, **common,
+            environ=environ, retries=retries, timeout_s=llm.timeout_s,
         )
     if llm.provider == "bedrock":
         assert llm.region is not None
@@ -43,17 +42,22 @@ def provider_from_config(
             log.warning("llm.provider is 'bedrock' but no AWS credentials were found; "
                         "answering with search results")
             return None
-        return bedrock_provider(llm.model, llm.region, llm.base_url, api_key=key, **common)
+        return bedrock_provider(
+            llm.model, llm.region, llm.base_url, api_key=key, retries=retries, timeout_s=llm.timeout_s
+        )
     if llm.provider == "vertex":
         assert llm.region is not None and llm.project_id is not None
         # api_key_env, when given, names a variable holding an OAuth access token; otherwise
         # Google application-default credentials are resolved at the first request.
         return vertex_provider(
-            llm.model, llm.region, llm.project_id, llm.base_url, access_token=key, **common
+            llm.model, llm.region, llm.project_id, llm.base_url, access_token=key, retries=retries,
+            timeout_s=llm.timeout_s,
         )
     if llm.provider == "openai_compatible":
         assert llm.base_url is not None
-        return OpenAICompatibleProvider(base_url=llm.base_url, model=llm.model, api_key=key, **common)
+        return OpenAICompatibleProvider(
+            base_url=llm.base_url, model=llm.model, api_key=key, retries=retries, timeout_s=llm.timeout_s
+        )
     raise ValueError(f"unknown llm.provider {llm.provider!r}")
 
 

@@ -1,42 +1,52 @@
-"""Tamper-evident audit log: append-only records, each hash-chained to the one before it.
+"""Tamper-evident audit log: append-only records on a keyed hash chain (``bot.state.chain``).
 
-``hash = sha256(canonical JSON of every field, prev_hash included)``; ``prev_hash`` of the first
-record is 64 zeros. A one-row ``audit_head`` table holds the last seq and hash: appends lock it
-(``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR UPDATE`` on PostgreSQL) so concurrent appends never
-fork the chain, and ``verify`` uses it to notice records deleted from, or added to, the end.
+``hash = HMAC-SHA256(key, canonical JSON of every field, prev_hash included)`` with the key from
+``KAIRAN_AUDIT_KEY`` (plain SHA-256 without one); ``prev_hash`` of the first record is 64 zeros.
+After each append the new head is anchored outside the database (``bot.state.anchor``): the JSON
+log, and the anchor file when one is configured. ``verify`` names every edited, deleted, reordered
+or inserted record, and with the anchors also records cut off the end and deleted chains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, select
 
 from bot.models import Answer, ConversationRef, Source
+from bot.redaction import RedactionPolicy, redact_for_storage
+from bot.state.anchor import Anchor, AnchorFile, AnchorPublisher
+from bot.state.chain import (
+    GENESIS,
+    Chain,
+    ChainKey,
+    ChainSpec,
+    Problem,
+    VerifyReport,
+    canonical_json,
+    hash_row,
+)
+from bot.state.chain_verify import verify_chain
 from bot.state.db import Database, iso_utc, utc_now
-from bot.state.tables import audit_head, audit_log
+from bot.state.tables import audit_log
 
-GENESIS = "0" * 64
+__all__ = [
+    "GENESIS", "AuditEntry", "AuditLog", "AuditRecord", "CitedSource", "Problem", "VerifyReport",
+    "audit_salt", "canonical_json", "entry_from_answer", "hash_user", "record_hash",
+]
+
+log = logging.getLogger(__name__)
 SALT_ENV = "KAIRAN_AUDIT_SALT"
 _SALT_META_KEY = "audit_salt"
-_HEAD_ID = 1
-# Statements built once: the values go in as parameters (building a statement per call costs more
-# CPU than running it on SQLite).
-_HEAD_FOR_UPDATE = (
-    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == _HEAD_ID).with_for_update()
-)
-_INSERT_RECORD = insert(audit_log)
-_MOVE_HEAD = update(audit_head).where(audit_head.c.id == _HEAD_ID)
-
-ProblemKind = Literal["edited", "deleted", "reordered", "inserted"]
+AUDIT_HEAD_ID = 1
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class CitedSource:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """What the caller logs; the question must already be redacted."""
+    """What the caller logs; the log masks personal data in the question and answer again."""
 
     tenant: str
     channel: str
@@ -86,33 +96,11 @@ class AuditRecord:
     hash: str
 
 
-@dataclass(frozen=True)
-class Problem:
-    seq: int
-    id: str | None  # None when the record is gone
-    kind: ProblemKind
-    detail: str
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    records: int
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 # --- hashing -----------------------------------------------------------------------------------
 
 
 def hash_user(salt: str, user_id: str) -> str:
     return hashlib.sha256(f"{salt}\x00{user_id}".encode()).hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _hashed_fields(row: Mapping[str, Any], seq: int) -> dict[str, Any]:
@@ -126,13 +114,13 @@ def _hashed_fields(row: Mapping[str, Any], seq: int) -> dict[str, Any]:
     return fields
 
 
-def record_hash(row: Mapping[str, Any], seq: int | None = None) -> str:
-    """sha256 of the canonical JSON of a stored row's fields (with ``seq`` replaced if given)."""
-    try:
-        fields = _hashed_fields(row, row["seq"] if seq is None else seq)
-    except (ValueError, TypeError):  # unreadable sources JSON or numbers: cannot match
-        return ""
-    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+AUDIT_CHAIN = ChainSpec(name="audit", table=audit_log, head_id=AUDIT_HEAD_ID, canonical=_hashed_fields)
+
+
+def record_hash(row: Mapping[str, Any], seq: int | None = None, *, key: ChainKey | None = None) -> str:
+    """The hash of a stored row's fields (with ``seq`` replaced if given): HMAC under ``key``, or
+    plain SHA-256 (the unkeyed format) without one."""
+    return hash_row(AUDIT_CHAIN, row, key or ChainKey(), seq)
 
 
 # --- the log -----------------------------------------------------------------------------------
@@ -145,10 +133,38 @@ def audit_salt(db: Database, *, environ: Mapping[str, str] | None = None, env_na
 
 
 class AuditLog:
-    def __init__(self, db: Database, *, salt: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        salt: str | None = None,
+        key: ChainKey | None = None,
+        anchor_file: AnchorFile | None = None,
+        redaction: RedactionPolicy | None = None,
+    ) -> None:
+        """``key`` None: read from ``KAIRAN_AUDIT_KEY`` (unkeyed when unset); ``redaction`` None:
+        every kind of personal data is masked in the question and answer before they are stored."""
         self.db = db
+        self.redaction = redaction
         self._salt = salt
-        self._head_ready = False
+        self.key = ChainKey.from_env() if key is None else key
+        self.anchor_file = anchor_file
+        self._chain = Chain(db, AUDIT_CHAIN, self.key)
+        self._anchors = AnchorPublisher(AUDIT_CHAIN.name, self.key, anchor_file)
+
+    @classmethod
+    def from_config(
+        cls, db: Database, state: Any, environ: Mapping[str, str] | None = None
+    ) -> AuditLog:
+        """As ``manifest.schema.StateConfig`` describes it: salt, key and anchor file."""
+        environ = os.environ if environ is None else environ
+        key = ChainKey.from_env(environ, state.audit_key_env)
+        if not key.keyed:
+            log.warning("%s is not set: the audit chain is not keyed, so a rewritten chain cannot be "
+                        "told from a genuine one", state.audit_key_env)
+        anchor = AnchorFile(state.audit_anchor_file) if state.audit_anchor_file else None
+        salt = audit_salt(db, environ=environ, env_name=state.audit_salt_env)
+        return cls(db, salt=salt, key=key, anchor_file=anchor)
 
     @property
     def salt(self) -> str:
@@ -161,51 +177,40 @@ class AuditLog:
 
     def ensure_head(self) -> None:
         """Create the chain head row on first use (never from ``verify``, which must only read)."""
-        if self._head_ready:
-            return
-        try:
-            with self.db.write() as conn:
-                if conn.execute(select(audit_head.c.id)).first() is None:
-                    last = conn.execute(
-                        select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-                    ).first()
-                    seq, digest = (last.seq, last.hash) if last else (0, GENESIS)
-                    conn.execute(insert(audit_head).values(id=_HEAD_ID, seq=seq, hash=digest))
-        except IntegrityError:  # created concurrently by another process or thread
-            pass
-        # Only now: a thread that saw the flag earlier could read a head row not yet committed.
-        self._head_ready = True
+        self._chain.ensure_head()
 
     def append(
         self, entry: AuditEntry, *, time: datetime | None = None, conn: Connection | None = None
     ) -> AuditRecord:
-        if conn is not None and not self._head_ready:
+        """Append ``entry``; in the caller's transaction ``conn``, ``publish`` the record after commit."""
+        if conn is not None and not self._chain.head_ready:
             # Creating the head takes a write transaction of its own: not inside the caller's.
             raise RuntimeError("call ensure_head() before appending inside an open transaction")
         self.ensure_head()
-        with self.db.write_in(conn) as conn:
-            head = conn.execute(_HEAD_FOR_UPDATE).one()
-            values: dict[str, Any] = {
-                "seq": head.seq + 1,
-                "id": str(uuid.uuid4()),
-                "time": iso_utc(time or utc_now()),
-                "tenant": entry.tenant,
-                "channel": entry.channel,
-                "user_hash": entry.user_hash,
-                "question": entry.question,
-                "answer": entry.answer,
-                "sources": canonical_json([asdict(s) for s in entry.sources]),
-                "model": entry.model,
-                "provider": entry.provider,
-                "input_tokens": entry.input_tokens,
-                "output_tokens": entry.output_tokens,
-                "abstained": entry.abstained,
-                "prev_hash": head.hash,
-            }
-            values["hash"] = record_hash(values)
-            conn.execute(_INSERT_RECORD, values)
-            conn.execute(_MOVE_HEAD, {"seq": values["seq"], "hash": values["hash"]})
-        return _record(values)
+        values: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "time": iso_utc(time or utc_now()),
+            "tenant": entry.tenant,
+            "channel": entry.channel,
+            "user_hash": entry.user_hash,
+            "question": redact_for_storage(entry.question, self.redaction),
+            "answer": redact_for_storage(entry.answer, self.redaction),
+            "sources": canonical_json([asdict(s) for s in entry.sources]),
+            "model": entry.model,
+            "provider": entry.provider,
+            "input_tokens": entry.input_tokens,
+            "output_tokens": entry.output_tokens,
+            "abstained": entry.abstained,
+        }
+        with self.db.write_in(conn) as own:
+            record = _record(self._chain.append(values, own))
+        if conn is None:
+            self.publish(record)
+        return record
+
+    def publish(self, record: AuditRecord) -> None:
+        """Anchor ``record`` as the chain's head outside the database (once it is committed)."""
+        self._anchors.publish(record.seq, record.hash, record.time)
 
     def get(self, record_id: str) -> AuditRecord | None:
         with self.db.read() as conn:
@@ -221,30 +226,15 @@ class AuditLog:
 
     def records(self) -> Iterator[AuditRecord]:
         with self.db.read() as conn:
-            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings():
+            for row in self._chain.rows(conn):
                 yield _record(row)
 
-    def verify(self) -> VerifyReport:
-        links: list[_Link] = []
-        suspects: dict[int, dict[str, Any]] = {}  # seq -> full row, for rows whose hash does not match
-        with self.db.read() as conn:
-            head = conn.execute(
-                select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == _HEAD_ID)
-            ).first()
-            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings():
-                intact = record_hash(row) == row["hash"]
-                links.append(_Link(row["seq"], row["id"], row["hash"], row["prev_hash"], intact))
-                if not intact:
-                    suspects[row["seq"]] = dict(row)
-
-        def matches_at(link: _Link, seq: int) -> bool:
-            return record_hash(suspects[link.seq], seq) == link.hash
-
-        head_pair = None if head is None else (head.seq, head.hash)
-        return VerifyReport(records=len(links), problems=diagnose(links, head_pair, matches_at))
+    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
+        """Check the chain, and against ``anchors`` (from the anchor file and the JSON logs)."""
+        return verify_chain(self._chain, anchors)
 
 
-def _record(row: Mapping[str, Any]) -> AuditRecord:
+def _record(row: Mapping[Any, Any]) -> AuditRecord:
     sources = tuple(CitedSource(**s) for s in json.loads(row["sources"]))
     values = {c.name: row[c.name] for c in audit_log.columns}
     values.update(sources=sources, abstained=bool(row["abstained"]))
@@ -273,103 +263,3 @@ def entry_from_answer(
         output_tokens=usage.output_tokens if usage else 0,
         abstained=answer.abstained,
     )
-
-
-# --- verification ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Link:
-    seq: int
-    id: str
-    hash: str
-    prev_hash: str
-    intact: bool  # the stored hash matches the stored fields
-
-
-def _chain_positions(links: Sequence[_Link]) -> dict[str, int]:
-    """Follow prev_hash links from the genesis: the position each reachable record was appended at."""
-    next_by_prev: dict[str, list[_Link]] = {}
-    for link in links:
-        next_by_prev.setdefault(link.prev_hash, []).append(link)
-    positions: dict[str, int] = {}
-    current, k = GENESIS, 1
-    while candidates := next_by_prev.get(current):
-        chosen = min(candidates, key=lambda c, k=k: (c.seq != k, not c.intact))
-        if chosen.id in positions:
-            break
-        positions[chosen.id] = k
-        current, k = chosen.hash, k + 1
-    return positions
-
-
-def _missing_runs(present: set[int], upto: int) -> Iterator[tuple[int, int]]:
-    start = None
-    for seq in range(1, upto + 2):
-        if seq <= upto and seq not in present:
-            start = seq if start is None else start
-        elif start is not None:
-            yield start, seq - 1
-            start = None
-
-
-def diagnose(
-    links: Sequence[_Link], head: tuple[int, str] | None, matches_at: Callable[[_Link, int], bool]
-) -> list[Problem]:
-    """Name every edited, deleted, reordered or inserted record; ``links`` sorted by seq."""
-    found: dict[tuple[int, str | None, str], Problem] = {}
-
-    def report(seq: int, record_id: str | None, kind: ProblemKind, detail: str) -> None:
-        found.setdefault((seq, record_id, kind), Problem(seq, record_id, kind, detail))
-
-    head_seq = head[0] if head else max((link.seq for link in links), default=0)
-    if head is None and links:
-        report(head_seq, None, "deleted", "the chain head row (audit_head) is missing")
-    positions = _chain_positions(links)
-    reordered: set[str] = set()
-    by_seq = {link.seq: link for link in links}
-
-    for link in links:
-        if link.seq > head_seq or link.seq < 1:
-            report(link.seq, link.id, "inserted",
-                   f"record {link.id} is outside the chain, which ends at seq {head_seq}")
-        elif not link.intact:
-            k = positions.get(link.id)
-            if k is not None and k != link.seq and matches_at(link, k):
-                reordered.add(link.id)
-                report(link.seq, link.id, "reordered",
-                       f"record {link.id} was appended as seq {k} but now sits at seq {link.seq}")
-            else:
-                report(link.seq, link.id, "edited",
-                       f"record {link.id}: the stored fields no longer match its hash")
-
-    for first, last in _missing_runs(set(by_seq), head_seq):
-        span = f"seq {first}" if first == last else f"seq {first}-{last} ({last - first + 1} records)"
-        report(first, None, "deleted", f"{span} missing: the chain jumps from seq {first - 1} to {last + 1}")
-
-    for link in links:
-        if link.seq > head_seq or link.seq < 1 or link.id in reordered:
-            continue
-        if link.seq == 1:
-            if link.prev_hash != GENESIS:
-                report(1, link.id, "edited",
-                       f"record {link.id} does not start the chain (prev_hash is not zero)")
-            continue
-        prev = by_seq.get(link.seq - 1)
-        if prev is None or prev.id in reordered or link.prev_hash == prev.hash:
-            continue  # explained by a deletion or a reordering, or intact
-        if prev.intact and link.intact:
-            report(prev.seq, prev.id, "edited",
-                   f"record {prev.id} was rewritten with a recomputed hash: "
-                   f"seq {link.seq} links to a different one")
-        elif link.intact:
-            continue  # prev is already reported as edited
-        else:
-            report(link.seq, link.id, "edited",
-                   f"record {link.id}: prev_hash does not link to seq {prev.seq}")
-
-    last = by_seq.get(head_seq)
-    if head is not None and last is not None and last.intact and last.hash != head[1]:
-        report(last.seq, last.id, "edited",
-               f"record {last.id} was rewritten with a recomputed hash: the chain head holds a different one")
-    return sorted(found.values(), key=lambda p: (p.seq, p.kind))

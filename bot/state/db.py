@@ -11,33 +11,38 @@ import functools
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, Insert, MetaData, Table, create_engine, event, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from bot.state.tables import meta, metadata
 
 _IMMEDIATE = "kairan_immediate"
 
-# Append-only enforcement for the audit log on SQLite (an attacker with file access can still drop
-# these triggers; `AuditLog.verify` is what detects tampering).
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+# Append-only enforcement for the hash-chained logs on SQLite (an attacker with file access can still
+# drop these triggers; `kairan audit verify` is what detects tampering).
+_CHAINED_TABLES = ("audit_log", "feedback_log")
+_SQLITE_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in _CHAINED_TABLES
+    for op in ("UPDATE", "DELETE")
 )
 _POSTGRES_TRIGGERS = (
     "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
-    "CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    "$$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
+    *(
+        f"CREATE OR REPLACE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        for table in _CHAINED_TABLES
+    ),
 )
 # Indexes added after a table was first created (create_all adds them to new tables only).
 _ADDED_INDEXES = (
@@ -78,14 +83,29 @@ def insert_new(conn: Connection, table: Table, **values: Any) -> bool:
     return conn.execute(_insert_new_statement(conn.dialect.name, table), values).first() is not None
 
 
+def upsert(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: tuple[str, ...] = ()) -> None:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE``: the row is written whether or not its key exists, in
+    one statement (a select-then-insert races with another replica writing the same key). ``keys``:
+    the columns of a unique constraint; by default the primary key."""
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(row), keys), dict(row))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Insert:
+    """Built once per table, dialect and set of columns; the values are bound per call."""
+    keys = keys or tuple(c.name for c in table.primary_key.columns)
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    updated = {name: statement.excluded[name] for name in columns if name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=updated)
+
+
 @functools.cache
 def _insert_new_statement(dialect: str, table: Table) -> Insert:
     """Built once per table and dialect; the values are bound per call."""
+    keys = table.primary_key.columns
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return postgresql.insert(table).on_conflict_do_nothing().returning(*keys)
+    return sqlite.insert(table).on_conflict_do_nothing().returning(*keys)
 
 
 def lock_key(name: str) -> int:
@@ -153,17 +173,10 @@ class Database:
 
     def meta_setdefault(self, key: str, value: str) -> str:
         """Store ``value`` under ``key`` unless a value is there already; return the stored one."""
-        try:
-            with self.write() as conn:
-                current = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
-                if current is not None:
-                    return str(current)
-                conn.execute(insert(meta).values(key=key, value=value))
+        with self.write() as conn:
+            if insert_new(conn, meta, key=key, value=value):
                 return value
-        except IntegrityError:  # another process inserted it first
-            stored = self.meta_value(key)
-            assert stored is not None
-            return stored
+            return str(conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one())
 
     def new_secret(self, key: str) -> str:
         """A random hex secret generated once per database and kept in the meta table."""

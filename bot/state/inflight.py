@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from bot.redaction import RedactionPolicy, redact_payload
 from bot.state.db import Database, insert_new, iso_utc, utc_now
 from bot.state.tables import processed_events, questions_in_flight
 
@@ -39,19 +40,30 @@ class Interrupted:
 
 class InFlight:
     def __init__(
-        self, db: Database, *, stale_after: timedelta = timedelta(minutes=2), max_attempts: int = 2
+        self,
+        db: Database,
+        *,
+        stale_after: timedelta = timedelta(minutes=2),
+        max_attempts: int = 2,
+        redaction: RedactionPolicy | None = None,
     ) -> None:
         self.db = db
         self.stale_after = stale_after
         self.max_attempts = max_attempts
+        self.redaction = redaction  # None: every kind of personal data is masked in stored payloads
 
     def claim(
         self, platform: str, event_id: str, payload: dict[str, Any], *, now: datetime | None = None
     ) -> bool:
-        """Claim the event (True the first time only) and record the question as being answered."""
+        """Claim the event (True the first time only) and record the question as being answered.
+
+        The payload's text fields are redacted before they are stored (``bot.redaction.redact_payload``):
+        the question answered again after a crash is the redacted one, as the engine would see it.
+        """
         if not platform or not event_id:
             raise ValueError(f"platform and event_id must not be empty, got {platform!r}, {event_id!r}")
         moment = now or utc_now()
+        stored = json.dumps(redact_payload(payload, self.redaction), ensure_ascii=False)
         with self.db.write() as conn:
             claimed = insert_new(
                 conn, processed_events, platform=platform, event_id=event_id, time=iso_utc(moment)
@@ -60,7 +72,7 @@ class InFlight:
                 return False
             conn.execute(_BEGIN, {  # no row can exist: the claim above was the first
                 "platform": platform, "event_id": event_id,
-                "payload": json.dumps(payload, ensure_ascii=False), "started": iso_utc(moment),
+                "payload": stored, "started": iso_utc(moment),
                 "next_at": iso_utc(moment + self.stale_after), "attempts": 0,
             })
         return True

@@ -1,4 +1,12 @@
-"""Table definitions for the state database (SQLAlchemy Core, portable column types only)."""
+"""Every table of the state database, in one registry (SQLAlchemy Core, portable column types only).
+
+``bot.state.db.open_database`` creates the missing ones in one transaction under a cross-process lock
+(PostgreSQL), so replicas starting at once never race on the schema. The modules that read and write
+a table own what it means: the audit log, usage, thread memory, feedback and the event ledger in
+``bot.state``, questions in flight and the outbox for the question lifecycle (``bot.flow``), the
+digest state in ``bot.digest.ledger``, the Teams conversation references in
+``adapters.teams.references``. (APScheduler's job table is its own: ``bot.digest.scheduler``.)
+"""
 
 from __future__ import annotations
 
@@ -29,7 +37,8 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# One row (id = 1): the last appended audit record. Appends lock it (FOR UPDATE on PostgreSQL).
+# One row per hash chain (id 1: audit_log, id 2: feedback_log): its last appended record. Appends
+# lock it (FOR UPDATE on PostgreSQL).
 audit_head = Table(
     "audit_head",
     metadata,
@@ -101,6 +110,22 @@ feedback = Table(
     UniqueConstraint("audit_id", "user_hash", name="uq_feedback_audit_user"),
 )
 
+# Every feedback vote ever cast, append-only on a keyed hash chain (bot.state.chain; head: audit_head
+# id 2). ``feedback`` above holds each user's current vote; verify checks it against this log.
+feedback_log = Table(
+    "feedback_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("time", String(32), nullable=False),
+    Column("audit_id", String(36), nullable=False),
+    Column("user_hash", String(64), nullable=False),
+    Column("value", String(16), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
 processed_events = Table(
     "processed_events",
     metadata,
@@ -141,4 +166,88 @@ outbox = Table(
     Column("state", String(16), nullable=False),  # pending | delivered | abandoned
     UniqueConstraint("platform", "key", name="uq_outbox_platform_key"),
     Index("ix_outbox_due", "platform", "state", "next_at"),
+)
+
+# -- digests (bot.digest.ledger) -------------------------------------------------------------------
+
+digest_sources = Table(
+    "digest_sources",
+    metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("cursor", Text, nullable=True),  # e-Gov: the updated_from date of the next poll
+    Column("polled_at", String(32), nullable=True),
+    Column("ok_at", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+digest_items = Table(
+    "digest_items",
+    metadata,
+    Column("source_id", String(64), nullable=False),
+    Column("item_id", String(1024), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("published", String(40), nullable=False),
+    Column("category", Text, nullable=False),
+    Column("feed_summary", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("seen_at", String(32), nullable=False),
+    PrimaryKeyConstraint("source_id", "item_id"),
+    Index("ix_digest_items_status", "status", "seen_at"),
+)
+
+digest_ledger = Table(
+    "digest_ledger",
+    metadata,
+    Column("subscription", String(64), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("item_id", String(1024), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("marker", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    PrimaryKeyConstraint("subscription", "source_id", "item_id"),
+    Index("ix_digest_ledger_state", "state", "subscription", "run_id"),
+)
+
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    metadata,
+    Column("subscription", String(64), primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("last_run_at", String(32), nullable=True),
+    Column("last_status", String(32), nullable=True),
+    Column("last_posted", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+
+# -- conversation references of a platform that posts proactively through them (Teams) --------------
+
+teams_conversations = Table(
+    "teams_conversations",
+    metadata,
+    Column("conversation_id", String(512), primary_key=True),
+    Column("conversation_type", String(16), nullable=False),  # personal | groupChat | channel
+    Column("aad_tenant_id", String(64), nullable=True),
+    Column("team_id", String(512), nullable=True),
+    Column("reference", Text, nullable=False),  # ConversationReference JSON (by alias)
+    Column("installed", Boolean, nullable=False),
+    Column("updated", String(32), nullable=False),
+)
+
+teams_answer_messages = Table(
+    "teams_answer_messages",
+    metadata,
+    Column("conversation_id", String(512), nullable=False),
+    Column("activity_id", String(256), nullable=False),
+    Column("audit_id", String(36), nullable=False),
+    Column("time", String(32), nullable=False),
+    PrimaryKeyConstraint("conversation_id", "activity_id"),
 )

@@ -1,6 +1,8 @@
 """Thread memory: earlier turns of a conversation thread, bounded for the prompt.
 
-Store only redacted text: the question after ``bot.redaction.redact`` and the answer as posted.
+Only redacted text is stored: ``append`` masks personal data itself (``bot.redaction``), whatever the
+caller already did. How long turns are kept is the manifest's ``state.thread_retention_days``
+(``forget_before``, run by the serve housekeeping).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from bot.redaction import RedactionPolicy, redact_for_storage
 from bot.state.db import Database, iso_utc, utc_now
 from bot.state.tables import thread_turns
 
@@ -33,8 +36,9 @@ class ChatTurn:
 
 
 class ThreadStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, redaction: RedactionPolicy | None = None) -> None:
         self.db = db
+        self.redaction = redaction  # None: every kind of personal data is masked before storing
 
     def append(
         self,
@@ -50,7 +54,10 @@ class ThreadStore:
         if not thread_key:
             raise ValueError("thread_key must not be empty")
         with self.db.write_in(conn) as conn:
-            turn = {"thread_key": thread_key, "time": iso_utc(time or utc_now()), "role": role, "text": text}
+            turn = {
+                "thread_key": thread_key, "time": iso_utc(time or utc_now()), "role": role,
+                "text": redact_for_storage(text, self.redaction),
+            }
             conn.execute(_INSERT, turn)
 
     def recent(self, thread_key: str, max_turns: int = 6, max_chars: int = 4000) -> list[ChatTurn]:

@@ -13,17 +13,20 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
+from bot import wording
 from bot.models import Answer, ConversationRef, IncomingMessage
+from bot.ports import Answerer
 from kairan.answer_json import answer_json
 from kairan.logging import CONSOLE_TOKEN_ENV
 from manifest.schema import Manifest
+from manifest.scope import Scope, scope_for
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,6 @@ MAX_QUESTION_CHARS = 2000
 MAX_THREAD_CHARS = 100
 CONSOLE_PLATFORM = "console"
 CONSOLE_CHANNEL = "console"
-LOCAL_TENANT = "local"
 
 DISABLED_MESSAGE = (
     "コンソールはこのコンピュータ（localhost）からのみ利用できます。"
@@ -42,18 +44,11 @@ DISABLED_MESSAGE = (
 TOKEN_MESSAGE = (
     "コンソールのトークンが正しくありません。Authorization: Bearer <トークン> を指定してください。"
 )
+NOT_CONFIGURED_MESSAGE = (
+    "コンソールはどのテナントにも割り当てられていません。マニフェストの tenants[].channels に "
+    "platform: console, id: console を追加するか、unlisted.tenant を設定してください。"
+)
 CSRF_MESSAGE = f"不正なリクエストです（{CSRF_HEADER} ヘッダーがありません）。"
-APOLOGY = "申し訳ありません。回答中にエラーが発生しました。時間をおいてもう一度お試しください。"
-
-
-class Answerer(Protocol):
-    async def answer(
-        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
-    ) -> Answer: ...
-
-    def stream(
-        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
-    ) -> AsyncIterator[str | Answer]: ...
 
 
 def is_loopback_host(host: str) -> bool:
@@ -104,27 +99,10 @@ class ConsoleAccess:
         return None
 
 
-@dataclass(frozen=True)
-class ConsoleScope:
-    """The tenant and collections console questions are asked for."""
-
-    tenant: str
-    collections: list[str] | None
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest) -> ConsoleScope:
-        found = manifest.find_channel(CONSOLE_PLATFORM, CONSOLE_CHANNEL)
-        if found is not None:
-            tenant, channel = found
-            return cls(tenant=tenant.id, collections=tenant.collections_for(channel))
-        owned = [c for c in manifest.knowledge.collections if c.owner is not None]
-        if not owned:
-            return cls(tenant=LOCAL_TENANT, collections=None)
-        # Without a console channel, never search a tenant's internal collections.
-        return cls(
-            tenant=LOCAL_TENANT,
-            collections=[c.name for c in manifest.knowledge.collections if c.owner is None],
-        )
+def console_scope(manifest: Manifest) -> Scope | None:
+    """The tenant and collections console questions are asked for: the manifest's ``console`` channel,
+    else the rule for unlisted conversations (``manifest.scope``); None: the console may not answer."""
+    return scope_for(manifest, CONSOLE_PLATFORM, [CONSOLE_CHANNEL])
 
 
 class ConsoleError(ValueError):
@@ -146,6 +124,17 @@ def parse_question(body: Any) -> tuple[str, str | None]:
     return question.strip(), thread
 
 
+NOT_JSON_MESSAGE = "本文が JSON ではありません。"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; ConsoleError (a 400) for a body that is not UTF-8 JSON."""
+    try:
+        return json.loads((await request.read()).decode("utf-8"))
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError alike
+        raise ConsoleError(NOT_JSON_MESSAGE) from None
+
+
 def _json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=_dumps)
 
@@ -163,7 +152,7 @@ class ConsoleHandlers:
         *,
         engine: Answerer,
         access: ConsoleAccess,
-        scope: ConsoleScope,
+        scope: Scope | None,
         errors: Any = None,
         digests: Sequence[str] = (),
         digest_preview: DigestPreview | None = None,
@@ -198,9 +187,9 @@ class ConsoleHandlers:
         if denial is not None:
             return _json_error(403, denial)
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _json_error(400, "本文が JSON ではありません。")
+            body = await read_json(request)
+        except ConsoleError as exc:
+            return _json_error(400, str(exc))
         subscription = body.get("subscription") if isinstance(body, dict) else None
         if self.digest_preview is None or subscription not in self.digests:
             return _json_error(404, "その購読は設定されていません。")
@@ -209,7 +198,7 @@ class ConsoleHandlers:
         except Exception:
             log.exception("digest preview failed")
             self._count_error()
-            return _json_error(500, APOLOGY)
+            return _json_error(500, wording.APOLOGY)
         return web.json_response({"subscription": subscription, "items": count, "text": text}, dumps=_dumps)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -231,11 +220,11 @@ class ConsoleHandlers:
             log.warning("console API refused from %s", request.remote)
             return _json_error(403, denial)
         try:
-            question, thread = parse_question(await request.json())
-        except json.JSONDecodeError:
-            return _json_error(400, "本文が JSON ではありません。")
+            question, thread = parse_question(await read_json(request))
         except ConsoleError as exc:
             return _json_error(400, str(exc))
+        if self.scope is None:
+            return _json_error(403, NOT_CONFIGURED_MESSAGE)
         log.info("console question received", extra={"chars": len(question), "thread_set": bool(thread)})
         log.debug("console question", extra={"question": question})
         return IncomingMessage(
@@ -255,11 +244,11 @@ class ConsoleHandlers:
         if isinstance(message, web.Response):
             return message
         try:
-            answer = await self.engine.answer(message, collections=self.scope.collections)
+            answer = await self.engine.answer(message, collections=self._collections)
         except Exception:
             log.exception("console answer failed")
             self._count_error()
-            return _json_error(500, APOLOGY)
+            return _json_error(500, wording.APOLOGY)
         return web.json_response(answer_json(answer), dumps=_dumps)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -272,7 +261,7 @@ class ConsoleHandlers:
         )
         await response.prepare(request)
         try:
-            async for event in self.engine.stream(message, collections=self.scope.collections):
+            async for event in self.engine.stream(message, collections=self._collections):
                 if isinstance(event, Answer):
                     await response.write(_sse("answer", answer_json(event)))
                 else:
@@ -283,9 +272,13 @@ class ConsoleHandlers:
         except Exception:
             log.exception("console answer failed")
             self._count_error()
-            await response.write(_sse("error", {"error": APOLOGY}))
+            await response.write(_sse("error", {"error": wording.APOLOGY}))
         await response.write_eof()
         return response
+
+    @property
+    def _collections(self) -> list[str] | None:
+        return None if self.scope is None else self.scope.searchable
 
     def _count_error(self) -> None:
         if self.errors is not None:

@@ -90,9 +90,9 @@ def _decode(data: bytes, declared: list[str | None]) -> str:
     text = _strict(data, "utf-8")
     if text is not None:
         return text
-    for encoding in declared:
-        if encoding:
-            text = _strict(data, encoding)
+    for name in declared:
+        if name:
+            text = _strict(data, name)
             if text is not None:
                 return text
     best = from_bytes(data, cp_isolation=list(DETECTION_CANDIDATES)).best()

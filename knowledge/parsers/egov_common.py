@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
+from knowledge.dates import checked_iso_date
 from knowledge.documents import DocKind, ParsedSection, ParseError, Part, kind_from_law_id
 from knowledge.numerals import NUMBER_PATTERN, article_title_to_num
 
@@ -52,7 +53,8 @@ def law_kind(law_id: str) -> DocKind:
 
 
 def iso_date(yyyymmdd: str) -> str:
-    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
+    """``20240401`` → ``2024-04-01``; "" for a day that does not exist."""
+    return checked_iso_date(f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}")
 
 
 def revision_from_name(name: str) -> RevisionName | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from knowledge.dates import checked_iso_date
 from knowledge.documents import ParsedDocument, ParsedSection, ParseError
 from knowledge.numerals import int_to_kanji
 from knowledge.parsers.egov_common import (
@@ -94,7 +95,7 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
 def meta_from_info(law_info: Mapping[str, str], revision_info: Mapping[str, str]) -> LawMeta:
     """Metadata from the API v2 ``law_info`` / ``revision_info`` blocks (XML or JSON)."""
     revision_id = revision_info.get("law_revision_id") or ""
-    date = revision_info.get("amendment_enforcement_date") or ""
+    date = checked_iso_date(revision_info.get("amendment_enforcement_date") or "")
     if not date and (rev := revision_from_name(revision_id)):
         date = rev.effective_date
     abbrev = tuple(a.strip() for a in (revision_info.get("abbrev") or "").split(",") if a.strip())
@@ -302,10 +303,10 @@ def block_lines(el: etree._Element) -> list[str]:
         return [sentence_text(el)]
     if tag in ("Fig", "ArithFormulaNum"):
         return []
-    lines: list[str] = []
+    nested: list[str] = []
     for child in el:  # TableStruct, Remarks, AmendProvision, NewProvision, StyleStruct, ...
-        lines.extend(block_lines(child))
-    return lines
+        nested.extend(block_lines(child))
+    return nested
 
 
 def _titled_lines(el: etree._Element, title_tag: str, sentence_tag: str) -> list[str]:

@@ -49,17 +49,31 @@ def sniff(data: bytes, source: str) -> bool:
 
 
 def parse(data: bytes, source: str) -> ParsedDocument:
+    text = _decoded(data, source)
+    stem = _stem(source)
+    if _LAW_ID.match(stem) and any(_ANCHOR.match(line) for line in text.splitlines()):
+        return parse_law_markdown(text, stem)
+    return _parse_document(text, source)
+
+
+def parse_document(data: bytes, source: str) -> ParsedDocument:
+    """Markdown or text as an ordinary document, never as law Markdown (sources that bring no statutes)."""
+    return _parse_document(_decoded(data, source), source)
+
+
+def _decoded(data: bytes, source: str) -> str:
     if not data.strip():
         raise ParseError(f"{source}: empty input")
     text = decode_text(data)
     if not text.strip():
         raise ParseError(f"{source}: no text content")
-    stem = _stem(source)
-    if _LAW_ID.match(stem) and any(_ANCHOR.match(line) for line in text.splitlines()):
-        return parse_law_markdown(text, stem)
-    if _suffix(source) in {".txt", ".text"}:
-        return _parse_plain(text, source)
-    return _parse_generic(text, source)
+    return text
+
+
+def _parse_document(text: str, source: str) -> ParsedDocument:
+    if _suffix(source) in {".md", ".markdown"}:
+        return _parse_generic(text, source)
+    return _parse_plain(text, source)
 
 
 def _suffix(source: str) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import lxml.html
 from lxml import etree
 
+from knowledge.dates import iso_date
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError
 from knowledge.parsers.charset import decode_html
 
@@ -441,8 +442,8 @@ def _effective_date(blocks: list[_Block]) -> str:
             continue
         for era, year, month, day in _ERA_DATE.findall(unicodedata.normalize("NFKC", b.text)):
             y = _ERA_START[era] + (1 if year == "元" else int(year)) - 1
-            dates.append(f"{y:04d}-{int(month):02d}-{int(day):02d}")
-    return max(dates) if dates else ""
+            dates.append(iso_date(y, int(month), int(day)))  # "" for a day that does not exist
+    return max(dates, default="")
 
 
 def page_url(root: etree._Element, source: str) -> str:

@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from pdfminer.high_level import extract_pages
-from pdfminer.layout import LAParams, LTTextContainer
+from pdfminer.layout import LTTextContainer
 from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfpage import PDFTextExtractionNotAllowed
 from pdfminer.pdfparser import PDFParser, PDFSyntaxError
 from pdfminer.psparser import PSEOF, PSException
 from pdfminer.utils import decode_text
 
+from knowledge.dates import iso_date
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError
+from knowledge.limits import Budget, LimitExceeded
 from knowledge.numerals import KANJI_NUMBER_CHARS
 from knowledge.parsers.notice_html import doc_id_for
+from knowledge.parsers.pdf_bounds import bounded_pages
+from knowledge.parsers.pdf_streams import check_decompressed_size, check_encrypted_streams
 
 _NUM = rf"[0-9０-９{KANJI_NUMBER_CHARS}]+"
 _HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
@@ -55,12 +58,13 @@ def sniff(data: bytes, source: str) -> bool:
     return data[:1024].lstrip().startswith(b"%PDF") or suffix == ".pdf"
 
 
-def parse(data: bytes, source: str) -> ParsedDocument:
+def parse(data: bytes, source: str, budget: Budget | None = None) -> ParsedDocument:
+    """``budget`` bounds decompressed size, characters per page and time (defaults: DEFAULT_LIMITS)."""
     if not data.strip():
         raise ParseError(f"{source}: empty input")
     if b"%PDF" not in data[:1024]:
         raise ParseError(f"{source}: not a PDF (no %PDF header in the first 1024 bytes)")
-    meta_title, pages = _read(data, source)
+    meta_title, pages = _read(data, source, budget or Budget(source))
     if not any(line for page in pages for line in page):
         raise ParseError(
             f"{source}: no extractable text in {len(pages)} page(s) (image-only or scanned PDF? OCR it first)"
@@ -77,15 +81,19 @@ def parse(data: bytes, source: str) -> ParsedDocument:
     )
 
 
-def _read(data: bytes, source: str) -> tuple[str, list[list[str]]]:
+def _read(data: bytes, source: str, budget: Budget) -> tuple[str, list[list[str]]]:
     """(metadata title, lines of each page)."""
+    check_decompressed_size(data, budget)  # before pdfminer inflates anything
     try:
         with warnings.catch_warnings():
             # pdfminer reports recoverable damage as warnings; the checks below decide what fails.
             warnings.simplefilter("ignore")
             document = PDFDocument(PDFParser(io.BytesIO(data)))
+            check_encrypted_streams(document, len(data), budget)
             meta_title = _meta_title(document)
-            pages = [_page_lines(page) for page in extract_pages(io.BytesIO(data), laparams=LAParams())]
+            pages = [_page_lines(page) for page in bounded_pages(document, budget)]
+    except LimitExceeded:
+        raise
     except PDFPasswordIncorrect as exc:
         raise ParseError(f"{source}: encrypted PDF that needs a password") from exc
     except (PDFEncryptionError, PDFTextExtractionNotAllowed) as exc:
@@ -139,7 +147,8 @@ def _date(first_page: list[str]) -> str:
         if match:
             era, year, month, day = match.groups()
             y = _ERA_START[era] + (1 if year == "元" else int(year)) - 1
-            return f"{y:04d}-{int(month):02d}-{int(day):02d}"
+            if found := iso_date(y, int(month), int(day)):
+                return found
     return ""
 
 

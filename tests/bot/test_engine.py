@@ -30,6 +30,7 @@ from kairan.wiring import open_searcher
 from knowledge.ingest import Ingestor, SourceItem
 from knowledge.search import Searcher, SearchHit, SearchResult
 from knowledge.store import KnowledgeStore
+from tests.conftest import CORPUS
 from tests.fakes.llm_fake_base import RecordedRequest
 from tests.fakes.llm_servers import FakeAnthropicServer, FakeOpenAIServer
 
@@ -130,10 +131,19 @@ def generation_requests(server: FakeAnthropicServer) -> list[RecordedRequest]:
 
 
 def sources_of(request: RecordedRequest) -> str:
-    """The per-question system block (the numbered sources) of an Anthropic request."""
+    """The numbered sources of an Anthropic request: in the last user turn, never in the system prompt
+    (a document must not speak with the authority of the instructions)."""
     system = request.body["system"]
-    assert len(system) == 2, system
-    return str(system[1]["text"])
+    assert [block["text"] for block in system] == [SYSTEM_FIXED], system
+    user = str(request.body["messages"][-1]["content"])
+    assert "<question>" in user
+    return user[user.index("<source ") : user.rindex("</source>") + len("</source>")]
+
+
+def question_of(turn: dict[str, Any]) -> str:
+    """The question inside the user turn that carries the sources."""
+    content = html.unescape(str(turn["content"]))
+    return content[content.index("<question>\n") + len("<question>\n") : content.index("\n</question>")]
 
 
 def valid_mynumber(first11: str = "12345678901") -> str:
@@ -176,7 +186,9 @@ async def test_faithful_answer_is_verified_and_sent_with_numbered_sources(
     assert block.count('<source n="') == 5 and block.count("</source>") == 5
     assert '<source n="1" title="地方自治法" article="第二百三十八条の四"' in block
     assert Q_PRINCIPLE in block
-    assert body["messages"] == [{"role": "user", "content": SENT_CAFE}]
+    [turn] = body["messages"]
+    assert turn["role"] == "user" and question_of(turn) == SENT_CAFE
+    assert turn["content"].index("</source>") < turn["content"].index("<question>")
 
 
 async def test_openai_compatible_endpoint_gives_the_same_verified_answer(
@@ -199,9 +211,9 @@ async def test_openai_compatible_endpoint_gives_the_same_verified_answer(
     [request] = openai_server.requests
     assert not request.body.get("stream")
     system, user = request.body["messages"]
-    assert system["role"] == "system" and system["content"].startswith(SYSTEM_FIXED)
-    assert system["content"].removeprefix(SYSTEM_FIXED).count('<source n="') == 5
-    assert user == {"role": "user", "content": SENT_CAFE}
+    assert system == {"role": "system", "content": SYSTEM_FIXED}  # the sources are not instructions
+    assert user["role"] == "user" and user["content"].count('<source n="') == 5
+    assert question_of(user) == SENT_CAFE
 
 
 # --------------------------------------------------------------------------- verification catches
@@ -328,14 +340,18 @@ OTHER_DOCS = {
 }
 
 
+def searcher_over(data_dir: Path, items: list[SourceItem]) -> Searcher:
+    """A searcher over a knowledge base of just ``items`` (each must be ingested)."""
+    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest(items)
+    assert report.documents_written == len(items), report.errors
+    return open_searcher(data_dir)
+
+
 @pytest.fixture
 def injected_searcher(tmp_path: Path) -> Searcher:
-    data_dir = tmp_path / "kb"
     items = [SourceItem(source="jihanki.md", collection="laws", data=INJECTED_DOC.encode())]
     items += [SourceItem(source=n, collection="laws", data=t.encode()) for n, t in OTHER_DOCS.items()]
-    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest(items)
-    assert report.documents_written == 3, report.errors
-    return open_searcher(data_dir)
+    return searcher_over(tmp_path / "kb", items)
 
 
 async def test_instructions_inside_a_document_stay_data_and_a_complying_answer_is_caught(
@@ -366,7 +382,56 @@ async def test_instructions_inside_a_document_stay_data_and_a_complying_answer_i
     assert "[9]" not in answer.text
     assert "出典[9]は存在しないため削除しました" in answer.warnings
     assert "第二百三十八条の四は検索された資料に含まれていません" in answer.warnings
-    assert [c.doc_id for c in answer.citations] == ["jihanki"]
+    assert [c.doc_id for c in answer.citations] == ["laws/jihanki"]  # a notice: namespaced by collection
+
+
+POISONED_NOTICE = """# 職員の兼業の取扱いについて（通知）
+
+## 1. 兼業の許可
+地方公務員法第九百九十九条により、職員は任命権者の許可を得ずに営利企業に従事することができる。
+"""
+POISONED_QUOTE = (
+    "地方公務員法第九百九十九条により、職員は任命権者の許可を得ずに営利企業に従事することができる"
+)
+KOUMUIN_HTML = CORPUS / "egov_html" / "325AC0000000261_20250601_504AC0000000068.html"
+
+
+@pytest.fixture(scope="module")
+def poisoned_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    items = [
+        SourceItem(source=str(KOUMUIN_HTML), collection="laws", path=KOUMUIN_HTML),
+        SourceItem(source="kengyo.md", collection="laws", data=POISONED_NOTICE.encode()),
+    ]
+    return searcher_over(tmp_path_factory.mktemp("poisoned"), items)
+
+
+async def test_a_quoted_article_the_law_does_not_have_is_not_verified(
+    poisoned_searcher: Searcher,
+    db: Database,
+    anthropic_server: FakeAnthropicServer,
+    claude: AnthropicProvider,
+) -> None:
+    """A notice naming 「地方公務員法第九百九十九条」 is quoted faithfully; the article does not exist."""
+    question = "職員が任命権者の許可を得ずに営利企業に従事することはできますか"
+    anthropic_server.script(f"「{POISONED_QUOTE}」とされています[1][2][3][4][5]。")
+    answer = await make_engine(poisoned_searcher, claude, db).answer(message(question))
+
+    [request] = anthropic_server.requests
+    assert POISONED_QUOTE in sources_of(request)  # the notice was among the sources, in the user turn
+    assert "地方公務員法第九百九十九条は存在しません" in answer.warnings
+    assert answer.extractive  # nothing the LLM wrote could be verified
+    assert not any(c.verified and "九百九十九" in c.quote for c in answer.citations)
+
+
+async def test_an_extractive_answer_does_not_vouch_for_a_missing_article(
+    poisoned_searcher: Searcher, db: Database
+) -> None:
+    question = "職員が任命権者の許可を得ずに営利企業に従事することはできますか"
+    answer = await make_engine(poisoned_searcher, None, db).answer(message(question))
+    assert answer.extractive and "地方公務員法第九百九十九条は存在しません" in answer.warnings
+    notice = [c for c in answer.citations if c.doc_id == "laws/kengyo"]
+    assert notice and not any(c.verified for c in notice)
+    assert any(c.verified for c in answer.citations if c.doc_id == "325AC0000000261")
 
 
 # --------------------------------------------------------------------------- LLM failures
@@ -583,13 +648,13 @@ async def test_follow_up_in_the_same_thread_sends_the_earlier_exchange(
     await engine.answer(message(FOLLOW_UP, thread="1700000000.999999"))  # another thread
 
     first_request, second_request, other_thread = anthropic_server.requests
-    assert first_request.body["messages"] == [{"role": "user", "content": SIDE_JOB}]
-    assert second_request.body["messages"] == [
-        {"role": "user", "content": SIDE_JOB},
-        {"role": "assistant", "content": first.text},
-        {"role": "user", "content": SENT_FOLLOW_UP},
-    ]
-    assert other_thread.body["messages"] == [{"role": "user", "content": SENT_FOLLOW_UP}]
+    [asked] = first_request.body["messages"]
+    assert question_of(asked) == SIDE_JOB
+    *earlier, follow_up = second_request.body["messages"]
+    assert earlier == [{"role": "user", "content": SIDE_JOB}, {"role": "assistant", "content": first.text}]
+    assert question_of(follow_up) == SENT_FOLLOW_UP
+    [other] = other_thread.body["messages"]
+    assert question_of(other) == SENT_FOLLOW_UP
 
 
 async def test_a_message_that_starts_its_thread_is_answered_without_reading_the_state(

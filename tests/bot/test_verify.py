@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Source
+from bot.models import Citation, Source
 from bot.verify import (
     AUTHORITATIVE_NOTE,
+    check_quoted_articles,
     find_quotes,
     quote_in,
     split_sentences,
@@ -14,7 +15,7 @@ from bot.verify import (
     with_note,
 )
 from knowledge.citations import LawTitleIndex, load_abbreviations
-from tests.bot.law_sources import JICHI, sources
+from tests.bot.law_sources import JICHI, jichi, source, sources
 
 FAITHFUL = (
     "行政財産は原則として貸し付けることができず、地方自治法第二百三十八条の四は"
@@ -201,3 +202,78 @@ def test_with_note_appends_once() -> None:
 def test_empty_answer() -> None:
     result = verify("", sources("225"))
     assert (result.text, result.citations, result.warnings, result.verified_claims) == ("", (), (), 0)
+
+
+# --------------------------------------------------------------------------- articles that do not exist
+
+KOUMUIN = "325AC0000000261"
+POISONED = (
+    "職員の兼業について（通知）\n"
+    "地方公務員法第九百九十九条により、職員は任命権者の許可を得ずに営利企業に従事することができる。"
+)
+
+
+class StoredLaws:
+    """What the knowledge base holds: 地方自治法 (the corpus articles) and 地方公務員法 第三十八条."""
+
+    def __init__(self) -> None:
+        self.titles = LawTitleIndex.from_titles(
+            [("地方自治法", JICHI), ("地方公務員法", KOUMUIN)], load_abbreviations()
+        )
+        self.texts = {(JICHI, s.key): s.text for s in jichi().sections}
+        self.texts[(KOUMUIN, "38")] = "職員は、…従事してはならない。\n2 人事委員会は、…定めることができる。"
+        self.asked: list[tuple[str, str]] = []
+
+    def articles(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        self.asked.extend(refs)
+        return {ref: self.texts[ref] for ref in refs if ref in self.texts}
+
+
+def poisoned_sources() -> list[Source]:
+    notice = Source(
+        n=1, doc_id="circulars/city:kengyo", article="s1", title="職員の兼業について（通知）", label="s1",
+        caption="", url="https://city.example.lg.jp/kengyo.html", text=POISONED, kind="circular",
+    )
+    return [notice, source(2, "238_4")]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "「地方公務員法第九百九十九条により、職員は任命権者の許可を得ずに営利企業に従事することができる」とされています[1]。",
+        "地方公務員法第九百九十九条により、許可なく営利企業に従事できます[1]。",
+        "地公法999条により、許可なく営利企業に従事できます[1]。",
+        "第九百九十九条により、許可なく営利企業に従事できます[1]。",  # named only in the cited notice
+    ],
+)
+def test_an_article_the_law_does_not_have_is_not_verified(answer: str) -> None:
+    laws = StoredLaws()
+    result = verify(answer, poisoned_sources(), laws=laws)
+    assert "地方公務員法第九百九十九条は存在しません" in result.warnings
+    assert [(c.n, c.verified) for c in result.citations] == [(1, False)]
+    assert result.verified_claims == 0
+    assert (KOUMUIN, "999") in laws.asked
+
+
+def test_articles_and_paragraphs_that_exist_still_verify() -> None:
+    laws = StoredLaws()
+    answer = (
+        "地方自治法第二百三十八条の四第二項により、余裕がある部分は貸し付けることができます[2]。"
+        "地方公務員法第三十八条第二項も参照してください[1]。"
+    )
+    result = verify(answer, poisoned_sources(), laws=laws)
+    assert not any("存在しません" in w for w in result.warnings)
+    assert result.citations[0].verified  # [2] 地方自治法第二百三十八条の四
+    beyond = verify("地方自治法第二百三十八条の四第九十九項によります[2]。", poisoned_sources(), laws=laws)
+    assert "地方自治法第二百三十八条の四第九十九項は存在しません" in beyond.warnings
+    assert beyond.verified_claims == 0
+
+
+def test_an_extractive_quote_naming_a_missing_article_loses_its_mark() -> None:
+    laws = StoredLaws()
+    faithful = Citation(1, "circulars/city:kengyo", "s1", "通知", "https://x", POISONED.splitlines()[1], True)
+    law = Citation(2, JICHI, "238_4", "地方自治法 第二百三十八条の四", "https://y", "これを貸し付け", True)
+    citations, warnings = check_quoted_articles([faithful, law], laws)
+    assert [c.verified for c in citations] == [False, True]
+    assert warnings == ("地方公務員法第九百九十九条は存在しません",)
+    assert check_quoted_articles([faithful], None) == ((faithful,), ())

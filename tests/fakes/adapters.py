@@ -1,4 +1,4 @@
-"""Recording fake adapters implementing ``adapters.base.Adapter`` (reusable across tests).
+"""Recording fake adapters implementing ``bot.ports.Adapter`` (reusable across tests).
 
 * ``RecordingAdapter`` records every ``send`` in ``sent`` (ref, reply). Failure injection:
   ``fail_before_send`` (an exception raised instead of posting) and ``crash_after_send``

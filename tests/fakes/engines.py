@@ -66,6 +66,11 @@ class FixedAnswerEngine:
         self.collections.append(None if collections is None else list(collections))
         return self.fixed
 
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        yield await self.answer(message, collections=collections)
+
 
 class ScriptedProvider:
     """An in-process LLMProvider: answers ``text`` after ``latency`` seconds, streamed in ``pieces``."""

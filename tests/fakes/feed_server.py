@@ -5,7 +5,8 @@ Usage::
     async with FeedServer() as server:
         server.put("/feeds/soumu.rdf", rdf_bytes, "application/rss+xml")
         server.mirror("www.nta.go.jp", CORPUS / "circulars" / "nta")  # /law/... → crawled files
-        server.fail("/feeds/broken.xml", "500")       # or "invalid_xml", "oversized"
+        server.fail("/feeds/broken.xml", "500")       # or "invalid_xml", "oversized", "endless"
+        server.redirect("/old.rss", "http://elsewhere/new.rss")  # 302 to any URL
 
 Every resource carries an ``ETag`` (a hash of its body) and a fixed ``Last-Modified``;
 ``If-None-Match`` / ``If-Modified-Since`` that still match get ``304 Not Modified``.
@@ -15,6 +16,7 @@ Feed text may contain ``{base}``, replaced by the server's base URL when served.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +27,9 @@ from typing import Literal, Self
 
 from aiohttp import web
 
-Failure = Literal["500", "invalid_xml", "oversized", "oversized_declared"]
+Failure = Literal["500", "invalid_xml", "oversized", "oversized_declared", "endless"]
 OVERSIZED_BYTES = 3 * 1024 * 1024
+ENDLESS_INTERVAL_S = 0.05  # an "endless" body sends a little this often, forever
 
 
 @dataclass
@@ -49,6 +52,7 @@ class FeedServer:
         self._resources: dict[str, Resource] = {}
         self._mirrors: list[tuple[str, Path]] = []
         self._failures: dict[str, Failure] = {}
+        self._redirects: dict[str, str] = {}
         self.requests: list[Request] = []
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -57,8 +61,17 @@ class FeedServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:port``, as a manifest names a host with its port."""
+        return f"127.0.0.1:{self._port}"
+
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def redirect(self, path: str, location: str) -> None:
+        """Answer ``path`` with 302 Found to ``location``."""
+        self._redirects[path] = location
 
     def put(
         self,
@@ -128,7 +141,21 @@ class FeedServer:
     async def _respond(
         self, request: web.Request, path: str, inm: str | None, ims: str | None
     ) -> web.StreamResponse:
+        if path in self._redirects:
+            return web.Response(status=302, headers={"Location": self._redirects[path]})
         failure = self._failures.get(path)
+        if failure == "endless":  # a feed that never ends: a few bytes at a time, forever
+            stream = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            try:
+                await stream.write(b'<?xml version="1.0"?><rss version="2.0"><channel>')
+                while True:
+                    await asyncio.sleep(ENDLESS_INTERVAL_S)
+                    await stream.write(b"<!-- more -->")
+            except (ConnectionResetError, RuntimeError):
+                pass
+            return stream
         if failure == "500":
             return web.Response(status=500, text="Internal Server Error")
         if failure == "oversized_declared":

@@ -94,8 +94,10 @@ class FakeBotFrameworkIssuer:
         issued_at: float | None = None,
         key: rsa.RSAPrivateKey | None = None,
         issuer: str = BOT_FRAMEWORK_ISSUER,
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """A Bot Framework connector token as Azure Bot Service sends it to the bot."""
+        """A Bot Framework connector token as Azure Bot Service sends it to the bot (``extra``: more
+        claims, e.g. the ``tid`` of an Entra token; a claim set to None is left out)."""
         now = time.time() if issued_at is None else issued_at
         claims = {
             "serviceurl": service_url,
@@ -105,6 +107,8 @@ class FakeBotFrameworkIssuer:
             "aud": audience,
             "jti": str(uuid.uuid4()),
         }
+        claims.update(extra or {})
+        claims = {name: value for name, value in claims.items() if value is not None}
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": self.kid})
 
     async def __aenter__(self) -> FakeBotFrameworkIssuer:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.render import INTERRUPTED_TEXT
+from bot import wording
 from bot.engine import AnswerEngine
 from bot.state.db import Database
 from bot.state.inflight import InFlight
@@ -41,7 +41,7 @@ async def die_while_answering(make_adapter: Any, serve: Any, slack: FakeSlack, d
     status, _, _ = await running.event(load_fixture("payload_app_mention.json"))
     assert status == 200
     await asyncio.wait_for(hanging.started.wait(), 30)
-    for task in list(replica_a._inflight):
+    for task in replica_a.flow.in_progress:
         task.cancel()
     await asyncio.sleep(0.1)
     assert answers(slack) == [] and InFlight(db).pending("slack") == 1
@@ -83,7 +83,7 @@ async def test_a_question_interrupted_too_often_gets_one_apology(
         await wait_quiet(lambda: answers(slack))
 
     [apology] = answers(slack)
-    assert apology.params["text"] == INTERRUPTED_TEXT and apology.params["thread_ts"] == MENTION_TS
+    assert apology.params["text"] == wording.INTERRUPTED and apology.params["thread_ts"] == MENTION_TS
     assert inflight.pending("slack") == 0
     assert_one_clear_line(caplog, "interrupted too often", EVENT_ID, "given up", level=logging.ERROR)
 

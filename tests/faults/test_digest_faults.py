@@ -64,6 +64,7 @@ feeds:
     kind: rdf
     url: {feeds.url("/news.rdf")}
     collection: circulars
+    internal_hosts: ["{feeds.host}"]
 tenants:
   - id: yokosuka
     name: 横須賀市

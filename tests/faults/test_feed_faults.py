@@ -77,8 +77,14 @@ async def test_a_corrupted_feed_is_skipped_with_one_error_and_the_others_posted_
     slack: FakeSlack, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     running = await serve(make_adapter())
-    news = FeedSource(id="nta-news", kind="rdf", url=feeds.url("/news.rdf"), collection="circulars")
-    kihon = FeedSource(id="nta-kihon", kind="rss", url=feeds.url("/feeds/kihon.rss"), collection="circulars")
+    local = (feeds.host,)  # the fake server on 127.0.0.1, named as an on-premises host
+    news = FeedSource(
+        id="nta-news", kind="rdf", url=feeds.url("/news.rdf"), collection="circulars", internal_hosts=local
+    )
+    kihon = FeedSource(
+        id="nta-kihon", kind="rss", url=feeds.url("/feeds/kihon.rss"), collection="circulars",
+        internal_hosts=local,
+    )
     sub = Subscription(
         id="soumu-weekday", ref=ConversationRef(platform="slack", tenant=TENANT, channel=SOUMU_CHANNEL),
         schedule="30 8 * * mon-fri", sources=(),

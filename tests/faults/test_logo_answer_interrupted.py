@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from adapters.logo.adapter import Engine, LogoAdapter
-from adapters.logo.render import INTERRUPTED
+from adapters.logo.adapter import LogoAdapter
+from bot.ports import Answerer
 from bot.state.db import Database
 from bot.state.inflight import InFlight
+from bot.wording import INTERRUPTED
 from manifest.schema import Manifest
 from tests.adapters.logo.conftest import make_adapter
 from tests.fakes.engines import HangingEngine
@@ -48,7 +49,7 @@ async def replica(
     Each replica signs in with its own device token (one token holds one session at a time)."""
     started: list[LogoAdapter] = []
 
-    async def start(engine: Engine, **options: Any) -> LogoAdapter:
+    async def start(engine: Answerer, **options: Any) -> LogoAdapter:
         token = server.token if not started else server.new_token()
         adapter = make_adapter(server, engine=engine, db=db, manifest=manifest, token=token, **options)
         await adapter.start()
@@ -71,7 +72,7 @@ async def ask_and_hang(replica: Replica, server: LogoFakeServer, db: Database) -
 
 async def stop_answering(adapter: LogoAdapter) -> None:
     """Cancel the answer tasks, as when the process exits past its drain timeout."""
-    for task in list(adapter._tasks):
+    for task in adapter.flow.in_progress:
         task.cancel()
     await asyncio.sleep(0.1)
 
@@ -84,7 +85,7 @@ async def die_while_answering(replica: Replica, server: LogoFakeServer, db: Data
 
 
 async def test_a_logo_question_whose_bot_stopped_mid_answer_is_answered_once_by_a_replica(
-    replica: Replica, server: LogoFakeServer, db: Database, engine: Engine,
+    replica: Replica, server: LogoFakeServer, db: Database, engine: Answerer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     message_id = await die_while_answering(replica, server, db)
@@ -121,7 +122,7 @@ async def test_a_logo_question_interrupted_too_often_gets_one_apology_with_the_a
 
 
 async def test_a_slow_logo_answer_is_kept_alive_and_not_taken_by_another_replica(
-    replica: Replica, server: LogoFakeServer, db: Database, engine: Engine
+    replica: Replica, server: LogoFakeServer, db: Database, engine: Answerer
 ) -> None:
     replica_a = await ask_and_hang(replica, server, db)
     await replica(engine, inflight=InFlight(db, stale_after=STALE), resume_interval=0.2)
@@ -133,7 +134,7 @@ async def test_a_slow_logo_answer_is_kept_alive_and_not_taken_by_another_replica
 
 
 async def test_a_disconnected_replica_does_not_take_interrupted_logo_questions(
-    replica: Replica, server: LogoFakeServer, db: Database, engine: Engine
+    replica: Replica, server: LogoFakeServer, db: Database, engine: Answerer
 ) -> None:
     await die_while_answering(replica, server, db)
     inflight = InFlight(db, stale_after=STALE)

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.teams.adapter import TeamsAdapter
-from adapters.teams.render import INTERRUPTED_TEXT
+from bot import wording
 from bot.state.inflight import InFlight
 from knowledge.search import Searcher
 from tests.adapters.teams.conftest import CHANNEL, Teams, real_engine
@@ -45,7 +45,7 @@ async def ask_and_hang(teams: Teams, **options: object) -> tuple[TeamsAdapter, H
 
 async def stop_answering(adapter: TeamsAdapter) -> None:
     """Cancel the answer tasks, as when the process exits past its drain timeout."""
-    for task in list(adapter._tasks):
+    for task in adapter.flow.in_progress:
         task.cancel()
     await asyncio.sleep(0.1)
 
@@ -83,7 +83,7 @@ async def test_a_teams_question_interrupted_too_often_gets_one_apology(
         await wait_quiet(lambda: messages(teams))
 
     [apology] = teams.connector.of_type("message")
-    assert apology.activity["text"] == INTERRUPTED_TEXT and apology.conversation_id == TEAMS_THREAD
+    assert apology.activity["text"] == wording.INTERRUPTED and apology.conversation_id == TEAMS_THREAD
     assert inflight.pending("teams") == 0
     assert_one_clear_line(
         caplog, "interrupted too often", MESSAGE_ID, CHANNEL, "given up", level=logging.ERROR

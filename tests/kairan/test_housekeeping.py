@@ -9,7 +9,9 @@ from pathlib import Path
 from bot.state.db import open_database
 from bot.state.events import EventLedger
 from bot.state.outbox import Outbox
-from kairan.housekeeping import prune_events
+from bot.state.threads import ThreadStore
+from kairan.housekeeping import prune_events, thread_retention
+from manifest.schema import Manifest
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -40,3 +42,31 @@ async def test_claims_older_than_the_retention_are_pruned_until_stopped(tmp_path
         assert keys == {"Ev-old-pending", "Ev-new-posted"}
     finally:
         db.close()
+
+
+async def test_thread_turns_older_than_the_thread_retention_are_pruned(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        threads = ThreadStore(db)
+        threads.append("slack:t:C1:1.0", "user", "古い質問", time=NOW - timedelta(days=31))
+        threads.append("slack:t:C1:1.0", "assistant", "古い回答", time=NOW - timedelta(days=31))
+        threads.append("slack:t:C1:2.0", "user", "新しい質問", time=NOW - timedelta(days=29))
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            prune_events(db, stop, every_s=0.05, clock=lambda: NOW, threads_keep=timedelta(days=30))
+        )
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)
+        assert threads.recent("slack:t:C1:1.0") == []
+        assert [t.text for t in threads.recent("slack:t:C1:2.0")] == ["新しい質問"]
+    finally:
+        db.close()
+
+
+def test_thread_retention_comes_from_the_manifest() -> None:
+    assert thread_retention(Manifest()) == timedelta(days=30)
+    kept = Manifest.model_validate({"state": {"thread_retention_days": 7}})
+    assert thread_retention(kept) == timedelta(days=7)
+    forever = Manifest.model_validate({"state": {"thread_retention_days": None}})
+    assert thread_retention(forever) is None

@@ -29,7 +29,7 @@ from bot.state.outbox import Outbox
 from kairan.cli import cli
 from kairan.console import CSRF_MESSAGE, DISABLED_MESSAGE, TOKEN_MESSAGE
 from kairan.logging import configure_logging
-from kairan.serve import Services, build_app, build_services, console_banner
+from kairan.serve import Services, build_app, build_services, console_banner, start_own_listeners
 from kairan.wiring import KnowledgeConfig
 from manifest.schema import Manifest
 
@@ -394,6 +394,26 @@ async def test_console_uses_the_manifest_console_channel(corpus_data_dir: Path, 
         built.db.close()
 
 
+async def test_console_without_a_tenant_of_several_is_refused_with_the_fix(
+    corpus_data_dir: Path, tmp_path: Path
+) -> None:
+    """Two tenants and no console channel: whose collections and budget? The console says what to set."""
+    config = config_for(
+        corpus_data_dir,
+        tmp_path / "state",
+        tenants=[{"id": "yokosuka", "name": "横須賀市"}, {"id": "zushi", "name": "逗子市"}],
+    )
+    built = build_services(config, environ={})
+    client = await client_for(built)
+    try:
+        response = await client.post("/console/api/ask", json={"question": QUESTION}, headers=API)
+        assert response.status == 403
+        assert "unlisted.tenant" in (await response.json())["error"]
+    finally:
+        await client.close()
+        built.db.close()
+
+
 # -- logs -------------------------------------------------------------------------------------
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
@@ -545,6 +565,50 @@ async def test_env_only_slack_is_served_at_slack_events(corpus_data_dir: Path, t
         finally:
             await client.close()
     finally:
+        services.db.close()
+
+
+TEAMS_ENV = {"TEAMS_APP_ID": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "TEAMS_APP_PASSWORD": "not-used"}
+
+
+def teams_config(corpus_data_dir: Path, tmp_path: Path, **teams: Any) -> KnowledgeConfig:
+    return config_for(corpus_data_dir, tmp_path / "state", platforms={"teams": teams})
+
+
+async def test_teams_is_mounted_on_the_main_app(corpus_data_dir: Path, tmp_path: Path) -> None:
+    """/api/messages on serve's own port, behind the SDK's JWT check (before, Teams ran a server of
+    its own on 0.0.0.0:3978 whatever --host said, and kairan digest run failed beside serve)."""
+    services = build_services(teams_config(corpus_data_dir, tmp_path), environ=TEAMS_ENV)
+    try:
+        assert [a.name for a in services.adapters] == ["teams"]
+        client = await client_for(services, environ=TEAMS_ENV)
+        try:
+            unsigned = await client.post("/api/messages", json={"type": "message", "text": "質問"})
+            assert unsigned.status == 401  # the SDK's JWT middleware refuses a request without a token
+            assert (await client.get("/healthz")).status == 200
+        finally:
+            await client.close()
+    finally:
+        services.db.close()
+
+
+async def test_teams_on_a_port_of_its_own_when_the_manifest_names_one(
+    corpus_data_dir: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    services = build_services(teams_config(corpus_data_dir, tmp_path, port=port), environ=TEAMS_ENV)
+    client = await client_for(services, environ=TEAMS_ENV)
+    runners = await start_own_listeners(services.adapters, "127.0.0.1")
+    try:
+        assert (await client.post("/api/messages", json={})).status == 404  # not on the main app
+        async with aiohttp.ClientSession() as http, http.post(
+            f"http://127.0.0.1:{port}/api/messages", json={"type": "message"}
+        ) as response:
+            assert response.status == 401
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        await client.close()
         services.db.close()
 
 

@@ -74,8 +74,8 @@ def test_json_schema_file_is_current(tmp_path: Path) -> None:
     schema = json.loads(committed.read_text(encoding="utf-8"))
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
-        "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "feeds", "redaction", "pricing",
-        "state",
+        "version", "data_dir", "knowledge", "llm", "platforms", "tenants", "unlisted", "feeds", "redaction",
+        "pricing", "state", "server",
     }
     assert schema == json_schema()
 
@@ -172,8 +172,8 @@ def test_merged_keys_point_at_the_mapping_that_merges_them() -> None:
 def test_root_must_be_a_mapping() -> None:
     assert errors_of("- laws\n") == [
         (1, 1, "", "the manifest must be a mapping of keys "
-                   "(version, data_dir, knowledge, llm, platforms, tenants, feeds, redaction, pricing, "
-                   "state), "
+                   "(version, data_dir, knowledge, llm, platforms, tenants, unlisted, feeds, redaction, "
+                   "pricing, state, server), "
                    "got a list")
     ]
 
@@ -209,9 +209,32 @@ def test_literal_secret_rejected_in_any_field() -> None:
 def test_env_field_must_be_a_variable_name() -> None:
     [(_, _, path, message)] = errors_of("llm:\n  api_key_env: my secret key\n")
     assert path == "llm.api_key_env"
-    assert message == (
-        "must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN), got 'my secret key'"
-    )
+    assert message.startswith("must be the NAME of an environment variable (e.g. SLACK_BOT_TOKEN)")
+
+
+@pytest.mark.parametrize("value", [
+    "8f14e45fceea167a5a36dedd4bea2543",  # a Slack signing secret (hex, starts with a digit)
+    "Abc8Q~secretsecretsecret",  # an Entra client secret
+    "my secret key",
+])
+def test_env_field_error_never_echoes_the_value_it_rejects(value: str) -> None:
+    """Audit: an inline secret put where a variable name belongs came back in the error message."""
+    text = f"platforms:\n  teams:\n    app_password_env: '{value}'\n"
+    [(line, _, path, message)] = errors_of(text)
+    assert (line, path) == (3, "platforms.teams.app_password_env")
+    assert value not in message
+    assert "NAME of an environment variable" in message
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("llm:\n  provider: openai_compatible\n  model: m\n"
+     "  base_url: 'https://kairan:hunter2@llm.example/v1 '\n", "hunter2"),
+    ("platforms:\n  logo:\n    url: 'wss://bot:hunter2@logo.example/ws x'\n    token_env: T\n", "hunter2"),
+])
+def test_url_error_never_echoes_embedded_credentials(text: str, secret: str) -> None:
+    messages = [message for _, _, _, message in errors_of(text)]
+    assert messages, "the URL must be refused"
+    assert all(secret not in m for m in messages), messages
 
 
 def test_provider_needing_a_key_must_name_env_var() -> None:
@@ -366,3 +389,39 @@ def test_model_used_directly_raises_validation_error() -> None:
     with pytest.raises(ValidationError) as info:
         Manifest.model_validate({"tenants": [{"id": "a", "name": "A", "collections": ["nope"]}]})
     assert [e["loc"] for e in info.value.errors()] == [("tenants", 0, "collections", 0)]
+
+
+def test_statutes_go_only_into_a_law_collection() -> None:
+    text = (
+        "knowledge:\n"
+        "  collections:\n"
+        "    - {name: laws, kind: law}\n"
+        "    - {name: notices, kind: circular}\n"          # 4
+        "  egov:\n"
+        "    collection: notices\n"                         # 6
+        "    laws: [322AC0000000067]\n"
+        "feeds:\n"
+        "  - id: amendments\n"
+        "    kind: egov_revisions\n"
+        "    url: https://laws.e-gov.go.jp/api/2\n"
+        "    collection: notices\n"                         # 12
+        "    law_ids: [322AC0000000067]\n"
+        "  - id: town\n"
+        "    kind: rss\n"
+        "    url: https://www.city.example.lg.jp/news.rss\n"
+        "    collection: notices\n"
+        "    allowed_hosts: [www.pref.example.lg.jp, 'mirror.city.example.lg.jp:8080']\n"
+        "    internal_hosts: ['http://mirror/']\n"          # 19
+    )
+    [bad_host] = errors_of(text)  # field errors come first: cross-references are checked on a valid shape
+    assert (bad_host[0], bad_host[2]) == (19, "feeds[1].internal_hosts[0]")
+    assert "host name or address, optionally with :port" in bad_host[3]
+    text = text.replace("'http://mirror/'", "'127.0.0.1:8080'")
+    got = [(line, path, message) for line, _, path, message in errors_of(text)]
+    assert [(line, path) for line, path, _ in got] == [
+        (6, "knowledge.egov.collection"),
+        (12, "feeds[0].collection"),
+    ]
+    why = "statutes go only into a law collection (kind law, cabinet_order or ministerial_ordinance)"
+    for _, _, message in got:
+        assert "'notices' is a circular collection" in message and why in message

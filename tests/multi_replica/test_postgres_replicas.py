@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -211,6 +212,7 @@ feeds:
     kind: rdf
     url: {feed_url}
     collection: circulars
+    internal_hosts: ["{urlsplit(feed_url).netloc}"]
 """
     return write_manifest(path, data_dir, subscription)
 

@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 
-from adapters.logo.adapter import Engine, LogoAdapter
+from adapters.logo.adapter import LogoAdapter
 from adapters.logo.client import LogoClient
+from bot.flow.lifecycle import FlowSettings, Lifecycle
+from bot.ports import Answerer
 from bot.state.db import Database, default_database_url, open_database
 from bot.state.events import EventLedger
+from bot.state.inflight import InFlight
+from bot.state.outbox import Outbox
 from manifest.schema import Manifest
 from tests.fakes.logo_server import GROUP_TALK, LogoFakeServer
 
@@ -63,7 +67,7 @@ def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_engine(kb_dir: Path) -> Engine:
+def real_engine(kb_dir: Path) -> Answerer:
     from bot.engine import AnswerEngine
     from kairan.wiring import open_searcher
 
@@ -86,16 +90,26 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
 
 
 def make_adapter(
-    server: LogoFakeServer, *, engine: Engine, db: Database, manifest: Manifest, **overrides: Any
+    server: LogoFakeServer,
+    *,
+    engine: Answerer,
+    db: Database,
+    manifest: Manifest,
+    outbox: Outbox | None = None,
+    inflight: InFlight | None = None,
+    **overrides: Any,
 ) -> LogoAdapter:
+    """The adapter on the fake server; ``overrides`` set client options (send_interval, backfill, token,
+    reconnect_initial), the lifecycle's settings (FlowSettings fields) and the adapter's own."""
     client_keys = {"send_interval", "backfill", "token", "reconnect_initial"}
     client_options = {k: overrides.pop(k) for k in list(overrides) if k in client_keys}
+    flow_options = {k: overrides.pop(k) for k in list(overrides) if k in FlowSettings.__dataclass_fields__}
+    lifecycle = Lifecycle(answerer=engine, ledger=EventLedger(db), inflight=inflight, outbox=outbox,
+                          settings=FlowSettings(**flow_options))
     return LogoAdapter(
         client=make_client(server, **client_options),
         manifest=manifest,
-        engine=engine,
-        ledger=EventLedger(db),
-        default_tenant=manifest.platforms.logo.default_tenant if manifest.platforms.logo else None,
+        lifecycle=lifecycle,
         start_timeout=5.0,
         **overrides,
     )

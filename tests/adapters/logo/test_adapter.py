@@ -6,10 +6,11 @@ import logging
 
 import pytest
 
-from adapters.logo.adapter import Engine
-from adapters.logo.render import APOLOGY, reply_chunks, text_length
+from adapters.logo.render import reply_chunks, text_length
 from bot.models import Answer, ConversationRef, Digest, DigestItem
+from bot.ports import Answerer
 from bot.state.db import Database
+from bot.wording import APOLOGY
 from manifest.schema import Manifest
 from tests.adapters.logo.conftest import make_adapter, manifest_data
 from tests.fakes.engines import FailingEngine, FixedAnswerEngine
@@ -36,7 +37,7 @@ def replies_to(server: LogoFakeServer, talk_id: int) -> list[str]:
 
 
 async def test_mentioned_question_gets_a_cited_answer(
-    server: LogoFakeServer, real_engine: Engine, db: Database, manifest: Manifest
+    server: LogoFakeServer, real_engine: Answerer, db: Database, manifest: Manifest
 ) -> None:
     adapter = make_adapter(server, engine=real_engine, db=db, manifest=manifest)
     await adapter.start()
@@ -126,24 +127,36 @@ async def test_other_bots_are_answered_when_configured(
         await adapter.stop()
 
 
-async def test_unmapped_talks_are_ignored_without_default_tenant(
+async def test_unlisted_talks_get_only_public_collections_or_nothing_as_the_admin_chooses(
     server: LogoFakeServer, db: Database
 ) -> None:
-    manifest = Manifest.model_validate(manifest_data())
-    engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
-    adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
-        await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)
-        await server.push_message(talk_id=UNMAPPED_TALK, user_id=SATO, text=f"{BOT_MENTION} {QUESTION}")
-        await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
-        await server.wait_for(lambda: server.sent(GROUP_TALK))
-        await asyncio.sleep(0.1)
-        assert replies_to(server, PAIR_TALK) == []
-        assert replies_to(server, UNMAPPED_TALK) == []
-        assert len(engine.questions) == 1
-    finally:
-        await adapter.stop()
+    """Without default_tenant, a 1:1 talk or an unlisted group talk of a single-tenant manifest is
+    answered like a Slack DM or an unlisted Teams chat: from the public collections of that tenant
+    (before, LoGo alone ignored them). With ``unlisted.access: none`` they are not answered."""
+    data = manifest_data()
+    data["knowledge"] = {"collections": [{"name": "laws", "public": True}, {"name": "internal"}]}
+    data["tenants"][0]["collections"] = ["laws", "internal"]
+
+    async def asked(access: str, expected: int) -> dict[int, list[str] | None]:
+        """The talks whose questions reached the engine, with the collections each could search."""
+        manifest = Manifest.model_validate(data | {"unlisted": {"access": access}})
+        engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
+        adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
+        await adapter.start()
+        try:
+            await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)
+            await server.push_message(talk_id=UNMAPPED_TALK, user_id=SATO, text=f"{BOT_MENTION} {QUESTION}")
+            await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
+            await server.wait_for(lambda: len(engine.questions) >= expected)
+            await asyncio.sleep(0.1)
+        finally:
+            await adapter.stop()
+        return {int(q.ref.channel): c for q, c in zip(engine.questions, engine.collections, strict=True)}
+
+    # The listed talk searches the tenant's collections; the unlisted ones only the public one.
+    expected = {GROUP_TALK: ["laws", "internal"], PAIR_TALK: ["laws"], UNMAPPED_TALK: ["laws"]}
+    assert await asked("public", 3) == expected
+    assert await asked("none", 1) == {GROUP_TALK: ["laws", "internal"]}
 
 
 async def test_forced_disconnect_reconnects_and_never_answers_twice(
@@ -210,7 +223,7 @@ async def test_engine_failure_posts_an_apology_and_logs(
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
     await adapter.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="adapters.logo.adapter"):
+        with caplog.at_level(logging.ERROR, logger="bot.flow.lifecycle"):
             await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
             await server.wait_for(lambda: server.sent(GROUP_TALK))
         assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n{APOLOGY}"]

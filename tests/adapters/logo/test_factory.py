@@ -8,16 +8,18 @@ from adapters.logo.factory import build_logo_adapter
 from bot.models import Answer
 from bot.state.db import Database
 from bot.state.inflight import InFlight
-from manifest.schema import Manifest
+from manifest.schema import LOGO_API_VERSION, Manifest
+from manifest.scope import Scope, scope_for
 from manifest.secrets import MissingSecret
 from tests.adapters.logo.conftest import manifest_data
 from tests.fakes.engines import FixedAnswerEngine
+from tests.fakes.runtime import platform_runtime
 
 ENGINE = FixedAnswerEngine(Answer(text="x", citations=(), abstained=False))
 
 
 def test_no_adapter_without_platforms_logo(db: Database) -> None:
-    assert build_logo_adapter(Manifest(), engine=ENGINE, db=db, environ={}) is None
+    assert build_logo_adapter(platform_runtime(Manifest(), db, ENGINE, environ={})) is None
 
 
 def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
@@ -26,7 +28,7 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
         proxy="http://proxy.example.lg.jp:8080", max_message_length=500, send_interval_s=1.5,
         answer_bots=True, default_tenant="yokosuka",
     ))
-    adapter = build_logo_adapter(manifest, engine=ENGINE, db=db, environ={"MY_LOGO_TOKEN": "tok"})
+    adapter = build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={"MY_LOGO_TOKEN": "tok"}))
     assert adapter is not None and adapter.name == "logo"
     client = adapter.client
     assert (client.url, client.api_version, client.proxy) == (
@@ -34,25 +36,27 @@ def test_adapter_takes_its_settings_from_the_manifest(db: Database) -> None:
     )
     assert (client.send_interval, client.ssl_context) == (1.5, None)
     assert adapter.max_message_length == 500
-    assert (adapter.answer_bots, adapter.default_tenant) == (True, "yokosuka")
-    assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
+    assert adapter.answer_bots is True
+    assert scope_for(adapter.manifest, "logo", ["a 1:1 talk"]) == Scope("yokosuka", ("laws",))
+    inflight = adapter.flow.inflight
+    assert isinstance(inflight, InFlight) and inflight.db is db  # resumed by a replica
     assert not adapter.connected()
 
 
 def test_missing_token_variable(db: Database) -> None:
     manifest = Manifest.model_validate(manifest_data())
     with pytest.raises(MissingSecret, match="environment variable LOGO_TOKEN is not set"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ={})
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={}))
 
 
 def test_unknown_default_tenant_and_missing_ca_file(db: Database, tmp_path: Path) -> None:
     env = {"LOGO_TOKEN": "tok"}
     manifest = Manifest.model_validate(manifest_data(default_tenant="kamakura"))
     with pytest.raises(ValueError, match=r"platforms.logo.default_tenant: no tenant with id 'kamakura'"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ=env))
     manifest = Manifest.model_validate(manifest_data(ca_file=str(tmp_path / "missing.pem")))
     with pytest.raises(ValueError, match=r"platforms\.logo\.ca_file: no such file"):
-        build_logo_adapter(manifest, engine=ENGINE, db=db, environ=env)
+        build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ=env))
 
 
 def test_logo_url_must_be_a_websocket_url() -> None:
@@ -61,21 +65,21 @@ def test_logo_url_must_be_a_websocket_url() -> None:
 
 
 def test_without_api_version_the_client_sends_the_official_clients(db: Database) -> None:
-    from adapters.logo.client import API_VERSION
-
     manifest = Manifest.model_validate(manifest_data(default_tenant="yokosuka"))
-    assert manifest.platforms.logo is not None and manifest.platforms.logo.api_version is None
-    adapter = build_logo_adapter(manifest, engine=ENGINE, db=db, environ={"LOGO_TOKEN": "tok"})
-    assert adapter is not None and adapter.client.api_version == API_VERSION == "1.122"
+    assert manifest.platforms.logo is not None and manifest.platforms.logo.api_version == LOGO_API_VERSION
+    adapter = build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={"LOGO_TOKEN": "tok"}))
+    assert adapter is not None and adapter.client.api_version == LOGO_API_VERSION == "1.122"
 
 
 def test_the_api_version_is_written_in_one_place() -> None:
-    """adapters/logo/client.py holds it; the manifest, the CLI and login refer to it."""
+    """manifest/schema.py holds it (LOGO_API_VERSION); the client, login and the CLI refer to it. The
+    JSON Schema generated from the model repeats it as the default."""
     root = Path(__file__).resolve().parents[3]
     places = [
         str(path.relative_to(root))
         for folder in ("adapters", "bot", "kairan", "manifest", "knowledge")
         for path in sorted((root / folder).rglob("*"))
-        if path.suffix in {".py", ".yaml", ".json"} and '"1.122"' in path.read_text(encoding="utf-8")
+        if path.suffix in {".py", ".yaml", ".json"} and path.name != "kairan.schema.json"
+        and '"1.122"' in path.read_text(encoding="utf-8")
     ]
-    assert places == ["adapters/logo/client.py"]
+    assert places == ["manifest/schema.py"]

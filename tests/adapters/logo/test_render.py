@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from adapters.logo.render import (
-    APOLOGY,
     Mention,
     PayloadError,
-    Question,
     answer_text,
     digest_text,
     is_addressed,
@@ -22,6 +18,7 @@ from adapters.logo.render import (
     to_incoming,
 )
 from bot.models import Answer, Citation, Digest, DigestItem
+from bot.wording import APOLOGY
 
 URL = "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_238_4"
 
@@ -186,13 +183,3 @@ def test_reply_chunks_open_with_the_mention() -> None:
     assert long[0].startswith("{@:501,6}@山田 太郎\n")
     assert all(text_length(c) <= 120 for c in long)
 
-
-def test_a_question_in_flight_survives_its_json_round_trip() -> None:
-    message = parse_message({"message_id": 12, "talk_id": 200, "user_id": 501, "type": 1,
-                             "content": "{@:9001,4}@回覧板 質問", "created_at": 1700000000000})
-    question = Question(message=message, name="山田 太郎", tenant="yokosuka", collections=["laws"])
-    stored = json.loads(json.dumps(question.to_payload(), ensure_ascii=False))
-    assert Question.from_payload(stored) == question
-    assert question.raw()["content"] == "{@:9001,4}@回覧板 質問" and "tenant" not in question.raw()
-    with pytest.raises(PayloadError, match="no field 'tenant'"):
-        Question.from_payload({k: v for k, v in stored.items() if k != "tenant"})

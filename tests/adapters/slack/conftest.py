@@ -20,10 +20,14 @@ from aiohttp import web
 
 from adapters.slack.app import SlackAdapter
 from bot.engine import AnswerEngine, EngineSettings
+from bot.flow.lifecycle import FlowSettings, Lifecycle
+from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
+from bot.state.inflight import InFlight
+from bot.state.outbox import Outbox
 from bot.state.threads import ThreadStore
 from knowledge.search import Searcher
 from manifest.schema import Manifest
@@ -143,9 +147,19 @@ AdapterFactory = Callable[..., SlackAdapter]
 def make_adapter(
     engine: AnswerEngine, db: Database, audit: AuditLog, slack: FakeSlack
 ) -> AdapterFactory:
-    def build(**overrides: Any) -> SlackAdapter:
+    """The adapter on the mock Web API; ``overrides`` may replace the lifecycle's parts (engine,
+    ledger, inflight, outbox), its settings (FlowSettings fields) and the adapter's own arguments."""
+
+    def build(
+        *, engine: Answerer = engine, ledger: EventLedger | None = None, inflight: InFlight | None = None,
+        outbox: Outbox | None = None, **overrides: Any,
+    ) -> SlackAdapter:
+        flow_fields = FlowSettings.__dataclass_fields__
+        flow_options = {k: overrides.pop(k) for k in list(overrides) if k in flow_fields}
+        lifecycle = Lifecycle(answerer=engine, ledger=ledger or EventLedger(db), inflight=inflight,
+                              outbox=outbox, settings=FlowSettings(**flow_options))
         kwargs: dict[str, Any] = {
-            "engine": engine, "ledger": EventLedger(db), "feedback": FeedbackStore(db), "audit": audit,
+            "lifecycle": lifecycle, "feedback": FeedbackStore(db), "audit": audit,
             "manifest": tenant_manifest(), "bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET,
             "mode": "http", "api_url": slack.api_url, "streaming": False,
         }

@@ -7,8 +7,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from adapters.slack.app import PROGRESS_REACTION
-from adapters.slack.render import APOLOGY_TEXT
+from adapters.slack.channel import PROGRESS_REACTION
+from bot import wording
 from bot.answer_text import FALLBACK_NOTICE
 from bot.engine import AnswerEngine, EngineSettings
 from bot.llm.base import Completion, LLMUnavailable, Prompt, StreamEvent
@@ -146,5 +146,5 @@ async def test_without_streaming_an_llm_failure_still_posts_the_extractive_answe
 
     assert provider.calls == ["complete"]
     [post] = slack.calls_to("chat.postMessage")
-    assert FALLBACK_NOTICE in str(post.params) and APOLOGY_TEXT not in str(post.params)
+    assert FALLBACK_NOTICE in str(post.params) and wording.APOLOGY not in str(post.params)
     assert "行政手続法 第五条" in str(post.params)

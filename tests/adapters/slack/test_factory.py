@@ -13,6 +13,7 @@ from bot.engine import AnswerEngine
 from bot.state.db import Database
 from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
+from tests.fakes.runtime import platform_runtime
 
 ENV_HTTP = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret"}
 ENV_SOCKET = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
@@ -23,9 +24,9 @@ def slack_manifest(**slack: object) -> Manifest:
 
 
 def test_no_slack_configuration_means_no_adapter(engine: AnswerEngine, db: Database) -> None:
-    assert build_slack_adapter(None, engine=engine, db=db, environ={}) is None
+    assert build_slack_adapter(platform_runtime(None, db, engine, environ={})) is None
     only_app_token = {"SLACK_APP_TOKEN": "xapp-1"}
-    assert build_slack_adapter(Manifest(), engine=engine, db=db, environ=only_app_token) is None
+    assert build_slack_adapter(platform_runtime(Manifest(), db, engine, environ=only_app_token)) is None
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_environment_only_single_tenant_bot(
     environ: dict[str, str], mode: str, engine: AnswerEngine, db: Database
 ) -> None:
     environ = environ | {"SLACK_API_URL": "http://127.0.0.1:9/api/"}
-    adapter = build_slack_adapter(None, engine=engine, db=db, environ=environ)
+    adapter = build_slack_adapter(platform_runtime(None, db, engine, environ=environ, audit=engine.audit))
     assert isinstance(adapter, SlackAdapter)
     assert adapter.mode == mode
     assert adapter.client.base_url == "http://127.0.0.1:9/api/"
@@ -48,11 +49,11 @@ def test_environment_only_single_tenant_bot(
 
 def test_environment_only_setup_must_be_complete(engine: AnswerEngine, db: Database) -> None:
     with pytest.raises(SlackConfigError, match="neither SLACK_APP_TOKEN"):
-        build_slack_adapter(None, engine=engine, db=db, environ={"SLACK_BOT_TOKEN": "xoxb-1"})
+        build_slack_adapter(platform_runtime(None, db, engine, environ={"SLACK_BOT_TOKEN": "xoxb-1"}))
     with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
-        build_slack_adapter(None, engine=engine, db=db, environ=ENV_HTTP | {"SLACK_MODE": "socket"})
+        build_slack_adapter(platform_runtime(None, db, engine, environ=ENV_HTTP | {"SLACK_MODE": "socket"}))
     with pytest.raises(SlackConfigError, match="SLACK_MODE must be"):
-        build_slack_adapter(None, engine=engine, db=db, environ=ENV_HTTP | {"SLACK_MODE": "rtm"})
+        build_slack_adapter(platform_runtime(None, db, engine, environ=ENV_HTTP | {"SLACK_MODE": "rtm"}))
 
 
 def test_manifest_names_the_variables(engine: AnswerEngine, db: Database) -> None:
@@ -60,24 +61,25 @@ def test_manifest_names_the_variables(engine: AnswerEngine, db: Database) -> Non
         mode="http", bot_token_env="KAIRAN_SLACK_BOT", signing_secret_env="KAIRAN_SLACK_SIG"
     )
     environ = {"KAIRAN_SLACK_BOT": "xoxb-9", "KAIRAN_SLACK_SIG": "sig", "KAIRAN_SLACK_STREAMING": "true"}
-    adapter = build_slack_adapter(manifest, engine=engine, db=db, environ=environ)
+    adapter = build_slack_adapter(platform_runtime(manifest, db, engine, environ=environ))
     assert adapter is not None and adapter.mode == "http" and adapter.client.token == "xoxb-9"
     assert adapter.streaming is True
     assert adapter.client.base_url == "https://slack.com/api/"
     missing = r"KAIRAN_SLACK_SIG is not set.*platforms\.slack\.signing_secret_env"
     with pytest.raises(MissingSecret, match=missing):
-        build_slack_adapter(manifest, engine=engine, db=db, environ={"KAIRAN_SLACK_BOT": "xoxb-9"})
+        build_slack_adapter(platform_runtime(manifest, db, engine, environ={"KAIRAN_SLACK_BOT": "xoxb-9"}))
     socket = slack_manifest(mode="socket")
     with pytest.raises(MissingSecret, match="SLACK_APP_TOKEN"):
-        build_slack_adapter(socket, engine=engine, db=db, environ={"SLACK_BOT_TOKEN": "xoxb-9"})
+        build_slack_adapter(platform_runtime(socket, db, engine, environ={"SLACK_BOT_TOKEN": "xoxb-9"}))
 
 
 def test_adapter_rejects_inconsistent_settings(engine: AnswerEngine, db: Database) -> None:
+    from bot.flow.lifecycle import Lifecycle
     from bot.state.audit import AuditLog
     from bot.state.events import EventLedger
     from bot.state.feedback import FeedbackStore
 
-    common = {"engine": engine, "ledger": EventLedger(db), "feedback": FeedbackStore(db),
+    common = {"lifecycle": Lifecycle(answerer=engine, ledger=EventLedger(db)), "feedback": FeedbackStore(db),
               "audit": AuditLog(db, salt="s"), "manifest": None, "bot_token": "xoxb-1"}
     with pytest.raises(SlackConfigError, match="signing secret"):
         SlackAdapter(**common, mode="http")

@@ -11,22 +11,18 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.app import EMPTY_QUESTION_TEXT, METHOD_SCOPES, PROGRESS_REACTION, SlackConfigError
+from adapters.slack.app import METHOD_SCOPES, PROGRESS_REACTION, SlackConfigError
 from adapters.slack.render import (
     ABSTAINED_LEAD,
-    APOLOGY_TEXT,
-    FEEDBACK_FAILED_TEXT,
     FEEDBACK_HELPFUL,
     FEEDBACK_NOT_HELPFUL,
     INQUIRY_LEAD,
-    PROGRESS_STATUS,
     SECTION_LIMIT,
-    THANKS_TEXT,
-    UNMAPPED_CHANNEL_TEXT,
 )
+from bot import wording
 from bot.digest.compose import digest_marker
 from bot.engine import AnswerEngine, EngineSettings
-from bot.models import ConversationRef, Digest, DigestItem
+from bot.models import Answer, ConversationRef, Digest, DigestItem
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.events import EventLedger
@@ -35,7 +31,7 @@ from bot.state.threads import ThreadStore
 from knowledge.search import Searcher
 from manifest.schema import Manifest
 from tests.adapters.slack.conftest import SOUMU_CHANNEL, TENANT, load_fixture
-from tests.fakes.engines import FailingEngine, ScriptedProvider
+from tests.fakes.engines import FailingEngine, FixedAnswerEngine, ScriptedProvider
 from tests.fakes.slack_api import FakeSlack, SlackCall
 
 MENTION_TS = "1715000000.000100"
@@ -144,7 +140,7 @@ async def test_direct_message_shows_status_and_answers_in_its_thread(
     assert post.params["channel"] == "D0STAFF002"
     assert post.params["thread_ts"] == payload["event"]["ts"]
     statuses = await slack.wait_for("assistant.threads.setStatus", count=2)
-    assert [s.params["status"] for s in statuses] == [PROGRESS_STATUS, ""]
+    assert [s.params["status"] for s in statuses] == [wording.WORKING, ""]
     assert statuses[0].params["channel_id"] == "D0STAFF002"
     assert statuses[0].params["thread_ts"] == payload["event"]["ts"]
     assert statuses[0].time < post.time
@@ -179,7 +175,7 @@ async def test_bot_messages_and_edits_in_dms_are_ignored(
     assert (await running.event(edit))[0] == 200
     await barrier(running, slack, 0)
     assert len(slack.calls_to("chat.postMessage")) == 1
-    assert EventLedger(running.adapter.ledger.db).claim("slack", "Ev0BOTMESSAGE1")  # never claimed
+    assert EventLedger(running.adapter.flow.ledger.db).claim("slack", "Ev0BOTMESSAGE1")  # never claimed
 
 
 async def test_a_dm_reported_as_app_mention_and_message_im_is_answered_once(
@@ -209,7 +205,7 @@ async def test_mention_without_a_question_gets_a_hint(
     payload["event"]["text"] = "<@U0KAIRANBOT>  "
     await running.event(payload)
     [post] = await slack.wait_for("chat.postMessage")
-    assert post.params["text"] == EMPTY_QUESTION_TEXT
+    assert post.params["text"] == wording.EMPTY_QUESTION
     assert post.params["thread_ts"] == MENTION_TS
 
 
@@ -227,8 +223,28 @@ async def test_unmapped_channel_of_a_multi_tenant_manifest_is_not_answered(
     running = await serve(make_adapter(manifest=manifest, engine=engine))
     await running.event(load_fixture("payload_app_mention.json"))
     [post] = await slack.wait_for("chat.postMessage")
-    assert post.params["text"] == UNMAPPED_CHANNEL_TEXT
+    assert post.params["text"] == wording.NOT_CONFIGURED
     assert engine.questions == []
+
+
+async def test_an_unlisted_channel_searches_only_the_public_collections_of_the_only_tenant(
+    make_adapter: Any, serve: Any, slack: FakeSlack
+) -> None:
+    """Issue 16, item 9: a channel not in the manifest (a Slack Connect channel shared with another
+    organisation, say) was answered from the tenant's internal collection, while the channel the
+    manifest lists was limited to laws."""
+    manifest = Manifest.model_validate({
+        "knowledge": {"collections": [{"name": "laws", "public": True}, {"name": "internal"}]},
+        "platforms": {"slack": {"mode": "http"}},
+        "tenants": [{"id": TENANT, "name": "テスト市", "collections": ["laws", "internal"],
+                     "channels": [{"platform": "slack", "id": "C0LISTED", "collections": ["laws"]}]}],
+    })
+    engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
+    running = await serve(make_adapter(manifest=manifest, engine=engine))
+    await running.event(load_fixture("payload_app_mention.json"))  # in C0SOUMU001, listed nowhere
+    await slack.wait_for("chat.postMessage")
+    assert [q.ref.tenant for q in engine.questions] == [TENANT]
+    assert engine.collections == [["laws"]]
 
 
 @pytest.mark.parametrize("kind", ["bad", "stale", "missing"])
@@ -317,7 +333,7 @@ async def test_engine_failure_posts_the_apology_and_logs_the_traceback(
         await running.event(load_fixture("payload_app_mention.json"))
         [post] = await slack.wait_for("chat.postMessage")
         await slack.wait_for("reactions.remove")
-    assert post.params["text"] == APOLOGY_TEXT
+    assert post.params["text"] == wording.APOLOGY
     assert post.params["thread_ts"] == MENTION_TS
     sent = json.dumps([c.params for c in slack.calls], ensure_ascii=False)
     for leak in ("RuntimeError", "Traceback", "lancedb exploded", "/srv/kairan"):
@@ -340,7 +356,7 @@ async def test_feedback_click_is_stored_against_the_audit_record(
     status, elapsed, _ = await running.interaction(click)
     assert status == 200 and elapsed < 1.0
     [thanks] = await slack.wait_for("chat.postEphemeral")
-    assert thanks.params["text"] == THANKS_TEXT
+    assert thanks.params["text"] == wording.FEEDBACK_THANKS
     assert (thanks.params["channel"], thanks.params["user"]) == (SOUMU_CHANNEL, "U0STAFF001")
     assert thanks.params["thread_ts"] == MENTION_TS
     [stored] = FeedbackStore(db).for_answer(audit_id)
@@ -362,7 +378,7 @@ async def test_feedback_on_an_unknown_answer_is_reported_not_stored(
     click["actions"][0]["value"] = "no-such-audit-record"
     assert (await running.interaction(click))[0] == 200
     [reply] = await slack.wait_for("chat.postEphemeral")
-    assert reply.params["text"] == FEEDBACK_FAILED_TEXT
+    assert reply.params["text"] == wording.FEEDBACK_FAILED
     assert FeedbackStore(db).counts() == {"helpful": 0, "not_helpful": 0}
 
 
@@ -427,7 +443,7 @@ async def test_streaming_unsupported_falls_back_to_one_message(
     assert post.params["thread_ts"] == MENTION_TS
     assert f"[1] {DAI5JO_LINK} ✅" in "\n".join(texts(post))
     assert slack.calls_to("chat.appendStream") == [] and slack.calls_to("chat.update") == []
-    assert adapter._stream_supported is False
+    assert adapter.channel.stream_supported is False
 
 
 async def test_assistant_thread_start_greets_and_suggests_prompts(

@@ -1,13 +1,11 @@
-"""Slack payload → IncomingMessage and channel → tenant (pure)."""
+"""Slack payload → IncomingMessage (pure); channel → tenant is tests/manifest/test_scope.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from adapters.slack.payloads import (
-    ChannelScope,
     PayloadError,
-    channel_scope,
     clean_text,
     feedback_click,
     incoming_message,
@@ -15,22 +13,7 @@ from adapters.slack.payloads import (
 )
 from adapters.slack.render import FEEDBACK_ACTIONS
 from bot.models import ConversationRef
-from manifest.schema import Manifest
-from tests.adapters.slack.conftest import load_fixture, tenant_manifest
-
-
-def two_tenants() -> Manifest:
-    return Manifest.model_validate({
-        "knowledge": {"collections": [{"name": "laws"}, {"name": "a-internal", "owner": "a"}]},
-        "platforms": {"slack": {"mode": "socket"}},
-        "tenants": [
-            {"id": "a", "name": "A市", "collections": ["laws", "a-internal"],
-             "channels": [{"platform": "slack", "id": "C0A", "collections": ["a-internal"]},
-                          {"platform": "slack", "id": "C0A2"}]},
-            {"id": "b", "name": "B町", "collections": ["laws"],
-             "channels": [{"platform": "console", "id": "C0A"}]},
-        ],
-    })
+from tests.adapters.slack.conftest import load_fixture
 
 
 def test_app_mention_becomes_an_incoming_message() -> None:
@@ -72,16 +55,6 @@ def test_only_messages_people_type_in_dms_count() -> None:
     assert not is_user_dm(dm | {"subtype": "message_changed"})
     assert not is_user_dm(dm | {"channel_type": "channel"})
     assert not is_user_dm(dm | {"bot_id": "B0X"})
-
-
-def test_channel_scope_from_the_manifest() -> None:
-    manifest = two_tenants()
-    assert channel_scope(manifest, "C0A") == ChannelScope("a", ("a-internal",))
-    assert channel_scope(manifest, "C0A2") == ChannelScope("a", ("laws", "a-internal"))
-    assert channel_scope(manifest, "C0UNKNOWN") is None  # several tenants: never guess
-    assert channel_scope(tenant_manifest(), "D0ANYDM") == ChannelScope("testcity", ("laws",))
-    assert channel_scope(None, "C0X") == ChannelScope("default", None)
-    assert channel_scope(Manifest(), "C0X") == ChannelScope("default", None)
 
 
 def test_feedback_click_parsing() -> None:

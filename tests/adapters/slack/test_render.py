@@ -6,7 +6,6 @@ import pytest
 
 from adapters.slack.render import (
     ABSTAINED_LEAD,
-    APOLOGY_TEXT,
     BLOCK_LIMIT,
     FEEDBACK_BLOCK_ID,
     FEEDBACK_HELPFUL,
@@ -22,6 +21,7 @@ from adapters.slack.render import (
     split_text,
     to_mrkdwn,
 )
+from bot import wording
 from bot.models import Answer, Citation, Digest, DigestItem
 
 URL_238_4 = "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_238_4"
@@ -133,10 +133,10 @@ def test_abstention_without_a_draft_is_one_message() -> None:
 
 def test_apology_is_the_fixed_japanese_text() -> None:
     message = apology_message()
-    assert message.text == APOLOGY_TEXT == (
+    assert message.text == wording.APOLOGY == (
         "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
     )
-    assert APOLOGY_TEXT in section_texts(message.blocks)[0]
+    assert wording.APOLOGY in section_texts(message.blocks)[0]
 
 
 def test_digest_lists_items_as_links_with_date_and_source() -> None:

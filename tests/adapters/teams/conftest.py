@@ -6,20 +6,24 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
 
-from adapters.teams.adapter import AnswerSource, TeamsAdapter
+from adapters.teams.adapter import TeamsAdapter
 from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from bot.engine import AnswerEngine, EngineSettings
+from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.llm.base import LLMProvider
+from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
+from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from kairan.wiring import open_searcher
@@ -27,6 +31,7 @@ from knowledge.ingest import Ingestor, discover
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
 from manifest.schema import Manifest
+from tests.fakes.runtime import platform_runtime
 from tests.fakes.teams_auth import FakeBotFrameworkIssuer, LocalJwksManager, fake_connections, local_jwks_uri
 from tests.fakes.teams_connector import MockConnector
 
@@ -52,7 +57,10 @@ def teams_manifest() -> Manifest:
     """Two municipalities; 横須賀市 has the channel and every chat of its Entra tenant."""
     return Manifest.model_validate(
         {
-            "platforms": {"teams": {"app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD"}},
+            "platforms": {"teams": {
+                "app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD",
+                "service_url_hosts": ["127.0.0.1"],  # the mock Bot Connector
+            }},
             "tenants": [
                 {
                     "id": "yokosuka",
@@ -104,42 +112,49 @@ class Teams:
     jwks: LocalJwksManager
     db: Database
     adapters: list[TeamsAdapter] = field(default_factory=list)
+    runners: list[web.AppRunner] = field(default_factory=list)
+    ports: dict[int, int] = field(default_factory=dict)
 
     async def start_adapter(
         self,
-        engine: AnswerSource,
+        engine: Answerer,
         *,
         outbox: Outbox | None = None,
         queue_failures: bool = True,
-        redeliver_interval: float | None = None,
+        redeliver_interval: float = 30.0,
         inflight: InFlight | None = None,
         resume_interval: float = 60.0,
         **settings: Any,
     ) -> TeamsAdapter:
-        """The factory's adapter, started; ``outbox`` replaces the factory's (``queue_failures=False``:
-        none, refused answers are only logged), ``inflight`` and ``resume_interval`` replace its
-        questions in flight (e.g. a short ``stale_after``), ``settings`` replace fields of its
+        """The factory's adapter, started, on a lifecycle like the factory's: ``outbox`` replaces its
+        outbox (``queue_failures=False``: none, refused answers are only logged), ``inflight`` its
+        questions in flight (e.g. a short ``stale_after``); ``settings`` replace fields of its
         TeamsSettings."""
         manifest = teams_manifest()
+        lifecycle = Lifecycle(
+            answerer=engine,
+            ledger=EventLedger(self.db),
+            inflight=inflight or InFlight(self.db),
+            outbox=(outbox or Outbox(self.db)) if queue_failures else None,
+            settings=FlowSettings(redeliver_interval=redeliver_interval, resume_interval=resume_interval),
+        )
         adapter = build_teams_adapter(
-            manifest,
-            engine=engine,
-            db=self.db,
-            environ=ENV,
-            host="127.0.0.1",
-            port=0,
+            platform_runtime(
+                manifest, self.db, engine, environ=ENV, audit=AuditLog(self.db), lifecycle=lifecycle
+            ),
             connections=fake_connections(teams_auth_configuration(manifest, ENV)),
-            inflight=inflight,
-            resume_interval=resume_interval,
+            **settings,
         )
         assert adapter is not None
-        if settings:
-            adapter.settings = replace(adapter.settings, **settings)
-        if outbox is not None or not queue_failures:
-            adapter.outbox = outbox if queue_failures else None
-        if redeliver_interval is not None:
-            adapter.redeliver_interval = redeliver_interval
         await adapter.start()
+        # What kairan serve does: the adapter's endpoint mounted on an aiohttp app (here on port 0).
+        app = web.Application()
+        app.add_subapp(*adapter.http_endpoint())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self.runners.append(runner)
+        self.ports[id(adapter)] = int(runner.addresses[0][1])
         self.adapters.append(adapter)
         return adapter
 
@@ -160,7 +175,7 @@ class Teams:
         headers = {}
         if authorization is not None:
             headers["Authorization"] = f"Bearer {self.token()}" if authorization == "valid" else authorization
-        url = f"http://127.0.0.1:{adapter.port}/api/messages"
+        url = f"http://127.0.0.1:{self.ports[id(adapter)]}/api/messages"
         async with (
             aiohttp.ClientSession() as session,
             session.post(url, json=body, headers=headers) as response,
@@ -181,3 +196,5 @@ async def teams(db: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
         finally:
             for adapter in harness.adapters:
                 await adapter.stop()
+            for runner in harness.runners:
+                await runner.cleanup()

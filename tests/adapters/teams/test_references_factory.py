@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
 from tests.adapters.teams.conftest import APP_ID, ENV, teams_manifest
 from tests.fakes.engines import FailingEngine
+from tests.fakes.runtime import platform_runtime
 
 REFERENCE = {
     "bot": {"id": f"28:{APP_ID}"},
@@ -62,17 +64,19 @@ def test_references_survive_a_reopened_database(tmp_path: Path) -> None:
 def test_factory_returns_none_without_teams_and_reads_secrets_from_env(tmp_path: Path) -> None:
     with open_database(f"sqlite:///{tmp_path / 'state.db'}") as db:
         engine = FailingEngine(RuntimeError("unused"))
-        assert build_teams_adapter(Manifest(), engine=engine, db=db, environ=ENV) is None
+        assert build_teams_adapter(platform_runtime(Manifest(), db, engine, environ=ENV)) is None
 
-        adapter = build_teams_adapter(teams_manifest(), engine=engine, db=db, environ=ENV)
+        adapter = build_teams_adapter(platform_runtime(teams_manifest(), db, engine, environ=ENV))
         assert adapter is not None and adapter.name == "teams" and not adapter.connected()
         assert adapter.settings.app_id == APP_ID and adapter.settings.aad_tenant_id is None
         assert adapter.auth.CLIENT_ID == APP_ID and adapter.auth.TENANT_ID == "botframework.com"
         assert isinstance(adapter.app.connection_manager, MsalConnectionManager)
-        assert isinstance(adapter.inflight, InFlight) and adapter.inflight.db is db  # resumed by a replica
+        inflight = adapter.flow.inflight
+        assert isinstance(inflight, InFlight) and inflight.db is db  # resumed by a replica
 
         with pytest.raises(MissingSecret, match="TEAMS_APP_PASSWORD is not set"):
-            build_teams_adapter(teams_manifest(), engine=engine, db=db, environ={"TEAMS_APP_ID": APP_ID})
+            only_id = {"TEAMS_APP_ID": APP_ID}
+            build_teams_adapter(platform_runtime(teams_manifest(), db, engine, environ=only_id))
 
 
 def test_single_tenant_app_takes_the_tenant_from_env() -> None:
@@ -84,3 +88,33 @@ def test_single_tenant_app_takes_the_tenant_from_env() -> None:
     assert ENV["TEAMS_APP_PASSWORD"] == auth.CLIENT_SECRET
     with pytest.raises(MissingSecret, match="TEAMS_TENANT_ID"):
         teams_auth_configuration(manifest, ENV)
+
+
+def test_replicas_saving_the_same_conversation_at_once_do_not_collide(state_url: str) -> None:
+    """Every message saves its conversation's reference; behind a load balancer two replicas save
+    the same one at the same moment. A select-then-insert lost that race with a unique violation on
+    PostgreSQL; the upsert (INSERT … ON CONFLICT DO UPDATE) keeps the last one written."""
+    with open_database(state_url) as db:
+        stores = [ConversationStore(db) for _ in range(8)]
+        start = threading.Barrier(len(stores))
+        errors: list[BaseException] = []
+
+        def save(store: ConversationStore, n: int) -> None:
+            start.wait()
+            try:
+                store.save("19:abc@thread.tacv2", {**REFERENCE, "n": n}, conversation_type="channel")
+                store.link_answer("19:abc@thread.tacv2", "1748824269001", f"audit-{n}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save, args=(s, n)) for n, s in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        [stored] = stores[0].all()
+        assert stored.reference["n"] in range(len(stores))
+        assert stores[0].audit_id_for("19:abc@thread.tacv2", "1748824269001") in {
+            f"audit-{n}" for n in range(len(stores))
+        }

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from adapters.teams import render
-from adapters.teams.routing import Scope, resolve_scope
+from adapters.teams.routing import resolve_scope
 from bot.models import Answer, Citation, ConversationRef, Digest, DigestItem, Usage
 from manifest.schema import Manifest
+from manifest.scope import Scope
 from tests.adapters.teams.conftest import (
     AAD_TENANT,
     BOT_ACCOUNT,
@@ -239,7 +240,7 @@ def test_scope_by_channel_team_entra_tenant_or_the_only_tenant() -> None:
     assert resolve_scope(by_team, payload("channel_mention")) == Scope("a", ("laws",))
     single = Manifest.model_validate({"platforms": teams, "tenants": [{"id": "only", "name": "C町"}]})
     assert resolve_scope(single, stranger) == Scope("only", ("laws",))
-    assert resolve_scope(Manifest(), stranger) == Scope("default", None)
+    assert resolve_scope(Manifest(), stranger) == Scope("local", None)
     # A single-tenant Entra app refuses other directories whatever the manifest says.
     assert resolve_scope(single, stranger, allowed_aad_tenant=AAD_TENANT) is None
     assert resolve_scope(single, payload("group_chat"), allowed_aad_tenant=AAD_TENANT) == Scope(

@@ -12,6 +12,7 @@ from lxml import etree
 from bot.digest.config import FeedSource, Subscription
 from bot.digest.fetch import Fetcher
 from bot.digest.runner import DigestRunner
+from bot.digest.sites import SitePolicy
 from bot.digest.summarise import Summariser
 from bot.models import ConversationRef
 from bot.state.db import Database, open_database
@@ -72,19 +73,29 @@ def clock() -> Clock:
     return Clock(datetime(2025, 4, 1, 0, 0, tzinfo=UTC))
 
 
+def local_policy(server: FeedServer) -> SitePolicy:
+    """The fake server's site, named as an on-premises host (it listens on 127.0.0.1)."""
+    return SitePolicy.for_feed(server.base_url, internal_hosts=[server.host])
+
+
 def rdf_feed(server: FeedServer) -> FeedSource:
     return FeedSource(
-        id="nta-news", kind="rdf", url=server.url("/news.rdf"), collection="circulars", category="国税庁"
+        id="nta-news", kind="rdf", url=server.url("/news.rdf"), collection="circulars", category="国税庁",
+        internal_hosts=(server.host,),
     )
 
 
 def rss_feed(server: FeedServer) -> FeedSource:
-    return FeedSource(id="nta-kihon", kind="rss", url=server.url("/feeds/kihon.rss"), collection="circulars")
+    return FeedSource(
+        id="nta-kihon", kind="rss", url=server.url("/feeds/kihon.rss"), collection="circulars",
+        internal_hosts=(server.host,),
+    )
 
 
 def atom_feed(server: FeedServer) -> FeedSource:
     return FeedSource(
-        id="nta-sozoku", kind="atom", url=server.url("/feeds/sozoku.atom"), collection="circulars"
+        id="nta-sozoku", kind="atom", url=server.url("/feeds/sozoku.atom"), collection="circulars",
+        internal_hosts=(server.host,),
     )
 
 
@@ -108,7 +119,10 @@ async def make_runner(db: Database, clock: Clock) -> AsyncIterator[RunnerFactory
         adapter: RecordingAdapter | None = None,
         **kwargs: object,
     ) -> DigestRunner:
-        fetcher = Fetcher(retries=1, backoff_s=0, host_delay_s=0, max_bytes=1024 * 1024)
+        fetcher = kwargs.pop("fetcher", None) or Fetcher(
+            retries=1, backoff_s=0, host_delay_s=0, max_bytes=1024 * 1024
+        )
+        assert isinstance(fetcher, Fetcher)
         fetchers.append(fetcher)
         options: dict[str, object] = {"summariser": Summariser(), "clock": clock}
         options.update(kwargs)

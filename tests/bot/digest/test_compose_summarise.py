@@ -113,7 +113,9 @@ async def test_llm_summary_is_verified_and_markers_removed() -> None:
         "相続税と贈与税の過少申告加算税及び無申告加算税の取扱いを定めた事務運営指針です。"
         "「今後処理するものからこれにより取り扱われたい」とされています。"
     )
-    assert "[1] 相続税…（事務運営指針）" in llm.prompts[0].system_context
+    [prompt] = llm.prompts
+    assert prompt.system_context == ""  # the fetched document is data in the user turn, not an instruction
+    assert prompt.messages[-1].text.startswith('<source n="1" title="相続税…（事務運営指針）"')
 
 
 @pytest.mark.parametrize(

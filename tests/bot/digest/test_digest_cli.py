@@ -57,6 +57,7 @@ feeds:
     kind: rdf
     url: {server.url("/news.rdf")}
     collection: circulars
+    internal_hosts: ["{server.host}"]
 tenants:
   - id: yokosuka
     name: 横須賀市

@@ -26,10 +26,9 @@ def raw_sql(url: str, script: str) -> None:
     if parsed.get_backend_name() == "sqlite":
         con = sqlite3.connect(str(parsed.database))
         try:
-            con.executescript(
-                "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;"
-                + script
-            )
+            drops = "".join(f"DROP TRIGGER IF EXISTS {t}_no_{op};"
+                            for t in ("audit_log", "feedback_log") for op in ("update", "delete"))
+            con.executescript(drops + script)
             con.commit()
         finally:
             con.close()
@@ -38,7 +37,8 @@ def raw_sql(url: str, script: str) -> None:
 
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as conn:
-        conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log")
+        for table in ("audit_log", "feedback_log"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update ON {table}")  # type: ignore[call-overload]
         for statement in filter(str.strip, script.split(";")):
             conn.execute(statement)  # type: ignore[call-overload]  # test-made SQL
 

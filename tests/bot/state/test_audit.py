@@ -283,6 +283,6 @@ def test_audit_verify_command(db: Database, tamper: Tamper) -> None:
     code, out = audit_verify(db)
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == "監査ログに 2 件の異常があります（全 4 件）"
+    assert lines[0] == "監査ログに 2 件の異常があります（全 4 件、評価の記録 0 件）"
     assert lines[2].startswith(f"  seq 3  改ざん（内容の変更） edited  id={ids[2]}")
     assert lines[3].startswith("  seq 5  削除 deleted  id=-")

@@ -57,7 +57,9 @@ def test_replicas_starting_at_once_create_the_schema_once(postgres_url: str) -> 
     try:
         assert errors == []
         tables = set(inspect(opened[0].engine).get_table_names())
-        assert {"audit_log", "audit_head", "processed_events", "usage", "feedback"} <= tables
+        # One registry: the digest and Teams tables are created with the rest, under the same lock.
+        assert {"audit_log", "audit_head", "processed_events", "usage", "feedback", "outbox",
+                "questions_in_flight", "digest_ledger", "digest_items", "teams_conversations"} <= tables
     finally:
         for db in opened:
             db.close()

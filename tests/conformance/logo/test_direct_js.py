@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from adapters.logo.adapter import Engine, LogoAdapter
-from adapters.logo.client import API_VERSION as CLIENT_API_VERSION
+from adapters.logo.adapter import LogoAdapter
 from bot.models import Answer, Citation
+from bot.ports import Answerer
 from bot.state.db import Database
-from manifest.schema import Manifest
+from manifest.schema import LOGO_API_VERSION, Manifest
 from tests.adapters.logo.conftest import make_adapter
 from tests.conformance.logo.direct_js import DirectJsUser, NodeMissing, install
 from tests.fakes.engines import FixedAnswerEngine
@@ -60,7 +60,7 @@ def yamada(script: Path, server: LogoFakeServer, tmp_path: Path, token: str = YA
 
 
 async def bot(
-    server: LogoFakeServer, engine: Engine, db: Database, manifest: Manifest, **options: Any
+    server: LogoFakeServer, engine: Answerer, db: Database, manifest: Manifest, **options: Any
 ) -> LogoAdapter:
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest, **options)
     await adapter.start()
@@ -89,7 +89,7 @@ async def test_the_official_client_signs_in_through_its_whole_handshake(
     assert calls.index("start_notification") < calls.index("update_last_used_at")
     # The version the official client announces is the one the fake serves and kairan sends.
     assert server.attempts("create_session")[0].params == [YAMADA_TOKEN, API_VERSION, "bot"]
-    assert API_VERSION == CLIENT_API_VERSION == "1.122"
+    assert API_VERSION == LOGO_API_VERSION == "1.122"
     talks = {int(t["id"]): t for t in ready["talks"]}
     assert set(talks) == {PAIR_TALK, GROUP_TALK}  # 雑談 is not his
     assert talks[GROUP_TALK]["name"] == "福祉部" and str(BOT_ID) in talks[GROUP_TALK]["users"]
@@ -98,7 +98,7 @@ async def test_the_official_client_signs_in_through_its_whole_handshake(
 
 
 async def test_a_question_from_the_official_client_gets_kairans_cited_answer_and_read_mark(
-    user_script: Path, server: LogoFakeServer, tmp_path: Path, real_engine: Engine, db: Database,
+    user_script: Path, server: LogoFakeServer, tmp_path: Path, real_engine: Answerer, db: Database,
     manifest: Manifest,
 ) -> None:
     adapter = await bot(server, real_engine, db, manifest)

@@ -1,13 +1,13 @@
-"""Questions in flight for an adapter: one whose bot died mid-answer is answered again by a replica.
+"""Questions in flight: one whose bot died mid-answer is answered again by a replica.
 
-The adapter claims each question with ``claim`` (the event ledger and ``bot.state.inflight``, in one
-transaction) and answers it inside ``answering``: while the answer runs the row is touched every
-third of ``stale_after``; when it ends (answered, apologised for, handed to the outbox, or failed
-with an exception) the row is dropped; when the task is cancelled (a bot stopped past its drain
-timeout) it is kept, so a replica resumes it. Every ``interval`` seconds the resume loop takes the
-platform's interrupted rows (each leased to this replica) and, each in a task of its own, answers
-one again (one WARNING line) or, past ``max_attempts``, gives it up (one ERROR line, the adapter
-posts a short apology) and drops it.
+The question flow (``bot.flow.lifecycle``) claims each question with ``claim`` (the event ledger and
+``bot.state.inflight``, in one transaction) and answers it inside ``answering``: while the answer
+runs the row is touched every third of ``stale_after``; when it ends (answered, apologised for,
+handed to the outbox, or failed with an exception) the row is dropped; when the task is cancelled (a
+bot stopped past its drain timeout) it is kept, so a replica resumes it. Every ``interval`` seconds
+the resume loop takes the platform's interrupted rows (each leased to this replica) and, each in a
+task of its own, answers one again (one WARNING line) or, past ``max_attempts``, gives it up (one
+ERROR line, a short apology is posted) and drops it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from adapters.periodic import Periodic, always
+from bot.flow.periodic import Periodic, always
 from bot.state.db import utc_now
 from bot.state.inflight import InFlight, Interrupted
 
@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 Handle = Callable[[Interrupted], Awaitable[None]]
 RunState = Callable[..., Awaitable[Any]]  # runs a state-DB call off the event loop: run(func, *args)
-Spawn = Callable[[Coroutine[Any, Any, None]], object]  # runs a coroutine as the adapter's tracked task
+Spawn = Callable[[Coroutine[Any, Any, None]], object]  # runs a coroutine as one of the flow's tracked tasks
 
 
 class Resumer(Periodic):
-    """``start()`` with the adapter, ``stop()`` before it stops; ``resume_interrupted()`` runs one round."""
+    """``start()`` with the flow, ``stop()`` before it stops; ``resume_interrupted()`` runs one round."""
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class Resumer(Periodic):
         self.spawn = spawn
         self.label = label  # "Teams", "LoGo": how the platform is named in log lines
         self.describe = describe  # e.g. "message 12 in talk 200"
-        self.run = run  # e.g. the adapter's own state threads, apart from the searches' default executor
+        self.run = run  # e.g. the flow's own state threads, apart from the searches' default executor
         super().__init__(interval=interval, ready=ready)  # ready False: skip the round, nothing is taken
         self.failure = f"resuming interrupted {label} questions failed"
 

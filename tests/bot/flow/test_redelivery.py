@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.redelivery import Redelivery
+from bot.flow.redelivery import Redelivery
 from bot.state.db import Database, open_database
 from bot.state.outbox import Outbox, Queued
 

@@ -1,5 +1,6 @@
-"""The LoGo outbox: a reply the server does not take during an outage is queued and posted once later;
-a rejected one is not queued, and a queued one the server later rejects is abandoned with one line."""
+"""LoGo Chat as a channel of the question lifecycle: a reply the server does not take during an outage
+is queued and posted once later; a rejected one is not queued (the apology goes out instead), and a
+queued one the server later rejects is abandoned with one line."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.logo.channel import is_outage
 from adapters.logo.client import ConnectionLost, LogoError, ProtocolError, RpcError
-from adapters.logo.outbox import is_outage
 from adapters.logo.render import reply_chunks
 from bot.models import Answer
 from bot.state.db import Database
 from bot.state.outbox import Outbox
+from bot.wording import APOLOGY
 from manifest.schema import Manifest
 from tests.adapters.logo.conftest import make_adapter
 from tests.fakes.engines import FixedAnswerEngine
@@ -82,14 +84,14 @@ async def test_logo_busy_past_the_retries_gets_the_answer_queued_and_posted_once
     assert replies(server) == EXPECTED
     assert len(server.attempts("create_message")) == 2 * ATTEMPTS + len(EXPECTED)
     assert outbox.pending("logo") == 0
-    [queued] = lines(caplog, "adapters.logo.outbox", logging.WARNING)
+    [queued] = lines(caplog, "bot.flow.lifecycle", logging.WARNING)
     assert f"talk {PAIR_TALK}" in queued and "503" in queued and "queued" in queued
-    [posted] = lines(caplog, "adapters.redelivery", logging.INFO)
-    assert posted.startswith("queued LoGo answer to message") and "posted (attempt 2)" in posted
+    [posted] = lines(caplog, "bot.flow.redelivery", logging.INFO)
+    assert posted.startswith("queued LoGo answer for message") and "posted (attempt 2)" in posted
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-async def test_a_rejected_answer_is_not_queued(
+async def test_a_rejected_answer_is_not_queued_and_the_apology_goes_out(
     server: LogoFakeServer, db: Database, manifest: Manifest, caplog: pytest.LogCaptureFixture
 ) -> None:
     outbox = Outbox(db)
@@ -100,13 +102,14 @@ async def test_a_rejected_answer_is_not_queued(
         try:
             await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="行政財産の貸付けは？")
             await until(lambda: bool(server.attempts("create_message")))
-            await until(lambda: not adapter._tasks)
+            await until(lambda: not adapter.flow.in_progress)
         finally:
             await adapter.stop()
 
-    assert replies(server) == [] and outbox.pending("logo") == 0
+    # Before the shared lifecycle LoGo stayed silent here; Slack and Teams post the apology instead.
+    assert replies(server) == [f"{YAMADA_MENTION}\n{APOLOGY}"] and outbox.pending("logo") == 0
     [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert error.startswith(f"LoGo: posting to talk {PAIR_TALK} failed") and "400" in error
+    assert error.startswith("LoGo create_message failed: 400") and f"talk {PAIR_TALK}" in error
 
 
 async def test_a_queued_answer_the_server_then_rejects_is_abandoned_with_one_error_line(
@@ -132,7 +135,7 @@ async def test_a_queued_answer_the_server_then_rejects_is_abandoned_with_one_err
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert error.exc_info is None
     message = error.getMessage()
-    assert message.startswith("queued LoGo answer to message") and "refused" in message and "400" in message
+    assert message.startswith("queued LoGo answer for message") and "refused" in message and "400" in message
 
 
 def test_only_logo_errors_are_classified() -> None:

@@ -1,4 +1,4 @@
-"""A round of work an adapter runs every few seconds while it is started (redelivery, resumption)."""
+"""A round of work a question flow runs every few seconds while it is started (redelivery, resumption)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def always() -> bool:
 
 
 class Periodic:
-    """``start()`` with the adapter, ``stop()`` before it stops; ``run_round()`` is one round.
+    """``start()`` with the flow, ``stop()`` before it stops; ``run_round()`` is one round.
 
     A round is skipped while ``ready()`` is False (e.g. disconnected); a round that fails is logged
     with ``failure`` and the next one runs as planned.

@@ -1,7 +1,8 @@
-"""The Teams outbox: refused answers queued in the state DB, redelivered proactively or abandoned.
+"""Teams as a channel of the question lifecycle: refused answers queued in the state DB, redelivered
+proactively or abandoned; what counts as an outage.
 
 The outage case (503 past the retries, then exactly one answer when Teams is back) is a fault test
-in tests/faults/test_chat_api_faults.py; these cover the refusals, the apology and the key.
+in tests/faults/test_chat_api_faults.py; these cover the refusals, the apology and the classification.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import RequestInfo
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from adapters.teams.outbox import queue_answer, queued_item
-from adapters.teams.render import APOLOGY_TEXT, text_activity
-from adapters.teams.retry import MAX_RETRIES
-from bot.models import ConversationRef
-from bot.state.db import Database
+from adapters.teams.channel import classify, explain, queued_item
+from adapters.teams.render import text_activity
+from adapters.teams.retry import MAX_RETRIES, TeamsDeliveryError
+from bot import wording
+from bot.ports import Failure
 from bot.state.outbox import Outbox
 from knowledge.search import Searcher
 from tests.adapters.teams.conftest import CHANNEL, Teams, real_engine
@@ -79,27 +84,36 @@ async def test_an_apology_teams_refuses_is_queued_and_posted_later(
         await asyncio.sleep(0.5)
 
     assert len(teams.connector.of_type("message")) == 1
-    assert apology.activity["text"] == APOLOGY_TEXT and apology.conversation_id == THREAD
+    assert apology.activity["text"] == wording.APOLOGY and apology.conversation_id == THREAD
     assert outbox.pending("teams") == 0
     queued = [r for r in loud(caplog) if "queued" in r.getMessage()]
     assert len(queued) == 1 and queued[0].levelno == logging.WARNING
 
 
-async def test_queuing_the_same_answer_twice_is_a_no_op(
-    db: Database, caplog: pytest.LogCaptureFixture
-) -> None:
-    outbox = Outbox(db)
-    ref = ConversationRef(platform="teams", tenant="yokosuka", channel=CHANNEL, thread="1", message="1")
-    item = queued_item(text_activity("回答"), "audit-1")
-    with caplog.at_level(logging.INFO):
-        await queue_answer(outbox, ref, [item], 503)
-        await queue_answer(outbox, ref, [item], 503)
+def refusal(status: int) -> aiohttp.ClientResponseError:
+    return aiohttp.ClientResponseError(RequestInfo(URL("https://smba.example/v3"), "POST", CIMultiDictProxy(
+        CIMultiDict())), (), status=status)
 
-    assert outbox.pending("teams") == 1
-    assert len(loud(caplog)) == 1
-    [entry] = outbox.take_due("teams")
-    assert entry.channel == CHANNEL and entry.thread == "1"
-    assert entry.messages == [{"activity": text_activity("回答"), "audit_id": "audit-1"}]
-    other = ConversationRef(platform="teams", tenant="yokosuka", channel=CHANNEL, thread="2", message="2")
-    await queue_answer(outbox, other, [item], 503)
-    assert outbox.pending("teams") == 2
+
+@pytest.mark.parametrize(
+    ("error", "failure", "explained"),
+    [
+        (refusal(503), Failure.OUTAGE, "Teams connector answered HTTP 503"),
+        (refusal(429), Failure.OUTAGE, "Teams connector answered HTTP 429"),
+        (refusal(400), Failure.REFUSED, "Teams connector answered HTTP 400"),
+        (aiohttp.ClientConnectionError("refused"), Failure.OUTAGE, "Teams could not be reached"),
+        (TeamsDeliveryError("no reference stored for x"), Failure.REFUSED, "no reference stored for x"),
+        (TeamsDeliveryError("HTTP 502", retryable=True), Failure.OUTAGE, "HTTP 502"),
+        (RuntimeError("a bug"), Failure.BUG, "Teams could not be reached: RuntimeError"),
+    ],
+)
+def test_an_outage_is_told_from_a_refusal_and_a_bug(
+    error: Exception, failure: Failure, explained: str
+) -> None:
+    assert classify(error) is failure
+    assert explain(error).startswith(explained)
+
+
+def test_a_rendered_message_carries_its_audit_id_for_feedback() -> None:
+    item = queued_item(text_activity("回答"), "audit-1")
+    assert item == {"activity": text_activity("回答"), "audit_id": "audit-1"}

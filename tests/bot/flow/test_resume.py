@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.resume import Resumer
+from bot.flow.resume import Resumer
 from bot.state.db import Database, open_database, utc_now
 from bot.state.inflight import InFlight, Interrupted
 

@@ -1,0 +1,114 @@
+"""Person names next to a cue (山田太郎様, 田中さん, 佐藤氏, 鈴木課長, 氏名：山田太郎), found with Sudachi.
+
+Sudachi's dictionary tags surnames and given names (名詞,固有名詞,人名,姓 / 名); a name is the run of
+such words (spaces between them allowed) right before an honorific suffix (接尾辞: 様, さん, 氏, 殿,
+君, くん, ちゃん) or a job title (課長, 先生 …), or right after a label (氏名, 名前, 申請者 …). Words
+that only look like it stay: 同様, 態様, 様式, 皆様, お客様, 担当者様, 職員さん, 市長さん, 氏名,
+婚姻前の氏. Only short windows around the cues are analysed, so long texts stay cheap.
+
+Not found: a name with no cue next to it (「市民の鈴木が来庁」), names Sudachi does not know (rare
+surnames such as 四十八願) and names written in hiragana.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from bot.redaction.findings import Finding
+
+HONORIFICS = frozenset({"様", "さん", "氏", "殿", "君", "くん", "ちゃん"})  # suffixes (接尾辞)
+TITLES = frozenset({  # job titles after a name: 田中課長, 鈴木先生
+    "課長", "係長", "部長", "主任", "主査", "主事", "局長", "室長", "所長", "次長", "課長補佐", "先生",
+    "議員",
+})
+LABELS = frozenset({"氏名", "名前", "お名前", "申請者", "世帯主", "届出人"})  # before a name: 氏名：山田太郎
+_SUFFIX_CUE = re.compile("|".join(sorted(HONORIFICS | TITLES, key=len, reverse=True)))
+_LABEL_CUE = re.compile("|".join(sorted(LABELS, key=len, reverse=True)))
+_BEFORE = 24  # characters analysed before a suffix: longer than any name with its spaces
+_AFTER = 16  # characters analysed after a label
+_SKIPPED_AFTER_LABEL = frozenset({"補助記号", "空白", "助詞"})  # 氏名：/ 名前は / 申請者 …
+
+
+class NameFinder:
+    """Sudachi (core dictionary, mode C); tokenizers are per thread (they are not thread-safe)."""
+
+    def __init__(self) -> None:
+        from sudachipy import Dictionary
+
+        self._dictionary = Dictionary(dict="core")
+        self._local = threading.local()
+
+    def _tokenize(self, text: str) -> Any:
+        tokenizer = getattr(self._local, "tokenizer", None)
+        if tokenizer is None:
+            from sudachipy import SplitMode
+
+            factory = getattr(self._dictionary, "tokenizer", None) or self._dictionary.create
+            tokenizer = self._local.tokenizer = factory(mode=SplitMode.C)
+        return tokenizer.tokenize(text)
+
+    def find(self, text: str) -> list[Finding]:
+        found: dict[tuple[int, int], Finding] = {}
+        for begin, end in _windows(text):
+            for start, stop in _names(list(self._tokenize(text[begin:end]))):
+                found[(begin + start, begin + stop)] = Finding("name", begin + start, begin + stop)
+        return sorted(found.values(), key=lambda f: f.start)
+
+
+def _windows(text: str) -> Iterator[tuple[int, int]]:
+    """Merged spans around every cue: before a suffix, after a label."""
+    spans = sorted(
+        [(max(0, m.start() - _BEFORE), m.end()) for m in _SUFFIX_CUE.finditer(text)]
+        + [(m.start(), min(len(text), m.end() + _AFTER)) for m in _LABEL_CUE.finditer(text)]
+    )
+    current: tuple[int, int] | None = None
+    for span in spans:
+        if current is not None and span[0] <= current[1]:
+            current = (current[0], max(current[1], span[1]))
+            continue
+        if current is not None:
+            yield current
+        current = span
+    if current is not None:
+        yield current
+
+
+def _is_name(morpheme: Any) -> bool:
+    pos = morpheme.part_of_speech()
+    return pos[0] == "名詞" and pos[1] == "固有名詞" and pos[2] == "人名"
+
+
+def _is_suffix(morpheme: Any) -> bool:
+    surface, pos = morpheme.surface(), morpheme.part_of_speech()
+    return (surface in HONORIFICS and pos[0] == "接尾辞") or (surface in TITLES and pos[0] == "名詞")
+
+
+def _run(words: list[Any], indices: Iterable[int]) -> tuple[int, int] | None:
+    """The span of the name words met walking ``indices`` (spaces between them allowed)."""
+    span: tuple[int, int] | None = None
+    for j in indices:
+        if _is_name(words[j]):
+            begin, end = words[j].begin(), words[j].end()
+            span = (begin, end) if span is None else (min(span[0], begin), max(span[1], end))
+        elif words[j].part_of_speech()[0] != "空白":
+            break
+    return span
+
+
+def _names(words: list[Any]) -> Iterator[tuple[int, int]]:
+    """(start, end) of every name before a suffix or after a label, in the analysed window."""
+    for i, word in enumerate(words):
+        if _is_suffix(word):
+            span = _run(words, range(i - 1, -1, -1))
+        elif word.surface() in LABELS:
+            j = i + 1
+            while j < len(words) and j <= i + 3 and words[j].part_of_speech()[0] in _SKIPPED_AFTER_LABEL:
+                j += 1
+            span = _run(words, range(j, len(words)))
+        else:
+            continue
+        if span is not None:
+            yield span

@@ -1,0 +1,47 @@
+"""The redaction benchmark on the real corpus: laws are not masked, the audit's variants all are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.redaction import run, summary
+from benchmarks.redaction_cases import labelled_cases
+from tests.conftest import SHARED
+
+
+@pytest.fixture(scope="module")
+def result(shared_corpus: Path) -> dict[str, object]:
+    return summary(run(shared_corpus, SHARED / "eval"))
+
+
+def test_no_statute_text_and_no_staff_question_is_masked(result: dict[str, object]) -> None:
+    assert result["statute_sections"] > 10_000  # every law of the corpus was read
+    assert result["statute_false_positives"] == 0
+    assert result["dev_questions"] == 75 and result["dev_question_false_positives"] == 0
+
+
+def test_every_listed_my_number_and_phone_variant_is_found_and_nothing_of_it_left(
+    result: dict[str, object],
+) -> None:
+    kinds = result["kinds"]
+    assert isinstance(kinds, dict)
+    for kind in ("mynumber", "phone"):
+        assert kinds[kind]["expected"] >= 100
+        assert kinds[kind]["recall"] == 1.0 and kinds[kind]["leaked"] == 0, kind
+
+
+def test_the_other_kinds_are_mostly_found(result: dict[str, object]) -> None:
+    kinds = result["kinds"]
+    assert isinstance(kinds, dict)
+    for kind in ("bank_account", "birth_date", "address", "name"):
+        assert kinds[kind]["recall"] >= 0.9, kind
+    assert result["precision"] == 1.0
+
+
+def test_labelled_values_occur_in_their_cases() -> None:
+    cases = labelled_cases()
+    assert len(cases) > 400
+    assert all(value in case.text for case in cases for _, value in case.spans)
+    assert labelled_cases() == cases  # deterministic

@@ -1,0 +1,201 @@
+"""Personal data the outside audit found slipping past redaction (issue 16, item 8), and what must
+stay: statute wording that looks like it (同様, 様式, 氏名, 普通地方公共団体, 施行日 …)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.redaction import mynumber_check_digit, redact, redact_payload
+
+VALID = "123456789018"  # check digit 8 (see test_redaction.py)
+WRONG = "123456789019"  # the same number with a wrong check digit: a typo is still a My Number
+KANJI = str.maketrans("0123456789", "〇一二三四五六七八九")
+
+MYNUMBERS = [
+    VALID, WRONG,
+    "1234.5678.9018", "1234/5678/9018", "1234 5678 9018", "1234-5678-9018", "1234・5678・9018",
+    "123-456-789-018", "123 456 789 018", "123.456.789.018",
+    VALID.translate(KANJI), "一二三四ー五六七八ー九〇一八", "１２３４．５６７８．９０１９",
+    "1234-5678-9019",
+]
+PHONES = [
+    "03.1234.5678", "090.1234.5678", "+81-90-1234-5678", "+81 90 1234 5678", "+81-090-1234-5678",
+    "TEL+81-90-1234-5678", "TEL03-1234-5678", "tel.03-1234-5678", "(+81)90-1234-5678",
+    "〇三―一二三四―五六七八", "〇九〇ー一二三四ー五六七八", "〇九〇一二三四五六七八",
+    "○九○-一二三四-五六七八",
+    "０３．１２３４．５６７８", "+８１ー９０ー１２３４ー５６７８",
+]
+
+
+def digits_left(text: str) -> str:
+    """Every digit of ``text``, kanji digits included, in order."""
+    return "".join(re.findall(r"[0-9〇○一二三四五六七八九]", text.translate(KANJI)))
+
+
+@pytest.mark.parametrize("written", MYNUMBERS)
+def test_every_my_number_variant_is_masked(written: str) -> None:
+    result = redact(f"マイナンバーは{written}です。住民税の扱いは？")
+    assert result.text == "マイナンバーは［個人番号］です。住民税の扱いは?", written
+    assert result.kinds == ("mynumber",)
+
+
+def test_a_my_number_in_a_sentence_without_any_cue_is_masked_whatever_its_check_digit() -> None:
+    body = "31415926535"
+    for last in range(10):
+        assert redact(f"{body}{last}の件").text == "［個人番号］の件"
+    assert str(mynumber_check_digit(body)) in "0123456789"
+
+
+@pytest.mark.parametrize("written", PHONES)
+def test_every_phone_variant_is_masked(written: str) -> None:
+    result = redact(f"連絡先は{written}です。")
+    assert "［電話番号］" in result.text, written
+    assert digits_left(result.text) == "", result.text
+    assert result.kinds == ("phone",)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("住民の山田太郎様から相談がありました", "住民の［氏名］様から相談がありました"),
+    ("田中さんが窓口に来ました", "［氏名］さんが窓口に来ました"),
+    ("佐藤氏の申請について", "［氏名］氏の申請について"),
+    ("鈴木 一郎 様の件", "［氏名］ 様の件"),
+    ("高橋花子さんと渡辺健太郎氏", "［氏名］さんと［氏名］氏"),
+    ("小鳥遊様宛て", "［氏名］様宛て"),
+    ("ヤマダタロウ様", "［氏名］様"),
+    ("中村くんの扶養", "［氏名］くんの扶養"),
+])
+def test_names_with_an_honorific_are_masked(text: str, expected: str) -> None:
+    result = redact(text)
+    assert result.text == expected
+    assert set(result.kinds) == {"name"}
+
+
+@pytest.mark.parametrize("text", [
+    "前項の規定は、同様の場合について準用する。",
+    "行為の態様に応じて",
+    "別記様式第一号による",
+    "皆様へのお知らせ",
+    "お客様の個人情報",
+    "担当者様宛てに送付",
+    "職員さんに聞いた",
+    "氏名及び住所を記載した書面",
+    "婚姻前の氏に復する",
+    "市長さんの権限",
+    "知事殿",
+])
+def test_words_that_look_like_names_are_kept(text: str) -> None:
+    assert redact(text).findings == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("神奈川県横須賀市小川町11番地に住む", "［住所］に住む"),
+    ("住所は横須賀市小川町11-1です", "住所は［住所］です"),
+    ("東京都千代田区霞が関二丁目1番2号", "［住所］"),
+    ("千代田区霞が関2-1-2の建物", "［住所］の建物"),
+    ("横須賀市小川町1丁目2番3号", "［住所］"),
+    ("札幌市中央区北1条西2丁目1番地", "［住所］"),
+    ("三浦郡葉山町堀内2135番地の1", "［住所］"),
+])
+def test_addresses_down_to_the_block_number_are_masked(text: str, expected: str) -> None:
+    result = redact(text)
+    assert result.text == expected
+    assert result.kinds == ("address",)
+
+
+@pytest.mark.parametrize("text", [
+    "横須賀市では、市町村長が指定する。",
+    "特別区の区長は、第二百八十一条の二第一項の規定により",
+    "指定都市の区の区域",
+    "同法第2条第1号に掲げる",
+    "市町村は、第十条第二項第三号に規定する",
+])
+def test_place_names_without_a_block_number_are_kept(text: str) -> None:
+    assert redact(text).findings == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("生年月日 昭和55年1月2日の方", "生年月日 ［生年月日］の方"),
+    ("生年月日：1980/01/02", "生年月日:［生年月日］"),
+    ("平成2年3月4日生まれの子", "［生年月日］生まれの子"),
+    ("1980年1月2日生、無職", "［生年月日］生、無職"),
+    ("昭和五十五年一月二日生まれ", "［生年月日］生まれ"),
+    ("S55.1.2生", "［生年月日］生"),
+    ("誕生日は2001-12-24です", "誕生日は［生年月日］です"),
+])
+def test_birth_dates_are_masked(text: str, expected: str) -> None:
+    result = redact(text)
+    assert result.text == expected
+    assert result.kinds == ("birth_date",)
+
+
+@pytest.mark.parametrize("text", [
+    "令和6年4月1日から施行する。",
+    "令和6年4月1日生活保護法の改正",
+    "昭和三十一年四月一日以前に生まれた者",
+    "2024年1月2日付けの通知",
+])
+def test_other_dates_are_kept(text: str) -> None:
+    assert redact(text).findings == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("普通預金 1234567 に振り込む", "普通預金 ［口座番号］ に振り込む"),
+    ("口座番号は1234567です", "口座番号は［口座番号］です"),
+    ("当座 7654321", "当座 ［口座番号］"),
+    ("ゆうちょ銀行 記号番号 12345-12345678", "ゆうちょ銀行 記号番号 ［口座番号］"),
+    ("口座：一二三四五六七", "口座:［口座番号］"),
+])
+def test_bank_accounts_are_masked(text: str, expected: str) -> None:
+    result = redact(text)
+    assert result.text == expected
+    assert result.kinds == ("bank_account",)
+
+
+@pytest.mark.parametrize("text", [
+    "普通地方公共団体の長は、第百四十九条に定める事務を管理する。",
+    "口座振替により納付することができる。",
+    "普通交付税の額は1234億円",
+])
+def test_account_words_without_an_account_number_are_kept(text: str) -> None:
+    assert redact(text).findings == ()
+
+
+def test_a_whole_resident_description_leaves_nothing_behind() -> None:
+    text = ("住民の山田太郎様（昭和55年1月2日生、神奈川県横須賀市小川町11番地、TEL 090.1234.5678、"
+            "マイナンバー1234.5678.9019、普通預金1234567）から、住民税の減免の申請がありました。")
+    result = redact(text)
+    assert digits_left(result.text) == ""
+    assert "山田" not in result.text and "小川町" not in result.text
+    assert set(result.kinds) == {"name", "birth_date", "address", "phone", "mynumber", "bank_account"}
+    assert result.text.endswith("から、住民税の減免の申請がありました。")
+
+
+def test_a_platform_payload_is_redacted_in_its_text_fields_only() -> None:
+    event = {
+        "type": "app_mention", "user": "U0STAFF001", "channel": "C0SOUMU001", "ts": "1715000000.000100",
+        "text": f"<@U0KAIRAN> {WRONG}の方の住民票は？",
+        "blocks": [{"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
+            {"type": "user", "user_id": "U0KAIRAN"},
+            {"type": "text", "text": " 03.1234.5678の方は"},
+            {"type": "link", "url": "mailto:taro@example.jp", "text": "taro@example.jp"},
+        ]}]}],
+        "attachments": [{"contentType": "text/html", "content": "<p>山田太郎様</p>"}],
+        "client_msg_id": "6f2c1a8e-0b6e-4a57-9d0c-123456789018",
+    }
+    redacted = redact_payload({"event": event, "body": {"event_id": "Ev0MENTION0001"}})
+    stored = str(redacted)
+    for secret in (WRONG, "1234.5678", "taro@example.jp", "山田"):
+        assert secret not in stored, secret
+    kept = redacted["event"]
+    assert (kept["user"], kept["channel"], kept["ts"]) == ("U0STAFF001", "C0SOUMU001", "1715000000.000100")
+    assert kept["client_msg_id"] == event["client_msg_id"]  # ids are not text: never rewritten
+    assert kept["text"] == "<@U0KAIRAN> ［個人番号］の方の住民票は?"
+    assert redacted["body"] == {"event_id": "Ev0MENTION0001"}
+
+
+def test_numbers_side_by_side_are_each_masked_but_a_card_number_is_not_split() -> None:
+    assert redact("03-1234-5678 1234-5678-9018").text == "［電話番号］ ［個人番号］"
+    assert redact("1234.5678.9019 03.1234.5678").text == "［個人番号］ ［電話番号］"
+    assert redact("カード 1234-5678-9012-3456").findings == ()  # 16 digits: not a My Number
