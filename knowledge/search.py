@@ -237,7 +237,7 @@ class Searcher:
         scope = _Scope(_list(collections), _list(kinds))
         where = scope.where
         refs = self.citations.find(text) if self.citations else []
-        cited = self._cited_rows(refs, collections, kinds)
+        cited = self._cited_rows(refs, scope)
         delegated = self._delegated(cited, scope)
         query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
         terms = query_terms.terms
@@ -325,22 +325,16 @@ class Searcher:
         return empty
 
     def _cited_rows(
-        self, refs: list[ArticleRef], collections: Sequence[str] | None, kinds: Sequence[str] | None
+        self, refs: list[ArticleRef], scope: _Scope
     ) -> list[tuple[dict[str, Any], float, ArticleRef]]:
         if not refs:
             return []
         rows = self.store.get_articles((r.doc_id, r.article) for r in refs)
-        out = []
-        for ref in refs:
-            row = rows.get((ref.doc_id, ref.article))
-            if row is None:
-                continue
-            if collections and row["collection"] not in collections:
-                continue
-            if kinds and row["kind"] not in kinds:
-                continue
-            out.append((row, 1000.0, ref))
-        return out
+        return [
+            (row, 1000.0, ref)
+            for ref in refs
+            if (row := rows.get((ref.doc_id, ref.article))) is not None and scope.allows(row)
+        ]
 
     def _delegated(
         self, cited: list[tuple[dict[str, Any], float, ArticleRef]], scope: _Scope
