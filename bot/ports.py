@@ -123,8 +123,11 @@ class InquiryPort(Protocol):
     asker's confirmations and the responders' replies, edits and deletions.
     """
 
-    channel: Channel
     threaded: bool  # replies form a thread (Slack, Teams); False: the responder names the 照会 (LoGo)
+
+    @property
+    def channel(self) -> Channel:
+        """The platform's channel: posts in a conversation, and what its errors mean."""
 
     def ready(self) -> bool:
         """Connected: posting may be tried now."""

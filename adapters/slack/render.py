@@ -25,6 +25,8 @@ FEEDBACK_BLOCK_ID = "kairan_feedback"
 FEEDBACK_HELPFUL = "kairan_feedback_helpful"
 FEEDBACK_NOT_HELPFUL = "kairan_feedback_not_helpful"
 FEEDBACK_ACTIONS = {FEEDBACK_HELPFUL: "helpful", FEEDBACK_NOT_HELPFUL: "not_helpful"}
+INQUIRY_BLOCK_ID = "kairan_inquiry"
+INQUIRY_OPEN = "kairan_inquiry_open"  # the 「照会する」 button: opens the draft to check and send
 
 ABSTAINED_LEAD = ":information_source: *根拠となる規定が見つからなかったため、回答を控えました。*"
 INQUIRY_OFFER = "所管の都道府県・省庁への照会文案をこのスレッドに続けて投稿します。"
@@ -160,6 +162,15 @@ def feedback_block(audit_id: str) -> Block:
     }
 
 
+def inquiry_actions(key: str) -> Block:
+    """The 「照会する」 button of an answer whose 照会 may be sent from the chat (its offer key)."""
+    if not key or len(key) > 2000:
+        raise ValueError(f"a 照会 offer needs a key of 1-2000 characters, got {key!r}")
+    button = {"type": "button", "action_id": INQUIRY_OPEN, "value": key, "style": "primary",
+              "text": {"type": "plain_text", "text": wording.INQUIRY_BUTTON}}
+    return {"type": "actions", "block_id": INQUIRY_BLOCK_ID, "elements": [button]}
+
+
 def _fit(body: list[Block], tail: list[Block]) -> list[Block]:
     """``body`` then ``tail`` within the 50-block limit; the body is cut first, with a note."""
     room = BLOCK_LIMIT - len(tail)
@@ -182,19 +193,24 @@ def answer_messages(answer: Answer) -> list[SlackMessage]:
         tail.append(context(*(f"⚠️ {escape(w)}" for w in answer.warnings[:10])))
     if answer.audit_id:
         tail.append(feedback_block(answer.audit_id))
+    with_draft = answer.abstained and bool(answer.inquiry_draft)
+    if answer.inquiry_offer and not with_draft:
+        tail.append(inquiry_actions(answer.inquiry_offer))
     messages = [SlackMessage(text=plain_fallback(answer.text), blocks=_fit(body, tail))]
     if answer.abstained and answer.inquiry_draft:
-        messages.append(inquiry_message(answer.inquiry_draft))
+        messages.append(inquiry_message(answer.inquiry_draft, offer=answer.inquiry_offer))
     return messages
 
 
-def inquiry_message(draft: str) -> SlackMessage:
-    """The 照会 draft as preformatted text (Slack folds long messages behind "Show more")."""
+def inquiry_message(draft: str, *, offer: str | None = None) -> SlackMessage:
+    """The 照会 draft as preformatted text (Slack folds long messages behind "Show more"), with the
+    「照会する」 button when it may be sent from the chat."""
     fence = "```"
     room = SECTION_LIMIT - 2 * len(fence) - 2
     blocks = [section(INQUIRY_LEAD)]
     blocks += [section(f"{fence}\n{piece}\n{fence}") for piece in split_text(escape(draft), room)]
-    return SlackMessage(text="照会文案", blocks=_fit(blocks, []))
+    tail = [] if offer is None else [inquiry_actions(offer)]
+    return SlackMessage(text="照会文案", blocks=_fit(blocks, tail))
 
 
 def apology_message() -> SlackMessage:

@@ -222,7 +222,7 @@ class InquiryDesk:
             abstained=answer.abstained, created=utc_now(),
         )
         await self._state(self.store.add_offer, record)
-        return replace(answer, inquiry_offer=key)
+        return replace(answer, inquiry_offer=key, inquiry_draft=draft)
 
     async def draft(self, key: str) -> Offer | None:
         """The offer behind a 「照会する」 (to show its draft for editing)."""

@@ -6,6 +6,8 @@
     port.reject = 1                         # the next post is refused
 
 Posts are kept as ``ToyPost(channel, thread, id, text)``; ``publish`` returns the first post's id.
+The scenario every platform's test runs (tests/adapters/<platform>/test_inquiry.py) shares its
+question, answer, knowledge base and manifest from here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from bot.flow.question import Question
 from bot.inquiry.text import InquiryPost
@@ -146,3 +150,51 @@ class ToyPort:
 
     def link(self, channel: str, thread: str | None, message: str | None) -> str | None:
         return f"https://toy.example/{self.platform}/{channel}/{message or thread or ''}"
+
+
+# -- the scenario every platform runs: a knowledge base and a manifest with a 照会 destination -----------
+
+SCENARIO_QUESTION = "職員の名札に旧姓を使ってよいですか"
+SCENARIO_PARAPHRASE = "職員が旧姓を名札に使うことは認められますか"
+SCENARIO_ANSWER = (
+    "職員の名札には、本人の申出により旧姓を使用して差し支えありません。人事課に届け出てください。"
+)
+SCENARIO_CORRECTION = "職員の名札への旧姓の使用は、人事課に届け出たうえで認めます。"
+
+
+def law_kb(target: Path, law: Path) -> Path:
+    """A knowledge base at ``target`` holding one law file (collection ``laws``), written once."""
+    from knowledge.ingest import Ingestor, SourceItem
+    from knowledge.store import KnowledgeStore
+
+    report = Ingestor(store=KnowledgeStore(target), workers=1).ingest(
+        [SourceItem(source=str(law), collection="laws", path=law)]
+    )
+    assert report.documents_written == 1, report.errors
+    return target
+
+
+def scenario_manifest(
+    platforms: dict[str, Any], *, asked_in: tuple[str, str], destination: tuple[str, str],
+    responders: list[str], tenant: str = "testcity",
+) -> dict[str, Any]:
+    """One tenant whose questions come from ``asked_in`` and whose inquiries go to ``destination``
+    (法務担当), answered by ``responders``, kept in its Q&A collection."""
+    platform, channel = asked_in
+    dest_platform, dest_channel = destination
+    return {
+        "platforms": platforms,
+        "knowledge": {"collections": [
+            {"name": "laws", "kind": "law", "public": True},
+            {"name": "testcity-qa", "kind": "qa", "owner": tenant},
+        ]},
+        "tenants": [{
+            "id": tenant, "name": "テスト市", "collections": ["laws", "testcity-qa"],
+            "channels": [{"platform": platform, "id": channel, "name": "総務課"}],
+            "inquiries": {
+                "destination": {"platform": dest_platform, "channel": dest_channel, "name": "法務担当"},
+                "responders": {"users": responders},
+                "collection": "testcity-qa",
+            },
+        }],
+    }
