@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from adapters.teams.adapter import TeamsAdapter
 from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
@@ -62,16 +61,7 @@ async def adapter(teams: Teams, runtime: Runtime) -> AsyncIterator[TeamsAdapter]
     connections = fake_connections(teams_auth_configuration(runtime.manifest, ENV))
     built = build_teams_adapter(runtime, connections=connections)
     assert built is not None
-    await built.start()
-    app = web.Application()
-    app.add_subapp(*built.http_endpoint())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    teams.runners.append(runner)
-    teams.ports[id(built)] = int(runner.addresses[0][1])
-    teams.adapters.append(built)
-    yield built
+    yield await teams.serve(built)
 
 
 def message(teams: Teams, text: str, *, conversation: str, root: str, activity_id: str, user: str,
