@@ -13,16 +13,20 @@ question, answer, knowledge base and manifest from here.
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.flow.question import Question
 from bot.inquiry.text import InquiryPost
 from bot.models import Answer
 from bot.ports import Failure, Published, Rendered, ReplyWork, Stream
+
+if TYPE_CHECKING:
+    from kairan.wiring import Runtime
 
 
 class Down(Exception):
@@ -198,3 +202,18 @@ def scenario_manifest(
             },
         }],
     }
+
+
+def scenario_runtime(
+    base_kb: Path, data: Path, platforms: dict[str, Any], *, asked_in: tuple[str, str],
+    destination: tuple[str, str], responders: list[str], environ: dict[str, str] | None = None,
+) -> Runtime:
+    """The runtime ``kairan serve`` would build for the scenario, on a copy of ``base_kb`` at ``data``."""
+    from kairan.wiring import KnowledgeConfig, build_runtime
+    from manifest.schema import Manifest
+
+    shutil.copytree(base_kb, data)
+    manifest = Manifest.model_validate(scenario_manifest(
+        platforms, asked_in=asked_in, destination=destination, responders=responders
+    ))
+    return build_runtime(KnowledgeConfig(manifest=manifest, data_dir=data), environ=environ or {})

@@ -6,7 +6,6 @@ responder names the 照会."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,8 +14,7 @@ import pytest
 
 from adapters.logo.adapter import LogoAdapter
 from bot import wording
-from kairan.wiring import KnowledgeConfig, Runtime, build_runtime
-from manifest.schema import Manifest
+from kairan.wiring import Runtime
 from tests.adapters.logo.conftest import LOCAL_AUTONOMY_ACT, make_client
 from tests.fakes.inquiry import (
     SCENARIO_ANSWER,
@@ -24,7 +22,7 @@ from tests.fakes.inquiry import (
     SCENARIO_PARAPHRASE,
     SCENARIO_QUESTION,
     law_kb,
-    scenario_manifest,
+    scenario_runtime,
 )
 from tests.fakes.logo_server import BOT_ID, GROUP_TALK, SATO, UNMAPPED_TALK, YAMADA, LogoFakeServer
 
@@ -42,13 +40,10 @@ def base_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def runtime(tmp_path: Path, base_kb: Path) -> Iterator[Runtime]:
-    data = tmp_path / "data"
-    shutil.copytree(base_kb, data)
-    manifest = Manifest.model_validate(scenario_manifest(
-        {"logo": {"url": "ws://127.0.0.1:9/api"}}, asked_in=("logo", str(GROUP_TALK)),
-        destination=("logo", str(HOUMU_TALK)), responders=[str(SATO)],
-    ))
-    built = build_runtime(KnowledgeConfig(manifest=manifest, data_dir=data), environ={})
+    built = scenario_runtime(
+        base_kb, tmp_path / "data", {"logo": {"url": "ws://127.0.0.1:9/api"}},
+        asked_in=("logo", str(GROUP_TALK)), destination=("logo", str(HOUMU_TALK)), responders=[str(SATO)],
+    )
     yield built
     built.db.close()
 

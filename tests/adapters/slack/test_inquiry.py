@@ -6,7 +6,6 @@ captured answer, cited, in under a second → the answer edited, then deleted.""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,8 +17,7 @@ from adapters.slack.app import SlackAdapter
 from adapters.slack.inquiry import DRAFT_BLOCK, INQUIRY_EVENT_TYPE, INQUIRY_SEND
 from adapters.slack.render import INQUIRY_OPEN, escape
 from bot import wording
-from kairan.wiring import KnowledgeConfig, Runtime, build_runtime
-from manifest.schema import Manifest
+from kairan.wiring import Runtime
 from tests.adapters.slack.conftest import (
     BOT_TOKEN,
     GYOSEI_TETSUZUKI_XML,
@@ -33,7 +31,7 @@ from tests.fakes.inquiry import (
     SCENARIO_PARAPHRASE,
     SCENARIO_QUESTION,
     law_kb,
-    scenario_manifest,
+    scenario_runtime,
 )
 from tests.fakes.slack_api import FakeSlack, SlackCall
 
@@ -50,13 +48,9 @@ def base_kb(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Pa
 
 @pytest.fixture
 def runtime(tmp_path: Path, base_kb: Path) -> Iterator[Runtime]:
-    data = tmp_path / "data"
-    shutil.copytree(base_kb, data)
-    manifest = Manifest.model_validate(scenario_manifest(
-        {"slack": {"mode": "http"}}, asked_in=("slack", SOUMU_CHANNEL), destination=("slack", HOUMU),
-        responders=[RESPONDER],
-    ))
-    built = build_runtime(KnowledgeConfig(manifest=manifest, data_dir=data), environ={})
+    built = scenario_runtime(base_kb, tmp_path / "data", {"slack": {"mode": "http"}},
+                             asked_in=("slack", SOUMU_CHANNEL), destination=("slack", HOUMU),
+                             responders=[RESPONDER])
     yield built
     built.db.close()
 

@@ -6,7 +6,6 @@ same question answered from the captured answer, cited, in under a second → ed
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,15 +17,14 @@ from adapters.teams.adapter import TeamsAdapter
 from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from adapters.teams.inquiry_cards import CARD, OFFER_KEY, TEXT_INPUT
 from bot import wording
-from kairan.wiring import KnowledgeConfig, Runtime, build_runtime
-from manifest.schema import Manifest
+from kairan.wiring import Runtime
 from tests.adapters.teams.conftest import CHANNEL, ENV, JICHIHO, Teams, payload
 from tests.fakes.inquiry import (
     SCENARIO_ANSWER,
     SCENARIO_CORRECTION,
     SCENARIO_QUESTION,
     law_kb,
-    scenario_manifest,
+    scenario_runtime,
 )
 from tests.fakes.teams_auth import fake_connections
 from tests.fakes.teams_connector import Posted
@@ -44,14 +42,10 @@ def base_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def runtime(tmp_path: Path, base_kb: Path) -> Iterator[Runtime]:
-    data = tmp_path / "data"
-    shutil.copytree(base_kb, data)
     teams = {"app_id_env": "TEAMS_APP_ID", "app_password_env": "TEAMS_APP_PASSWORD",
              "service_url_hosts": ["127.0.0.1"]}
-    manifest = Manifest.model_validate(scenario_manifest(
-        {"teams": teams}, asked_in=("teams", CHANNEL), destination=("teams", HOUMU), responders=[RESPONDER],
-    ))
-    built = build_runtime(KnowledgeConfig(manifest=manifest, data_dir=data), environ=ENV)
+    built = scenario_runtime(base_kb, tmp_path / "data", {"teams": teams}, asked_in=("teams", CHANNEL),
+                             destination=("teams", HOUMU), responders=[RESPONDER], environ=ENV)
     yield built
     built.db.close()
 
