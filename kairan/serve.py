@@ -290,6 +290,25 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
     return preview
 
 
+def _inquiry_list(services: Services) -> Callable[[str], Awaitable[list[dict[str, Any]]]]:
+    """A tenant's inquiries as the console lists them (newest 50, with their age)."""
+    from bot.inquiry.listing import row
+    from bot.inquiry.store import InquiryStore
+    from bot.state.db import utc_now
+    from kairan.inquiry_cli import destinations
+
+    names = destinations(services.config.manifest)
+
+    def read(tenant: str) -> list[dict[str, Any]]:
+        now, found = utc_now(), InquiryStore(services.db).listing(tenant=tenant, limit=50)
+        return [row(inquiry, destinations=names, now=now) for inquiry in found]
+
+    async def listing(tenant: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(read, tenant)
+
+    return listing
+
+
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
     hosts = HostPolicy.for_bind(host, services.config.manifest.server.allowed_hosts)
@@ -303,6 +322,7 @@ def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.
         errors=services.metrics.errors,
         digests=[s.id for s in getattr(services.scheduler, "subscriptions", [])],
         digest_preview=_digest_preview(runner) if runner is not None else None,
+        inquiries=_inquiry_list(services) if services.runtime.inquiries is not None else None,
     )
     app.add_routes(
         [
