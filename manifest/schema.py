@@ -521,6 +521,11 @@ class DigestSubscription(_Strict):
     categories: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="only items in one of these categories (empty = any category)"
     )
+    answered_inquiries: bool = Field(
+        False,
+        description="also the tenant's 照会 answered in the last 7 days, each once (a weekly digest: "
+        "answered this week); keywords and categories apply to them too (category 照会回答)",
+    )
 
 
 class UnlistedConfig(_Strict):
@@ -898,6 +903,9 @@ class Manifest(_Strict):
                     )
                 seen_channels[ch.platform, ch.id] = t.id
                 for n, sub in enumerate(ch.digests):
+                    if sub.answered_inquiries and t.inquiries is None:
+                        problems.append(((*loc, "digests", n, "answered_inquiries"),
+                                         f"tenant {t.id!r} sends no inquiries (set its inquiries)"))
                     if sub.id in seen_subs:
                         problems.append(((*loc, "digests", n, "id"), f"duplicate subscription id {sub.id!r}"))
                     seen_subs.add(sub.id)

@@ -72,3 +72,19 @@ def test_the_collection_must_be_searched_by_the_tenant_and_not_another_tenants()
     other = BASE.replace("owner: city}", "owner: town}") + "  - {id: town, name: 隣町, collections: [laws]}\n"
     messages = [m for _, _, m in errors_of(other)]
     assert any("collection 'city-qa' belongs to tenant 'town'" in m for m in messages)
+
+
+def test_a_digest_includes_answered_inquiries_only_for_a_tenant_that_sends_them() -> None:
+    digest = (
+        "    channels:\n"
+        "      - platform: slack\n"
+        "        id: C0SOUMU\n"
+        "        digests:\n"
+        "          - {id: weekly, schedule: '0 9 * * mon', answered_inquiries: true}\n"
+    )
+    manifest = load_manifest_text(BASE.replace("    inquiries:\n", digest + "    inquiries:\n"), "m.yaml")
+    assert manifest.tenants[0].channels[0].digests[0].answered_inquiries
+    without = BASE.split("    inquiries:\n")[0] + digest
+    [(_, path, message)] = errors_of(without)
+    assert path == "tenants[0].channels[0].digests[0].answered_inquiries"
+    assert "sends no inquiries" in message

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,7 +116,8 @@ def build_loop(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+def db(state_url: str) -> Iterator[Database]:
+    """The state DB on SQLite and on PostgreSQL (``state_url``, tests/fakes/postgres.py)."""
+    database = open_database(state_url)
     yield database
     database.close()
