@@ -81,3 +81,7 @@ INQUIRY_HOW_TO_ANSWER_UNTHREADED = (
 INTERNAL_ANSWER_NOTE = (
     "照会回答・Q&Aは庁内の回答であり、法令・通知ではありません。根拠の条文もあわせてご確認ください。"
 )
+# Before a 照会 is sent: answers to similar inquiries, cited (after the abstention).
+INQUIRY_SIMILAR = (
+    "照会を送る前に、似た照会への回答もご確認ください（庁内の回答であり、法令・通知ではありません）。"
+)

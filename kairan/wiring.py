@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,6 +318,7 @@ def build_inquiry_desk(
         return None
     from bot.inquiry.desk import InquiryDesk
     from bot.inquiry.knowledge import AnswerBook
+    from bot.inquiry.similar import similar_answers
     from bot.inquiry.store import InquiryStore
     from bot.redaction import RedactionPolicy
     from kairan.metrics import InquiryMeter
@@ -334,6 +336,7 @@ def build_inquiry_desk(
     )
     redaction = RedactionPolicy.from_config(manifest.redaction)
     return InquiryDesk(
+        similar=partial(similar_answers, searched),
         store=InquiryStore(db, redaction=redaction),
         manifest=manifest,
         book=AnswerBook(store=store, ingestor=ingestor, refreshed=searched.store.refresh),

@@ -34,6 +34,7 @@ from bot import wording
 from bot.answer_text import inquiry_draft
 from bot.flow.periodic import Periodic
 from bot.inquiry.knowledge import doc_id
+from bot.inquiry.similar import Similar, with_similar
 from bot.inquiry.store import (
     ANSWER,
     ANSWERED,
@@ -99,6 +100,9 @@ class AnswerKeeper(Protocol):
     def remove(self, inquiry: Inquiry, *, collection: str) -> None: ...
 
 
+SimilarSearch = Callable[[str, Sequence[str]], Sequence[Similar]]  # (question, collections) → similar answers
+
+
 class _Retry(Exception):
     """The step cannot be done now (a platform outage, a platform not connected here): later."""
 
@@ -124,8 +128,10 @@ class InquiryDesk:
         redaction: RedactionPolicy | None = None,
         settings: InquirySettings | None = None,
         observer: InquiryObserver | None = None,
+        similar: SimilarSearch | None = None,
     ) -> None:
         self.store = store
+        self.similar = similar  # answers to similar inquiries, offered before a 照会 is sent
         self.manifest = manifest
         self.book = book  # None: answers are not kept as knowledge (tests of the chat side, `digest run`)
         self.redaction = redaction or RedactionPolicy()
@@ -210,6 +216,7 @@ class InquiryDesk:
         redacted = redact(question.message.text, self.redaction)
         if redacted.blocked:
             return answer
+        answer = await self._with_similar(answer, redacted.text, scope.collections, scope.tenant)
         sources = tuple(Source(c.title, c.url) for c in sorted(answer.citations, key=lambda c: c.n))
         draft = answer.inquiry_draft or inquiry_draft(
             redacted.text, _cited(answer), tenant_name=self._tenant_name(scope.tenant)
@@ -223,6 +230,22 @@ class InquiryDesk:
         )
         await self._state(self.store.add_offer, record)
         return replace(answer, inquiry_offer=key, inquiry_draft=draft)
+
+    async def _with_similar(
+        self, answer: Answer, question: str, searched: Sequence[str] | None, tenant: str
+    ) -> Answer:
+        """An abstention with the answers to similar inquiries listed (part 2: check them before sending)."""
+        config = self.config(tenant)
+        if not answer.abstained or self.similar is None or config is None:
+            return answer
+        if searched is not None and config.collection not in searched:
+            return answer
+        try:
+            found = await asyncio.to_thread(self.similar, question, [config.collection])
+        except Exception:
+            log.warning("looking for answers to similar inquiries failed", exc_info=True)
+            return answer
+        return with_similar(answer, found)
 
     async def draft(self, key: str) -> Offer | None:
         """The offer behind a 「照会する」 (to show its draft for editing)."""

@@ -31,6 +31,7 @@ OTHER = 504
 BOT_MENTION = f"{{@:{BOT_ID},4}}@回覧板"
 YAMADA_MENTION = f"{{@:{YAMADA},6}}@山田 太郎"
 FACTS = "婚姻により改姓した職員からの申出です。"
+RELATED = "旧姓で職員証を発行できますか"  # the captured answer does not answer it, but is close
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,7 @@ async def test_the_inquiry_loop_on_logo(
     lead = "照会#1に法務担当から回答がありました。"
     assert told.startswith(f"{YAMADA_MENTION}\n{lead}\n\n{SCENARIO_ANSWER}[1]")
     assert "【出典】\n［1］照会回答 " in told and " 法務担当 照会1" in told
+    date = told.split("［1］照会回答 ", 1)[1][:10]
 
     # Someone else asks the same question (and in other words): answered from it, cited, at once.
     before = len(texts(server, GROUP_TALK))
@@ -116,18 +118,26 @@ async def test_the_inquiry_loop_on_logo(
     assert "【出典】\n［1］照会回答 " in again and f"※ {wording.INTERNAL_ANSWER_NOTE}" in again
     await server.push_message(talk_id=GROUP_TALK, user_id=OTHER, text=f"{BOT_MENTION} {SCENARIO_PARAPHRASE}")
     assert "［1］照会回答 " in (await said(server, GROUP_TALK, before + 2))[-1]
+    # A related question it does not answer: the asker is shown it before sending a 照会 of their own.
+    await server.push_message(talk_id=GROUP_TALK, user_id=OTHER, text=f"{BOT_MENTION} {RELATED}")
+    await server.wait_for(lambda: wording.INQUIRY_SIMILAR in "\n".join(texts(server, GROUP_TALK)[before:]))
+    await adapter.flow.drain()
+    related = "\n".join(texts(server, GROUP_TALK)[before + 2:])
+    assert related.startswith(f"{{@:{OTHER},4}}@504\n根拠となる資料が見つかりませんでした。")
+    assert f"・照会回答 {date} 法務担当 照会1「{SCENARIO_QUESTION}」[1]" in related
+    before = len(texts(server, GROUP_TALK))
 
     # A new answer corrects it; 「照会#1 取り下げ」 withdraws it, and the question abstains again.
     await server.push_message(talk_id=HOUMU_TALK, user_id=SATO, text=f"照会＃１　{SCENARIO_CORRECTION}")
-    corrected = (await said(server, GROUP_TALK, before + 3))[-1]
+    corrected = (await said(server, GROUP_TALK, before + 1))[-1]
     lead = "照会#1の回答が訂正されました。"
     assert corrected.startswith(f"{YAMADA_MENTION}\n{lead}\n\n{SCENARIO_CORRECTION}[1]")
     await server.push_message(talk_id=HOUMU_TALK, user_id=SATO, text="照会#1 取り下げ")
-    withdrawn = (await said(server, GROUP_TALK, before + 4))[-1]
+    withdrawn = (await said(server, GROUP_TALK, before + 2))[-1]
     assert withdrawn == f"{YAMADA_MENTION}\n" + wording.INQUIRY_WITHDRAWN.format(number="照会#1")
     await server.push_message(talk_id=GROUP_TALK, user_id=OTHER, text=f"{BOT_MENTION} {SCENARIO_QUESTION}")
     await server.wait_for(
-        lambda: "根拠となる資料が見つかりませんでした" in "\n".join(texts(server, GROUP_TALK)[before + 4:])
+        lambda: "根拠となる資料が見つかりませんでした" in "\n".join(texts(server, GROUP_TALK)[before + 2:])
     )
     assert runtime.inquiries is not None
     [inquiry] = runtime.inquiries.store.listing()

@@ -4,11 +4,13 @@ and finish what an outage or a stopped bot left."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from bot import wording
 from bot.inquiry.desk import InquiryDesk, InquirySettings
-from bot.inquiry.store import ANSWERED, OPEN, WITHDRAWN, InquiryStore
+from bot.inquiry.similar import Similar
+from bot.inquiry.store import ANSWERED, OPEN, WITHDRAWN, InquiryStore, Source
 from bot.models import Answer, Citation
 from bot.redaction import RedactionPolicy
 from bot.state.db import Database
@@ -238,3 +240,28 @@ async def test_without_a_destination_no_offer_is_made(db: Database) -> None:
     await loop.ask()
     [answer] = loop.asker.channel.texts(ASK_CHANNEL)
     assert "[照会する:" not in answer
+
+
+async def test_an_abstention_lists_answers_to_similar_inquiries_before_one_is_sent(db: Database) -> None:
+    found = Similar(doc_id="city-qa/inquiry-7", article="照会7", label="照会回答 2026-11-02 法務担当 照会7",
+                    url="https://toy.example/slack/C0HOUMU/7", question="職員の名札に旧姓を使えますか",
+                    answer="差し支えありません。")
+    asked: list[tuple[str, list[str]]] = []
+
+    def similar(question: str, collections: Sequence[str]) -> list[Similar]:
+        asked.append((question, list(collections)))
+        return [found]
+
+    loop = build_loop(db, manifest=manifest())
+    loop.desk.similar = similar
+    await loop.ask()
+    [answer] = loop.asker.channel.texts(ASK_CHANNEL)
+    assert asked == [(QUESTION, ["city-qa"])]
+    assert wording.INQUIRY_SIMILAR in answer
+    assert "・照会回答 2026-11-02 法務担当 照会7「職員の名札に旧姓を使えますか」[1]" in answer
+    offer = await loop.desk.draft("audit-1")
+    assert offer is not None and offer.sources == (Source(found.label, found.url),)
+    await loop.desk.confirm("audit-1", user=ASKER)
+    await loop.desk.drain()
+    [posted] = loop.asker.channel.texts(DEST)
+    assert f"・{found.label} {found.url}" in posted  # the responder sees it too

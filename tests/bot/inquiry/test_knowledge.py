@@ -13,6 +13,7 @@ import pytest
 from bot import wording
 from bot.engine import AnswerEngine
 from bot.inquiry.knowledge import AnswerBook, document
+from bot.inquiry.similar import similar_answers
 from bot.inquiry.store import ANSWERED, Inquiry
 from bot.models import Answer, ConversationRef, IncomingMessage
 from kairan.wiring import open_searcher
@@ -90,6 +91,15 @@ async def test_a_captured_answer_answers_the_same_question_and_its_paraphrases(k
     assert (first.title, first.url, first.verified) == ("照会回答 2026-12-04 法務担当 照会12", LINK, True)
     assert "旧姓を使用して差し支えありません" in answer.text
     assert wording.INTERNAL_ANSWER_NOTE in answer.warnings
+
+    # A related question it does not answer: the asker is shown it before sending a 照会 (part 2).
+    related = "旧姓で職員証を発行できますか"
+    assert not searcher.search(related, k=5, collections=SCOPE).sufficient
+    [similar] = similar_answers(searcher, related, ["city-qa"])
+    assert (similar.label, similar.url) == ("照会回答 2026-12-04 法務担当 照会12", LINK)
+    assert similar.question == QUESTION
+    assert similar.answer == ANSWER
+    assert similar_answers(searcher, "公用車の使用基準は", ["city-qa"]) == []
 
     # A correction replaces it; a withdrawal removes it.
     book.put(answered(answer="名札の旧姓使用は、人事課への届出により認めます。", revision=2),
