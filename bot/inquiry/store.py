@@ -216,12 +216,6 @@ class InquiryStore:
             row = conn.execute(select(inquiries).where(where)).mappings().first()
         return None if row is None else _inquiry(row)
 
-    def threads_in(self, platform: str, channel: str) -> bool:
-        """Whether any inquiry was posted in ``channel`` (cheap guard before looking at threads)."""
-        where = (_I.dest_platform == platform) & (_I.dest_channel == channel)
-        with self.db.read() as conn:
-            return conn.execute(select(_I.id).where(where).limit(1)).first() is not None
-
     def listing(
         self, *, tenant: str | None = None, states: Iterable[str] | None = None, limit: int = 100
     ) -> list[Inquiry]:
