@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from bot import wording
 from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
 from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
@@ -30,6 +31,7 @@ from bot.state.audit import AuditLog, entry_from_answer
 from bot.state.threads import ThreadStore
 from bot.state.usage import UsageMeter
 from bot.verify import StoredLaws, check_quoted_articles, verify, with_note
+from knowledge.documents import DocKind
 from knowledge.search import Searcher, SearchResult
 from knowledge.stored_laws import StoreLaws
 from knowledge.tokenize import normalize
@@ -66,6 +68,15 @@ def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
     if any(h.matched_by == "citation" for h in result.hits):
         return False
     return not result.sufficient or result.coverage < below_coverage
+
+
+def with_internal_note(answer: Answer, sources: Sequence[Source]) -> Answer:
+    """An answer citing a 照会回答 or another Q&A says beside it that such a source is no statute."""
+    cited = {c.n for c in answer.citations}
+    internal = any(s.kind == DocKind.QA and s.n in cited for s in sources)
+    if not internal or wording.INTERNAL_ANSWER_NOTE in answer.warnings:
+        return answer
+    return replace(answer, warnings=(*answer.warnings, wording.INTERNAL_ANSWER_NOTE))
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,7 @@ class AnswerEngine:
                     yield event
             assert generated is not None
             answer = generated
+        answer = with_internal_note(answer, sources)
         yield await self._in_state(self._record, message, question, answer, sources)
 
     # -- retrieval ----------------------------------------------------------

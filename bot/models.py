@@ -93,6 +93,7 @@ class Answer:
     inquiry_draft: str | None = None  # 照会 draft offered when abstaining
     extractive: bool = False  # True when no LLM wrote it (search-result answer)
     audit_id: str | None = None  # the audit record this answer was logged as (feedback attaches here)
+    inquiry_offer: str | None = None  # a 照会 the asker may send from the chat (bot.inquiry): its key
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
   ``AnswerEngine`` and ``kairan.metrics``' ``MeteredEngine`` implement it).
 * ``Channel`` (with ``Reply`` and ``Stream``): what a chat platform implements so that the question
   lifecycle in ``bot.flow`` (claim, answer, post, queue, resume, apologise) runs on it.
+* ``InquiryPort``: what a chat platform offers the 照会 loop in ``bot.inquiry`` (post the 照会, say
+  where it is, lay out its notices).
 * ``Adapter``: a running chat platform connection, as ``kairan serve`` and the digest runner see it;
   ``ChecksDigests``, ``LimitsDigestItems`` and ``DedupesDigests`` are what some adapters can do
   besides (checked with ``isinstance``, never by probing attributes).
@@ -16,12 +18,14 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 
 if TYPE_CHECKING:
     from bot.flow.question import Question
+    from bot.inquiry.text import InquiryPost
 
 
 class Answerer(Protocol):
@@ -98,6 +102,50 @@ class Channel(Protocol):
 
     def describe(self, key: str, channel: str) -> str:
         """How log lines name a question by its event key and conversation, e.g. "message 12 in talk 3"."""
+
+
+# -- chat platforms: the 照会 loop's side -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Published:
+    """A message a platform posted for the 照会 loop: its id (the thread root) and a link to it."""
+
+    message: str
+    link: str | None = None
+
+
+class InquiryPort(Protocol):
+    """What a chat platform offers the 照会 loop (``bot.inquiry``) besides its ``Channel``.
+
+    The loop posts the 照会 into the destination (``publish``), tells the asker in their thread and the
+    responder in the 照会's thread (``render`` + ``channel.post``); the platform's adapter hands it the
+    asker's confirmations and the responders' replies, edits and deletions.
+    """
+
+    threaded: bool  # replies form a thread (Slack, Teams); False: the responder names the 照会 (LoGo)
+
+    @property
+    def channel(self) -> Channel:
+        """The platform's channel: posts in a conversation, and what its errors mean."""
+
+    def ready(self) -> bool:
+        """Connected: posting may be tried now."""
+
+    def render(self, reply: Answer | str, *, mention: tuple[str, str] | None = None) -> list[Rendered]:
+        """An answer or a notice as the platform's messages; ``mention``: (user id, name) to address."""
+
+    def render_inquiry(self, post: InquiryPost) -> list[Rendered]:
+        """The 照会 as posted in the destination (the first message is the one replies refer to)."""
+
+    async def publish(self, channel: str, messages: Sequence[Rendered], *, marker: str) -> Published:
+        """Post ``messages`` as new top-level messages; the first one's id and link (raises on failure)."""
+
+    async def find_published(self, channel: str, marker: str) -> Published | None:
+        """The message an interrupted ``publish`` with ``marker`` left, if the platform can tell."""
+
+    def link(self, channel: str, thread: str | None, message: str | None) -> str | None:
+        """A link to a message (or a thread, or the conversation) that staff can open, if there is one."""
 
 
 # -- chat platforms: the running connection ------------------------------------------------------

@@ -22,6 +22,7 @@ from bot import wording
 from bot.models import Answer, ConversationRef, IncomingMessage
 from kairan.answer_json import answer_json
 from kairan.digest_cli import digest_group
+from kairan.inquiry_cli import inquiry_group
 from kairan.progress import LineProgress
 from kairan.wiring import (
     KnowledgeConfig,
@@ -640,6 +641,7 @@ def manifest_validate(path: Path, no_env: bool) -> None:
 
 
 cli.add_command(digest_group)
+cli.add_command(inquiry_group)
 for _spec in PLATFORMS:  # each chat platform's own commands (adapters.registry)
     if _spec.cli is not None:
         cli.add_command(_spec.cli)

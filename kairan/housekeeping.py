@@ -5,6 +5,8 @@ time, so claims older than ``KEEP`` are never consulted again; without pruning t
 by one row per chat event for as long as the bot runs. Outbox entries that were posted or given
 up are dropped after the same time. Thread turns (the redacted conversation a follow-up question
 sees) are kept for the manifest's ``state.thread_retention_days`` (30 by default; null: forever).
+照会 offers (the draft behind every answer's 「照会する」) are dropped after the same ``KEEP``; the
+inquiries sent are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.inquiry.store import InquiryStore
 from bot.state.db import Database, utc_now
 from bot.state.events import EventLedger
 from bot.state.outbox import Outbox
@@ -44,7 +47,7 @@ async def prune_events(
 ) -> None:
     """Drop claims older than ``keep`` (and thread turns older than ``threads_keep``, when given)
     now and every ``every_s`` seconds until ``stop`` is set."""
-    ledger, outbox, threads = EventLedger(db), Outbox(db), ThreadStore(db)
+    ledger, outbox, threads, offers = EventLedger(db), Outbox(db), ThreadStore(db), InquiryStore(db)
     while not stop.is_set():
         try:
             dropped = await asyncio.to_thread(ledger.forget_before, clock() - keep)
@@ -53,6 +56,9 @@ async def prune_events(
             finished = await asyncio.to_thread(outbox.forget_finished_before, clock() - keep)
             if finished:
                 log.info("pruned %d finished outbox entries older than %d days", finished, keep.days)
+            stale = await asyncio.to_thread(offers.forget_offers_before, clock() - keep)
+            if stale:
+                log.info("pruned %d 照会 offers older than %d days", stale, keep.days)
             if threads_keep is not None:
                 turns = await asyncio.to_thread(threads.forget_before, clock() - threads_keep)
                 if turns:

@@ -1,8 +1,9 @@
 """Prometheus metrics (text exposition format 0.0.4), written out by hand, and a metered engine.
 
-Counters and one histogram cover what an operator watches: questions, abstentions, answer latency,
-LLM tokens, digest posts and errors by kind; one gauge shows the replies waiting in the outbox per
-platform (set from the state DB at scrape time, see ``kairan.serve``). ``MeteredEngine`` wraps the
+Counters and histograms cover what an operator watches: questions, abstentions, answer latency,
+LLM tokens, digest posts, errors by kind, and the 照会 loop (inquiries opened, answered, time to
+answer); gauges show the replies waiting in the outbox per platform and the unanswered inquiries per
+tenant (set from the state DB at scrape time, see ``kairan.serve``). ``MeteredEngine`` wraps the
 answer engine without changing it.
 """
 
@@ -18,6 +19,8 @@ from bot.ports import Answerer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+HOUR, DAY = 3600.0, 86400.0
+INQUIRY_BUCKETS = (HOUR, 4 * HOUR, DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY)
 
 LabelValues = tuple[str, ...]
 
@@ -150,6 +153,21 @@ class Metrics:
             "by platform.",
             ("platform",),
         )
+        self.inquiries_opened = Counter(
+            "kairan_inquiries_opened_total", "照会 (inquiries) posted to their destination, by tenant.",
+            ("tenant",),
+        )
+        self.inquiries_answered = Counter(
+            "kairan_inquiries_answered_total", "照会 given their first answer, by tenant.", ("tenant",)
+        )
+        self.inquiry_answer_seconds = Histogram(
+            "kairan_inquiry_answer_seconds", "Time from posting a 照会 to its first answer in seconds.",
+            INQUIRY_BUCKETS,
+        )
+        self.inquiries_waiting = Gauge(
+            "kairan_inquiries_open", "照会 posted and not answered yet, by tenant (read from the state DB).",
+            ("tenant",),
+        )
 
     def observe_answer(self, message: IncomingMessage, answer: Answer, seconds: float) -> None:
         ref = message.ref
@@ -168,6 +186,10 @@ class Metrics:
                 if n:
                     self.llm_tokens.inc(n, direction=direction)
 
+    def set_inquiries_open(self, counts: dict[str, int] | None) -> None:
+        """Unanswered inquiries per tenant, read at scrape time; None: unknown (no samples)."""
+        self.inquiries_waiting.replace({(t,): float(n) for t, n in (counts or {}).items()})
+
     def set_outbox_pending(self, counts: dict[str, int] | None) -> None:
         """The pending outbox entries per platform, read at scrape time; None: unknown (no samples)."""
         self.outbox_pending.replace({(p,): float(n) for p, n in (counts or {}).items()})
@@ -182,9 +204,27 @@ class Metrics:
             self.digest_posts,
             self.errors,
             self.outbox_pending,
+            self.inquiries_opened,
+            self.inquiries_answered,
+            self.inquiry_answer_seconds,
+            self.inquiries_waiting,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"
+
+
+class InquiryMeter:
+    """The 照会 loop's events as metrics (``bot.inquiry.desk.InquiryObserver``)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def opened(self, tenant: str) -> None:
+        self.metrics.inquiries_opened.inc(tenant=tenant)
+
+    def answered(self, tenant: str, seconds: float) -> None:
+        self.metrics.inquiries_answered.inc(tenant=tenant)
+        self.metrics.inquiry_answer_seconds.observe(seconds)
 
 
 class MeteredEngine:

@@ -250,17 +250,33 @@ def outbox_pending(db: Database) -> dict[str, int]:
     return {spec.name: outbox.pending(spec.name) for spec in PLATFORMS}
 
 
-async def _read_outbox_pending(db: Database) -> dict[str, int] | None:
+async def _read_counts(
+    db: Database, read: Callable[[Database], dict[str, int]], what: str
+) -> dict[str, int] | None:
+    """Counts read from the state DB at scrape time; None (no samples) when it does not answer."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(outbox_pending, db), CHECK_TIMEOUT_S)
+        return await asyncio.wait_for(asyncio.to_thread(read, db), CHECK_TIMEOUT_S)
     except Exception as exc:
-        log.warning("metrics: reading the outbox from the state DB failed: %s", type(exc).__name__)
+        log.warning("metrics: reading %s from the state DB failed: %s", what, type(exc).__name__)
         return None
+
+
+def inquiries_open(db: Database) -> dict[str, int]:
+    """Inquiries posted (or being posted) and not answered yet, per tenant."""
+    from bot.inquiry.store import OPEN, SENDING, InquiryStore
+
+    counts: dict[str, int] = {}
+    for (tenant, state), n in InquiryStore(db).counts().items():
+        if state in (SENDING, OPEN):
+            counts[tenant] = counts.get(tenant, 0) + n
+    return counts
 
 
 async def metrics_view(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
-    services.metrics.set_outbox_pending(await _read_outbox_pending(services.db))
+    services.metrics.set_outbox_pending(await _read_counts(services.db, outbox_pending, "the outbox"))
+    if services.runtime.inquiries is not None:
+        services.metrics.set_inquiries_open(await _read_counts(services.db, inquiries_open, "the inquiries"))
     body = services.metrics.render()
     return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -280,6 +296,25 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
     return preview
 
 
+def _inquiry_list(services: Services) -> Callable[[str], Awaitable[list[dict[str, Any]]]]:
+    """A tenant's inquiries as the console lists them (newest 50, with their age)."""
+    from bot.inquiry.listing import row
+    from bot.inquiry.store import InquiryStore
+    from bot.state.db import utc_now
+    from kairan.inquiry_cli import destinations
+
+    names = destinations(services.config.manifest)
+
+    def read(tenant: str) -> list[dict[str, Any]]:
+        now, found = utc_now(), InquiryStore(services.db).listing(tenant=tenant, limit=50)
+        return [row(inquiry, destinations=names, now=now) for inquiry in found]
+
+    async def listing(tenant: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(read, tenant)
+
+    return listing
+
+
 def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.environ) -> web.Application:
     """The one aiohttp application; ``host`` is the bind address (it decides console access)."""
     hosts = HostPolicy.for_bind(host, services.config.manifest.server.allowed_hosts)
@@ -293,6 +328,7 @@ def build_app(services: Services, *, host: str, environ: Mapping[str, str] = os.
         errors=services.metrics.errors,
         digests=[s.id for s in getattr(services.scheduler, "subscriptions", [])],
         digest_preview=_digest_preview(runner) if runner is not None else None,
+        inquiries=_inquiry_list(services) if services.runtime.inquiries is not None else None,
     )
     app.add_routes(
         [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ PHRASINGS_USAGE_TENANT = "(phrasings)"  # the usage report's row for generating 
 if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands that need them
     from bot.engine import AnswerEngine
     from bot.flow.lifecycle import Lifecycle
+    from bot.inquiry.desk import InquiryDesk
     from bot.state.audit import AuditLog
     from bot.state.db import Database
     from bot.state.feedback import FeedbackStore
@@ -266,6 +268,7 @@ class Runtime:
     audit: AuditLog
     feedback: FeedbackStore  # votes on answers, chained like the audit log
     lifecycle: Lifecycle
+    inquiries: InquiryDesk | None = None  # the 照会 loop, when a tenant names where its inquiries go
 
     @property
     def manifest(self) -> Manifest:
@@ -297,10 +300,48 @@ def build_runtime(
     assert engine.audit is not None  # build_engine always keeps an audit log
     answerer: Answerer = engine if metrics is None else MeteredEngine(engine, metrics)
     audit: AuditLog = engine.audit
+    inquiries = build_inquiry_desk(config, db=db, engine=engine, metrics=metrics)
     return Runtime(
         config=config, environ=environ, db=db, engine=engine, answerer=answerer, audit=audit,
         feedback=FeedbackStore(db, key=audit.key, anchor_file=audit.anchor_file),
-        lifecycle=Lifecycle.on(db, answerer),
+        lifecycle=Lifecycle.on(db, answerer, inquiries=inquiries), inquiries=inquiries,
+    )
+
+
+def build_inquiry_desk(
+    config: KnowledgeConfig, *, db: Database, engine: AnswerEngine, metrics: Metrics | None = None
+) -> InquiryDesk | None:
+    """The 照会 loop when some tenant's manifest entry has ``inquiries`` (else None): answers are written
+    into the knowledge base through an ingestor of its own, and the engine's searcher sees them at once."""
+    manifest = config.manifest
+    if not any(t.inquiries is not None for t in manifest.tenants):
+        return None
+    from bot.inquiry.desk import InquiryDesk
+    from bot.inquiry.knowledge import AnswerBook
+    from bot.inquiry.similar import similar_answers
+    from bot.inquiry.store import InquiryStore
+    from bot.redaction import RedactionPolicy
+    from kairan.metrics import InquiryMeter
+    from knowledge.ingest import Ingestor
+    from knowledge.store import KnowledgeStore
+    from knowledge.vectors import VectorIndex
+
+    store = KnowledgeStore(config.knowledge_location)
+    searched = engine.searcher
+    dense = searched.vectors  # its embedding model, loaded once, embeds the answers too
+    vectors = None if dense is None else VectorIndex(store=store, embedder=dense.embedder)
+    ingestor = Ingestor(
+        store=store, workers=1, vectors=vectors, law_collections=manifest.knowledge.law_collections(),
+        limits=manifest.knowledge.limits.limits(),
+    )
+    redaction = RedactionPolicy.from_config(manifest.redaction)
+    return InquiryDesk(
+        similar=partial(similar_answers, searched),
+        store=InquiryStore(db, redaction=redaction),
+        manifest=manifest,
+        book=AnswerBook(store=store, ingestor=ingestor, refreshed=searched.store.refresh),
+        redaction=redaction,
+        observer=None if metrics is None else InquiryMeter(metrics),
     )
 
 

@@ -287,6 +287,26 @@ class KnowledgeStore:
             merge = merge.when_not_matched_by_source_delete(col("doc_id").isin(replaced))
         merge.execute([w.document.model_dump() for w in writes])
 
+    def remove(self, doc_ids: Sequence[str]) -> int:
+        """Drop documents and their chunks (an answer withdrawn in its chat), one commit per table.
+
+        Returns how many documents were registered; ``ensure_indexes`` then recounts the term statistics.
+        """
+        ids = sorted(set(doc_ids))
+        known = [d for d in ids if d in self.documents()]
+        chunks = self.chunks
+        if not known or chunks is None:
+            return 0
+        gone = col("doc_id").isin(known)
+        chunks.merge_insert("chunk_id").when_not_matched_by_source_delete(gone).execute(_empty(ChunkRow))
+        self._chunks, self._reader = chunks, None
+        documents = self._table(DOCUMENTS, StoredDocument, create=False)
+        if documents is not None:
+            documents.merge_insert("doc_id").when_not_matched_by_source_delete(gone).execute(
+                _empty(StoredDocument)
+            )
+        return len(known)
+
     # -- staff phrasings ---------------------------------------------
     def phrase_ids(self) -> set[str]:
         table = self.phrasings
@@ -387,7 +407,12 @@ class KnowledgeStore:
 
 def _empty_phrasings() -> Any:
     """An empty batch with the phrasing schema (a merge that only deletes still needs a source)."""
-    return PhrasingRow.to_arrow_schema().empty_table()
+    return _empty(PhrasingRow)
+
+
+def _empty(model: type[LanceModel]) -> Any:
+    """An empty batch with a table's schema (a merge that only deletes still needs a source)."""
+    return model.to_arrow_schema().empty_table()
 
 
 def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:

@@ -523,6 +523,11 @@ class DigestSubscription(_Strict):
     categories: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="only items in one of these categories (empty = any category)"
     )
+    answered_inquiries: bool = Field(
+        False,
+        description="also the tenant's 照会 answered in the last 7 days, each once (a weekly digest: "
+        "answered this week); keywords and categories apply to them too (category 照会回答)",
+    )
 
 
 class UnlistedConfig(_Strict):
@@ -552,12 +557,75 @@ class ChannelConfig(_Strict):
     digests: list[DigestSubscription] = Field(default_factory=list)
 
 
+InquiryPlatform = Literal["slack", "teams", "logo"]
+
+
+class InquiryDestination(_Strict):
+    """Where a tenant's 照会 go: a channel (Slack), a channel or chat (Teams) or a talk (LoGo)."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: InquiryPlatform
+    channel: str = Field(
+        min_length=1,
+        description="channel id on the platform (Slack C0123…, Teams 19:…@thread.tacv2, LoGo talk id); "
+        "several tenants may name the same one (a prefecture's liaison channel)",
+    )
+    name: str = Field("", description="how staff call it, e.g. 法務担当 (shown to the asker)")
+
+
+class InquiryResponders(_Strict):
+    """Whose reply in an inquiry's thread is its answer (a role: user ids, or the destination's members)."""
+
+    model_config = ConfigDict(extra="forbid")
+    users: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="user ids on the destination's platform (Slack U…, Teams AAD "
+        "object id or 29:… id, LoGo user id)"
+    )
+    channel_members: bool = Field(
+        False, description="everyone who writes in the destination (the channel is the group), except the "
+        "asker and bots"
+    )
+
+
+class InquiryConfig(_Strict):
+    """The 照会 loop of a tenant: where its inquiries go, who answers them, where answers are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    destination: InquiryDestination
+    responders: InquiryResponders
+    collection: Identifier = Field(
+        description="Q&A collection (kind qa) the answers go into, searched like any source: the tenant's "
+        "own, or one shared with other tenants; it must be among the tenant's collections"
+    )
+    label: str = Field(
+        "", max_length=40,
+        description="who answers, in the answers' citations: 照会回答 2026-12-04 <label>; omitted = "
+        "destination.name",
+    )
+
+    @model_validator(mode="after")
+    def _someone_answers(self) -> InquiryConfig:
+        if not self.responders.users and not self.responders.channel_members:
+            problem = "name the responders: users, or channel_members: true"
+            _raise("InquiryConfig", [(("responders",), problem)])
+        return self
+
+    @property
+    def answerer(self) -> str:
+        """The answering body as citations show it."""
+        return self.label or self.destination.name or "照会先"
+
+
 class TenantConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     id: Identifier
     name: str = Field(min_length=1)
     collections: list[Identifier] = Field(default_factory=lambda: ["laws"])
     channels: list[ChannelConfig] = Field(default_factory=list)
+    inquiries: InquiryConfig | None = Field(
+        None, description="the 照会 loop: send a question the sources do not answer to people, and keep "
+        "their answer as knowledge (README: 照会)"
+    )
     monthly_budget: float | None = Field(
         None,
         gt=0,
@@ -815,6 +883,8 @@ class Manifest(_Strict):
                     problems.append(
                         (("tenants", i, "collections", j), f"collection {name!r} belongs to tenant {owner!r}")
                     )
+            if t.inquiries is not None:
+                problems += _inquiry_problems(self, i, t, colls)
             for j, ch in enumerate(t.channels):
                 loc: Loc = ("tenants", i, "channels", j)
                 if ch.platform != "console" and getattr(self.platforms, ch.platform) is None:
@@ -835,6 +905,9 @@ class Manifest(_Strict):
                     )
                 seen_channels[ch.platform, ch.id] = t.id
                 for n, sub in enumerate(ch.digests):
+                    if sub.answered_inquiries and t.inquiries is None:
+                        problems.append(((*loc, "digests", n, "answered_inquiries"),
+                                         f"tenant {t.id!r} sends no inquiries (set its inquiries)"))
                     if sub.id in seen_subs:
                         problems.append(((*loc, "digests", n, "id"), f"duplicate subscription id {sub.id!r}"))
                     seen_subs.add(sub.id)
@@ -848,6 +921,36 @@ class Manifest(_Strict):
                             )
         _raise("Manifest", problems)
         return self
+
+
+def _inquiry_problems(
+    manifest: Manifest, i: int, tenant: TenantConfig, colls: dict[str, CollectionConfig]
+) -> list[tuple[Loc, str]]:
+    """Where a tenant's inquiries go must be configured; where their answers go must be a Q&A collection
+    the tenant searches, not public (internal answers) and not another tenant's."""
+    assert tenant.inquiries is not None
+    loc: Loc = ("tenants", i, "inquiries")
+    problems: list[tuple[Loc, str]] = []
+    platform = tenant.inquiries.destination.platform
+    if getattr(manifest.platforms, platform) is None:
+        problems.append(((*loc, "destination", "platform"),
+                         f"inquiries go to {platform} but platforms.{platform} is not configured"))
+    name = tenant.inquiries.collection
+    collection = colls.get(name)
+    where = (*loc, "collection")
+    if collection is None:
+        problems.append((where, _unknown(name, colls)))
+    elif collection.kind != DocKind.QA:
+        problems.append((where, f"collection {name!r} is a {collection.kind} collection; answers to "
+                                "inquiries go into a Q&A collection (kind qa)"))
+    elif collection.public:
+        problems.append((where, f"collection {name!r} is public; answers to inquiries are internal"))
+    elif collection.owner is not None and collection.owner != tenant.id:
+        problems.append((where, f"collection {name!r} belongs to tenant {collection.owner!r}"))
+    elif name not in tenant.collections:
+        problems.append((where, f"add {name!r} to the tenant's collections, or its answers are never "
+                                "searched"))
+    return problems
 
 
 def _not_for_laws(collection: CollectionConfig) -> str:

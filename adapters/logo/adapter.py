@@ -15,7 +15,15 @@ from typing import Any
 from adapters.logo import PLATFORM
 from adapters.logo.channel import LogoChannel
 from adapters.logo.client import LogoClient
-from adapters.logo.render import PayloadError, is_addressed, parse_message, reply_text, to_incoming
+from adapters.logo.inquiry import LogoInquiries, LogoInquiryPort
+from adapters.logo.render import (
+    PayloadError,
+    is_addressed,
+    parse_mentions,
+    parse_message,
+    reply_text,
+    to_incoming,
+)
 from bot.flow.lifecycle import Lifecycle
 from bot.flow.question import NO_TENANT, Question
 from bot.models import Answer, ConversationRef, Digest
@@ -44,6 +52,10 @@ class LogoAdapter:
         self.start_timeout = start_timeout
         self.channel = LogoChannel(client, max_message_length=max_message_length)
         self.flow = lifecycle.flow(self.channel, ready=client.connected)
+        self.inquiries: LogoInquiries | None = None  # the 照会 loop, when the runtime has one
+        if lifecycle.inquiries is not None:
+            port = LogoInquiryPort(self.channel)
+            self.inquiries = LogoInquiries(lifecycle.inquiries, port, claim=self._claim)
         client.add_handler(self._on_notification)
 
     @property
@@ -58,6 +70,8 @@ class LogoAdapter:
     async def stop(self) -> None:
         await self.flow.stop()
         await self.client.stop()
+        if self.inquiries is not None:
+            await self.inquiries.stop()
 
     def connected(self) -> bool:
         return self.client.connected()
@@ -72,9 +86,26 @@ class LogoAdapter:
     def _on_notification(self, method: str, payload: Any) -> None:
         if method != "notify_create_message":
             return
+        if self.inquiries is not None and self._inquiry(payload):
+            return  # 「照会する」, or a responder's 「照会#12 …」: not a question
         question = self.question(payload)
         if question is not None:
             self.flow.receive(question)
+
+    def _inquiry(self, payload: Any) -> bool:
+        assert self.inquiries is not None
+        try:
+            message = parse_message(payload)
+        except PayloadError:
+            return False  # question() logs it
+        me = self.client.state.me
+        mentioned = message.text is not None and str(me) in {m.user_id for m in parse_mentions(message.text)}
+        addressed = mentioned or self.client.is_pair_talk(message.talk_id)
+        name = self.client.user_name(message.user_id) or str(message.user_id)
+        return self.inquiries.take(message, addressed=addressed, name=name)
+
+    async def _claim(self, key: str) -> bool:
+        return bool(await self.flow.state(self.flow.ledger.claim, PLATFORM, key))
 
     def question(self, payload: Any) -> Question | None:
         """A notify_create_message payload as a question, or None when it is not addressed to the bot."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.logo import PLATFORM
+from bot import wording
 from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
 
 TEXT_TYPE = 1
@@ -166,8 +167,12 @@ def answer_text(answer: Answer) -> str:
     if answer.citations:
         lines = [source_line(c) for c in sorted(answer.citations, key=lambda c: c.n)]
         parts.append("\n".join([SOURCES_HEADER, *lines]))
+    if wording.INTERNAL_ANSWER_NOTE in answer.warnings:  # a 照会回答 or Q&A is cited: no statute
+        parts.append(f"※ {wording.INTERNAL_ANSWER_NOTE}")
     if answer.abstained and answer.inquiry_draft:
         parts.append(f"{INQUIRY_HEADER}\n{answer.inquiry_draft.strip()}")
+        if answer.inquiry_offer:  # the 照会 may be sent from the chat (bot.inquiry): say how
+            parts.append(wording.INQUIRY_HOW_TO_SEND)
     return "\n\n".join(p for p in parts if p)
 
 

@@ -5,7 +5,8 @@ Bolt verifies signatures (HTTP mode) and acks events before the listeners run
 a ``Question`` (``question``) that the shared lifecycle (``bot.flow``) claims once, answers through
 ``adapters.slack.channel``, queues during an outage, resumes after a crash and apologises for; this
 module keeps what is Slack's own: the Bolt app and its listeners, the feedback buttons, the
-assistant thread's greeting, and digests (``send``, ``was_posted``).
+assistant thread's greeting, and digests (``send``, ``was_posted``). The 照会 loop's clicks, modal and
+destination messages are ``adapters.slack.inquiry``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import PLATFORM
 from adapters.slack.channel import PROGRESS_REACTION, SlackChannel
 from adapters.slack.http_checks import refusal_response
+from adapters.slack.inquiry import SlackInquiries, SlackInquiryPort
 from adapters.slack.payloads import (
     PayloadError,
     feedback_click,
@@ -70,6 +72,7 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
     "chat.startStream": ("chat:write",),
     "chat.appendStream": ("chat:write",),
     "chat.stopStream": ("chat:write",),
+    "views.open": (),  # the 照会 modal (a trigger id from the click is all it needs)
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),
     "assistant.threads.setStatus": ("assistant:write",),
@@ -82,6 +85,8 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
 EVENT_SCOPES: Mapping[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "assistant_thread_started": ("assistant:write",),
+    # replies (and their edits and deletions) in a 照会's thread, without a mention
+    "message.channels": ("channels:history",),
     "message.im": ("im:history",),
 }
 # manifest/slack/app-manifest.yaml must list exactly these.
@@ -165,6 +170,11 @@ class SlackAdapter:
         self.app.event("message")(self._on_message)
         self.app.event("assistant_thread_started")(self._on_assistant_thread_started)
         self.app.action(re.compile(r"^kairan_feedback_"))(self._on_feedback)
+        self.inquiries: SlackInquiries | None = None  # the 照会 loop, when the runtime has one
+        if lifecycle.inquiries is not None:
+            port = SlackInquiryPort(self.channel, ready=self.connected, workspace_url=self._workspace_url)
+            self.inquiries = SlackInquiries(lifecycle.inquiries, port)
+            self.inquiries.register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._authorization: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
@@ -241,6 +251,10 @@ class SlackAdapter:
                 )
         return self._authorization
 
+    def _workspace_url(self) -> str | None:
+        """https://<workspace>.slack.com/ from auth.test (links to messages), once it answered."""
+        return self._authorization.url if self._authorization is not None else None
+
     def connected(self) -> bool:
         if not self._ready:
             return False
@@ -313,12 +327,21 @@ class SlackAdapter:
 
     # -- listeners ---------------------------------------------------------------------------
     async def _on_app_mention(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        if await self._inquiry_message(event, context):
+            return  # a reply in a 照会's thread: its answer, not a question
         await self._ask(body, event, context)
 
     async def _on_message(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        if await self._inquiry_message(event, context):
+            return
         if not is_user_dm(event):
             return  # channel messages arrive as app_mention; edits, joins and bot posts are ignored
         await self._ask(body, event, context)
+
+    async def _inquiry_message(self, event: Payload, context: AsyncBoltContext) -> bool:
+        if self.inquiries is None:
+            return False
+        return await self.inquiries.message(event, bot_user_id=context.bot_user_id or self._bot_user_id)
 
     async def _ask(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
         bot_user_id = context.bot_user_id or self._bot_user_id

@@ -36,6 +36,8 @@ FEEDBACK_BLOCK_ID = "kairan_feedback"
 FEEDBACK_HELPFUL = "kairan_feedback_helpful"
 FEEDBACK_NOT_HELPFUL = "kairan_feedback_not_helpful"
 FEEDBACK_ACTIONS = {FEEDBACK_HELPFUL: "helpful", FEEDBACK_NOT_HELPFUL: "not_helpful"}
+INQUIRY_BLOCK_ID = "kairan_inquiry"
+INQUIRY_OPEN = "kairan_inquiry_open"  # the 「照会する」 button: opens the draft to check and send
 
 ABSTAINED_LEAD = ":information_source: *根拠となる規定が見つからなかったため、回答を控えました。*"
 INQUIRY_OFFER = "所管の都道府県・省庁への照会文案をこのスレッドに続けて投稿します。"
@@ -202,6 +204,15 @@ def feedback_block(audit_id: str) -> Block:
     }
 
 
+def inquiry_actions(key: str) -> Block:
+    """The 「照会する」 button of an answer whose 照会 may be sent from the chat (its offer key)."""
+    if not key or len(key) > 2000:
+        raise ValueError(f"a 照会 offer needs a key of 1-2000 characters, got {key!r}")
+    button = {"type": "button", "action_id": INQUIRY_OPEN, "value": key, "style": "primary",
+              "text": {"type": "plain_text", "text": wording.INQUIRY_BUTTON}}
+    return {"type": "actions", "block_id": INQUIRY_BLOCK_ID, "elements": [button]}
+
+
 _MARKER = re.compile(r"\[(\d+)\]")  # bot.verify writes each cited source as [n]
 
 
@@ -266,6 +277,8 @@ def answer_messages(answer: Answer) -> list[SlackMessage]:
         closing.append(context(*(shorten(f"⚠️ {escape(w)}", WARNING_LIMIT) for w in answer.warnings[:10])))
     if answer.audit_id:
         closing.append(feedback_block(answer.audit_id))
+    if answer.inquiry_offer and not (answer.abstained and answer.inquiry_draft):
+        closing.append(inquiry_actions(answer.inquiry_offer))  # the draft's own message carries it
     uncited = {c.n for c in answer.citations} - _cited(body)
 
     def tail(part: list[Block], last: bool) -> list[Block]:
@@ -278,17 +291,19 @@ def answer_messages(answer: Answer) -> list[SlackMessage]:
 
     messages = _messages(body, tail, fallback)
     if answer.abstained and answer.inquiry_draft:
-        messages += inquiry_messages(answer.inquiry_draft)
+        messages += inquiry_messages(answer.inquiry_draft, offer=answer.inquiry_offer)
     return messages
 
 
-def inquiry_messages(draft: str) -> list[SlackMessage]:
-    """The 照会 draft as preformatted text (Slack folds long messages behind "Show more")."""
+def inquiry_messages(draft: str, *, offer: str | None = None) -> list[SlackMessage]:
+    """The 照会 draft as preformatted text (Slack folds long messages behind "Show more"), the last
+    message with the 「照会する」 button when the 照会 may be sent from the chat."""
     fence = "```"
     room = SECTION_LIMIT - 2 * len(fence) - 2
     blocks = [section(INQUIRY_LEAD)]
     blocks += [section(f"{fence}\n{piece}\n{fence}") for piece in split_text(escape(draft), room)]
-    return _messages(blocks, lambda part, last: [], lambda i, part: "照会文案")
+    closing = [] if offer is None else [inquiry_actions(offer)]
+    return _messages(blocks, lambda part, last: closing if last else [], lambda i, part: "照会文案")
 
 
 def apology_message() -> SlackMessage:

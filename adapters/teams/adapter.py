@@ -18,7 +18,7 @@ import asyncio
 import logging
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connecti
 from adapters.teams import render
 from adapters.teams.auth import inbound_guard, policy_for
 from adapters.teams.channel import LiveTurn, StreamSettings, TeamsChannel, queued_item
+from adapters.teams.inquiry import TeamsInquiries, TeamsInquiryPort
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, quiet_sdk_connector_errors
 from adapters.teams.routing import resolve_scope
@@ -97,6 +98,10 @@ class TeamsAdapter:
             self.cloud, app_id=settings.app_id, conversations=conversations, settings=settings.streaming
         )
         self.flow = lifecycle.flow(self.channel, ready=self.connected)
+        self.inquiries: TeamsInquiries | None = None  # the 照会 loop, when the runtime has one
+        if lifecycle.inquiries is not None:
+            port = TeamsInquiryPort(self.channel, ready=self.connected)
+            self.inquiries = TeamsInquiries(lifecycle.inquiries, port)
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
             storage=MemoryStorage(),
             connection_manager=connections,
@@ -175,10 +180,14 @@ class TeamsAdapter:
         self.app.activity(ActivityTypes.conversation_update)(self._on_conversation_update)
         self.app.activity(ActivityTypes.installation_update)(self._on_installation_update)
         self.app.invoke("message/submitAction")(self._on_submit_action)
+        if self.inquiries is not None:
+            self.inquiries.register(self.app)
 
     async def _on_message(self, context: TurnContext, _state: TurnState) -> None:
         activity = _as_dict(context.activity)
         await self._remember(activity)
+        if self.inquiries is not None and await self.inquiries.message(activity, reply=_replier(context)):
+            return  # a 「照会する」, or a reply in a 照会's thread: not a question
         live = LiveTurn(context.identity or ClaimsIdentity(), context.activity.model_copy(deep=True))
         self.flow.receive(self.question(activity, live=live))
 
@@ -254,6 +263,15 @@ class TeamsAdapter:
             aad_tenant_id=render.aad_tenant_id(activity),
             team_id=render.team_id(activity),
         )
+
+
+def _replier(context: TurnContext) -> Callable[[str], Awaitable[object]]:
+    """Answers in the turn's conversation with one of ``bot.wording``'s notices."""
+
+    async def reply(text: str) -> object:
+        return await context.send_activity(Activity.model_validate(render.text_activity(text)))
+
+    return reply
 
 
 def _as_dict(activity: Activity) -> dict[str, Any]:

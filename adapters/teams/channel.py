@@ -29,6 +29,7 @@ from microsoft_agents.hosting.core.app import TypingIndicator, TypingOptions
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
 from adapters.teams import PLATFORM, render
+from adapters.teams.inquiry_cards import offer_activities
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, failure_is_retryable, retryable, send_with_retry
 from adapters.teams.streaming import TeamsStream
@@ -162,8 +163,9 @@ class TeamsReply:
         self._stream = TeamsAnswerStream(self) if streaming else None
 
     def render(self, reply: Answer | str) -> list[Rendered]:
-        if isinstance(reply, Answer):
-            return [queued_item(render.answer_activity(reply), reply.audit_id)]
+        if isinstance(reply, Answer):  # then the card to send its 照会, when it may be sent from the chat
+            return [queued_item(render.answer_activity(reply), reply.audit_id),
+                    *(queued_item(card) for card in offer_activities(reply))]
         return [queued_item(render.text_activity(reply))]
 
     @asynccontextmanager

@@ -39,6 +39,7 @@ class Subscription:
     categories: tuple[str, ...] = ()
     max_items: int = 10
     post_when_empty: bool = False
+    answered_inquiries: bool = False  # also the tenant's 照会 answered this week (bot.inquiry.digest)
 
     def source_ids(self, feeds: tuple[FeedSource, ...] | list[FeedSource]) -> tuple[str, ...]:
         return self.sources or tuple(f.id for f in feeds)
@@ -69,6 +70,7 @@ def from_manifest(manifest: Manifest) -> tuple[list[FeedSource], list[Subscripti
             categories=tuple(d.categories),
             max_items=d.max_items,
             post_when_empty=d.post_when_empty,
+            answered_inquiries=d.answered_inquiries,
         )
         for tenant in manifest.tenants
         for channel in tenant.channels

@@ -46,6 +46,9 @@ from bot.digest.feeds import JST, FeedError, FeedItem, parse_feed, parse_index_p
 from bot.digest.fetch import Fetcher, FetchError
 from bot.digest.ledger import AlreadyRecorded, DigestLedger, IntentRun, StoredItem
 from bot.digest.summarise import Summariser, opening_sentences
+from bot.inquiry.digest import SOURCE_NAME as INQUIRY_SOURCE_NAME
+from bot.inquiry.digest import record_answered
+from bot.inquiry.store import InquiryStore
 from bot.models import ConversationRef, Digest
 from bot.ports import Adapter, ChecksDigests, DedupesDigests, LimitsDigestItems
 from bot.state.db import Database, HeldLock, utc_now
@@ -126,6 +129,7 @@ class DigestRunner:
         documents_budget_s: float = DOCUMENTS_BUDGET_S,
     ) -> None:
         self.ledger = DigestLedger(db)
+        self.inquiries = InquiryStore(db)  # answered 照会 for the subscriptions that include them
         self.feeds = {f.id: f for f in feeds}
         self.subscriptions = {s.id: s for s in subscriptions}
         self.adapters = adapters
@@ -319,8 +323,14 @@ class DigestRunner:
             source_ids = sub.source_ids(list(self.feeds.values()))
             since = await asyncio.to_thread(self.ledger.ensure_subscription, sub.id, now=self.clock())
             polls = tuple(await self.poll(source_ids)) if poll else ()
+            names = self._names()
+            if sub.answered_inquiries:  # the tenant's 照会 answered this week, as a source of their own
+                source = await asyncio.to_thread(
+                    record_answered, self.ledger, self.inquiries, sub.ref.tenant, now=self.clock()
+                )
+                source_ids, names = (*source_ids, source), {**names, source: INQUIRY_SOURCE_NAME}
             pending = await asyncio.to_thread(
-                self.ledger.pending, sub.id, source_ids, since=since, names=self._names()
+                self.ledger.pending, sub.id, source_ids, since=since, names=names
             )
             digest, chosen = compose(
                 sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)

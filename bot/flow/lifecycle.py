@@ -17,6 +17,8 @@ A platform turns an inbound event into a ``Question`` and hands it to its ``Ques
    the log (one line for a platform's error, the traceback for a bug), never into the chat.
 5. **Resume**: a question whose bot died mid-answer is answered again by a replica (``Resumer``);
    one interrupted too often gets one apology asking to ask again.
+6. **Offer a 照会**: with the 照会 loop (``Lifecycle.inquiries``), each answer carries the key of the
+   照会 its asker may send from the chat; the loop's sweep runs while a platform's flow does.
 
 State calls run on the flow's own two threads, apart from the default executor where the engine's
 searches queue, so a claim (and with it the first visible feedback) never waits behind them.
@@ -33,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import wording
 from bot.flow.periodic import always
@@ -46,6 +48,9 @@ from bot.state.db import Database
 from bot.state.events import EventLedger
 from bot.state.inflight import InFlight, Interrupted
 from bot.state.outbox import Outbox, Queued
+
+if TYPE_CHECKING:
+    from bot.inquiry.desk import InquiryDesk
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +74,16 @@ class Lifecycle:
     inflight: InFlight | None = None  # None: a question whose bot died is lost
     outbox: Outbox | None = None  # None: an answer the platform did not take is lost
     settings: FlowSettings = field(default_factory=FlowSettings)
+    inquiries: InquiryDesk | None = None  # the 照会 loop (bot.inquiry); None: no 照会 is sent from the chat
 
     @classmethod
-    def on(cls, db: Database, answerer: Answerer, settings: FlowSettings | None = None) -> Lifecycle:
+    def on(
+        cls, db: Database, answerer: Answerer, settings: FlowSettings | None = None,
+        *, inquiries: InquiryDesk | None = None,
+    ) -> Lifecycle:
         """Every part kept in one state database: the claims, the questions in flight, the outbox."""
         return cls(answerer=answerer, ledger=EventLedger(db), inflight=InFlight(db), outbox=Outbox(db),
-                   settings=settings or FlowSettings())
+                   settings=settings or FlowSettings(), inquiries=inquiries)
 
     def flow(self, channel: Channel, *, ready: Callable[[], bool] = always) -> QuestionFlow:
         """The questions of one platform; ``ready`` False (disconnected): resume and redelivery wait."""
@@ -91,6 +100,7 @@ class QuestionFlow:
         self.inflight = parts.inflight
         self.outbox = parts.outbox
         self.settings = parts.settings
+        self.inquiries = parts.inquiries
         self._tasks: set[asyncio.Task[Any]] = set()
         self._claimed: OrderedDict[str, None] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[tuple[str, str | None], asyncio.Lock] = (
@@ -115,6 +125,8 @@ class QuestionFlow:
             self._redelivery.start()
         if self._resumer is not None:
             self._resumer.start()
+        if self.inquiries is not None:
+            await self.inquiries.start()
 
     async def stop(self) -> None:
         """Stop the loops and let the answers in flight finish for ``drain_timeout`` seconds.
@@ -139,6 +151,8 @@ class QuestionFlow:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)
+        if self.inquiries is not None:
+            await self.inquiries.stop()
 
     async def drain(self) -> None:
         """Wait until no question is being handled (no time limit: for tests and one-off commands)."""
@@ -225,7 +239,7 @@ class QuestionFlow:
         stream = reply.stream()
         async with reply.progress():
             try:
-                answer = await self._collect(question, stream)
+                answer = await self._offer(question, await self._collect(question, stream))
                 await self._deliver(question, reply, reply.render(answer), stream)
             except Exception as exc:
                 self._log_failure(question, exc, "the answer was not posted")
@@ -246,6 +260,18 @@ class QuestionFlow:
         if final is None:
             raise RuntimeError("the answer engine finished without an answer")
         return final
+
+    async def _offer(self, question: Question, answer: Answer) -> Answer:
+        """The answer with the 照会 its asker may send from the chat, when the tenant's inquiries go
+        somewhere (``bot.inquiry``); a failure to record it costs the button, never the answer."""
+        if self.inquiries is None:
+            return answer
+        try:
+            return await self.inquiries.offer(question, answer)
+        except Exception:
+            log.exception("%s %s: recording its 照会 offer failed", self.channel.label,
+                          self._describe(question))
+            return answer
 
     async def _deliver(
         self, question: Question, reply: Reply, messages: Sequence[Rendered], stream: Stream | None = None

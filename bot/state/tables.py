@@ -5,7 +5,8 @@
 a table own what it means: the audit log, usage, thread memory, feedback and the event ledger in
 ``bot.state``, questions in flight and the outbox for the question lifecycle (``bot.flow``), the
 digest state in ``bot.digest.ledger``, the Teams conversation references in
-``adapters.teams.references``. (APScheduler's job table is its own: ``bot.digest.scheduler``.)
+``adapters.teams.references``, the 照会 loop's in ``bot.inquiry.store``. (APScheduler's job table
+is its own: ``bot.digest.scheduler``.)
 """
 
 from __future__ import annotations
@@ -166,6 +167,95 @@ outbox = Table(
     Column("state", String(16), nullable=False),  # pending | delivered | abandoned
     UniqueConstraint("platform", "key", name="uq_outbox_platform_key"),
     Index("ix_outbox_due", "platform", "state", "next_at"),
+)
+
+# -- the 照会 loop (bot.inquiry.store) ---------------------------------------------------------------
+
+# A 照会 that may be sent from the chat: one per answer in a tenant whose inquiries go somewhere (its key
+# is the answer's audit id, on the 「照会する」 button). Pruned after a while; what was sent is kept below.
+inquiry_offers = Table(
+    "inquiry_offers",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("tenant", String(128), nullable=False),
+    Column("platform", String(32), nullable=False),  # where the question was asked
+    Column("channel", String(256), nullable=False),
+    Column("thread", String(256), nullable=True),
+    Column("message", String(256), nullable=True),
+    Column("user", String(256), nullable=False),  # the asker (platform user id): only they may send it
+    Column("user_name", String(256), nullable=False),
+    Column("question", Text, nullable=False),  # redacted, as the engine saw it
+    Column("reply", Text, nullable=False),  # what kairan answered (what was searched, what was found)
+    Column("draft", Text, nullable=False),  # the 照会文案 (redacted)
+    Column("sources", Text, nullable=False),  # JSON list of {label, url}: what the search found
+    Column("abstained", Boolean, nullable=False),
+    Column("created", String(32), nullable=False),
+    Index("ix_inquiry_offers_asker", "platform", "channel", "user", "created"),
+    Index("ix_inquiry_offers_created", "created"),
+)
+
+# Inquiries sent (or being sent): created once per offer (its key is unique), then worked on under a lease
+# (``next_at``): posted to the destination, the asker told, the answer kept as knowledge.
+inquiries = Table(
+    "inquiries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # the 照会番号 staff see: 照会#12
+    Column("offer", String(64), nullable=False, unique=True),
+    Column("tenant", String(128), nullable=False),
+    Column("asker_platform", String(32), nullable=False),
+    Column("asker_channel", String(256), nullable=False),
+    Column("asker_thread", String(256), nullable=True),
+    Column("asker_message", String(256), nullable=True),
+    Column("asker_user", String(256), nullable=False),
+    Column("asker_name", String(256), nullable=False),
+    Column("question", Text, nullable=False),  # redacted
+    Column("reply", Text, nullable=False),  # what kairan answered when it was asked
+    Column("text", Text, nullable=False),  # the 照会 as sent, after the asker's edits (redacted)
+    Column("sources", Text, nullable=False),  # JSON list of {label, url}
+    Column("abstained", Boolean, nullable=False),
+    Column("dest_platform", String(32), nullable=False),
+    Column("dest_channel", String(256), nullable=False),
+    Column("dest_message", String(256), nullable=True),  # the posted 照会 (its thread on Slack and Teams)
+    Column("dest_link", Text, nullable=True),
+    Column("state", String(16), nullable=False),  # sending | open | answered | withdrawn | failed
+    Column("created", String(32), nullable=False),
+    Column("sent_at", String(32), nullable=True),
+    Column("answered_at", String(32), nullable=True),  # the first answer
+    Column("updated", String(32), nullable=False),
+    Column("revision", Integer, nullable=False),  # answers captured so far (a correction is a new one)
+    Column("answer", Text, nullable=True),  # the current answer (redacted)
+    Column("answer_message", String(256), nullable=True),  # the responder's message holding it
+    Column("answer_link", Text, nullable=True),
+    Column("responder", String(256), nullable=True),
+    Column("responder_name", String(256), nullable=True),
+    Column("answer_time", String(32), nullable=True),  # when the current answer was given
+    # Work to do, each compared with what was done: the asker told of every event (sent, answered,
+    # corrected, withdrawn), the responder's receipt per revision, the knowledge base at ``knowledge_want``.
+    Column("event_seq", Integer, nullable=False),
+    Column("told_seq", Integer, nullable=False),
+    Column("receipt_rev", Integer, nullable=False),
+    Column("knowledge_want", Integer, nullable=False),  # revision to hold (0: none)
+    Column("knowledge_rev", Integer, nullable=False),  # revision held
+    Column("work", Boolean, nullable=False),  # something above is still to do
+    Column("next_at", String(32), nullable=False),  # lease of the replica doing it (or the next attempt)
+    Column("attempts", Integer, nullable=False),  # attempts of the current work
+    Index("ix_inquiries_work", "work", "next_at"),
+    Index("ix_inquiries_thread", "dest_platform", "dest_channel", "dest_message"),
+    Index("ix_inquiries_state", "state", "updated"),
+)
+
+# Every responder message taken as an answer (or a withdrawal), once: a redelivered event, or the same
+# message arriving as a mention and as a channel message, is recognised here.
+inquiry_replies = Table(
+    "inquiry_replies",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("channel", String(256), nullable=False),
+    Column("message", String(256), nullable=False),
+    Column("inquiry_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # answer | withdraw | edit:<n>
+    Column("time", String(32), nullable=False),
+    PrimaryKeyConstraint("platform", "channel", "message"),
 )
 
 # -- digests (bot.digest.ledger) -------------------------------------------------------------------

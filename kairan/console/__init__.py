@@ -144,6 +144,7 @@ def _dumps(value: Any) -> str:
 
 
 DigestPreview = Callable[[str], Awaitable[tuple[str, int]]]  # subscription id → (Japanese text, item count)
+InquiryList = Callable[[str], Awaitable[list[dict[str, Any]]]]  # tenant → its inquiries, newest first
 
 
 class ConsoleHandlers:
@@ -156,6 +157,7 @@ class ConsoleHandlers:
         errors: Any = None,
         digests: Sequence[str] = (),
         digest_preview: DigestPreview | None = None,
+        inquiries: InquiryList | None = None,
     ) -> None:
         self.engine = engine
         self.access = access
@@ -163,6 +165,7 @@ class ConsoleHandlers:
         self.errors = errors  # a kairan.metrics.Counter for errors by kind, when metrics are on
         self.digests = list(digests) if digest_preview is not None else []
         self.digest_preview = digest_preview
+        self.inquiries = inquiries  # the 照会 loop's list (bot.inquiry.listing rows), when it runs
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -173,7 +176,23 @@ class ConsoleHandlers:
             web.post("/console/api/stream", self.stream),
             web.get("/console/api/digests", self.digest_list),
             web.post("/console/api/digest-preview", self.digest_preview_handler),
+            web.get("/console/api/inquiries", self.inquiry_list),
         ]
+
+    async def inquiry_list(self, request: web.Request) -> web.Response:
+        """The console tenant's inquiries, newest first, with their age (none without the 照会 loop)."""
+        denial = self.access.api_denial(request)
+        if denial is not None:
+            return _json_error(403, denial)
+        if self.inquiries is None or self.scope is None:
+            return web.json_response({"inquiries": []}, dumps=_dumps)
+        try:
+            rows = await self.inquiries(self.scope.tenant)
+        except Exception:
+            log.exception("listing the inquiries failed")
+            self._count_error()
+            return _json_error(500, wording.APOLOGY)
+        return web.json_response({"inquiries": rows}, dumps=_dumps)
 
     async def digest_list(self, request: web.Request) -> web.Response:
         denial = self.access.api_denial(request)

@@ -1,7 +1,8 @@
 """Q&A collections (照会回答集, FAQ) in CSV or JSON → ParsedDocument, one section per pair.
 
 CSV: a header row, then one pair per row (UTF-8 with or without BOM, or cp932).
-JSON: a list of objects, or ``{"title": ..., "items": [...]}``.
+JSON: a list of objects, or ``{"title": ..., "url": ..., "items": [...]}`` (the url, when http(s), is
+where every pair links to: an answered 照会 links to the answer in its chat).
 Column names may be English or Japanese (質問/問, 回答/答, 根拠/出典, 分類, ...).
 """
 
@@ -63,8 +64,9 @@ def parse(data: bytes, source: str) -> ParsedDocument:
             ) from exc
         title, items = _json_items(payload, source)
         rows = [(f"item {n}", _item(obj, n, source)) for n, obj in enumerate(items, start=1)]
+        url = _json_url(payload)
     else:
-        title = ""
+        title, url = "", ""
         rows = _csv_rows(text, source, "\t" if _suffix(source) == ".tsv" else ",")
     sections = _sections(rows, source)
     return ParsedDocument(
@@ -72,8 +74,13 @@ def parse(data: bytes, source: str) -> ParsedDocument:
         kind=DocKind.QA,
         title=title or _stem(source),
         sections=tuple(sections),
-        url=source if source.startswith(("http://", "https://")) else "",
+        url=source if source.startswith(("http://", "https://")) else url,
     )
+
+
+def _json_url(payload: Any) -> str:
+    url = payload.get("url") if isinstance(payload, dict) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else ""
 
 
 def _suffix(source: str) -> str:

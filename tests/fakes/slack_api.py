@@ -52,7 +52,7 @@ TEAM_ID = "T0TESTTEAM"
 _SIMPLE_METHODS = {
     "chat.postMessage", "chat.postEphemeral", "chat.update", "chat.startStream", "chat.appendStream",
     "chat.stopStream", "reactions.add", "reactions.remove", "assistant.threads.setStatus",
-    "assistant.threads.setSuggestedPrompts",
+    "assistant.threads.setSuggestedPrompts", "views.open",
 }
 _CREATES_MESSAGE = {"chat.postMessage", "chat.startStream"}
 _CARRIES_BLOCKS = {"chat.postMessage", "chat.postEphemeral", "chat.update"}

@@ -70,3 +70,25 @@ def test_thread_retention_comes_from_the_manifest() -> None:
     assert thread_retention(kept) == timedelta(days=7)
     forever = Manifest.model_validate({"state": {"thread_retention_days": None}})
     assert thread_retention(forever) is None
+
+
+async def test_inquiry_offers_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
+    from bot.inquiry.store import InquiryStore, Offer
+
+    db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store = InquiryStore(db)
+        for key, age in (("old", 15), ("new", 1)):
+            store.add_offer(Offer(
+                key=key, tenant="t", platform="slack", channel="C1", thread=None, message=None, user="U1",
+                user_name="U1", question="質問", reply="回答", draft="文案", sources=(), abstained=True,
+                created=NOW - timedelta(days=age),
+            ))
+        stop = asyncio.Event()
+        task = asyncio.create_task(prune_events(db, stop, every_s=0.05, clock=lambda: NOW))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)
+        assert store.offer("old") is None and store.offer("new") is not None
+    finally:
+        db.close()

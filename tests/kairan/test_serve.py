@@ -208,6 +208,10 @@ async def test_metrics_count_a_console_question(client: TestClient[Any, Any]) ->
         "kairan_digest_posts_total": "counter",
         "kairan_errors_total": "counter",
         "kairan_outbox_pending": "gauge",
+        "kairan_inquiries_opened_total": "counter",
+        "kairan_inquiries_answered_total": "counter",
+        "kairan_inquiry_answer_seconds": "histogram",
+        "kairan_inquiries_open": "gauge",
     }
     assert samples['kairan_questions_total{tenant="local",platform="console"}'] == 1
     assert samples["kairan_answer_seconds_count"] == 1

@@ -34,3 +34,32 @@ def test_the_digest_ingest_generates_phrasings_only_when_the_manifest_asks(tmp_p
                 assert author.label == "openai_compatible qwen-test" and author._max_articles == 3
     finally:
         db.close()
+
+
+def test_the_runtime_runs_the_inquiry_loop_only_when_a_tenant_sends_inquiries(tmp_path: Path) -> None:
+    from kairan.metrics import Metrics
+    from kairan.wiring import KnowledgeConfig, build_runtime
+    from tests.fakes.inquiry import scenario_manifest
+
+    plain = build_runtime(KnowledgeConfig(manifest=Manifest(), data_dir=tmp_path / "plain"), environ={})
+    plain.db.close()
+    assert plain.inquiries is None and plain.lifecycle.inquiries is None
+
+    manifest = Manifest.model_validate(scenario_manifest(
+        {"slack": {"mode": "http"}}, asked_in=("slack", "C1"), destination=("slack", "C2"), responders=["U1"]
+    ))
+    metrics = Metrics()
+    runtime = build_runtime(KnowledgeConfig(manifest=manifest, data_dir=tmp_path / "loop"), environ={},
+                            metrics=metrics)
+    runtime.db.close()
+    desk = runtime.inquiries
+    assert desk is not None and runtime.lifecycle.inquiries is desk and desk.book is not None
+    assert desk.is_destination("slack", "C2") and not desk.is_destination("slack", "C1")
+    assert desk.observer is not None
+    desk.observer.opened("testcity")
+    desk.observer.answered("testcity", 5400.0)
+    text = metrics.render()
+    assert 'kairan_inquiries_opened_total{tenant="testcity"} 1' in text
+    assert 'kairan_inquiries_answered_total{tenant="testcity"} 1' in text
+    assert 'kairan_inquiry_answer_seconds_bucket{le="3600"} 0' in text
+    assert 'kairan_inquiry_answer_seconds_bucket{le="14400"} 1' in text

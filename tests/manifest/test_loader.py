@@ -27,7 +27,8 @@ def errors_of(text: str) -> list[tuple[int, int, str, str]]:
 def test_example_loads() -> None:
     m = load_manifest(EXAMPLE)
     assert m.data_dir == MANIFEST_DIR.parent / "data"
-    assert [c.name for c in m.knowledge.collections] == ["laws", "circulars", "yokosuka-internal"]
+    names = ["laws", "circulars", "yokosuka-internal", "yokosuka-qa"]
+    assert [c.name for c in m.knowledge.collections] == names
     assert m.knowledge.sources[1].path == MANIFEST_DIR.parent / "documents" / "yokosuka" / "reiki"
     assert m.knowledge.egov.laws[0] == "322AC0000000067"
     assert m.llm.provider == "none"
@@ -36,7 +37,7 @@ def test_example_loads() -> None:
     assert found is not None
     tenant, channel = found
     assert tenant.name == "横須賀市"
-    assert tenant.collections_for(channel) == ["laws", "yokosuka-internal"]
+    assert tenant.collections_for(channel) == ["laws", "yokosuka-internal", "yokosuka-qa"]
     assert channel.digests[0].schedule == "30 8 * * mon-fri"
     console = m.find_channel("console", "console")
     assert console is not None and console[0].collections_for(console[1]) == tenant.collections

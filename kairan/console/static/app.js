@@ -256,6 +256,33 @@
   });
   loadDigests();
 
+  const inquiryBox = document.getElementById("inquiry-box");
+  const inquiryRows = document.querySelector("#inquiry-table tbody");
+
+  async function loadInquiries() {
+    try {
+      const response = await fetch("/console/api/inquiries", { headers: headers() });
+      if (!response.ok) return;
+      const data = await response.json();
+      inquiryRows.textContent = "";
+      for (const item of data.inquiries) {
+        const tr = document.createElement("tr");
+        tr.className = item.state;
+        for (const value of [item.number, item.state_label, item.age, item.destination, item.question]) {
+          const td = document.createElement("td");
+          td.textContent = value;
+          tr.appendChild(td);
+        }
+        inquiryRows.appendChild(tr);
+      }
+      inquiryBox.hidden = data.inquiries.length === 0;
+    } catch (err) {
+      inquiryBox.hidden = true;
+    }
+  }
+  document.getElementById("inquiry-refresh").addEventListener("click", loadInquiries);
+  loadInquiries();
+
   document.getElementById("new-thread").addEventListener("click", () => {
     thread = newThreadId();
     log.textContent = "";

@@ -146,8 +146,11 @@ class Teams:
             **settings,
         )
         assert adapter is not None
+        return await self.serve(adapter)
+
+    async def serve(self, adapter: TeamsAdapter) -> TeamsAdapter:
+        """Start ``adapter`` and do what kairan serve does: mount its endpoint on an aiohttp app (port 0)."""
         await adapter.start()
-        # What kairan serve does: the adapter's endpoint mounted on an aiohttp app (here on port 0).
         app = web.Application()
         app.add_subapp(*adapter.http_endpoint())
         runner = web.AppRunner(app, access_log=None)
