@@ -8,6 +8,7 @@ naming the source and the element that is wrong.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import logging
 import re
@@ -22,7 +23,7 @@ from lxml import etree
 
 from knowledge.dates import iso_date
 from knowledge.documents import ParseError
-from knowledge.parsers.charset import codec_name, decode_html
+from knowledge.parsers.charset import charset_from_xml_declaration, codec_name, decode_html
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ NS = {
     "content": "http://purl.org/rss/1.0/modules/content/",
 }
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>", re.DOTALL)
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _SPACE = re.compile(r"[^\S\u3000]+")  # runs of whitespace; the ideographic space is kept as published
 _DOC_SUFFIXES = (".htm", ".html", ".pdf", ".shtml", ".xhtml")
 _ERA_DATE = re.compile(r"(令和|平成)\s*(元|[0-9]+)\s*年\s*([0-9]+)\s*月\s*([0-9]+)\s*日")
@@ -130,19 +132,22 @@ def _absolute(href: str, base_url: str) -> str:
 
 
 def _xml_root(data: bytes, source: str, encoding: str | None) -> etree._Element:
+    """The feed's root element. Bytes in a legacy charset are decoded here, not by libxml2, so that
+    Shift_JIS means CP932 as it does in browsers (libxml2's strict Shift_JIS rejects ①, Ⅱ, 髙, ㈱)."""
     if not data.strip():
         raise FeedError(f"{source}: the feed is empty")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+    label = encoding or charset_from_xml_declaration(data)
+    codec = codec_name(label) if label else None
+    if encoding and codec is None:
+        raise FeedError(f"{source}: unknown encoding {encoding!r}")
     try:
-        if encoding:
-            codec = codec_name(encoding)
-            if codec is None:
-                raise FeedError(f"{source}: unknown encoding {encoding!r}")
+        if codec is not None and not codec.startswith("utf") and not data.startswith(_BOMS):
             text = _XML_DECL.sub(b"", data).decode(codec)
             return etree.fromstring(text, parser)
-        return etree.fromstring(data, parser)
+        return etree.fromstring(data, parser)  # UTF-8/16/32 (declared or by BOM): libxml2 reads them
     except UnicodeDecodeError as exc:
-        raise FeedError(f"{source}: not valid {encoding} at byte {exc.start}") from exc
+        raise FeedError(f"{source}: not valid {label} at byte {exc.start}") from exc
     except etree.XMLSyntaxError as exc:
         raise FeedError(f"{source}: invalid XML at line {exc.lineno}: {exc.msg}") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.digest.sites import SitePolicy
 from bot.digest.summarise import Summariser
 from bot.models import ConversationRef
 from bot.state.db import Database, open_database
+from knowledge.parsers.charset import charset_from_xml_declaration, codec_name
 from tests.conftest import CORPUS
 from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
@@ -30,14 +32,17 @@ def fixture(name: str) -> bytes:
 
 
 def drop_newest(data: bytes, n: int) -> bytes:
-    """The same feed as it looked before its ``n`` newest items were published."""
-    root = etree.fromstring(data)
+    """The same feed as it looked before its ``n`` newest items were published (same charset)."""
+    label = charset_from_xml_declaration(data) or "utf-8"
+    codec = codec_name(label) or "utf-8"
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", data.decode(codec))  # CP932 too (libxml2 cannot)
+    root = etree.fromstring(text)
     ns = {"rss1": "http://purl.org/rss/1.0/", "atom": "http://www.w3.org/2005/Atom"}
     items = root.findall("rss1:item", ns) or root.findall("channel/item") or root.findall("atom:entry", ns)
     for item in items[:n]:
         item.getparent().remove(item)
-    encoding = (etree.fromstring(data).getroottree().docinfo.encoding) or "utf-8"
-    return etree.tostring(root, xml_declaration=True, encoding=encoding)
+    declaration = f'<?xml version="1.0" encoding="{label}"?>\n'
+    return (declaration + etree.tostring(root, encoding="unicode")).encode(codec)
 
 
 class Clock:
