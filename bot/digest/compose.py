@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.digest.feeds import date_key, japan_date
 from bot.models import Digest, DigestItem
 
 MARKER_PREFIX = "kairan-digest:"
@@ -70,8 +71,11 @@ def select(
 
 
 def to_digest(subscription: str, chosen: Sequence[Candidate]) -> Digest:
-    """Build the ``Digest``; items appear newest published first (as people read news)."""
-    shown = sorted(chosen, key=lambda c: (c.published[:10], c.seen_at), reverse=True)
+    """Build the ``Digest``; items appear newest published first (as people read news), each dated
+    with its date in Japan (a feed's UTC time can be the previous day there)."""
+    shown = sorted(
+        chosen, key=lambda c: (japan_date(c.published), date_key(c.published), c.seen_at), reverse=True
+    )
     return Digest(
         subscription=subscription,
         items=tuple(
@@ -79,7 +83,7 @@ def to_digest(subscription: str, chosen: Sequence[Candidate]) -> Digest:
                 title=c.title,
                 url=c.url,
                 summary=c.summary,
-                published=c.published[:10],
+                published=japan_date(c.published),
                 source=c.source_name,
             )
             for c in shown

@@ -127,6 +127,20 @@ def date_key(published: str) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def japan_date(published: str) -> str:
+    """The date in Japan (Asia/Tokyo) of a ``published`` value, as staff read dates: an Atom time of
+    2025-03-31T20:00:00Z is 2025-04-01. A bare date is the publisher's own and stays as it is."""
+    if len(published) <= 10:
+        return published
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return published[:10]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.astimezone(JST).date().isoformat()
+
+
 def _absolute(href: str, base_url: str) -> str:
     return urldefrag(urljoin(base_url, href.strip()))[0]
 

@@ -12,7 +12,7 @@ from lxml import etree
 
 from bot.digest.config import FeedSource, Subscription
 from bot.digest.fetch import Fetcher
-from bot.digest.runner import DigestRunner
+from bot.digest.runner import DigestRunner, RunResult
 from bot.digest.sites import SitePolicy
 from bot.digest.summarise import Summariser
 from bot.models import ConversationRef
@@ -81,6 +81,25 @@ def clock() -> Clock:
 def local_policy(server: FeedServer) -> SitePolicy:
     """The fake server's site, named as an on-premises host (it listens on 127.0.0.1)."""
     return SitePolicy.for_feed(server.base_url, internal_hosts=[server.host])
+
+
+def local_feed(server: FeedServer, feed_id: str, kind: str, path: str) -> FeedSource:
+    """A feed at ``path`` on the fake server (named as an on-premises host)."""
+    return FeedSource(
+        id=feed_id, kind=kind, url=server.url(path), collection="circulars",  # type: ignore[arg-type]
+        internal_hosts=(server.host,),
+    )  # fmt: skip
+
+
+async def publish_after_baseline(
+    server: FeedServer, runner: DigestRunner, path: str, data: bytes, *, hidden: int
+) -> RunResult:
+    """Serve the feed without its ``hidden`` newest items, run (the baseline), serve it whole, run."""
+    server.put(path, drop_newest(data, hidden))
+    baseline = await runner.run(next(iter(runner.subscriptions)))
+    assert baseline.polls[0].error is None and baseline.polls[0].baseline
+    server.put(path, data)
+    return await runner.run(next(iter(runner.subscriptions)))
 
 
 def rdf_feed(server: FeedServer) -> FeedSource:

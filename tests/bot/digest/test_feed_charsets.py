@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest.config import FeedSource
 from bot.digest.feeds import parse_feed, parse_index_page
 from knowledge.ingest import Ingestor
 from knowledge.parsers.charset import charset_from_header, codec_name
 from knowledge.store import KnowledgeStore
-from tests.bot.digest.conftest import RunnerFactory, drop_newest, fixture, subscription
+from tests.bot.digest.conftest import (
+    RunnerFactory,
+    fixture,
+    local_feed,
+    publish_after_baseline,
+    subscription,
+)
 from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
 
@@ -74,21 +79,13 @@ def test_a_declared_or_configured_shift_jis_label_decodes_cp932(label: str) -> N
 async def test_the_soumu_feed_is_announced_with_its_cp932_items_and_documents(
     server: FeedServer, make_runner: RunnerFactory, tmp_path: Path
 ) -> None:
-    feed = FeedSource(
-        id="soumu", kind="rdf", url=server.url("/news.rdf"), collection="circulars",
-        internal_hosts=(server.host,),
-    )  # fmt: skip
     store = KnowledgeStore(tmp_path / "kb")
     adapter = RecordingAdapter()
+    feed = local_feed(server, "soumu", "rdf", "/news.rdf")
     runner = make_runner([feed], [subscription()], adapter, ingestor=Ingestor(store=store, workers=1))
     # The notice page as 総務省 served it: Shift_JIS in the header and the <meta>, CP932 bytes.
     server.put(NOTICE_PATH, fixture("soumu_notice_cp932.html"), "text/html; charset=Shift_JIS")
-    server.put("/news.rdf", drop_newest(fixture(SOUMU), 3), "application/rdf+xml")
-    baseline = await runner.run("soumu-weekday")
-    assert baseline.polls[0].error is None and baseline.polls[0].baseline
-
-    server.put("/news.rdf", fixture(SOUMU), "application/rdf+xml")
-    result = await runner.run("soumu-weekday")
+    result = await publish_after_baseline(server, runner, "/news.rdf", fixture(SOUMU), hidden=3)
     assert result.polls[0].error is None
     assert result.status == "posted" and result.posted == 3
     assert [i.title for i in adapter.digests[0].items] == TITLES[:3]

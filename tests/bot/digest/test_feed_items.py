@@ -6,9 +6,14 @@ import logging
 
 import pytest
 
-from bot.digest.config import FeedSource
 from bot.digest.feeds import FeedError, parse_feed
-from tests.bot.digest.conftest import RunnerFactory, drop_newest, fixture, subscription
+from tests.bot.digest.conftest import (
+    RunnerFactory,
+    fixture,
+    local_feed,
+    publish_after_baseline,
+    subscription,
+)
 from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
 
@@ -83,17 +88,10 @@ def test_a_feed_whose_every_item_is_unusable_is_an_error() -> None:
 async def test_one_untitled_item_does_not_hold_back_the_rest_of_the_feed(
     server: FeedServer, make_runner: RunnerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    feed = FeedSource(
-        id="nta-shotoku", kind="rss", url=server.url("/feeds/shotoku.rss"), collection="circulars",
-        internal_hosts=(server.host,),
-    )  # fmt: skip
     adapter = RecordingAdapter()
-    runner = make_runner([feed], [subscription()], adapter)
-    server.put("/feeds/shotoku.rss", drop_newest(fixture(RSS), 3))
-    await runner.run("soumu-weekday")  # baseline: 第1節 only
-    server.put("/feeds/shotoku.rss", fixture(RSS))
-    with caplog.at_level(logging.WARNING, logger="bot.digest"):
-        result = await runner.run("soumu-weekday")
+    runner = make_runner([local_feed(server, "nta-shotoku", "rss", "/s.rss")], [subscription()], adapter)
+    with caplog.at_level(logging.WARNING, logger="bot.digest"):  # the baseline holds 第1節 only
+        result = await publish_after_baseline(server, runner, "/s.rss", fixture(RSS), hidden=3)
     assert result.polls[0].error is None
     assert result.status == "posted"
     assert [i.title for i in adapter.digests[0].items] == [
