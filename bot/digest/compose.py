@@ -51,6 +51,15 @@ def matches(candidate: Candidate, *, keywords: Sequence[str] = (), categories: S
     return True
 
 
+def matching(
+    candidates: Iterable[Candidate], *, keywords: Sequence[str] = (), categories: Sequence[str] = ()
+) -> list[Candidate]:
+    """The candidates a subscription's filters let through, oldest first (the order digests take them)."""
+    chosen = [c for c in candidates if matches(c, keywords=keywords, categories=categories)]
+    chosen.sort(key=lambda c: (c.seen_at, date_key(c.published), c.source_id, c.item_id))
+    return chosen
+
+
 def select(
     candidates: Iterable[Candidate],
     *,
@@ -65,9 +74,7 @@ def select(
     """
     if max_items < 1:
         raise ValueError(f"max_items must be >= 1, got {max_items}")
-    chosen = [c for c in candidates if matches(c, keywords=keywords, categories=categories)]
-    chosen.sort(key=lambda c: (c.seen_at, c.published, c.source_id, c.item_id))
-    return chosen[:max_items]
+    return matching(candidates, keywords=keywords, categories=categories)[:max_items]
 
 
 def to_digest(subscription: str, chosen: Sequence[Candidate]) -> Digest:
@@ -116,10 +123,14 @@ def digest_marker(digest: Digest) -> str:
     return MARKER_PREFIX + h.hexdigest()[:24]
 
 
-def render_text(digest: Digest) -> str:
-    """Plain Japanese text of a digest (LoGo-style; also the dry-run preview)."""
+def render_text(digest: Digest, *, waiting: int = 0) -> str:
+    """Plain Japanese text of a digest (LoGo-style; also the dry-run preview, which says how many
+    matching items would wait for a later digest)."""
+    note = ""
+    if waiting:
+        note = f"\n\nほか{waiting}件は次回以降の配信に回ります / {waiting} more wait for the next digest"
     if not digest.items:
-        return f"【新着通知】{digest.subscription}: 新着はありません。"
+        return f"【新着通知】{digest.subscription}: 新着はありません。{note}"
     lines = [f"【新着通知】{digest.subscription}（{len(digest.items)}件）"]
     for n, item in enumerate(digest.items, 1):
         dated = f"{item.published} " if item.published else ""
@@ -129,4 +140,4 @@ def render_text(digest: Digest) -> str:
         if item.summary:
             lines.append(f"   {item.summary}")
         lines.append(f"   {item.url}")
-    return "\n".join(lines)
+    return "\n".join(lines) + note

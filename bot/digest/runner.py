@@ -36,11 +36,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.digest.compose import Candidate, compose, digest_marker, matches, to_digest
+from bot.digest.compose import Candidate, compose, digest_marker, matches, matching, to_digest
 from bot.digest.config import FeedSource, Subscription
 from bot.digest.feeds import JST, FeedError, FeedItem, parse_feed, parse_index_page
 from bot.digest.fetch import Fetcher, FetchError
@@ -85,6 +85,7 @@ class RunResult:
     digest: Digest
     posted: int = 0
     polls: tuple[SourcePoll, ...] = ()
+    waiting: int = 0  # matching items beyond this digest: they go out with the next ones
 
 
 @dataclass
@@ -124,6 +125,7 @@ class DigestRunner:
         clock: Clock = utc_now,
         announce_existing: bool = False,
         documents_budget_s: float = DOCUMENTS_BUDGET_S,
+        items_per_post: Mapping[str, int] | None = None,
     ) -> None:
         self.ledger = DigestLedger(db)
         self.feeds = {f.id: f for f in feeds}
@@ -137,6 +139,8 @@ class DigestRunner:
         self.clock = clock
         self.announce_existing = announce_existing
         self.documents_budget_s = documents_budget_s  # per source and poll: the rest wait for the next poll
+        # Per platform, the items one post shows when its adapter is not running here (a dry run).
+        self.items_per_post = dict(items_per_post or {})
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         for sub in subscriptions:
@@ -325,17 +329,19 @@ class DigestRunner:
             digest, chosen = compose(
                 sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)
             )
+            waiting = len(matching(pending, keywords=sub.keywords, categories=sub.categories)) - len(chosen)
             if dry_run:
-                return RunResult(sub.id, "dry_run", digest, polls=polls)
-            return await self._deliver(sub, digest, chosen, polls)
+                return RunResult(sub.id, "dry_run", digest, polls=polls, waiting=waiting)
+            return replace(await self._deliver(sub, digest, chosen, polls), waiting=waiting)
 
     def _limit(self, sub: Subscription) -> int:
         """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
-        (the rest wait for the next digest; an item is never marked posted without being shown)."""
+        (the rest wait for the next digest; an item is never marked posted without being shown).
+        Without its adapter (a dry run) the platform's known limit applies, so the preview is the post."""
         adapter = self.adapters.get(sub.ref.platform)
         if isinstance(adapter, LimitsDigestItems):
             return min(sub.max_items, adapter.max_digest_items)
-        return sub.max_items
+        return min(sub.max_items, self.items_per_post.get(sub.ref.platform) or sub.max_items)
 
     async def _deliver(
         self, sub: Subscription, digest: Digest, chosen: list[Candidate], polls: tuple[SourcePoll, ...]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,3 +164,77 @@ async def make_runner(db: Database, clock: Clock) -> AsyncIterator[RunnerFactory
     yield build
     for fetcher in fetchers:
         await fetcher.close()
+
+
+class ThreadedFeedServer:
+    """The fake feed server on its own event loop, for CLI commands that call asyncio.run."""
+
+    def __init__(self) -> None:
+        self.server = FeedServer()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FeedServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.__aenter__(), self.loop).result(10)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.__aexit__(None, None, None), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with ThreadedFeedServer() as server:
+        server.mirror("www.nta.go.jp", NTA)
+        yield server
+
+
+def write_manifest(
+    tmp_path: Path,
+    server: FeedServer,
+    *,
+    feed: tuple[str, str, str] = ("nta-news", "rdf", "/news.rdf"),  # id, kind, path on the server
+    channel: tuple[str, str] = ("console", "console"),  # platform, channel id
+    digest: str = "nta-weekday",
+    max_items: int = 5,
+) -> Path:
+    """A manifest with one feed on the fake server and one digest of it in one channel."""
+    feed_id, kind, feed_path = feed
+    platform, channel_id = channel
+    platforms = "" if platform == "console" else f"platforms:\n  {platform}:\n    mode: socket\n"
+    path = tmp_path / "kairan.yaml"
+    path.write_text(
+        f"""version: 1
+data_dir: ./data
+knowledge:
+  collections:
+    - name: laws
+      kind: law
+    - name: circulars
+      kind: circular
+{platforms}feeds:
+  - id: {feed_id}
+    kind: {kind}
+    url: {server.url(feed_path)}
+    collection: circulars
+    internal_hosts: ["{server.host}"]
+tenants:
+  - id: yokosuka
+    name: 横須賀市
+    collections: [laws, circulars]
+    channels:
+      - platform: {platform}
+        id: {channel_id}
+        digests:
+          - id: {digest}
+            schedule: "30 8 * * mon-fri"
+            sources: [{feed_id}]
+            max_items: {max_items}
+""",
+        encoding="utf-8",
+    )
+    return path
