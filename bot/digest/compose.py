@@ -8,14 +8,18 @@ by ``kairan digest run --dry-run`` and the console.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bot.digest.feeds import date_key, japan_date
 from bot.models import Digest, DigestItem
 
 MARKER_PREFIX = "kairan-digest:"
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,23 @@ class Candidate:
         return (self.source_id, self.item_id)
 
 
+def document_key(url: str) -> str:
+    """What makes two item URLs the same document for a channel: host (case-insensitive, default port
+    dropped), path (percent-escapes in one case) and query; not the scheme (http/https) nor the
+    fragment. Two feeds listing one notice give one key, so the channel is told once."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    path = _PERCENT.sub(lambda m: m.group(0).upper(), parts.path or "/")
+    query = _PERCENT.sub(lambda m: m.group(0).upper(), parts.query)
+    return f"//{host}{path}" + (f"?{query}" if query else "")
+
+
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
@@ -54,9 +75,17 @@ def matches(candidate: Candidate, *, keywords: Sequence[str] = (), categories: S
 def matching(
     candidates: Iterable[Candidate], *, keywords: Sequence[str] = (), categories: Sequence[str] = ()
 ) -> list[Candidate]:
-    """The candidates a subscription's filters let through, oldest first (the order digests take them)."""
-    chosen = [c for c in candidates if matches(c, keywords=keywords, categories=categories)]
-    chosen.sort(key=lambda c: (c.seen_at, date_key(c.published), c.source_id, c.item_id))
+    """The candidates a subscription's filters let through, oldest first (the order digests take them);
+    a document that several feeds list is taken once, as the feed that listed it first brought it."""
+    passed = [c for c in candidates if matches(c, keywords=keywords, categories=categories)]
+    passed.sort(key=lambda c: (c.seen_at, date_key(c.published), c.source_id, c.item_id))
+    seen: set[str] = set()
+    chosen = []
+    for candidate in passed:
+        key = document_key(candidate.url)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(candidate)
     return chosen
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.digest.compose import Candidate, compose, digest_marker, matches, matching, to_digest
+from bot.digest.compose import Candidate, compose, digest_marker, matching, to_digest
 from bot.digest.config import FeedSource, Subscription
 from bot.digest.feeds import JST, FeedError, FeedItem, parse_feed, parse_index_page
 from bot.digest.fetch import Fetcher, FetchError
@@ -324,8 +324,9 @@ class DigestRunner:
             since = await asyncio.to_thread(self.ledger.ensure_subscription, sub.id, now=self.clock())
             polls = tuple(await self.poll(source_ids)) if poll else ()
             pending = await asyncio.to_thread(
-                self.ledger.pending, sub.id, source_ids, since=since, names=self._names()
-            )
+                self.ledger.pending, sub.id, source_ids, since=since, names=self._names(),
+                channel_subs=self._channel_subs(sub),
+            )  # fmt: skip
             digest, chosen = compose(
                 sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)
             )
@@ -333,6 +334,10 @@ class DigestRunner:
             if dry_run:
                 return RunResult(sub.id, "dry_run", digest, polls=polls, waiting=waiting)
             return replace(await self._deliver(sub, digest, chosen, polls), waiting=waiting)
+
+    def _channel_subs(self, sub: Subscription) -> tuple[str, ...]:
+        """The subscriptions posting to ``sub``'s channel (``sub`` included): it gets each document once."""
+        return tuple(s.id for s in self.subscriptions.values() if _channel(s.ref) == _channel(sub.ref))
 
     def _limit(self, sub: Subscription) -> int:
         """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
@@ -375,8 +380,9 @@ class DigestRunner:
         marker = digest_marker(digest)
         try:
             await asyncio.to_thread(
-                self.ledger.record_intent, sub.id, chosen, run_id=run_id, marker=marker, now=now
-            )
+                self.ledger.record_intent, sub.id, chosen, run_id=run_id, marker=marker, now=now,
+                channel=_channel(sub.ref), channel_subs=self._channel_subs(sub),
+            )  # fmt: skip
         except AlreadyRecorded:
             log.warning("digest %s: another run is sending these items; skipped", sub.id)
             return RunResult(sub.id, "busy", digest, polls=polls)
@@ -514,11 +520,10 @@ class DigestRunner:
             pending = 0
             if record is not None:
                 candidates = self.ledger.pending(
-                    sub.id, sub.source_ids(list(self.feeds.values())), since=record.created_at
-                )
-                pending = sum(
-                    1 for c in candidates if matches(c, keywords=sub.keywords, categories=sub.categories)
-                )
+                    sub.id, sub.source_ids(list(self.feeds.values())), since=record.created_at,
+                    channel_subs=self._channel_subs(sub),
+                )  # fmt: skip
+                pending = len(matching(candidates, keywords=sub.keywords, categories=sub.categories))
             out.append(
                 SubscriptionStatus(
                     subscription=sub,
@@ -530,6 +535,11 @@ class DigestRunner:
                 )
             )
         return out
+
+
+def _channel(ref: ConversationRef) -> str:
+    """A channel's identity for "once per channel" (the manifest maps a channel to one tenant)."""
+    return f"{ref.platform}:{ref.channel}" + (f":{ref.thread}" if ref.thread else "")
 
 
 def _release_if_held(attempt: asyncio.Future[HeldLock | None]) -> None:
