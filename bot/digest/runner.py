@@ -284,7 +284,9 @@ class DigestRunner:
                 doc = await asyncio.to_thread(parse_item, item, data, law_collections, budget)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
-                prepared.append((stored, stored.item.summary, "", str(exc)))
+                # The feed's own description, in whole sentences (a CMS may cut it off mid-sentence).
+                described = stored.item.summary if feed.kind == "egov_revisions" else None
+                prepared.append((stored, described or opening_sentences(stored.item.summary), "", str(exc)))
                 continue
             to_ingest.append(item)
             if feed.kind == "egov_revisions":
