@@ -29,6 +29,7 @@ _MIN_SENTENCE_CHARS = 12
 _OPEN = "（(「『【〔"
 _CLOSE = "）)」』】〕"
 _HEADER_LINE = re.compile(r"(殿|長官|大臣|局長|部長|課長|御中)$|^[（(]?[官公]印省略[）)]?$|^改正")
+_HALF_WIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
 _INDENTS = (" ", "\u3000", "\u2002", "\u2003", "\t")
 _ENDS_SENTENCE = re.compile(r"。[」』）)〕】]*$")
 _ENDS_OPEN = re.compile(r"[、，,\u3041-\u309f]$")  # a comma or a kana (a particle, a verb's ending)
@@ -72,7 +73,7 @@ def opening_sentences(text: str, *, max_sentences: int = 3, max_chars: int = MAX
 
     Falls back to the first lines of text when the document has no sentence ending in 。.
     """
-    lines = [(raw[:1] in _INDENTS, unicodedata.normalize("NFKC", raw).strip()) for raw in text.splitlines()]
+    lines = [(raw[:1] in _INDENTS, _as_shown(raw).strip()) for raw in text.splitlines()]
     out: list[str] = []
     for sentence in (s for paragraph in _paragraphs(lines) for s in _sentences(paragraph)):
         if len(sentence) < _MIN_SENTENCE_CHARS:
@@ -88,6 +89,12 @@ def opening_sentences(text: str, *, max_sentences: int = 3, max_chars: int = MAX
     body = [line for _, line in lines if line and not _HEADER_LINE.search(line)]
     fallback = " / ".join(body[:3])
     return fallback if len(fallback) <= max_chars else fallback[: max_chars - 1] + "…"
+
+
+def _as_shown(text: str) -> str:
+    """The text as published, for staff to read: ①, Ⅱ, ㈱ and full-width digits and brackets stay as
+    they are (NFKC would make ① a 1 and Ⅱ an II); only half-width katakana is made full-width."""
+    return _HALF_WIDTH_KANA.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
 
 
 def _paragraphs(lines: list[tuple[bool, str]]) -> list[str]:

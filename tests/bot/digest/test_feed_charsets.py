@@ -91,7 +91,9 @@ async def test_the_soumu_feed_is_announced_with_its_cp932_items_and_documents(
     assert [i.title for i in adapter.digests[0].items] == TITLES[:3]
     notice = adapter.digests[0].items[0]
     assert notice.url == server.url(NOTICE_PATH)
-    assert notice.summary.startswith("地方公共団体情報システムの標準化に関する法律")
+    assert notice.summary.startswith("地方公共団体情報システムの標準化に関する法律（令和３年法律第40号）")
+    # The summary shows the characters as published: ① is not 1, Ⅱ is not II.
+    assert "①移行困難システムに該当する場合は、Ⅱの手続により所要の協議を行ってください。" in notice.summary
     # The fetched page decoded whole: its ①, Ⅱ, ㈱ and 髙 are in the knowledge base.
     [stored] = [d for d in store.documents().values() if d.title.startswith("地方公共団体情報システム")]
     text = "".join(r["text"] for r in store.chunks.to_arrow().to_pylist() if r["doc_id"] == stored.doc_id)
