@@ -23,7 +23,12 @@ from lxml import etree
 
 from knowledge.dates import iso_date
 from knowledge.documents import ParseError
-from knowledge.parsers.charset import charset_from_xml_declaration, codec_name, decode_html
+from knowledge.parsers.charset import (
+    charset_from_header,
+    charset_from_xml_declaration,
+    codec_name,
+    decode_html,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +150,17 @@ def _absolute(href: str, base_url: str) -> str:
     return urldefrag(urljoin(base_url, href.strip()))[0]
 
 
-def _xml_root(data: bytes, source: str, encoding: str | None) -> etree._Element:
+def _xml_root(
+    data: bytes, source: str, encoding: str | None, content_type: str | None = None
+) -> etree._Element:
     """The feed's root element. Bytes in a legacy charset are decoded here, not by libxml2, so that
-    Shift_JIS means CP932 as it does in browsers (libxml2's strict Shift_JIS rejects ①, Ⅱ, 髙, ㈱)."""
+    Shift_JIS means CP932 as it does in browsers (libxml2's strict Shift_JIS rejects ①, Ⅱ, 髙, ㈱).
+    The charset: ``encoding`` (the admin's), else the XML declaration's, else the HTTP header's."""
     if not data.strip():
         raise FeedError(f"{source}: the feed is empty")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
-    label = encoding or charset_from_xml_declaration(data)
+    served = charset_from_header(content_type) if content_type else None
+    label = encoding or charset_from_xml_declaration(data) or served
     codec = codec_name(label) if label else None
     if encoding and codec is None:
         raise FeedError(f"{source}: unknown encoding {encoding!r}")
@@ -174,14 +183,18 @@ def _text(el: etree._Element, path: str) -> str:
 # ---------------------------------------------------------------- feeds
 
 
-def parse_feed(data: bytes, *, source: str, encoding: str | None = None) -> list[FeedItem]:
+def parse_feed(
+    data: bytes, *, source: str, encoding: str | None = None, content_type: str | None = None
+) -> list[FeedItem]:
     """Items of an RSS 1.0 / RSS 2.0 / Atom feed, in document order.
 
     The format is recognised from the root element. ``encoding`` overrides the XML
     declaration (for feeds served in one charset but declaring another); without it
-    the declaration is honoured, so ``<?xml version="1.0" encoding="Shift_JIS"?>`` works.
+    the declaration is honoured, so ``<?xml version="1.0" encoding="Shift_JIS"?>`` works,
+    and a feed without one is read in the charset of ``content_type`` (the HTTP header).
+    Shift_JIS means CP932 throughout.
     """
-    root = _xml_root(data, source, encoding)
+    root = _xml_root(data, source, encoding, content_type)
     tag = etree.QName(root).localname
     if tag == "RDF":
         items = _rdf(root, source)

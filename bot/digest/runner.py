@@ -227,7 +227,9 @@ class DigestRunner:
                 True,
             )
         if feed.kind in _FEED_KINDS:
-            items = parse_feed(result.body, source=feed.url, encoding=feed.encoding)
+            items = parse_feed(
+                result.body, source=feed.url, encoding=feed.encoding, content_type=result.content_type
+            )
         else:
             items = parse_index_page(
                 result.body, source=feed.url, encoding=feed.encoding, content_type=result.content_type

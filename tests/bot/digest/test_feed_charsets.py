@@ -7,6 +7,7 @@ feed over one of them. The 総務省-shaped fixture has one such character in ea
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,17 @@ def test_a_declared_or_configured_shift_jis_label_decodes_cp932(label: str) -> N
     assert [i.title for i in served] == ["留意事項（その①）について", "㈱との契約（Ⅱ）"]
 
 
+def test_a_feed_without_a_declaration_is_read_in_the_charset_its_server_names() -> None:
+    text = fixture(SOUMU).decode("cp932").replace('<?xml version="1.0" encoding="Shift_JIS"?>\n', "")
+    data = text.replace("{base}", BASE).encode("cp932")
+    items = parse_feed(data, source="news.rdf", content_type="application/rss+xml; charset=Shift_JIS")
+    assert [i.title for i in items] == TITLES
+    # A declaration in the feed wins over the header (servers often send a default charset).
+    declared = fixture(SOUMU).replace(b"{base}", BASE.encode())
+    items = parse_feed(declared, source="news.rdf", content_type="text/xml; charset=UTF-8")
+    assert [i.title for i in items] == TITLES
+
+
 async def test_the_soumu_feed_is_announced_with_its_cp932_items_and_documents(
     server: FeedServer, make_runner: RunnerFactory, tmp_path: Path
 ) -> None:
@@ -98,3 +110,18 @@ async def test_the_soumu_feed_is_announced_with_its_cp932_items_and_documents(
     [stored] = [d for d in store.documents().values() if d.title.startswith("地方公共団体情報システム")]
     text = "".join(r["text"] for r in store.chunks.to_arrow().to_pylist() if r["doc_id"] == stored.doc_id)
     assert all(ch in text for ch in "①Ⅱ㈱髙")
+
+
+async def test_the_runner_reads_a_feed_in_the_charset_of_its_http_header(
+    server: FeedServer, make_runner: RunnerFactory
+) -> None:
+    undeclared = fixture(SOUMU).decode("cp932").replace('<?xml version="1.0" encoding="Shift_JIS"?>\n', "")
+    adapter = RecordingAdapter()
+    runner = make_runner([local_feed(server, "soumu", "rdf", "/news.rdf")], [subscription()], adapter)
+    header = "application/rdf+xml; charset=Shift_JIS"
+    server.put("/news.rdf", re.sub(r"<item .*</item>\n", "", undeclared, flags=re.S).encode("cp932"), header)
+    assert (await runner.run("soumu-weekday")).polls[0].baseline  # no items yet
+    server.put("/news.rdf", undeclared.encode("cp932"), header)
+    result = await runner.run("soumu-weekday")
+    assert result.polls[0].error is None
+    assert [i.title for i in adapter.digests[0].items] == TITLES
