@@ -62,6 +62,7 @@ EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
 _LOCK_POLL_S = 0.2
 DOCUMENTS_BUDGET_S = 120.0
+COMPOSE_ATTEMPTS = 3  # a digest composed again when other digests of its channel took its documents first
 
 
 class UnknownSubscription(KeyError):
@@ -327,17 +328,23 @@ class DigestRunner:
             source_ids = sub.source_ids(list(self.feeds.values()))
             since = await asyncio.to_thread(self.ledger.ensure_subscription, sub.id, now=self.clock())
             polls = tuple(await self.poll(source_ids)) if poll else ()
-            pending = await asyncio.to_thread(
-                self.ledger.pending, sub.id, source_ids, since=since, names=self._names(),
-                channel_subs=self._channel_subs(sub),
-            )  # fmt: skip
-            digest, chosen = compose(
-                sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)
-            )
-            waiting = len(matching(pending, keywords=sub.keywords, categories=sub.categories)) - len(chosen)
-            if dry_run:
-                return RunResult(sub.id, "dry_run", digest, polls=polls, waiting=waiting)
-            return replace(await self._deliver(sub, digest, chosen, polls), waiting=waiting)
+            for attempt in range(1, COMPOSE_ATTEMPTS + 1):
+                pending = await asyncio.to_thread(
+                    self.ledger.pending, sub.id, source_ids, since=since, names=self._names(),
+                    channel_subs=self._channel_subs(sub),
+                )  # fmt: skip
+                filters = {"keywords": sub.keywords, "categories": sub.categories}
+                digest, chosen = compose(sub.id, pending, **filters, max_items=self._limit(sub))
+                waiting = len(matching(pending, **filters)) - len(chosen)
+                if dry_run:
+                    return RunResult(sub.id, "dry_run", digest, polls=polls, waiting=waiting)
+                result = await self._deliver(sub, digest, chosen, polls)
+                # busy: another digest of the channel claimed some of these documents since they were
+                # composed (another replica, or a digest at the same minute); the rest go out now.
+                if result.status != "busy" or attempt == COMPOSE_ATTEMPTS:
+                    return replace(result, waiting=waiting)
+                log.info("digest %s: composing again without the documents claimed meanwhile", sub.id)
+            raise AssertionError("unreachable")
 
     def _channel_subs(self, sub: Subscription) -> tuple[str, ...]:
         """The subscriptions posting to ``sub``'s channel (``sub`` included): it gets each document once."""
@@ -388,7 +395,7 @@ class DigestRunner:
                 channel=_channel(sub.ref), channel_subs=self._channel_subs(sub),
             )  # fmt: skip
         except AlreadyRecorded:
-            log.warning("digest %s: another run is sending these items; skipped", sub.id)
+            log.warning("digest %s: another run claimed some of these items first; not sent", sub.id)
             return RunResult(sub.id, "busy", digest, polls=polls)
         try:
             await adapter.send(sub.ref, digest)

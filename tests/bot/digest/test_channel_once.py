@@ -9,7 +9,9 @@ a restart and with two replicas running digests of the same channel at once.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -162,3 +164,33 @@ async def test_the_ledger_refuses_a_document_another_digest_of_the_channel_claim
     assert ledger.ledger_rows("pref") == []  # all or nothing
     left = ledger.pending("pref", ["pref"], since=since, channel_subs=peers)
     assert [c.url.removeprefix(server.base_url) for c in left] == [SHOTOKU]
+
+
+async def test_a_digest_that_lost_a_document_to_another_digest_of_its_channel_posts_the_rest_now(
+    server: FeedServer, make_runner: RunnerFactory
+) -> None:
+    """Two digests of one channel at the same minute: the one that loses the race for the shared
+    documents composes again without them, instead of leaving its own items for the next day."""
+    subs = [subscription("nta", sources=("nta-news",)), subscription("pref", sources=("pref",))]
+    adapter = RecordingAdapter()
+    runner = make_runner(feeds(server), subs, adapter)
+    publish(server, nta_hidden=2, relay_hidden=3)
+    await runner.poll()
+    publish(server, nta_hidden=0, relay_hidden=0)
+    await runner.poll()
+    record_intent = runner.ledger.record_intent
+    both_composed = threading.Barrier(2, timeout=10)
+    first_claims: list[str] = []
+
+    def claim_after_both_composed(subscription: str, *args: Any, **kwargs: Any) -> None:
+        if subscription not in first_claims:
+            first_claims.append(subscription)
+            both_composed.wait()  # neither digest has claimed anything when the other composes
+        record_intent(subscription, *args, **kwargs)
+
+    runner.ledger.record_intent = claim_after_both_composed  # type: ignore[method-assign]
+    results = await asyncio.gather(runner.run("nta", poll=False), runner.run("pref", poll=False))
+    # Whichever won, the other one posted what was left (if anything: the relay lists all three).
+    assert "busy" not in {r.status for r in results} and sum(r.posted for r in results) == 3
+    assert sorted(paths(adapter, server)) == sorted([SHOHI, HOJIN, SHOTOKU])
+    assert [s.pending for s in runner.status()] == [0, 0]
