@@ -42,4 +42,4 @@ bench: venv-dev
 	$(BIN)/python benchmarks/knowledge_base.py
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR) .pytest_cache
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache tests/conformance/logo/node_modules

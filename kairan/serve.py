@@ -186,6 +186,12 @@ async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     return not failed, body
 
 
+def _log_warm_failure(task: asyncio.Task[None]) -> None:
+    """A failed warm-up costs the first question its time, nothing else: logged, never raised."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("knowledge base warm-up failed: %s", type(task.exception()).__name__)
+
+
 def _connected(adapter: Adapter) -> bool:
     try:
         return bool(adapter.connected())
@@ -374,6 +380,8 @@ async def serve(
         housekeeping = asyncio.create_task(
             prune_events(services.db, stop, threads_keep=thread_retention(config.manifest))
         )
+        warming = asyncio.create_task(asyncio.to_thread(services.runtime.engine.searcher.warm))
+        warming.add_done_callback(_log_warm_failure)
         log.info("kairan serving on %s:%d", host, port, extra={"adapters": len(services.adapters)})
         if ready is not None:
             ready(console_banner(host, port))

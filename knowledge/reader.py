@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lancedb
-from lancedb.expr import Expr, col, lit
+import numpy as np
+import numpy.typing as npt
+from lancedb.expr import col, lit
 
+from knowledge.filters import FieldFilter
+from knowledge.memory_index import MemoryFullText
 from knowledge.settings import DEFAULT_CACHE_ROWS
 
 log = logging.getLogger(__name__)
@@ -56,19 +60,70 @@ Rows = list[dict[str, Any]]
 
 @dataclass
 class PendingQuery:
-    """A read not yet run: its coroutine and what turns the raw result into rows."""
+    """A read not yet run — its coroutine and what turns the raw result into rows — or, answered
+    from memory, already done (``coro`` None, the rows in ``done``)."""
 
-    coro: Coroutine[Any, Any, Rows]
+    coro: Coroutine[Any, Any, Rows] | None
     finish: Callable[[Rows], Rows]
+    done: Rows | None = None
+
+    @classmethod
+    def answered(cls, rows: Rows) -> PendingQuery:
+        return cls(None, lambda found: found, rows)
 
 
 def run_queries(*queries: PendingQuery) -> list[Rows]:
-    """Run several reads concurrently on the read loop, in one thread hop; results in order."""
+    """Run several reads concurrently on the read loop, in one thread hop (none when every one
+    was answered from memory); results in order."""
+    remote = [q for q in queries if q.coro is not None]
 
     async def gather() -> list[Rows]:
-        return list(await asyncio.gather(*(q.coro for q in queries)))
+        return list(await asyncio.gather(*(q.coro for q in remote if q.coro is not None)))
 
-    return [q.finish(found) for q, found in zip(queries, READ_LOOP.run(gather()), strict=True)]
+    fetched = iter(READ_LOOP.run(gather()) if remote else [])
+    return [q.finish(next(fetched)) if q.coro is not None else (q.done or []) for q in queries]
+
+
+class MemoryRows:
+    """Rows held in memory in a fixed order, with full-text indexes over their term columns (built
+    on first use) and per-field value arrays for filters: queries answered without LanceDB."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.rows = list(rows)
+        self._indexes: dict[str, MemoryFullText] = {}
+        self._fields: dict[str, npt.NDArray[Any]] = {}
+        self._masks: dict[FieldFilter, npt.NDArray[np.bool_]] = {}
+        self._lock = threading.Lock()
+
+    def top(
+        self, query: Any, columns: Sequence[str], *, where: FieldFilter | None, limit: int
+    ) -> Rows:
+        index = self._index(query.column)
+        allowed = self._mask(where) if where is not None else None
+        wanted = [c for c in columns if c != "_score"]
+        return [
+            {**{c: self.rows[n][c] for c in wanted}, "_score": score}
+            for n, score in index.top(query.query.split(), limit, allowed)
+        ]
+
+    def _index(self, column: str) -> MemoryFullText:
+        with self._lock:
+            index = self._indexes.get(column)
+            if index is None:
+                index = self._indexes[column] = MemoryFullText(row[column] for row in self.rows)
+            return index
+
+    def _mask(self, where: FieldFilter) -> npt.NDArray[np.bool_]:
+        with self._lock:
+            mask = self._masks.get(where)
+            if mask is None:
+                for name, _ in where.fields:
+                    if name not in self._fields:
+                        self._fields[name] = np.asarray([row[name] for row in self.rows], dtype=object)
+                if len(self._masks) > 64:  # scopes seen: a handful per deployment
+                    self._masks.clear()
+                mask = self._masks[where] = where.mask(self._fields)
+            return mask
 
 
 class ChunkReader:
@@ -86,50 +141,38 @@ class ChunkReader:
         self.version = version
         self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._by_row_id: dict[int, dict[str, Any]] = {}  # the same rows by LanceDB row id, when whole
         self._cache_rows = cache_rows
         self._lock = threading.Lock()
         self._whole: bool | None = None  # None until the first read decides
+        self._memory: MemoryRows | None = None  # the whole table, queried in memory
 
     def full_text(
-        self, query: Any, columns: Sequence[str], *, where: Expr | None = None, limit: int
+        self, query: Any, columns: Sequence[str], *, where: FieldFilter | None = None, limit: int
     ) -> list[dict[str, Any]]:
-        """The best ``limit`` rows for a LanceDB full-text query (e.g. a ``MatchQuery``), ``columns`` only."""
+        """The best ``limit`` rows for a full-text ``MatchQuery``, ``columns`` only."""
         return run_queries(self.full_text_query(query, columns, where=where, limit=limit))[0]
 
     def full_text_query(
-        self, query: Any, columns: Sequence[str], *, where: Expr | None = None, limit: int
+        self, query: Any, columns: Sequence[str], *, where: FieldFilter | None = None, limit: int
     ) -> PendingQuery:
         """``full_text`` as a query to run together with others (``run_queries``: one thread hop).
 
-        When the whole table is cached, the query reads no columns at all (only row ids and
-        scores: about 40 % less CPU) and the columns are taken from the cached rows.
+        When the whole table is held in memory, the query is answered there (knowledge/
+        memory_index.py: LanceDB's own scores, no round trip); otherwise LanceDB answers it.
         """
         if self._whole is None:
             self._fill()
-        from_cache = bool(self._whole)
+        if self._memory is not None:
+            return PendingQuery.answered(self._memory.top(query, columns, where=where, limit=limit))
 
         async def run() -> list[dict[str, Any]]:
-            builder = self._table.query().nearest_to_text(query)
-            # Naming _score keeps LanceDB from logging a deprecation warning on every query.
-            builder = builder.select(["_rowid", "_score"]) if from_cache else builder.select(list(columns))
+            builder = self._table.query().nearest_to_text(query).select(list(columns))
             if where is not None:
-                builder = builder.where(where)
+                builder = builder.where(where.expr())
             result: list[dict[str, Any]] = await builder.limit(limit).to_list()
             return result
 
-        if not from_cache:
-            return PendingQuery(run(), lambda found: found)
-        wanted = [c for c in columns if c != "_score"]
-
-        def finish(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [
-                {**{c: row[c] for c in wanted}, "_score": hit["_score"]}
-                for hit in found
-                if (row := self._by_row_id.get(hit["_rowid"])) is not None
-            ]
-
-        return PendingQuery(run(), finish)
+        return PendingQuery(run(), lambda found: found)
 
     def rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Whole rows by chunk id; ids that are not in this version are absent from the result."""
@@ -177,9 +220,9 @@ class ChunkReader:
             if count > self._cache_rows:
                 self._whole = False
                 return
-            rows = READ_LOOP.run(self._table.query().with_row_id().to_list())
-            self._by_row_id = {row.pop("_rowid"): row for row in rows}
+            rows = READ_LOOP.run(self._table.query().to_list())
             self._cache = OrderedDict((row["chunk_id"], row) for row in rows)
+            self._memory = MemoryRows(rows)
             self._whole = True
             log.debug("chunk rows cached whole: %d at version %d", len(rows), self.version)
 
@@ -201,8 +244,8 @@ async def _open(uri: str, table: str, version: int, storage_options: dict[str, s
 class PhrasingReader:
     """Full-text queries over the staff phrasing lines at one version of their table.
 
-    Like the chunk rows, the lines are read into memory whole when there are at most
-    ``cache_rows`` of them, and a query then reads only row ids and scores.
+    Like the chunk rows, the lines are held in memory when there are at most ``cache_rows`` of
+    them, and queries are then answered there.
     """
 
     COLUMNS = ("doc_id", "article", "text", "origin", "terms")
@@ -219,7 +262,7 @@ class PhrasingReader:
         self.version = version
         self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
         self._cache_rows = cache_rows
-        self._by_row_id: dict[int, dict[str, Any]] | None = None
+        self._memory: MemoryRows | None = None
         self._articles: frozenset[str] | None = None  # chunk ids of the articles with lines
         self._lock = threading.Lock()
         self._decided = False
@@ -227,21 +270,21 @@ class PhrasingReader:
     def full_text_query(self, query: Any, *, limit: int) -> PendingQuery:
         """The best ``limit`` lines for a full-text query, with their article and ``_score``."""
         self._fill()
-        cached = self._by_row_id
-
-        columns = ["_rowid", "_score"] if cached is not None else [*self.COLUMNS, "_score"]
+        columns = [*self.COLUMNS, "_score"]
+        if self._memory is not None:
+            return PendingQuery.answered(self._memory.top(query, columns, where=None, limit=limit))
 
         async def run() -> Rows:
             builder = self._table.query().nearest_to_text(query).select(columns)
             result: Rows = await builder.limit(limit).to_list()
             return result
 
-        def finish(found: Rows) -> Rows:
-            if cached is None:
-                return found
-            return [{**row, "_score": hit["_score"]} for hit in found if (row := cached.get(hit["_rowid"]))]
+        return PendingQuery(run(), lambda found: found)
 
-        return PendingQuery(run(), finish)
+    def has_lines(self, chunk_id: str) -> bool | None:
+        """Whether the article has phrasing lines (None when the table is too large to hold in memory)."""
+        self._fill()
+        return None if self._articles is None else chunk_id in self._articles
 
     def _fill(self) -> None:
         with self._lock:
@@ -250,11 +293,6 @@ class PhrasingReader:
             self._decided = True
             if READ_LOOP.run(self._table.count_rows()) > self._cache_rows:
                 return
-            rows = READ_LOOP.run(self._table.query().select(list(self.COLUMNS)).with_row_id().to_list())
-            self._by_row_id = {row.pop("_rowid"): row for row in rows}
+            rows = READ_LOOP.run(self._table.query().select(list(self.COLUMNS)).to_list())
+            self._memory = MemoryRows(rows)
             self._articles = frozenset(f"{row['doc_id']}#{row['article']}" for row in rows)
-
-    def has_lines(self, chunk_id: str) -> bool | None:
-        """Whether the article has phrasing lines (None when the table is too large to hold in memory)."""
-        self._fill()
-        return None if self._articles is None else chunk_id in self._articles

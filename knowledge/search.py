@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lancedb.query import MatchQuery
 
+from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
 from knowledge.reader import run_queries
@@ -26,7 +27,6 @@ from knowledge.store import (
     FTS_COLUMNS,
     PHRASE_TERMS,
     KnowledgeStore,
-    build_filter,
 )
 from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
@@ -150,13 +150,26 @@ class _Scope:
     kinds: list[str] | None
 
     @property
+    def filter(self) -> FieldFilter | None:
+        return FieldFilter.of(collection=self.collections, kind=self.kinds)
+
+    @property
     def where(self) -> Any:
-        return build_filter(collection=self.collections, kind=self.kinds)
+        """The filter as a LanceDB ``Expr`` (the dense search takes that)."""
+        found = self.filter
+        return found.expr() if found is not None else None
 
     def allows(self, row: dict[str, Any]) -> bool:
         return (not self.collections or row["collection"] in self.collections) and (
             not self.kinds or row["kind"] in self.kinds
         )
+
+
+def _weight_in(weights: dict[str, float], terms: frozenset[str]) -> float:
+    """Sum of the weights of the question terms found in ``terms`` (walking the smaller side)."""
+    if len(terms) < len(weights):
+        return sum(weights.get(t, 0.0) for t in terms)
+    return sum(w for t, w in weights.items() if t in terms)
 
 
 def _match(text: str, column: str) -> MatchQuery:
@@ -199,6 +212,11 @@ class Searcher:
         self._fields_generation = -1
         self._orders_generation = -1
 
+    def warm(self) -> None:
+        """Do the first question's one-off work now (read the rows, build the in-memory indexes,
+        the topic catalogue): a server calls this at start-up so no staff question waits for it."""
+        self.search("地方公共団体の事務", k=1)
+
     @property
     def term_stats(self) -> TermStats:
         return self.store.term_stats()  # reloaded when the store refreshes to a newer ingest
@@ -219,7 +237,7 @@ class Searcher:
         scope = _Scope(_list(collections), _list(kinds))
         where = scope.where
         refs = self.citations.find(text) if self.citations else []
-        cited = self._cited_rows(refs, collections, kinds)
+        cited = self._cited_rows(refs, scope)
         delegated = self._delegated(cited, scope)
         query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
         terms = query_terms.terms
@@ -230,7 +248,7 @@ class Searcher:
             else None
         )
         lex = self._lexical_query(terms, expansions)
-        lexical, phrased = self._lexical(lex, where, k + len(cited)) if terms else ([], {})
+        lexical, phrased = self._lexical(lex, scope.filter, k + len(cited)) if terms else ([], {})
         topic = self.topics.assess(text, terms) if self.topics and terms else None
         lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
@@ -307,22 +325,16 @@ class Searcher:
         return empty
 
     def _cited_rows(
-        self, refs: list[ArticleRef], collections: Sequence[str] | None, kinds: Sequence[str] | None
+        self, refs: list[ArticleRef], scope: _Scope
     ) -> list[tuple[dict[str, Any], float, ArticleRef]]:
         if not refs:
             return []
         rows = self.store.get_articles((r.doc_id, r.article) for r in refs)
-        out = []
-        for ref in refs:
-            row = rows.get((ref.doc_id, ref.article))
-            if row is None:
-                continue
-            if collections and row["collection"] not in collections:
-                continue
-            if kinds and row["kind"] not in kinds:
-                continue
-            out.append((row, 1000.0, ref))
-        return out
+        return [
+            (row, 1000.0, ref)
+            for ref in refs
+            if (row := rows.get((ref.doc_id, ref.article))) is not None and scope.allows(row)
+        ]
 
     def _delegated(
         self, cited: list[tuple[dict[str, Any], float, ArticleRef]], scope: _Scope
@@ -392,7 +404,9 @@ class Searcher:
         # A vector whose chunk is gone (a sync still pending) has no row: it is skipped.
         return [(rows[r["chunk_id"]], score, how) for r, score, how in head if r["chunk_id"] in rows]
 
-    def _lexical(self, query: _LexicalQuery, where: Any, k: int) -> tuple[list[Ranked], dict[str, Phrased]]:
+    def _lexical(
+        self, query: _LexicalQuery, where: FieldFilter | None, k: int
+    ) -> tuple[list[Ranked], dict[str, Phrased]]:
         """The article ranking and the phrasing matches, from one round of full-text queries.
 
         BM25 over the article bodies, then a bonus for question terms in the 見出し and the
@@ -421,8 +435,8 @@ class Searcher:
         scored: list[Ranked] = []
         for row in rows:
             caption, context = self._field_terms(row)
-            bonus = s.caption_boost * sum(weights.get(t, 0.0) for t in caption)
-            bonus += s.context_boost * sum(weights.get(t, 0.0) for t in context)
+            bonus = s.caption_boost * _weight_in(weights, caption)
+            bonus += s.context_boost * _weight_in(weights, context)
             score = (float(row["_score"]) + s.field_bonus * bonus) * parts.get(row["part"], 1.0)
             scored.append((row, score, "lexical"))
         scored.sort(key=lambda pair: pair[1], reverse=True)

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import lancedb
-from lancedb.expr import Expr, col, lit
+from lancedb.expr import Expr, col
 from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
+from knowledge.filters import FieldFilter
 from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
 from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
@@ -47,7 +48,6 @@ CAPTION_TERMS = "caption_terms"
 CONTEXT_TERMS = "context_terms"
 FTS_COLUMNS = (BODY_TERMS, CAPTION_TERMS, CONTEXT_TERMS)
 _SCAN_BATCH = 8_192
-_FILTERABLE = frozenset({"doc_id", "kind", "collection", "article", "part", "chunk_id"})
 
 
 class ChunkRow(LanceModel):
@@ -392,17 +392,8 @@ def _empty_phrasings() -> Any:
 
 def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:
     """An ``Expr`` from allow-listed fields; values are literals, never spliced into SQL."""
-    expr: Expr | None = None
-    for name, value in fields.items():
-        if value is None:
-            continue
-        if name not in _FILTERABLE:
-            raise ValueError(f"cannot filter on {name!r}")
-        term = (
-            col(name) == lit(value) if isinstance(value, str) else col(name).isin(list(value))
-        )
-        expr = term if expr is None else expr & term
-    return expr
+    allowed = FieldFilter.of(**fields)
+    return allowed.expr() if allowed is not None else None
 
 
 def _fts_config() -> FTS:

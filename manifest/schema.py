@@ -476,7 +476,9 @@ def _ws_url(value: str) -> str:
 WsUrl = Annotated[str, AfterValidator(_ws_url), _pattern(_WS_URL)]
 
 
-LOGO_API_VERSION = "1.107"  # what kairan's LoGo client speaks, sent in create_session
+# The API version the official LoGo client direct-js 2.1.0 announces in create_session; kairan's
+# client speaks what it speaks. The only place it is written.
+LOGO_API_VERSION = "1.122"
 
 
 class LogoConfig(_Strict):

@@ -42,6 +42,9 @@ class LogoChannel:
         return reply_chunks(body, limit=self.max_message_length, mention=mention)
 
     async def reply_to(self, question: Question, work: ReplyWork) -> None:
+        # 既読: the bot has taken the question. direct-js marks every message read; the bot only those
+        # it answers, as a read mark on group chatter it ignores would say it took that too.
+        self.client.mark_read(int(question.message.ref.channel), int(question.key))
         await work(LogoReply(self, question))
 
     async def post(self, channel: str, thread: str | None, message: Rendered) -> None:

@@ -2,11 +2,12 @@
 
 Steps, as the direct clients do them: ``create_access_token(login, password, idfv, "bot", "")``
 (``create_access_token_by_id`` for ``id$group`` logins without @), then
-``create_session(token, api_version, "bot")`` to check the token. When the server answers
-401 "unauthorized device", the admin is asked for the device authorization code, sent with
-``authorize_device(code, idfv)``, and the session is tried again. The password is never
-logged or echoed; the token is returned for the admin to put into the variable that
-``platforms.logo.token_env`` names.
+``create_session(token, api_version, "bot")`` to check the token (``open_session``: "invalid token"
+is tried again three times a second apart, as a new token may not have reached every server yet).
+When the server answers 401 "unauthorized device", the admin is asked for the device authorization
+code, sent with ``authorize_device(code, idfv)``, and the session is tried again; "expired password"
+and "deleted account" fail with what to do, Japanese first. The password is never logged or echoed;
+the token is returned for the admin to put into the variable that ``platforms.logo.token_env`` names.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from typing import Any
 
 import aiohttp
 
-from adapters.logo.client import AGENT, REQUEST, RESPONSE, ConnectionLost, RpcError, normalize, pack, unpack
+from adapters.logo.client import (
+    AGENT,
+    REQUEST,
+    RESPONSE,
+    ConnectionLost,
+    RpcError,
+    SessionEnded,
+    normalize,
+    open_session,
+    pack,
+    unpack,
+)
 from manifest.schema import LOGO_API_VERSION
 
 UNAUTHORIZED_DEVICE = "unauthorized device"
@@ -96,6 +108,7 @@ async def login_flow(
     ssl_context: ssl.SSLContext | None = None,
     idfv: str | None = None,
     timeout: float = 30.0,
+    token_retry_delay: float = 1.0,
 ) -> LoginResult:
     """Obtain and check an access token; ``ask_code(prompt)`` supplies the device code if needed."""
     device = idfv or str(uuid.uuid4())
@@ -106,20 +119,30 @@ async def login_flow(
             if not isinstance(token, str) or not token:
                 raise LoginError(f"{method} returned no token")
             try:
-                session = await rpc.call("create_session", [token, api_version, AGENT])
-            except RpcError as exc:
-                if exc.code != 401 or exc.message != UNAUTHORIZED_DEVICE:
-                    raise
+                session = await open_session(rpc.call, token, api_version, retry_delay=token_retry_delay)
+            except SessionEnded as exc:
+                if exc.reason != UNAUTHORIZED_DEVICE:
+                    raise LoginError(str(exc)) from exc
                 code = (await ask_code(CODE_PROMPT)).strip()
                 if not code:
-                    raise LoginError("no device authorization code was entered") from exc
+                    raise LoginError(
+                        "端末認証コードが入力されませんでした / no device authorization code was entered"
+                    ) from exc
                 await rpc.call("authorize_device", [code, device])
-                session = await rpc.call("create_session", [token, api_version, AGENT])
+                session = await open_session(rpc.call, token, api_version, retry_delay=token_retry_delay)
+    except SessionEnded as exc:
+        raise LoginError(str(exc)) from exc
     except RpcError as exc:
-        raise LoginError(f"LoGo login failed at {exc.method}: {exc.code} {exc.message}".rstrip()) from exc
+        said = f"{exc.method}: {exc.code} {exc.message}".rstrip()
+        raise LoginError(
+            f"LoGoチャットにログインできませんでした（{said}） / LoGo login failed at {said}"
+        ) from exc
     except (aiohttp.ClientError, OSError, TimeoutError, ConnectionLost) as exc:
-        raise LoginError(f"cannot reach LoGo at {url}: {exc.__class__.__name__}: {exc}") from exc
-    user = session.get("user") if isinstance(session, dict) else None
+        why = f"{exc.__class__.__name__}: {exc}"
+        raise LoginError(
+            f"LoGoチャットに接続できません（{url}）: {why} / cannot reach LoGo at {url}: {why}"
+        ) from exc
+    user = session.get("user")
     user = user if isinstance(user, dict) else {}
     user_id = user.get("user_id") if isinstance(user.get("user_id"), int) else None
     name = str(user.get("display_name", ""))

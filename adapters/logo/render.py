@@ -133,8 +133,24 @@ def to_incoming(
 
 
 def is_addressed(incoming: IncomingMessage, *, bot_user_id: int | None, pair_talk: bool) -> bool:
-    """The bot answers every message of a 1:1 talk, and messages mentioning it elsewhere."""
-    return pair_talk or (bot_user_id is not None and str(bot_user_id) in incoming.mentions)
+    """The bot answers every message of a 1:1 talk, and messages mentioning it elsewhere.
+
+    Whether a message mentions the bot is the server's call when the notification says it: its
+    ``mention`` flag (direct-js hands it to a bot as ``mention.me``). Without the flag (an older
+    server, a message from get_messages), the mention markup decides. One guard of kairan's own: a
+    message whose only mention is ``{@:ALL,4}@ALL`` is an announcement to everyone, not a question
+    to the bot, whatever the flag says (whether the server sets it for @ALL is not documented).
+    """
+    if pair_talk:
+        return True
+    if bot_user_id is None:
+        return False
+    named = str(bot_user_id) in incoming.mentions
+    flag = incoming.raw.get("mention")
+    if not isinstance(flag, bool):
+        return named
+    everyone_only = not named and ALL in incoming.mentions
+    return flag and not everyone_only
 
 
 # -- Answer / Digest → text --------------------------------------------------------------------------

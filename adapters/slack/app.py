@@ -34,6 +34,7 @@ from adapters.slack.payloads import (
     PayloadError,
     feedback_click,
     incoming_message,
+    is_from_bot,
     is_user_dm,
 )
 from adapters.slack.render import DIGEST_ITEMS_PER_MESSAGE, FEEDBACK_ACTIONS, answer_messages, digest_messages
@@ -56,27 +57,43 @@ DEFAULT_API_URL = "https://slack.com/api/"
 SLACK_PREFIX = "/slack"
 EVENTS_PATH = f"{SLACK_PREFIX}/events"
 
-# What the code calls and subscribes to; manifest/slack/app-manifest.yaml must list exactly these.
-BOT_SCOPES = (
-    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "im:history", "reactions:write",
-)
-BOT_EVENTS = ("app_mention", "assistant_thread_started", "message.im")
-METHOD_SCOPES: Mapping[str, str | None] = {
-    "auth.test": None,
-    "apps.connections.open": None,  # app-level token (connections:write)
-    "chat.postMessage": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "chat.update": "chat:write",
-    "chat.startStream": "chat:write",
-    "chat.appendStream": "chat:write",
-    "chat.stopStream": "chat:write",
-    "reactions.add": "reactions:write",
-    "reactions.remove": "reactions:write",
-    "assistant.threads.setStatus": "assistant:write",
-    "assistant.threads.setSuggestedPrompts": "assistant:write",
-    "conversations.history": "channels:history",  # was_posted: find an interrupted digest post
-    "conversations.replies": "channels:history",
+# The bot-token scopes each Web API method the code calls needs (Slack's method reference), in every
+# kind of conversation kairan works in: public and private channels, DMs and group DMs.
+# tests/adapters/slack/test_factory.py finds every call in this package and checks it is listed here.
+HISTORY_SCOPES = ("channels:history", "groups:history", "im:history", "mpim:history")
+METHOD_SCOPES: Mapping[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "apps.connections.open": (),  # app-level token (connections:write)
+    "chat.postMessage": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.startStream": ("chat:write",),
+    "chat.appendStream": ("chat:write",),
+    "chat.stopStream": ("chat:write",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "assistant.threads.setStatus": ("assistant:write",),
+    "assistant.threads.setSuggestedPrompts": ("assistant:write",),
+    # was_posted: an interrupted digest post is looked for wherever the subscription posts.
+    "conversations.history": HISTORY_SCOPES,
+    "conversations.replies": HISTORY_SCOPES,
 }
+# The events the app subscribes to and the scope each needs.
+EVENT_SCOPES: Mapping[str, tuple[str, ...]] = {
+    "app_mention": ("app_mentions:read",),
+    "assistant_thread_started": ("assistant:write",),
+    "message.im": ("im:history",),
+}
+# manifest/slack/app-manifest.yaml must list exactly these.
+BOT_SCOPES = tuple(sorted({scope for scopes in (*METHOD_SCOPES.values(), *EVENT_SCOPES.values())
+                           for scope in scopes}))
+BOT_EVENTS = tuple(EVENT_SCOPES)
+# The largest Events API or interactivity request body read (kairan serve reads 64 KiB of others').
+# Slack's own limits: a message holds up to 40,000 characters, and an event carries them twice (its
+# text and its rich-text blocks); JSON may escape each as \uXXXX (6 bytes): 480,000 bytes with the
+# envelope's fields. A button click carries the message it is on (ours stay within 12,000
+# characters of blocks), percent-encoded as a form (9 bytes a character). 1 MiB holds either.
+MAX_BODY_BYTES = 1024 * 1024
 # Slack message metadata on digest posts: lets ``was_posted`` find a post after a crash.
 DIGEST_EVENT_TYPE = "kairan_digest"
 HISTORY_PAGE = 200  # messages per conversations.history page
@@ -251,6 +268,8 @@ class SlackAdapter:
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self._ready or self.mode != "http":
             return web.json_response({"error": "not ready"}, status=503)
+        # Slack's requests may be larger than what the server reads of others (MAX_BODY_BYTES).
+        request = request.clone(client_max_size=MAX_BODY_BYTES)
         refused = await refusal_response(request, signing_secret=self._signing_secret)
         if refused is not None:
             return refused
@@ -302,8 +321,12 @@ class SlackAdapter:
         await self._ask(body, event, context)
 
     async def _ask(self, body: Payload, event: Payload, context: AsyncBoltContext) -> None:
+        bot_user_id = context.bot_user_id or self._bot_user_id
+        if is_from_bot(event, bot_user_id):
+            log.debug("Slack %s event %s ignored: posted by a bot", event.get("type"), body.get("event_id"))
+            return
         try:
-            question = self.question(body, event, bot_user_id=context.bot_user_id or self._bot_user_id)
+            question = self.question(body, event, bot_user_id=bot_user_id)
         except PayloadError as exc:
             log.warning("Slack %s event ignored: %s", event.get("type"), exc)
             return

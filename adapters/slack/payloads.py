@@ -12,8 +12,26 @@ from adapters.slack import PLATFORM
 from bot.models import ConversationRef, IncomingMessage
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
-_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
+_MARKUP = re.compile(r"<([^<>]*)>")  # Slack escapes a typed < and >: every <…> left is markup
+
+
+def _plain(match: re.Match[str]) -> str:
+    """Slack markup as the words a person reads (https://api.slack.com/reference/surfaces/formatting).
+
+    A channel by its name, a user group by its handle, a date by its fallback text, a link by its
+    label (or its address); ids without a name mean nothing to the search and go, and so do the
+    broadcasts (@here, @channel, @everyone).
+    """
+    target, _, label = match.group(1).partition("|")
+    if target.startswith("#"):
+        return f" #{label} " if label else " "
+    if target.startswith("!subteam^"):
+        return f" {label} " if label else " "
+    if target.startswith("!date^"):
+        return label
+    if target.startswith("!"):
+        return " "
+    return label or target
 
 
 class PayloadError(ValueError):
@@ -21,7 +39,7 @@ class PayloadError(ValueError):
 
 
 def clean_text(text: str, bot_user_id: str | None) -> tuple[str, tuple[str, ...]]:
-    """Question text without mention markup, and the users other than the bot mentioned in it.
+    """Question text as plain words, and the users other than the bot mentioned in it.
 
     Without a known bot user id, a leading mention is taken as the one addressing the bot.
     """
@@ -31,8 +49,7 @@ def clean_text(text: str, bot_user_id: str | None) -> tuple[str, tuple[str, ...]
         bot_user_id = leading.group(1) if leading else None
     others = tuple(u for u in mentioned if u != bot_user_id)
     text = _MENTION.sub(" ", text)  # user ids mean nothing to the search; they are kept in ``mentions``
-    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    text = _SPECIAL.sub("", text)
+    text = _MARKUP.sub(_plain, text)
     text = html.unescape(text)
     return " ".join(text.split()), others
 
@@ -64,13 +81,26 @@ def incoming_message(
     return IncomingMessage(ref=ref, user=user, text=text, mentions=mentions, raw=dict(event))
 
 
+def is_from_bot(event: Mapping[str, Any], bot_user_id: str | None) -> bool:
+    """A message a bot posted: any app's bot (``bot_id``, ``bot_profile``), a legacy integration
+    (subtype ``bot_message``) or kairan's own bot user. Never answered: two bots that mention each
+    other would answer each other forever."""
+    user = event.get("user")
+    return bool(
+        event.get("bot_id")
+        or event.get("bot_profile")
+        or event.get("subtype") == "bot_message"
+        or (bot_user_id is not None and user == bot_user_id)
+    )
+
+
 def is_user_dm(event: Mapping[str, Any]) -> bool:
     """A direct message a person typed (not a bot post, an edit, a join or any other subtype)."""
     return (
         event.get("type") == "message"
         and event.get("channel_type") == "im"
         and event.get("subtype") in (None, "file_share")
-        and not event.get("bot_id")
+        and not is_from_bot(event, None)
         and not event.get("app_id")
         and bool(event.get("user"))
     )

@@ -15,6 +15,16 @@ then never answers it (a process killed while waiting for Slack's response).
 Socket Mode: ``apps.connections.open`` returns ``ws://127.0.0.1:<port>/link/?ticket=…``; the
 server sends ``hello`` on connect, ``push_envelope`` sends an envelope, and the client's acks
 (``{"envelope_id": ...}``) are recorded.
+
+Like Slack, the mock refuses what Slack refuses rather than what our code happens to send:
+
+* blocks that slack_sdk's own Block Kit models reject (``invalid_blocks``), more than 50 of them,
+  or more text than one message takes (``msg_blocks_too_long``: Slack refuses a message whose
+  blocks hold more than about 13,000 characters in all, whatever the 3,000 per section);
+* with ``scopes`` (the bot token's scopes, e.g. those of our app manifest), a method the token
+  has no scope for (``missing_scope``, naming the scope Slack's method reference asks for: the
+  history of a private channel needs ``groups:history``, of a DM ``im:history``; mark a channel's
+  kind with ``set_channel_kind``).
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import WSMsgType, web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
 
 BOT_USER_ID = "U0KAIRANBOT"
 BOT_ID = "B0KAIRANBOT"
@@ -43,6 +55,70 @@ _SIMPLE_METHODS = {
     "assistant.threads.setSuggestedPrompts",
 }
 _CREATES_MESSAGE = {"chat.postMessage", "chat.startStream"}
+_CARRIES_BLOCKS = {"chat.postMessage", "chat.postEphemeral", "chat.update"}
+MAX_BLOCKS = 50
+# Slack refuses a message whose blocks carry more than about 13,000 characters of text in all
+# (measured: 13,172-13,297 depending on the blocks; not in Slack's reference).
+MAX_BLOCK_TEXT = 13_000
+
+# The bot-token scope each method needs (Slack's method reference). History methods need the scope
+# of the conversation's kind.
+METHOD_SCOPE = {
+    "chat.postMessage": "chat:write", "chat.postEphemeral": "chat:write", "chat.update": "chat:write",
+    "chat.startStream": "chat:write", "chat.appendStream": "chat:write", "chat.stopStream": "chat:write",
+    "reactions.add": "reactions:write", "reactions.remove": "reactions:write",
+    "assistant.threads.setStatus": "assistant:write",
+    "assistant.threads.setSuggestedPrompts": "assistant:write",
+}
+HISTORY_SCOPE = {"public": "channels:history", "private": "groups:history", "im": "im:history",
+                 "mpim": "mpim:history"}
+ChannelKind = str  # "public" | "private" | "im" | "mpim"
+
+
+def block_kit_problems(blocks: Any) -> list[str]:
+    """Why Slack would refuse ``blocks``, checked with slack_sdk's own Block Kit models (empty: valid).
+
+    Each block must parse as a known block type, pass slack_sdk's validation (text lengths, element
+    counts, button values …) and come back unchanged from its model (a field slack_sdk does not
+    know, or a wrong shape, is dropped on the way and shows as a difference).
+    """
+    if not isinstance(blocks, list):
+        return [f"blocks is a {type(blocks).__name__}, not a list"]
+    problems = [f"{len(blocks)} blocks, Slack takes {MAX_BLOCKS}"] if len(blocks) > MAX_BLOCKS else []
+    for i, block in enumerate(blocks):
+        parsed = Block.parse(block) if isinstance(block, dict) else None
+        if parsed is None:
+            problems.append(f"block {i} is not a Block Kit block: {block!r:.80}")
+            continue
+        try:
+            again = parsed.to_dict()  # validates the block and everything in it
+        except SlackObjectFormationError as exc:
+            problems.append(f"block {i} ({block.get('type')}): {exc}")
+            continue
+        if again != block:
+            kind = block.get("type")
+            problems.append(f"block {i} ({kind}) does not survive slack_sdk's model: {block!r:.99}")
+    return problems
+
+
+def block_text_length(blocks: list[dict[str, Any]]) -> int:
+    """The characters of every text in ``blocks`` (what Slack's per-message limit counts)."""
+    total = 0
+
+    def walk(value: Any) -> None:
+        nonlocal total
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "text" and isinstance(inner, str):
+                    total += len(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(blocks)
+    return total
 
 
 @dataclass(frozen=True)
@@ -59,6 +135,8 @@ class SlackCall:
 class FakeSlack:
     bot_user_id: str = BOT_USER_ID
     team_id: str = TEAM_ID
+    scopes: frozenset[str] | None = None  # the bot token's scopes; None: every method is allowed
+    channel_kinds: dict[str, ChannelKind] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
     ws_connections: int = 0
@@ -108,6 +186,13 @@ class FakeSlack:
     def channel_messages(self, channel: str) -> list[dict[str, Any]]:
         """Messages posted to ``channel`` (top level and in threads), oldest first."""
         return list(self.messages.get(channel, []))
+
+    def set_channel_kind(self, channel: str, kind: ChannelKind) -> None:
+        """Say what kind of conversation ``channel`` is (default: D… a DM, anything else public)."""
+        self.channel_kinds[channel] = kind
+
+    def channel_kind(self, channel: str) -> ChannelKind:
+        return self.channel_kinds.get(channel) or ("im" if channel.startswith("D") else "public")
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every call of ``method`` only after ``seconds``."""
@@ -224,6 +309,9 @@ class FakeSlack:
             return status, {"ok": False, "error": error}, extra
         if self._errors[method]:
             return 200, {"ok": False, "error": self._errors[method].popleft()}, {}
+        refused = self._refusal(method, params)
+        if refused is not None:
+            return 200, {"ok": False, **refused}, {}
         if method in ("conversations.history", "conversations.replies"):
             return 200, self._history(method, params), {}
         if method == "auth.test":
@@ -245,6 +333,25 @@ class FakeSlack:
                 body |= {"message_ts": f"{1700000000 + next(self._ts)}.000200"}
             return 200, body, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's error for a call it refuses (scope, Block Kit, size), else None."""
+        if self.scopes is not None:
+            needed = METHOD_SCOPE.get(method)
+            if method in ("conversations.history", "conversations.replies"):
+                needed = HISTORY_SCOPE[self.channel_kind(str(params.get("channel")))]
+            if needed is not None and needed not in self.scopes:
+                return {"error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
+        if method in _CARRIES_BLOCKS and params.get("blocks") is not None:
+            blocks = params["blocks"]
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            problems = block_kit_problems(blocks)
+            if problems:
+                return {"error": "invalid_blocks", "errors": problems}
+            if block_text_length(blocks) > MAX_BLOCK_TEXT:
+                return {"error": "msg_blocks_too_long"}
+        return None
 
     def _store_message(self, params: dict[str, Any], ts: str) -> None:
         metadata = params.get("metadata")

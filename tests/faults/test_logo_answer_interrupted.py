@@ -45,11 +45,13 @@ def replies(server: LogoFakeServer) -> list[str]:
 async def replica(
     server: LogoFakeServer, db: Database, manifest: Manifest
 ) -> AsyncIterator[Replica]:
-    """Starts a LoGo adapter on the shared fake server and state DB; every one is stopped at the end."""
+    """Starts a LoGo adapter on the shared fake server and state DB; every one is stopped at the end.
+    Each replica signs in with its own device token (one token holds one session at a time)."""
     started: list[LogoAdapter] = []
 
     async def start(engine: Answerer, **options: Any) -> LogoAdapter:
-        adapter = make_adapter(server, engine=engine, db=db, manifest=manifest, **options)
+        token = server.token if not started else server.new_token()
+        adapter = make_adapter(server, engine=engine, db=db, manifest=manifest, token=token, **options)
         await adapter.start()
         started.append(adapter)
         return adapter

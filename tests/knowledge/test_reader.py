@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from lancedb.query import MatchQuery
 
-from knowledge.store import BODY_TERMS, KnowledgeStore, build_filter
+from knowledge.filters import FieldFilter
+from knowledge.store import BODY_TERMS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
@@ -31,7 +32,7 @@ def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache
     assert len(reader._cache) <= cache_rows
 
 
-@pytest.mark.parametrize("cache_rows", [100, 0], ids=["columns from the cache", "columns from the query"])
+@pytest.mark.parametrize("cache_rows", [100, 0], ids=["answered in memory", "answered by LanceDB"])
 def test_full_text_returns_the_selected_columns_best_first(
     tmp_path: Path, segmenter: Segmenter, cache_rows: int, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -46,8 +47,8 @@ def test_full_text_returns_the_selected_columns_best_first(
     assert {r["doc_id"] for r in rows} == {JICHI_ID, "325AC0000000261"}
     assert all(r["chunk_id"].startswith(r["doc_id"] + "#") for r in rows)
     assert [r["_score"] for r in rows] == sorted((r["_score"] for r in rows), reverse=True)
-    # A filter still applies when the columns come from the cache.
-    only = reader.full_text(query, ["doc_id", "_score"], where=build_filter(doc_id=JICHI_ID), limit=5)
+    # A filter applies on both paths.
+    only = reader.full_text(query, ["doc_id", "_score"], where=FieldFilter.of(doc_id=JICHI_ID), limit=5)
     assert only and {r["doc_id"] for r in only} == {JICHI_ID}
     assert len(only) < len(rows)
     # LanceDB logs (to fd 2, from Rust) a deprecation warning per query that names no _score.

@@ -83,6 +83,7 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
         "reconnect_max": 0.2,
         "call_timeout": 5.0,
         "send_interval": 0.02,
+        "read_delay": 0.05,
     }
     options.update(overrides)
     return LogoClient(**options)
@@ -98,9 +99,10 @@ def make_adapter(
     inflight: InFlight | None = None,
     **overrides: Any,
 ) -> LogoAdapter:
-    """The adapter on the fake server; ``overrides`` set client options (send_interval, backfill),
-    the lifecycle's settings (FlowSettings fields) and the adapter's own."""
-    client_options = {k: overrides.pop(k) for k in list(overrides) if k in {"send_interval", "backfill"}}
+    """The adapter on the fake server; ``overrides`` set client options (send_interval, backfill, token,
+    reconnect_initial), the lifecycle's settings (FlowSettings fields) and the adapter's own."""
+    client_keys = {"send_interval", "backfill", "token", "reconnect_initial"}
+    client_options = {k: overrides.pop(k) for k in list(overrides) if k in client_keys}
     flow_options = {k: overrides.pop(k) for k in list(overrides) if k in FlowSettings.__dataclass_fields__}
     lifecycle = Lifecycle(answerer=engine, ledger=EventLedger(db), inflight=inflight, outbox=outbox,
                           settings=FlowSettings(**flow_options))

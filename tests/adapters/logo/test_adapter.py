@@ -43,9 +43,10 @@ async def test_mentioned_question_gets_a_cited_answer(
     await adapter.start()
     try:
         assert adapter.connected()
-        _, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA,
-                                               text=f"{BOT_MENTION} {QUESTION}")
-        await server.wait_for(lambda: push_id in server.acks and server.sent(GROUP_TALK))
+        question, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA,
+                                                      text=f"{BOT_MENTION} {QUESTION}")
+        await server.wait_for(lambda: push_id in server.acks and server.sent(GROUP_TALK)
+                              and (BOT_ID, GROUP_TALK) in server.read_up_to)
         assert server.acks[push_id] == [1, push_id, None, True]
         (reply,) = replies_to(server, GROUP_TALK)
         assert reply.startswith(f"{YAMADA_MENTION}\nAIによる要約ではなく、検索結果です。")
@@ -54,6 +55,8 @@ async def test_mentioned_question_gets_a_cited_answer(
         )
         assert f"【出典】\n{SOURCE_LINE}\n" in reply
         assert text_length(reply) <= 1024
+        # 既読: the bot marked the question read (LoGo keeps one read position per talk)
+        assert server.read_up_to[(BOT_ID, GROUP_TALK)] == question["message_id"]
     finally:
         await adapter.stop()
     assert not adapter.connected()
@@ -75,10 +78,37 @@ async def test_group_message_without_mention_is_ignored_and_pair_talk_is_answere
         await asyncio.sleep(0.1)
         assert replies_to(server, PAIR_TALK) == [f"{YAMADA_MENTION}\n回答です。"]
         assert replies_to(server, GROUP_TALK) == [f"{SATO_MENTION}\n回答です。"]
+        # Only what the bot answers is marked read: the talk up to the question, not past it.
+        await server.wait_for(lambda: len(server.read_up_to) == 2)
+        asked = max(m["message_id"] for m in server.messages if m["talk_id"] == GROUP_TALK
+                    and m["user_id"] == SATO and str(BOT_ID) in m["content"])
+        answered_pair = next(m["message_id"] for m in server.messages if m["talk_id"] == PAIR_TALK)
+        assert server.read_up_to == {(BOT_ID, GROUP_TALK): asked, (BOT_ID, PAIR_TALK): answered_pair}
         assert sorted(q.text for q in engine.questions) == sorted([QUESTION, "@佐藤 花子 質問"])
         pair = next(q for q in engine.questions if q.ref.channel == str(PAIR_TALK))
         assert (pair.ref.tenant, pair.user, pair.ref.message is not None) == ("yokosuka", str(YAMADA), True)
         assert engine.collections == [["laws"], ["laws"]]
+    finally:
+        await adapter.stop()
+
+
+async def test_the_servers_mention_flag_decides_who_is_asked(
+    server: LogoFakeServer, db: Database, manifest: Manifest
+) -> None:
+    engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
+    adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
+    await adapter.start()
+    try:
+        # Flagged for the bot by the server though the text has no markup kairan reads: answered.
+        flagged = server.store_message(talk_id=GROUP_TALK, user_id=YAMADA, text="回覧板さん、教えて")
+        await server.push("notify_create_message", flagged | {"mention": True})
+        # Markup for the bot, but the server says it does not mention the bot: not answered.
+        unflagged = server.store_message(talk_id=GROUP_TALK, user_id=SATO, text=f"{BOT_MENTION} 引用です")
+        ignored = await server.push("notify_create_message", unflagged | {"mention": False})
+        await server.wait_for(lambda: ignored in server.acks and len(server.sent(GROUP_TALK)) == 1)
+        await asyncio.sleep(0.1)
+        assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n回答です。"]
+        assert [q.text for q in engine.questions] == ["回覧板さん、教えて"]
     finally:
         await adapter.stop()
 
@@ -140,7 +170,7 @@ async def test_forced_disconnect_reconnects_and_never_answers_twice(
         await server.wait_for(lambda: len(server.sent(PAIR_TALK)) == 1)
         await server.drop()
         await server.wait_for(lambda: adapter.client.sessions == 2 and adapter.connected())
-        assert server.methods(connection=2)[:2] == ["create_session", "reset_notification"]
+        assert server.methods(connection=2)[:2] == ["create_session", "start_notification"]  # resumed
         again = await server.push("notify_create_message", payload)  # the server re-pushes it
         _, sentinel = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="別の質問")
         await server.wait_for(lambda: again in server.acks and sentinel in server.acks

@@ -8,7 +8,7 @@ from adapters.logo.factory import build_logo_adapter
 from bot.models import Answer
 from bot.state.db import Database
 from bot.state.inflight import InFlight
-from manifest.schema import Manifest
+from manifest.schema import LOGO_API_VERSION, Manifest
 from manifest.scope import Scope, scope_for
 from manifest.secrets import MissingSecret
 from tests.adapters.logo.conftest import manifest_data
@@ -62,3 +62,24 @@ def test_unknown_default_tenant_and_missing_ca_file(db: Database, tmp_path: Path
 def test_logo_url_must_be_a_websocket_url() -> None:
     with pytest.raises(ValueError, match=r"must be a ws\(s\):// URL"):
         Manifest.model_validate(manifest_data(url="https://logochat.example.lg.jp/api"))
+
+
+def test_without_api_version_the_client_sends_the_official_clients(db: Database) -> None:
+    manifest = Manifest.model_validate(manifest_data(default_tenant="yokosuka"))
+    assert manifest.platforms.logo is not None and manifest.platforms.logo.api_version == LOGO_API_VERSION
+    adapter = build_logo_adapter(platform_runtime(manifest, db, ENGINE, environ={"LOGO_TOKEN": "tok"}))
+    assert adapter is not None and adapter.client.api_version == LOGO_API_VERSION == "1.122"
+
+
+def test_the_api_version_is_written_in_one_place() -> None:
+    """manifest/schema.py holds it (LOGO_API_VERSION); the client, login and the CLI refer to it. The
+    JSON Schema generated from the model repeats it as the default."""
+    root = Path(__file__).resolve().parents[3]
+    places = [
+        str(path.relative_to(root))
+        for folder in ("adapters", "bot", "kairan", "manifest", "knowledge")
+        for path in sorted((root / folder).rglob("*"))
+        if path.suffix in {".py", ".yaml", ".json"} and path.name != "kairan.schema.json"
+        and '"1.122"' in path.read_text(encoding="utf-8")
+    ]
+    assert places == ["manifest/schema.py"]

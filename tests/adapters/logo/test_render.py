@@ -98,6 +98,33 @@ def test_to_incoming_removes_the_bot_mention_and_lists_mentions() -> None:
     assert is_addressed(plain, bot_user_id=9001, pair_talk=True)
 
 
+@pytest.mark.parametrize(
+    ("content", "mention", "addressed"),
+    [
+        ("回覧板さん、行政財産の目的外使用は？", True, True),  # the server says so: no markup needed
+        ("{@:9001,4}@回覧板 行政財産の目的外使用は？", False, False),  # the server says not
+        ("{@:9001,4}@回覧板 行政財産の目的外使用は？", True, True),
+        ("{@:ALL,4}@ALL 明日は停電です", True, False),  # everyone: an announcement, not a question
+        ("{@:ALL,4}@ALL {@:9001,4}@回覧板 停電の扱いは？", True, True),
+        ("{@:9001,4}@回覧板 行政財産の目的外使用は？", None, True),  # no flag: the markup decides
+        ("行政財産の目的外使用は？", None, False),
+    ],
+    ids=["flag-no-markup", "markup-no-flag", "both", "all-only", "all-and-bot", "markup-only", "neither"],
+)
+def test_the_servers_mention_flag_decides_in_group_talks(
+    content: str, mention: bool | None, addressed: bool
+) -> None:
+    """direct-js hands the server's ``mention`` flag to a bot as ``mention.me``; kairan follows it."""
+    payload: dict[str, object] = {
+        "message_id": 1234, "talk_id": 200, "user_id": 501, "type": 1, "content": content,
+    }
+    if mention is not None:
+        payload["mention"] = mention
+    incoming = to_incoming(parse_message(payload), tenant="yokosuka", bot_user_id=9001, raw=payload)
+    assert is_addressed(incoming, bot_user_id=9001, pair_talk=False) is addressed
+    assert is_addressed(incoming, bot_user_id=9001, pair_talk=True)  # every 1:1 message is for the bot
+
+
 def test_answer_text_lists_numbered_sources_as_plain_lines() -> None:
     answer = Answer(
         text="行政財産は、その用途又は目的を妨げない限度においてその使用を許可することができます。[1][2]",

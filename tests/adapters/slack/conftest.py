@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -44,6 +45,21 @@ TENANT = "testcity"
 
 def load_fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def app_manifest() -> dict[str, Any]:
+    """The Slack app manifest ``kairan manifest slack`` prints (Socket Mode, no request URL)."""
+    from ruamel.yaml import YAML
+
+    from adapters.slack.factory import render_app_manifest
+
+    data: dict[str, Any] = YAML(typ="safe").load(render_app_manifest(None))
+    return data
+
+
+def installed_scopes() -> frozenset[str]:
+    """The bot token's scopes once the app is installed from our app manifest."""
+    return frozenset(app_manifest()["oauth_config"]["scopes"]["bot"])
 
 
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
@@ -106,7 +122,7 @@ def engine(searcher: Searcher, db: Database, audit: AuditLog) -> AnswerEngine:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
+    async with FakeSlack(scopes=installed_scopes()) as fake:  # Slack refuses what the manifest does not grant
         yield fake
 
 
@@ -119,8 +135,8 @@ class Running:
     async def post(self, body: bytes, headers: dict[str, str], content_type: str) -> tuple[int, float, str]:
         """POST to /slack/events; returns status, seconds until the response, response text."""
         start = time.perf_counter()
-        async with self.session.post(
-            self.url, data=body, headers={**headers, "Content-Type": content_type}
+        async with self.session.post(  # a stream: aiohttp warns of a large body given as bytes
+            self.url, data=io.BytesIO(body), headers={**headers, "Content-Type": content_type}
         ) as resp:
             text = await resp.text()
             return resp.status, time.perf_counter() - start, text

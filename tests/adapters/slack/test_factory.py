@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import ast
+import copy
+import inspect
+import json
+import re
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.app import BOT_EVENTS, BOT_SCOPES, METHOD_SCOPES, SlackAdapter, SlackConfigError
+from adapters.slack.app import (
+    BOT_EVENTS,
+    BOT_SCOPES,
+    EVENT_SCOPES,
+    METHOD_SCOPES,
+    SlackAdapter,
+    SlackConfigError,
+)
 from adapters.slack.factory import build_slack_adapter, render_app_manifest
 from bot.engine import AnswerEngine
 from bot.state.db import Database
 from manifest.schema import Manifest
 from manifest.secrets import MissingSecret
+from tests.adapters.slack.conftest import FIXTURES
 from tests.fakes.runtime import platform_runtime
+
+ADAPTER_DIR = Path(__file__).resolve().parents[3] / "adapters" / "slack"
 
 ENV_HTTP = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret"}
 ENV_SOCKET = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
@@ -91,17 +109,77 @@ def _load(text: str) -> dict:
     return YAML(typ="safe").load(text)
 
 
-def test_app_manifest_lists_exactly_the_scopes_and_events_the_code_uses() -> None:
+def sdk_methods(name: str) -> set[str]:
+    """The Web API methods slack_sdk's client method ``name`` calls (a chat stream: those it calls)."""
+    import slack_sdk.web.async_chat_stream as chat_stream
+
+    owner = next(c for c in (AsyncWebClient, AsyncBaseSocketModeClient) if name in vars(c))
+    source = inspect.getsource(getattr(owner, name))
+    if "AsyncChatStream(" in source:
+        source += inspect.getsource(chat_stream)
+    found = set(re.findall(r'api_call\(\s*"([\w.]+)"', source))
+    for callee in set(re.findall(r"\.(\w+)\(", source)) - {name}:
+        if callee in vars(AsyncWebClient):
+            found |= sdk_methods(callee)
+    return found
+
+
+def web_api_calls() -> set[str]:
+    """Every Web API method the Slack package calls through slack_sdk (read from its source)."""
+    client_methods = {n for c in (AsyncWebClient, AsyncBaseSocketModeClient) for n in vars(c) if n[0] != "_"}
+    called: set[str] = set()
+    for path in ADAPTER_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr in client_methods:
+                called |= sdk_methods(func.attr)
+    return called
+
+
+def test_every_web_api_call_is_listed_with_its_scopes() -> None:
+    called = web_api_calls()
+    some = {"chat.postMessage", "chat.startStream", "conversations.history", "apps.connections.open"}
+    assert some <= called  # what the reading finds: plain calls, the chat stream's, Socket Mode's
+    assert called == set(METHOD_SCOPES)  # nothing called unlisted, nothing listed that is not called
+
+
+def test_app_manifest_grants_the_scopes_of_every_call_and_event_in_every_kind_of_conversation() -> None:
+    """Issue 18: groups:history was missing, so was_posted failed in private channels."""
     data = _load(render_app_manifest(None))
+    granted = set(data["oauth_config"]["scopes"]["bot"])
     assert tuple(data["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
-    assert tuple(data["settings"]["event_subscriptions"]["bot_events"]) == BOT_EVENTS
-    used_by_calls = {scope for scope in METHOD_SCOPES.values() if scope}
-    used_by_events = {"app_mentions:read", "im:history"}  # app_mention and message.im
-    assert set(BOT_SCOPES) == used_by_calls | used_by_events
+    assert tuple(data["settings"]["event_subscriptions"]["bot_events"]) == BOT_EVENTS == tuple(EVENT_SCOPES)
+    for method in sorted(web_api_calls()):
+        assert set(METHOD_SCOPES[method]) <= granted, method
+    # Slack's method reference: reading history needs the scope of the conversation's kind.
+    kinds = {"channels:history", "groups:history", "im:history", "mpim:history"}
+    assert set(METHOD_SCOPES["conversations.history"]) == set(METHOD_SCOPES["conversations.replies"]) == kinds
+    assert granted == {s for scopes in (*METHOD_SCOPES.values(), *EVENT_SCOPES.values()) for s in scopes}
     assert data["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in data["settings"]["event_subscriptions"]
     assert data["settings"]["interactivity"] == {"is_enabled": True}
     assert data["features"]["bot_user"]["display_name"] == "kairan"
+
+
+def manifest_schema_errors(data: dict) -> list[str]:
+    """What Slack's own app-manifest JSON schema finds wrong with ``data`` (empty: valid)."""
+    schema = json.loads((FIXTURES / "manifest.schema.1.0.0.json").read_text(encoding="utf-8"))
+    validator = Draft7Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+def test_app_manifest_is_valid_against_slacks_manifest_schema(mode: str) -> None:
+    url = "https://kairan.city.example.lg.jp/slack/events" if mode == "http" else None
+    data = _load(render_app_manifest(slack_manifest(mode=mode), bot_name="回覧くん", request_url=url))
+    assert manifest_schema_errors(data) == []
+    # The schema does catch what Slack refuses:
+    broken = copy.deepcopy(data)
+    broken["display_information"]["long_description"] = "短すぎる説明"
+    broken["features"]["bot_user"]["always_online"] = "yes"
+    broken["settings"]["unknown_setting"] = True
+    errors = manifest_schema_errors(broken)
+    assert len(errors) == 3 and any("long_description" in e for e in errors), errors
 
 
 def test_app_manifest_for_http_mode_has_the_request_urls() -> None:

@@ -7,6 +7,7 @@ import copy
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from adapters.slack.render import (
 from bot import wording
 from bot.digest.compose import digest_marker
 from bot.engine import AnswerEngine, EngineSettings
-from bot.models import Answer, ConversationRef, Digest, DigestItem
+from bot.models import Answer, Citation, ConversationRef, Digest, DigestItem, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.db import Database
 from bot.state.events import EventLedger
@@ -36,6 +37,8 @@ from tests.fakes.slack_api import FakeSlack, SlackCall
 
 MENTION_TS = "1715000000.000100"
 DAI5JO_LINK = "<https://laws.e-gov.go.jp/law/405AC0000000088#Mp-At_5|行政手続法 第五条>"
+CITATION = Citation(1, "405AC0000000088", "5", "行政手続法 第五条",
+                    "https://laws.e-gov.go.jp/law/405AC0000000088#Mp-At_5", "", True)
 
 
 def texts(call: SlackCall) -> list[str]:
@@ -176,6 +179,32 @@ async def test_bot_messages_and_edits_in_dms_are_ignored(
     await barrier(running, slack, 0)
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert EventLedger(running.adapter.flow.ledger.db).claim("slack", "Ev0BOTMESSAGE1")  # never claimed
+
+
+def bot_mentions() -> list[dict[str, Any]]:
+    """An app_mention by another app's bot user, by a legacy bot (bot_message, no user) and by kairan."""
+    modern = load_fixture("payload_app_mention_bot.json")
+    legacy = copy.deepcopy(modern)
+    legacy["event_id"] = "Ev0BOTMENTION2"
+    del legacy["event"]["user"]
+    legacy["event"] |= {"subtype": "bot_message", "username": "reminder-bot"}
+    own = load_fixture("payload_app_mention.json")
+    own["event_id"] = "Ev0BOTMENTION3"
+    own["event"] |= {"user": "U0KAIRANBOT", "text": "<@U0KAIRANBOT> 自分の投稿"}
+    return [modern, legacy, own]
+
+
+async def test_a_bots_mention_is_never_answered(
+    make_adapter: Any, serve: Any, slack: FakeSlack, db: Database
+) -> None:
+    """Issue 18: another bot's app_mention was answered; two bots that mention each other would loop."""
+    running = await serve(make_adapter())
+    for payload in bot_mentions():
+        assert (await running.event(payload))[0] == 200
+    await barrier(running, slack, 0)
+    assert channel_posts(slack) == [] and slack.calls_to("reactions.add") == []
+    for payload in bot_mentions():  # never claimed: ignored before the lifecycle sees them
+        assert EventLedger(db).claim("slack", payload["event_id"])
 
 
 async def test_a_dm_reported_as_app_mention_and_message_im_is_answered_once(
@@ -343,6 +372,41 @@ async def test_engine_failure_posts_the_apology_and_logs_the_traceback(
     assert "Ev0MENTION0001" in record.getMessage()
 
 
+LONG_ANSWER = "\n\n".join(f"第{i}段落[1]。" + "う" * 2985 for i in range(20))
+
+
+class StreamedFixedAnswer(FixedAnswerEngine):
+    """The fixed answer, streamed: a first piece of text, then the answer."""
+
+    async def stream(
+        self, message: IncomingMessage, *, collections: Sequence[str] | None = None
+    ) -> AsyncIterator[str | Answer]:
+        yield self.fixed.text[:100]
+        yield await self.answer(message, collections=collections)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_long_answer_is_posted_as_several_messages_in_the_thread(
+    streaming: bool, make_adapter: Any, serve: Any, slack: FakeSlack, db: Database
+) -> None:
+    """Issue 18: a 60,000-character answer went out as one message; Slack refused it
+    (msg_blocks_too_long) and the asker got the apology instead."""
+    long = Answer(text=LONG_ANSWER, citations=(CITATION,), abstained=False, audit_id="a-1")
+    engine = StreamedFixedAnswer(long)
+    running = await serve(make_adapter(engine=engine, streaming=streaming, stream_buffer=10))
+    await running.event(load_fixture("payload_app_mention.json"))
+    await slack.wait_for("reactions.remove")
+    posts = slack.calls_to("chat.update") + slack.calls_to("chat.postMessage")  # the stream's, then the rest
+    refused = [c for c in slack.calls if c.method.startswith("chat.") and not c.response.get("ok")]
+    assert refused == []
+    assert len(posts) > 4 and all(p.params.get("thread_ts", MENTION_TS) == MENTION_TS for p in posts)
+    assert len(slack.calls_to("chat.update")) == int(streaming)
+    body = [t for p in posts for t in texts(p) if t.startswith("第") or t.startswith("う")]
+    assert "\n\n".join(body) == LONG_ANSWER  # in order, nothing lost
+    assert wording.APOLOGY not in str([p.params for p in posts])
+    assert all(f"[1] {DAI5JO_LINK} ✅" in "\n".join(texts(p)) for p in posts)  # each cites its source
+
+
 async def test_feedback_click_is_stored_against_the_audit_record(
     make_adapter: Any, serve: Any, slack: FakeSlack, db: Database, audit: AuditLog
 ) -> None:
@@ -499,6 +563,26 @@ async def test_was_posted_finds_a_digest_behind_more_than_one_page_of_messages(
     pages = slack.calls_to("conversations.history")
     assert [str(p.params["limit"]) for p in pages] == ["200"] * 3
     assert not await running.adapter.was_posted(ref, "another-marker")
+
+
+@pytest.mark.parametrize(("channel", "kind"), [("C0PRIVATE1", "private"), ("G0GROUPDM1", "mpim")])
+async def test_was_posted_finds_a_digest_in_a_private_channel_or_group_dm(
+    channel: str, kind: str, make_adapter: Any, serve: Any, slack: FakeSlack
+) -> None:
+    """Issue 18: without groups:history, conversations.history in a private channel failed
+    (missing_scope), so the digest runner could not tell whether an interrupted post had gone out
+    and released its items: the next digest posted them a second time."""
+    slack.set_channel_kind(channel, kind)
+    running = await serve(make_adapter())
+    digest = Digest("soumu-weekday", (
+        DigestItem("地方自治法施行令の一部を改正する政令", "https://www.soumu.go.jp/a.html",
+                   "施行は令和7年4月1日。", "2025-03-31", "総務省"),
+    ))
+    for thread in (None, "1715000000.000100"):  # a channel's history, a thread's replies
+        ref = ConversationRef("slack", TENANT, channel, thread)
+        await running.adapter.send(ref, digest)
+        assert await running.adapter.was_posted(ref, digest_marker(digest))
+        assert not await running.adapter.was_posted(ref, "another-marker")
 
 
 async def test_a_rejected_bot_token_fails_start_with_a_clear_error(
