@@ -28,13 +28,16 @@ MAX_SOURCE_CHARS = 6000
 _MIN_SENTENCE_CHARS = 12
 _OPEN = "（(「『【〔"
 _CLOSE = "）)」』】〕"
-_HEADER_LINE = re.compile(r"(殿|長官|大臣|局長|部長|課長|御中)$|^[（(]?[官公]印省略[）)]?$|^改正")
+# Letterhead: the addressee, the sender, 公印省略, a 改正 date line. Such a line stands alone.
+_HEADER_LINE = re.compile(
+    r"(殿|あて|宛て?|各位|長官|大臣|局長|部長|課長|御中)$|^[（(]?[官公]印省略[）)]?$|^改正(\s*[（(]?(令和|平成|昭和)|$)"
+)
 _HALF_WIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
 _INDENTS = (" ", "\u3000", "\u2002", "\u2003", "\t")
 _ENDS_SENTENCE = re.compile(r"。[」』）)〕】]*$")
 _ENDS_OPEN = re.compile(r"[、，,\u3041-\u309f]$")  # a comma or a kana (a particle, a verb's ending)
-# A line that starts with one of these continues the line before (no sentence starts with them).
-_CONTINUES_LINE = frozenset("、。，,）)」』】〕ーっゃゅょがをにはへでとのや")
+# A line that starts with these continues the line before (no sentence starts with them).
+_CONTINUES_LINE = re.compile(r"[、。，,）)」』】〕ーっゃゅょがをにはへでとのや]|から|まで|より|など|ほか")
 
 SYSTEM_FIXED = (
     "あなたは自治体職員向けに、新しく公表された通知・通達の要点を伝えるアシスタントです。\n"
@@ -117,8 +120,11 @@ def _paragraphs(lines: list[tuple[bool, str]]) -> list[str]:
             current = ""
             if not line:
                 continue
+        if not current and _HEADER_LINE.search(line) and "。" not in line:
+            paragraphs.append(line)  # letterhead, though it may end with a kana (各都道府県知事 あて)
+            continue
         cut_off = paragraphs and not _ENDS_SENTENCE.search(paragraphs[-1])
-        if not current and cut_off and line[0] in _CONTINUES_LINE:
+        if not current and cut_off and _CONTINUES_LINE.match(line):
             current = paragraphs.pop()  # the line before was cut off where this one goes on
         current += line
         if (_ENDS_SENTENCE.search(line) and _depth(current) == 0) or not _goes_on(line, current, width):
@@ -126,7 +132,7 @@ def _paragraphs(lines: list[tuple[bool, str]]) -> list[str]:
             current = ""
     if current:
         paragraphs.append(current)
-    return [p for p in paragraphs if not _HEADER_LINE.search(p) or "。" in p]
+    return paragraphs
 
 
 def _goes_on(line: str, paragraph: str, width: int | None) -> bool:

@@ -116,6 +116,16 @@ def test_text_wrapped_at_the_page_width_is_joined_back_into_sentences() -> None:
             "標記の省令の一部を\n改正する省令が公布されました。",
             "標記の省令の一部を改正する省令が公布されました。",
         ),
+        # A letterhead line before the first sentence is left out, though it ends with a kana.
+        (
+            "改正　令和７年４月１日\n各都道府県知事　あて\n標記について、下記のとおり通知します。",
+            "標記について、下記のとおり通知します。",
+        ),
+        # A sentence that begins with 改正 is a sentence, not a 改正 date line.
+        (
+            "記\n改正後の規定は、令和７年４月１日\nから適用する。",
+            "改正後の規定は、令和７年４月１日から適用する。",
+        ),
         # Too long for a summary: cut and marked.
         ("あ" * 300 + "。", "あ" * (MAX_SUMMARY_CHARS - 1) + "…"),
     ],
