@@ -53,6 +53,9 @@ class PlatformSpec:
     build: Callable[[PlatformRuntime], Adapter | None]  # None: the manifest does not configure it
     cli: click.Group | None = None  # mounted as ``kairan <name> …``
     app_manifest: click.Command | None = None  # mounted as ``kairan manifest <name>``
+    # Items one digest post shows (the adapter's ``max_digest_items``; None: all), known without
+    # building the adapter, so that a dry run previews exactly what the post will carry.
+    max_digest_items: int | None = None
 
 
 @runtime_checkable

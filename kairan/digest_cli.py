@@ -83,7 +83,11 @@ def digest_group() -> None:
 
 @digest_group.command("run")
 @click.argument("subscription")
-@click.option("--dry-run", is_flag=True, help="Print the digest (Japanese) and post nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print exactly what a post now would carry (Japanese) and how many items would wait; post nothing.",
+)
 @_options
 @click.pass_context
 def run_command(
@@ -92,7 +96,8 @@ def run_command(
     """Poll SUBSCRIPTION's sources and post its digest now (or preview it with --dry-run).
 
     A dry run still polls and ingests new documents (they stay pending) but writes no
-    ledger entry and posts nothing.
+    ledger entry and posts nothing. It shows the items the post would carry (the platform's
+    per-post limit applies, as in the post) and how many more would wait for a later digest.
     """
     from bot.digest.compose import render_text
     from bot.digest.runner import UnknownSubscription
@@ -107,7 +112,7 @@ def run_command(
         if poll.error:
             err.print(f"配信元 {poll.source_id} を取得できませんでした / source skipped: {poll.error}",
                       markup=False, highlight=False)  # fmt: skip
-    out.print(render_text(result.digest), markup=False, highlight=False)
+    out.print(render_text(result.digest, waiting=result.waiting), markup=False, highlight=False)
     if dry_run:
         out.print("\n（プレビューのため投稿していません / dry run: nothing posted）", markup=False)
         return

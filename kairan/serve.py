@@ -291,7 +291,7 @@ def _digest_preview(runner: Any) -> Callable[[str], Awaitable[tuple[str, int]]]:
 
     async def preview(subscription_id: str) -> tuple[str, int]:
         result = await runner.run(subscription_id, dry_run=True)
-        return render_text(result.digest), len(result.digest.items)
+        return render_text(result.digest, waiting=result.waiting), len(result.digest.items)
 
     return preview
 

@@ -357,6 +357,7 @@ def build_digest_runner(
     config: KnowledgeConfig, adapters: Mapping[str, Any], *, db: Database, llm: Any, ingest: bool = True
 ) -> Any:
     """The digest runner over the manifest's feeds and subscriptions (new documents are ingested)."""
+    from adapters.registry import PLATFORMS
     from bot.digest.config import from_manifest
     from bot.digest.fetch import Fetcher
     from bot.digest.runner import DigestRunner
@@ -386,4 +387,5 @@ def build_digest_runner(
         fetcher=Fetcher(),
         summariser=Summariser(llm=llm),
         ingestor=ingestor,
+        items_per_post={spec.name: spec.max_digest_items for spec in PLATFORMS if spec.max_digest_items},
     )

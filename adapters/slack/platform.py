@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.slack.cli import manifest_slack
+from adapters.slack.render import DIGEST_ITEMS_PER_MESSAGE
 from adapters.spec import PlatformRuntime, PlatformSpec
 from bot.ports import Adapter
 from manifest.schema import SlackConfig
@@ -14,4 +15,7 @@ def build(runtime: PlatformRuntime) -> Adapter | None:
     return build_slack_adapter(runtime)
 
 
-SLACK = PlatformSpec(name="slack", config=SlackConfig, build=build, app_manifest=manifest_slack)
+SLACK = PlatformSpec(
+    name="slack", config=SlackConfig, build=build, app_manifest=manifest_slack,
+    max_digest_items=DIGEST_ITEMS_PER_MESSAGE,
+)  # fmt: skip

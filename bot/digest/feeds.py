@@ -8,6 +8,7 @@ naming the source and the element that is wrong.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import logging
 import re
@@ -22,7 +23,12 @@ from lxml import etree
 
 from knowledge.dates import iso_date
 from knowledge.documents import ParseError
-from knowledge.parsers.charset import codec_name, decode_html
+from knowledge.parsers.charset import (
+    charset_from_header,
+    charset_from_xml_declaration,
+    codec_name,
+    decode_html,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,7 @@ NS = {
     "content": "http://purl.org/rss/1.0/modules/content/",
 }
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>", re.DOTALL)
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _SPACE = re.compile(r"[^\S\u3000]+")  # runs of whitespace; the ideographic space is kept as published
 _DOC_SUFFIXES = (".htm", ".html", ".pdf", ".shtml", ".xhtml")
 _ERA_DATE = re.compile(r"(令和|平成)\s*(元|[0-9]+)\s*年\s*([0-9]+)\s*月\s*([0-9]+)\s*日")
@@ -125,24 +132,45 @@ def date_key(published: str) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def japan_date(published: str) -> str:
+    """The date in Japan (Asia/Tokyo) of a ``published`` value, as staff read dates: an Atom time of
+    2025-03-31T20:00:00Z is 2025-04-01. A bare date is the publisher's own and stays as it is."""
+    if len(published) <= 10:
+        return published
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return published[:10]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.astimezone(JST).date().isoformat()
+
+
 def _absolute(href: str, base_url: str) -> str:
     return urldefrag(urljoin(base_url, href.strip()))[0]
 
 
-def _xml_root(data: bytes, source: str, encoding: str | None) -> etree._Element:
+def _xml_root(
+    data: bytes, source: str, encoding: str | None, content_type: str | None = None
+) -> etree._Element:
+    """The feed's root element. Bytes in a legacy charset are decoded here, not by libxml2, so that
+    Shift_JIS means CP932 as it does in browsers (libxml2's strict Shift_JIS rejects ①, Ⅱ, 髙, ㈱).
+    The charset: ``encoding`` (the admin's), else the XML declaration's, else the HTTP header's."""
     if not data.strip():
         raise FeedError(f"{source}: the feed is empty")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+    served = charset_from_header(content_type) if content_type else None
+    label = encoding or charset_from_xml_declaration(data) or served
+    codec = codec_name(label) if label else None
+    if encoding and codec is None:
+        raise FeedError(f"{source}: unknown encoding {encoding!r}")
     try:
-        if encoding:
-            codec = codec_name(encoding)
-            if codec is None:
-                raise FeedError(f"{source}: unknown encoding {encoding!r}")
+        if codec is not None and not codec.startswith("utf") and not data.startswith(_BOMS):
             text = _XML_DECL.sub(b"", data).decode(codec)
             return etree.fromstring(text, parser)
-        return etree.fromstring(data, parser)
+        return etree.fromstring(data, parser)  # UTF-8/16/32 (declared or by BOM): libxml2 reads them
     except UnicodeDecodeError as exc:
-        raise FeedError(f"{source}: not valid {encoding} at byte {exc.start}") from exc
+        raise FeedError(f"{source}: not valid {label} at byte {exc.start}") from exc
     except etree.XMLSyntaxError as exc:
         raise FeedError(f"{source}: invalid XML at line {exc.lineno}: {exc.msg}") from exc
 
@@ -155,14 +183,18 @@ def _text(el: etree._Element, path: str) -> str:
 # ---------------------------------------------------------------- feeds
 
 
-def parse_feed(data: bytes, *, source: str, encoding: str | None = None) -> list[FeedItem]:
+def parse_feed(
+    data: bytes, *, source: str, encoding: str | None = None, content_type: str | None = None
+) -> list[FeedItem]:
     """Items of an RSS 1.0 / RSS 2.0 / Atom feed, in document order.
 
     The format is recognised from the root element. ``encoding`` overrides the XML
     declaration (for feeds served in one charset but declaring another); without it
-    the declaration is honoured, so ``<?xml version="1.0" encoding="Shift_JIS"?>`` works.
+    the declaration is honoured, so ``<?xml version="1.0" encoding="Shift_JIS"?>`` works,
+    and a feed without one is read in the charset of ``content_type`` (the HTTP header).
+    Shift_JIS means CP932 throughout.
     """
-    root = _xml_root(data, source, encoding)
+    root = _xml_root(data, source, encoding, content_type)
     tag = etree.QName(root).localname
     if tag == "RDF":
         items = _rdf(root, source)
@@ -172,33 +204,98 @@ def parse_feed(data: bytes, *, source: str, encoding: str | None = None) -> list
         items = _atom(root, source)
     else:
         raise FeedError(f"{source}: root element <{root.tag}> is not RSS 1.0 (rdf:RDF), RSS 2.0 or Atom")
-    return _unique(items)
+    return items
 
 
-def _require(value: str, source: str, what: str, n: int) -> str:
-    if not value:
-        raise FeedError(f"{source}: {what} of item {n} is missing or empty")
-    return value
+MAX_REPAIRED_TITLE = 80  # characters of a description's first line used as a missing title
+_BLOCK_TAGS = ("p", "div", "li", "dd", "dt", "tr", "h1", "h2", "h3", "h4", "h5", "h6")
+
+
+class _Items:
+    """A feed's items as they are parsed: one that cannot be announced is skipped with a log line,
+    so that one bad item does not hold back the rest of its feed."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[FeedItem] = []
+        self.skipped: list[str] = []
+
+    def skip(self, n: int, why: str) -> None:
+        log.warning("%s: item %d skipped: %s", self.source, n, why)
+        self.skipped.append(f"item {n}: {why}")
+
+    def title(self, n: int, title: str, description: str, link_title: str = "") -> str:
+        """The item's title; an empty one is taken from the first line of its description (or the
+        title its link carries). "" when there is neither: the caller skips the item."""
+        if title:
+            return title
+        repaired = _first_line(description) or clean(link_title)
+        if repaired:
+            log.info("%s: item %d has an empty <title>; titled from its description", self.source, n)
+        else:
+            self.skip(n, "its <title> is empty and it has no description to take one from")
+        return repaired
+
+    def result(self) -> list[FeedItem]:
+        if self.skipped and not self.items:
+            count = len(self.skipped)
+            raise FeedError(f"{self.source}: no item can be announced ({count} skipped; {self.skipped[0]})")
+        return _unique(self.items)
+
+
+def _raw(el: etree._Element, path: str) -> str:
+    """An element's text with its line breaks (``_text`` puts it on one line)."""
+    found = el.find(path, NS)
+    return "".join(found.itertext()) if found is not None else ""
+
+
+def _first_line(description: str) -> str:
+    """The first non-empty line of a description (escaped HTML or text), at most MAX_REPAIRED_TITLE
+    characters: cut after its first sentence when that fits, else clipped and marked with …."""
+    text = description
+    if "<" in description:
+        try:
+            fragment = lxml.html.fragment_fromstring(description, create_parent="div")
+        except (etree.ParserError, ValueError):
+            text = re.sub(r"<[^>]+>", "\n", description)
+        else:
+            for el in fragment.iter("br", *_BLOCK_TAGS):
+                el.tail = "\n" + (el.tail or "")
+            text = fragment.text_content()
+    line = next((clean(line) for line in text.splitlines() if clean(line)), "")
+    if len(line) <= MAX_REPAIRED_TITLE:
+        return line
+    end = line.find("。")
+    if 0 < end < MAX_REPAIRED_TITLE:
+        return line[: end + 1]
+    return line[: MAX_REPAIRED_TITLE - 1] + "…"
 
 
 def _rdf(root: etree._Element, source: str) -> list[FeedItem]:
     channel = root.find("rss1:channel", NS)
     base = _text(channel, "rss1:link") if channel is not None else ""
-    out = []
+    out = _Items(source)
     for n, item in enumerate(root.findall("rss1:item", NS), 1):
-        link = _absolute(_require(_text(item, "rss1:link"), source, "<link>", n), base or source)
+        link = _text(item, "rss1:link")
+        if not link:
+            out.skip(n, "its <link> is missing or empty")
+            continue
+        link = _absolute(link, base or source)
+        title = out.title(n, _text(item, "rss1:title"), _raw(item, "rss1:description"))
+        if not title:
+            continue
         about = item.get(f"{{{NS['rdf']}}}about") or link
-        out.append(
+        out.items.append(
             FeedItem(
                 id=about.strip(),
-                title=_require(_text(item, "rss1:title"), source, "<title>", n),
+                title=title,
                 url=link,
                 published=_published(_text(item, "dc:date"), source, n, "<dc:date>"),
                 category=_text(item, "dc:subject"),
                 summary=_strip_tags(_text(item, "rss1:description")),
             )
         )
-    return out
+    return out.result()
 
 
 def _rss2(root: etree._Element, source: str) -> list[FeedItem]:
@@ -206,17 +303,23 @@ def _rss2(root: etree._Element, source: str) -> list[FeedItem]:
     if channel is None:
         raise FeedError(f"{source}: <rss> has no <channel>")
     base = _text(channel, "link") or source
-    out = []
+    out = _Items(source)
     for n, item in enumerate(channel.findall("item"), 1):
         link = _text(item, "link")
         guid = _text(item, "guid")
         if not link and guid.startswith(("http://", "https://")):
             link = guid
-        link = _absolute(_require(link, source, "<link>", n), base)
-        out.append(
+        if not link:
+            out.skip(n, "its <link> is missing or empty")
+            continue
+        link = _absolute(link, base)
+        title = out.title(n, _text(item, "title"), _raw(item, "description"))
+        if not title:
+            continue
+        out.items.append(
             FeedItem(
                 id=guid or link,
-                title=_require(_text(item, "title"), source, "<title>", n),
+                title=title,
                 url=link,
                 published=_published(
                     _text(item, "pubDate") or _text(item, "dc:date"), source, n, "<pubDate>"
@@ -225,28 +328,38 @@ def _rss2(root: etree._Element, source: str) -> list[FeedItem]:
                 summary=_strip_tags(_text(item, "description")),
             )
         )
-    return out
+    return out.result()
 
 
-def _atom_link(entry: etree._Element) -> str:
+def _atom_link(entry: etree._Element) -> etree._Element | None:
     links = entry.findall("atom:link", NS)
     for link in links:
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
-            return link.get("href", "")
-    return links[0].get("href", "") if links else ""
+            return link
+    return links[0] if links else None
 
 
 def _atom(root: etree._Element, source: str) -> list[FeedItem]:
     base = root.get("{http://www.w3.org/XML/1998/namespace}base") or source
-    out = []
+    out = _Items(source)
     for n, entry in enumerate(root.findall("atom:entry", NS), 1):
-        link = _absolute(_require(_atom_link(entry), source, "<link href>", n), base)
+        anchor = _atom_link(entry)
+        href = (anchor.get("href") or "").strip() if anchor is not None else ""
+        if not href:
+            out.skip(n, "its <link href> is missing or empty")
+            continue
+        link = _absolute(href, base)
+        description = _raw(entry, "atom:summary") or _raw(entry, "atom:content")
+        link_title = anchor.get("title") or "" if anchor is not None else ""
+        title = out.title(n, _text(entry, "atom:title"), description, link_title)
+        if not title:
+            continue
         category = entry.find("atom:category", NS)
         label = (category.get("label") or category.get("term") or "") if category is not None else ""
-        out.append(
+        out.items.append(
             FeedItem(
                 id=_text(entry, "atom:id") or link,
-                title=_require(_text(entry, "atom:title"), source, "<title>", n),
+                title=title,
                 url=link,
                 published=_published(
                     _text(entry, "atom:published") or _text(entry, "atom:updated"), source, n, "<published>"
@@ -255,7 +368,7 @@ def _atom(root: etree._Element, source: str) -> list[FeedItem]:
                 summary=_strip_tags(_text(entry, "atom:summary") or _text(entry, "atom:content")),
             )
         )
-    return out
+    return out.result()
 
 
 def _unique(items: Iterable[FeedItem]) -> list[FeedItem]:

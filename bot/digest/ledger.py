@@ -11,6 +11,12 @@ Tables (``bot.state.tables``, created with the state database):
   ``intent`` by a crash are reconciled on start (see ``bot.digest.runner``).
 * ``digest_subscriptions`` — when a subscription was first seen (items seen before are
   not announced to it) and its last run.
+
+A channel gets each document once, whichever feed listed it: ``pending`` leaves out items
+whose document (``compose.document_key`` of the URL) is in the ledger of any subscription
+posting to the same channel, and ``record_intent`` checks that again in its transaction,
+under a lock per channel (PostgreSQL: a transaction advisory lock; SQLite: the write lock
+that ``BEGIN IMMEDIATE`` holds), so two replicas cannot both claim one document.
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     and_,
     delete,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import Join
 
-from bot.digest.compose import Candidate
+from bot.digest.compose import Candidate, document_key
 from bot.digest.feeds import FeedItem
-from bot.state.db import Database, HeldLock, insert_new, iso_utc
+from bot.state.db import Database, HeldLock, insert_new, iso_utc, lock_key
 from bot.state.tables import digest_items, digest_ledger, digest_sources, digest_subscriptions
 
 INTENT = "intent"
@@ -39,6 +48,17 @@ POSTED = "posted"
 BASELINE = "baseline"
 NEW = "new"
 READY = "ready"
+
+def _ledger_items() -> Join:
+    """Ledger rows joined with the items they record."""
+    return digest_ledger.join(
+        digest_items,
+        and_(
+            digest_ledger.c.source_id == digest_items.c.source_id,
+            digest_ledger.c.item_id == digest_items.c.item_id,
+        ),
+    )
+
 
 class AlreadyRecorded(RuntimeError):
     """A ledger row for (subscription, item) exists already: the item was sent or is being sent."""
@@ -244,9 +264,16 @@ class DigestLedger:
         return RunRecord(**row._mapping) if row else None
 
     def pending(
-        self, subscription: str, source_ids: Iterable[str], *, since: str, names: dict[str, str] | None = None
+        self,
+        subscription: str,
+        source_ids: Iterable[str],
+        *,
+        since: str,
+        names: dict[str, str] | None = None,
+        channel_subs: Sequence[str] = (),
     ) -> list[Candidate]:
-        """Announceable items of these sources, seen at or after ``since``, not in this ledger."""
+        """Announceable items of these sources, seen at or after ``since``, not in this ledger, whose
+        document the channel has not had (or been sent) through this or ``channel_subs``' digests."""
         names = names or {}
         ids = list(source_ids)
         sent = (
@@ -274,7 +301,20 @@ class DigestLedger:
         )
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        return [self._candidate(r._mapping, names) for r in rows]
+            claimed = self._claimed(conn, [subscription, *channel_subs]) if rows else set()
+        candidates = [self._candidate(r._mapping, names) for r in rows]
+        return [c for c in candidates if document_key(c.url) not in claimed]
+
+    @staticmethod
+    def _claimed(conn: Connection, subscriptions: Sequence[str]) -> set[str]:
+        """Documents in the ledger of these subscriptions (posted or being posted)."""
+        join = _ledger_items()
+        query = (
+            select(digest_items.c.url)
+            .select_from(join)
+            .where(digest_ledger.c.subscription.in_(sorted(set(subscriptions))))
+        )
+        return {document_key(url) for url in conn.execute(query).scalars()}
 
     @staticmethod
     def _candidate(m: Mapping[Any, Any], names: dict[str, str]) -> Candidate:
@@ -294,12 +334,32 @@ class DigestLedger:
     # ------------------------------------------------------------ the ledger
 
     def record_intent(
-        self, subscription: str, chosen: Sequence[Candidate], *, run_id: str, marker: str, now: datetime
+        self,
+        subscription: str,
+        chosen: Sequence[Candidate],
+        *,
+        run_id: str,
+        marker: str,
+        now: datetime,
+        channel: str = "",
+        channel_subs: Sequence[str] = (),
     ) -> None:
-        """Write ``intent`` rows for every item, all or none; raise ``AlreadyRecorded`` on a clash."""
+        """Write ``intent`` rows for every item, all or none; raise ``AlreadyRecorded`` on a clash: an
+        item in this ledger already, or a document another digest of the ``channel`` (one of
+        ``channel_subs``) has claimed since the items were composed."""
         stamp = iso_utc(now)
         try:
             with self.db.write() as conn:
+                if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE holds the write lock
+                    key = lock_key(f"digest-channel:{channel or subscription}")
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                claimed = self._claimed(conn, [subscription, *channel_subs])
+                taken = [c.title for c in chosen if document_key(c.url) in claimed]
+                if taken:
+                    raise AlreadyRecorded(
+                        f"subscription {subscription!r}: {len(taken)} document(s) of run {run_id} went to "
+                        f"the channel meanwhile (first: {taken[0]})"
+                    )
                 for position, c in enumerate(chosen):
                     conn.execute(
                         insert(digest_ledger).values(
@@ -348,13 +408,7 @@ class DigestLedger:
     def intents(self, names: dict[str, str] | None = None) -> list[IntentRun]:
         """Sends interrupted between ``record_intent`` and ``mark_posted``/``release``."""
         names = names or {}
-        join = digest_ledger.join(
-            digest_items,
-            and_(
-                digest_ledger.c.source_id == digest_items.c.source_id,
-                digest_ledger.c.item_id == digest_items.c.item_id,
-            ),
-        )
+        join = _ledger_items()
         query = (
             select(digest_ledger.c.subscription, digest_ledger.c.run_id, digest_ledger.c.marker, digest_items)
             .select_from(join)

@@ -36,11 +36,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.digest.compose import Candidate, compose, digest_marker, matches, to_digest
+from bot.digest.compose import Candidate, compose, digest_marker, matching, to_digest
 from bot.digest.config import FeedSource, Subscription
 from bot.digest.feeds import JST, FeedError, FeedItem, parse_feed, parse_index_page
 from bot.digest.fetch import Fetcher, FetchError
@@ -65,6 +65,7 @@ EgovFactory = Callable[[str], EgovClient]
 _FEED_KINDS = {"rss", "atom", "rdf"}
 _LOCK_POLL_S = 0.2
 DOCUMENTS_BUDGET_S = 120.0
+COMPOSE_ATTEMPTS = 3  # a digest composed again when other digests of its channel took its documents first
 
 
 class UnknownSubscription(KeyError):
@@ -88,6 +89,7 @@ class RunResult:
     digest: Digest
     posted: int = 0
     polls: tuple[SourcePoll, ...] = ()
+    waiting: int = 0  # matching items beyond this digest: they go out with the next ones
 
 
 @dataclass
@@ -127,6 +129,7 @@ class DigestRunner:
         clock: Clock = utc_now,
         announce_existing: bool = False,
         documents_budget_s: float = DOCUMENTS_BUDGET_S,
+        items_per_post: Mapping[str, int] | None = None,
     ) -> None:
         self.ledger = DigestLedger(db)
         self.inquiries = InquiryStore(db)  # answered 照会 for the subscriptions that include them
@@ -141,6 +144,8 @@ class DigestRunner:
         self.clock = clock
         self.announce_existing = announce_existing
         self.documents_budget_s = documents_budget_s  # per source and poll: the rest wait for the next poll
+        # Per platform, the items one post shows when its adapter is not running here (a dry run).
+        self.items_per_post = dict(items_per_post or {})
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         for sub in subscriptions:
@@ -227,7 +232,9 @@ class DigestRunner:
                 True,
             )
         if feed.kind in _FEED_KINDS:
-            items = parse_feed(result.body, source=feed.url, encoding=feed.encoding)
+            items = parse_feed(
+                result.body, source=feed.url, encoding=feed.encoding, content_type=result.content_type
+            )
         else:
             items = parse_index_page(
                 result.body, source=feed.url, encoding=feed.encoding, content_type=result.content_type
@@ -284,7 +291,9 @@ class DigestRunner:
                 doc = await asyncio.to_thread(parse_item, item, data, law_collections, budget)
             except (FetchError, ParseError, EgovError) as exc:
                 log.warning("digest %s: document of %r not ingested: %s", feed.id, stored.item.title, exc)
-                prepared.append((stored, stored.item.summary, "", str(exc)))
+                # The feed's own description, in whole sentences (a CMS may cut it off mid-sentence).
+                described = stored.item.summary if feed.kind == "egov_revisions" else None
+                prepared.append((stored, described or opening_sentences(stored.item.summary), "", str(exc)))
                 continue
             to_ingest.append(item)
             if feed.kind == "egov_revisions":
@@ -329,23 +338,36 @@ class DigestRunner:
                     record_answered, self.ledger, self.inquiries, sub.ref.tenant, now=self.clock()
                 )
                 source_ids, names = (*source_ids, source), {**names, source: INQUIRY_SOURCE_NAME}
-            pending = await asyncio.to_thread(
-                self.ledger.pending, sub.id, source_ids, since=since, names=names
-            )
-            digest, chosen = compose(
-                sub.id, pending, keywords=sub.keywords, categories=sub.categories, max_items=self._limit(sub)
-            )
-            if dry_run:
-                return RunResult(sub.id, "dry_run", digest, polls=polls)
-            return await self._deliver(sub, digest, chosen, polls)
+            for attempt in range(1, COMPOSE_ATTEMPTS + 1):
+                pending = await asyncio.to_thread(
+                    self.ledger.pending, sub.id, source_ids, since=since, names=names,
+                    channel_subs=self._channel_subs(sub),
+                )  # fmt: skip
+                filters = {"keywords": sub.keywords, "categories": sub.categories}
+                digest, chosen = compose(sub.id, pending, **filters, max_items=self._limit(sub))
+                waiting = len(matching(pending, **filters)) - len(chosen)
+                if dry_run:
+                    return RunResult(sub.id, "dry_run", digest, polls=polls, waiting=waiting)
+                result = await self._deliver(sub, digest, chosen, polls)
+                # busy: another digest of the channel claimed some of these documents since they were
+                # composed (another replica, or a digest at the same minute); the rest go out now.
+                if result.status != "busy" or attempt == COMPOSE_ATTEMPTS:
+                    return replace(result, waiting=waiting)
+                log.info("digest %s: composing again without the documents claimed meanwhile", sub.id)
+            raise AssertionError("unreachable")
+
+    def _channel_subs(self, sub: Subscription) -> tuple[str, ...]:
+        """The subscriptions posting to ``sub``'s channel (``sub`` included): it gets each document once."""
+        return tuple(s.id for s in self.subscriptions.values() if _channel(s.ref) == _channel(sub.ref))
 
     def _limit(self, sub: Subscription) -> int:
         """Items per digest: the subscription's maximum, or fewer if the platform shows fewer in one post
-        (the rest wait for the next digest; an item is never marked posted without being shown)."""
+        (the rest wait for the next digest; an item is never marked posted without being shown).
+        Without its adapter (a dry run) the platform's known limit applies, so the preview is the post."""
         adapter = self.adapters.get(sub.ref.platform)
         if isinstance(adapter, LimitsDigestItems):
             return min(sub.max_items, adapter.max_digest_items)
-        return sub.max_items
+        return min(sub.max_items, self.items_per_post.get(sub.ref.platform) or sub.max_items)
 
     async def _deliver(
         self, sub: Subscription, digest: Digest, chosen: list[Candidate], polls: tuple[SourcePoll, ...]
@@ -379,10 +401,11 @@ class DigestRunner:
         marker = digest_marker(digest)
         try:
             await asyncio.to_thread(
-                self.ledger.record_intent, sub.id, chosen, run_id=run_id, marker=marker, now=now
-            )
+                self.ledger.record_intent, sub.id, chosen, run_id=run_id, marker=marker, now=now,
+                channel=_channel(sub.ref), channel_subs=self._channel_subs(sub),
+            )  # fmt: skip
         except AlreadyRecorded:
-            log.warning("digest %s: another run is sending these items; skipped", sub.id)
+            log.warning("digest %s: another run claimed some of these items first; not sent", sub.id)
             return RunResult(sub.id, "busy", digest, polls=polls)
         try:
             await adapter.send(sub.ref, digest)
@@ -518,11 +541,10 @@ class DigestRunner:
             pending = 0
             if record is not None:
                 candidates = self.ledger.pending(
-                    sub.id, sub.source_ids(list(self.feeds.values())), since=record.created_at
-                )
-                pending = sum(
-                    1 for c in candidates if matches(c, keywords=sub.keywords, categories=sub.categories)
-                )
+                    sub.id, sub.source_ids(list(self.feeds.values())), since=record.created_at,
+                    channel_subs=self._channel_subs(sub),
+                )  # fmt: skip
+                pending = len(matching(candidates, keywords=sub.keywords, categories=sub.categories))
             out.append(
                 SubscriptionStatus(
                     subscription=sub,
@@ -534,6 +556,11 @@ class DigestRunner:
                 )
             )
         return out
+
+
+def _channel(ref: ConversationRef) -> str:
+    """A channel's identity for "once per channel" (the manifest maps a channel to one tenant)."""
+    return f"{ref.platform}:{ref.channel}" + (f":{ref.thread}" if ref.thread else "")
 
 
 def _release_if_held(attempt: asyncio.Future[HeldLock | None]) -> None:

@@ -28,7 +28,16 @@ MAX_SOURCE_CHARS = 6000
 _MIN_SENTENCE_CHARS = 12
 _OPEN = "（(「『【〔"
 _CLOSE = "）)」』】〕"
-_HEADER_LINE = re.compile(r"(殿|長官|大臣|局長|部長|課長|御中)$|^[（(]?官印省略[）)]?$|^改正")
+# Letterhead: the addressee, the sender, 公印省略, a 改正 date line. Such a line stands alone.
+_HEADER_LINE = re.compile(
+    r"(殿|あて|宛て?|各位|長官|大臣|局長|部長|課長|御中)$|^[（(]?[官公]印省略[）)]?$|^改正(\s*[（(]?(令和|平成|昭和)|$)"
+)
+_HALF_WIDTH_KANA = re.compile(r"[\uff61-\uff9f]+")
+_INDENTS = (" ", "\u3000", "\u2002", "\u2003", "\t")
+_ENDS_SENTENCE = re.compile(r"。[」』）)〕】]*$")
+_ENDS_OPEN = re.compile(r"[、，,\u3041-\u309f]$")  # a comma or a kana (a particle, a verb's ending)
+# A line that starts with these continues the line before (no sentence starts with them).
+_CONTINUES_LINE = re.compile(r"[、。，,）)」』】〕ーっゃゅょがをにはへでとのや]|から|まで|より|など|ほか")
 
 SYSTEM_FIXED = (
     "あなたは自治体職員向けに、新しく公表された通知・通達の要点を伝えるアシスタントです。\n"
@@ -61,15 +70,15 @@ def document_text(doc: ParsedDocument) -> str:
 
 
 def opening_sentences(text: str, *, max_sentences: int = 3, max_chars: int = MAX_SUMMARY_CHARS) -> str:
-    """The first real sentences of a document: letterhead lines (文書番号, 日付, 宛先, 発信者) skipped.
+    """The first real sentences of a document: letterhead lines (文書番号, 日付, 宛先, 発信者) and
+    headings skipped, sentences broken over lines joined back (see ``_paragraphs``), so that the
+    summary starts where a sentence starts. It ends where one ends, or is clipped and marked with ….
 
     Falls back to the first lines of text when the document has no sentence ending in 。.
     """
-    lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines()]
-    body = [line for line in lines if line and not _HEADER_LINE.search(line)]
-    prose = "".join(line for line in body if "。" in line or len(line) > 40)
+    lines = [(raw[:1] in _INDENTS, _as_shown(raw).strip()) for raw in text.splitlines()]
     out: list[str] = []
-    for sentence in _sentences(prose):
+    for sentence in (s for paragraph in _paragraphs(lines) for s in _sentences(paragraph)):
         if len(sentence) < _MIN_SENTENCE_CHARS:
             continue
         if out and len("".join(out)) + len(sentence) > max_chars:
@@ -80,12 +89,86 @@ def opening_sentences(text: str, *, max_sentences: int = 3, max_chars: int = MAX
     if out:
         joined = "".join(out)
         return joined if len(joined) <= max_chars else joined[: max_chars - 1] + "…"
+    body = [line for _, line in lines if line and not _HEADER_LINE.search(line)]
     fallback = " / ".join(body[:3])
     return fallback if len(fallback) <= max_chars else fallback[: max_chars - 1] + "…"
 
 
+def _as_shown(text: str) -> str:
+    """The text as published, for staff to read: ①, Ⅱ, ㈱ and full-width digits and brackets stay as
+    they are (NFKC would make ① a 1 and Ⅱ an II); only half-width katakana is made full-width."""
+    return _HALF_WIDTH_KANA.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
+
+
+def _paragraphs(lines: list[tuple[bool, str]]) -> list[str]:
+    """Lines joined into paragraphs, so that a sentence broken over lines (<br> in a notice page,
+    text wrapped at the page width) is whole again and every paragraph starts where a sentence does.
+
+    A line goes on into the next one when it cannot end a paragraph: it ends with 、 or a kana, has a
+    bracket open, holds a sentence end but does not end with one, or (in text wrapped at a fixed
+    width) fills the line. A blank or indented line starts a paragraph; a line that starts with a
+    particle or closing punctuation continues the one before. Other lines (headings, letterhead)
+    stand alone; they hold no sentence, so no summary starts or ends in them.
+    """
+    width = _wrap_width([line for _, line in lines if line])
+    paragraphs: list[str] = []
+    current = ""
+    for indented, line in lines:
+        if not line or (indented and current and _depth(current) == 0):
+            if current:
+                paragraphs.append(current)
+            current = ""
+            if not line:
+                continue
+        if not current and _HEADER_LINE.search(line) and "。" not in line:
+            paragraphs.append(line)  # letterhead, though it may end with a kana (各都道府県知事 あて)
+            continue
+        cut_off = paragraphs and not _ENDS_SENTENCE.search(paragraphs[-1])
+        if not current and cut_off and _CONTINUES_LINE.match(line):
+            current = paragraphs.pop()  # the line before was cut off where this one goes on
+        current += line
+        if (_ENDS_SENTENCE.search(line) and _depth(current) == 0) or not _goes_on(line, current, width):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _goes_on(line: str, paragraph: str, width: int | None) -> bool:
+    return bool(
+        _ENDS_OPEN.search(line)
+        or _depth(paragraph) > 0
+        or "。" in line
+        or (width is not None and len(line) >= width * 0.9)
+    )
+
+
+def _wrap_width(lines: list[str]) -> int | None:
+    """The width text was wrapped at (a PDF's or a plain-text file's lines), or None when its lines
+    are paragraphs of any length (a web page). Judged by the lines that end no sentence: wrapped,
+    many of them fill the width; on a web page they are headings and letterhead of any length."""
+    open_lengths = sorted(len(line) for line in lines if not _ENDS_SENTENCE.search(line))
+    if len(open_lengths) < 3:
+        return None
+    width = open_lengths[int(len(open_lengths) * 0.9)]
+    full = sum(1 for n in open_lengths if n >= width * 0.9)
+    return width if full >= 3 and full >= len(open_lengths) / 4 else None
+
+
+def _depth(text: str) -> int:
+    depth = 0
+    for ch in text:
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(0, depth - 1)
+    return depth
+
+
 def _sentences(text: str) -> list[str]:
-    """Sentences ending in 。 outside brackets: （以下「法」という。） does not end one."""
+    """Sentences ending in 。 outside brackets: （以下「法」という。） does not end one. What follows
+    the last sentence end (an unfinished sentence) is no sentence."""
     out: list[str] = []
     depth = 0
     start = 0

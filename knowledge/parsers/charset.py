@@ -21,7 +21,10 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 
-# Labels browsers treat as Shift_JIS really mean Microsoft's superset cp932.
+# Labels browsers treat as Shift_JIS really mean Microsoft's superset cp932 (the WHATWG Encoding
+# Standard's Shift_JIS decoder): ①, Ⅱ, 髙 and ㈱ are not in JIS X 0208, and one of them makes a strict
+# Shift_JIS decoder reject the whole page. Python's own aliases of shift_jis (csShiftJIS, s_jis, …)
+# are mapped too, in ``codec_name``.
 _ALIASES = {
     "shift_jis": "cp932",
     "shift-jis": "cp932",
@@ -41,6 +44,7 @@ _ALIASES = {
 
 DETECTION_CANDIDATES = ("cp932", "euc_jp", "iso2022_jp", "utf-8")
 
+_XML_DECLARATION = re.compile(rb"""^\s*<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _ISO2022_ESCAPE = re.compile(rb"\x1b\$[@B]|\x1b\(J")
@@ -50,9 +54,10 @@ def codec_name(label: str) -> str | None:
     """Python codec for a charset label, or None when unknown."""
     name = _ALIASES.get(label.strip().lower(), label.strip().lower())
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
     except LookupError:
         return None
+    return "cp932" if codec == "shift_jis" else codec
 
 
 def charset_from_header(value: str) -> str | None:
@@ -66,6 +71,12 @@ def charset_from_meta(data: bytes) -> str | None:
     """Charset declared by a ``<meta>`` tag in the first 4 KiB of an HTML document."""
     match = _META_CHARSET.search(data[:4096])
     return codec_name(match.group(1).decode("ascii")) if match else None
+
+
+def charset_from_xml_declaration(data: bytes) -> str | None:
+    """The label an XML declaration names (``<?xml version="1.0" encoding="Shift_JIS"?>``), as written."""
+    match = _XML_DECLARATION.match(data[:1024])
+    return match.group(1).decode("ascii") if match else None
 
 
 def _strict(data: bytes, encoding: str) -> str | None:

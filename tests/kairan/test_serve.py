@@ -645,7 +645,7 @@ async def test_console_previews_the_next_digest_without_posting(services: Servic
                 published="2026-11-27",
                 source="soumu",
             )
-            return SimpleNamespace(digest=Digest(subscription=subscription, items=(item,)))
+            return SimpleNamespace(digest=Digest(subscription=subscription, items=(item,)), waiting=3)
 
     services.scheduler = SimpleNamespace(runner=DryRunner(), subscriptions=[SimpleNamespace(id="weekday")])
     client = await client_for(services)
@@ -659,6 +659,7 @@ async def test_console_previews_the_next_digest_without_posting(services: Servic
         body = await preview.json()
         assert preview.status == 200 and body["items"] == 1
         assert "地方自治法施行令の一部を改正する政令" in body["text"] and "soumu.go.jp" in body["text"]
+        assert "ほか3件は次回以降の配信に回ります" in body["text"]  # what the post would leave for later
         assert calls == [("weekday", True)]  # a dry run: nothing posted
         unknown = await client.post(
             "/console/api/digest-preview", json={"subscription": "x"}, headers=headers

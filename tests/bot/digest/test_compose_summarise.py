@@ -65,7 +65,7 @@ def test_render_text_in_japanese() -> None:
 
 DOC = parse_file(NTA / "www.nta.go.jp_law_jimu-unei_sozoku_170111_1_01.htm")
 OPENING = (
-    "標題のことについて、国税通則法(以下「通則法」という。)第65条及び第66条の規定の適用に関し留意すべき事項等を"
+    "標題のことについて、国税通則法（以下「通則法」という。）第65条及び第66条の規定の適用に関し留意すべき事項等を"
     "下記のとおり定めたから、今後処理するものからこれにより取り扱われたい。"
 )
 
@@ -78,7 +78,7 @@ def test_extractive_summary_skips_the_letterhead_and_keeps_brackets_whole() -> N
     )
     assert (
         opening_sentences("法人税法　一部改正通達\n改正　令和7年4月1日\n通達一覧")
-        == "法人税法 一部改正通達 / 通達一覧"
+        == "法人税法　一部改正通達 / 通達一覧"
     )
 
 

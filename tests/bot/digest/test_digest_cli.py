@@ -1,79 +1,13 @@
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from kairan.digest_cli import digest_group
-from tests.bot.digest.conftest import NTA, drop_newest, fixture
+from tests.bot.digest.conftest import drop_newest, fixture, write_manifest
 from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
-
-
-class ThreadedFeedServer:
-    """The fake feed server on its own event loop, for CLI commands that call asyncio.run."""
-
-    def __init__(self) -> None:
-        self.server = FeedServer()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FeedServer:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.__aenter__(), self.loop).result(10)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.__aexit__(None, None, None), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    with ThreadedFeedServer() as server:
-        server.mirror("www.nta.go.jp", NTA)
-        yield server
-
-
-def write_manifest(tmp_path: Path, server: FeedServer) -> Path:
-    path = tmp_path / "kairan.yaml"
-    path.write_text(
-        f"""version: 1
-data_dir: ./data
-knowledge:
-  collections:
-    - name: laws
-      kind: law
-    - name: circulars
-      kind: circular
-feeds:
-  - id: nta-news
-    kind: rdf
-    url: {server.url("/news.rdf")}
-    collection: circulars
-    internal_hosts: ["{server.host}"]
-tenants:
-  - id: yokosuka
-    name: 横須賀市
-    collections: [laws, circulars]
-    channels:
-      - platform: console
-        id: console
-        digests:
-          - id: nta-weekday
-            schedule: "30 8 * * mon-fri"
-            sources: [nta-news]
-            max_items: 5
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def test_dry_run_then_run_then_status(tmp_path: Path, feed_server: FeedServer) -> None:

@@ -76,7 +76,7 @@ def test_atom_entries_use_alternate_link_label_and_updated_fallback() -> None:
         (b"<html><body>not a feed</body></html>", "root element <html> is not RSS 1.0"),
         (
             b"<rss version='2.0'><channel><item><link>http://a/b.htm</link></item></channel></rss>",
-            "<title> of item 1 is missing",
+            "no item can be announced (1 skipped; item 1: its <title> is empty",
         ),
         (b"<rss version='2.0'><item/></rss>", "<rss> has no <channel>"),
     ],

@@ -76,7 +76,7 @@ async def test_new_items_are_ingested_summarised_and_posted_once(
     newest = digest.items[0]
     assert newest.published == "2026-04-01" and newest.source == "nta-news"
     assert newest.url == server.url("/law/tsutatsu/kihon/shohi/kaisei/0026003-067/index.htm")
-    assert newest.summary.startswith("消費税法基本通達(平成7年12月25日付課消2-25ほか4課共同")
+    assert newest.summary.startswith("消費税法基本通達（平成７年12月25日付課消２－25ほか４課共同")
     # The documents are in the knowledge base, answerable the moment they are announced.
     stored = store.documents()
     assert {d.title for d in stored.values()} == {
