@@ -279,6 +279,8 @@ class Searcher:
         coverage = self._coverage(terms, covered)
         top_covered = self._covered(terms, expansions, self._present(best[:1], phrased))
         coverage_top = self._coverage(terms, top_covered)
+        question_nouns = [t for t in terms if t in nouns]
+        nouns_top = self._coverage(question_nouns, top_covered) if question_nouns else coverage_top
         top_line = phrased.get(best[0][0]["chunk_id"]) if best else None
         phrase_coverage = (
             self._coverage(terms, self._covered(terms, expansions, set(top_line.terms))) if top_line else 0.0
@@ -297,6 +299,7 @@ class Searcher:
             phrased=self._has_phrasings(best[0][0]["chunk_id"], phrased) if best else False,
             coverage=coverage,
             coverage_top=coverage_top,
+            nouns_top=nouns_top,
             phrase_coverage=phrase_coverage,
             top_body=lexical[0][1] if lexical else 0.0,
             top_phrase=max((p.score for p in phrased.values()), default=0.0),

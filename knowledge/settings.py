@@ -76,6 +76,7 @@ class SearchSettings:
     # … and one that answers whatever the score: its own text covers this share of the question's idf
     # mass, the key noun included, and no topic of a law the base lacks is named.
     text_cover_min: float = 0.6
+    text_nouns_min: float = 0.8  # … and this share of its nouns' idf mass
     # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
     # switched off (``benchmarks/sufficiency.py --text-only``).
     text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(

@@ -12,6 +12,7 @@ STRONG = Evidence(
     coverage=0.9,
     coverage_top=0.9,
     phrase_coverage=0.8,
+    nouns_top=0.9,
     top_body=40.0,
     top_phrase=35.0,
     key_term="占用",
@@ -33,6 +34,8 @@ def test_a_hit_without_phrasings_is_weighed_on_its_text_alone() -> None:
     settings = SearchSettings()
     text_only = replace(STRONG, phrased=False, phrase_coverage=0.0, top_phrase=0.0, agreement=False)
     assert judge(text_only, settings).sufficient  # a well-covered notice or 例規 still answers
+    # … but not one that misses a thing the question names (名刺 asked, 名札 answered)
+    assert not judge(replace(text_only, coverage_top=0.67, nouns_top=0.6), settings).sufficient
     assert confidence(text_only, settings) != confidence(replace(text_only, phrased=True), settings)
 
 

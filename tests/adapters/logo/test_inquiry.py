@@ -27,7 +27,7 @@ from tests.fakes.inquiry import (
 from tests.fakes.logo_server import BOT_ID, GROUP_TALK, SATO, UNMAPPED_TALK, YAMADA, LogoFakeServer
 
 HOUMU_TALK = UNMAPPED_TALK  # the 法務担当 talk: 佐藤 answers there
-OTHER = 504
+OTHER = 154_223_713_582_055_690  # someone the fake does not know by name (ids are uint64-sized)
 BOT_MENTION = f"{{@:{BOT_ID},4}}@回覧板"
 YAMADA_MENTION = f"{{@:{YAMADA},6}}@山田 太郎"
 FACTS = "婚姻により改姓した職員からの申出です。"
@@ -123,7 +123,8 @@ async def test_the_inquiry_loop_on_logo(
     await server.wait_for(lambda: wording.INQUIRY_SIMILAR in "\n".join(texts(server, GROUP_TALK)[before:]))
     await adapter.flow.drain()
     related = "\n".join(texts(server, GROUP_TALK)[before + 2:])
-    assert related.startswith(f"{{@:{OTHER},4}}@504\n根拠となる資料が見つかりませんでした。")
+    other_mention = f"{{@:{OTHER},{len(f'@{OTHER}')}}}@{OTHER}"  # the markup counts the @ as well
+    assert related.startswith(f"{other_mention}\n根拠となる資料が見つかりませんでした。")
     assert f"・照会回答 {date} 法務担当 照会1「{SCENARIO_QUESTION}」[1]" in related
     before = len(texts(server, GROUP_TALK))
 
