@@ -208,29 +208,33 @@ class TeamsAdapter:
             await self._remember(activity)
 
     async def _on_submit_action(self, context: TurnContext, _state: TurnState) -> None:
-        activity = _as_dict(context.activity)
-        vote = render.feedback_vote(activity)
-        status = 200
-        if vote is None:
-            status = 400
-        else:
-            key = _conversation_key(activity)
-            audit_id = await asyncio.to_thread(self.conversations.audit_id_for, key, vote.message_id)
-            if audit_id is None:
-                log.warning("feedback on Teams message %s, which kairan did not record", vote.message_id)
-                status = 404
-            else:
-                try:
-                    await asyncio.to_thread(
-                        self.feedback.record, audit_id, self.hash_user(vote.user), vote.value, vote.comment
-                    )
-                except UnknownAuditRecord:
-                    log.warning(
-                        "feedback on Teams message %s: audit record %s is gone", vote.message_id, audit_id
-                    )
-                    status = 404
+        status = await self._record_vote(_as_dict(context.activity))
         invoke = Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body={}))
         await context.send_activity(invoke)
+
+    async def _record_vote(self, activity: Mapping[str, Any]) -> int:
+        """The invoke response's status: 200 stored, 400 unreadable (e.g. no ``replyToId``: the Agents
+        Playground sends none), 404 a message kairan did not record."""
+        try:
+            vote = render.feedback_vote(activity)
+        except render.TeamsPayloadError as exc:
+            log.warning("feedback invoke refused (400): %s", exc)
+            return 400
+        if vote is None:
+            return 400
+        key = _conversation_key(activity)
+        audit_id = await asyncio.to_thread(self.conversations.audit_id_for, key, vote.message_id)
+        if audit_id is None:
+            log.warning("feedback on Teams message %s, which kairan did not record", vote.message_id)
+            return 404
+        try:
+            await asyncio.to_thread(
+                self.feedback.record, audit_id, self.hash_user(vote.user), vote.value, vote.comment
+            )
+        except UnknownAuditRecord:
+            log.warning("feedback on Teams message %s: audit record %s is gone", vote.message_id, audit_id)
+            return 404
+        return 200
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         """Replaces the SDK default (which posts ``Exception caught : …`` into the chat)."""

@@ -248,6 +248,29 @@ async def test_feedback_invoke_is_stored_against_the_answers_audit_record(
     assert status == 404  # a message kairan never posted
 
 
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"replyToId": None}, "no replyToId"),  # as the Agents Playground sends it
+        ({"value": {"actionName": "feedback", "actionValue": {"reaction": "meh"}}}, "not like/dislike"),
+    ],
+)
+async def test_a_feedback_invoke_kairan_cannot_read_is_answered_400_not_501(
+    teams: Teams, kb_searcher: Searcher, caplog: pytest.LogCaptureFixture, change: dict[str, Any], why: str
+) -> None:
+    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    body = teams.activity("feedback_invoke")
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    with caplog.at_level(logging.WARNING):
+        status, answer = await teams.post(adapter, body)
+
+    assert status == 400, why  # the SDK's 501 would say "not implemented"; the request is what is wrong
+    assert answer == {}
+    assert teams.connector.posted == []  # no apology or exception text in the chat either
+    assert "feedback" in caplog.text and "Teams turn failed" not in caplog.text
+
+
 # --- personal chat: streaming ----------------------------------------------------------------
 
 
