@@ -15,6 +15,11 @@ counters starting at ``first_id``. The service URL carries a path (``/jp/``) lik
 Failures: ``fail_status`` answers every call with that status; ``fail_next(429, times=2,
 retry_after=1)`` answers only the next calls so (with ``Retry-After``), and ``refused`` records
 each refused call (status, time) for the test to check the client's retries.
+
+Like the Microsoft 365 Agents Playground's connector (npm ``@microsoft/m365agentsplayground``),
+the mock validates what it is sent before any scripted failure: an activity with a ``null``
+anywhere (``"id": null``, ``"locale": null``) is answered ``400 BadArgument`` and kept in
+``invalid`` (the path of the first null, and the body) instead of ``posted``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class MockConnector:
         self.fail_status: int | None = None
         self.refused: list[tuple[int, float]] = []  # (status, time.monotonic()) of refused calls
         self._failures: deque[tuple[int, float | None, str | None]] = deque()
+        self.invalid: list[tuple[str, dict[str, Any]]] = []  # (where the first null is, the activity)
 
     def fail_next(
         self, status: int, *, times: int = 1, retry_after: float | None = None, kind: str | None = None
@@ -89,6 +95,11 @@ class MockConnector:
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
+        null = first_null(body)
+        if null is not None:
+            self.invalid.append((null, body))
+            invalid = {"error": {"code": "BadArgument", "message": "Invalid input"}}
+            return web.json_response(invalid, status=400)
         failure: tuple[int, float | None] | None = None
         if self._failures and self._failures[0][2] in (None, body.get("type")):
             status, retry_after, _ = self._failures.popleft()
@@ -128,3 +139,15 @@ class MockConnector:
                 return self.of_type(kind)
 
         return await asyncio.wait_for(enough(), timeout)
+
+
+def first_null(value: Any, path: str = "") -> str | None:
+    """Where the first ``null`` in a JSON value is (``"locale"``, ``"conversation.name"``), or None."""
+    if value is None:
+        return path or "(the body)"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = first_null(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None

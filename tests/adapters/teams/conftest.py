@@ -20,6 +20,7 @@ from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from bot.engine import AnswerEngine, EngineSettings
 from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.llm.base import LLMProvider
+from bot.models import Digest, DigestItem
 from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
@@ -47,6 +48,20 @@ CHANNEL = "19:8a7c6e5d4b3a2f1e0d9c8b7a6f5e4d3c@thread.tacv2"
 TEAM = "19:2b4d6f8a0c1e3a5c7e9a1b3d5f7a9c1e@thread.tacv2"
 GROUP_CHAT = "19:meeting_3f5e7a9c1b2d4f6a8c0e2b4d6f8a0c1e@thread.v2"
 ENV = {"TEAMS_APP_ID": APP_ID, "TEAMS_APP_PASSWORD": "not-used-the-token-provider-is-fake"}
+
+
+SOUMU_DIGEST = Digest(
+    subscription="soumu-daily",
+    items=(
+        DigestItem(
+            title="地方自治法施行令の一部を改正する政令の施行について（通知）",
+            url="https://www.soumu.go.jp/main_content/000000001.pdf",
+            summary="行政財産の貸付けに関する規定を整備するもの。",
+            published="2025-06-02",
+            source="総務省",
+        ),
+    ),
+)
 
 
 def payload(name: str) -> dict[str, Any]:

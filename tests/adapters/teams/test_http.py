@@ -23,7 +23,7 @@ from microsoft_agents.hosting.core.authorization import AuthenticationConstants
 from adapters.teams import render
 from bot import wording
 from bot.engine import AnswerEngine
-from bot.models import Answer, ConversationRef, Digest, DigestItem, IncomingMessage
+from bot.models import Answer, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.feedback import FeedbackStore
 from knowledge.search import Searcher
@@ -32,6 +32,7 @@ from tests.adapters.teams.conftest import (
     APP_ID,
     CHANNEL,
     GROUP_CHAT,
+    SOUMU_DIGEST,
     TEAM,
     Teams,
     real_engine,
@@ -398,19 +399,7 @@ async def test_proactive_digest_to_a_stored_reference_after_a_restart(
     await first.stop()
 
     second = await teams.start_adapter(real_engine(kb_searcher, teams.db))  # same database, new process
-    digest = Digest(
-        subscription="soumu-daily",
-        items=(
-            DigestItem(
-                title="地方自治法施行令の一部を改正する政令の施行について（通知）",
-                url="https://www.soumu.go.jp/main_content/000000001.pdf",
-                summary="行政財産の貸付けに関する規定を整備するもの。",
-                published="2025-06-02",
-                source="総務省",
-            ),
-        ),
-    )
-    await second.send(ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM), digest)
+    await second.send(ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM), SOUMU_DIGEST)
 
     [post] = teams.connector.posted
     assert (post.conversation_id, post.reply_to_id) == (TEAM, None)  # a new post in the channel
