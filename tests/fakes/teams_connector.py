@@ -14,7 +14,10 @@ counters starting at ``first_id``. The service URL carries a path (``/jp/``) lik
 
 Failures: ``fail_status`` answers every call with that status; ``fail_next(429, times=2,
 retry_after=1)`` answers only the next calls so (with ``Retry-After``), and ``refused`` records
-each refused call (status, time) for the test to check the client's retries.
+each refused call (status, time) for the test to check the client's retries. ``fail_next`` may
+name the activity type (``kind="message"``) or the Teams streaming update (``stream="final"``) it
+refuses, and the error's ``code`` and ``message``, e.g. Teams' 403 ``ContentStreamNotAllowed``
+"Content stream finished due to exceeded streaming time." (its two-minute streaming limit).
 
 Like the Microsoft 365 Agents Playground's connector (npm ``@microsoft/m365agentsplayground``),
 the mock validates what it is sent before any scripted failure: an activity with a ``null``
@@ -33,6 +36,34 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    retry_after: float | None = None
+    kind: str | None = None  # refuse only activities of this type
+    stream: str | None = None  # refuse only streaming updates of this streamType
+    code: str | None = None
+    message: str = "mock failure"
+
+    def matches(self, body: dict[str, Any]) -> bool:
+        if self.kind is not None and body.get("type") != self.kind:
+            return False
+        return self.stream is None or stream_type(body) == self.stream
+
+    def response(self) -> web.Response:
+        headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
+        code = self.code or ("Throttled" if self.status == 429 else "ServiceError")
+        error = {"error": {"code": code, "message": self.message}}
+        return web.json_response(error, status=self.status, headers=headers)
+
+
+def stream_type(body: dict[str, Any]) -> str | None:
+    for entity in body.get("entities") or []:
+        if isinstance(entity, dict) and entity.get("type") == "streaminfo":
+            return str(entity.get("streamType"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,15 +95,23 @@ class MockConnector:
         self.service_url = ""
         self.fail_status: int | None = None
         self.refused: list[tuple[int, float]] = []  # (status, time.monotonic()) of refused calls
-        self._failures: deque[tuple[int, float | None, str | None]] = deque()
+        self._failures: deque[Refusal] = deque()
         self.invalid: list[tuple[str, dict[str, Any]]] = []  # (where the first null is, the activity)
 
     def fail_next(
-        self, status: int, *, times: int = 1, retry_after: float | None = None, kind: str | None = None
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        kind: str | None = None,
+        stream: str | None = None,
+        code: str | None = None,
+        message: str = "mock failure",
     ) -> None:
-        """Refuse the next ``times`` calls (of activities of type ``kind`` only, when given) with
-        ``status`` (and ``Retry-After`` when given)."""
-        self._failures.extend([(status, retry_after, kind)] * times)
+        """Refuse the next ``times`` calls (of activities of type ``kind``, or streaming updates of
+        type ``stream``, only, when given) with ``status`` (and ``Retry-After`` when given)."""
+        self._failures.extend([Refusal(status, retry_after, kind, stream, code, message)] * times)
 
     async def __aenter__(self) -> MockConnector:
         app = web.Application()
@@ -100,20 +139,14 @@ class MockConnector:
             self.invalid.append((null, body))
             invalid = {"error": {"code": "BadArgument", "message": "Invalid input"}}
             return web.json_response(invalid, status=400)
-        failure: tuple[int, float | None] | None = None
-        if self._failures and self._failures[0][2] in (None, body.get("type")):
-            status, retry_after, _ = self._failures.popleft()
-            failure = (status, retry_after)
+        failure: Refusal | None = None
+        if self._failures and self._failures[0].matches(body):
+            failure = self._failures.popleft()
         elif self.fail_status is not None:
-            failure = (self.fail_status, None)
+            failure = Refusal(self.fail_status)
         if failure is not None:
-            status, retry_after = failure
-            self.refused.append((status, time.monotonic()))
-            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-            code = "Throttled" if status == 429 else "ServiceError"
-            return web.json_response(
-                {"error": {"code": code, "message": "mock failure"}}, status=status, headers=headers
-            )
+            self.refused.append((failure.status, time.monotonic()))
+            return failure.response()
         posted = Posted(
             method=request.method,
             conversation_id=request.match_info["conversation"],
