@@ -19,10 +19,12 @@ name the activity type (``kind="message"``) or the Teams streaming update (``str
 refuses, and the error's ``code`` and ``message``, e.g. Teams' 403 ``ContentStreamNotAllowed``
 "Content stream finished due to exceeded streaming time." (its two-minute streaming limit).
 
-Like the Microsoft 365 Agents Playground's connector (npm ``@microsoft/m365agentsplayground``),
-the mock validates what it is sent before any scripted failure: an activity with a ``null``
-anywhere (``"id": null``, ``"locale": null``) is answered ``400 BadArgument`` and kept in
-``invalid`` (the path of the first null, and the body) instead of ``posted``.
+Like the Microsoft 365 Agents Playground's connector (npm ``@microsoft/m365agentsplayground``
+0.2.28), the mock validates what it is sent before any scripted failure: an activity with a
+``null`` anywhere (``"id": null``, ``"locale": null``), or whose schema.org Message entity breaks
+the Playground's rules (more than 10 citations, more than 3 keywords, a position that is not
+positive, an appearance without name or abstract), is answered ``400 BadArgument`` and kept in
+``invalid`` (what is wrong, and the body) instead of ``posted``.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class MockConnector:
         self.fail_status: int | None = None
         self.refused: list[tuple[int, float]] = []  # (status, time.monotonic()) of refused calls
         self._failures: deque[Refusal] = deque()
-        self.invalid: list[tuple[str, dict[str, Any]]] = []  # (where the first null is, the activity)
+        self.invalid: list[tuple[str, dict[str, Any]]] = []  # (what is wrong, the activity)
 
     def fail_next(
         self,
@@ -134,9 +136,9 @@ class MockConnector:
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
-        null = first_null(body)
-        if null is not None:
-            self.invalid.append((null, body))
+        wrong = first_null(body) or message_entity_error(body)
+        if wrong is not None:
+            self.invalid.append((wrong, body))
             invalid = {"error": {"code": "BadArgument", "message": "Invalid input"}}
             return web.json_response(invalid, status=400)
         failure: Refusal | None = None
@@ -183,4 +185,28 @@ def first_null(value: Any, path: str = "") -> str | None:
         found = first_null(item, f"{path}.{key}" if path else str(key))
         if found is not None:
             return found
+    return None
+
+
+PLAYGROUND_MAX_CITATIONS = 10  # Teams allows 20; the Playground's aiEntitySchema .max(10)
+
+
+def message_entity_error(body: dict[str, Any]) -> str | None:
+    """What the Playground's check of a schema.org Message entity refuses, or None."""
+    for i, entity in enumerate(body.get("entities") or []):
+        if not isinstance(entity, dict) or entity.get("type") != "https://schema.org/Message":
+            continue
+        if entity.get("additionalType", ["AIGeneratedContent"]) != ["AIGeneratedContent"]:
+            return f"entities.{i}.additionalType"
+        claims = entity.get("citation", [])
+        if len(claims) > PLAYGROUND_MAX_CITATIONS:
+            return f"entities.{i}.citation: {len(claims)} citations, at most {PLAYGROUND_MAX_CITATIONS}"
+        for j, claim in enumerate(claims):
+            appearance = claim.get("appearance") or {}
+            if not (isinstance(claim.get("position"), int) and claim["position"] > 0):
+                return f"entities.{i}.citation.{j}.position"
+            if not all(isinstance(appearance.get(k), str) for k in ("name", "abstract")):
+                return f"entities.{i}.citation.{j}.appearance"
+            if len(appearance.get("keywords", [])) > 3:
+                return f"entities.{i}.citation.{j}.appearance.keywords"
     return None

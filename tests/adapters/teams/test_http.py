@@ -15,6 +15,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from microsoft_agents.hosting.core.authorization import AuthenticationConstants
 from adapters.teams import render
 from bot import wording
 from bot.engine import AnswerEngine
-from bot.models import Answer, ConversationRef, Digest, IncomingMessage
+from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.feedback import FeedbackStore
 from knowledge.search import Searcher
@@ -75,9 +76,11 @@ class Recording:
 
 
 def message_entity(posted: Posted) -> dict[str, Any]:
-    [entity] = [
-        e for e in posted.activity.get("entities", []) if e.get("type") == "https://schema.org/Message"
-    ]
+    return message_entity_of(posted.activity)
+
+
+def message_entity_of(activity: dict[str, Any]) -> dict[str, Any]:
+    [entity] = [e for e in activity.get("entities", []) if e.get("type") == "https://schema.org/Message"]
     return entity
 
 
@@ -427,6 +430,33 @@ async def test_proactive_answer_into_a_channel_thread_links_feedback(
     [post] = teams.connector.posted
     assert post.conversation_id == f"{TEAM};messageid=1748900000000"
     assert adapter.conversations.audit_id_for(TEAM, post.id) == answer.audit_id
+
+
+async def test_a_digest_or_answer_with_more_than_ten_sources_is_taken_whole(
+    teams: Teams, kb_searcher: Searcher
+) -> None:
+    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    await teams.post(adapter, teams.activity("members_added"))
+    ref = ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM)
+    [item] = SOUMU_DIGEST.items
+    twelve = range(1, 13)
+    items = tuple(replace(item, title=f"{item.title}（その{n}）", url=f"{item.url}?n={n}") for n in twelve)
+    law = "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_"
+    cited = tuple(
+        Citation(n, "322AC0000000067", f"{230 + n}", f"地方自治法 第{230 + n}条", f"{law}{230 + n}", "", True)
+        for n in twelve
+    )
+    answer = Answer(text="".join(f"規定{n}[{n}]。" for n in twelve), citations=cited, abstained=False)
+
+    await adapter.send(ref, Digest(subscription="soumu-daily", items=items))
+    await adapter.send(ref, answer)
+
+    assert teams.connector.invalid == []  # the Playground's rule: at most 10 citations
+    digest, posted = teams.connector.of_type("message")
+    for activity, links in ((digest.activity, f"{item.url}?n="), (posted.activity, law)):
+        assert len(message_entity_of(activity)["citation"]) == render.MAX_CITATIONS
+        for more in ("11", "12") if activity is digest.activity else ("241", "242"):
+            assert f"{links}{more}" in activity["text"]  # the sources past the 10th, with their links
 
 
 async def test_proactive_send_without_a_reference_is_an_error(teams: Teams, kb_searcher: Searcher) -> None:
