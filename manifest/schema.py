@@ -444,6 +444,25 @@ class SlackConfig(_Strict):
         return self
 
 
+def _https_url(value: str) -> str:
+    if not value.startswith("https://"):
+        shown = {"value": _shown_url(value)}
+        raise PydanticCustomError("https_url", "must be an https URL, got {value}", shown)
+    return value
+
+
+HttpsUrl = Annotated[Url, AfterValidator(_https_url)]
+
+
+class TeamsAppPackageConfig(_Strict):
+    """The publisher's pages the Teams app package links to (``kairan manifest teams``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    website_url: HttpsUrl | None = Field(None, description="the publisher's page about the bot (https)")
+    privacy_url: HttpsUrl | None = Field(None, description="its privacy statement (https)")
+    terms_url: HttpsUrl | None = Field(None, description="its terms of use (https)")
+
+
 class TeamsConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     app_id_env: EnvName = "TEAMS_APP_ID"
@@ -457,6 +476,10 @@ class TeamsConfig(_Strict):
         default_factory=list,
         description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
         "name, http allowed, e.g. an on-premises test connector; any other service URL is refused",
+    )
+    app_package: TeamsAppPackageConfig = Field(
+        default_factory=TeamsAppPackageConfig,
+        description="the pages the Teams app package links to; kairan manifest teams requires all three",
     )
 
 
