@@ -481,6 +481,23 @@ class TeamsConfig(_Strict):
         default_factory=TeamsAppPackageConfig,
         description="the pages the Teams app package links to; kairan manifest teams requires all three",
     )
+    dev_anonymous: bool = Field(
+        False,
+        description="development only (Microsoft 365 Agents Playground): accept activities without a "
+        "Bot Framework token and post without credentials (the Agents SDK's anonymous mode); the app id "
+        "and password are not read; kairan serve refuses to start unless it listens on loopback, and "
+        "only requests from this machine, whose serviceUrl is on this machine, are answered",
+    )
+
+    @model_validator(mode="after")
+    def _anonymous_is_not_single_tenant(self) -> TeamsConfig:
+        if self.dev_anonymous and self.tenant_id_env:
+            raise PydanticCustomError(
+                "dev_anonymous",
+                "dev_anonymous accepts activities without a token: it cannot check a tenant "
+                "(remove tenant_id_env while developing)",
+            )
+        return self
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")

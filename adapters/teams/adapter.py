@@ -64,6 +64,7 @@ class TeamsSettings:
     stream_personal: bool = True
     stream_interval: float = 1.0  # Teams accepts about one streaming update per second
     typing_interval: float = 3.0
+    anonymous: bool = False  # the development mode (platforms.teams.dev_anonymous): no token, no credentials
 
     @property
     def streaming(self) -> StreamSettings:
@@ -96,7 +97,11 @@ class TeamsAdapter:
         self.cloud = CloudAdapter(channel_service_client_factory=NullFreeClientFactory(connections))
         self.cloud.on_turn_error = self._on_turn_error
         self.channel = TeamsChannel(
-            self.cloud, app_id=settings.app_id, conversations=conversations, settings=settings.streaming
+            self.cloud,
+            app_id=settings.app_id,
+            conversations=conversations,
+            settings=settings.streaming,
+            anonymous=settings.anonymous,
         )
         self.flow = lifecycle.flow(self.channel, ready=self.connected)
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
@@ -122,6 +127,13 @@ class TeamsAdapter:
 
     def connected(self) -> bool:
         return self._started
+
+    # -- LoopbackOnly --------------------------------------------------------------------
+    def loopback_only(self) -> str | None:
+        """In the development mode the endpoint takes requests without a token: this machine only."""
+        if self.settings.anonymous:
+            return "platforms.teams.dev_anonymous accepts Teams activities without a token"
+        return None
 
     # -- ServesHttp ---------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +73,13 @@ class TeamsChannel:
         app_id: str,
         conversations: ConversationStore,
         settings: StreamSettings | None = None,
+        anonymous: bool = False,
     ) -> None:
         self.cloud = cloud
         self.app_id = app_id
         self.conversations = conversations
         self.settings = settings or StreamSettings()
+        self.anonymous = anonymous  # the development mode: proactive turns without credentials
 
     async def reply_to(self, question: Question, work: ReplyWork) -> None:
         live = question.live if isinstance(question.live, LiveTurn) else None
@@ -93,8 +95,14 @@ class TeamsChannel:
             await self.cloud.continue_conversation_with_claims(live.identity, live.activity, turn)
             return
         ref = question.message.ref
-        continuation = await self.continuation(ref.channel, ref.thread)
-        await self.cloud.continue_conversation(self.app_id, continuation, turn)
+        await self.proactive(await self.continuation(ref.channel, ref.thread), turn)
+
+    async def proactive(self, continuation: Activity, turn: Callable[[TurnContext], Awaitable[None]]) -> None:
+        """A proactive turn: as the bot's app id, or (development mode) anonymously, without credentials."""
+        if self.anonymous:
+            await self.cloud.continue_conversation_with_claims(ClaimsIdentity(), continuation, turn)
+        else:
+            await self.cloud.continue_conversation(self.app_id, continuation, turn)
 
     async def post(self, channel: str, thread: str | None, message: Rendered) -> None:
         """Post one rendered activity through the stored conversation reference (TeamsDeliveryError)."""
@@ -107,7 +115,7 @@ class TeamsChannel:
             except Exception as exc:  # surfaced to the caller below, not to the chat
                 failure.append(exc)
 
-        await self.cloud.continue_conversation(self.app_id, continuation, post)
+        await self.proactive(continuation, post)
         if failure:
             raise TeamsDeliveryError(
                 f"posting to Teams conversation {channel!r} failed: {_describe(failure[0])}",

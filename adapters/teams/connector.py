@@ -10,6 +10,9 @@ leaves nulls out; here ``send_to_conversation`` and ``update_activity`` do as we
 
 ``NullFreeClientFactory`` is the SDK's ``RestChannelServiceClientFactory`` whose connector clients
 post through ``NullFreeConversations``; ``CloudAdapter`` takes it as its client factory.
+
+``AnonymousConnections``: the outbound token providers of the development mode, where kairan has no
+credentials (``platforms.teams.dev_anonymous``): every token is the SDK's anonymous (empty) one.
 """
 
 from __future__ import annotations
@@ -17,8 +20,13 @@ from __future__ import annotations
 from typing import Any, cast
 
 from microsoft_agents.activity import Activity, ResourceResponse
-from microsoft_agents.hosting.core import RestChannelServiceClientFactory, TurnContext
-from microsoft_agents.hosting.core.authorization import ClaimsIdentity
+from microsoft_agents.hosting.core import (
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    RestChannelServiceClientFactory,
+    TurnContext,
+)
+from microsoft_agents.hosting.core.authorization import AccessTokenProviderBase, ClaimsIdentity
 from microsoft_agents.hosting.core.connector import ConnectorClient, ConnectorClientBase
 from microsoft_agents.hosting.core.connector.client.connector_client import ConversationsOperations
 
@@ -80,3 +88,29 @@ class NullFreeClientFactory(RestChannelServiceClientFactory):
             # The SDK builds its operations in ConnectorClient.__init__, on the session it just made.
             client._conversations = NullFreeConversations(client.client)
         return client
+
+
+class AnonymousConnections:
+    """``Connections`` without credentials: the anonymous token provider for every connection."""
+
+    def __init__(self) -> None:
+        self._provider = AnonymousTokenProvider()
+
+    def get_connection(self, connection_name: str) -> AccessTokenProviderBase:
+        return self._provider
+
+    def get_default_connection(self) -> AccessTokenProviderBase:
+        return self._provider
+
+    def get_token_provider(
+        self, claims_identity: ClaimsIdentity, service_url: str
+    ) -> AccessTokenProviderBase:
+        return self._provider
+
+    def get_token_provider_from_activity(
+        self, claims_identity: ClaimsIdentity, activity: Activity
+    ) -> AccessTokenProviderBase:
+        return self._provider
+
+    def get_default_connection_configuration(self) -> AgentAuthConfiguration:
+        return AgentAuthConfiguration(anonymous_allowed=True)
