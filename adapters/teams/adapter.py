@@ -37,7 +37,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connecti
 from adapters.teams import render
 from adapters.teams.auth import inbound_guard, policy_for
 from adapters.teams.channel import LiveTurn, StreamSettings, TeamsChannel, queued_item
-from adapters.teams.connector import NullFreeClientFactory
+from adapters.teams.connector import NullFreeClientFactory, quiet_missing_app_id
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, quiet_sdk_connector_errors
 from adapters.teams.routing import resolve_scope
@@ -93,6 +93,8 @@ class TeamsAdapter:
         self.feedback = feedback
         self.hash_user = hash_user
         quiet_sdk_connector_errors()
+        if settings.anonymous:
+            quiet_missing_app_id()
         # The SDK's client factory, whose connector clients send no nulls (adapters.teams.connector).
         self.cloud = CloudAdapter(channel_service_client_factory=NullFreeClientFactory(connections))
         self.cloud.on_turn_error = self._on_turn_error

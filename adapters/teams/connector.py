@@ -17,6 +17,7 @@ credentials (``platforms.teams.dev_anonymous``): every token is the SDK's anonym
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from microsoft_agents.activity import Activity, ResourceResponse
@@ -114,3 +115,23 @@ class AnonymousConnections:
 
     def get_default_connection_configuration(self) -> AgentAuthConfiguration:
         return AgentAuthConfiguration(anonymous_allowed=True)
+
+
+USER_TOKEN_CLIENT_LOGGER = "microsoft_agents.hosting.core.connector.client.user_token_client"
+
+
+class _DropMissingAppId(logging.Filter):
+    """Without credentials there is no app id, by design: the SDK warns so on every turn."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("App ID is not provided")
+
+
+_MISSING_APP_ID = _DropMissingAppId()
+
+
+def quiet_missing_app_id() -> None:
+    """Install the filter once on the SDK's user-token-client logger (development mode only)."""
+    logger = logging.getLogger(USER_TOKEN_CLIENT_LOGGER)
+    if _MISSING_APP_ID not in logger.filters:
+        logger.addFilter(_MISSING_APP_ID)
