@@ -8,7 +8,7 @@ PORT ?= 8080
 # Laws for the demo: a directory of e-Gov files (KAIRAN_CORPUS) or, without it, fetched from e-Gov.
 DEMO_LAWS ?= 322AC0000000067 322CO0000000016 325AC0000000261 405AC0000000088 415AC0000000057 336AC0000000223
 
-.PHONY: venv venv-dev demo test lint bench clean
+.PHONY: venv venv-dev demo test conformance lint bench clean
 
 $(BIN)/kairan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# kairan serve (Teams' development mode) against the Microsoft 365 Agents Playground, installed from npm
+# (pinned in conformance/teams/package-lock.json) into ~/.cache/kairan/conformance; needs Node.js.
+conformance: venv-dev
+	$(BIN)/python -m conformance.teams
 
 lint: venv-dev
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ endpoint of an adapter that has one (``ServesHttp``); ``kairan`` mounts each spe
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -66,3 +67,23 @@ class ServesHttp(Protocol):
 
     def http_endpoint(self) -> tuple[str, web.Application] | None:
         """(path prefix, application) to mount; None: nothing to serve (e.g. Slack's Socket Mode)."""
+
+
+@runtime_checkable
+class LoopbackOnly(Protocol):
+    """An adapter in a mode that must only be reachable from this machine (a development mode that
+    accepts requests without a platform token): ``kairan serve`` then listens on loopback or not at all."""
+
+    def loopback_only(self) -> str | None:
+        """Why the listener must be on loopback (said when refusing another address); None: any address."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address (``--host``) is this machine only: ``localhost`` or a loopback literal."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # 0.0.0.0 / :: are not loopback; another name may resolve anywhere

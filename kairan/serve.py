@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from adapters.registry import PLATFORMS
-from adapters.spec import ServesHttp
+from adapters.spec import LoopbackOnly, ServesHttp, is_loopback
 from bot.ports import Adapter, Answerer
 from bot.state.db import Database
 from bot.state.outbox import Outbox
@@ -374,6 +374,18 @@ async def start_own_listeners(adapters: Sequence[Adapter], host: str) -> list[we
     return runners
 
 
+def refuse_exposure(adapters: Sequence[Adapter], host: str) -> None:
+    """Refuse (before anything listens) to serve an adapter that must stay on this machine, such as
+    Teams' development mode without tokens, on any address but loopback."""
+    if is_loopback(host):
+        return
+    for adapter in adapters:
+        if isinstance(adapter, LoopbackOnly) and (why := adapter.loopback_only()):
+            raise PermissionError(
+                f"{why}: kairan serve then listens only on this machine (--host 127.0.0.1), not on {host!r}"
+            )
+
+
 # -- running ----------------------------------------------------------------------------------
 def console_banner(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -406,6 +418,7 @@ async def serve(
     housekeeping: asyncio.Task[None] | None = None
     own: list[web.AppRunner] = []
     try:
+        refuse_exposure(services.adapters, host)  # a PermissionError: the CLI says it cannot listen there
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         own = await start_own_listeners(services.adapters, host)

@@ -444,6 +444,25 @@ class SlackConfig(_Strict):
         return self
 
 
+def _https_url(value: str) -> str:
+    if not value.startswith("https://"):
+        shown = {"value": _shown_url(value)}
+        raise PydanticCustomError("https_url", "must be an https URL, got {value}", shown)
+    return value
+
+
+HttpsUrl = Annotated[Url, AfterValidator(_https_url)]
+
+
+class TeamsAppPackageConfig(_Strict):
+    """The publisher's pages the Teams app package links to (``kairan manifest teams``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    website_url: HttpsUrl | None = Field(None, description="the publisher's page about the bot (https)")
+    privacy_url: HttpsUrl | None = Field(None, description="its privacy statement (https)")
+    terms_url: HttpsUrl | None = Field(None, description="its terms of use (https)")
+
+
 class TeamsConfig(_Strict):
     model_config = ConfigDict(extra="forbid")
     app_id_env: EnvName = "TEAMS_APP_ID"
@@ -458,6 +477,27 @@ class TeamsConfig(_Strict):
         description="hosts (and their subdomains) besides Microsoft's that an activity's serviceUrl may "
         "name, http allowed, e.g. an on-premises test connector; any other service URL is refused",
     )
+    app_package: TeamsAppPackageConfig = Field(
+        default_factory=TeamsAppPackageConfig,
+        description="the pages the Teams app package links to; kairan manifest teams requires all three",
+    )
+    dev_anonymous: bool = Field(
+        False,
+        description="development only (Microsoft 365 Agents Playground): accept activities without a "
+        "Bot Framework token and post without credentials (the Agents SDK's anonymous mode); the app id "
+        "and password are not read; kairan serve refuses to start unless it listens on loopback, and "
+        "only requests from this machine, whose serviceUrl is on this machine, are answered",
+    )
+
+    @model_validator(mode="after")
+    def _anonymous_is_not_single_tenant(self) -> TeamsConfig:
+        if self.dev_anonymous and self.tenant_id_env:
+            raise PydanticCustomError(
+                "dev_anonymous",
+                "dev_anonymous accepts activities without a token: it cannot check a tenant "
+                "(remove tenant_id_env while developing)",
+            )
+        return self
 
 
 _WS_URL = re.compile(r"^wss?://[^\s/@]+(/\S*)?$")

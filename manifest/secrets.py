@@ -37,7 +37,7 @@ def required_env(manifest: Manifest) -> list[tuple[Loc, str]]:
             refs.append((("platforms", "slack", "app_token_env"), slack.app_token_env))
         else:
             refs.append((("platforms", "slack", "signing_secret_env"), slack.signing_secret_env))
-    if (teams := manifest.platforms.teams) is not None:
+    if (teams := manifest.platforms.teams) is not None and not teams.dev_anonymous:  # no credentials then
         refs.append((("platforms", "teams", "app_id_env"), teams.app_id_env))
         refs.append((("platforms", "teams", "app_password_env"), teams.app_password_env))
         refs.append((("platforms", "teams", "tenant_id_env"), teams.tenant_id_env))

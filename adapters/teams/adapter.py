@@ -37,6 +37,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connecti
 from adapters.teams import render
 from adapters.teams.auth import inbound_guard, policy_for
 from adapters.teams.channel import LiveTurn, StreamSettings, TeamsChannel, queued_item
+from adapters.teams.connector import NullFreeClientFactory, quiet_missing_app_id
 from adapters.teams.inquiry import TeamsInquiries, TeamsInquiryPort
 from adapters.teams.references import ConversationStore
 from adapters.teams.retry import TeamsDeliveryError, quiet_sdk_connector_errors
@@ -64,6 +65,7 @@ class TeamsSettings:
     stream_personal: bool = True
     stream_interval: float = 1.0  # Teams accepts about one streaming update per second
     typing_interval: float = 3.0
+    anonymous: bool = False  # the development mode (platforms.teams.dev_anonymous): no token, no credentials
 
     @property
     def streaming(self) -> StreamSettings:
@@ -92,10 +94,17 @@ class TeamsAdapter:
         self.feedback = feedback
         self.hash_user = hash_user
         quiet_sdk_connector_errors()
-        self.cloud = CloudAdapter(connection_manager=connections)
+        if settings.anonymous:
+            quiet_missing_app_id()
+        # The SDK's client factory, whose connector clients send no nulls (adapters.teams.connector).
+        self.cloud = CloudAdapter(channel_service_client_factory=NullFreeClientFactory(connections))
         self.cloud.on_turn_error = self._on_turn_error
         self.channel = TeamsChannel(
-            self.cloud, app_id=settings.app_id, conversations=conversations, settings=settings.streaming
+            self.cloud,
+            app_id=settings.app_id,
+            conversations=conversations,
+            settings=settings.streaming,
+            anonymous=settings.anonymous,
         )
         self.flow = lifecycle.flow(self.channel, ready=self.connected)
         self.inquiries: TeamsInquiries | None = None  # the 照会 loop, when the runtime has one
@@ -125,6 +134,13 @@ class TeamsAdapter:
 
     def connected(self) -> bool:
         return self._started
+
+    # -- LoopbackOnly --------------------------------------------------------------------
+    def loopback_only(self) -> str | None:
+        """In the development mode the endpoint takes requests without a token: this machine only."""
+        if self.settings.anonymous:
+            return "platforms.teams.dev_anonymous accepts Teams activities without a token"
+        return None
 
     # -- ServesHttp ---------------------------------------------------------------------
     @property
@@ -217,29 +233,33 @@ class TeamsAdapter:
             await self._remember(activity)
 
     async def _on_submit_action(self, context: TurnContext, _state: TurnState) -> None:
-        activity = _as_dict(context.activity)
-        vote = render.feedback_vote(activity)
-        status = 200
-        if vote is None:
-            status = 400
-        else:
-            key = _conversation_key(activity)
-            audit_id = await asyncio.to_thread(self.conversations.audit_id_for, key, vote.message_id)
-            if audit_id is None:
-                log.warning("feedback on Teams message %s, which kairan did not record", vote.message_id)
-                status = 404
-            else:
-                try:
-                    await asyncio.to_thread(
-                        self.feedback.record, audit_id, self.hash_user(vote.user), vote.value, vote.comment
-                    )
-                except UnknownAuditRecord:
-                    log.warning(
-                        "feedback on Teams message %s: audit record %s is gone", vote.message_id, audit_id
-                    )
-                    status = 404
+        status = await self._record_vote(_as_dict(context.activity))
         invoke = Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body={}))
         await context.send_activity(invoke)
+
+    async def _record_vote(self, activity: Mapping[str, Any]) -> int:
+        """The invoke response's status: 200 stored, 400 unreadable (e.g. no ``replyToId``: the Agents
+        Playground sends none), 404 a message kairan did not record."""
+        try:
+            vote = render.feedback_vote(activity)
+        except render.TeamsPayloadError as exc:
+            log.warning("feedback invoke refused (400): %s", exc)
+            return 400
+        if vote is None:
+            return 400
+        key = _conversation_key(activity)
+        audit_id = await asyncio.to_thread(self.conversations.audit_id_for, key, vote.message_id)
+        if audit_id is None:
+            log.warning("feedback on Teams message %s, which kairan did not record", vote.message_id)
+            return 404
+        try:
+            await asyncio.to_thread(
+                self.feedback.record, audit_id, self.hash_user(vote.user), vote.value, vote.comment
+            )
+        except UnknownAuditRecord:
+            log.warning("feedback on Teams message %s: audit record %s is gone", vote.message_id, audit_id)
+            return 404
+        return 200
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         """Replaces the SDK default (which posts ``Exception caught : …`` into the chat)."""

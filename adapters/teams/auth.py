@@ -12,12 +12,18 @@ the activity's ``serviceUrl`` (where the bot then sends its answer and its outbo
   ``platforms.teams.service_url_hosts`` (http allowed there, e.g. an on-premises test connector);
   and a ``serviceurl`` claim must name the same scheme, host and port.
 
+In the development mode (``platforms.teams.dev_anonymous``: no token, as the Microsoft 365 Agents
+Playground sends them) there is no token to check; instead the request must come from this
+machine to a listener on this machine, and the service URL (where the answer and nothing else is
+sent, without credentials) must be on this machine too.
+
 ``refusal`` is pure; ``inbound_guard`` is the aiohttp middleware that applies it (401, one log line,
 never the request body).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +80,28 @@ def _within(host: str, allowed: str) -> bool:
     return host == allowed or host.endswith(f".{allowed}")
 
 
+def _loopback_address(address: Any) -> bool:
+    try:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback
+
+
+def _loopback_host(host: str) -> bool:
+    return host == "localhost" or _loopback_address(host)
+
+
+def from_this_machine(request: web.Request) -> bool:
+    """The request came from this machine, to a socket listening on this machine."""
+    transport = request.transport
+    if transport is None:
+        return False
+    ends = (transport.get_extra_info("peername"), transport.get_extra_info("sockname"))
+    return all(isinstance(end, tuple | list) and end and _loopback_address(end[0]) for end in ends)
+
+
 def _activity_tenant(activity: Mapping[str, Any]) -> str | None:
     channel_data = activity.get("channelData")
     tenant = channel_data.get("tenant") if isinstance(channel_data, Mapping) else None
@@ -90,6 +118,12 @@ class InboundPolicy:
     tenant_id: str | None  # single-tenant bot: its Entra tenant (lower case)
     microsoft_hosts: tuple[str, ...]
     listed_hosts: tuple[str, ...]  # the admin's: http allowed
+    anonymous: bool = False  # the development mode: no token; this machine only
+
+    @classmethod
+    def development(cls) -> InboundPolicy:
+        """No token (the SDK's anonymous mode); the request and its service URL on this machine."""
+        return cls(issuers=frozenset(), tenant_id=None, microsoft_hosts=(), listed_hosts=(), anonymous=True)
 
     @classmethod
     def create(cls, *, tenant_id: str | None = None, service_url_hosts: Iterable[str] = ()) -> InboundPolicy:
@@ -106,6 +140,11 @@ class InboundPolicy:
 
     def refusal(self, claims: Mapping[str, Any], activity: Mapping[str, Any]) -> str | None:
         """None when the request may be handled, else why not (for the log; no secrets in it)."""
+        if self.anonymous:
+            service = _parse(activity.get("serviceUrl"))
+            if service is None or service.scheme not in ("http", "https") or not _loopback_host(service.host):
+                return "development mode: the activity's service URL is not on this machine"
+            return None
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer.lower() not in self.issuers:
             return f"token issuer {issuer!r} is not accepted"
@@ -132,6 +171,8 @@ class InboundPolicy:
 def policy_for(manifest: Manifest, tenant_id: str | None) -> InboundPolicy:
     """The policy for the manifest's Teams settings and the bot's tenant (None: multi-tenant)."""
     teams = manifest.platforms.teams
+    if teams is not None and teams.dev_anonymous:
+        return InboundPolicy.development()
     hosts = teams.service_url_hosts if teams is not None else []
     return InboundPolicy.create(tenant_id=tenant_id, service_url_hosts=hosts)
 
@@ -144,6 +185,9 @@ def inbound_guard(policy: InboundPolicy) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if policy.anonymous and not from_this_machine(request):
+            log.warning("Teams request refused: development mode, and the request is not from this machine")
+            return web.json_response(REFUSED, status=401)
         identity = request.get("claims_identity")
         claims = identity.claims if isinstance(identity, ClaimsIdentity) else {}
         try:

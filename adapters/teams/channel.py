@@ -6,7 +6,8 @@ answered again after its bot died, and everything the outbox kept, is posted thr
 conversation reference (``continue_conversation``), into the same thread. In a personal chat a
 live answer is streamed (informative update, cumulative chunks, final message); elsewhere a typing
 indicator shows while it is written. A streaming error ends the streaming, not the answer: the
-answer is then posted as a plain message. A rendered message is ``{"activity": …, "audit_id": …}``:
+answer then replaces the streamed message (Teams' two-minute limit) or is posted as a plain message
+(``TeamsAnswerStream``). A rendered message is ``{"activity": …, "audit_id": …}``:
 a posted answer is linked to its audit record, so the feedback buttons reach ``FeedbackStore``.
 The connector refusing a post past the retries with 429/5xx, or not answering, is an outage; any
 other status is a refusal.
@@ -15,8 +16,9 @@ other status is a refusal.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -72,11 +74,13 @@ class TeamsChannel:
         app_id: str,
         conversations: ConversationStore,
         settings: StreamSettings | None = None,
+        anonymous: bool = False,
     ) -> None:
         self.cloud = cloud
         self.app_id = app_id
         self.conversations = conversations
         self.settings = settings or StreamSettings()
+        self.anonymous = anonymous  # the development mode: proactive turns without credentials
 
     async def reply_to(self, question: Question, work: ReplyWork) -> None:
         live = question.live if isinstance(question.live, LiveTurn) else None
@@ -92,8 +96,14 @@ class TeamsChannel:
             await self.cloud.continue_conversation_with_claims(live.identity, live.activity, turn)
             return
         ref = question.message.ref
-        continuation = await self.continuation(ref.channel, ref.thread)
-        await self.cloud.continue_conversation(self.app_id, continuation, turn)
+        await self.proactive(await self.continuation(ref.channel, ref.thread), turn)
+
+    async def proactive(self, continuation: Activity, turn: Callable[[TurnContext], Awaitable[None]]) -> None:
+        """A proactive turn: as the bot's app id, or (development mode) anonymously, without credentials."""
+        if self.anonymous:
+            await self.cloud.continue_conversation_with_claims(ClaimsIdentity(), continuation, turn)
+        else:
+            await self.cloud.continue_conversation(self.app_id, continuation, turn)
 
     async def post(self, channel: str, thread: str | None, message: Rendered) -> None:
         """Post one rendered activity through the stored conversation reference (TeamsDeliveryError)."""
@@ -106,7 +116,7 @@ class TeamsChannel:
             except Exception as exc:  # surfaced to the caller below, not to the chat
                 failure.append(exc)
 
-        await self.cloud.continue_conversation(self.app_id, continuation, post)
+        await self.proactive(continuation, post)
         if failure:
             raise TeamsDeliveryError(
                 f"posting to Teams conversation {channel!r} failed: {_describe(failure[0])}",
@@ -194,36 +204,94 @@ class TeamsReply:
         await self.channel.send(self.context, self.question.message.ref.channel, message)
 
 
+class StreamEnd(enum.Enum):
+    """How Teams ended a stream before its final message (403 ``ContentStreamNotAllowed``)."""
+
+    REFUSED = "refused"  # streaming not allowed (or any other refusal): post the answer as a message
+    TIMED_OUT = "timed out"  # past Teams' two-minute limit: put the answer in place of the stream
+    STOPPED = "stopped"  # the user stopped it: post nothing more
+
+
+def stream_end(error: aiohttp.ClientResponseError) -> StreamEnd:
+    """What a refused streaming update means; the connector's error body is the exception message."""
+    reason = str(error.message).lower()
+    if error.status == 403 and "exceeded streaming time" in reason:
+        return StreamEnd.TIMED_OUT
+    if error.status == 403 and ("cancelled by user" in reason or "canceled by user" in reason):
+        return StreamEnd.STOPPED
+    return StreamEnd.REFUSED
+
+
 class TeamsAnswerStream:
-    """Teams streaming (``adapters.teams.streaming``) for one answer; an error ends only the streaming."""
+    """Teams streaming (``adapters.teams.streaming``) for one answer; an error ends only the streaming.
+
+    Refused from the start (streaming not allowed for the bot or user), the answer is posted as a
+    plain message. Teams ends a stream two minutes after it began, refusing every update and the
+    final message from then on: the answer then replaces the streamed message (as the Agents SDK
+    for .NET does), or is posted when that fails too. A stream the user stopped gets nothing more.
+    An outage (429/5xx past the retries) on the final message is the lifecycle's: it queues it.
+    """
 
     def __init__(self, reply: TeamsReply) -> None:
         self.reply = reply
         self._stream = TeamsStream(reply.context, interval=reply.channel.settings.stream_interval)
-        self._broken = False
+        self._ended: StreamEnd | None = None
 
     async def inform(self, text: str) -> None:
         await self._guard(self._stream.inform(text))
 
     async def push(self, delta: str) -> None:
-        if not self._broken:
+        if self._ended is None:
             await self._guard(self._stream.push(delta))
 
     async def _guard(self, update: Any) -> None:
         try:
             await update
         except aiohttp.ClientResponseError as exc:
-            self._broken = True
-            log.warning("Teams streaming refused (HTTP %s): the answer is posted as a message", exc.status)
+            self._end(exc)
+
+    def _end(self, error: aiohttp.ClientResponseError) -> None:
+        self._ended = stream_end(error)
+        then = {
+            StreamEnd.REFUSED: "the answer is posted as a message",
+            StreamEnd.TIMED_OUT: "the answer replaces what was streamed",
+            StreamEnd.STOPPED: "nothing more is posted",
+        }[self._ended]
+        log.info("Teams streaming %s (HTTP %s): %s", self._ended.value, error.status, then)
 
     async def finish(self, message: Rendered) -> bool:
         """End the stream with ``message``; False when nothing usable was streamed (post it instead)."""
-        if self._broken or not self._stream.started or self._stream.finished:
+        if self._ended is None and self._stream.started and not self._stream.finished:
+            try:
+                message_id = await self._stream.finish(message["activity"])
+            except aiohttp.ClientResponseError as exc:
+                if retryable(exc.status):
+                    raise  # an outage: the lifecycle keeps the answer for later
+                self._end(exc)
+            else:
+                await self._link(message_id, message)
+                return True
+        if self._ended is StreamEnd.STOPPED:
+            return True
+        if self._ended is StreamEnd.TIMED_OUT:
+            return await self._replace(message)
+        return False
+
+    async def _replace(self, message: Rendered) -> bool:
+        """Put ``message`` in place of the streamed one; False when Teams refuses that too."""
+        activity = Activity.model_validate({**message["activity"], "id": self._stream.stream_id})
+        try:
+            await self.reply.context.update_activity(activity)
+        except aiohttp.ClientResponseError as exc:
+            log.warning("Teams refused to replace the streamed message (HTTP %s): the answer is posted",
+                        exc.status)
             return False
-        message_id = await self._stream.finish(message["activity"])
+        await self._link(self._stream.stream_id, message)
+        return True
+
+    async def _link(self, message_id: str | None, message: Rendered) -> None:
         conversation = self.reply.question.message.ref.channel
         await self.reply.channel.link(conversation, message_id, message.get("audit_id"))
-        return True
 
 
 def classify(error: BaseException) -> Failure:

@@ -1,7 +1,14 @@
-"""Builds the Teams adapter from the manifest and the environment (called once, by ``serve``)."""
+"""Builds the Teams adapter from the manifest and the environment (called once, by ``serve``).
+
+With ``platforms.teams.dev_anonymous`` (the development mode, for the Microsoft 365 Agents
+Playground) no secret is read: the SDK's anonymous setting accepts activities without a token and
+the outbound token providers are anonymous; ``adapters.teams.auth`` and ``kairan serve`` keep the
+bot to this machine.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,9 +19,12 @@ from microsoft_agents.hosting.core.authorization import AuthTypes, Connections
 
 from adapters.spec import PlatformRuntime
 from adapters.teams.adapter import TeamsAdapter, TeamsSettings
+from adapters.teams.connector import AnonymousConnections
 from adapters.teams.references import ConversationStore
 from manifest.schema import Manifest
 from manifest.secrets import secret_from_env
+
+log = logging.getLogger(__name__)
 
 # The classic multi-tenant Bot Framework authority, used when the manifest names no tenant.
 MULTI_TENANT_AUTHORITY_TENANT = "botframework.com"
@@ -58,13 +68,23 @@ def build_teams_adapter(
     teams = runtime.manifest.platforms.teams
     if teams is None:
         return None
-    auth = teams_auth_configuration(runtime.manifest, runtime.environ)
-    if connections is None:
-        connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
-    aad_tenant_id = auth.TENANT_ID if teams.tenant_id_env else None
     settings = {"port": teams.port} | settings
+    if teams.dev_anonymous:
+        log.warning(
+            "Teams development mode (platforms.teams.dev_anonymous): activities are accepted without a "
+            "token, only from this machine; never use it in production"
+        )
+        auth = AgentAuthConfiguration(anonymous_allowed=True, connection_name=SERVICE_CONNECTION)
+        team_settings = TeamsSettings(app_id="", anonymous=True, **settings)
+        connections = connections or AnonymousConnections()
+    else:
+        auth = teams_auth_configuration(runtime.manifest, runtime.environ)
+        if connections is None:
+            connections = MsalConnectionManager(connections_configurations={SERVICE_CONNECTION: auth})
+        aad_tenant_id = auth.TENANT_ID if teams.tenant_id_env else None
+        team_settings = TeamsSettings(app_id=str(auth.CLIENT_ID), aad_tenant_id=aad_tenant_id, **settings)
     return TeamsAdapter(
-        settings=TeamsSettings(app_id=str(auth.CLIENT_ID), aad_tenant_id=aad_tenant_id, **settings),
+        settings=team_settings,
         auth=auth,
         connections=connections,
         lifecycle=runtime.lifecycle,

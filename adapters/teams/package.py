@@ -24,7 +24,13 @@ SCOPES = ("personal", "team", "groupChat")
 COLOR_SIZE = 192
 OUTLINE_SIZE = 32
 DEFAULT_ACCENT = "#1F4E79"
-PLACEHOLDER_URL = "https://www.example.com/kairan"
+LANGUAGE = "ja-jp"  # every string of the package is Japanese; without this Teams reads them as en-us
+# The publisher's pages the schema requires: the admin's settings, never a stand-in.
+PUBLISHER_PAGES = {
+    "websiteUrl": "platforms.teams.app_package.website_url",
+    "privacyUrl": "platforms.teams.app_package.privacy_url",
+    "termsOfUseUrl": "platforms.teams.app_package.terms_url",
+}
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -109,13 +115,17 @@ def app_manifest(
         "チャネルではメンションして質問してください。"
     ),
     developer_name: str = "kairan",
-    website_url: str = PLACEHOLDER_URL,
+    website_url: str | None = None,
     privacy_url: str | None = None,
     terms_url: str | None = None,
     accent_color: str = DEFAULT_ACCENT,
     valid_domains: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """manifest.json for a bot-only app installable in personal chats, teams and group chats."""
+    """manifest.json for a bot-only app installable in personal chats, teams and group chats.
+
+    ``website_url``, ``privacy_url`` and ``terms_url`` are the publisher's pages (the manifest's
+    ``platforms.teams.app_package``); each is required, none is made up.
+    """
     app_id = app_id or bot_id
     for field, value in (("bot_id", bot_id), ("app_id", app_id)):
         if not _GUID.match(value):
@@ -134,11 +144,14 @@ def app_manifest(
         raise AppPackageError(f"version must look like 1.0.0, got {version!r}")
     if not _HEX_COLOR.match(accent_color):
         raise AppPackageError(f"accent_color must be #RRGGBB, got {accent_color!r}")
-    urls = {
-        "websiteUrl": website_url,
-        "privacyUrl": privacy_url or website_url,
-        "termsOfUseUrl": terms_url or website_url,
-    }
+    given = {"websiteUrl": website_url, "privacyUrl": privacy_url, "termsOfUseUrl": terms_url}
+    missing = [PUBLISHER_PAGES[field] for field, url in given.items() if not url]
+    if missing:
+        raise AppPackageError(
+            "Teams アプリパッケージには公開元のページの URL が必要です / the Teams app package needs the "
+            f"publisher's pages: set {', '.join(missing)} (https)"
+        )
+    urls = {field: str(url) for field, url in given.items()}
     for field, url in urls.items():
         if not url.startswith("https://"):
             raise AppPackageError(f"developer.{field} must be an https URL, got {url!r}")
@@ -152,6 +165,7 @@ def app_manifest(
         "description": {"short": short_description, "full": full_description},
         "icons": {"color": "color.png", "outline": "outline.png"},
         "accentColor": accent_color,
+        "localizationInfo": {"defaultLanguageTag": LANGUAGE},
         "bots": [
             {
                 "botId": bot_id,

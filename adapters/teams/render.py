@@ -26,7 +26,10 @@ from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessag
 ABSTRACT_MAX = 160
 NAME_MAX = 80
 KEYWORD_MAX = 28
-MAX_CITATIONS = 20
+# Teams shows up to 20 citations (400 above); the Microsoft 365 Agents Playground refuses more than
+# 10. Sources past the 10th are not dropped (or merged: that would blur which provision says what):
+# their [n] markers stay and they are listed under the text with their links (``overflow_lines``).
+MAX_CITATIONS = 10
 
 AI_LABEL = "AIGeneratedContent"
 MESSAGE_ENTITY_TYPE = "https://schema.org/Message"
@@ -234,8 +237,27 @@ def is_ai_generated(answer: Answer) -> bool:
 
 def _positions(citations: Sequence[Citation]) -> dict[int, int]:
     """Source number n → citation position 1..k (Teams numbers citations contiguously)."""
-    ordered = sorted({c.n for c in citations})[:MAX_CITATIONS]
+    ordered = sorted({c.n for c in citations})
     return {n: i for i, n in enumerate(ordered, start=1)}
+
+
+def _distinct(citations: Sequence[Citation]) -> list[Citation]:
+    """One citation per source number, in source order."""
+    seen: dict[int, Citation] = {}
+    for c in sorted(citations, key=lambda c: c.n):
+        seen.setdefault(c.n, c)
+    return list(seen.values())
+
+
+def overflow_lines(citations: Sequence[Citation]) -> list[str]:
+    """The sources past the ``MAX_CITATIONS`` that get a citation card, as "[n] title URL" lines."""
+    positions = _positions(citations)
+    lines = []
+    for c in _distinct(citations):
+        if positions[c.n] > MAX_CITATIONS:
+            unverified = "" if c.verified else "（引用未確認）"
+            lines.append(f"[{positions[c.n]}] {c.title}{unverified} {c.url}".strip())
+    return lines
 
 
 def renumber(text: str, positions: Mapping[int, int]) -> str:
@@ -259,11 +281,9 @@ def citation_entity(
     """
     positions = _positions(citations)
     claims = []
-    seen: set[int] = set()
-    for c in sorted(citations, key=lambda c: c.n):
-        if c.n not in positions or c.n in seen:
-            continue
-        seen.add(c.n)
+    for c in _distinct(citations):
+        if positions[c.n] > MAX_CITATIONS:
+            break
         appearance: dict[str, Any] = {
             "@type": "DigitalDocument",
             "name": clip(c.title, NAME_MAX),
@@ -293,6 +313,8 @@ def answer_text(answer: Answer) -> str:
     body = renumber(answer.text.strip(), _positions(answer.citations))
     parts = [body]
     parts += [f"⚠ {w}" for w in answer.warnings if w and w not in body]
+    if overflow := overflow_lines(answer.citations):
+        parts.append("出典（続き）\n" + "\n".join(overflow))
     if answer.abstained and answer.inquiry_draft:
         parts.append("照会文案:\n\n" + answer.inquiry_draft.strip())
     return _paragraphs("\n\n".join(parts))
@@ -324,21 +346,23 @@ def digest_activity(digest: Digest) -> dict[str, Any]:
     else:
         lines = [f"新着の通知（{len(digest.items)}件）"]
         citations = []
-        for i, item in enumerate(digest.items[:MAX_CITATIONS], start=1):
-            lines.append(f"{i}. {item.title}（{item.source}、{item.published}）[{i}]")
+        for i, item in enumerate(digest.items, start=1):
+            where = f"[{i}]" if i <= MAX_CITATIONS else f" {item.url}"  # past the 10th: its link
+            lines.append(f"{i}. {item.title}（{item.source}、{item.published}）{where}")
             if item.summary.strip():
                 lines.append(item.summary.strip())
-            citations.append(
-                Citation(
-                    n=i,
-                    doc_id=item.url,
-                    article="",
-                    title=item.title,
-                    url=item.url,
-                    quote=item.summary,
-                    verified=True,
+            if i <= MAX_CITATIONS:
+                citations.append(
+                    Citation(
+                        n=i,
+                        doc_id=item.url,
+                        article="",
+                        title=item.title,
+                        url=item.url,
+                        quote=item.summary,
+                        verified=True,
+                    )
                 )
-            )
         text = "\n".join(lines)
     activity: dict[str, Any] = {"type": "message", "textFormat": "markdown", "text": _paragraphs(text)}
     entity = citation_entity(citations, ai_generated=False, verification_keywords=False)

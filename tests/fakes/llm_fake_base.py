@@ -30,6 +30,7 @@ class Reply:
     usage: dict[str, Any]
     stop_reason: str | None
     break_after: int | None = None
+    pace: float = 0.0  # seconds before each streamed delta (an LLM that writes for a while)
 
 
 @dataclass
@@ -52,17 +53,19 @@ class FakeLLMServer:
 
     def script(self, text: str = "OK", *, deltas: list[str] | None = None,
                usage: dict[str, Any] | None = None, stop_reason: str | None = None,
-               break_after: int | None = None) -> None:
-        """Answer with ``text`` (streamed as ``deltas``, by default 5-character pieces) from now on."""
+               break_after: int | None = None, pace: float = 0.0) -> None:
+        """Answer with ``text`` (streamed as ``deltas``, by default 5-character pieces, ``pace``
+        seconds apart) from now on."""
         pieces = tuple(deltas) if deltas is not None else tuple(text[i:i + 5] for i in range(0, len(text), 5))
         if "".join(pieces) != text:
             raise ValueError("deltas must join to text")
-        self._reply = Reply(text, pieces, dict(usage or {}), stop_reason, break_after)
+        self._reply = Reply(text, pieces, dict(usage or {}), stop_reason, break_after, pace)
         self._responder = None
 
-    def respond(self, reply: Callable[[Any], str], *, usage: dict[str, Any] | None = None) -> None:
+    def respond(self, reply: Callable[[Any], str], *, usage: dict[str, Any] | None = None,
+                pace: float = 0.0) -> None:
         """Answer every request with ``reply(body)`` (its JSON body) from now on, until ``script``."""
-        self.script(usage=usage)
+        self.script(usage=usage, pace=pace)
         self._responder = reply
 
     def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
@@ -119,7 +122,7 @@ class FakeLLMServer:
         if self._responder is not None:
             text = self._responder(body)
             pieces = tuple(text[i:i + 5] for i in range(0, len(text), 5))
-            return Reply(text, pieces, self._reply.usage, self._reply.stop_reason)
+            return Reply(text, pieces, self._reply.usage, self._reply.stop_reason, pace=self._reply.pace)
         return self._reply
 
 

@@ -30,6 +30,7 @@ test can assert what left the process. A scripted reply stays in force until the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass, field
@@ -219,6 +220,8 @@ class FakeOpenAIServer(FakeLLMServer):
                 await send({"error": {"message": "model crashed", "type": "server_error", "code": 500}})
                 await response.write_eof()
                 return response
+            if reply.pace:
+                await asyncio.sleep(reply.pace)
             choices = [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]
             await send({**base, "choices": choices})
         await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})

@@ -131,8 +131,10 @@ def test_manifest_teams_builds_the_app_package(tmp_path: Path) -> None:
 
     bot_id = "00000000-0000-0000-0000-0000000000ab"
     out = tmp_path / "kairan-teams.zip"
+    pages = ["--website-url", "https://www.city.example.lg.jp/kairan", "--privacy-url",
+             "https://www.city.example.lg.jp/privacy", "--terms-url", "https://www.city.example.lg.jp/terms"]
     result = CliRunner().invoke(
-        cli, ["manifest", "teams", "--out", str(out), "--bot-id", bot_id], env={"TEAMS_APP_ID": ""}
+        cli, ["manifest", "teams", "--out", str(out), "--bot-id", bot_id, *pages], env={"TEAMS_APP_ID": ""}
     )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as archive:

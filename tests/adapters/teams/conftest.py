@@ -20,6 +20,7 @@ from adapters.teams.factory import build_teams_adapter, teams_auth_configuration
 from bot.engine import AnswerEngine, EngineSettings
 from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.llm.base import LLMProvider
+from bot.models import Digest, DigestItem
 from bot.ports import Answerer
 from bot.state.audit import AuditLog
 from bot.state.db import Database, open_database
@@ -47,6 +48,23 @@ CHANNEL = "19:8a7c6e5d4b3a2f1e0d9c8b7a6f5e4d3c@thread.tacv2"
 TEAM = "19:2b4d6f8a0c1e3a5c7e9a1b3d5f7a9c1e@thread.tacv2"
 GROUP_CHAT = "19:meeting_3f5e7a9c1b2d4f6a8c0e2b4d6f8a0c1e@thread.v2"
 ENV = {"TEAMS_APP_ID": APP_ID, "TEAMS_APP_PASSWORD": "not-used-the-token-provider-is-fake"}
+# The Microsoft 365 Agents Playground's own ids (its default configuration, payload_playground_*.json).
+PLAYGROUND_TENANT = "00000000-0000-0000-0000-0000000000001"
+PLAYGROUND_TEAM = "team-id"  # its team, whose General channel has the team's id
+
+
+SOUMU_DIGEST = Digest(
+    subscription="soumu-daily",
+    items=(
+        DigestItem(
+            title="地方自治法施行令の一部を改正する政令の施行について（通知）",
+            url="https://www.soumu.go.jp/main_content/000000001.pdf",
+            summary="行政財産の貸付けに関する規定を整備するもの。",
+            published="2025-06-02",
+            source="総務省",
+        ),
+    ),
+)
 
 
 def payload(name: str) -> dict[str, Any]:
@@ -70,6 +88,24 @@ def teams_manifest() -> Manifest:
                         {"platform": "teams", "id": CHANNEL, "name": "総務課 / 一般"},
                         {"platform": "teams", "id": AAD_TENANT, "name": "横須賀市のチャット"},
                     ],
+                },
+                {"id": "zushi", "name": "逗子市", "collections": ["laws"]},
+            ],
+        }
+    )
+
+
+def dev_manifest() -> Manifest:
+    """The development mode (no token, no credentials); the Playground's tenant is 横須賀市's."""
+    return Manifest.model_validate(
+        {
+            "platforms": {"teams": {"dev_anonymous": True}},
+            "tenants": [
+                {
+                    "id": "yokosuka",
+                    "name": "横須賀市",
+                    "collections": ["laws"],
+                    "channels": [{"platform": "teams", "id": PLAYGROUND_TENANT, "name": "Agents Playground"}],
                 },
                 {"id": "zushi", "name": "逗子市", "collections": ["laws"]},
             ],
@@ -124,13 +160,16 @@ class Teams:
         redeliver_interval: float = 30.0,
         inflight: InFlight | None = None,
         resume_interval: float = 60.0,
+        dev: bool = False,
         **settings: Any,
     ) -> TeamsAdapter:
         """The factory's adapter, started, on a lifecycle like the factory's: ``outbox`` replaces its
         outbox (``queue_failures=False``: none, refused answers are only logged), ``inflight`` its
         questions in flight (e.g. a short ``stale_after``); ``settings`` replace fields of its
-        TeamsSettings."""
-        manifest = teams_manifest()
+        TeamsSettings. ``dev``: the development mode, with no secret in the environment and the
+        factory's own (anonymous) token providers."""
+        manifest = dev_manifest() if dev else teams_manifest()
+        environ = {} if dev else ENV
         lifecycle = Lifecycle(
             answerer=engine,
             ledger=EventLedger(self.db),
@@ -140,9 +179,9 @@ class Teams:
         )
         adapter = build_teams_adapter(
             platform_runtime(
-                manifest, self.db, engine, environ=ENV, audit=AuditLog(self.db), lifecycle=lifecycle
+                manifest, self.db, engine, environ=environ, audit=AuditLog(self.db), lifecycle=lifecycle
             ),
-            connections=fake_connections(teams_auth_configuration(manifest, ENV)),
+            connections=None if dev else fake_connections(teams_auth_configuration(manifest, ENV)),
             **settings,
         )
         assert adapter is not None

@@ -15,6 +15,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from microsoft_agents.hosting.core.authorization import AuthenticationConstants
 from adapters.teams import render
 from bot import wording
 from bot.engine import AnswerEngine
-from bot.models import Answer, ConversationRef, Digest, DigestItem, IncomingMessage
+from bot.models import Answer, Citation, ConversationRef, Digest, IncomingMessage
 from bot.state.audit import AuditLog
 from bot.state.feedback import FeedbackStore
 from knowledge.search import Searcher
@@ -32,6 +33,7 @@ from tests.adapters.teams.conftest import (
     APP_ID,
     CHANNEL,
     GROUP_CHAT,
+    SOUMU_DIGEST,
     TEAM,
     Teams,
     real_engine,
@@ -74,9 +76,11 @@ class Recording:
 
 
 def message_entity(posted: Posted) -> dict[str, Any]:
-    [entity] = [
-        e for e in posted.activity.get("entities", []) if e.get("type") == "https://schema.org/Message"
-    ]
+    return message_entity_of(posted.activity)
+
+
+def message_entity_of(activity: dict[str, Any]) -> dict[str, Any]:
+    [entity] = [e for e in activity.get("entities", []) if e.get("type") == "https://schema.org/Message"]
     return entity
 
 
@@ -248,6 +252,29 @@ async def test_feedback_invoke_is_stored_against_the_answers_audit_record(
     assert status == 404  # a message kairan never posted
 
 
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"replyToId": None}, "no replyToId"),  # as the Agents Playground sends it
+        ({"value": {"actionName": "feedback", "actionValue": {"reaction": "meh"}}}, "not like/dislike"),
+    ],
+)
+async def test_a_feedback_invoke_kairan_cannot_read_is_answered_400_not_501(
+    teams: Teams, kb_searcher: Searcher, caplog: pytest.LogCaptureFixture, change: dict[str, Any], why: str
+) -> None:
+    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    body = teams.activity("feedback_invoke")
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    with caplog.at_level(logging.WARNING):
+        status, answer = await teams.post(adapter, body)
+
+    assert status == 400, why  # the SDK's 501 would say "not implemented"; the request is what is wrong
+    assert answer == {}
+    assert teams.connector.posted == []  # no apology or exception text in the chat either
+    assert "feedback" in caplog.text and "Teams turn failed" not in caplog.text
+
+
 # --- personal chat: streaming ----------------------------------------------------------------
 
 
@@ -375,19 +402,7 @@ async def test_proactive_digest_to_a_stored_reference_after_a_restart(
     await first.stop()
 
     second = await teams.start_adapter(real_engine(kb_searcher, teams.db))  # same database, new process
-    digest = Digest(
-        subscription="soumu-daily",
-        items=(
-            DigestItem(
-                title="地方自治法施行令の一部を改正する政令の施行について（通知）",
-                url="https://www.soumu.go.jp/main_content/000000001.pdf",
-                summary="行政財産の貸付けに関する規定を整備するもの。",
-                published="2025-06-02",
-                source="総務省",
-            ),
-        ),
-    )
-    await second.send(ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM), digest)
+    await second.send(ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM), SOUMU_DIGEST)
 
     [post] = teams.connector.posted
     assert (post.conversation_id, post.reply_to_id) == (TEAM, None)  # a new post in the channel
@@ -415,6 +430,33 @@ async def test_proactive_answer_into_a_channel_thread_links_feedback(
     [post] = teams.connector.posted
     assert post.conversation_id == f"{TEAM};messageid=1748900000000"
     assert adapter.conversations.audit_id_for(TEAM, post.id) == answer.audit_id
+
+
+async def test_a_digest_or_answer_with_more_than_ten_sources_is_taken_whole(
+    teams: Teams, kb_searcher: Searcher
+) -> None:
+    adapter = await teams.start_adapter(real_engine(kb_searcher, teams.db))
+    await teams.post(adapter, teams.activity("members_added"))
+    ref = ConversationRef(platform="teams", tenant="yokosuka", channel=TEAM)
+    [item] = SOUMU_DIGEST.items
+    twelve = range(1, 13)
+    items = tuple(replace(item, title=f"{item.title}（その{n}）", url=f"{item.url}?n={n}") for n in twelve)
+    law = "https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_"
+    cited = tuple(
+        Citation(n, "322AC0000000067", f"{230 + n}", f"地方自治法 第{230 + n}条", f"{law}{230 + n}", "", True)
+        for n in twelve
+    )
+    answer = Answer(text="".join(f"規定{n}[{n}]。" for n in twelve), citations=cited, abstained=False)
+
+    await adapter.send(ref, Digest(subscription="soumu-daily", items=items))
+    await adapter.send(ref, answer)
+
+    assert teams.connector.invalid == []  # the Playground's rule: at most 10 citations
+    digest, posted = teams.connector.of_type("message")
+    for activity, links in ((digest.activity, f"{item.url}?n="), (posted.activity, law)):
+        assert len(message_entity_of(activity)["citation"]) == render.MAX_CITATIONS
+        for more in ("11", "12") if activity is digest.activity else ("241", "242"):
+            assert f"{links}{more}" in activity["text"]  # the sources past the 10th, with their links
 
 
 async def test_proactive_send_without_a_reference_is_an_error(teams: Teams, kb_searcher: Searcher) -> None:

@@ -214,6 +214,48 @@ def test_digest_activity_cites_each_item() -> None:
     assert render.digest_activity(Digest("soumu", ()))["text"] == "新着の通知はありません。"
 
 
+def test_more_than_ten_sources_keep_ten_claims_and_list_the_others_under_the_answer() -> None:
+    # The Agents Playground refuses a message with more than 10 citations (Teams itself, 20).
+    sources = [citation(n, f"{230 + n}", f"地方自治法 第{230 + n}条", f"引用{n}") for n in range(1, 13)]
+    sources[11] = citation(12, "242", "地方自治法 第242条", "引用12", verified=False)
+    answer = Answer(
+        text="".join(f"規定{n}があります[{n}]。" for n in range(1, 13)),
+        citations=tuple(sources),
+        abstained=False,
+        usage=LLM,
+    )
+    activity = render.answer_activity(answer)
+
+    claims = activity["entities"][0]["citation"]
+    assert [c["position"] for c in claims] == list(range(1, 11)) == list(range(1, render.MAX_CITATIONS + 1))
+    assert [c["appearance"]["name"] for c in claims][-1] == "地方自治法 第240条"
+    text = activity["text"]
+    assert text.startswith("規定1があります[1]。") and "規定12があります[12]。" in text  # every marker kept
+    assert text.endswith(
+        "出典（続き）\n\n"
+        "[11] 地方自治法 第241条 https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_241\n\n"
+        "[12] 地方自治法 第242条（引用未確認） https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_242"
+    )
+
+
+def test_a_digest_of_more_than_ten_items_shows_every_item_and_cites_ten() -> None:
+    items = tuple(
+        DigestItem(f"通知{n}", f"https://www.soumu.go.jp/{n}.pdf", "", "2025-06-02", "総務省")
+        for n in range(1, 13)
+    )
+    activity = render.digest_activity(Digest("soumu", items))
+
+    lines = activity["text"].split("\n\n")
+    assert lines[0] == "新着の通知（12件）" and len(lines) == 13
+    assert lines[10] == "10. 通知10（総務省、2025-06-02）[10]"
+    assert lines[11:] == [
+        "11. 通知11（総務省、2025-06-02） https://www.soumu.go.jp/11.pdf",
+        "12. 通知12（総務省、2025-06-02） https://www.soumu.go.jp/12.pdf",
+    ]
+    claims = activity["entities"][0]["citation"]
+    assert [c["position"] for c in claims] == list(range(1, 11))
+
+
 # --- routing -----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Conformance runs against the chat platforms' own clients (``make conformance``)."""
