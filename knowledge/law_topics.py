@@ -145,7 +145,13 @@ def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) 
 
 
 def _held(law: str, titles: list[str]) -> bool:
-    return any(law == title or law in title for title in titles)
+    """Whether the knowledge base holds ``law``: its own text, or a 通達 interpreting it.
+
+    Only the title itself counts, or the title followed by a circular's name (消費税法基本通達):
+    国民健康保険法 does not hold 健康保険法, an implementing order alone (借地借家法施行令) does not
+    hold its law, and 「地方税法等改正法…に関する法律」 is another law.
+    """
+    return any(title == law or (title.startswith(law) and "通達" in title[len(law) :]) for title in titles)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,23 @@ def test_a_topic_is_held_when_any_of_its_laws_or_a_document_named_after_it_is() 
     assert laws_not_held(CATALOGUE.mentions("年末調整の時期"), held) == []
 
 
+def test_a_law_is_held_by_its_own_title_or_a_circular_on_it_not_by_a_longer_name() -> None:
+    catalogue = TopicCatalogue(
+        [
+            CatalogueEntry("健康保険法", ("協会けんぽ",)),
+            CatalogueEntry("借地借家法", ("借地権",)),
+            CatalogueEntry("地方税法", ("住民税",)),
+            CatalogueEntry("消費税法", ("免税事業者",)),
+        ]
+    )
+    held = ["国民健康保険法", "借地借家法施行令", "地方税法等改正法及び従前に関する法律", "消費税法基本通達"]
+    assert laws_not_held(catalogue.mentions("協会けんぽの扶養"), held) == ["健康保険法"]
+    assert laws_not_held(catalogue.mentions("借地権の存続期間"), held) == ["借地借家法"]
+    assert laws_not_held(catalogue.mentions("住民税の申告"), held) == ["地方税法"]
+    assert laws_not_held(catalogue.mentions("免税事業者の判定"), held) == []
+    assert laws_not_held(catalogue.mentions("住民税の申告"), [*held, "地方税法"]) == []
+
+
 def test_the_index_tells_a_foreign_law_from_a_held_one() -> None:
     index = CatalogueIndex(CATALOGUE, segmenter=Segmenter(), held_titles=["介護保険法"])
     segmenter = Segmenter()
