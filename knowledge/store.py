@@ -47,6 +47,9 @@ BODY_TERMS = "body_terms"
 CAPTION_TERMS = "caption_terms"
 CONTEXT_TERMS = "context_terms"
 FTS_COLUMNS = (BODY_TERMS, CAPTION_TERMS, CONTEXT_TERMS)
+# B-tree indexes: rows by id, and one document's rows (the provisions delegated to a cited article are
+# found by scanning its 施行令 alone, 17 ms instead of 3 s over a million articles).
+SCALAR_COLUMNS = ("chunk_id", "doc_id")
 _SCAN_BATCH = 8_192
 
 
@@ -338,7 +341,7 @@ class KnowledgeStore:
         return len(rows), len(stale)
 
     def ensure_indexes(self) -> None:
-        """Create the FTS indexes once; later calls fold new rows into them incrementally."""
+        """Create the FTS and scalar indexes once; later calls fold new rows into them incrementally."""
         chunks = self.chunks
         if chunks is None:
             return
@@ -346,8 +349,9 @@ class KnowledgeStore:
         for column in FTS_COLUMNS:
             if column not in existing:
                 chunks.create_index(column, config=_fts_config())
-        if "chunk_id" not in existing:
-            chunks.create_index("chunk_id", config=BTree())
+        for column in SCALAR_COLUMNS:
+            if column not in existing:
+                chunks.create_index(column, config=BTree())
         chunks.optimize()
         stats = TermStats.from_term_strings(self._term_rows())
         try:
@@ -357,14 +361,18 @@ class KnowledgeStore:
         self._term_stats = None
 
     def indexes_current(self) -> bool:
-        """Whether the FTS indexes cover every row and the term statistics count every chunk.
+        """Whether every index exists, the FTS indexes cover every row and the term statistics count
+        every chunk.
 
-        False after a run that committed batches but was stopped before ``ensure_indexes``.
+        False after a run that committed batches but was stopped before ``ensure_indexes``, and for a
+        store from a release without one of the scalar indexes (the next ingest adds it).
         """
         chunks = self.chunks
         if chunks is None:
             return True
         names = {idx.columns[0]: idx.name for idx in chunks.list_indices()}
+        if any(column not in names for column in SCALAR_COLUMNS):
+            return False
         for column in FTS_COLUMNS:
             stats = chunks.index_stats(names[column]) if column in names else None
             if stats is None or stats.num_unindexed_rows > 0:

@@ -195,3 +195,18 @@ def test_a_run_stopped_before_the_index_build_is_indexed_by_the_next_run(tmp_pat
     assert again.unchanged == [str(GYOSEI_HTML)] and again.documents_written == 0
     assert store.indexes_current()
     assert store.term_stats().doc_count == store.chunks.count_rows() == len(write.chunks)
+
+
+def test_a_store_without_the_document_index_gets_it_from_the_next_ingest(tmp_path: Path) -> None:
+    store = KnowledgeStore(tmp_path / "data")
+    items, _ = discover([GYOSEI_XML], collection="laws")
+    Ingestor(store=store, workers=1).ingest(items)
+    indexed = {idx.columns[0] for idx in store.chunks.list_indices()}
+    assert {"chunk_id", "doc_id"} <= indexed
+    # A store written by a release that indexed chunk ids only.
+    store.chunks.drop_index(next(i.name for i in store.chunks.list_indices() if i.columns[0] == "doc_id"))
+    assert not store.indexes_current()
+    again = Ingestor(store=store, workers=1).ingest(items)
+    assert again.documents_written == 0
+    assert "doc_id" in {idx.columns[0] for idx in store.chunks.list_indices()}
+    assert store.indexes_current()
