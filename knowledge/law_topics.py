@@ -81,13 +81,19 @@ class TopicCatalogue:
             entries.append(CatalogueEntry(item["law"], tuple(item["topics"]), tuple(item.get("asks", []))))
         return cls(entries)
 
-    def mentions(self, question: str) -> list[TopicMention]:
-        """Topics the question names, longest match first, never two overlapping (each topic once)."""
+    def mentions(self, question: str, *, words: frozenset[int] | None = None) -> list[TopicMention]:
+        """Topics the question names, longest match first, never two overlapping (each topic once).
+
+        With ``words`` (the question's word boundaries, ``Segmenter.boundaries``) a topic counts only
+        as whole words: 「がけ」 is not named by 「住民がけがをした」, nor 「わな」 by 「払わない」.
+        """
         text = normalize(question)
         spans: list[tuple[int, int, str, tuple[str, ...]]] = []
         for start, ch in enumerate(text):
+            if words is not None and start not in words:
+                continue
             for topic, laws in self._by_first.get(ch, ()):
-                if text.startswith(topic, start):
+                if text.startswith(topic, start) and (words is None or start + len(topic) in words):
                     spans.append((start, start + len(topic), topic, laws))
         taken = [False] * len(text)
         found: dict[str, TopicMention] = {}
@@ -184,7 +190,7 @@ class StoreTopicJudge:
             self._ids = dict(self._store.law_titles())
             self._titles = list(self._ids)
             self._index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=self._titles)
-        mentions = self._catalogue.mentions(question)
+        mentions = self._catalogue.mentions(question, words=self._segmenter.boundaries(question))
         held_topics = [m for m in mentions if not laws_not_held([m], self._titles)]
         mentioned = () if held_topics else tuple(laws_not_held(mentions, self._titles))
         held_docs = tuple(

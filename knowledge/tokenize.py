@@ -188,6 +188,22 @@ class Segmenter:
                         out.append((sub, sub_pos == "名詞"))
         return tuple(out)
 
+    def boundaries(self, text: str) -> frozenset[int]:
+        """Offsets in ``normalize(text)`` where a word begins or ends (Sudachi's shortest units).
+
+        Lets a phrase match be held to whole words: 「がけ」 is not in 「住民がけがをした」.
+        """
+        cuts: set[int] = set()
+        tokenizer = self._tokenizer()
+        offset = 0
+        for piece in _pieces(normalize(text)):
+            for morpheme in tokenizer.tokenize(piece):
+                cuts.update((offset + morpheme.begin(), offset + morpheme.end()))
+                for part in morpheme.split(SplitMode.A):  # empty for a unit Sudachi cannot split
+                    cuts.update((offset + part.begin(), offset + part.end()))
+            offset += len(piece)
+        return frozenset(cuts)
+
     def terms(self, text: str) -> list[str]:
         """Search terms of ``text`` in order (duplicates kept)."""
         return [term for term, _ in self.analyze(text)]

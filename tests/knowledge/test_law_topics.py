@@ -62,6 +62,22 @@ def test_a_law_is_held_by_its_own_title_or_a_circular_on_it_not_by_a_longer_name
     assert laws_not_held(catalogue.mentions("住民税の申告"), [*held, "地方税法"]) == []
 
 
+def test_a_topic_is_named_only_as_whole_words() -> None:
+    catalogue = TopicCatalogue(
+        [
+            CatalogueEntry("道路法", ("市道", "がけ")),
+            CatalogueEntry("鳥獣の保護及び管理並びに狩猟の適正化に関する法律", ("わな",)),
+        ]
+    )
+    segmenter = Segmenter()
+    question = "市道の穴で住民がけがをした。治療費を払わないと言われた"
+    assert {m.topic for m in catalogue.mentions(question)} == {"市道", "がけ", "わな"}
+    words = segmenter.boundaries(question)
+    assert [m.topic for m in catalogue.mentions(question, words=words)] == ["市道"]
+    trap = "イノシシのわなを仕掛けたい"
+    assert [m.topic for m in catalogue.mentions(trap, words=segmenter.boundaries(trap))] == ["わな"]
+
+
 def test_the_index_tells_a_foreign_law_from_a_held_one() -> None:
     index = CatalogueIndex(CATALOGUE, segmenter=Segmenter(), held_titles=["介護保険法"])
     segmenter = Segmenter()
