@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -46,16 +46,22 @@ class MemoryFullText:
             self._postings[term] = (at, idf * counts * (K1 + 1) / (counts + norm[at]))
 
     def top(
-        self, terms: Sequence[str], limit: int, allowed: npt.NDArray[np.bool_] | None = None
+        self,
+        terms: Sequence[str],
+        limit: int,
+        allowed: npt.NDArray[np.bool_] | None = None,
+        boosts: Mapping[str, float] | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``limit`` (document index, score) pairs for the query terms, best first;
-        documents sharing no term, or outside ``allowed``, are left out."""
-        found = [self._postings[t] for t in dict.fromkeys(terms) if t in self._postings]
+        documents sharing no term, or outside ``allowed``, are left out. A term's score is
+        multiplied by its boost (default 1), as LanceDB boosts the clauses of a boolean query."""
+        boosts = boosts or {}
+        found = [(self._postings[t], boosts.get(t, 1.0)) for t in dict.fromkeys(terms) if t in self._postings]
         if not found or limit <= 0:
             return []
         scores = np.bincount(
-            np.concatenate([at for at, _ in found]),
-            weights=np.concatenate([w for _, w in found]),
+            np.concatenate([at for (at, _), _ in found]),
+            weights=np.concatenate([w * boost for (_, w), boost in found]),
             minlength=self.size,
         )
         if allowed is not None:

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, TypeVar
 
 import lancedb
 import numpy as np
 import numpy.typing as npt
 from lancedb.expr import col, lit
+from lancedb.query import MatchQuery
 
 from knowledge.filters import FieldFilter
 from knowledge.memory_index import MemoryFullText
@@ -84,6 +87,34 @@ def run_queries(*queries: PendingQuery) -> list[Rows]:
     return [q.finish(next(fetched)) if q.coro is not None else (q.done or []) for q in queries]
 
 
+def term_query(groups: Sequence[tuple[Sequence[str], float]], column: str) -> MatchQuery:
+    """One full-text query over ``column`` in which each group's terms count with its weight.
+
+    LanceDB sums BM25 over the query's terms and counts a repeated term again, so the weights
+    are written as repetitions (a rational approximation, denominator at most 4) under the
+    query's boost: weights 1 and 2/3 are ``a a a b b`` with boost 1/3. A single query keeps
+    LanceDB's WAND pruning; a boolean query of weighted clauses scores the same but took p95
+    254 ms against 15 ms at a million articles. ``MemoryRows.top`` reads repetitions and boost
+    the same way.
+    """
+    fractions = [(terms, Fraction(weight).limit_denominator(4)) for terms, weight in groups if terms]
+    if not fractions:
+        return MatchQuery("", column)  # type: ignore[call-arg]  # mypy misses Field(kw_only=True)
+    scale = math.lcm(*(f.denominator for _, f in fractions))
+    words = [t for terms, f in fractions for _ in range(int(f * scale)) for t in terms]
+    return MatchQuery(" ".join(words), column, boost=1 / scale)  # type: ignore[call-arg]
+
+
+def _weighted_terms(query: MatchQuery) -> tuple[str, list[str], dict[str, float]]:
+    """(column, terms, weight per term) of a query built by ``term_query``: each occurrence of a
+    term counts the query's boost, as in LanceDB."""
+    terms = query.query.split()
+    weights: dict[str, float] = {}
+    for term in terms:
+        weights[term] = weights.get(term, 0.0) + query.boost
+    return query.column, terms, weights
+
+
 class MemoryRows:
     """Rows held in memory in a fixed order, with full-text indexes over their term columns (built
     on first use) and per-field value arrays for filters: queries answered without LanceDB."""
@@ -95,15 +126,14 @@ class MemoryRows:
         self._masks: dict[FieldFilter, npt.NDArray[np.bool_]] = {}
         self._lock = threading.Lock()
 
-    def top(
-        self, query: Any, columns: Sequence[str], *, where: FieldFilter | None, limit: int
-    ) -> Rows:
-        index = self._index(query.column)
+    def top(self, query: Any, columns: Sequence[str], *, where: FieldFilter | None, limit: int) -> Rows:
+        column, terms, boosts = _weighted_terms(query)
+        index = self._index(column)
         allowed = self._mask(where) if where is not None else None
         wanted = [c for c in columns if c != "_score"]
         return [
             {**{c: self.rows[n][c] for c in wanted}, "_score": score}
-            for n, score in index.top(query.query.split(), limit, allowed)
+            for n, score in index.top(terms, limit, allowed, boosts)
         ]
 
     def _index(self, column: str) -> MemoryFullText:

@@ -18,7 +18,7 @@ from lancedb.query import MatchQuery
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
-from knowledge.reader import run_queries
+from knowledge.reader import run_queries, term_query
 from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
@@ -30,7 +30,7 @@ from knowledge.store import (
 )
 from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
-from knowledge.tokenize import Segmenter, normalize
+from knowledge.tokenize import Segmenter, compound_parts, normalize
 
 if TYPE_CHECKING:
     from knowledge.glossary import Expansion, Glossary
@@ -170,10 +170,6 @@ def _weight_in(weights: dict[str, float], terms: frozenset[str]) -> float:
     if len(terms) < len(weights):
         return sum(weights.get(t, 0.0) for t in terms)
     return sum(w for t, w in weights.items() if t in terms)
-
-
-def _match(text: str, column: str) -> MatchQuery:
-    return MatchQuery(text, column)  # type: ignore[call-arg]  # mypy misses Field(kw_only=True)
 
 
 def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
@@ -355,7 +351,8 @@ class Searcher:
             for order_id in orders.get(row["title"], ()):
                 mention = re.compile("法" + re.escape(row["label"]) + _NOT_LONGER)
                 rows = [
-                    r for r in reader.rows_containing(order_id, "法" + row["label"])
+                    r
+                    for r in reader.rows_containing(order_id, "法" + row["label"])
                     if r["part"] == "main" and mention.search(r["text"]) and scope.allows(r)
                 ]
                 if ref.paragraph:
@@ -462,7 +459,8 @@ class Searcher:
         s = self.settings
         best = max(topic.held_scores.values(), default=0.0)
         routed = [
-            doc for doc, score in topic.held_scores.items()
+            doc
+            for doc, score in topic.held_scores.items()
             if best >= s.route_min and score >= s.route_share * best
         ]
         return tuple(dict.fromkeys([*topic.held_docs, *routed]))
@@ -521,10 +519,19 @@ class Searcher:
         extra = [t for t in dict.fromkeys(t for e in expansions for t in e.terms) if t not in terms]
         weights = {t: stats.idf(t) for t in terms}
         weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})
+        parts = compound_parts([*terms, *extra])
         return _LexicalQuery(
-            body=_match(" ".join(self._selective(terms) + self._selective(extra)), BODY_TERMS),
-            phrases=_match(" ".join(terms + extra), PHRASE_TERMS),
+            body=self._match(self._selective(terms) + self._selective(extra), parts, BODY_TERMS),
+            phrases=self._match(terms + extra, parts, PHRASE_TERMS),
             weights=weights,
+        )
+
+    def _match(self, terms: list[str], parts: frozenset[str], column: str) -> MatchQuery:
+        """The query for ``terms``; a compound's parts (有権 and 者 beside 有権者) count
+        ``compound_part_weight``, so one compound does not outweigh two plain words."""
+        whole = [t for t in terms if t not in parts]
+        return term_query(
+            [(whole, 1.0), ([t for t in terms if t in parts], self.settings.compound_part_weight)], column
         )
 
     def _selective(self, terms: list[str]) -> list[str]:

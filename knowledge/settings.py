@@ -23,18 +23,18 @@ class SufficiencyWeights:
     the ranking.
     """
 
-    bias: float = -9.85
-    coverage: float = -0.17  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 1.17  # … in the best hit alone
-    phrase_coverage: float = 2.27  # … in the best hit's best phrasing line
-    body: float = -1.13  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 3.42  # log(1 + best phrasing-line score)
-    key: float = 0.19  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.62  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.06  # the question names a topic of a law the base does not hold
-    foreign: float = -1.55  # log(1 + how well a law not held explains the question)
-    own_topic: float = 2.29  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.0  # how much better the law not held explains it than anything held
+    bias: float = -10.23
+    coverage: float = -0.72  # idf share of the question in the best 3 hits (text + phrasings)
+    coverage_top: float = 1.51  # … in the best hit alone
+    phrase_coverage: float = 2.44  # … in the best hit's best phrasing line
+    body: float = -1.23  # log(1 + best body score): long statute text matching by chance counts against
+    phrase: float = 3.57  # log(1 + best phrasing-line score)
+    key: float = 0.34  # the question's rarest known noun occurs in the best hits
+    agreement: float = 0.71  # the best hit ranks high on its text and its phrasings alike
+    mentioned: float = -1.18  # the question names a topic of a law the base does not hold
+    foreign: float = -1.66  # log(1 + how well a law not held explains the question)
+    own_topic: float = 2.69  # log(1 + how well a held law's catalogue lines match)
+    foreign_margin: float = -1.68  # how much better the law not held explains it than anything held
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ class SearchSettings:
     route_min: float = 10.0
     route_share: float = 0.9
     phrase_candidates: int = 60  # phrasing lines read per question
+    # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this
+    # much in both full-text queries, so one compound does not outweigh two plain words (1 = as much;
+    # written as repeated terms, so a fraction with a denominator of at most 4).
+    compound_part_weight: float = 3 / 4
     drop_question_words: bool = True  # 何 / いつ / どんな … are not searched
     # Sufficiency (knowledge/sufficiency.py): a question naming a law the knowledge base lacks is
     # insufficient; otherwise a calibrated score over the evidence decides.
@@ -80,18 +84,18 @@ class SearchSettings:
     # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
     # switched off (``benchmarks/sufficiency.py --text-only``).
     text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(
-        bias=-3.36,
-        coverage=-0.69,
-        coverage_top=1.93,
+        bias=-3.92,
+        coverage=-1.04,
+        coverage_top=2.19,
         phrase_coverage=0.0,
-        body=-0.06,
+        body=0.1,
         phrase=0.0,
-        key=0.23,
+        key=0.14,
         agreement=0.0,
-        mentioned=-0.83,
-        foreign=-0.75,
-        own_topic=2.14,
-        foreign_margin=-0.39,
+        mentioned=-1.11,
+        foreign=-1.17,
+        own_topic=2.7,
+        foreign_margin=-0.12,
     )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings

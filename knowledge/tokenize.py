@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +218,11 @@ class Segmenter:
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""
         return " ".join(self.terms(text))
+
+
+def compound_parts(terms: Sequence[str]) -> frozenset[str]:
+    """The terms that are part of a longer term in the same list (有権 and 者 beside 有権者)."""
+    return frozenset(t for t in terms if any(t != other and t in other for other in terms))
 
 
 def _clean(term: str) -> str:

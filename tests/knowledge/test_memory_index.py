@@ -12,7 +12,7 @@ from kairan.wiring import open_searcher
 from knowledge.evaluation import load_dataset
 from knowledge.filters import FieldFilter
 from knowledge.memory_index import MemoryFullText
-from knowledge.reader import ChunkReader, PhrasingReader, run_queries
+from knowledge.reader import ChunkReader, PhrasingReader, run_queries, term_query
 from knowledge.search import _RANKING_FIELDS
 from knowledge.store import CHUNKS, PHRASINGS, KnowledgeStore
 from tests.conftest import DEV_SET
@@ -49,6 +49,23 @@ def test_scores_are_okapi_bm25_with_lancedb_constants() -> None:
     assert index.top(["道路"], 0) == []
 
 
+def test_a_boost_multiplies_its_terms_score() -> None:
+    index = MemoryFullText(DOCS)
+    query = ["占用", "道路"]
+    boosted = dict(index.top(query, 10, boosts={"道路": 0.5}))
+    for n, doc in enumerate(DOCS):
+        expected = okapi(["占用"], doc) + 0.5 * okapi(["道路"], doc)
+        assert boosted.get(n, 0.0) == pytest.approx(expected)
+
+
+def test_weighted_terms_are_written_as_repetitions_under_one_boost() -> None:
+    query = term_query([(["有権者", "字"], 1.0), (["有権", "者"], 2 / 3)], "terms")
+    assert query.query.split() == ["有権者", "字"] * 3 + ["有権", "者"] * 2
+    assert query.boost == pytest.approx(1 / 3)
+    plain = term_query([(["字"], 1.0), ([], 2 / 3)], "terms")
+    assert (plain.query, plain.boost) == ("字", 1.0)
+
+
 @pytest.fixture(scope="module")
 def questions() -> list[str]:
     return [item.question for item in load_dataset(DEV_SET)]
@@ -73,8 +90,10 @@ def test_the_chunk_index_in_memory_matches_lancedb(corpus_data_dir: Path, questi
             # the same articles, tied scores aside
             assert {r["chunk_id"] for r in mine[:40]} <= {r["chunk_id"] for r in theirs}
             if where is not None:
-                assert all(r["kind"] in ("law", "cabinet_order") for r in in_memory.rows(
-                    [r["chunk_id"] for r in mine]).values())
+                assert all(
+                    r["kind"] in ("law", "cabinet_order")
+                    for r in in_memory.rows([r["chunk_id"] for r in mine]).values()
+                )
 
 
 def test_the_phrasing_index_in_memory_matches_lancedb(corpus_data_dir: Path, questions: list[str]) -> None:

@@ -1,0 +1,20 @@
+"""Segmentation helpers: compound parts in a query, and word boundaries of a text."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from knowledge.tokenize import Segmenter, compound_parts, normalize
+
+
+def test_compound_parts_are_the_terms_inside_a_longer_one() -> None:
+    assert compound_parts(["有権者", "有権", "者", "字", "書く"]) == {"有権", "者"}
+    assert compound_parts(["字"]) == frozenset()
+
+
+def test_boundaries_cut_the_normalised_text_into_its_shortest_words() -> None:
+    text = "ＮＰＯが学童保育を始めた"
+    cuts = sorted(Segmenter().boundaries(text))
+    words = [normalize(text)[a:b] for a, b in pairwise(cuts)]
+    assert words[:4] == ["NPO", "が", "学童", "保育"]
+    assert cuts[0] == 0 and cuts[-1] == len(normalize(text))
