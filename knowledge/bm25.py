@@ -11,27 +11,34 @@ class SmallBM25:
     """Okapi BM25 (k1 = 1.2, b = 0.75, the idf LanceDB uses) over already segmented documents."""
 
     def __init__(self, documents: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75) -> None:
-        self._k1, self._b = k1, b
-        self._tf = [Counter(d) for d in documents]
-        self._length = [len(d) for d in documents]
-        self._average = sum(self._length) / len(documents) if documents else 1.0
-        self._postings: dict[str, list[int]] = {}
-        for i, counts in enumerate(self._tf):
+        tf = [Counter(d) for d in documents]
+        lengths = [len(d) for d in documents]
+        average = sum(lengths) / len(documents) if documents else 1.0
+        holders: dict[str, list[int]] = {}
+        for i, counts in enumerate(tf):
             for term in counts:
-                self._postings.setdefault(term, []).append(i)
+                holders.setdefault(term, []).append(i)
         self._n = len(documents)
+        self._df = {term: len(docs) for term, docs in holders.items()}
+        # Each posting's score is fixed once the documents are: worked out here, summed per query.
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for term, docs in holders.items():
+            idf = self.idf(term)
+            weighted = []
+            for i in docs:
+                f = tf[i][term]
+                norm = k1 * (1 - b + b * lengths[i] / average)
+                weighted.append((i, idf * f * (k1 + 1) / (f + norm)))
+            self._postings[term] = weighted
 
     def idf(self, term: str) -> float:
-        n = len(self._postings.get(term, ()))
+        n = self._df.get(term, 0)
         return math.log(1 + (self._n - n + 0.5) / (n + 0.5))
 
     def scores(self, terms: Sequence[str]) -> dict[int, float]:
         """Document index → score, for the documents sharing a term with ``terms``."""
         out: dict[int, float] = {}
         for term in dict.fromkeys(terms):
-            idf = self.idf(term)
-            for i in self._postings.get(term, ()):
-                f = self._tf[i][term]
-                norm = self._k1 * (1 - self._b + self._b * self._length[i] / self._average)
-                out[i] = out.get(i, 0.0) + idf * f * (self._k1 + 1) / (f + norm)
+            for i, score in self._postings.get(term, ()):
+                out[i] = out.get(i, 0.0) + score
         return out

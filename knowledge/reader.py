@@ -124,6 +124,7 @@ class MemoryRows:
         self._indexes: dict[str, MemoryFullText] = {}
         self._fields: dict[str, npt.NDArray[Any]] = {}
         self._masks: dict[FieldFilter, npt.NDArray[np.bool_]] = {}
+        self._by_document: dict[str, list[dict[str, Any]]] | None = None
         self._lock = threading.Lock()
 
     def top(self, query: Any, columns: Sequence[str], *, where: FieldFilter | None, limit: int) -> Rows:
@@ -131,10 +132,24 @@ class MemoryRows:
         index = self._index(column)
         allowed = self._mask(where) if where is not None else None
         wanted = [c for c in columns if c != "_score"]
-        return [
-            {**{c: self.rows[n][c] for c in wanted}, "_score": score}
-            for n, score in index.top(terms, limit, allowed, boosts)
-        ]
+        rows = self.rows
+        found: Rows = []
+        for n, score in index.top(terms, limit, allowed, boosts):
+            row = rows[n]
+            picked = {c: row[c] for c in wanted}
+            picked["_score"] = score
+            found.append(picked)
+        return found
+
+    def of_document(self, doc_id: str) -> list[dict[str, Any]]:
+        """One document's rows (grouped on first use: a cited article's 施行令 is read this way)."""
+        with self._lock:
+            if self._by_document is None:
+                grouped: dict[str, list[dict[str, Any]]] = {}
+                for row in self.rows:
+                    grouped.setdefault(row["doc_id"], []).append(row)
+                self._by_document = grouped
+            return self._by_document.get(doc_id, [])
 
     def _index(self, column: str) -> MemoryFullText:
         with self._lock:
@@ -231,9 +246,8 @@ class ChunkReader:
         """Whole rows of one document whose text contains ``needle`` (in document order)."""
         if self._whole is None:
             self._fill()
-        if self._whole:
-            with self._lock:
-                found = [r for r in self._cache.values() if r["doc_id"] == doc_id and needle in r["text"]]
+        if self._whole and self._memory is not None:
+            found = [r for r in self._memory.of_document(doc_id) if needle in r["text"]]
         else:
             where = col("doc_id").eq(lit(doc_id)) & col("text").contains(lit(needle))
             query = self._table.query().where(where)
