@@ -40,6 +40,7 @@ PLAIN = replace(
     context_boost=0.0,
     part_weights=(),
     drop_question_words=False,
+    compound_part_weight=1.0,
     phrasing_weight=0.0,
     topic_boost=0.0,
     route_min=float("inf"),
@@ -62,6 +63,7 @@ VARIANTS = [
     Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
     Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),
+    Variant("- compound parts at 3/4 (parts count fully)", replace(FULL, compound_part_weight=1.0)),
     Variant("plain Sudachi BM25 (body only)", PLAIN, glossary=False, catalogue=False),
     Variant(
         "+ phrasings",
@@ -70,7 +72,7 @@ VARIANTS = [
         catalogue=False,
     ),
     Variant(
-        "+ fields, weights, question words",
+        "+ fields, weights, question words, compound parts",
         replace(FULL, topic_boost=0.0, route_min=float("inf")),
         glossary=False,
         catalogue=False,
