@@ -35,13 +35,13 @@ import resource
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
@@ -173,7 +173,7 @@ def posted_items(blocks: Sequence[dict[str, Any]]) -> tuple[list[str], int]:
 
 @dataclass
 class Phases:
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: Counter[str] = field(default_factory=Counter)
 
     def add(self, phase: str, started: float) -> None:
@@ -209,7 +209,7 @@ def instrument(runner: Any, adapter: Any, phases: Phases, feed_url: str) -> None
     runner.fetcher.fetch, runner.summariser.summarise, adapter.send = timed_fetch, timed_summarise, timed_send
     import bot.digest.runner as runner_module
 
-    parse = getattr(runner_module.parse_bytes, "untimed", runner_module.parse_bytes)
+    parse = getattr(runner_module.parse_item, "untimed", runner_module.parse_item)
 
     def timed_parse(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -219,7 +219,7 @@ def instrument(runner: Any, adapter: Any, phases: Phases, feed_url: str) -> None
             phases.add("parse", started)
 
     timed_parse.untimed = parse  # type: ignore[attr-defined]
-    runner_module.parse_bytes = timed_parse  # type: ignore[attr-defined]
+    setattr(runner_module, "parse_item", timed_parse)  # noqa: B010  # the runner looks it up per document
     for name in LEDGER_CALLS:
         setattr(runner.ledger, name, _timed_sync(getattr(runner.ledger, name), phases, "state DB (ledger)"))
     if runner.ingestor is not None:
@@ -265,8 +265,10 @@ async def build(args: argparse.Namespace, state: Path, feed_url: str, api_url: s
     from bot.digest.fetch import Fetcher
     from bot.digest.runner import DigestRunner
     from bot.digest.summarise import Summariser
+    from bot.flow.lifecycle import Lifecycle
     from bot.llm.openai_compatible import OpenAICompatibleProvider
     from bot.models import ConversationRef
+    from bot.ports import Answerer
     from bot.state.audit import AuditLog
     from bot.state.db import open_database
     from bot.state.events import EventLedger
@@ -275,9 +277,10 @@ async def build(args: argparse.Namespace, state: Path, feed_url: str, api_url: s
     from knowledge.store import KnowledgeStore
 
     db = open_database(f"sqlite:///{state / 'state.db'}")
+    # Digests only: nothing is asked, so there is no answerer (and no outbox or questions in flight).
+    lifecycle = Lifecycle(answerer=cast(Answerer, None), ledger=EventLedger(db))
     adapter = SlackAdapter(
-        engine=None,  # type: ignore[arg-type]  # digests only: nothing is asked
-        ledger=EventLedger(db), feedback=FeedbackStore(db), audit=AuditLog(db, salt="bench"),
+        lifecycle=lifecycle, feedback=FeedbackStore(db), audit=AuditLog(db, salt="bench"),
         manifest=None, bot_token="xoxb-digest", signing_secret="unused", mode="http", api_url=api_url,
     )
     await adapter.start()

@@ -6,7 +6,7 @@
                                     [--streaming] [--data-dir DIR] [--corpus ../shared/corpus]
                                     [--replicas N] [--state-url URL] [--jitter F] [--ramp S]
 
-The system under test is built as ``kairan serve`` builds it (``kairan.wiring.build_engine``,
+The system under test is built as ``kairan serve`` builds it (``kairan.wiring.build_runtime``,
 ``adapters.slack.factory.build_slack_adapter``) and runs in a child process (as it would on its
 own server): the real SlackAdapter (Bolt, HTTP mode) serves /slack/events on 127.0.0.1, the
 answer engine searches a real knowledge base (the shared corpus, ingested with progress unless
@@ -66,7 +66,7 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -84,6 +84,7 @@ from tests.fakes.slack_api import FakeSlack  # noqa: E402
 SECRET = "load-test-signing-secret"
 LLM_KEY = "load-test-llm-key"
 LLM_KEY_ENV = "KAIRAN_BENCH_LLM_KEY"
+STATE_URL_ENV = "KAIRAN_BENCH_STATE_URL"  # the manifest names it (state.url_env): the URL may hold a password
 CHANNEL = "C0LOADTEST1"
 CORPUS_DIRS = ("xml", "egov_html", "markdown_japan-law", "circulars")  # as tests/conftest.py
 STUB_TEXT = "お尋ねの点は、出典[1]に定められています。"
@@ -261,7 +262,7 @@ def timed_llm(base: type, latency: float, jitter: float = 0.0) -> Any:
     """
     rng = random.Random(2)
 
-    class Timed(base):  # type: ignore[valid-type, misc]
+    class Timed(base):
         spans: list[tuple[float, float, Any]]
 
         def _add_routes(self, app: web.Application) -> None:
@@ -303,25 +304,25 @@ def serve_adapter(
     from dataclasses import replace
 
     from adapters.slack.factory import build_slack_adapter
-    from bot.state.db import open_database
     from kairan import event_loop
-    from kairan.wiring import KnowledgeConfig, build_engine
-    from manifest.schema import LLMConfig, Manifest
+    from kairan.wiring import KnowledgeConfig, build_runtime
+    from manifest.schema import LLMConfig, Manifest, StateConfig
 
     llm = (LLMConfig(provider="anthropic", model="claude-bench", api_key_env=LLM_KEY_ENV, base_url=llm_url)
            if provider == "anthropic" else
            LLMConfig(provider="openai_compatible", model="bench", api_key_env=LLM_KEY_ENV,
                      base_url=f"{llm_url}/v1"))
-    manifest = Manifest(llm=llm)
-    environ = {LLM_KEY_ENV: LLM_KEY, "SLACK_BOT_TOKEN": "xoxb-load", "SLACK_SIGNING_SECRET": SECRET,
+    manifest = Manifest(llm=llm, state=StateConfig(url_env=STATE_URL_ENV))
+    environ = {LLM_KEY_ENV: LLM_KEY, STATE_URL_ENV: db_url,
+               "SLACK_BOT_TOKEN": "xoxb-load", "SLACK_SIGNING_SECRET": SECRET,
                "SLACK_MODE": "http", "SLACK_API_URL": api_url,
                "KAIRAN_SLACK_STREAMING": "1" if streaming else "0"}
 
     async def serve() -> None:
-        db = open_database(db_url)
-        engine = build_engine(KnowledgeConfig(manifest, Path(data_dir)), db=db, environ=environ)
+        runtime = build_runtime(KnowledgeConfig(manifest, Path(data_dir)), environ=environ)
+        engine = runtime.engine  # also the lifecycle's answerer (no metrics)
         engine.settings = replace(engine.settings, rewrite=rewrite)
-        adapter = build_slack_adapter(None, engine=engine, db=db, environ=environ)
+        adapter = build_slack_adapter(runtime)
         assert adapter is not None
         await adapter.start()
         app = web.Application()
@@ -336,9 +337,7 @@ def serve_adapter(
             conn.send((_cpu(resource.getrusage(resource.RUSAGE_SELF)), _runqueue_wait(), _thread_cpu()))
         await adapter.stop()
         await runner.cleanup()
-        if engine.provider is not None:
-            await engine.provider.aclose()
-        db.close()
+        await runtime.close()  # the LLM client, then the state DB
         conn.send("stopped")
 
     event_loop.run(serve())  # as `kairan serve` runs
@@ -415,9 +414,9 @@ class Load:
             if outcome is not None and outcome.feedback is None:
                 outcome.feedback = call.time
         elif call.method in ("chat.postMessage", "chat.update"):
-            thread = params.get("thread_ts") if call.method == "chat.postMessage" else \
+            thread: str | None = params.get("thread_ts") if call.method == "chat.postMessage" else \
                 self.stream_threads.get(params.get("ts"))
-            outcome = self.outcomes.get(thread)
+            outcome = self.outcomes.get(thread) if thread is not None else None
             if outcome is None:
                 return
             outcome.final = call.time
@@ -548,9 +547,9 @@ async def run(
         await asyncio.sleep(args.settle)  # give duplicates, if any, the time to show up
         for conn in pipes:
             conn.send("stop")
-        for conn, server in zip(pipes, servers, strict=True):
+        for conn, process in zip(pipes, servers, strict=True):
             await loop.run_in_executor(None, conn.recv)
-            server.join(30)
+            process.join(30)
     asked = list(load.outcomes.values())
     unattributed = attribute_llm(llm.spans, load)
     report = summarise(asked, started=started, finished=finished)
@@ -648,7 +647,7 @@ def _thread_cpu() -> dict[str, float]:
     """
     python_names = {t.native_id: t.name for t in threading.enumerate()}
     tick = os.sysconf("SC_CLK_TCK")
-    totals: Counter[str] = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for task in Path("/proc/self/task").iterdir():
         with contextlib.suppress(OSError, ValueError, IndexError):
             stat = (task / "stat").read_text()

@@ -361,7 +361,8 @@ class EgovMockServer:
         """The revision /laws reports: the one /law_data serves, else the newest the corpus knows."""
         revisions = self.corpus.revisions.get(law_id, [])
         with_body = [r for r in revisions if r.has_body]
-        return (with_body or revisions or [None])[0]
+        listed = with_body or revisions
+        return listed[0] if listed else None
 
     # -------------------------------------------------------------- handlers
 

@@ -120,7 +120,7 @@ class PostgresServer:
 
         conninfo = f"host={self.host} port={self.port} user={SUPERUSER} dbname=postgres"
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]  # identifiers made here, not user input
+            conn.execute(sql)  # identifiers made here, not user input
 
     def create_database(self, prefix: str = "t") -> str:
         """A new empty database; returns its name."""

@@ -303,8 +303,8 @@ class FakeSlack:
             retry_after = self._rate_limits[method].popleft()
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": f"{retry_after:g}"}
         if self._http_errors[method]:
-            status, retry_after = self._http_errors[method].popleft()
-            extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            status, error_retry_after = self._http_errors[method].popleft()
+            extra = {} if error_retry_after is None else {"Retry-After": f"{error_retry_after:g}"}
             error = "internal_error" if status < 503 else "service_unavailable"
             return status, {"ok": False, "error": error}, extra
         if self._errors[method]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def messages(teams: Teams) -> list[str]:
     return [str(p.activity.get("text")) for p in teams.connector.of_type("message")]
 
 
-async def ask_and_hang(teams: Teams, **options: object) -> tuple[TeamsAdapter, HangingEngine]:
+async def ask_and_hang(teams: Teams, **options: Any) -> tuple[TeamsAdapter, HangingEngine]:
     """Replica A takes the channel mention and starts an answer that never finishes."""
     hanging = HangingEngine()
     replica_a = await teams.start_adapter(hanging, inflight=InFlight(teams.db, stale_after=STALE), **options)

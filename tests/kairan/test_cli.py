@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from kairan.cli import cli
 from tests.conftest import CORPUS, DEV_SET
@@ -70,7 +70,7 @@ def test_ingest_reports_errors_with_file_names(tmp_path: Path) -> None:
 def test_ingest_egov_against_local_server(tmp_path: Path) -> None:
     import asyncio
 
-    async def run() -> tuple[object, str]:
+    async def run() -> tuple[Result, str]:
         async with EgovMockServer(CORPUS) as server:
             runner = CliRunner()
             # The CLI runs its own event loop: call it from a worker thread.

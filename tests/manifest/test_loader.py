@@ -53,7 +53,7 @@ def test_example_documents_every_key_japanese_first() -> None:
         if not match or match.group(1) in seen:
             continue
         seen.add(match.group(1))
-        block = []
+        block: list[str] = []
         for prev in reversed(lines[:i]):
             if not prev.lstrip().startswith("#"):
                 break

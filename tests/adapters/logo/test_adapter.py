@@ -45,7 +45,8 @@ async def test_mentioned_question_gets_a_cited_answer(
         assert adapter.connected()
         question, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA,
                                                       text=f"{BOT_MENTION} {QUESTION}")
-        await server.wait_for(lambda: push_id in server.acks and server.sent(GROUP_TALK)
+        assert push_id is not None
+        await server.wait_for(lambda: push_id in server.acks and bool(server.sent(GROUP_TALK))
                               and (BOT_ID, GROUP_TALK) in server.read_up_to)
         assert server.acks[push_id] == [1, push_id, None, True]
         (reply,) = replies_to(server, GROUP_TALK)
@@ -74,7 +75,7 @@ async def test_group_message_without_mention_is_ignored_and_pair_talk_is_answere
         await server.push_message(talk_id=GROUP_TALK, user_id=BOT_ID, text=f"{BOT_MENTION} 自分の投稿")
         await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)  # 1:1, no mention
         await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text=f"{SATO_MENTION} {BOT_MENTION} 質問")
-        await server.wait_for(lambda: server.sent(PAIR_TALK) and server.sent(GROUP_TALK))
+        await server.wait_for(lambda: bool(server.sent(PAIR_TALK) and server.sent(GROUP_TALK)))
         await asyncio.sleep(0.1)
         assert replies_to(server, PAIR_TALK) == [f"{YAMADA_MENTION}\n回答です。"]
         assert replies_to(server, GROUP_TALK) == [f"{SATO_MENTION}\n回答です。"]
@@ -121,7 +122,7 @@ async def test_other_bots_are_answered_when_configured(
     await adapter.start()
     try:
         await server.push_message(talk_id=GROUP_TALK, user_id=OTHER_BOT, text=f"{BOT_MENTION} 定時", bot=True)
-        await server.wait_for(lambda: server.sent(GROUP_TALK))
+        await server.wait_for(lambda: bool(server.sent(GROUP_TALK)))
         assert replies_to(server, GROUP_TALK) == [f"{{@:{OTHER_BOT},5}}@別ボット\n回答です。"]
     finally:
         await adapter.stop()
@@ -225,7 +226,7 @@ async def test_engine_failure_posts_an_apology_and_logs(
     try:
         with caplog.at_level(logging.ERROR, logger="bot.flow.lifecycle"):
             await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
-            await server.wait_for(lambda: server.sent(GROUP_TALK))
+            await server.wait_for(lambda: bool(server.sent(GROUP_TALK)))
         assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n{APOLOGY}"]
         (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert record.getMessage().startswith("LoGo: answering message")

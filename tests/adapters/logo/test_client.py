@@ -73,6 +73,7 @@ async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeSer
     try:
         await client.start(wait=5)
         payload, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="おはよう")
+        assert push_id is not None
         await server.wait_for(lambda: push_id in server.acks)
         assert server.acks[push_id] == [1, push_id, None, True]
         assert seen == [("notify_create_message", payload)]

@@ -8,9 +8,10 @@ import inspect
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema)
 from ruamel.yaml import YAML
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
@@ -97,8 +98,10 @@ def test_adapter_rejects_inconsistent_settings(engine: AnswerEngine, db: Databas
     from bot.state.events import EventLedger
     from bot.state.feedback import FeedbackStore
 
-    common = {"lifecycle": Lifecycle(answerer=engine, ledger=EventLedger(db)), "feedback": FeedbackStore(db),
-              "audit": AuditLog(db, salt="s"), "manifest": None, "bot_token": "xoxb-1"}
+    common: dict[str, Any] = {
+        "lifecycle": Lifecycle(answerer=engine, ledger=EventLedger(db)), "feedback": FeedbackStore(db),
+        "audit": AuditLog(db, salt="s"), "manifest": None, "bot_token": "xoxb-1",
+    }
     with pytest.raises(SlackConfigError, match="signing secret"):
         SlackAdapter(**common, mode="http")
     with pytest.raises(SlackConfigError, match="app-level token"):

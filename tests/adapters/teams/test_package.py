@@ -7,6 +7,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -75,6 +76,13 @@ def test_package_has_the_documented_layout_and_fields(tmp_path: Path) -> None:
     assert bot["isNotificationOnly"] is False
 
 
+def rgba(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    """One pixel of a multi-band image (Pillow types getpixel for single-band images too)."""
+    pixel = image.getpixel(xy)
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
 def test_icons_are_real_pngs_of_the_required_sizes(tmp_path: Path) -> None:
     _, _, color, outline = read_package(build_app_package(tmp_path / "p.zip", bot_id=BOT_ID, **URLS))
 
@@ -82,10 +90,10 @@ def test_icons_are_real_pngs_of_the_required_sizes(tmp_path: Path) -> None:
     assert len({color.getpixel((x, y)) for x in range(0, 192, 4) for y in range(0, 192, 4)}) >= 2
     assert color.getpixel((0, 0)) == (0x1F, 0x4E, 0x79, 255)  # full-bleed accent background
     assert (outline.format, outline.size, outline.mode) == ("PNG", (32, 32), "RGBA")
-    pixels = [outline.getpixel((x, y)) for x in range(32) for y in range(32)]
+    pixels = [rgba(outline, (x, y)) for x in range(32) for y in range(32)]
     transparent = [p for p in pixels if p[3] == 0]
     drawn = [p for p in pixels if p[3] != 0]
-    assert outline.getpixel((0, 0))[3] == 0 and len(transparent) > 512  # transparent background
+    assert rgba(outline, (0, 0))[3] == 0 and len(transparent) > 512  # transparent background
     assert drawn and all(p == (255, 255, 255, 255) for p in drawn)  # white outline only
 
 
@@ -128,7 +136,7 @@ def test_the_package_says_its_strings_are_japanese(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("missing", sorted(URLS))
 def test_no_placeholder_stands_in_for_a_publisher_page(missing: str) -> None:
-    given = {k: v for k, v in URLS.items() if k != missing}
+    given: dict[str, Any] = {k: v for k, v in URLS.items() if k != missing}
     with pytest.raises(AppPackageError, match=f"platforms.teams.app_package.{missing}"):
         app_manifest(bot_id=BOT_ID, name="kairan", **given)
 

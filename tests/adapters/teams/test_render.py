@@ -269,7 +269,7 @@ def test_scope_by_channel_team_entra_tenant_or_the_only_tenant() -> None:
     other_directory = "0f0e0d0c-aaaa-4bbb-8ccc-000000000001"
     stranger["conversation"]["tenantId"] = stranger["channelData"]["tenant"]["id"] = other_directory
     assert resolve_scope(manifest, stranger) is None  # two municipalities: no guessing
-    teams = {"teams": {}}
+    teams: dict[str, dict[str, object]] = {"teams": {}}
     by_team = Manifest.model_validate(
         {
             "platforms": teams,

@@ -38,9 +38,9 @@ def raw_sql(url: str, script: str) -> None:
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as conn:
         for table in ("audit_log", "feedback_log"):
-            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update ON {table}")  # type: ignore[call-overload]
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update ON {table}")
         for statement in filter(str.strip, script.split(";")):
-            conn.execute(statement)  # type: ignore[call-overload]  # test-made SQL
+            conn.execute(statement)  # test-made SQL
 
 
 @pytest.fixture
