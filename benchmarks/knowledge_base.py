@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
+from rich.progress import Progress, TaskID  # noqa: E402
 
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import evaluate, load_dataset, summarize  # noqa: E402
@@ -55,7 +55,7 @@ def bench_ingest(corpus: Path, data_dir: Location) -> dict[str, float]:
     items, errors = discover([corpus / d for d in CORPUS_DIRS if (corpus / d).exists()], collection="laws")
     start = time.perf_counter()
     with Progress(console=console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -73,7 +73,7 @@ def score_case(case: Case, tally: Tally) -> None:
         tally.expected[kind] += 1
         if any(f.kind == kind and f.start <= start and f.end >= end for f in findings):
             tally.found[kind] += 1
-        covered = set()
+        covered: set[int] = set()
         for f in findings:
             covered.update(range(max(f.start, start), min(f.end, end)))
         if any(i not in covered and not text[i].isspace() for i in range(start, end)):

@@ -8,14 +8,14 @@ import numpy as np
 
 from benchmarks.hashing_embedder import HashingEmbedder
 from benchmarks.scale_corpus import Vocabulary, make_variant, render_markdown, variants, vary_text
-from knowledge.documents import DocKind, Part
+from knowledge.documents import DocKind, ParsedDocument, Part
 from knowledge.parsers import parse_bytes
 from tests.conftest import CORPUS
 
 GYOSEI_HTML = CORPUS / "egov_html" / "405AC0000000088_20240926_506AC0000000065.html"
 
 
-def _base():
+def _base() -> ParsedDocument:
     return parse_bytes(GYOSEI_HTML.read_bytes(), str(GYOSEI_HTML))
 
 

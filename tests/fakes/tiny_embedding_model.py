@@ -54,12 +54,16 @@ def build_tiny_model(dir: Path) -> Path:
     """Build the random-weight tiny model into ``dir`` (created if missing) and return ``dir``."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    # transformers 5 keeps BertTokenizerFast as a runtime alias of BertTokenizer outside ``__all__``,
+    # so its type information does not export it; transformers 4 exports it as a class of its own.
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     try:
         from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     except ImportError:  # sentence-transformers < 5.4 keeps them in the old place
-        from sentence_transformers.models import Pooling, Transformer
+        # The installed (newer) package has no such module, so mypy cannot resolve it.
+        from sentence_transformers.models import Pooling, Transformer  # type: ignore[import-not-found, no-redef]
 
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from reportlab.lib.pdfencrypt import StandardEncryption
-from reportlab.pdfgen import canvas
+
+# reportlab ships no type information, and its stubs (types-reportlab) are not a dev dependency.
+from reportlab.lib.pdfencrypt import StandardEncryption  # type: ignore[import-untyped]
+from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
 
 from knowledge.chunks import MAX_SECTION_CHARS, chunks_from_document
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection

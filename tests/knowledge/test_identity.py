@@ -10,7 +10,7 @@ import pytest
 
 from knowledge.documents import ParseError
 from knowledge.identity import Provenance
-from knowledge.ingest import Ingestor, SourceItem, build_write, discover
+from knowledge.ingest import Ingestor, IngestReport, SourceItem, build_write, discover
 from knowledge.parsers import parse_bytes, parse_file
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
@@ -27,7 +27,7 @@ def segmenter() -> Segmenter:
     return Segmenter()
 
 
-def _ingest(store: KnowledgeStore, path: Path, collection: str):
+def _ingest(store: KnowledgeStore, path: Path, collection: str) -> IngestReport:
     items, errors = discover([path], collection=collection)
     assert not errors
     return Ingestor(store=store, workers=1).ingest(items)

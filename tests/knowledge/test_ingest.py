@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.ingest import Ingestor, SourceItem, discover, prepare
+from knowledge.ingest import Ingestor, IngestReport, SourceItem, discover, prepare
 from knowledge.store import KnowledgeStore
 from tests.conftest import CORPUS, REPO
 
@@ -19,7 +19,7 @@ EMPTY_LAW = (
 )
 
 
-def _ingest(store: KnowledgeStore, *paths: Path, workers: int = 1):
+def _ingest(store: KnowledgeStore, *paths: Path, workers: int = 1) -> IngestReport:
     items, errors = discover(list(paths), collection="laws")
     report = Ingestor(store=store, workers=workers).ingest(items)
     report.errors[:0] = errors

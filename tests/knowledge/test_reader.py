@@ -41,7 +41,8 @@ def test_full_text_returns_the_selected_columns_best_first(
     write_doc(store, koumuin(), segmenter)
     reader = store.reader
     assert reader is not None
-    query = MatchQuery(" ".join(segmenter.query_terms("地方公共団体の職員の職務").terms), BODY_TERMS)
+    terms = " ".join(segmenter.query_terms("地方公共団体の職員の職務").terms)
+    query = MatchQuery(terms, BODY_TERMS)  # type: ignore[call-arg]  # mypy misses Field(kw_only=True)
     rows = reader.full_text(query, ["chunk_id", "doc_id", "_score"], limit=5)
     assert len(rows) >= 2 and set(rows[0]) == {"chunk_id", "doc_id", "_score"}
     assert {r["doc_id"] for r in rows} == {JICHI_ID, "325AC0000000261"}

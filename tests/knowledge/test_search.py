@@ -142,7 +142,12 @@ def test_an_empty_knowledge_base_is_noticed_until_it_is_filled(
     )
     counts: list[bool] = []
     is_empty = searcher.store.is_empty
-    monkeypatch.setattr(searcher.store, "is_empty", lambda: counts.append(is_empty()) or counts[-1])
+
+    def counted_is_empty() -> bool:
+        counts.append(is_empty())
+        return counts[-1]
+
+    monkeypatch.setattr(searcher.store, "is_empty", counted_is_empty)
     assert searcher.search(question).hits[0].collection == "city-a"  # the new table handle is counted
     assert searcher.search(question).hits
     assert counts == [False]  # ... once: a handle that holds rows is not counted on every query

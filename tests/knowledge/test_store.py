@@ -59,6 +59,8 @@ def test_get_articles_and_titles(tmp_path: Path, segmenter: Segmenter) -> None:
 
 def test_build_filter_allows_only_known_fields() -> None:
     assert build_filter(collection=None) is None
-    assert "collection" in build_filter(collection=["laws", "city"]).to_sql()
+    collections = build_filter(collection=["laws", "city"])
+    assert collections is not None
+    assert "collection" in collections.to_sql()
     with pytest.raises(ValueError, match="cannot filter"):
         build_filter(text="x")

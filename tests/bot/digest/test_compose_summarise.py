@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
 from bot.digest.compose import Candidate, compose, digest_marker, matches, render_text
 from bot.digest.summarise import Summariser, opening_sentences
-from bot.llm.base import Completion, LLMUnavailable, Prompt
+from bot.llm.base import Completion, LLMUnavailable, Prompt, StreamDone, StreamEvent
 from bot.models import Usage
 from knowledge.parsers import parse_file
 from tests.bot.digest.conftest import NTA
@@ -95,6 +96,10 @@ class ScriptedLLM:
         if isinstance(self.reply, Exception):
             raise self.reply
         return Completion(self.reply, Usage("fake", "fake-1"), "end_turn")
+
+    async def stream(self, prompt: Prompt) -> AsyncIterator[StreamEvent]:
+        """The scripted reply in one event (the summariser only calls ``complete``)."""
+        yield StreamDone(await self.complete(prompt))
 
     async def aclose(self) -> None:
         return None

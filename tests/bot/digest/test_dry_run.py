@@ -6,6 +6,7 @@ items in one message's 50 blocks) and listed every new item; the post then carri
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ from tests.fakes.adapters import RecordingAdapter
 from tests.fakes.feed_server import FeedServer
 
 NEW_ITEMS = 30
+
+
+@dataclass
+class ItemLimitedRecordingAdapter(RecordingAdapter):
+    """A recording adapter that shows at most ``max_digest_items`` items in one post (LimitsDigestItems)."""
+
+    max_digest_items: int = field(kw_only=True)
 
 
 def soumu_feed(items: int) -> bytes:
@@ -70,8 +78,7 @@ def test_the_dry_run_shows_what_the_slack_post_carries_and_how_many_wait(
     shown = listed_titles(preview.stdout)
     assert len(shown) == per_post
 
-    adapter = RecordingAdapter()
-    adapter.max_digest_items = per_post  # as the Slack adapter shows them
+    adapter = ItemLimitedRecordingAdapter(max_digest_items=per_post)  # as the Slack adapter shows them
     posted = cli.invoke(digest_group, ["run", "soumu-daily", *args], obj={"adapters": {"slack": adapter}})
     assert posted.exit_code == 0, posted.output
     assert [i.title for i in adapter.digests[0].items] == shown  # exactly what the preview listed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,13 @@ NEW_RDF_TITLES = {
     "消費税法基本通達の一部改正について（法令解釈通達）",
     "法人課税部門における書面添付制度の運用に当たっての基本的な考え方及び事務手続等について（事務運営指針）",
 }
+
+
+@dataclass
+class ItemLimitedRecordingAdapter(RecordingAdapter):
+    """A recording adapter that shows at most ``max_digest_items`` items in one post (LimitsDigestItems)."""
+
+    max_digest_items: int = field(kw_only=True)
 
 
 class Killed(BaseException):
@@ -126,8 +134,8 @@ async def test_a_platform_that_shows_fewer_items_per_post_gets_the_rest_next_tim
     server: FeedServer, make_runner: RunnerFactory
 ) -> None:
     server.put("/feeds/kihon.rss", b'<rss version="2.0"><channel><title>t</title></channel></rss>')
-    adapter = RecordingAdapter()
-    adapter.max_digest_items = 1  # e.g. Slack: 24 items fill one message's 50 blocks
+    # e.g. Slack: 24 items fill one message's 50 blocks
+    adapter = ItemLimitedRecordingAdapter(max_digest_items=1)
     subs = [subscription("kihon-hojin", sources=("nta-kihon",), categories=("法人税", "消費税"), max_items=5)]
     runner = make_runner([rss_feed(server)], subs, adapter)
     await runner.poll()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.documents import DocKind, ParseError, Part
+from knowledge.documents import DocKind, ParsedDocument, ParseError, Part
 from knowledge.numerals import article_title_to_num
 from knowledge.parsers import markdown
 
@@ -20,7 +20,7 @@ def _article_anchors(raw: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group(1)) for m in re.finditer(pattern, raw)]
 
 
-def _parse(law_id: str):
+def _parse(law_id: str) -> ParsedDocument:
     path = LAWS / f"{law_id}.md"
     return markdown.parse(path.read_bytes(), str(path))
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.documents import DocKind, ParseError
+from knowledge.documents import DocKind, ParsedDocument, ParseError
 from knowledge.parsers import notice_html
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
@@ -13,7 +13,7 @@ NTA = SHARED / "circulars" / "nta"
 PAGES = sorted(NTA.glob("*.htm"))
 
 
-def _parse(name: str):
+def _parse(name: str) -> ParsedDocument:
     path = NTA / name
     return notice_html.parse(path.read_bytes(), str(path))
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.documents import DocKind, ParseError
+from knowledge.documents import DocKind, ParsedDocument, ParseError
 from knowledge.parsers import qa
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "qa"
 
 
-def _parse(name: str):
+def _parse(name: str) -> ParsedDocument:
     path = FIXTURES / name
     return qa.parse(path.read_bytes(), str(path))
 
