@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 # reportlab ships no type information, and its stubs (types-reportlab) are not a dev dependency.
-from reportlab.lib.pdfencrypt import StandardEncryption  # type: ignore[import-untyped]
-from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
+from reportlab.lib.pdfencrypt import StandardEncryption
+from reportlab.pdfgen import canvas
 
 from knowledge.chunks import MAX_SECTION_CHARS, chunks_from_document
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection

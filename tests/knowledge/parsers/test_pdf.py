@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 # reportlab ships no type information, and its stubs (types-reportlab) are not a dev dependency.
-from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
-from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # type: ignore[import-untyped]
-from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
 
 from knowledge.documents import DocKind, ParseError
 from knowledge.parsers import pdf
