@@ -184,13 +184,14 @@ class StoreTopicJudge:
         self._ids: dict[str, str] = {}  # held title → doc id
         self._index: CatalogueIndex | None = None
 
-    def assess(self, question: str, terms: list[str]) -> TopicEvidence:
+    def assess(self, question: str, terms: list[str], words: frozenset[int]) -> TopicEvidence:
+        """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``."""
         if self._index is None or self._generation != self._store.generation:
             self._generation = self._store.generation
             self._ids = dict(self._store.law_titles())
             self._titles = list(self._ids)
             self._index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=self._titles)
-        mentions = self._catalogue.mentions(question, words=self._segmenter.boundaries(question))
+        mentions = self._catalogue.mentions(question, words=words)
         held_topics = [m for m in mentions if not laws_not_held([m], self._titles)]
         mentioned = () if held_topics else tuple(laws_not_held(mentions, self._titles))
         held_docs = tuple(

@@ -60,7 +60,7 @@ class ArticleRef:
 
 
 class TopicJudge(Protocol):
-    def assess(self, question: str, terms: list[str]) -> TopicEvidence: ...
+    def assess(self, question: str, terms: list[str], words: frozenset[int]) -> TopicEvidence: ...
 
 
 class CitationFinder(Protocol):
@@ -246,7 +246,7 @@ class Searcher:
         )
         lex = self._lexical_query(terms, expansions)
         lexical, phrased = self._lexical(lex, scope.filter, k + len(cited)) if terms else ([], {})
-        topic = self.topics.assess(text, terms) if self.topics and terms else None
+        topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
         lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))

@@ -123,6 +123,11 @@ def normalize(text: str) -> str:
 class QueryTerms:
     terms: list[str]
     nouns: frozenset[str]  # which of them are nouns: the candidates for a question's key concept
+    words: frozenset[int] = frozenset()  # word boundaries in the normalised question (Segmenter.boundaries)
+
+
+# A dictionary entry's (term, is_noun) pairs, and the offsets inside it where its shortest units meet.
+_MorphemeEntry = tuple[tuple[tuple[str, bool], ...], tuple[int, ...]]
 
 
 class Segmenter:
@@ -149,44 +154,57 @@ class Segmenter:
 
     def analyze(self, text: str) -> list[tuple[str, bool]]:
         """(term, is_noun) in order; duplicates kept, since term frequency matters."""
+        return self._analyze(text, None)
+
+    def _analyze(self, text: str, cuts: set[int] | None) -> list[tuple[str, bool]]:
+        """``analyze``; with ``cuts``, also collects the offsets in ``normalize(text)`` where a word
+        begins or ends (Sudachi's shortest units), from the same tokenisation."""
         out: list[tuple[str, bool]] = []
         tokenizer = self._tokenizer()
         cache = self._morpheme_cache()
+        offset = 0
         for piece in _pieces(normalize(text)):
             for morpheme in tokenizer.tokenize(piece):
                 # Legal text repeats a small vocabulary: a dictionary entry's terms are worked out once.
                 key = (morpheme.word_id(), morpheme.surface())
-                terms = cache.get(key)
-                if terms is None:
+                entry = cache.get(key)
+                if entry is None:
                     if len(cache) >= _MORPHEME_CACHE_SIZE:
                         cache.clear()
-                    terms = cache[key] = self._morpheme_terms(morpheme)
+                    entry = cache[key] = self._morpheme_entry(morpheme)
+                terms, inner = entry
                 out.extend(terms)
+                if cuts is not None:
+                    begin = offset + morpheme.begin()
+                    cuts.update((begin, offset + morpheme.end()))
+                    cuts.update(begin + cut for cut in inner)
+            offset += len(piece)
         return out
 
-    def _morpheme_cache(self) -> dict[tuple[int, str], tuple[tuple[str, bool], ...]]:
+    def _morpheme_cache(self) -> dict[tuple[int, str], _MorphemeEntry]:
         cache = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = {}
         return cache
 
-    def _morpheme_terms(self, morpheme: Any) -> tuple[tuple[str, bool], ...]:
+    def _morpheme_entry(self, morpheme: Any) -> _MorphemeEntry:
+        """The morpheme's terms, and where its shortest units meet inside it (offsets from its start)."""
+        parts = morpheme.split(SplitMode.A)  # empty for a unit Sudachi cannot split
+        inner = tuple(part.begin() - morpheme.begin() for part in list(parts)[1:])
         pos = morpheme.part_of_speech()[0]
         if pos in _DROPPED_POS:
-            return ()
+            return (), inner
         out: list[tuple[str, bool]] = []
         term = _clean(morpheme.normalized_form())
         if term and term not in _STOP_WORDS:
             out.append((term, pos == "名詞"))
-        if self._with_subwords:
-            parts = morpheme.split(SplitMode.A)
-            if len(parts) > 1:
-                for part in parts:
-                    sub = _clean(part.normalized_form())
-                    sub_pos = part.part_of_speech()[0]
-                    if sub and sub != term and sub not in _STOP_WORDS and sub_pos not in _DROPPED_POS:
-                        out.append((sub, sub_pos == "名詞"))
-        return tuple(out)
+        if self._with_subwords and len(parts) > 1:
+            for part in parts:
+                sub = _clean(part.normalized_form())
+                sub_pos = part.part_of_speech()[0]
+                if sub and sub != term and sub not in _STOP_WORDS and sub_pos not in _DROPPED_POS:
+                    out.append((sub, sub_pos == "名詞"))
+        return tuple(out), inner
 
     def boundaries(self, text: str) -> frozenset[int]:
         """Offsets in ``normalize(text)`` where a word begins or ends (Sudachi's shortest units).
@@ -194,14 +212,7 @@ class Segmenter:
         Lets a phrase match be held to whole words: 「がけ」 is not in 「住民がけがをした」.
         """
         cuts: set[int] = set()
-        tokenizer = self._tokenizer()
-        offset = 0
-        for piece in _pieces(normalize(text)):
-            for morpheme in tokenizer.tokenize(piece):
-                cuts.update((offset + morpheme.begin(), offset + morpheme.end()))
-                for part in morpheme.split(SplitMode.A):  # empty for a unit Sudachi cannot split
-                    cuts.update((offset + part.begin(), offset + part.end()))
-            offset += len(piece)
+        self._analyze(text, cuts)
         return frozenset(cuts)
 
     def terms(self, text: str) -> list[str]:
@@ -211,9 +222,10 @@ class Segmenter:
     def query_terms(self, text: str, *, drop_question_words: bool = True) -> QueryTerms:
         """Distinct terms of a question, without the words that only make it a question."""
         dropped = QUESTION_WORDS if drop_question_words else frozenset()
-        analyzed = [(t, noun) for t, noun in self.analyze(text) if t not in dropped]
+        cuts: set[int] = set()
+        analyzed = [(t, noun) for t, noun in self._analyze(text, cuts) if t not in dropped]
         terms = list(dict.fromkeys(t for t, _ in analyzed))
-        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun))
+        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), frozenset(cuts))
 
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""
