@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from bot.redaction import RedactionPolicy, redact_for_storage
 from bot.state.db import Database, insert_new, iso_utc, utc_now
+from bot.state.retry import retry_delay
 from bot.state.tables import inquiries, inquiry_offers, inquiry_replies
 
 SENDING, OPEN, ANSWERED, WITHDRAWN, FAILED = "sending", "open", "answered", "withdrawn", "failed"
@@ -295,7 +296,7 @@ class InquiryStore:
         with ``retry``, to be tried again after a backoff. True when work is left."""
         moment = now or utc_now()
         if retry:
-            delay = min(self.max_backoff, self.backoff * 2 ** max(0, inquiry.attempts - 1))
+            delay = retry_delay(inquiry.attempts, base=self.backoff, cap=self.max_backoff)
             values: dict[str, Any] = {"next_at": iso_utc(moment + delay)}
         else:
             values = {"next_at": iso_utc(moment), "attempts": 0}

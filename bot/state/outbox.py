@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from bot.state.db import Database, insert_new, iso_utc, utc_now
+from bot.state.retry import retry_delay
 from bot.state.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Outbox:
         if moment - entry.created >= self.give_up_after:
             self.abandon(entry, remaining)
             return False
-        delay = min(self.max_backoff, self.backoff * 2 ** max(0, entry.attempts - 1))
+        delay = retry_delay(entry.attempts, base=self.backoff, cap=self.max_backoff)
         self._set(entry, next_at=iso_utc(moment + delay), messages=_json(remaining))
         return True
 
