@@ -207,17 +207,7 @@ class ChunkReader:
         """
         if self._whole is None:
             self._fill()
-        if self._memory is not None:
-            return PendingQuery.answered(self._memory.top(query, columns, where=where, limit=limit))
-
-        async def run() -> list[dict[str, Any]]:
-            builder = self._table.query().nearest_to_text(query).select(list(columns))
-            if where is not None:
-                builder = builder.where(where.expr())
-            result: list[dict[str, Any]] = await builder.limit(limit).to_list()
-            return result
-
-        return PendingQuery(run(), lambda found: found)
+        return _text_query(self._table, self._memory, query, columns, where=where, limit=limit)
 
     def rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Whole rows by chunk id; ids that are not in this version are absent from the result."""
@@ -277,6 +267,29 @@ class ChunkReader:
         return result
 
 
+def _text_query(
+    table: Any,
+    memory: MemoryRows | None,
+    query: Any,
+    columns: Sequence[str],
+    *,
+    where: FieldFilter | None,
+    limit: int,
+) -> PendingQuery:
+    """A full-text query answered in memory when the table is held there, else by LanceDB."""
+    if memory is not None:
+        return PendingQuery.answered(memory.top(query, columns, where=where, limit=limit))
+
+    async def run() -> Rows:
+        builder = table.query().nearest_to_text(query).select(list(columns))
+        if where is not None:
+            builder = builder.where(where.expr())
+        result: Rows = await builder.limit(limit).to_list()
+        return result
+
+    return PendingQuery(run(), lambda found: found)
+
+
 async def _open(uri: str, table: str, version: int, storage_options: dict[str, str] | None) -> Any:
     db = await lancedb.connect_async(uri, storage_options=storage_options)
     handle = await db.open_table(table)
@@ -315,15 +328,7 @@ class PhrasingReader:
         """The best ``limit`` lines for a full-text query, with their article and ``_score``."""
         self._fill()
         columns = [*self.COLUMNS, "_score"]
-        if self._memory is not None:
-            return PendingQuery.answered(self._memory.top(query, columns, where=None, limit=limit))
-
-        async def run() -> Rows:
-            builder = self._table.query().nearest_to_text(query).select(columns)
-            result: Rows = await builder.limit(limit).to_list()
-            return result
-
-        return PendingQuery(run(), lambda found: found)
+        return _text_query(self._table, self._memory, query, columns, where=None, limit=limit)
 
     def has_lines(self, chunk_id: str) -> bool | None:
         """Whether the article has phrasing lines (None when the table is too large to hold in memory)."""
