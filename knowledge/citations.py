@@ -30,12 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from knowledge.documents import ParseError
 from knowledge.identity import is_law_id
 from knowledge.numerals import KANJI_NUMBER_CHARS, parse_number
+from knowledge.yaml_files import load_yaml
 
 DEFAULT_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "law_abbreviations.yaml"
 
@@ -91,10 +89,7 @@ def load_abbreviations(path: Path | None = None) -> dict[str, str]:
     and the entry when the file is malformed or an abbreviation names two laws.
     """
     path = path or DEFAULT_ABBREVIATIONS
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
-        raise ParseError(f"{path}: cannot read abbreviation table: {exc}") from exc
+    data = load_yaml(path, "abbreviation table")
     if not isinstance(data, dict) or not data:
         raise ParseError(f"{path}: expected a mapping of official title -> list of abbreviations")
     table: dict[str, str] = {}

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
+from knowledge.yaml_files import load_yaml
 
 DEFAULT_GLOSSARY = Path(__file__).resolve().parent / "data" / "glossary.yaml"
 
@@ -62,10 +60,7 @@ class Glossary:
 
 def load_entries(path: Path) -> list[GlossaryEntry]:
     """Read a glossary file; every problem names the file and the entry number."""
-    try:
-        raw = YAML(typ="safe").load(path.read_text("utf-8"))
-    except (OSError, YAMLError) as exc:
-        raise ParseError(f"{path}: cannot read glossary: {exc}") from exc
+    raw = load_yaml(path, "glossary")
     if not isinstance(raw, list):
         raise ParseError(f"{path}: a glossary is a list of entries with 'say' and 'statute'")
     entries = []

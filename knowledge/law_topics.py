@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
+from knowledge.yaml_files import load_yaml
 
 if TYPE_CHECKING:
     from knowledge.store import KnowledgeStore
@@ -55,10 +53,7 @@ class TopicCatalogue:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CATALOGUE) -> TopicCatalogue:
-        try:
-            raw = YAML(typ="safe").load(path.read_text("utf-8"))
-        except (OSError, YAMLError) as exc:
-            raise ParseError(f"{path}: cannot read the topic catalogue: {exc}") from exc
+        raw = load_yaml(path, "the topic catalogue")
         if not isinstance(raw, list):
             raise ParseError(f"{path}: the topic catalogue is a list of entries with 'law' and 'topics'")
         entries = []
