@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.state.db import Database, open_database
 
 pytest_plugins = ["tests.fakes.postgres"]
 
@@ -37,3 +40,11 @@ def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Pat
     assert report.documents_written > 50, report.errors
     assert report.phrasings is not None and report.phrasings.lines > 10_000
     return data_dir
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A fresh SQLite state database for one test (packages needing PostgreSQL too override it)."""
+    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    yield database
+    database.close()

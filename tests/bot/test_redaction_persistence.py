@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from bot.engine import AnswerEngine, EngineSettings
 from bot.models import ConversationRef, IncomingMessage
 from bot.state.audit import AuditEntry, AuditLog
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.feedback import FeedbackStore
 from bot.state.inflight import InFlight
 from bot.state.tables import metadata
@@ -56,13 +55,6 @@ def leaked(db: Database) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def searcher(corpus_data_dir: Path) -> Searcher:
     return open_searcher(corpus_data_dir)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 def message(text: str, n: int) -> IncomingMessage:

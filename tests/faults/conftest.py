@@ -16,7 +16,6 @@ import pytest
 from tests.adapters.logo.conftest import manifest, server  # noqa: F401  (fixtures)
 from tests.adapters.slack.conftest import (  # noqa: F401  (fixtures)
     audit,
-    db,
     engine,
     kb_dir,
     make_adapter,

@@ -10,7 +10,7 @@ import hmac
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from bot.engine import AnswerEngine, EngineSettings
 from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.ports import Answerer
 from bot.state.audit import AuditLog
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.events import EventLedger
 from bot.state.feedback import FeedbackStore
 from bot.state.inflight import InFlight
@@ -99,13 +99,6 @@ def searcher(kb_dir: Path) -> Searcher:
     from kairan.wiring import open_searcher
 
     return open_searcher(kb_dir)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 @pytest.fixture

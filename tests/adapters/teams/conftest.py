@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from bot.llm.base import LLMProvider
 from bot.models import Digest, DigestItem
 from bot.ports import Answerer
 from bot.state.audit import AuditLog
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
@@ -124,13 +124,6 @@ def kb_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest(items)
     assert report.documents_written == 1, report.errors
     return open_searcher(data_dir)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 def real_engine(searcher: Searcher, db: Database, provider: LLMProvider | None = None) -> AnswerEngine:

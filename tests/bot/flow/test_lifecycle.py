@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from bot.flow.lifecycle import FlowSettings, Lifecycle, QuestionFlow
 from bot.flow.question import Question
 from bot.models import Answer, ConversationRef, IncomingMessage
 from bot.ports import Answerer, Channel, Failure, Rendered, Reply, ReplyWork, Stream
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
@@ -101,13 +100,6 @@ class ToyReply:
 def question(n: int, *, text: str = "行政財産の貸付けは？", scope: Scope | None = CITY) -> Question:
     ref = ConversationRef("toy", "city", "room-1", None, str(n))
     return Question(key=f"m{n}", message=IncomingMessage(ref=ref, user="u1", text=text), scope=scope)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 def flow_for(

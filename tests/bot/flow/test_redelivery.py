@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.flow.redelivery import Redelivery
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.outbox import Outbox, Queued
 
 
@@ -41,13 +39,6 @@ class ScriptedPost:
         if self.failures.get(message):
             raise self.failures[message].pop(0)
         self.posted.append(message)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 def redelivery(outbox: Outbox, post: ScriptedPost) -> Redelivery:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.flow.resume import Resumer
-from bot.state.db import Database, open_database, utc_now
+from bot.state.db import Database, utc_now
 from bot.state.inflight import InFlight, Interrupted
 
 STALE = timedelta(seconds=0.3)
@@ -34,13 +33,6 @@ class Recorder:
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
-    yield database
-    database.close()
 
 
 def resumer(inflight: InFlight, recorder: Recorder, **options: Any) -> Resumer:
