@@ -53,6 +53,12 @@ def assert_the_answer(posted: Posted) -> None:
     assert posted.activity["channelData"]["feedbackLoopEnabled"] is True
 
 
+def assert_feedback_finds_the_audit_record(teams: Teams, conversation: str, message_id: str) -> None:
+    """A vote on the posted message leads to the one audit record of the answer."""
+    [record] = AuditLog(teams.db).records()
+    assert teams.adapters[0].conversations.audit_id_for(conversation, message_id) == record.id
+
+
 def no_apology(teams: Teams) -> bool:
     return all(p.activity.get("text") != wording.APOLOGY for p in teams.connector.posted)
 
@@ -80,8 +86,7 @@ async def test_streaming_refused_from_the_start_gets_the_answer_as_a_plain_messa
     [answer] = teams.connector.of_type("message")
     assert (answer.method, answer.reply_to_id) == ("POST", PERSONAL_ID)
     assert_the_answer(answer)
-    [record] = AuditLog(teams.db).records()
-    assert teams.adapters[0].conversations.audit_id_for(personal, answer.id) == record.id
+    assert_feedback_finds_the_audit_record(teams, personal, answer.id)
 
 
 async def test_a_refused_final_streaming_message_is_posted_as_a_plain_message(
@@ -93,8 +98,7 @@ async def test_a_refused_final_streaming_message_is_posted_as_a_plain_message(
     [answer] = teams.connector.of_type("message")  # the refused final is not among the posted
     assert (answer.method, answer.reply_to_id) == ("POST", PERSONAL_ID)
     assert_the_answer(answer)
-    [record] = AuditLog(teams.db).records()
-    assert teams.adapters[0].conversations.audit_id_for(personal, answer.id) == record.id
+    assert_feedback_finds_the_audit_record(teams, personal, answer.id)
 
 
 async def test_a_stream_past_its_two_minute_limit_is_replaced_in_place_by_the_answer(
@@ -107,8 +111,7 @@ async def test_a_stream_past_its_two_minute_limit_is_replaced_in_place_by_the_an
     # PUT /v3/conversations/{id}/activities/{stream id}: the streamed message now shows the answer.
     assert (answer.method, answer.reply_to_id) == ("PUT", stream_id(teams))
     assert_the_answer(answer)
-    [record] = AuditLog(teams.db).records()
-    assert teams.adapters[0].conversations.audit_id_for(personal, stream_id(teams)) == record.id
+    assert_feedback_finds_the_audit_record(teams, personal, stream_id(teams))
 
 
 async def test_a_stream_ended_at_the_limit_mid_answer_is_not_updated_again_then_replaced(
