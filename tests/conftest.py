@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.state.db import Database, open_database
+
+if TYPE_CHECKING:
+    from knowledge.search import Searcher
 
 pytest_plugins = ["tests.fakes.postgres"]
 
@@ -40,6 +44,15 @@ def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Pat
     assert report.documents_written > 50, report.errors
     assert report.phrasings is not None and report.phrasings.lines > 10_000
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def searcher(corpus_data_dir: Path) -> Searcher:
+    """A searcher over that knowledge base, shared by the session (searching changes nothing);
+    packages with a knowledge base of their own override it."""
+    from kairan.wiring import open_searcher
+
+    return open_searcher(corpus_data_dir)
 
 
 @pytest.fixture

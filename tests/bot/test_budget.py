@@ -15,7 +15,7 @@ from bot.models import ConversationRef, IncomingMessage, Usage
 from bot.state.db import Database, default_database_url, open_database
 from bot.state.usage import ModelPrice as Price
 from bot.state.usage import PriceTable, UsageMeter
-from kairan.wiring import open_searcher
+from knowledge.search import Searcher
 from manifest.schema import Manifest
 
 MODEL = "claude-sonnet-4-5"
@@ -127,7 +127,7 @@ def message(tenant: str) -> IncomingMessage:
     )
 
 
-async def test_engine_answers_extractively_when_the_budget_forbids_the_llm(corpus_data_dir: Path) -> None:
+async def test_engine_answers_extractively_when_the_budget_forbids_the_llm(searcher: Searcher) -> None:
     provider = RecordingProvider()
     asked: list[str] = []
 
@@ -136,7 +136,7 @@ async def test_engine_answers_extractively_when_the_budget_forbids_the_llm(corpu
         return tenant != "over-budget"
 
     engine = AnswerEngine(
-        searcher=open_searcher(corpus_data_dir),
+        searcher=searcher,
         provider=provider,
         settings=EngineSettings(rewrite=False),
         llm_allowed=allowed,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from bot.models import Answer, ConversationRef, IncomingMessage
 from bot.prompt import REWRITE_SYSTEM, SYSTEM_FIXED
 from bot.redaction import BLOCKED_MESSAGE, RedactionPolicy, mynumber_check_digit
 from bot.state.audit import AuditEntry, AuditLog, hash_user
-from bot.state.db import Database, open_database
+from bot.state.db import Database
 from bot.state.threads import ChatTurn, ThreadStore
 from bot.state.usage import ModelPrice, PriceTable, UsageMeter, current_month, usage_report
 from bot.verify import AUTHORITATIVE_NOTE
@@ -61,18 +61,6 @@ USAGE = {"input_tokens": 1834, "output_tokens": 212, "cache_read_input_tokens": 
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="session")
-def searcher(corpus_data_dir: Path) -> Searcher:
-    return open_searcher(corpus_data_dir)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
-    yield database
-    database.close()
 
 
 @pytest.fixture

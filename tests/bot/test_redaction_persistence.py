@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +20,6 @@ from bot.state.feedback import FeedbackStore
 from bot.state.inflight import InFlight
 from bot.state.tables import metadata
 from bot.state.threads import ThreadStore
-from kairan.wiring import open_searcher
 from knowledge.search import Searcher
 from tests.bot.test_redaction_variants import MYNUMBERS, PHONES
 from tests.fakes.engines import ScriptedProvider
@@ -50,11 +48,6 @@ def leaked(db: Database) -> list[tuple[str, str, str]]:
                     if any(secret in digit_runs(value) for secret in SECRET_DIGITS):
                         found.append((table.name, column, value))
     return found
-
-
-@pytest.fixture(scope="module")
-def searcher(corpus_data_dir: Path) -> Searcher:
-    return open_searcher(corpus_data_dir)
 
 
 def message(text: str, n: int) -> IncomingMessage:

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kairan.wiring import open_searcher
 from knowledge.evaluation import load_dataset
 from knowledge.filters import FieldFilter
 from knowledge.memory_index import MemoryFullText
 from knowledge.reader import ChunkReader, PhrasingReader, run_queries, term_query
-from knowledge.search import _RANKING_FIELDS
+from knowledge.search import _RANKING_FIELDS, Searcher
 from knowledge.store import CHUNKS, PHRASINGS, KnowledgeStore
 from tests.conftest import DEV_SET
 
@@ -71,12 +70,13 @@ def questions() -> list[str]:
     return [item.question for item in load_dataset(DEV_SET)]
 
 
-def test_the_chunk_index_in_memory_matches_lancedb(corpus_data_dir: Path, questions: list[str]) -> None:
+def test_the_chunk_index_in_memory_matches_lancedb(
+    corpus_data_dir: Path, searcher: Searcher, questions: list[str]
+) -> None:
     store = KnowledgeStore(corpus_data_dir)
     version = store.chunks.version
     in_memory = ChunkReader(store.uri, CHUNKS, version)
     in_lancedb = ChunkReader(store.uri, CHUNKS, version, cache_rows=0)  # too small to hold: LanceDB answers
-    searcher = open_searcher(corpus_data_dir)
     scope = FieldFilter.of(collection=["laws"], kind=["law", "cabinet_order"])
     for question in questions:
         terms = searcher.segmenter.query_terms(question).terms
@@ -96,12 +96,13 @@ def test_the_chunk_index_in_memory_matches_lancedb(corpus_data_dir: Path, questi
                 )
 
 
-def test_the_phrasing_index_in_memory_matches_lancedb(corpus_data_dir: Path, questions: list[str]) -> None:
+def test_the_phrasing_index_in_memory_matches_lancedb(
+    corpus_data_dir: Path, searcher: Searcher, questions: list[str]
+) -> None:
     store = KnowledgeStore(corpus_data_dir)
     version = store.phrasings.version
     in_memory = PhrasingReader(store.uri, PHRASINGS, version)
     in_lancedb = PhrasingReader(store.uri, PHRASINGS, version, cache_rows=0)
-    searcher = open_searcher(corpus_data_dir)
     for question in questions:
         terms = searcher.segmenter.query_terms(question).terms
         query = searcher._lexical_query(terms, []).phrases

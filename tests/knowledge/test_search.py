@@ -19,11 +19,6 @@ from tests.knowledge.docs import JICHI_ID, jichi, write_doc
 JICHI = "322AC0000000067"
 
 
-@pytest.fixture(scope="module")
-def searcher(corpus_data_dir: Path) -> Searcher:
-    return open_searcher(corpus_data_dir)
-
-
 @pytest.mark.parametrize(
     ("question", "doc_id", "article", "paragraph"),
     [
