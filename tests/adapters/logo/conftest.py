@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from adapters.logo.adapter import LogoAdapter
 from adapters.logo.client import LogoClient
 from bot.flow.lifecycle import FlowSettings, Lifecycle
 from bot.ports import Answerer
-from bot.state.db import Database, default_database_url, open_database
+from bot.state.db import Database
 from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
@@ -44,13 +45,6 @@ def manifest() -> Manifest:
 async def server() -> AsyncIterator[LogoFakeServer]:
     async with LogoFakeServer() as fake:
         yield fake
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(default_database_url(tmp_path / "state"))
-    yield database
-    database.close()
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +107,13 @@ def make_adapter(
         start_timeout=5.0,
         **overrides,
     )
+
+
+@asynccontextmanager
+async def running(adapter: LogoAdapter) -> AsyncIterator[LogoAdapter]:
+    """The adapter connected for the block, stopped after it whatever happens."""
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await adapter.stop()

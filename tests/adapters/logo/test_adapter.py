@@ -12,7 +12,7 @@ from bot.ports import Answerer
 from bot.state.db import Database
 from bot.wording import APOLOGY
 from manifest.schema import Manifest
-from tests.adapters.logo.conftest import make_adapter, manifest_data
+from tests.adapters.logo.conftest import make_adapter, manifest_data, running
 from tests.fakes.engines import FailingEngine, FixedAnswerEngine
 from tests.fakes.logo_server import (
     BOT_ID,
@@ -40,8 +40,7 @@ async def test_mentioned_question_gets_a_cited_answer(
     server: LogoFakeServer, real_engine: Answerer, db: Database, manifest: Manifest
 ) -> None:
     adapter = make_adapter(server, engine=real_engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         assert adapter.connected()
         question, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA,
                                                       text=f"{BOT_MENTION} {QUESTION}")
@@ -58,8 +57,6 @@ async def test_mentioned_question_gets_a_cited_answer(
         assert text_length(reply) <= 1024
         # 既読: the bot marked the question read (LoGo keeps one read position per talk)
         assert server.read_up_to[(BOT_ID, GROUP_TALK)] == question["message_id"]
-    finally:
-        await adapter.stop()
     assert not adapter.connected()
 
 
@@ -68,8 +65,7 @@ async def test_group_message_without_mention_is_ignored_and_pair_talk_is_answere
 ) -> None:
     engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text=f"{QUESTION}（独り言）")
         await server.push_message(talk_id=GROUP_TALK, user_id=OTHER_BOT, text=f"{BOT_MENTION} 定時", bot=True)
         await server.push_message(talk_id=GROUP_TALK, user_id=BOT_ID, text=f"{BOT_MENTION} 自分の投稿")
@@ -89,8 +85,6 @@ async def test_group_message_without_mention_is_ignored_and_pair_talk_is_answere
         pair = next(q for q in engine.questions if q.ref.channel == str(PAIR_TALK))
         assert (pair.ref.tenant, pair.user, pair.ref.message is not None) == ("yokosuka", str(YAMADA), True)
         assert engine.collections == [["laws"], ["laws"]]
-    finally:
-        await adapter.stop()
 
 
 async def test_the_servers_mention_flag_decides_who_is_asked(
@@ -98,8 +92,7 @@ async def test_the_servers_mention_flag_decides_who_is_asked(
 ) -> None:
     engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         # Flagged for the bot by the server though the text has no markup kairan reads: answered.
         flagged = server.store_message(talk_id=GROUP_TALK, user_id=YAMADA, text="回覧板さん、教えて")
         await server.push("notify_create_message", flagged | {"mention": True})
@@ -110,8 +103,6 @@ async def test_the_servers_mention_flag_decides_who_is_asked(
         await asyncio.sleep(0.1)
         assert replies_to(server, GROUP_TALK) == [f"{YAMADA_MENTION}\n回答です。"]
         assert [q.text for q in engine.questions] == ["回覧板さん、教えて"]
-    finally:
-        await adapter.stop()
 
 
 async def test_other_bots_are_answered_when_configured(
@@ -119,13 +110,10 @@ async def test_other_bots_are_answered_when_configured(
 ) -> None:
     engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest, answer_bots=True)
-    await adapter.start()
-    try:
+    async with running(adapter):
         await server.push_message(talk_id=GROUP_TALK, user_id=OTHER_BOT, text=f"{BOT_MENTION} 定時", bot=True)
         await server.wait_for(lambda: bool(server.sent(GROUP_TALK)))
         assert replies_to(server, GROUP_TALK) == [f"{{@:{OTHER_BOT},5}}@別ボット\n回答です。"]
-    finally:
-        await adapter.stop()
 
 
 async def test_unlisted_talks_get_only_public_collections_or_nothing_as_the_admin_chooses(
@@ -143,15 +131,12 @@ async def test_unlisted_talks_get_only_public_collections_or_nothing_as_the_admi
         manifest = Manifest.model_validate(data | {"unlisted": {"access": access}})
         engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
         adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-        await adapter.start()
-        try:
+        async with running(adapter):
             await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)
             await server.push_message(talk_id=UNMAPPED_TALK, user_id=SATO, text=f"{BOT_MENTION} {QUESTION}")
             await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
             await server.wait_for(lambda: len(engine.questions) >= expected)
             await asyncio.sleep(0.1)
-        finally:
-            await adapter.stop()
         return {int(q.ref.channel): c for q, c in zip(engine.questions, engine.collections, strict=True)}
 
     # The listed talk searches the tenant's collections; the unlisted ones only the public one.
@@ -165,8 +150,7 @@ async def test_forced_disconnect_reconnects_and_never_answers_twice(
 ) -> None:
     engine = FixedAnswerEngine(Answer(text="回答です。", citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         payload, _ = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)
         await server.wait_for(lambda: len(server.sent(PAIR_TALK)) == 1)
         await server.drop()
@@ -179,8 +163,6 @@ async def test_forced_disconnect_reconnects_and_never_answers_twice(
         await asyncio.sleep(0.1)
         assert len(server.sent(PAIR_TALK)) == 2
         assert [q.text for q in engine.questions] == [QUESTION, "別の質問"]
-    finally:
-        await adapter.stop()
     # A restarted process (new adapter, same state database) does not answer it either.
     restarted = make_adapter(server, engine=engine, db=db, manifest=manifest)
     await restarted.start()
@@ -201,8 +183,7 @@ async def test_long_answer_is_split_into_ordered_spaced_chunks(
     engine = FixedAnswerEngine(Answer(text=body, citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest,
                            max_message_length=300, send_interval=0.05)
-    await adapter.start()
-    try:
+    async with running(adapter):
         await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text=QUESTION)
         expected = reply_chunks(body, limit=300, mention=YAMADA_MENTION)
         await server.wait_for(lambda: len(server.sent(PAIR_TALK)) == len(expected))
@@ -213,8 +194,6 @@ async def test_long_answer_is_split_into_ordered_spaced_chunks(
         assert sent[0].params[2].startswith(f"{YAMADA_MENTION}\n第1段落：")
         assert sent[-1].params[2].endswith("第30段落：" + "行政財産の管理について。" * 6)
         assert all(b.at - a.at >= 0.045 for a, b in itertools.pairwise(sent))
-    finally:
-        await adapter.stop()
 
 
 async def test_engine_failure_posts_an_apology_and_logs(
@@ -222,8 +201,7 @@ async def test_engine_failure_posts_an_apology_and_logs(
 ) -> None:
     engine = FailingEngine(RuntimeError("database password=hunter2 leaked in trace"))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         with caplog.at_level(logging.ERROR, logger="bot.flow.lifecycle"):
             await server.push_message(talk_id=GROUP_TALK, user_id=YAMADA, text=f"{BOT_MENTION} {QUESTION}")
             await server.wait_for(lambda: bool(server.sent(GROUP_TALK)))
@@ -231,8 +209,6 @@ async def test_engine_failure_posts_an_apology_and_logs(
         (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert record.getMessage().startswith("LoGo: answering message")
         assert record.exc_info is not None and "hunter2" in str(record.exc_info[1])
-    finally:
-        await adapter.stop()
 
 
 async def test_send_posts_a_digest_without_mention(
@@ -240,8 +216,7 @@ async def test_send_posts_a_digest_without_mention(
 ) -> None:
     engine = FixedAnswerEngine(Answer(text="x", citations=(), abstained=False))
     adapter = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await adapter.start()
-    try:
+    async with running(adapter):
         item = DigestItem(title="通知", url="https://www.soumu.go.jp/n.html", summary="",
                           published="2025-04-01", source="総務省")
         ref = ConversationRef(platform="logo", tenant="yokosuka", channel=str(GROUP_TALK))
@@ -249,5 +224,3 @@ async def test_send_posts_a_digest_without_mention(
         assert replies_to(server, GROUP_TALK) == [
             "【新着情報】1件\n\n■ 通知\n2025-04-01（総務省）\nhttps://www.soumu.go.jp/n.html"
         ]
-    finally:
-        await adapter.stop()

@@ -19,7 +19,7 @@ from bot.state.db import Database
 from bot.state.outbox import Outbox
 from bot.wording import APOLOGY
 from manifest.schema import Manifest
-from tests.adapters.logo.conftest import make_adapter
+from tests.adapters.logo.conftest import make_adapter, running
 from tests.fakes.engines import FixedAnswerEngine
 from tests.fakes.logo_server import PAIR_TALK, YAMADA, LogoFakeServer
 
@@ -72,14 +72,11 @@ async def test_logo_busy_past_the_retries_gets_the_answer_queued_and_posted_once
     adapter = make_adapter(server, engine=engine(), db=db, manifest=manifest, outbox=outbox,
                            redeliver_interval=0.1)
     with caplog.at_level(logging.INFO):
-        await adapter.start()
-        try:
+        async with running(adapter):
             await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="行政財産の貸付けは？")
             await until(lambda: len(server.attempts("create_message")) >= ATTEMPTS)
             await until(lambda: bool(replies(server)))
             await asyncio.sleep(0.5)  # later rounds must not post it again
-        finally:
-            await adapter.stop()
 
     assert replies(server) == EXPECTED
     assert len(server.attempts("create_message")) == 2 * ATTEMPTS + len(EXPECTED)
@@ -98,13 +95,10 @@ async def test_a_rejected_answer_is_not_queued_and_the_apology_goes_out(
     server.fail_next("create_message", code=400, message="invalid content")
     adapter = make_adapter(server, engine=engine(), db=db, manifest=manifest, outbox=outbox)
     with caplog.at_level(logging.INFO):
-        await adapter.start()
-        try:
+        async with running(adapter):
             await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="行政財産の貸付けは？")
             await until(lambda: bool(server.attempts("create_message")))
             await until(lambda: not adapter.flow.in_progress)
-        finally:
-            await adapter.stop()
 
     # Before the shared lifecycle LoGo stayed silent here; Slack and Teams post the apology instead.
     assert replies(server) == [f"{YAMADA_MENTION}\n{APOLOGY}"] and outbox.pending("logo") == 0
@@ -121,14 +115,11 @@ async def test_a_queued_answer_the_server_then_rejects_is_abandoned_with_one_err
     adapter = make_adapter(server, engine=engine(), db=db, manifest=manifest, outbox=outbox,
                            redeliver_interval=0.1)
     with caplog.at_level(logging.INFO):
-        await adapter.start()
-        try:
+        async with running(adapter):
             await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="行政財産の貸付けは？")
             await until(lambda: len(server.attempts("create_message")) == ATTEMPTS + 1)
             await until(lambda: outbox.pending("logo") == 0)
             await asyncio.sleep(0.4)
-        finally:
-            await adapter.stop()
 
     assert replies(server) == []
     assert len(server.attempts("create_message")) == ATTEMPTS + 1

@@ -1,2 +1,2 @@
 # The LoGo adapter tests' fixtures: the fake server, a state database, the manifest, the real engine.
-from tests.adapters.logo.conftest import db, kb_dir, manifest, real_engine, server  # noqa: F401
+from tests.adapters.logo.conftest import kb_dir, manifest, real_engine, server  # noqa: F401
