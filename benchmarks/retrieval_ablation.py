@@ -1,6 +1,6 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
-    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets dev dev2 calibration probe] [--json]
+    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets dev dev2 calibration probe holdout] [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
@@ -40,6 +40,7 @@ PLAIN = replace(
     context_boost=0.0,
     part_weights=(),
     drop_question_words=False,
+    phrasing_question_words=False,
     compound_part_weight=1.0,
     phrasing_weight=0.0,
     topic_boost=0.0,
@@ -63,6 +64,7 @@ VARIANTS = [
     Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
     Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),
+    Variant("- question words in the phrasing query", replace(FULL, phrasing_question_words=False)),
     Variant("- compound parts at 3/4 (parts count fully)", replace(FULL, compound_part_weight=1.0)),
     Variant("plain Sudachi BM25 (body only)", PLAIN, glossary=False, catalogue=False),
     Variant(
@@ -87,7 +89,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--sets", nargs="*", default=["dev", "dev2", "calibration", "probe"])
+    parser.add_argument("--sets", nargs="*", default=["dev", "dev2", "calibration", "probe", "holdout"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -244,7 +244,7 @@ class Searcher:
             if self.vectors is not None
             else None
         )
-        lex = self._lexical_query(terms, expansions)
+        lex = self._lexical_query(terms, expansions, query_terms.asked if s.phrasing_question_words else terms)
         lexical, phrased = self._lexical(lex, scope.filter, k + len(cited)) if terms else ([], {})
         topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
         lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
@@ -515,16 +515,22 @@ class Searcher:
         fused.sort(key=lambda item: item[1], reverse=True)
         return fused
 
-    def _lexical_query(self, terms: list[str], expansions: list[Expansion]) -> _LexicalQuery:
-        """The full-text queries for the question's terms and their glossary statute wording."""
+    def _lexical_query(
+        self, terms: list[str], expansions: list[Expansion], phrase_terms: list[str] | None = None
+    ) -> _LexicalQuery:
+        """The full-text queries: the article texts for the question's terms and their glossary statute
+        wording; the staff phrasings for ``phrase_terms`` (default ``terms``) alone. The phrasings are
+        in staff words already, and a statute word for a common one (市役所 → 地方公共団体) only meets
+        the lines that describe the law's general provisions."""
         s, stats = self.settings, self.term_stats
         extra = [t for t in dict.fromkeys(t for e in expansions for t in e.terms) if t not in terms]
         weights = {t: stats.idf(t) for t in terms}
         weights.update({t: stats.idf(t) * s.expansion_weight for t in extra})
-        parts = compound_parts([*terms, *extra])
+        phrase_terms = terms if phrase_terms is None else phrase_terms
+        parts = compound_parts([*terms, *extra, *phrase_terms])
         return _LexicalQuery(
             body=self._match(self._selective(terms) + self._selective(extra), parts, BODY_TERMS),
-            phrases=self._match(terms + extra, parts, PHRASE_TERMS),
+            phrases=self._match(phrase_terms, parts, PHRASE_TERMS),
             weights=weights,
         )
 

@@ -66,6 +66,8 @@ class SearchSettings:
     route_min: float = 10.0
     route_share: float = 0.9
     phrase_candidates: int = 60  # phrasing lines read per question
+    # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
+    phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this
     # much in both full-text queries, so one compound does not outweigh two plain words (1 = as much;
     # written as repeated terms, so a fraction with a denominator of at most 4).

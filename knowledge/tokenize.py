@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sudachipy import Dictionary, SplitMode
@@ -124,6 +124,9 @@ class QueryTerms:
     terms: list[str]
     nouns: frozenset[str]  # which of them are nouns: the candidates for a question's key concept
     words: frozenset[int] = frozenset()  # word boundaries in the normalised question (Segmenter.boundaries)
+    # The terms with the question words kept (いつ, 誰, 何日 …): the staff phrasings are written as
+    # questions, so there these words say what is asked.
+    asked: list[str] = field(default_factory=list)
 
 
 # A dictionary entry's (term, is_noun) pairs, and the offsets inside it where its shortest units meet.
@@ -223,9 +226,11 @@ class Segmenter:
         """Distinct terms of a question, without the words that only make it a question."""
         dropped = QUESTION_WORDS if drop_question_words else frozenset()
         cuts: set[int] = set()
-        analyzed = [(t, noun) for t, noun in self._analyze(text, cuts) if t not in dropped]
+        everything = self._analyze(text, cuts)
+        analyzed = [(t, noun) for t, noun in everything if t not in dropped]
         terms = list(dict.fromkeys(t for t, _ in analyzed))
-        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), frozenset(cuts))
+        asked = list(dict.fromkeys(t for t, _ in everything))
+        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), frozenset(cuts), asked)
 
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""
