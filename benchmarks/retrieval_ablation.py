@@ -1,6 +1,7 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
-    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets dev dev2 calibration probe holdout] [--json]
+    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets dev dev2 calibration probe holdout]
+                                            [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.

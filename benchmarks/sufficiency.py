@@ -1,15 +1,18 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
-    python benchmarks/sufficiency.py --data-dir DIR [--fit dev calibration out_of_corpus probe]
-                                     [--check dev2] [--write-weights]
+    python benchmarks/sufficiency.py --data-dir DIR [--fit dev dev2 calibration probe] [--check holdout]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
 circulars} --data-dir DIR``). Question sets, by name:
 
-- ``dev``, ``dev2``: ../shared/eval/{dev,dev2}.jsonl (dev2 is the check set: never fitted on by default);
+- ``dev``, ``dev2``: ../shared/eval/{dev,dev2}.jsonl;
 - ``calibration``: benchmarks/data/calibration.jsonl, staff questions written for this purpose by people
   who saw neither the dev sets nor the phrasings (answerable ones with their gold article, and questions
   about laws the corpus does not hold);
+- ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
+  corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
+  saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
+  fitted or tuned on;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -48,6 +51,7 @@ SETS = {
     "dev": SHARED / "eval" / "dev.jsonl",
     "dev2": SHARED / "eval" / "dev2.jsonl",
     "calibration": ROOT / "benchmarks" / "data" / "calibration.jsonl",
+    "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 FEATURES = [f.name for f in fields(SufficiencyWeights) if f.name != "bias"]
@@ -109,8 +113,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--fit", nargs="*", default=["dev", "calibration", "probe"])
-    parser.add_argument("--check", nargs="*", default=["dev2"])
+    parser.add_argument("--fit", nargs="*", default=["dev", "dev2", "calibration", "probe"])
+    parser.add_argument("--check", nargs="*", default=["holdout"])
     parser.add_argument(
         "--text-only",
         action="store_true",

@@ -244,7 +244,8 @@ class Searcher:
             if self.vectors is not None
             else None
         )
-        lex = self._lexical_query(terms, expansions, query_terms.asked if s.phrasing_question_words else terms)
+        asked = query_terms.asked if s.phrasing_question_words else terms
+        lex = self._lexical_query(terms, expansions, asked)
         lexical, phrased = self._lexical(lex, scope.filter, k + len(cited)) if terms else ([], {})
         topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
         lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
