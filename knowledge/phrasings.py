@@ -36,7 +36,7 @@ from knowledge.tokenize import normalize
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "phrasings"
 MAX_LINE_CHARS = 80
-MAX_LINES_PER_ARTICLE = 8
+MAX_LINES_PER_ARTICLE = 10
 
 
 @dataclass(frozen=True)

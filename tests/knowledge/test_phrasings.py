@@ -57,7 +57,7 @@ def test_a_file_is_read_normalised(tmp_path: Path) -> None:
         ("doc_id: x\narticles:\n  '38': []\n", ":3: article 38: needs a list of lines"),
         ("doc_id: x\narticles:\n  '1': [a]\n  '38': ['']\n", ":4: article 38: every line must be non-empty"),
         (f"doc_id: x\narticles:\n  '38': [{LONG}]\n", "longer than 80 characters"),
-        ("doc_id: x\narticles:\n  '38': [a, b, c, d, e, f, g, h, i]\n", "at most 8 lines"),
+        ("doc_id: x\narticles:\n  '38': [a, b, c, d, e, f, g, h, i, j, k]\n", "at most 10 lines"),
     ],
 )
 def test_a_broken_file_names_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
