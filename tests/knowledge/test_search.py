@@ -155,6 +155,19 @@ def test_a_staff_phrasing_finds_the_article_its_text_never_names(searcher: Searc
     assert "バイト" in hit.as_json()["phrasing"]
 
 
+def test_the_phrasing_query_has_the_question_words_and_not_the_statute_wording(searcher: Searcher) -> None:
+    """The lines are written as questions in staff words: いつ says what is asked there; the glossary's
+    statute wording for 市役所 (地方公共団体) is for the article texts only."""
+    question = "市役所への届出はいつまで？"
+    query = searcher.segmenter.query_terms(question)
+    expansions = searcher.glossary.expand(question) if searcher.glossary else []
+    assert any("地方公共団体" in e.terms for e in expansions)
+    lexical = searcher._lexical_query(query.terms, expansions, query.asked)
+    phrases, body = lexical.phrases.query.split(), lexical.body.query.split()
+    assert "いつ" in phrases and "いつ" not in body
+    assert "地方公共団体" in body and "地方公共団体" not in phrases
+
+
 def test_a_phrasing_match_outside_the_scope_stays_out(tmp_path: Path) -> None:
     """Another collection's document matches the same phrasing line: it is not returned."""
     segmenter = Segmenter()

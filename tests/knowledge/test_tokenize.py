@@ -18,3 +18,10 @@ def test_boundaries_cut_the_normalised_text_into_its_shortest_words() -> None:
     words = [normalize(text)[a:b] for a, b in pairwise(cuts)]
     assert words[:4] == ["NPO", "が", "学童", "保育"]
     assert cuts[0] == 0 and cuts[-1] == len(normalize(text))
+
+
+def test_a_question_keeps_its_question_words_apart_from_its_terms() -> None:
+    found = Segmenter().query_terms("処分の取消訴訟はいつまで起こせる？")
+    assert "いつ" not in found.terms and "訴訟" in found.terms
+    assert "いつ" in found.asked
+    assert set(found.terms) <= set(found.asked)
