@@ -273,9 +273,10 @@ class Searcher:
     ) -> Evidence:
         s = self.settings
         best = ranked[: s.coverage_hits]
-        covered = self._covered(terms, expansions, self._present(best, phrased))
+        hit_terms = _terms_of_hits(ranked[: max(s.coverage_hits, s.key_hits)], phrased)
+        covered = self._covered(terms, expansions, _present(hit_terms[: s.coverage_hits]))
         coverage = self._coverage(terms, covered)
-        top_covered = self._covered(terms, expansions, self._present(best[:1], phrased))
+        top_covered = self._covered(terms, expansions, _present(hit_terms[:1]))
         coverage_top = self._coverage(terms, top_covered)
         question_nouns = [t for t in terms if t in nouns]
         nouns_top = self._coverage(question_nouns, top_covered) if question_nouns else coverage_top
@@ -284,7 +285,7 @@ class Searcher:
             self._coverage(terms, self._covered(terms, expansions, set(top_line.terms))) if top_line else 0.0
         )
         key = self._key_noun(terms, nouns)
-        key_present = self._present(ranked[: s.key_hits], phrased)
+        key_present = _present(hit_terms[: s.key_hits])
         key_found = key is not None and key in self._covered([key], expansions, key_present)
         agreement = False
         if best:
@@ -558,18 +559,6 @@ class Searcher:
         return kept or [min(terms, key=lambda t: stats.df.get(t, 0))]
 
     @staticmethod
-    def _present(top: list[Ranked], phrased: dict[str, Phrased]) -> set[str]:
-        """Every term of the given hits: text, caption, context and their matched phrasing line."""
-        present: set[str] = set()
-        for row, _, _ in top:
-            for column in FTS_COLUMNS:
-                present.update(row[column].split())
-            line = phrased.get(row["chunk_id"])
-            if line is not None:
-                present.update(line.terms)
-        return present
-
-    @staticmethod
     def _covered(terms: list[str], expansions: list[Expansion], present: set[str]) -> set[str]:
         """Question terms among ``present``, directly or through their statute wording."""
         covered = set(terms) & present
@@ -592,6 +581,26 @@ class Searcher:
         """
         known = [t for t in terms if t in nouns and self.term_stats.df.get(t, 0) > 0]
         return max(known, key=self.term_stats.idf, default=None)
+
+
+def _terms_of_hits(top: list[Ranked], phrased: dict[str, Phrased]) -> list[frozenset[str]]:
+    """Every term of each hit: text, caption, context and its matched phrasing line (each hit's
+    columns are split once, though coverage, the best hit and the key noun each read them)."""
+    found = []
+    for row, _, _ in top:
+        terms: set[str] = set()
+        for column in FTS_COLUMNS:
+            terms.update(row[column].split())
+        line = phrased.get(row["chunk_id"])
+        if line is not None:
+            terms.update(line.terms)
+        found.append(frozenset(terms))
+    return found
+
+
+def _present(hits: list[frozenset[str]]) -> set[str]:
+    """The terms of the given hits together."""
+    return set().union(*hits)
 
 
 def _merge(
