@@ -23,18 +23,18 @@ class SufficiencyWeights:
     phrasings, the catalogue or the ranking.
     """
 
-    bias: float = -14.23
-    coverage: float = 1.69  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 1.86  # … in the best hit alone
-    phrase_coverage: float = 2.02  # … in the best hit's best phrasing line
-    body: float = -0.22  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 3.26  # log(1 + best phrasing-line score)
-    key: float = 0.04  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.23  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.07  # the question names a topic of a law the base does not hold
-    foreign: float = -1.82  # log(1 + how well a law not held explains the question)
-    own_topic: float = 2.92  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.47  # how much better the law not held explains it than anything held
+    bias: float = -12.99
+    coverage: float = 1.03  # idf share of the question in the best 3 hits (text + phrasings)
+    coverage_top: float = 2.81  # … in the best hit alone
+    phrase_coverage: float = 1.94  # … in the best hit's best phrasing line
+    body: float = -0.13  # log(1 + best body score): long statute text matching by chance counts against
+    phrase: float = 2.66  # log(1 + best phrasing-line score)
+    key: float = -0.04  # the question's rarest known noun occurs in the best hits
+    agreement: float = 0.22  # the best hit ranks high on its text and its phrasings alike
+    mentioned: float = -1.21  # the question names a topic of a law the base does not hold
+    foreign: float = -2.0  # log(1 + how well a law not held explains the question)
+    own_topic: float = 3.08  # log(1 + how well a held law's catalogue lines match)
+    foreign_margin: float = -1.33  # how much better the law not held explains it than anything held
 
 
 @dataclass(frozen=True)
@@ -86,18 +86,18 @@ class SearchSettings:
     # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
     # switched off (``benchmarks/sufficiency.py --text-only``).
     text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(
-        bias=-3.87,
-        coverage=-1.32,
-        coverage_top=2.26,
+        bias=-5.5,
+        coverage=-2.27,
+        coverage_top=3.59,
         phrase_coverage=0.0,
-        body=0.17,
+        body=0.32,
         phrase=0.0,
-        key=0.11,
+        key=0.27,
         agreement=0.0,
-        mentioned=-1.17,
-        foreign=-1.54,
-        own_topic=3.02,
-        foreign_margin=0.06,
+        mentioned=-1.14,
+        foreign=-1.76,
+        own_topic=3.42,
+        foreign_margin=-0.23,
     )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings
