@@ -125,20 +125,24 @@ class MemoryRows:
         self._fields: dict[str, npt.NDArray[Any]] = {}
         self._masks: dict[FieldFilter, npt.NDArray[np.bool_]] = {}
         self._by_document: dict[str, list[dict[str, Any]]] | None = None
+        self._projections: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def top(self, query: Any, columns: Sequence[str], *, where: FieldFilter | None, limit: int) -> Rows:
         column, terms, boosts = _weighted_terms(query)
         index = self._index(column)
         allowed = self._mask(where) if where is not None else None
-        wanted = [c for c in columns if c != "_score"]
-        rows = self.rows
-        found: Rows = []
-        for n, score in index.top(terms, limit, allowed, boosts):
-            row = rows[n]
-            picked = {c: row[c] for c in wanted}
-            picked["_score"] = score
-            found.append(picked)
+        rows = self._projection(tuple(c for c in columns if c != "_score"))
+        return [{**rows[n], "_score": score} for n, score in index.top(terms, limit, allowed, boosts)]
+
+    def _projection(self, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every row cut to ``columns``, made once per column set (a query reads the same few
+        columns every time: copying a small dict is cheaper than picking columns per hit)."""
+        found = self._projections.get(columns)
+        if found is None:
+            found = [{c: row[c] for c in columns} for row in self.rows]
+            with self._lock:
+                self._projections[columns] = found
         return found
 
     def of_document(self, doc_id: str) -> list[dict[str, Any]]:

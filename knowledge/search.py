@@ -165,14 +165,6 @@ class _Scope:
         )
 
 
-def _weight_in(weights: dict[str, float], keys: frozenset[str], terms: frozenset[str]) -> float:
-    """Sum of the weights of the question terms (``keys``) found in ``terms``: usually none, which
-    ``isdisjoint`` tells without building anything (this runs for every candidate's two fields)."""
-    if terms.isdisjoint(keys):
-        return 0.0
-    return sum(weights[t] for t in terms & keys)
-
-
 def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
     """chunk id → the best-scoring phrasing line of that article."""
     best: dict[str, Phrased] = {}
@@ -437,12 +429,15 @@ class Searcher:
         parts = dict(s.part_weights)
         keys = frozenset(weights)
         scored: list[Ranked] = []
+        caption_bonus, context_bonus = s.field_bonus * s.caption_boost, s.field_bonus * s.context_boost
         for row in rows:
             caption, context = self._field_terms(row)
-            bonus = s.caption_boost * _weight_in(weights, keys, caption)
-            bonus += s.context_boost * _weight_in(weights, keys, context)
-            score = (float(row["_score"]) + s.field_bonus * bonus) * parts.get(row["part"], 1.0)
-            scored.append((row, score, "lexical"))
+            score = float(row["_score"])
+            if not caption.isdisjoint(keys):  # usually not: nothing to add up
+                score += caption_bonus * sum(weights[t] for t in caption & keys)
+            if not context.isdisjoint(keys):
+                score += context_bonus * sum(weights[t] for t in context & keys)
+            scored.append((row, score * parts.get(row["part"], 1.0), "lexical"))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
 
