@@ -60,7 +60,7 @@ SETS = {
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 FEATURES = [f.name for f in fields(SufficiencyWeights) if f.name != "bias"]
-THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8)
 
 
 def load(name: str) -> list[EvalItem]:

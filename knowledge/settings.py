@@ -77,7 +77,7 @@ class SearchSettings:
     # insufficient; otherwise a calibrated score over the evidence decides.
     refuse_unknown_laws: bool = True
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
-    min_confidence: float = 0.5
+    min_confidence: float = 0.55
     sufficiency_weights: SufficiencyWeights = SufficiencyWeights()
     # … and one that answers whatever the score: its own text covers this share of the question's idf
     # mass, the key noun included, and no topic of a law the base lacks is named.
