@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from bot.flow.periodic import Periodic, always
@@ -56,6 +57,7 @@ class Resumer(Periodic):
         self.run = run  # e.g. the flow's own state threads, apart from the searches' default executor
         super().__init__(interval=interval, ready=ready)  # ready False: skip the round, nothing is taken
         self.failure = f"resuming interrupted {label} questions failed"
+        self.in_progress: set[str] = set()  # event ids this replica is answering now
 
     # -- the question being answered ----------------------------------------------------------
     async def claim(self, event_id: str, payload: dict[str, Any]) -> bool:
@@ -66,6 +68,7 @@ class Resumer(Periodic):
     async def answering(self, event_id: str) -> AsyncIterator[None]:
         """Keep the question alive while the body runs; drop it when the body ends, not when cancelled."""
         alive = asyncio.create_task(self._keep_alive(event_id))
+        self.in_progress.add(event_id)
         ended = False
         try:
             yield
@@ -75,6 +78,7 @@ class Resumer(Periodic):
             raise
         finally:
             alive.cancel()
+            self.in_progress.discard(event_id)
             if ended:
                 await self.done(event_id)
 
@@ -101,7 +105,8 @@ class Resumer(Periodic):
 
     async def resume_interrupted(self) -> int:
         """Answer (or give up) the questions a bot stopped answering; returns how many were taken."""
-        taken = await self.run(self.inflight.take_interrupted, self.platform)
+        answering = frozenset(self.in_progress)  # late touches must not hand this replica its own question
+        taken = await self.run(partial(self.inflight.take_interrupted, self.platform, answering=answering))
         for entry in taken:
             # Each beside the others: one slow answer must not hold the rest past their lease.
             self.spawn(self._resume(entry))

@@ -13,6 +13,7 @@ will not redeliver an event that was acknowledged, so a replica's resume loop ta
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,11 +93,22 @@ class InFlight:
             conn.execute(_DONE, {"p": platform, "e": event_id})
 
     def take_interrupted(
-        self, platform: str, *, now: datetime | None = None, limit: int = 20
+        self,
+        platform: str,
+        *,
+        now: datetime | None = None,
+        limit: int = 20,
+        answering: Collection[str] = (),
     ) -> list[Interrupted]:
-        """Questions left unfinished past ``stale_after``, oldest first, each taken by this caller only."""
+        """Questions left unfinished past ``stale_after``, oldest first, each taken by this caller only.
+
+        ``answering`` are the caller's own questions still being answered: late touches (a busy machine)
+        must not make a replica answer its own question a second time.
+        """
         moment = now or utc_now()
         due = (_TABLE.platform == platform) & (_TABLE.next_at <= iso_utc(moment))
+        if answering:
+            due = due & _TABLE.event_id.not_in(list(answering))
         with self.db.read() as conn:
             rows = conn.execute(
                 select(questions_in_flight).where(due).order_by(_TABLE.next_at).limit(limit)

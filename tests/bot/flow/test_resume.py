@@ -77,6 +77,22 @@ async def test_a_slow_answer_is_touched_so_it_is_not_taken(db: Database) -> None
         assert inflight.take_interrupted("chat") == []
 
 
+async def test_a_replica_never_takes_back_a_question_it_is_still_answering(db: Database) -> None:
+    """A busy machine can touch late; the lapsed lease must not start a second answer in this replica."""
+    inflight = InFlight(db, stale_after=STALE)
+    recorder = Recorder()
+    helper = resumer(inflight, recorder)
+    for key in ("busy", "lost"):
+        assert await helper.claim(key, {})
+    async with helper.answering("busy"):
+        lapsed = utc_now() - 2 * STALE
+        inflight.touch("chat", "busy", now=lapsed)  # its last touch came too late
+        inflight.touch("chat", "lost", now=lapsed)
+        assert await helper.resume_interrupted() == 1
+        await asyncio.gather(*recorder.tasks)
+    assert recorder.answered == ["lost"]
+
+
 async def test_a_round_answers_again_or_gives_up_with_one_line_each(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
