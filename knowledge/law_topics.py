@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
@@ -110,28 +112,34 @@ class CatalogueIndex:
         self, catalogue: TopicCatalogue, *, segmenter: Segmenter, held_titles: Iterable[str]
     ) -> None:
         titles = list(held_titles)
-        self._laws: list[str] = []
-        self._held: list[bool] = []
+        self._laws: list[str] = []  # each law once, in catalogue order
+        held: list[bool] = []
+        law_of_line: list[int] = []
         lines: list[list[str]] = []
         for entry in catalogue.entries:
-            held = _held(entry.law, titles)
+            if entry.law not in self._laws:
+                self._laws.append(entry.law)
+                held.append(_held(entry.law, titles))
+            number = self._laws.index(entry.law)
             for line in entry.topics + entry.asks:
                 terms = segmenter.terms(line)
                 if terms:
                     lines.append(terms)
-                    self._laws.append(entry.law)
-                    self._held.append(held)
+                    law_of_line.append(number)
         self._bm25 = SmallBM25(lines)
+        self._law_of_line = np.array(law_of_line, dtype=np.int64)
+        self._held = np.array(held, dtype=bool)
 
     def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, dict[str, float]]:
         """(the best-matching law not held and its score, each held law's best line score)."""
-        foreign: tuple[str, float] | None = None
-        own: dict[str, float] = {}
-        for i, score in self._bm25.scores(terms).items():
-            if self._held[i]:
-                own[self._laws[i]] = max(own.get(self._laws[i], 0.0), score)
-            elif foreign is None or score > foreign[1]:
-                foreign = (self._laws[i], score)
+        scores = self._bm25.score_array(terms)
+        matched = np.flatnonzero(scores > 0)
+        per_law = np.zeros(len(self._laws))  # each law's best line
+        np.maximum.at(per_law, self._law_of_line[matched], scores[matched])
+        own = {self._laws[n]: float(per_law[n]) for n in np.flatnonzero((per_law > 0) & self._held)}
+        others = np.where(self._held, 0.0, per_law)
+        best = int(np.argmax(others)) if len(others) else 0
+        foreign = (self._laws[best], float(others[best])) if len(others) and others[best] > 0 else None
         return foreign, own
 
 
