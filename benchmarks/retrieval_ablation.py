@@ -46,7 +46,9 @@ PLAIN = replace(
     phrasing_weight=0.0,
     topic_boost=0.0,
     route_min=float("inf"),
+    rerank_depth=0,
 )
+FIRST_STAGE = replace(FULL, rerank_depth=0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Variant:
 
 VARIANTS = [
     Variant("full default", FULL),
+    Variant("- second stage (knowledge/rerank.py)", FIRST_STAGE),
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
@@ -76,12 +79,13 @@ VARIANTS = [
     ),
     Variant(
         "+ fields, weights, question words, compound parts",
-        replace(FULL, topic_boost=0.0, route_min=float("inf")),
+        replace(FIRST_STAGE, topic_boost=0.0, route_min=float("inf")),
         glossary=False,
         catalogue=False,
     ),
-    Variant("+ glossary", replace(FULL, topic_boost=0.0, route_min=float("inf")), catalogue=False),
-    Variant("+ topic catalogue (= full)", FULL),
+    Variant("+ glossary", replace(FIRST_STAGE, topic_boost=0.0, route_min=float("inf")), catalogue=False),
+    Variant("+ topic catalogue", FIRST_STAGE),
+    Variant("+ second stage (= full)", FULL),
 ]
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -47,7 +46,7 @@ from rich.table import Table  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
 from knowledge.settings import SufficiencyWeights  # noqa: E402
-from knowledge.sufficiency import Evidence, foreign_margin, judge  # noqa: E402
+from knowledge.sufficiency import Evidence, inputs, judge  # noqa: E402
 
 console = Console(stderr=True)
 SHARED = ROOT.parent / "shared"
@@ -73,19 +72,7 @@ def load(name: str) -> list[EvalItem]:
 
 def features(e: Evidence) -> list[float]:
     """The inputs of ``knowledge.sufficiency.confidence``, in ``FEATURES`` order."""
-    values = {
-        "coverage": e.coverage,
-        "coverage_top": e.coverage_top,
-        "phrase_coverage": e.phrase_coverage,
-        "body": math.log1p(e.top_body),
-        "phrase": math.log1p(e.top_phrase),
-        "key": 1.0 if e.key_found or e.key_term is None else 0.0,
-        "agreement": 1.0 if e.agreement else 0.0,
-        "mentioned": 1.0 if e.mentioned_laws else 0.0,
-        "foreign": math.log1p(e.foreign_score),
-        "own_topic": math.log1p(e.own_topic_score),
-        "foreign_margin": foreign_margin(e),
-    }
+    values = inputs(e)
     return [values[name] for name in FEATURES]
 
 
@@ -189,7 +176,7 @@ def main() -> None:
     for name in rows:
         table.add_column(name + (" (check)" if name not in args.fit else ""))
     for point in curve:
-        cells = [f"{point['threshold']:.1f}"]
+        cells = [f"{point['threshold']:.2f}"]
         for name in rows:
             p = point[name]
             assert isinstance(p, dict)

@@ -15,8 +15,10 @@ rows read most recently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -324,7 +326,7 @@ class PhrasingReader:
         self._table: Any = READ_LOOP.run(_open(uri, table, version, storage_options))
         self._cache_rows = cache_rows
         self._memory: MemoryRows | None = None
-        self._articles: frozenset[str] | None = None  # chunk ids of the articles with lines
+        self._vocabulary: dict[str, frozenset[str]] | None = None  # chunk id → the terms of all its lines
         self._lock = threading.Lock()
         self._decided = False
 
@@ -337,7 +339,21 @@ class PhrasingReader:
     def has_lines(self, chunk_id: str) -> bool | None:
         """Whether the article has phrasing lines (None when the table is too large to hold in memory)."""
         self._fill()
-        return None if self._articles is None else chunk_id in self._articles
+        return None if self._vocabulary is None else chunk_id in self._vocabulary
+
+    def vocabulary(self, chunk_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """chunk id → every term of the article's lines, for the articles that have lines."""
+        self._fill()
+        if self._vocabulary is not None:
+            return {cid: self._vocabulary[cid] for cid in chunk_ids if cid in self._vocabulary}
+        wanted = [tuple(cid.split("#", 1)) for cid in dict.fromkeys(chunk_ids) if "#" in cid]
+        if not wanted:
+            return {}
+        where = functools.reduce(
+            operator.or_, (col("doc_id").eq(lit(doc)) & col("article").eq(lit(art)) for doc, art in wanted)
+        )
+        query = self._table.query().where(where).select(["doc_id", "article", "terms"])
+        return _vocabulary(READ_LOOP.run(query.to_list()))
 
     def _fill(self) -> None:
         with self._lock:
@@ -348,4 +364,12 @@ class PhrasingReader:
                 return
             rows = READ_LOOP.run(self._table.query().select(list(self.COLUMNS)).to_list())
             self._memory = MemoryRows(rows)
-            self._articles = frozenset(f"{row['doc_id']}#{row['article']}" for row in rows)
+            self._vocabulary = _vocabulary(rows)
+
+
+def _vocabulary(lines: Rows) -> dict[str, frozenset[str]]:
+    """chunk id → the terms of all the given phrasing lines of that article."""
+    found: dict[str, set[str]] = {}
+    for line in lines:
+        found.setdefault(f"{line['doc_id']}#{line['article']}", set()).update(line["terms"].split())
+    return {cid: frozenset(terms) for cid, terms in found.items()}

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
 
@@ -19,6 +19,7 @@ from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
 from knowledge.reader import run_queries, term_query
+from knowledge.rerank import FEATURES, Candidates, Question, coverage, covered, features, reorder
 from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
@@ -30,16 +31,17 @@ from knowledge.store import (
 )
 from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
-from knowledge.tokenize import Segmenter, compound_parts, normalize
+from knowledge.tokenize import QueryTerms, Segmenter, compound_parts, normalize
 
 if TYPE_CHECKING:
     from knowledge.glossary import Expansion, Glossary
     from knowledge.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
 _ORDER_SUFFIXES = ("施行令", "施行規則")
-_FIELD_TERMS_KEPT = 60_000  # articles whose caption/context term sets are kept between questions
+_FIELD_TERMS_KEPT = 60_000  # articles whose term sets are kept between questions
 # After 「法第二百三十四条」: not 「…の二」 or another digit, which would name a different article.
 _NOT_LONGER = f"(?![{KANJI_NUMBER_CHARS}]|の[{KANJI_NUMBER_CHARS}])"
 
@@ -140,6 +142,17 @@ class Phrased:
     score: float
     text: str
     terms: frozenset[str]
+    lines: int = 1  # how many of the article's lines the question's phrasing query found
+
+
+@dataclass(frozen=True)
+class _FirstStage:
+    """The full-text round: the article ranking, the phrasing matches and what the catalogue says."""
+
+    lexical: list[Ranked]  # on the article text alone
+    phrased: dict[str, Phrased]
+    topic: TopicEvidence | None
+    ranked: list[Ranked]  # on text and phrasings together (rows partial past the best few)
 
 
 @dataclass(frozen=True)
@@ -166,14 +179,18 @@ class _Scope:
 
 
 def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
-    """chunk id → the best-scoring phrasing line of that article."""
-    best: dict[str, Phrased] = {}
+    """chunk id → the best-scoring phrasing line of that article (and how many of its lines came)."""
+    best: dict[str, dict[str, Any]] = {}
+    found: dict[str, int] = {}
     for line in lines:
         cid = f"{line['doc_id']}#{line['article']}"
-        score = float(line["_score"])
-        if cid not in best or score > best[cid].score:
-            best[cid] = Phrased(score, line["text"], frozenset(line[PHRASE_TERMS].split()))
-    return best
+        found[cid] = found.get(cid, 0) + 1
+        if cid not in best or line["_score"] > best[cid]["_score"]:
+            best[cid] = line
+    return {
+        cid: Phrased(float(line["_score"]), line["text"], frozenset(line[PHRASE_TERMS].split()), found[cid])
+        for cid, line in best.items()
+    }
 
 
 class Searcher:
@@ -197,8 +214,10 @@ class Searcher:
         self.settings = settings or SearchSettings()
         self._filled: Any = None  # the chunk table handle last seen holding rows
         self._orders_of: dict[str, list[str]] | None = None
-        self._fields: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self._fields_generation = -1
+        self._fields: _PerArticle[tuple[frozenset[str], frozenset[str]]] = _PerArticle()
+        self._texts: _PerArticle[frozenset[str]] = _PerArticle()  # every term of text, caption, context
+        # … and of all its phrasing lines (False: it has none)
+        self._described: _PerArticle[tuple[frozenset[str], bool]] = _PerArticle()
         self._orders_generation = -1
 
     def warm(self) -> None:
@@ -228,28 +247,130 @@ class Searcher:
         refs = self.citations.find(text) if self.citations else []
         cited = self._cited_rows(refs, scope)
         delegated = self._delegated(cited, scope)
-        query_terms = self.segmenter.query_terms(text, drop_question_words=s.drop_question_words)
+        query_terms, expansions = self._question(text)
         terms = query_terms.terms
-        expansions = self.glossary.expand(text) if self.glossary else []
         dense = (  # runs beside the lexical query: LanceDB releases the GIL while it searches
             _DENSE_POOL.submit(self.vectors.search, text, limit=s.candidates, where=where)
             if self.vectors is not None
             else None
         )
-        asked = query_terms.asked if s.phrasing_question_words else terms
-        lex = self._lexical_query(terms, expansions, asked)
-        lexical, phrased = self._lexical(lex, scope.filter, k + len(cited)) if terms else ([], {})
-        topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
-        lexical_ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
+        first = self._first_stage(text, query_terms, expansions, scope, k + len(cited))
+        lexical_ranked, ranking_confidence = self._rerank(first, query_terms, expansions)
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
-        hits = _merge(cited, delegated, ranked, k, phrased)
+        hits = _merge(cited, delegated, ranked, k, first.phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        evidence = self._evidence(text, terms, query_terms.nouns, expansions, lexical, phrased, ranked, topic)
+        evidence = self._evidence(
+            text, terms, query_terms.nouns, expansions, first, ranked, ranking_confidence
+        )
         judgement = judge(evidence, s)
         return SearchResult(
             query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence
+        )
+
+    def rerank_inputs(self, query: str) -> list[tuple[str, dict[str, float] | None]]:
+        """("doc_id:article", second-stage inputs) of the best ``rerank_depth`` articles in the first
+        stage's order, the inputs None for those the stage does not move: what ``benchmarks/rerank.py``
+        fits the weights on."""
+        text = normalize(query).strip()
+        if not text or self._is_empty():
+            return []
+        query_terms, expansions = self._question(text)
+        first = self._first_stage(text, query_terms, expansions, _Scope(None, None), 1)
+        head = self._complete(first.ranked, self.settings.rerank_depth)
+        slots, candidates = self._candidates(head, first)
+        measured = features(candidates, self._compared(query_terms, expansions, first))
+        values = dict(zip(slots, measured, strict=True))
+        return [
+            (
+                f"{row['doc_id']}:{row['article']}",
+                dict(zip(FEATURES, map(float, values[n]), strict=True)) if n in values else None,
+            )
+            for n, (row, _, _) in enumerate(head)
+        ]
+
+    def _question(self, text: str) -> tuple[QueryTerms, list[Expansion]]:
+        """The question's terms (one Sudachi pass) and the glossary's statute wording for them."""
+        query_terms = self.segmenter.query_terms(text, drop_question_words=self.settings.drop_question_words)
+        return query_terms, self.glossary.expand(text) if self.glossary else []
+
+    def _first_stage(
+        self, text: str, query_terms: QueryTerms, expansions: list[Expansion], scope: _Scope, k: int
+    ) -> _FirstStage:
+        s, terms = self.settings, query_terms.terms
+        asked = query_terms.asked if s.phrasing_question_words else terms
+        lex = self._lexical_query(terms, expansions, asked)
+        lexical, phrased = self._lexical(lex, scope.filter, k) if terms else ([], {})
+        topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
+        ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
+        return _FirstStage(lexical, phrased, topic, ranked)
+
+    def _rerank(
+        self, first: _FirstStage, query_terms: QueryTerms, expansions: list[Expansion]
+    ) -> tuple[list[Ranked], float]:
+        """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
+        stage (knowledge/rerank.py), each into one of their places; a document without phrasings (an
+        admin's 例規, a notice) keeps the place its text earned, since the stage weighs what only phrased
+        articles have. Also the stage's confidence in the best hit (0 when it did not place it)."""
+        depth = min(self.settings.rerank_depth, len(first.ranked))
+        if depth < 2:
+            return first.ranked, 0.0
+        head = self._complete(first.ranked, depth)
+        slots, candidates = self._candidates(head, first)
+        if len(slots) < 2:
+            return head + first.ranked[depth:], float(slots == [0])
+        question = self._compared(query_terms, expansions, first)
+        found = reorder(candidates, question, self.settings.rerank_weights)
+        placed = list(head)
+        for slot, index in zip(slots, found.order, strict=True):
+            placed[slot] = head[slots[index]]
+        return placed + first.ranked[depth:], found.confidence if slots[0] == 0 else 0.0
+
+    def _candidates(self, head: list[Ranked], first: _FirstStage) -> tuple[list[int], Candidates]:
+        """The places in ``head`` of the articles with staff phrasings, and those articles' measures."""
+        described = self._descriptions(head)
+        slots = [n for n, d in enumerate(described) if d is not None]
+        rows = [head[n][0] for n in slots]
+        body_rank = {row["chunk_id"]: n for n, (row, _, _) in enumerate(first.lexical)}
+        phrase_rank = {cid: n for n, cid in enumerate(_by_line_score(first.phrased))}
+        lines = [first.phrased.get(row["chunk_id"]) for row in rows]
+        return slots, Candidates(
+            doc_ids=[row["doc_id"] for row in rows],
+            scores=[head[n][1] for n in slots],
+            phrases=[line.score if line else 0.0 for line in lines],
+            lines=[line.lines if line else 0 for line in lines],
+            body_ranks=[body_rank.get(row["chunk_id"]) for row in rows],
+            phrase_ranks=[phrase_rank.get(row["chunk_id"]) for row in rows],
+            described=[d for d in described if d is not None],
+            field_terms=[frozenset().union(*self._field_terms(row)) for row in rows],
+        )
+
+    def _descriptions(self, head: list[Ranked]) -> list[frozenset[str] | None]:
+        """Every term of each article's text, caption, context and all its phrasing lines; None for
+        an article without lines (kept per article: the best of one question are often the next's)."""
+        reader = self.store.phrase_reader if self.settings.phrasing_weight > 0 else None
+        if reader is None:
+            return [None] * len(head)
+        generation = self.store.generation
+        kept = [self._described.get(row["chunk_id"], generation) for row, _, _ in head]
+        missing = [row["chunk_id"] for (row, _, _), k in zip(head, kept, strict=True) if k is None]
+        lines = reader.vocabulary(missing) if missing else {}
+        found: list[frozenset[str] | None] = []
+        for (row, _, _), described in zip(head, kept, strict=True):
+            if described is None:
+                own = lines.get(row["chunk_id"])
+                described = (self._text_terms(row) | own, True) if own else (frozenset(), False)
+                self._described.put(row["chunk_id"], described)
+            found.append(described[0] if described[1] else None)
+        return found
+
+    def _compared(self, query_terms: QueryTerms, expansions: list[Expansion], first: _FirstStage) -> Question:
+        topic = first.topic
+        return Question(
+            terms=query_terms.terms, expansions=expansions, idf=self.term_stats.idf,
+            law_scores=topic.held_scores if topic else {},
+            named_laws=frozenset(topic.held_docs) if topic else frozenset(),
         )
 
     def _evidence(
@@ -258,37 +379,37 @@ class Searcher:
         terms: list[str],
         nouns: frozenset[str],
         expansions: list[Expansion],
-        lexical: list[Ranked],
-        phrased: dict[str, Phrased],
+        first: _FirstStage,
         ranked: list[Ranked],
-        topic: TopicEvidence | None,
+        ranking_confidence: float,
     ) -> Evidence:
         s = self.settings
+        lexical, phrased, topic = first.lexical, first.phrased, first.topic
         best = ranked[: s.coverage_hits]
-        hit_terms = _terms_of_hits(ranked[: max(s.coverage_hits, s.key_hits)], phrased)
-        covered = self._covered(terms, expansions, _present(hit_terms[: s.coverage_hits]))
-        coverage = self._coverage(terms, covered)
-        top_covered = self._covered(terms, expansions, _present(hit_terms[:1]))
-        coverage_top = self._coverage(terms, top_covered)
+        hit_terms = self._terms_of_hits(ranked[: max(s.coverage_hits, s.key_hits)], phrased)
+        idf = self.term_stats.idf
+        share = coverage(terms, covered(terms, expansions, _present(hit_terms[: s.coverage_hits])), idf)
+        top_covered = covered(terms, expansions, _present(hit_terms[:1]))
+        coverage_top = coverage(terms, top_covered, idf)
         question_nouns = [t for t in terms if t in nouns]
-        nouns_top = self._coverage(question_nouns, top_covered) if question_nouns else coverage_top
+        nouns_top = coverage(question_nouns, top_covered, idf) if question_nouns else coverage_top
         top_line = phrased.get(best[0][0]["chunk_id"]) if best else None
         phrase_coverage = (
-            self._coverage(terms, self._covered(terms, expansions, set(top_line.terms))) if top_line else 0.0
+            coverage(terms, covered(terms, expansions, top_line.terms), idf) if top_line else 0.0
         )
         key = self._key_noun(terms, nouns)
         key_present = _present(hit_terms[: s.key_hits])
-        key_found = key is not None and key in self._covered([key], expansions, key_present)
+        key_found = key is not None and key in covered([key], expansions, key_present)
         agreement = False
         if best:
             top_id = best[0][0]["chunk_id"]
             body_top = [row["chunk_id"] for row, _, _ in lexical[: s.agreement_rank]]
-            phrase_top = sorted(phrased, key=lambda c: phrased[c].score, reverse=True)[: s.agreement_rank]
+            phrase_top = _by_line_score(phrased)[: s.agreement_rank]
             agreement = top_id in body_top and top_id in phrase_top
         unknown = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
         return Evidence(
             phrased=self._has_phrasings(best[0][0]["chunk_id"], phrased) if best else False,
-            coverage=coverage,
+            coverage=share,
             coverage_top=coverage_top,
             nouns_top=nouns_top,
             phrase_coverage=phrase_coverage,
@@ -302,6 +423,7 @@ class Searcher:
             foreign_law=topic.foreign_law if topic else None,
             foreign_score=topic.foreign_score if topic else 0.0,
             own_topic_score=topic.own_score if topic else 0.0,
+            ranking_confidence=ranking_confidence,
         )
 
     # -- parts ----------------------------------------------------------
@@ -430,8 +552,9 @@ class Searcher:
         keys = frozenset(weights)
         scored: list[Ranked] = []
         caption_bonus, context_bonus = s.field_bonus * s.caption_boost, s.field_bonus * s.context_boost
+        known = self._fields.current(self.store.generation)
         for row in rows:
-            caption, context = self._field_terms(row)
+            caption, context = known.get(row["chunk_id"]) or self._field_terms(row)
             score = float(row["_score"])
             if not caption.isdisjoint(keys):  # usually not: nothing to add up
                 score += caption_bonus * sum(weights[t] for t in caption & keys)
@@ -465,17 +588,30 @@ class Searcher:
         return tuple(dict.fromkeys([*topic.held_docs, *routed]))
 
     def _field_terms(self, row: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
-        """The caption's and the context's terms as sets, kept per article (every question reads
-        them for each of its candidates); forgotten when the store moves to a newer version."""
-        if self._fields_generation != self.store.generation:
-            self._fields.clear()
-            self._fields_generation = self.store.generation
-        found = self._fields.get(row["chunk_id"])
+        """The caption's and the context's terms as sets (every question reads them for each of its
+        candidates)."""
+        generation = self.store.generation
+        found = self._fields.get(row["chunk_id"], generation)
         if found is None:
-            if len(self._fields) >= _FIELD_TERMS_KEPT:
-                self._fields.clear()
             found = (frozenset(row[CAPTION_TERMS].split()), frozenset(row[CONTEXT_TERMS].split()))
-            self._fields[row["chunk_id"]] = found
+            self._fields.put(row["chunk_id"], found)
+        return found
+
+    def _text_terms(self, row: dict[str, Any]) -> frozenset[str]:
+        """Every term of an article's text, caption and context (a whole row)."""
+        found = self._texts.get(row["chunk_id"], self.store.generation)
+        if found is None:
+            found = frozenset(t for column in FTS_COLUMNS for t in row[column].split())
+            self._texts.put(row["chunk_id"], found)
+        return found
+
+    def _terms_of_hits(self, top: list[Ranked], phrased: dict[str, Phrased]) -> list[frozenset[str]]:
+        """Every term of each hit: text, caption, context and its matched phrasing line."""
+        found = []
+        for row, _, _ in top:
+            line = phrased.get(row["chunk_id"])
+            text = self._text_terms(row)
+            found.append(text | line.terms if line is not None else text)
         return found
 
     def _with_phrasings(
@@ -545,28 +681,13 @@ class Searcher:
         A term in more than ``max_term_df`` of the chunks adds almost nothing to BM25 but has the
         longest posting list; once the store holds ``prune_min_chunks`` chunks such terms are left
         out of the query (the rarest term is always kept). Every term still counts for coverage
-        (``_covered`` reads the hits' own terms) and for the caption/context bonus.
+        (``covered`` reads the hits' own terms) and for the caption/context bonus.
         """
         stats, s = self.term_stats, self.settings
         if stats.doc_count < s.prune_min_chunks or not terms:
             return terms
         kept = [t for t in terms if stats.df.get(t, 0) <= s.max_term_df * stats.doc_count]
         return kept or [min(terms, key=lambda t: stats.df.get(t, 0))]
-
-    @staticmethod
-    def _covered(terms: list[str], expansions: list[Expansion], present: set[str]) -> set[str]:
-        """Question terms among ``present``, directly or through their statute wording."""
-        covered = set(terms) & present
-        for e in expansions:
-            if present.intersection(e.terms):
-                covered.update(e.trigger_terms)
-        return covered
-
-    def _coverage(self, terms: list[str], covered: set[str]) -> float:
-        """Share of the question's idf mass that the best hits cover."""
-        weights = {t: self.term_stats.idf(t) for t in terms}
-        total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t in covered) / total if total else 0.0
 
     def _key_noun(self, terms: list[str], nouns: frozenset[str]) -> str | None:
         """The question's most specific concept: its rarest noun that the knowledge base knows.
@@ -578,19 +699,33 @@ class Searcher:
         return max(known, key=self.term_stats.idf, default=None)
 
 
-def _terms_of_hits(top: list[Ranked], phrased: dict[str, Phrased]) -> list[frozenset[str]]:
-    """Every term of each hit: text, caption, context and its matched phrasing line (each hit's
-    columns are split once, though coverage, the best hit and the key noun each read them)."""
-    found = []
-    for row, _, _ in top:
-        terms: set[str] = set()
-        for column in FTS_COLUMNS:
-            terms.update(row[column].split())
-        line = phrased.get(row["chunk_id"])
-        if line is not None:
-            terms.update(line.terms)
-        found.append(frozenset(terms))
-    return found
+class _PerArticle(Generic[T]):
+    """Values kept per article between questions, forgotten when the store moves to a newer version
+    (and all at once past ``_FIELD_TERMS_KEPT``: a bound, not a cache policy)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, T] = {}
+        self._generation = -1
+
+    def get(self, chunk_id: str, generation: int) -> T | None:
+        return self.current(generation).get(chunk_id)
+
+    def current(self, generation: int) -> dict[str, T]:
+        """The values kept at ``generation``, to read many at once (``put`` adds)."""
+        if generation != self._generation:
+            self._values.clear()
+            self._generation = generation
+        return self._values
+
+    def put(self, chunk_id: str, value: T) -> None:
+        if len(self._values) >= _FIELD_TERMS_KEPT:
+            self._values.clear()
+        self._values[chunk_id] = value
+
+
+def _by_line_score(phrased: dict[str, Phrased]) -> list[str]:
+    """Articles by their best phrasing line's score, best first."""
+    return sorted(phrased, key=lambda cid: phrased[cid].score, reverse=True)
 
 
 def _present(hits: list[frozenset[str]]) -> set[str]:

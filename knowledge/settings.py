@@ -23,18 +23,44 @@ class SufficiencyWeights:
     without. Refit after a change to the phrasings, the catalogue or the ranking.
     """
 
-    bias: float = -11.66
-    coverage: float = 0.13  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 2.55  # … in the best hit alone
-    phrase_coverage: float = 1.55  # … in the best hit's best phrasing line
-    body: float = -0.17  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 2.73  # log(1 + best phrasing-line score)
-    key: float = 0.21  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.4  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.12  # the question names a topic of a law the base does not hold
-    foreign: float = -2.35  # log(1 + how well a law not held explains the question)
-    own_topic: float = 3.17  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.64  # how much better the law not held explains it than anything held
+    bias: float = -12.04
+    coverage: float = 0.4  # idf share of the question in the best 3 hits (text + phrasings)
+    coverage_top: float = 1.8  # … in the best hit alone
+    phrase_coverage: float = 2.16  # … in the best hit's best phrasing line
+    body: float = -0.19  # log(1 + best body score): long statute text matching by chance counts against
+    phrase: float = 2.56  # log(1 + best phrasing-line score)
+    key: float = -0.25  # the question's rarest known noun occurs in the best hits
+    agreement: float = 0.37  # the best hit ranks high on its text and its phrasings alike
+    mentioned: float = -1.24  # the question names a topic of a law the base does not hold
+    foreign: float = -2.32  # log(1 + how well a law not held explains the question)
+    own_topic: float = 3.21  # log(1 + how well a held law's catalogue lines match)
+    foreign_margin: float = -1.46  # how much better the law not held explains it than anything held
+    # the second stage's probability that the best hit is the one asked for (0 for a hit without
+    # phrasings, which the stage does not move: the text-only weights leave it at 0)
+    ranking: float = 1.81
+
+
+@dataclass(frozen=True)
+class RerankWeights:
+    """Linear weights of the second-stage ranking (knowledge/rerank.py), on its raw inputs.
+
+    Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
+    ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl, calibration.jsonl and calibration2.jsonl;
+    benchmarks/data/holdout.jsonl held out as the check), then rounded. Refit after a change to the
+    phrasings, the catalogue or the first stage; refit the sufficiency weights after this.
+    """
+
+    score: float = 0.47  # log(1 + first-stage score)
+    relative: float = 1.85  # first-stage score / the best candidate's
+    phrase: float = -0.05  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.73  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.64  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 1.78  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 6.51  # idf share of the question in its text, caption, context and phrasing lines
+    field_coverage: float = 1.75  # … in its caption and context (law title, chapter path)
+    law: float = 2.13  # its law's catalogue match / the best held law's
+    named: float = 1.17  # the question names its law's subject
+    law_share: float = 1.03  # share of the best 10 candidates from its law
 
 
 @dataclass(frozen=True)
@@ -42,7 +68,7 @@ class SearchSettings:
     caption_boost: float = 0.2  # the 見出し is also in the body; a little extra weight
     context_boost: float = 1.0  # chapter path and law title: which law and part the question is about
     field_bonus: float = 1.2  # a question term in the caption/context adds field_bonus × boost × idf
-    candidates: int = 100
+    candidates: int = 60
     delegated_per_citation: int = 3  # 施行令 articles shown with an explicit citation of the act article
     # In a large knowledge base, terms in more than max_term_df of the chunks are not looked up
     # (they still count for coverage): near-stop-words at scale, with the longest posting lists.
@@ -66,6 +92,10 @@ class SearchSettings:
     route_min: float = 10.0
     route_share: float = 0.9
     phrase_candidates: int = 60  # phrasing lines read per question
+    # Second stage (knowledge/rerank.py): the best rerank_depth articles re-ordered by a fitted
+    # model (0 or 1 switches it off).
+    rerank_depth: int = 15
+    rerank_weights: RerankWeights = RerankWeights()
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this
@@ -86,18 +116,18 @@ class SearchSettings:
     # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
     # switched off (``benchmarks/sufficiency.py --text-only``).
     text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(
-        bias=-4.2,
-        coverage=-1.61,
-        coverage_top=2.92,
+        bias=-4.19,
+        coverage=-1.8,
+        coverage_top=3.04,
         phrase_coverage=0.0,
         body=0.2,
         phrase=0.0,
-        key=-0.11,
+        key=-0.1,
         agreement=0.0,
-        mentioned=-0.9,
+        mentioned=-0.91,
         foreign=-1.84,
-        own_topic=3.3,
-        foreign_margin=-0.78,
+        own_topic=3.31,
+        foreign_margin=-0.77,
     )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings

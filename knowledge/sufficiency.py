@@ -35,6 +35,7 @@ class Evidence:
     foreign_law: str | None = None
     foreign_score: float = 0.0
     own_topic_score: float = 0.0
+    ranking_confidence: float = 0.0  # the second stage's probability that the best hit is the one asked for
 
 
 @dataclass(frozen=True)
@@ -69,21 +70,26 @@ def confidence(e: Evidence, s: SearchSettings) -> float:
     """A logistic score over the evidence; the weights are calibrated by benchmarks/sufficiency.py,
     one set for a best hit with staff phrasings and one for a hit judged on its text alone."""
     w = s.sufficiency_weights if e.phrased else s.text_sufficiency_weights
-    z = (
-        w.bias
-        + w.coverage * e.coverage
-        + w.coverage_top * e.coverage_top
-        + w.phrase_coverage * e.phrase_coverage
-        + w.body * math.log1p(e.top_body)
-        + w.phrase * math.log1p(e.top_phrase)
-        + w.key * (1.0 if e.key_found or e.key_term is None else 0.0)
-        + w.agreement * (1.0 if e.agreement else 0.0)
-        + w.mentioned * (1.0 if e.mentioned_laws else 0.0)
-        + w.foreign * math.log1p(e.foreign_score)
-        + w.own_topic * math.log1p(e.own_topic_score)
-        + w.foreign_margin * foreign_margin(e)
-    )
+    z = w.bias + sum(getattr(w, name) * value for name, value in inputs(e).items())
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def inputs(e: Evidence) -> dict[str, float]:
+    """The decision's inputs by ``SufficiencyWeights`` field name (every field but the bias)."""
+    return {
+        "coverage": e.coverage,
+        "coverage_top": e.coverage_top,
+        "phrase_coverage": e.phrase_coverage,
+        "body": math.log1p(e.top_body),
+        "phrase": math.log1p(e.top_phrase),
+        "key": 1.0 if e.key_found or e.key_term is None else 0.0,
+        "agreement": 1.0 if e.agreement else 0.0,
+        "mentioned": 1.0 if e.mentioned_laws else 0.0,
+        "foreign": math.log1p(e.foreign_score),
+        "own_topic": math.log1p(e.own_topic_score),
+        "foreign_margin": foreign_margin(e),
+        "ranking": e.ranking_confidence,
+    }
 
 
 def foreign_margin(e: Evidence) -> float:
@@ -95,7 +101,8 @@ def _facts(e: Evidence) -> str:
     return (
         f"coverage {e.coverage:.2f}/{e.coverage_top:.2f}, phrasing {e.phrase_coverage:.2f}, "
         f"top score {e.top_body:.1f}/{e.top_phrase:.1f}, key term {e.key_term or '-'} "
-        f"{'found' if e.key_found else 'not found'}{', agreed' if e.agreement else ''}"
+        f"{'found' if e.key_found else 'not found'}{', agreed' if e.agreement else ''}, "
+        f"ranking {e.ranking_confidence:.2f}"
         + (f", names {'、'.join(e.mentioned_laws)}" if e.mentioned_laws else "")
         + (f", looks like {e.foreign_law} ({e.foreign_score:.1f})" if e.foreign_law else "")
     )

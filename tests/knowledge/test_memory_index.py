@@ -112,3 +112,6 @@ def test_the_phrasing_index_in_memory_matches_lancedb(
         memory_rows, lancedb_rows = run_queries(mine, theirs)
         expected = [r["_score"] for r in lancedb_rows]
         assert [r["_score"] for r in memory_rows] == pytest.approx(expected, rel=1e-3)
+        articles = list(dict.fromkeys(f"{r['doc_id']}#{r['article']}" for r in lancedb_rows))
+        assert in_memory.vocabulary(articles) == in_lancedb.vocabulary(articles)  # every line's terms
+        assert set(in_memory.vocabulary([*articles, "nowhere#1"])) == set(articles)

@@ -113,6 +113,25 @@ def test_collections_scope_what_can_be_found(tmp_path: Path) -> None:
     assert all(h.collection == "laws" for h in other.hits)
 
 
+def test_the_second_stage_reorders_the_first_stages_best_articles(searcher: Searcher) -> None:
+    question = "議会の委員会で住民から意見を聴く会を開きたい。どういう手続になる？"
+    first_only = replace(searcher.settings, rerank_depth=0)
+    inputs = searcher.rerank_inputs(question)
+    assert len(inputs) == searcher.settings.rerank_depth
+    depth = {ref for ref, _ in inputs}
+    original = searcher.settings
+    try:
+        searcher.settings = first_only
+        before = searcher.search(question, k=10)
+    finally:
+        searcher.settings = original
+    after = searcher.search(question, k=10)
+    assert [ref for ref, _ in inputs[:10]] == [f"{h.doc_id}:{h.article}" for h in before.hits]
+    assert {f"{h.doc_id}:{h.article}" for h in after.hits} <= depth  # re-ordered, nothing new
+    assert after.evidence is not None and 0.0 < after.evidence.ranking_confidence <= 1.0
+    assert before.evidence is not None and before.evidence.ranking_confidence == 0.0
+
+
 def test_dev_set_regression_floor(searcher: Searcher) -> None:
     """Regression floor a little under the measured figures (semantic R@5 0.94, R@1 0.69)."""
     summary = summarize(evaluate(load_dataset(DEV_SET), lambda q: searcher.search(q, k=10)))

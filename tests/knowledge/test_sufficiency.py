@@ -18,8 +18,12 @@ STRONG = Evidence(
     key_term="占用",
     key_found=True,
     agreement=True,
+    ranking_confidence=0.8,
 )
-WEAK = replace(STRONG, coverage=0.2, coverage_top=0.1, phrase_coverage=0.1, top_phrase=4.0, agreement=False)
+WEAK = replace(
+    STRONG, coverage=0.2, coverage_top=0.1, phrase_coverage=0.1, top_phrase=4.0, agreement=False,
+    ranking_confidence=0.1,
+)
 
 
 def test_strong_evidence_answers_and_weak_evidence_abstains() -> None:
@@ -50,6 +54,7 @@ def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     base = confidence(WEAK, settings)
     assert confidence(replace(WEAK, phrase_coverage=0.9), settings) > base
     assert confidence(replace(WEAK, top_phrase=40.0), settings) > base
+    assert confidence(replace(WEAK, ranking_confidence=0.9), settings) > base
     assert confidence(replace(WEAK, mentioned_laws=("地方税法",)), settings) < base
     assert confidence(replace(WEAK, foreign_law="道路法", foreign_score=30.0), settings) < base
     taxed = replace(WEAK, mentioned_laws=("地方税法",), foreign_law="地方税法", foreign_score=9.0)

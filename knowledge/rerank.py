@@ -1,0 +1,128 @@
+"""Second-stage ranking: the best few articles re-ordered by a fitted linear model.
+
+The first stage (knowledge/search.py) adds an article's BM25 on its text to its best phrasing line's.
+That sum cannot see whether an article answers the whole question or one word of it many times, nor
+whether its law is the one the question is about. This stage scores each of the best
+``rerank_depth`` candidates on a few such signals, weighted by ``RerankWeights`` (fitted by
+``python benchmarks/rerank.py`` on the tuning sets, checked on the holdout). Pure functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.settings import RerankWeights
+
+if TYPE_CHECKING:
+    from knowledge.glossary import Expansion
+
+Idf = Callable[[str], float]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The best articles as the first stage found them, one list per measure (best first)."""
+
+    doc_ids: list[str]
+    scores: list[float]  # first-stage score: body BM25 + phrasing_weight × best line, topic-boosted
+    phrases: list[float]  # the best phrasing line's BM25 (0 without one)
+    lines: list[int]  # how many of its phrasing lines the question's phrasing query found
+    body_ranks: list[int | None]  # 0-based rank on its text alone (None: found through a phrasing only)
+    phrase_ranks: list[int | None]  # 0-based rank of its best line among the lines found
+    described: list[frozenset[str]]  # every term of its text, caption, context and phrasing lines
+    field_terms: list[frozenset[str]]  # its caption's and context's (law title, chapter path) terms
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the question brings to the comparison."""
+
+    terms: Sequence[str]
+    expansions: Sequence[Expansion]
+    idf: Idf
+    law_scores: dict[str, float]  # doc id → how well the law's catalogue lines match (topic catalogue)
+    named_laws: frozenset[str]  # laws whose subject the question names
+
+
+def covered(terms: Sequence[str], expansions: Sequence[Expansion], present: Set[str]) -> set[str]:
+    """Question terms among ``present``, directly or through their statute wording."""
+    found = set(terms) & present
+    for e in expansions:
+        if not present.isdisjoint(e.terms):
+            found.update(e.trigger_terms)
+    return found
+
+
+def coverage(terms: Sequence[str], found: set[str], idf: Idf) -> float:
+    """Share of the terms' idf mass that ``found`` holds."""
+    weights = {t: idf(t) for t in terms}
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
+
+
+FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
+
+
+def features(candidates: Candidates, question: Question) -> npt.NDArray[np.float64]:
+    """The model's inputs: one row per candidate, one column per ``FEATURES`` name."""
+    n = len(candidates)
+    if not n:
+        return np.zeros((0, len(FEATURES)))
+    # Once per question: every candidate is measured on the same terms. A term counts as present
+    # through itself or through the statute wording of a glossary entry it triggers (as ``covered``).
+    # Once per question: every candidate is measured on the same terms. A term counts as present
+    # through itself or through the statute wording of a glossary entry it triggers (as ``covered``).
+    weights = {t: question.idf(t) for t in question.terms}
+    total = sum(weights.values()) or 1.0
+    wording = {
+        t: frozenset(w for e in question.expansions if t in e.trigger_terms for w in e.terms) for t in weights
+    }
+    measured = [(t, weight / total, wording[t]) for t, weight in weights.items()]
+
+    def share(present: frozenset[str]) -> float:
+        return sum(w for t, w, law in measured if t in present or (law and not present.isdisjoint(law)))
+
+    scores = np.maximum(np.asarray(candidates.scores, dtype=np.float64), 0.0)
+    best_law = max(question.law_scores.values(), default=0.0)
+    laws = candidates.doc_ids[:10]
+    columns = {
+        "score": np.log1p(scores),
+        "relative": scores / scores[0] if scores[0] > 0 else np.zeros(n),
+        "phrase": np.log1p(np.asarray(candidates.phrases, dtype=np.float64)),
+        "body_rank": _reciprocal(candidates.body_ranks),
+        "phrase_rank": _reciprocal(candidates.phrase_ranks),
+        "matched_lines": np.log1p(np.asarray(candidates.lines, dtype=np.float64)),
+        "coverage": [share(d) for d in candidates.described],
+        "field_coverage": [share(f) for f in candidates.field_terms],
+        "law": [question.law_scores.get(d, 0.0) / best_law if best_law else 0.0 for d in candidates.doc_ids],
+        "named": [float(d in question.named_laws) for d in candidates.doc_ids],
+        "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
+    }
+    return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in FEATURES])
+
+
+@dataclass(frozen=True)
+class Reordered:
+    order: list[int]  # indices of the candidates, best first (ties keep the first stage's order)
+    confidence: float  # the model's probability that the best is the article asked for (softmax)
+
+
+def reorder(candidates: Candidates, question: Question, weights: RerankWeights) -> Reordered:
+    if not len(candidates):
+        return Reordered([], 0.0)
+    scores = features(candidates, question) @ np.array([getattr(weights, name) for name in FEATURES])
+    order = np.argsort(-scores, kind="stable")
+    confidence = 1.0 / float(np.exp(scores - scores[order[0]]).sum())
+    return Reordered([int(i) for i in order], confidence)
+
+
+def _reciprocal(ranks: list[int | None]) -> npt.NDArray[np.float64]:
+    return np.array([0.0 if rank is None else 1.0 / (1 + rank) for rank in ranks])
