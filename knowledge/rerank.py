@@ -9,12 +9,10 @@ whether its law is the one the question is about. This stage scores each of the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
-
-import numpy as np
-import numpy.typing as npt
 
 from knowledge.settings import RerankWeights
 
@@ -71,13 +69,13 @@ def coverage(terms: Sequence[str], found: set[str], idf: Idf) -> float:
 FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
 
 
-def features(candidates: Candidates, question: Question) -> npt.NDArray[np.float64]:
-    """The model's inputs: one row per candidate, one column per ``FEATURES`` name."""
-    n = len(candidates)
-    if not n:
-        return np.zeros((0, len(FEATURES)))
-    # Once per question: every candidate is measured on the same terms. A term counts as present
-    # through itself or through the statute wording of a glossary entry it triggers (as ``covered``).
+def features(candidates: Candidates, question: Question) -> list[tuple[float, ...]]:
+    """The model's inputs: one row per candidate, one value per ``FEATURES`` name, in that order.
+
+    Plain Python: for the 15 or so candidates of one question numpy's per-call cost outweighs its speed.
+    """
+    if not len(candidates):
+        return []
     # Once per question: every candidate is measured on the same terms. A term counts as present
     # through itself or through the statute wording of a glossary entry it triggers (as ``covered``).
     weights = {t: question.idf(t) for t in question.terms}
@@ -90,23 +88,24 @@ def features(candidates: Candidates, question: Question) -> npt.NDArray[np.float
     def share(present: frozenset[str]) -> float:
         return sum(w for t, w, law in measured if t in present or (law and not present.isdisjoint(law)))
 
-    scores = np.maximum(np.asarray(candidates.scores, dtype=np.float64), 0.0)
+    scores = [max(score, 0.0) for score in candidates.scores]
+    top = scores[0]
     best_law = max(question.law_scores.values(), default=0.0)
     laws = candidates.doc_ids[:10]
     columns = {
-        "score": np.log1p(scores),
-        "relative": scores / scores[0] if scores[0] > 0 else np.zeros(n),
-        "phrase": np.log1p(np.asarray(candidates.phrases, dtype=np.float64)),
-        "body_rank": _reciprocal(candidates.body_ranks),
-        "phrase_rank": _reciprocal(candidates.phrase_ranks),
-        "matched_lines": np.log1p(np.asarray(candidates.lines, dtype=np.float64)),
+        "score": [math.log1p(score) for score in scores],
+        "relative": [score / top if top > 0 else 0.0 for score in scores],
+        "phrase": [math.log1p(phrase) for phrase in candidates.phrases],
+        "body_rank": [_reciprocal(rank) for rank in candidates.body_ranks],
+        "phrase_rank": [_reciprocal(rank) for rank in candidates.phrase_ranks],
+        "matched_lines": [math.log1p(lines) for lines in candidates.lines],
         "coverage": [share(d) for d in candidates.described],
         "field_coverage": [share(f) for f in candidates.field_terms],
         "law": [question.law_scores.get(d, 0.0) / best_law if best_law else 0.0 for d in candidates.doc_ids],
         "named": [float(d in question.named_laws) for d in candidates.doc_ids],
         "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
     }
-    return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in FEATURES])
+    return list(zip(*(columns[name] for name in FEATURES), strict=True))
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,12 @@ class Reordered:
 def reorder(candidates: Candidates, question: Question, weights: RerankWeights) -> Reordered:
     if not len(candidates):
         return Reordered([], 0.0)
-    scores = features(candidates, question) @ np.array([getattr(weights, name) for name in FEATURES])
-    order = np.argsort(-scores, kind="stable")
-    confidence = 1.0 / float(np.exp(scores - scores[order[0]]).sum())
-    return Reordered([int(i) for i in order], confidence)
+    model = [getattr(weights, name) for name in FEATURES]
+    scores = [sum(w * v for w, v in zip(model, row, strict=True)) for row in features(candidates, question)]
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
+    best = scores[order[0]]
+    return Reordered(order, 1.0 / sum(math.exp(score - best) for score in scores))
 
 
-def _reciprocal(ranks: list[int | None]) -> npt.NDArray[np.float64]:
-    return np.array([0.0 if rank is None else 1.0 / (1 + rank) for rank in ranks])
+def _reciprocal(rank: int | None) -> float:
+    return 0.0 if rank is None else 1.0 / (1 + rank)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
+_FieldTerms = tuple[frozenset[str], frozenset[str], frozenset[str]]  # caption, context, both
 _ORDER_SUFFIXES = ("施行令", "施行規則")
 _FIELD_TERMS_KEPT = 60_000  # articles whose term sets are kept between questions
 # After 「法第二百三十四条」: not 「…の二」 or another digit, which would name a different article.
@@ -214,7 +215,7 @@ class Searcher:
         self.settings = settings or SearchSettings()
         self._filled: Any = None  # the chunk table handle last seen holding rows
         self._orders_of: dict[str, list[str]] | None = None
-        self._fields: _PerArticle[tuple[frozenset[str], frozenset[str]]] = _PerArticle()
+        self._fields: _PerArticle[_FieldTerms] = _PerArticle()
         self._texts: _PerArticle[frozenset[str]] = _PerArticle()  # every term of text, caption, context
         # … and of all its phrasing lines (False: it has none)
         self._described: _PerArticle[tuple[frozenset[str], bool]] = _PerArticle()
@@ -285,7 +286,7 @@ class Searcher:
         return [
             (
                 f"{row['doc_id']}:{row['article']}",
-                dict(zip(FEATURES, map(float, values[n]), strict=True)) if n in values else None,
+                dict(zip(FEATURES, values[n], strict=True)) if n in values else None,
             )
             for n, (row, _, _) in enumerate(head)
         ]
@@ -343,7 +344,7 @@ class Searcher:
             body_ranks=[body_rank.get(row["chunk_id"]) for row in rows],
             phrase_ranks=[phrase_rank.get(row["chunk_id"]) for row in rows],
             described=[d for d in described if d is not None],
-            field_terms=[frozenset().union(*self._field_terms(row)) for row in rows],
+            field_terms=[self._field_terms(row)[2] for row in rows],
         )
 
     def _descriptions(self, head: list[Ranked]) -> list[frozenset[str] | None]:
@@ -554,7 +555,7 @@ class Searcher:
         caption_bonus, context_bonus = s.field_bonus * s.caption_boost, s.field_bonus * s.context_boost
         known = self._fields.current(self.store.generation)
         for row in rows:
-            caption, context = known.get(row["chunk_id"]) or self._field_terms(row)
+            caption, context, _ = known.get(row["chunk_id"]) or self._field_terms(row)
             score = float(row["_score"])
             if not caption.isdisjoint(keys):  # usually not: nothing to add up
                 score += caption_bonus * sum(weights[t] for t in caption & keys)
@@ -587,13 +588,14 @@ class Searcher:
         ]
         return tuple(dict.fromkeys([*topic.held_docs, *routed]))
 
-    def _field_terms(self, row: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
-        """The caption's and the context's terms as sets (every question reads them for each of its
-        candidates)."""
+    def _field_terms(self, row: dict[str, Any]) -> _FieldTerms:
+        """The caption's and the context's terms as sets, and both together (every question reads them
+        for each of its candidates)."""
         generation = self.store.generation
         found = self._fields.get(row["chunk_id"], generation)
         if found is None:
-            found = (frozenset(row[CAPTION_TERMS].split()), frozenset(row[CONTEXT_TERMS].split()))
+            caption, context = frozenset(row[CAPTION_TERMS].split()), frozenset(row[CONTEXT_TERMS].split())
+            found = (caption, context, caption | context)
             self._fields.put(row["chunk_id"], found)
         return found
 

@@ -38,11 +38,12 @@ def candidates(*each: dict[str, Any]) -> Candidates:
 
 
 def inputs(found: Candidates, question: Question = QUESTION) -> list[dict[str, float]]:
-    return [dict(zip(FEATURES, map(float, row), strict=True)) for row in features(found, question)]
+    return [dict(zip(FEATURES, row, strict=True)) for row in features(found, question)]
 
 
 def test_each_candidate_has_one_input_per_weight() -> None:
-    assert features(candidates({"doc_id": "jichi", "score": 10.0}), QUESTION).shape == (1, len(FEATURES))
+    [row] = features(candidates({"doc_id": "jichi", "score": 10.0}), QUESTION)
+    assert len(row) == len(FEATURES)
 
 
 def test_an_article_that_answers_the_whole_question_outranks_one_that_repeats_one_word() -> None:
