@@ -112,16 +112,19 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
 class Reordered:
     order: list[int]  # indices of the candidates, best first (ties keep the first stage's order)
     confidence: float  # the model's probability that the best is the article asked for (softmax)
+    coverage: float = 0.0  # the best's share of the question in its text and all its phrasing lines
 
 
 def reorder(candidates: Candidates, question: Question, weights: RerankWeights) -> Reordered:
     if not len(candidates):
         return Reordered([], 0.0)
     model = [getattr(weights, name) for name in FEATURES]
-    scores = [sum(w * v for w, v in zip(model, row, strict=True)) for row in features(candidates, question)]
+    rows = features(candidates, question)
+    scores = [sum(w * v for w, v in zip(model, row, strict=True)) for row in rows]
     order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
     best = scores[order[0]]
-    return Reordered(order, 1.0 / sum(math.exp(score - best) for score in scores))
+    confidence = 1.0 / sum(math.exp(score - best) for score in scores)
+    return Reordered(order, confidence, rows[order[0]][FEATURES.index("coverage")])
 
 
 def _reciprocal(rank: int | None) -> float:

@@ -19,7 +19,7 @@ from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
 from knowledge.reader import run_queries, term_query
-from knowledge.rerank import FEATURES, Candidates, Question, coverage, covered, features, reorder
+from knowledge.rerank import FEATURES, Candidates, Question, Reordered, coverage, covered, features, reorder
 from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Ranked = tuple[dict[str, Any], float, str]  # (row, score, matched_by)
+_NOT_PLACED = Reordered([], 0.0)  # the second stage did not place the best hit
 _FieldTerms = tuple[frozenset[str], frozenset[str], frozenset[str]]  # caption, context, both
 _ORDER_SUFFIXES = ("施行令", "施行規則")
 _FIELD_TERMS_KEPT = 60_000  # articles whose term sets are kept between questions
@@ -256,14 +257,14 @@ class Searcher:
             else None
         )
         first = self._first_stage(text, query_terms, expansions, scope, k + len(cited))
-        lexical_ranked, ranking_confidence = self._rerank(first, query_terms, expansions)
+        lexical_ranked, placed = self._rerank(first, query_terms, expansions)
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
         hits = _merge(cited, delegated, ranked, k, first.phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
         evidence = self._evidence(
-            text, terms, query_terms.nouns, expansions, first, ranked, ranking_confidence
+            text, terms, query_terms.nouns, expansions, first, ranked, placed
         )
         judgement = judge(evidence, s)
         return SearchResult(
@@ -309,24 +310,25 @@ class Searcher:
 
     def _rerank(
         self, first: _FirstStage, query_terms: QueryTerms, expansions: list[Expansion]
-    ) -> tuple[list[Ranked], float]:
+    ) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
         stage (knowledge/rerank.py), each into one of their places; a document without phrasings (an
         admin's 例規, a notice) keeps the place its text earned, since the stage weighs what only phrased
-        articles have. Also the stage's confidence in the best hit (0 when it did not place it)."""
+        articles have. Also what the stage says of the best hit (its confidence and coverage, for the
+        decision), or ``_NOT_PLACED`` when the stage did not place it."""
         depth = min(self.settings.rerank_depth, len(first.ranked))
         if depth < 2:
-            return first.ranked, 0.0
+            return first.ranked, _NOT_PLACED
         head = self._complete(first.ranked, depth)
         slots, candidates = self._candidates(head, first)
         if len(slots) < 2:
-            return head + first.ranked[depth:], float(slots == [0])
+            return head + first.ranked[depth:], _NOT_PLACED
         question = self._compared(query_terms, expansions, first)
         found = reorder(candidates, question, self.settings.rerank_weights)
         placed = list(head)
         for slot, index in zip(slots, found.order, strict=True):
             placed[slot] = head[slots[index]]
-        return placed + first.ranked[depth:], found.confidence if slots[0] == 0 else 0.0
+        return placed + first.ranked[depth:], found if slots[0] == 0 else _NOT_PLACED
 
     def _candidates(self, head: list[Ranked], first: _FirstStage) -> tuple[list[int], Candidates]:
         """The places in ``head`` of the articles with staff phrasings, and those articles' measures."""
@@ -382,7 +384,7 @@ class Searcher:
         expansions: list[Expansion],
         first: _FirstStage,
         ranked: list[Ranked],
-        ranking_confidence: float,
+        placed: Reordered,
     ) -> Evidence:
         s = self.settings
         lexical, phrased, topic = first.lexical, first.phrased, first.topic
@@ -424,7 +426,8 @@ class Searcher:
             foreign_law=topic.foreign_law if topic else None,
             foreign_score=topic.foreign_score if topic else 0.0,
             own_topic_score=topic.own_score if topic else 0.0,
-            ranking_confidence=ranking_confidence,
+            ranking_confidence=placed.confidence,
+            described_top=placed.coverage,
         )
 
     # -- parts ----------------------------------------------------------

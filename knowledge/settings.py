@@ -23,21 +23,22 @@ class SufficiencyWeights:
     without. Refit after a change to the phrasings, the catalogue or the ranking.
     """
 
-    bias: float = -12.04
-    coverage: float = 0.4  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 1.8  # … in the best hit alone
-    phrase_coverage: float = 2.16  # … in the best hit's best phrasing line
-    body: float = -0.19  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 2.56  # log(1 + best phrasing-line score)
-    key: float = -0.25  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.37  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.24  # the question names a topic of a law the base does not hold
-    foreign: float = -2.32  # log(1 + how well a law not held explains the question)
-    own_topic: float = 3.21  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.46  # how much better the law not held explains it than anything held
+    bias: float = -11.42
+    coverage: float = -0.14  # idf share of the question in the best 3 hits (text + phrasings)
+    coverage_top: float = 0.48  # … in the best hit alone
+    phrase_coverage: float = 1.62  # … in the best hit's best phrasing line
+    body: float = -0.26  # log(1 + best body score): long statute text matching by chance counts against
+    phrase: float = 2.51  # log(1 + best phrasing-line score)
+    key: float = -0.26  # the question's rarest known noun occurs in the best hits
+    agreement: float = 0.5  # the best hit ranks high on its text and its phrasings alike
+    mentioned: float = -1.21  # the question names a topic of a law the base does not hold
+    foreign: float = -2.37  # log(1 + how well a law not held explains the question)
+    own_topic: float = 3.14  # log(1 + how well a held law's catalogue lines match)
+    foreign_margin: float = -1.4  # how much better the law not held explains it than anything held
     # the second stage's probability that the best hit is the one asked for (0 for a hit without
     # phrasings, which the stage does not move: the text-only weights leave it at 0)
-    ranking: float = 1.81
+    ranking: float = 1.32
+    described_top: float = 2.81  # idf share of the question in the best hit's text and all its phrasing lines
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class SearchSettings:
     # insufficient; otherwise a calibrated score over the evidence decides.
     refuse_unknown_laws: bool = True
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
-    min_confidence: float = 0.55
+    min_confidence: float = 0.5
     sufficiency_weights: SufficiencyWeights = SufficiencyWeights()
     # … and one that answers whatever the score: its own text covers this share of the question's idf
     # mass, the key noun included, and no topic of a law the base lacks is named.
@@ -128,6 +129,8 @@ class SearchSettings:
         foreign=-1.84,
         own_topic=3.31,
         foreign_margin=-0.77,
+        ranking=0.0,  # the second stage does not place hits without phrasings
+        described_top=0.0,
     )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings

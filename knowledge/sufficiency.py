@@ -36,6 +36,7 @@ class Evidence:
     foreign_score: float = 0.0
     own_topic_score: float = 0.0
     ranking_confidence: float = 0.0  # the second stage's probability that the best hit is the one asked for
+    described_top: float = 0.0  # idf share of the question in the best hit's text and all its lines
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def inputs(e: Evidence) -> dict[str, float]:
         "own_topic": math.log1p(e.own_topic_score),
         "foreign_margin": foreign_margin(e),
         "ranking": e.ranking_confidence,
+        "described_top": e.described_top,
     }
 
 

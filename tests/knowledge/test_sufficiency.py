@@ -19,10 +19,12 @@ STRONG = Evidence(
     key_found=True,
     agreement=True,
     ranking_confidence=0.8,
+    described_top=0.9,
 )
 WEAK = replace(
     STRONG, coverage=0.2, coverage_top=0.1, phrase_coverage=0.1, top_phrase=4.0, agreement=False,
     ranking_confidence=0.1,
+    described_top=0.3,
 )
 
 
@@ -55,6 +57,7 @@ def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     assert confidence(replace(WEAK, phrase_coverage=0.9), settings) > base
     assert confidence(replace(WEAK, top_phrase=40.0), settings) > base
     assert confidence(replace(WEAK, ranking_confidence=0.9), settings) > base
+    assert confidence(replace(WEAK, described_top=0.9), settings) > base
     assert confidence(replace(WEAK, mentioned_laws=("地方税法",)), settings) < base
     assert confidence(replace(WEAK, foreign_law="道路法", foreign_score=30.0), settings) < base
     taxed = replace(WEAK, mentioned_laws=("地方税法",), foreign_law="地方税法", foreign_score=9.0)
