@@ -112,20 +112,21 @@ class CatalogueIndex:
         self, catalogue: TopicCatalogue, *, segmenter: Segmenter, held_titles: Iterable[str]
     ) -> None:
         titles = list(held_titles)
-        self._laws: list[str] = []  # each law once, in catalogue order
+        numbers: dict[str, int] = {}  # each law once, in catalogue order
         held: list[bool] = []
         law_of_line: list[int] = []
         lines: list[list[str]] = []
         for entry in catalogue.entries:
-            if entry.law not in self._laws:
-                self._laws.append(entry.law)
+            if entry.law not in numbers:
+                numbers[entry.law] = len(numbers)
                 held.append(_held(entry.law, titles))
-            number = self._laws.index(entry.law)
+            number = numbers[entry.law]
             for line in entry.topics + entry.asks:
                 terms = segmenter.terms(line)
                 if terms:
                     lines.append(terms)
                     law_of_line.append(number)
+        self._laws = list(numbers)
         self._bm25 = SmallBM25(lines)
         self._law_of_line = np.array(law_of_line, dtype=np.int64)
         self._held = np.array(held, dtype=bool)

@@ -10,16 +10,10 @@ whether its law is the one the question is about. This stage scores each of the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
+from knowledge.coverage import Coverage
 from knowledge.settings import RerankWeights
-
-if TYPE_CHECKING:
-    from knowledge.glossary import Expansion
-
-Idf = Callable[[str], float]
 
 
 @dataclass(frozen=True)
@@ -43,27 +37,9 @@ class Candidates:
 class Question:
     """What the question brings to the comparison."""
 
-    terms: Sequence[str]
-    expansions: Sequence[Expansion]
-    idf: Idf
+    coverage: Coverage  # how much of the question a set of terms covers
     law_scores: dict[str, float]  # doc id → how well the law's catalogue lines match (topic catalogue)
     named_laws: frozenset[str]  # laws whose subject the question names
-
-
-def covered(terms: Sequence[str], expansions: Sequence[Expansion], present: Set[str]) -> set[str]:
-    """Question terms among ``present``, directly or through their statute wording."""
-    found = set(terms) & present
-    for e in expansions:
-        if not present.isdisjoint(e.terms):
-            found.update(e.trigger_terms)
-    return found
-
-
-def coverage(terms: Sequence[str], found: set[str], idf: Idf) -> float:
-    """Share of the terms' idf mass that ``found`` holds."""
-    weights = {t: idf(t) for t in terms}
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
 
 
 FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
@@ -76,18 +52,7 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
     """
     if not len(candidates):
         return []
-    # Once per question: every candidate is measured on the same terms. A term counts as present
-    # through itself or through the statute wording of a glossary entry it triggers (as ``covered``).
-    weights = {t: question.idf(t) for t in question.terms}
-    total = sum(weights.values()) or 1.0
-    wording = {
-        t: frozenset(w for e in question.expansions if t in e.trigger_terms for w in e.terms) for t in weights
-    }
-    measured = [(t, weight / total, wording[t]) for t, weight in weights.items()]
-
-    def share(present: frozenset[str]) -> float:
-        return sum(w for t, w, law in measured if t in present or (law and not present.isdisjoint(law)))
-
+    share = question.coverage.share
     scores = [max(score, 0.0) for score in candidates.scores]
     top = scores[0]
     best_law = max(question.law_scores.values(), default=0.0)

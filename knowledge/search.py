@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
 
+from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
 from knowledge.reader import run_queries, term_query
-from knowledge.rerank import FEATURES, Candidates, Question, Reordered, coverage, covered, features, reorder
+from knowledge.rerank import FEATURES, Candidates, Question, Reordered, features, reorder
 from knowledge.settings import SearchSettings
 from knowledge.store import (
     BODY_TERMS,
@@ -257,15 +258,14 @@ class Searcher:
             else None
         )
         first = self._first_stage(text, query_terms, expansions, scope, k + len(cited))
-        lexical_ranked, placed = self._rerank(first, query_terms, expansions)
+        measure = Coverage(terms, expansions, self.term_stats.idf)
+        lexical_ranked, placed = self._rerank(first, measure)
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
         hits = _merge(cited, delegated, ranked, k, first.phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        evidence = self._evidence(
-            text, terms, query_terms.nouns, expansions, first, ranked, placed
-        )
+        evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed)
         judgement = judge(evidence, s)
         return SearchResult(
             query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence
@@ -280,10 +280,9 @@ class Searcher:
             return []
         query_terms, expansions = self._question(text)
         first = self._first_stage(text, query_terms, expansions, _Scope(None, None), 1)
-        head = self._complete(first.ranked, self.settings.rerank_depth)
-        slots, candidates = self._candidates(head, first)
-        measured = features(candidates, self._compared(query_terms, expansions, first))
-        values = dict(zip(slots, measured, strict=True))
+        measure = Coverage(query_terms.terms, expansions, self.term_stats.idf)
+        head, slots, candidates, question = self._second_stage_inputs(first, measure)
+        values = dict(zip(slots, features(candidates, question), strict=True))
         return [
             (
                 f"{row['doc_id']}:{row['article']}",
@@ -308,9 +307,7 @@ class Searcher:
         ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         return _FirstStage(lexical, phrased, topic, ranked)
 
-    def _rerank(
-        self, first: _FirstStage, query_terms: QueryTerms, expansions: list[Expansion]
-    ) -> tuple[list[Ranked], Reordered]:
+    def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
         stage (knowledge/rerank.py), each into one of their places; a document without phrasings (an
         admin's 例規, a notice) keeps the place its text earned, since the stage weighs what only phrased
@@ -319,16 +316,29 @@ class Searcher:
         depth = min(self.settings.rerank_depth, len(first.ranked))
         if depth < 2:
             return first.ranked, _NOT_PLACED
-        head = self._complete(first.ranked, depth)
-        slots, candidates = self._candidates(head, first)
+        head, slots, candidates, question = self._second_stage_inputs(first, measure)
         if len(slots) < 2:
             return head + first.ranked[depth:], _NOT_PLACED
-        question = self._compared(query_terms, expansions, first)
         found = reorder(candidates, question, self.settings.rerank_weights)
         placed = list(head)
         for slot, index in zip(slots, found.order, strict=True):
             placed[slot] = head[slots[index]]
         return placed + first.ranked[depth:], found if slots[0] == 0 else _NOT_PLACED
+
+    def _second_stage_inputs(
+        self, first: _FirstStage, measure: Coverage
+    ) -> tuple[list[Ranked], list[int], Candidates, Question]:
+        """The best ``rerank_depth`` articles (whole rows), the places of those the stage moves, their
+        measures and what the question brings."""
+        head = self._complete(first.ranked, self.settings.rerank_depth)
+        slots, candidates = self._candidates(head, first)
+        topic = first.topic
+        question = Question(
+            coverage=measure,
+            law_scores=topic.held_scores if topic else {},
+            named_laws=frozenset(topic.held_docs) if topic else frozenset(),
+        )
+        return head, slots, candidates, question
 
     def _candidates(self, head: list[Ranked], first: _FirstStage) -> tuple[list[int], Candidates]:
         """The places in ``head`` of the articles with staff phrasings, and those articles' measures."""
@@ -368,20 +378,12 @@ class Searcher:
             found.append(described[0] if described[1] else None)
         return found
 
-    def _compared(self, query_terms: QueryTerms, expansions: list[Expansion], first: _FirstStage) -> Question:
-        topic = first.topic
-        return Question(
-            terms=query_terms.terms, expansions=expansions, idf=self.term_stats.idf,
-            law_scores=topic.held_scores if topic else {},
-            named_laws=frozenset(topic.held_docs) if topic else frozenset(),
-        )
-
     def _evidence(
         self,
         text: str,
         terms: list[str],
         nouns: frozenset[str],
-        expansions: list[Expansion],
+        measure: Coverage,
         first: _FirstStage,
         ranked: list[Ranked],
         placed: Reordered,
@@ -390,19 +392,15 @@ class Searcher:
         lexical, phrased, topic = first.lexical, first.phrased, first.topic
         best = ranked[: s.coverage_hits]
         hit_terms = self._terms_of_hits(ranked[: max(s.coverage_hits, s.key_hits)], phrased)
-        idf = self.term_stats.idf
-        share = coverage(terms, covered(terms, expansions, _present(hit_terms[: s.coverage_hits])), idf)
-        top_covered = covered(terms, expansions, _present(hit_terms[:1]))
-        coverage_top = coverage(terms, top_covered, idf)
+        share = measure.share(_present(hit_terms[: s.coverage_hits]))
+        top_covered = measure.found(_present(hit_terms[:1]))
+        coverage_top = measure.part(top_covered)
         question_nouns = [t for t in terms if t in nouns]
-        nouns_top = coverage(question_nouns, top_covered, idf) if question_nouns else coverage_top
+        nouns_top = measure.part(top_covered, question_nouns) if question_nouns else coverage_top
         top_line = phrased.get(best[0][0]["chunk_id"]) if best else None
-        phrase_coverage = (
-            coverage(terms, covered(terms, expansions, top_line.terms), idf) if top_line else 0.0
-        )
+        phrase_coverage = measure.share(top_line.terms) if top_line else 0.0
         key = self._key_noun(terms, nouns)
-        key_present = _present(hit_terms[: s.key_hits])
-        key_found = key is not None and key in covered([key], expansions, key_present)
+        key_found = key is not None and key in measure.found(_present(hit_terms[: s.key_hits]))
         agreement = False
         if best:
             top_id = best[0][0]["chunk_id"]
@@ -686,7 +684,7 @@ class Searcher:
         A term in more than ``max_term_df`` of the chunks adds almost nothing to BM25 but has the
         longest posting list; once the store holds ``prune_min_chunks`` chunks such terms are left
         out of the query (the rarest term is always kept). Every term still counts for coverage
-        (``covered`` reads the hits' own terms) and for the caption/context bonus.
+        (``Coverage`` reads the hits' own terms) and for the caption/context bonus.
         """
         stats, s = self.term_stats, self.settings
         if stats.doc_count < s.prune_min_chunks or not terms:

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
+from knowledge.coverage import Coverage
 from knowledge.glossary import Expansion
 from knowledge.rerank import FEATURES, Candidates, Question, features, reorder
 from knowledge.settings import RerankWeights
 
 IDF = {"住民": 1.0, "監査": 3.0, "請求": 2.0, "期間": 2.0, "監査委員": 3.0}
+TERMS = ["住民", "監査", "請求", "期間"]
 QUESTION = Question(
-    terms=["住民", "監査", "請求", "期間"],
-    expansions=[],
-    idf=lambda term: IDF.get(term, 1.0),
+    coverage=Coverage(TERMS, [], lambda term: IDF.get(term, 1.0)),
     law_scores={"jichi": 12.0, "other": 3.0},
     named_laws=frozenset({"jichi"}),
 )
@@ -67,7 +67,7 @@ def test_coverage_counts_the_question_terms_by_idf_directly_or_through_statute_w
             {"doc_id": "jichi", "score": 10.0, "described": frozenset({"住民", "請求"})},
             {"doc_id": "jichi", "score": 10.0, "described": frozenset({"住民", "請求", "監査委員"})},
         ),
-        replace(QUESTION, expansions=[statute]),
+        replace(QUESTION, coverage=Coverage(TERMS, [statute], lambda term: IDF.get(term, 1.0))),
     )
     assert plain["coverage"] == pytest.approx(3.0 / 8.0)  # 住民 1 + 請求 2 of 8
     assert through["coverage"] == pytest.approx(6.0 / 8.0)  # … + 監査 through 監査委員

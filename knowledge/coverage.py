@@ -1,0 +1,41 @@
+"""How much of a question a set of terms covers: the one rule the ranking and the decision share.
+
+Each question term counts with its idf, and is covered when it is present itself or through the
+statute wording of a glossary entry it triggers (副業 asked, 営利企業 in the article). Built once per
+question: the best articles are each measured on the same terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence, Set
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from knowledge.glossary import Expansion
+
+
+class Coverage:
+    def __init__(
+        self, terms: Sequence[str], expansions: Sequence[Expansion], idf: Callable[[str], float]
+    ) -> None:
+        self._weights = {t: idf(t) for t in terms}
+        self._wording = {  # question term → the statute words that stand for it
+            t: frozenset(w for e in expansions if t in e.trigger_terms for w in e.terms) for t in terms
+        }
+
+    def found(self, present: Set[str]) -> set[str]:
+        """The question terms ``present`` covers, directly or through their statute wording."""
+        return {
+            t for t, wording in self._wording.items()
+            if t in present or (wording and not present.isdisjoint(wording))
+        }
+
+    def share(self, present: Set[str]) -> float:
+        """Share of the question's idf mass that ``present`` covers."""
+        return self.part(self.found(present))
+
+    def part(self, found: Set[str], among: Sequence[str] | None = None) -> float:
+        """Share of the idf mass of ``among`` (question terms; default all of them) that ``found`` holds."""
+        terms = self._weights if among is None else among
+        total = sum(self._weights[t] for t in terms)
+        return sum(self._weights[t] for t in terms if t in found) / total if total else 0.0
