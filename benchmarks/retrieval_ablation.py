@@ -8,7 +8,7 @@ DIR must hold the ingested corpus and the shipped phrasings:
 Rows switch one ingredient off at a time from the full default, then build up from plain BM25.
 Per set: semantic R@1 / R@5, the share of answerable questions judged sufficient and of unanswerable
 ones judged insufficient. ``probe`` is lawqa_jp (金融商品取引法, 薬機法, 借地借家法 — outside the
-corpus): the share judged sufficient should be low. The sufficiency weights were fitted with every
+corpus): the share judged sufficient should be low. The sufficiency model was fitted with every
 ingredient on (benchmarks/sufficiency.py), so rows without one also show what the decision loses.
 """
 

@@ -21,18 +21,25 @@ circulars} --data-dir DIR``). Question sets, by name:
   corpus), all counted as questions to abstain on.
 
 The decision (knowledge/sufficiency.py) first applies its rules (a law the question names or whose
-topic it is, not in the knowledge base: insufficient), then a logistic score over the evidence. This
-script fits the score's weights on the ``--fit`` sets (L2-regularised logistic regression), prints the
-trade-off curve — for each threshold, the share of answerable questions judged sufficient and of
-unanswerable ones judged insufficient, per set — and the weights to put in ``SufficiencyWeights``.
+topic it is, not in the knowledge base: insufficient), then a calibrated score over the evidence: an
+additive model of one step function per input (knowledge/sufficiency_model.py). This script fits it on
+the ``--fit`` sets by boosting one-split trees (logistic loss, classes balanced, each input monotone in
+the direction ``INPUTS`` gives it), once for best hits with staff phrasings and once with phrasings
+switched off (the model for a hit judged on its text alone). It prints the trade-off curve — for each
+threshold, the share of answerable questions judged sufficient and of unanswerable ones judged
+insufficient, per set, through the product's own decision — and the same for each fitted staff set
+measured by a model fitted without it (leave one set out; the probe stays in every fit, as the only
+source of questions far outside the corpus), with the threshold those held-out answers balance best.
+``--write`` puts the models in knowledge/data/sufficiency_model.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +52,15 @@ from rich.table import Table  # noqa: E402
 
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
-from knowledge.settings import SufficiencyWeights  # noqa: E402
+from knowledge.settings import SearchSettings  # noqa: E402
 from knowledge.sufficiency import Evidence, inputs, judge  # noqa: E402
+from knowledge.sufficiency_model import (  # noqa: E402
+    DEFAULT_MODEL,
+    INPUTS,
+    AdditiveModel,
+    StepFunction,
+    SufficiencyModels,
+)
 
 console = Console(stderr=True)
 SHARED = ROOT.parent / "shared"
@@ -58,8 +72,9 @@ SETS = {
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
-FEATURES = [f.name for f in fields(SufficiencyWeights) if f.name != "bias"]
-THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8)
+FEATURES = list(INPUTS)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+ALWAYS_FITTED = "probe"  # never left out: the only questions far outside the corpus
 
 
 def load(name: str) -> list[EvalItem]:
@@ -76,18 +91,66 @@ def features(e: Evidence) -> list[float]:
     return [values[name] for name in FEATURES]
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, ridge: float = 1e-3, steps: int = 50) -> np.ndarray:
-    """Logistic regression by Newton's method (classes weighted to balance); returns [bias, *weights]."""
-    xb = np.hstack([np.ones((len(x), 1)), x])
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    directions: list[int] | None = None,
+    rounds: int = 400,
+    rate: float = 0.05,
+    ridge: float = 1.0,
+    bins: int = 32,
+) -> AdditiveModel:
+    """Boosted one-split trees on the columns of ``x`` (named ``FEATURES``), logistic loss, classes
+    weighted to balance; a split that would move the score against a column's direction (+1 rising,
+    -1 falling, 0 free) is not taken. The trees on one column sum to that column's step function."""
+    n, d = x.shape
+    directions = directions or [INPUTS[name] for name in FEATURES]
     balance = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    penalty = ridge * np.diag(np.r_[0.0, np.ones(x.shape[1])])
-    w = np.zeros(xb.shape[1])
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-xb @ w))
-        grad = xb.T @ ((p - y) * balance) / len(y) + penalty @ w
-        hessian = (xb * (p * (1 - p) * balance)[:, None]).T @ xb / len(y) + penalty
-        w -= np.linalg.solve(hessian, grad)
-    return w
+    cuts = [_cut_points(x[:, j], bins) for j in range(d)]
+    left_of = [x[:, j][None, :] <= cuts[j][:, None] for j in range(d)]  # cut × row
+    prior = float(np.average(y, weights=balance))
+    bias = math.log(prior / (1 - prior))
+    z = np.full(n, bias)
+    added: list[dict[float, list[float]]] = [{} for _ in range(d)]  # cut → [left, right] summed
+    for _ in range(rounds):
+        p = 1 / (1 + np.exp(-z))
+        g, h = (p - y) * balance, p * (1 - p) * balance
+        best: tuple[float, int, float, float, float] | None = None
+        for j in range(d):
+            if not len(cuts[j]):
+                continue
+            gl, hl = left_of[j] @ g, left_of[j] @ h
+            gr, hr = g.sum() - gl, h.sum() - hl
+            vl, vr = -gl / (hl + ridge), -gr / (hr + ridge)
+            gain = gl * gl / (hl + ridge) + gr * gr / (hr + ridge)
+            gain[(vr - vl) * directions[j] < 0] = -np.inf
+            k = int(np.argmax(gain))
+            if np.isfinite(gain[k]) and (best is None or gain[k] > best[0]):
+                best = (float(gain[k]), j, float(cuts[j][k]), float(vl[k]), float(vr[k]))
+        if best is None:
+            break
+        _, j, cut, vl_, vr_ = best
+        z += rate * np.where(x[:, j] <= cut, vl_, vr_)
+        pair = added[j].setdefault(cut, [0.0, 0.0])
+        pair[0] += rate * vl_
+        pair[1] += rate * vr_
+    steps = {}
+    for j, trees in enumerate(added):
+        if trees:
+            order = sorted(trees)
+            ends = [*order, math.inf]  # interval k is (order[k-1], order[k]]
+            values = [sum(lv if end <= c else rv for c, (lv, rv) in trees.items()) for end in ends]
+            steps[FEATURES[j]] = StepFunction(tuple(order), tuple(values))
+    return AdditiveModel(bias, steps)
+
+
+def _cut_points(column: np.ndarray, bins: int) -> np.ndarray:
+    """Midpoints between the distinct values, or the quantiles when there are more than ``bins``."""
+    distinct = np.unique(column)
+    if len(distinct) > bins:
+        return np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)[1:-1]))
+    return (distinct[:-1] + distinct[1:]) / 2
 
 
 @dataclass(frozen=True)
@@ -96,8 +159,127 @@ class Row:
     answerable: int
 
 
+Rows = dict[str, list["Row"]]
+
+
 def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
+
+
+def search_rows(data_dir: Path, names: list[str], *, phrasings: bool) -> Rows:
+    """Each question's evidence (None for an explicit citation), with the staff phrasings on or off."""
+    searcher = open_searcher(data_dir)
+    if not phrasings:  # every best hit then counts as one without phrasings
+        searcher.settings = replace(searcher.settings, phrasing_weight=0.0)
+    rows: Rows = {}
+    with Progress(console=console) as progress:
+        for name in names:
+            items = load(name)
+            label = f"search {name}" + ("" if phrasings else " (text only)")
+            task = progress.add_task(label, total=len(items))
+            rows[name] = []
+            for item in items:
+                evidence = searcher.search(item.question, k=10).evidence
+                rows[name].append(Row(evidence, int(item.kind != "unanswerable")))
+                progress.advance(task)
+    return rows
+
+
+def fit_on(rows: Rows, names: list[str], *, phrased: bool) -> AdditiveModel:
+    """The model fitted on the rows of ``names`` the score decides (not a citation, no unknown law named)."""
+    train = [
+        r for n in names for r in rows.get(n, [])
+        if r.evidence is not None and not r.evidence.unknown_laws and r.evidence.phrased == phrased
+    ]
+    x = np.array([features(r.evidence) for r in train if r.evidence is not None])
+    return fit(x, np.array([r.answerable for r in train], dtype=float))
+
+
+def curve(rows: Rows, names: list[str], settings: SearchSettings) -> list[dict[str, object]]:
+    """Per threshold and set: answerable judged sufficient, unanswerable judged insufficient."""
+    points: list[dict[str, object]] = []
+    for threshold in THRESHOLDS:
+        at = replace(settings, min_confidence=threshold)
+
+        def sufficient(r: Row, at: SearchSettings = at) -> bool:
+            return r.evidence is None or judge(r.evidence, at).sufficient
+
+        point: dict[str, object] = {"threshold": threshold}
+        for name in names:
+            found = rows[name]
+            point[name] = {
+                "answerable_sufficient": _share([sufficient(r) for r in found if r.answerable]),
+                "unanswerable_insufficient": _share([not sufficient(r) for r in found if not r.answerable]),
+            }
+        points.append(point)
+    return points
+
+
+def left_out(
+    rows: Rows, fitted: list[str], models: SufficiencyModels, phrased: bool
+) -> list[dict[str, object]]:
+    """The curve of each fitted staff set under a model fitted without it, with the pooled balance."""
+    held = [n for n in fitted if n != ALWAYS_FITTED and n in rows]
+    per_set = []
+    for name in held:
+        model = fit_on(rows, [n for n in fitted if n != name], phrased=phrased)
+        swapped = replace(models, phrased=model) if phrased else replace(models, text=model)
+        per_set.append(curve({name: rows[name]}, [name], SearchSettings(sufficiency_model=swapped)))
+    points = []
+    for n, threshold in enumerate(THRESHOLDS):
+        point: dict[str, object] = {"threshold": threshold}
+        answered = abstained = answerable = unanswerable = 0.0
+        for name, sets in zip(held, per_set, strict=True):
+            p = sets[n][name]
+            assert isinstance(p, dict)
+            point[name] = p
+            a = sum(r.answerable for r in rows[name])
+            u = len(rows[name]) - a
+            answered += (p["answerable_sufficient"] or 0.0) * a
+            abstained += (p["unanswerable_insufficient"] or 0.0) * u
+            answerable, unanswerable = answerable + a, unanswerable + u
+        point["pooled_balanced"] = round((answered / answerable + abstained / unanswerable) / 2, 3)
+        points.append(point)
+    return points
+
+
+def _table(title: str, points: list[dict[str, object]], names: list[str], fitted: list[str]) -> Table:
+    table = Table(title=title)
+    table.add_column("threshold")
+    for name in names:
+        table.add_column(name + (" (check)" if name not in fitted else ""))
+    pooled = "pooled_balanced" in points[0]
+    if pooled:
+        table.add_column("balanced (pooled)")
+    for point in points:
+        cells = [f"{point['threshold']:.2f}"]
+        for name in names:
+            p = point[name]
+            assert isinstance(p, dict)
+            a = "-" if p["answerable_sufficient"] is None else f"{p['answerable_sufficient']:.2f}"
+            u = "-" if p["unanswerable_insufficient"] is None else f"{p['unanswerable_insufficient']:.2f}"
+            cells.append(f"{a} / {u}")
+        if pooled:
+            cells.append(f"{point['pooled_balanced']:.3f}")
+        table.add_row(*cells)
+    return table
+
+
+def write_models(models: SufficiencyModels, fitted: list[str], path: Path = DEFAULT_MODEL) -> None:
+    header = (
+        "# The sufficiency decision's calibrated model (knowledge/sufficiency_model.py): for each input,\n"
+        "# the cut points and what each interval adds to the score (values[k] for an input in\n"
+        "# (cuts[k-1], cuts[k]]), summed with the bias and turned into a probability by a logistic.\n"
+        "# phrased: a best hit with staff phrasings; text: one judged on its text alone.\n"
+        "# Written by: python benchmarks/sufficiency.py --data-dir DIR --write\n"
+        f"# (fitted on {', '.join(fitted)}).\n"
+    )
+    lines = [header.rstrip("\n")]
+    for key, model in (("phrased", models.phrased), ("text", models.text)):
+        data = model.as_data()
+        lines += [f"{key}:", f"  bias: {data['bias']}", "  steps:"]
+        lines += [f"    {name}: {json.dumps(step)}" for name, step in data["steps"].items()]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
 
 
 def main() -> None:
@@ -107,87 +289,47 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "probe"])
     parser.add_argument("--check", nargs="*", default=["holdout"])
-    parser.add_argument(
-        "--text-only",
-        action="store_true",
-        help="phrasings off: the weights for a best hit that has none (text_sufficiency_weights)",
-    )
+    parser.add_argument("--write", action="store_true", help=f"write the fitted models to {DEFAULT_MODEL}")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     names = [n for n in dict.fromkeys(args.fit + args.check) if SETS[n].exists()]
-    searcher = open_searcher(args.data_dir)
-    if args.text_only:  # every best hit then counts as one without phrasings
-        searcher.settings = replace(searcher.settings, phrasing_weight=0.0)
-    rows: dict[str, list[Row]] = {}
-    with Progress(console=console) as progress:
-        for name in names:
-            items = load(name)
-            task = progress.add_task(f"search {name}", total=len(items))
-            rows[name] = []
-            for item in items:
-                evidence = searcher.search(item.question, k=10).evidence  # None: an explicit citation
-                rows[name].append(Row(evidence, int(item.kind != "unanswerable")))
-                progress.advance(task)
-
-    # The model being fitted is trained on its own rows; the decision below is the product's own
-    # (knowledge.sufficiency.judge), with the other model as configured.
-    def own(e: Evidence) -> bool:
-        return e.phrased != args.text_only
-
-    train = [
-        r for n in args.fit if n in rows for r in rows[n]
-        if r.evidence is not None and not r.evidence.unknown_laws and own(r.evidence)
-    ]
-    x = np.array([features(r.evidence) for r in train if r.evidence is not None])
-    y = np.array([r.answerable for r in train], dtype=float)
-    w = fit(x, y)
-    fitted = {n: float(v) for n, v in zip(FEATURES, w[1:], strict=True)}
-    weights = SufficiencyWeights(bias=float(w[0]), **fitted)
-    configured = (
-        replace(searcher.settings, text_sufficiency_weights=weights)
-        if args.text_only
-        else replace(searcher.settings, sufficiency_weights=weights)
-    )
-
-    def decide(r: Row, threshold: float) -> bool:
-        if r.evidence is None:
-            return True
-        return judge(r.evidence, replace(configured, min_confidence=threshold)).sufficient
-
-    curve = []
-    for threshold in THRESHOLDS:
-        point: dict[str, object] = {"threshold": threshold}
-        for name, found in rows.items():
-            answerable = [r for r in found if r.answerable]
-            unanswerable = [r for r in found if not r.answerable]
-            point[name] = {
-                "answerable_sufficient": _share([decide(r, threshold) for r in answerable]),
-                "unanswerable_insufficient": _share([not decide(r, threshold) for r in unanswerable]),
-            }
-        curve.append(point)
-    report = {"fit": args.fit, "weights": asdict(weights), "curve": curve}
+    fitted = [n for n in args.fit if n in names]
+    rows = {True: search_rows(args.data_dir, names, phrasings=True)}
+    rows[False] = search_rows(args.data_dir, names, phrasings=False)
+    models = SufficiencyModels(*(fit_on(rows[p], fitted, phrased=p) for p in (True, False)))
+    settings = SearchSettings(sufficiency_model=models)
+    report = {
+        "fit": fitted,
+        "models": {"phrased": models.phrased.as_data(), "text": models.text.as_data()},
+        "curve": curve(rows[True], names, settings),
+        "left_out": left_out(rows[True], fitted, models, True),
+        "text_curve": curve(rows[False], names, settings),
+        "text_left_out": left_out(rows[False], fitted, models, False),
+    }
+    if args.write:
+        write_models(models, fitted)
+        console.print(f"written: {DEFAULT_MODEL}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"sufficiency trade-off (fitted on {', '.join(args.fit)}): answerable sufficient / "
-                  "unanswerable insufficient")
-    table.add_column("threshold")
-    for name in rows:
-        table.add_column(name + (" (check)" if name not in args.fit else ""))
-    for point in curve:
-        cells = [f"{point['threshold']:.2f}"]
-        for name in rows:
-            p = point[name]
-            assert isinstance(p, dict)
-            a = "-" if p["answerable_sufficient"] is None else f"{p['answerable_sufficient']:.2f}"
-            u = "-" if p["unanswerable_insufficient"] is None else f"{p['unanswerable_insufficient']:.2f}"
-            cells.append(f"{a} / {u}")
-        table.add_row(*cells)
-    Console().print(table)
-    pasted = ", ".join(f"{k}={v:.3f}" for k, v in asdict(weights).items())
-    name = "text_sufficiency_weights" if args.text_only else "sufficiency_weights"
-    Console().print(f"{name} = SufficiencyWeights({pasted})")
+    out = Console()
+    out.print(_table(
+        f"sufficiency trade-off (fitted on {', '.join(fitted)}): answerable sufficient / unanswerable "
+        "insufficient", report["curve"], names, fitted,  # type: ignore[arg-type]
+    ))
+    out.print(_table(
+        "each fitted staff set under a model fitted without it", report["left_out"],  # type: ignore[arg-type]
+        [n for n in fitted if n != ALWAYS_FITTED], fitted,
+    ))
+    out.print(_table(
+        "phrasings off (the model for a hit judged on its text alone)", report["text_curve"],  # type: ignore[arg-type]
+        names, fitted,
+    ))
+    out.print(_table(
+        "phrasings off, each fitted staff set left out", report["text_left_out"],  # type: ignore[arg-type]
+        [n for n in fitted if n != ALWAYS_FITTED], fitted,
+    ))
 
 
 if __name__ == "__main__":

@@ -6,39 +6,14 @@ Kept free of heavy imports so the manifest model can read the defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from knowledge.sufficiency_model import SufficiencyModels
 
 # Articles each bot process keeps in memory (knowledge.cache_rows): a knowledge base of at most
 # this many is held whole, a larger one keeps the articles read last.
 DEFAULT_CACHE_ROWS = 30_000
-
-
-@dataclass(frozen=True)
-class SufficiencyWeights:
-    """Logistic weights of the sufficiency decision (knowledge/sufficiency.py).
-
-    Fitted by ``python benchmarks/sufficiency.py`` (on dev.jsonl, dev2.jsonl,
-    benchmarks/data/calibration.jsonl, calibration2.jsonl and the lawqa_jp probe;
-    benchmarks/data/holdout.jsonl held out as the check), then rounded; the defaults are the set for a
-    best hit with staff phrasings, ``text_sufficiency_weights`` (``--text-only``) the set for one
-    without. Refit after a change to the phrasings, the catalogue or the ranking.
-    """
-
-    bias: float = -11.42
-    coverage: float = -0.14  # idf share of the question in the best 3 hits (text + phrasings)
-    coverage_top: float = 0.48  # … in the best hit alone
-    phrase_coverage: float = 1.62  # … in the best hit's best phrasing line
-    body: float = -0.26  # log(1 + best body score): long statute text matching by chance counts against
-    phrase: float = 2.51  # log(1 + best phrasing-line score)
-    key: float = -0.26  # the question's rarest known noun occurs in the best hits
-    agreement: float = 0.5  # the best hit ranks high on its text and its phrasings alike
-    mentioned: float = -1.21  # the question names a topic of a law the base does not hold
-    foreign: float = -2.37  # log(1 + how well a law not held explains the question)
-    own_topic: float = 3.14  # log(1 + how well a held law's catalogue lines match)
-    foreign_margin: float = -1.4  # how much better the law not held explains it than anything held
-    # the second stage's probability that the best hit is the one asked for (0 for a hit without
-    # phrasings, which the stage does not move: the text-only weights leave it at 0)
-    ranking: float = 1.32
-    described_top: float = 2.81  # idf share of the question in the best hit's text and all its phrasing lines
 
 
 @dataclass(frozen=True)
@@ -48,7 +23,7 @@ class RerankWeights:
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
     ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl, calibration.jsonl and calibration2.jsonl;
     benchmarks/data/holdout.jsonl held out as the check), then rounded. Refit after a change to the
-    phrasings, the catalogue or the first stage; refit the sufficiency weights after this.
+    phrasings, the catalogue or the first stage; refit the sufficiency model after this.
     """
 
     score: float = 0.47  # log(1 + first-stage score)
@@ -108,30 +83,14 @@ class SearchSettings:
     # insufficient; otherwise a calibrated score over the evidence decides.
     refuse_unknown_laws: bool = True
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
-    min_confidence: float = 0.5
-    sufficiency_weights: SufficiencyWeights = SufficiencyWeights()
+    min_confidence: float = 0.6
+    # The calibrated model (None: the packaged knowledge/data/sufficiency_model.yaml, fitted by
+    # ``python benchmarks/sufficiency.py --write``).
+    sufficiency_model: SufficiencyModels | None = None
     # … and one that answers whatever the score: its own text covers this share of the question's idf
     # mass, the key noun included, and no topic of a law the base lacks is named.
     text_cover_min: float = 0.6
     text_nouns_min: float = 0.8  # … and this share of its nouns' idf mass
-    # For a best hit without staff phrasings (an admin's document, a notice): fitted with phrasings
-    # switched off (``benchmarks/sufficiency.py --text-only``).
-    text_sufficiency_weights: SufficiencyWeights = SufficiencyWeights(
-        bias=-4.19,
-        coverage=-1.8,
-        coverage_top=3.04,
-        phrase_coverage=0.0,
-        body=0.2,
-        phrase=0.0,
-        key=-0.1,
-        agreement=0.0,
-        mentioned=-0.91,
-        foreign=-1.84,
-        own_topic=3.31,
-        foreign_margin=-0.77,
-        ranking=0.0,  # the second stage does not place hits without phrasings
-        described_top=0.0,
-    )
     require_key_noun: bool = True  # False: the key-noun evidence always counts as found (ablation)
     agreement_rank: int = 5  # the best hit "agrees" when within this rank on its text and its phrasings
     coverage_hits: int = 3  # coverage is measured over this many best hits

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from knowledge.settings import SearchSettings
+from knowledge.sufficiency_model import packaged_models
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,14 @@ def judge(e: Evidence, s: SearchSettings) -> Judgement:
 
 
 def confidence(e: Evidence, s: SearchSettings) -> float:
-    """A logistic score over the evidence; the weights are calibrated by benchmarks/sufficiency.py,
-    one set for a best hit with staff phrasings and one for a hit judged on its text alone."""
-    w = s.sufficiency_weights if e.phrased else s.text_sufficiency_weights
-    z = w.bias + sum(getattr(w, name) * value for name, value in inputs(e).items())
-    return 1.0 / (1.0 + math.exp(-z))
+    """The calibrated probability that the evidence answers the question (knowledge/sufficiency_model.py):
+    one model for a best hit with staff phrasings and one for a hit judged on its text alone."""
+    models = s.sufficiency_model or packaged_models()
+    return models.for_hit(e.phrased).probability(inputs(e))
 
 
 def inputs(e: Evidence) -> dict[str, float]:
-    """The decision's inputs by ``SufficiencyWeights`` field name (every field but the bias)."""
+    """The decision's inputs, by the names of ``knowledge.sufficiency_model.INPUTS``."""
     return {
         "coverage": e.coverage,
         "coverage_top": e.coverage_top,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from knowledge.settings import SearchSettings
-from knowledge.sufficiency import Evidence, confidence, judge
+from knowledge.sufficiency import Evidence, confidence, inputs, judge
+from knowledge.sufficiency_model import INPUTS
 
 STRONG = Evidence(
     phrased=True,
@@ -64,3 +65,7 @@ def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     reason = judge(taxed, settings).reason
     assert "names 地方税法" in reason
     assert "looks like 地方税法" in reason
+
+
+def test_the_evidence_gives_the_model_every_input_it_knows_and_no_other() -> None:
+    assert list(inputs(STRONG)) == list(INPUTS)
