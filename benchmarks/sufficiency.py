@@ -116,12 +116,13 @@ def fit(
     for _ in range(rounds):
         p = 1 / (1 + np.exp(-z))
         g, h = (p - y) * balance, p * (1 - p) * balance
+        g_all, h_all = g.sum(), h.sum()
         best: tuple[float, int, float, float, float] | None = None
         for j in range(d):
             if not len(cuts[j]):
                 continue
             gl, hl = left_of[j] @ g, left_of[j] @ h
-            gr, hr = g.sum() - gl, h.sum() - hl
+            gr, hr = g_all - gl, h_all - hl
             vl, vr = -gl / (hl + ridge), -gr / (hr + ridge)
             gain = gl * gl / (hl + ridge) + gr * gr / (hr + ridge)
             gain[(vr - vl) * directions[j] < 0] = -np.inf
@@ -159,7 +160,7 @@ class Row:
     answerable: int
 
 
-Rows = dict[str, list["Row"]]
+Rows = dict[str, list[Row]]
 
 
 def _share(flags: list[bool]) -> float | None:
@@ -299,37 +300,32 @@ def main() -> None:
     rows[False] = search_rows(args.data_dir, names, phrasings=False)
     models = SufficiencyModels(*(fit_on(rows[p], fitted, phrased=p) for p in (True, False)))
     settings = SearchSettings(sufficiency_model=models)
-    report = {
-        "fit": fitted,
-        "models": {"phrased": models.phrased.as_data(), "text": models.text.as_data()},
-        "curve": curve(rows[True], names, settings),
-        "left_out": left_out(rows[True], fitted, models, True),
-        "text_curve": curve(rows[False], names, settings),
-        "text_left_out": left_out(rows[False], fitted, models, False),
-    }
+    staff = [n for n in fitted if n != ALWAYS_FITTED]
+    # (report key, title, the sets it covers, its points)
+    parts = [
+        ("curve", f"sufficiency trade-off (fitted on {', '.join(fitted)}): answerable sufficient / "
+         "unanswerable insufficient", names, curve(rows[True], names, settings)),
+        ("left_out", "each fitted staff set under a model fitted without it", staff,
+         left_out(rows[True], fitted, models, True)),
+        ("text_curve", "phrasings off (the model for a hit judged on its text alone)", names,
+         curve(rows[False], names, settings)),
+        ("text_left_out", "phrasings off, each fitted staff set left out", staff,
+         left_out(rows[False], fitted, models, False)),
+    ]
     if args.write:
         write_models(models, fitted)
         console.print(f"written: {DEFAULT_MODEL}")
     if args.json:
+        report: dict[str, object] = {
+            "fit": fitted,
+            "models": {"phrased": models.phrased.as_data(), "text": models.text.as_data()},
+            **{key: points for key, _, _, points in parts},
+        }
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return
     out = Console()
-    out.print(_table(
-        f"sufficiency trade-off (fitted on {', '.join(fitted)}): answerable sufficient / unanswerable "
-        "insufficient", report["curve"], names, fitted,  # type: ignore[arg-type]
-    ))
-    out.print(_table(
-        "each fitted staff set under a model fitted without it", report["left_out"],  # type: ignore[arg-type]
-        [n for n in fitted if n != ALWAYS_FITTED], fitted,
-    ))
-    out.print(_table(
-        "phrasings off (the model for a hit judged on its text alone)", report["text_curve"],  # type: ignore[arg-type]
-        names, fitted,
-    ))
-    out.print(_table(
-        "phrasings off, each fitted staff set left out", report["text_left_out"],  # type: ignore[arg-type]
-        [n for n in fitted if n != ALWAYS_FITTED], fitted,
-    ))
+    for _, title, shown, points in parts:
+        out.print(_table(title, points, shown, fitted))
 
 
 if __name__ == "__main__":
