@@ -83,6 +83,16 @@ def make_client(server: LogoFakeServer, **overrides: Any) -> LogoClient:
     return LogoClient(**options)
 
 
+@asynccontextmanager
+async def client_for(server: LogoFakeServer, **overrides: Any) -> AsyncIterator[LogoClient]:
+    """A client made by ``make_client`` (not started), stopped after the block whatever happens."""
+    client = make_client(server, **overrides)
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
 def make_adapter(
     server: LogoFakeServer,
     *,

@@ -165,15 +165,12 @@ async def test_forced_disconnect_reconnects_and_never_answers_twice(
         assert [q.text for q in engine.questions] == [QUESTION, "別の質問"]
     # A restarted process (new adapter, same state database) does not answer it either.
     restarted = make_adapter(server, engine=engine, db=db, manifest=manifest)
-    await restarted.start()
-    try:
+    async with running(restarted):
         again = await server.push("notify_create_message", payload)
         _, sentinel = await server.push_message(talk_id=PAIR_TALK, user_id=YAMADA, text="三つ目")
         await server.wait_for(lambda: len(server.sent(PAIR_TALK)) == 3)
         await asyncio.sleep(0.1)
         assert [q.text for q in engine.questions] == [QUESTION, "別の質問", "三つ目"]
-    finally:
-        await restarted.stop()
 
 
 async def test_long_answer_is_split_into_ordered_spaced_chunks(

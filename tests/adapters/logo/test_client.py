@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 from adapters.logo.client import Id, LogoClient, ProtocolError, RpcError, SessionEnded, pack, unpack
-from tests.adapters.logo.conftest import make_client
+from tests.adapters.logo.conftest import client_for, make_client
 from tests.fakes.logo_server import (
     BOT_ID,
     DOMAIN_ID,
@@ -35,8 +35,7 @@ HANDSHAKE = [
 
 
 async def test_handshake_sequence_and_session_state(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         assert await client.start(wait=5)
         assert server.methods() == HANDSHAKE
         session = server.attempts("create_session")[0]
@@ -49,28 +48,22 @@ async def test_handshake_sequence_and_session_state(server: LogoFakeServer) -> N
         assert client.is_pair_talk(PAIR_TALK) and not client.is_pair_talk(GROUP_TALK)
         assert client.user_name(YAMADA) == "山田 太郎"
         assert client.sessions == 1
-    finally:
-        await client.stop()
     assert not client.connected()
 
 
 async def test_a_version_the_server_does_not_serve_is_refused(server: LogoFakeServer) -> None:
     """The fake serves the 1.122 shapes only: a client announcing another version does not get in."""
-    client = make_client(server, api_version="1.107")
-    try:
+    async with client_for(server, api_version="1.107") as client:
         assert not await client.start(wait=0.5)
         refused = server.attempts("create_session")[0]
         assert refused.params[1] == "1.107" and not refused.ok
         assert client.ended is None  # not one of LoGo's session endings: retried with backoff
-    finally:
-        await client.stop()
 
 
 async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    seen: list[tuple[str, Any]] = []
-    client.add_handler(lambda method, payload: seen.append((method, payload)))
-    try:
+    async with client_for(server) as client:
+        seen: list[tuple[str, Any]] = []
+        client.add_handler(lambda method, payload: seen.append((method, payload)))
         await client.start(wait=5)
         payload, push_id = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="おはよう")
         assert push_id is not None
@@ -82,22 +75,17 @@ async def test_pushed_notifications_are_acked_and_dispatched(server: LogoFakeSer
         talk_push = await server.push("notify_create_pair_talk", new_talk)
         await server.wait_for(lambda: talk_push in server.acks)
         assert client.is_pair_talk(UNMAPPED_TALK + 1)
-    finally:
-        await client.stop()
 
 
 async def test_a_failing_handshake_is_retried_with_backoff(server: LogoFakeServer) -> None:
     server.fail_next("create_session", code=500, message="internal server error", times=50)
-    client = make_client(server, reconnect_initial=0.05, reconnect_max=0.1)
-    try:
+    async with client_for(server, reconnect_initial=0.05, reconnect_max=0.1) as client:
         assert not await client.start(wait=0.5)
         assert not client.connected() and client.ended is None
         attempts = server.attempts("create_session")
         assert len(attempts) >= 3  # 0.05, 0.1, 0.1, … between attempts
         gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
         assert min(gaps) >= 0.04
-    finally:
-        await client.stop()
 
 
 async def test_an_invalid_token_is_retried_three_times_a_second_apart_then_given_up(
@@ -106,8 +94,7 @@ async def test_an_invalid_token_is_retried_three_times_a_second_apart_then_given
     """direct-js retries 401 "invalid token" three times, one second apart (a new token may not
     have reached every server yet), then gives up instead of retrying forever."""
     server.revoke(server.token)
-    client = make_client(server, token_retry_delay=0.1)
-    try:
+    async with client_for(server, token_retry_delay=0.1) as client:
         with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
             assert not await client.start(wait=3)
             await asyncio.sleep(0.5)
@@ -118,8 +105,6 @@ async def test_an_invalid_token_is_retried_three_times_a_second_apart_then_given
         (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert line.startswith("LoGo: アクセストークンが無効です")
         assert "kairan logo login" in line and "(LoGo: invalid token)" in line
-    finally:
-        await client.stop()
 
 
 @pytest.mark.parametrize(
@@ -140,8 +125,7 @@ async def test_a_refused_session_says_why_and_what_to_do(
         server.password_expired.add(BOT_ID)
     else:
         server.deleted.add(BOT_ID)
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
             assert not await client.start(wait=3)
             await asyncio.sleep(0.3)
@@ -149,19 +133,14 @@ async def test_a_refused_session_says_why_and_what_to_do(
         assert client.ended is not None and client.ended.reason == refusal
         (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert line.startswith(f"LoGo: {japanese}") and line.endswith(f"(LoGo: {refusal})")
-    finally:
-        await client.stop()
 
 
 async def test_a_session_past_its_password_expiration_is_given_up(server: LogoFakeServer) -> None:
     """direct-js also reads the session's password_expiration: past it, the password has expired."""
     server.password_expiration[BOT_ID] = {"expiration": int(time.time() * 1000) - 1}
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         assert not await client.start(wait=3)
         assert client.ended is not None and client.ended.reason == "expired password"
-    finally:
-        await client.stop()
 
 
 async def test_a_password_expiring_soon_is_warned_once(
@@ -169,8 +148,7 @@ async def test_a_password_expiring_soon_is_warned_once(
 ) -> None:
     now = int(time.time() * 1000)
     server.password_expiration[BOT_ID] = {"expiration": now + 86_400_000, "warning": now - 1}
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         with caplog.at_level(logging.WARNING, logger="adapters.logo.client"):
             assert await client.start(wait=3)
             await server.drop()
@@ -179,13 +157,10 @@ async def test_a_password_expiring_soon_is_warned_once(
         assert len(warnings) == 1
         assert warnings[0].startswith("LoGo: ボットのアカウントのパスワードの有効期限が近づいています（")
         assert client.connected() and client.ended is None
-    finally:
-        await client.stop()
 
 
 async def test_send_is_retried_after_retry_after(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         await client.start(wait=5)
         server.fail_next("create_message", code=429, message="too many requests", retry_after=0.3)
         result = await client.send_text(GROUP_TALK, "テスト送信")
@@ -194,33 +169,25 @@ async def test_send_is_retried_after_retry_after(server: LogoFakeServer) -> None
         assert tries[1].at - tries[0].at >= 0.3
         assert tries[1].params == [GROUP_TALK, 1, "テスト送信"]
         assert result["content"] == "テスト送信" and result["user_id"] == BOT_ID
-    finally:
-        await client.stop()
 
 
 async def test_non_retryable_error_fails_the_send(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         await client.start(wait=5)
         server.fail_next("create_message", code=403, message="forbidden")
         with pytest.raises(RpcError) as info:
             await client.send_text(GROUP_TALK, "x")
         assert (info.value.code, info.value.message) == (403, "forbidden")
         assert str(info.value) == "create_message failed: 403 forbidden"
-    finally:
-        await client.stop()
 
 
 async def test_sends_are_spaced_by_the_interval(server: LogoFakeServer) -> None:
-    client = make_client(server, send_interval=0.1)
-    try:
+    async with client_for(server, send_interval=0.1) as client:
         await client.start(wait=5)
         await asyncio.gather(*(client.send_text(GROUP_TALK, f"{i}") for i in range(3)))
         sent = server.sent(GROUP_TALK)
         assert [c.params[2] for c in sent] == ["0", "1", "2"]
         assert all(b.at - a.at >= 0.09 for a, b in itertools.pairwise(sent))
-    finally:
-        await client.stop()
 
 
 async def first_message_then_cut_off(server: LogoFakeServer, client: LogoClient) -> dict[str, Any]:
@@ -235,10 +202,9 @@ async def first_message_then_cut_off(server: LogoFakeServer, client: LogoClient)
 async def test_a_resumed_session_goes_straight_to_start_notification(server: LogoFakeServer) -> None:
     """The server kept the bot's notifications while it was away (create_session says notification:
     true): like direct-js, no reset (which would throw them away) and no refetch; they just come."""
-    client = make_client(server)
-    seen: list[int] = []
-    client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
-    try:
+    async with client_for(server) as client:
+        seen: list[int] = []
+        client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
         first = await first_message_then_cut_off(server, client)
         missed, queued = await server.push_message(talk_id=GROUP_TALK, user_id=SATO, text="切断中の投稿")
         assert queued is not None and queued not in server.acks  # held for the bot
@@ -248,17 +214,14 @@ async def test_a_resumed_session_goes_straight_to_start_notification(server: Log
         assert not {"reset_notification", "get_talks", "get_messages"} & set(server.methods(connection=2))
         assert seen == [first["message_id"], missed["message_id"]]
         assert client.is_pair_talk(PAIR_TALK) and client.user_name(YAMADA) == "山田 太郎"  # kept
-    finally:
-        await client.stop()
 
 
 async def test_a_session_the_server_forgot_is_rebuilt_and_backfilled(server: LogoFakeServer) -> None:
     """notification: false after a reconnection: a full handshake, then get_messages for every talk
     whose status shows newer messages, including talks the bot had seen no message in."""
-    client = make_client(server)
-    seen: list[int] = []
-    client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
-    try:
+    async with client_for(server) as client:
+        seen: list[int] = []
+        client.add_handler(lambda method, payload: seen.append(payload["message_id"]))
         first = await first_message_then_cut_off(server, client)
         server.forget_notifications()
         missed = server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
@@ -272,23 +235,18 @@ async def test_a_session_the_server_forgot_is_rebuilt_and_backfilled(server: Log
             GROUP_TALK: [GROUP_TALK, 20, None, None, 1],  # no message seen there: from its start
         }
         assert seen == [first["message_id"], missed["message_id"], elsewhere["message_id"]]
-    finally:
-        await client.stop()
 
 
 async def test_backfill_is_dropped_when_the_server_lacks_get_messages(server: LogoFakeServer) -> None:
     server.get_messages_supported = False
-    client = make_client(server)
-    client.add_handler(lambda method, payload: None)
-    try:
+    async with client_for(server) as client:
+        client.add_handler(lambda method, payload: None)
         await first_message_then_cut_off(server, client)
         server.forget_notifications()
         server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
         await server.wait_for(lambda: client.sessions == 2 and client.backfill is False)
         assert len(server.attempts("get_messages")) == 1
         assert client.connected()
-    finally:
-        await client.stop()
 
 
 async def test_last_used_at_is_updated_after_start_notification_and_every_interval(
@@ -296,8 +254,7 @@ async def test_last_used_at_is_updated_after_start_notification_and_every_interv
 ) -> None:
     """direct-js calls update_last_used_at once notifications start, then every 10 minutes."""
     assert make_client(server).last_used_interval == 600
-    client = make_client(server, last_used_interval=0.2)
-    try:
+    async with client_for(server, last_used_interval=0.2) as client:
         await client.start(wait=5)
         await asyncio.sleep(0.5)
         calls = server.attempts("update_last_used_at")
@@ -306,8 +263,6 @@ async def test_last_used_at_is_updated_after_start_notification_and_every_interv
         assert all(0.18 <= b.at - a.at <= 0.6 for a, b in itertools.pairwise(calls))
         await server.drop()  # a resumed session updates it again at once
         await server.wait_for(lambda: "update_last_used_at" in server.methods(connection=2))
-    finally:
-        await client.stop()
     stopped = len(server.attempts("update_last_used_at"))
     await asyncio.sleep(0.3)
     assert len(server.attempts("update_last_used_at")) == stopped
@@ -316,8 +271,7 @@ async def test_last_used_at_is_updated_after_start_notification_and_every_interv
 async def test_read_marks_are_gathered_per_talk_and_sent_as_uint64(server: LogoFakeServer) -> None:
     """update_read_statuses [talk_id, newest id read], as direct-js sends it a second after reading."""
     assert LogoClient(url=server.url, token=server.token).read_delay == 1.0
-    client = make_client(server, read_delay=0.1)
-    try:
+    async with client_for(server, read_delay=0.1) as client:
         await client.start(wait=5)
         one = server.store_message(talk_id=GROUP_TALK, user_id=YAMADA, text="一")
         two = server.store_message(talk_id=GROUP_TALK, user_id=SATO, text="二")
@@ -331,22 +285,17 @@ async def test_read_marks_are_gathered_per_talk_and_sent_as_uint64(server: LogoF
         ids = GROUP_TALK.to_bytes(8, "big") + b"\xcf" + two["message_id"].to_bytes(8, "big")
         assert b"\x92\xcf" + ids in call.frame
         assert server.read_up_to[(BOT_ID, GROUP_TALK)] == two["message_id"]
-    finally:
-        await client.stop()
 
 
 async def test_a_read_mark_made_while_disconnected_is_sent_in_the_next_session(
     server: LogoFakeServer,
 ) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         first = await first_message_then_cut_off(server, client)
         client.mark_read(PAIR_TALK, first["message_id"])
         await server.wait_for(lambda: bool(server.attempts("update_read_statuses")))
         assert server.attempts("update_read_statuses")[0].connection == 2
         assert server.read_up_to[(BOT_ID, PAIR_TALK)] == first["message_id"]
-    finally:
-        await client.stop()
 
 
 def test_codec_round_trip_and_garbage() -> None:
@@ -380,8 +329,7 @@ def test_ids_are_packed_as_64_bit_like_direct_js() -> None:
 
 
 async def test_talk_and_message_ids_go_out_as_uint64(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         first = await first_message_then_cut_off(server, client)
         server.forget_notifications()
         server.store_message(talk_id=PAIR_TALK, user_id=YAMADA, text="切断中の投稿")
@@ -393,8 +341,6 @@ async def test_talk_and_message_ids_go_out_as_uint64(server: LogoFakeServer) -> 
         await client.send_text(GROUP_TALK, "テスト送信")
         (call,) = server.sent(GROUP_TALK)
         assert b"\x93\xcf" + GROUP_TALK.to_bytes(8, "big") + b"\x01" in call.frame
-    finally:
-        await client.stop()
 
 
 def test_rpc_error_reads_retry_after() -> None:
@@ -412,8 +358,7 @@ async def test_concurrent_access_stops_the_client_instead_of_knocking_the_other_
 ) -> None:
     """Two bots sharing a token: the server closes the older session with "concurrent access". The
     official client stops there; reconnecting would knock the other bot off, forever."""
-    first, second = make_client(server), make_client(server)
-    try:
+    async with client_for(server) as first, client_for(server) as second:
         assert await first.start(wait=5)
         with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
             assert await second.start(wait=5)
@@ -428,16 +373,12 @@ async def test_concurrent_access_stops_the_client_instead_of_knocking_the_other_
         assert "concurrent access" in line
         with pytest.raises(SessionEnded):  # nothing is sent any more
             await first.send_text(GROUP_TALK, "x")
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_a_forcibly_closed_session_is_not_reopened(
     server: LogoFakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         assert await client.start(wait=5)
         with caplog.at_level(logging.ERROR, logger="adapters.logo.client"):
             await server.close_sessions(reason="forcibly closed")
@@ -450,29 +391,21 @@ async def test_a_forcibly_closed_session_is_not_reopened(
         (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert line.startswith("LoGo: LoGoチャットがこのボットのセッションを強制終了しました")
         assert "kairan logo login" in line and "forcibly closed" in line
-    finally:
-        await client.stop()
 
 
 async def test_a_session_ended_during_the_handshake_ends_at_once(server: LogoFakeServer) -> None:
     """The calls waiting for an answer fail when the connection closes, not after call_timeout."""
     server.unanswered.add("get_talks")
-    client = make_client(server, call_timeout=5.0)
-    try:
+    async with client_for(server, call_timeout=5.0) as client:
         assert not await client.start(wait=0.5)
         await server.close_sessions(reason="forcibly closed")
         await server.wait_for(lambda: client.ended is not None, timeout=1.5)
         assert client.ended is not None and client.ended.reason == "forcibly closed"
-    finally:
-        await client.stop()
 
 
 async def test_a_close_with_another_reason_is_reconnected(server: LogoFakeServer) -> None:
-    client = make_client(server)
-    try:
+    async with client_for(server) as client:
         assert await client.start(wait=5)
         await server.close_sessions(reason="server maintenance")
         await server.wait_for(lambda: client.sessions == 2 and client.connected())
         assert client.ended is None
-    finally:
-        await client.stop()
