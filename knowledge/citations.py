@@ -328,11 +328,15 @@ class LawTitleIndex:
 
 _K = KANJI_NUMBER_CHARS
 _NUM = rf"(?:[0-9]+|[{_K}]+)"
-# A kanji branch number must not run into a word: 第5条の一部 is article 5, not 5_1.
-_BRANCH_NUM = rf"(?:[0-9]+|[{_K}]+(?!(?![第項号及並又若同条])[\u3400-\u9fff]))"
+# A kanji branch number must not run into a word: 第5条の一部 is article 5, not 5_1. A number
+# followed by 項 or 号 is a paragraph or an item, never a branch: staff write 242条の2の4号 for
+# 第二百四十二条の二第一項第四号.
+_BRANCH_NUM = rf"(?:[0-9]+(?![0-9])|[{_K}]+(?![{_K}])(?!(?![第及並又若同条])[\u3400-\u9fff]))(?!\s*[項号])"
 _JO = r"[条條](?![例件約理項])"
 _BRANCHES = rf"(?:\s*[のノ]\s*{_BRANCH_NUM})*"
-_PARA_ITEM = rf"(?:\s*第?\s*(?P<{{p}}>{_NUM})\s*項)?(?:\s*第?\s*(?P<{{i}}>{_NUM})\s*号)?"
+_PARA_ITEM = (
+    rf"(?:\s*(?:第|[のノ])?\s*(?P<{{p}}>{_NUM})\s*項)?(?:\s*(?:第|[のノ])?\s*(?P<{{i}}>{_NUM})\s*号)?"
+)
 _RANGE_WORD = r"(?:から|~|〜|-|−|‐)"
 
 _TOKEN = re.compile(

@@ -78,6 +78,11 @@ CASES: list[tuple[str, list[tuple[str | None, str, int | None, int | None]]]] = 
     ("第十条の二の三", [(None, "10_2_3", None, None)]),
     ("第5条", [(None, "5", None, None)]),
     ("第５条の一部を改正する", [(None, "5", None, None)]),
+    # a number before 項/号 is a paragraph or an item, not a branch (staff write 242条の2の4号)
+    ("自治法242条の2の4号請求", [(JICHI, "242_2", None, 4)]),
+    ("自治法242条の2の十二号", [(JICHI, "242_2", None, 12)]),
+    ("地公法38条の1項", [(CHIKO, "38", 1, None)]),
+    ("第二百五十二条の十七の二第一項", [(None, "252_17_2", 1, None)]),
     # orders and rules: the longest title wins, 施行令 after a named law
     ("地方自治法施行令第167条の2", [(JICHI_REI, "167_2", None, None)]),
     ("自治令167条の2", [(JICHI_REI, "167_2", None, None)]),
