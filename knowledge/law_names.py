@@ -13,8 +13,10 @@ from knowledge.citations import LawTitleIndex
 from knowledge.tokenize import normalize
 
 _WORD = r"\u4e00-\u9fff\u30a0-\u30ff々ー"
-# A kanji/katakana run ending in 法, followed by 第 (第5条), a non-kanji character or the end.
-_LAW_NAME = re.compile(rf"[{_WORD}]+?法(?=第|[^{_WORD}]|$)")
+# A kanji/katakana run ending in 法, or in 法施行令 / 法施行規則 (the order or rule under that act),
+# followed by 第 (第5条), a non-kanji character or the end.
+_ORDER_SUFFIXES = ("施行令", "施行規則")
+_LAW_NAME = re.compile(rf"[{_WORD}]+?法(?:{'|'.join(_ORDER_SUFFIXES)})?(?=第|[^{_WORD}]|$)")
 # Words that end in 法 but name no law.
 _GENERIC_SUFFIXES = (
     "方法", "手法", "違法", "適法", "合法", "不法", "司法", "立法", "用法", "文法", "作法", "寸法",
@@ -29,7 +31,8 @@ def law_names(question: str) -> list[str]:
     names = []
     for match in _LAW_NAME.finditer(normalize(question)):
         name = match.group(0)
-        if name in _REFERRING or name.endswith(_GENERIC_SUFFIXES):
+        act = name.removesuffix(_ORDER_SUFFIXES[0]).removesuffix(_ORDER_SUFFIXES[1])
+        if act in _REFERRING or act.endswith(_GENERIC_SUFFIXES):  # 同法施行令 refers back: not a name
             continue
         if len(name) < 3 and name not in _SHORT_LAWS:
             continue
