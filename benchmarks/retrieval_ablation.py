@@ -1,7 +1,7 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
     python benchmarks/retrieval_ablation.py --data-dir DIR
-                                            [--sets dev dev2 calibration calibration2 probe holdout] [--json]
+        [--sets dev dev2 calibration calibration2 calibration3 probe holdout] [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
@@ -95,7 +95,9 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument(
-        "--sets", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "probe", "holdout"]
+        "--sets",
+        nargs="*",
+        default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe", "holdout"],
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
-    python benchmarks/sufficiency.py --data-dir DIR [--fit dev dev2 calibration calibration2 probe]
-                                     [--check holdout]
+    python benchmarks/sufficiency.py --data-dir DIR
+        [--fit dev dev2 calibration calibration2 calibration3 probe] [--check holdout]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
 circulars} --data-dir DIR``). Question sets, by name:
@@ -13,6 +13,9 @@ circulars} --data-dir DIR``). Question sets, by name:
 - ``calibration2``: benchmarks/data/calibration2.jsonl, 200 more questions written the same way as the
   holdout (from the statute texts alone, by two writers who saw no phrasing, catalogue or question set;
   140 semantic, 10 citation, 50 about laws not held); measured once untouched, then fitted on;
+- ``calibration3``: benchmarks/data/calibration3.jsonl, 300 more written the same way by four writers, each
+  on one group of laws (208 semantic, 16 citation, 76 about laws not held, half of those sharing everyday
+  words with a held law); measured once untouched, then fitted on;
 - ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
@@ -69,6 +72,7 @@ SETS = {
     "dev2": SHARED / "eval" / "dev2.jsonl",
     "calibration": ROOT / "benchmarks" / "data" / "calibration.jsonl",
     "calibration2": ROOT / "benchmarks" / "data" / "calibration2.jsonl",
+    "calibration3": ROOT / "benchmarks" / "data" / "calibration3.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
@@ -288,7 +292,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "probe"])
+    parser.add_argument(
+        "--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe"]
+    )
     parser.add_argument("--check", nargs="*", default=["holdout"])
     parser.add_argument("--write", action="store_true", help=f"write the fitted models to {DEFAULT_MODEL}")
     parser.add_argument("--json", action="store_true")
