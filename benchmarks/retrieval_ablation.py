@@ -57,6 +57,7 @@ class Variant:
     settings: SearchSettings
     glossary: bool = True
     catalogue: bool = True
+    aspects: bool = True
 
 
 VARIANTS = [
@@ -65,6 +66,7 @@ VARIANTS = [
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
+    Variant("- question aspects (knowledge/aspects.py)", FULL, aspects=False),
     Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
     Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),
@@ -104,7 +106,7 @@ def main() -> None:
 
     sets = {name: load(name) for name in args.sets if SETS[name].exists()}
     searcher = open_searcher(args.data_dir)
-    glossary, topics = searcher.glossary, searcher.topics
+    glossary, topics, aspects = searcher.glossary, searcher.topics, searcher.aspects
     rows: list[dict[str, Any]] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("ablation", total=len(VARIANTS) * len(sets))
@@ -112,6 +114,7 @@ def main() -> None:
             searcher.settings = variant.settings
             searcher.glossary = glossary if variant.glossary else None
             searcher.topics = topics if variant.catalogue else None
+            searcher.aspects = aspects if variant.aspects else None
             row: dict[str, Any] = {"variant": variant.label}
             for name, items in sets.items():
                 summary = summarize(evaluate(items, lambda q: searcher.search(q, k=10)))

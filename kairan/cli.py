@@ -419,7 +419,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     a = summary["abstention"]
     out.print(
         f"abstention: {a['correctly_insufficient']}/{a['unanswerable']} unanswerable insufficient; "
-        f"answerable sufficient rate {a['answerable_sufficient_rate']}"
+        f"answerable sufficient rate {a['answerable_sufficient_rate']} (gold article first "
+        f"{a['answered_right_first_rate']}, another first {a['answered_other_first_rate']})"
     )
     if summary["misses"]:
         misses = Table(title="misses (gold not in top 5, or wrong sufficiency)")

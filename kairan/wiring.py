@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.ports import Adapter, Answerer
+from knowledge.aspects import DEFAULT_ASPECTS, load_aspects
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.law_names import unknown_laws
@@ -199,6 +200,7 @@ def open_searcher(
         citations=StoreCitationFinder(store),
         topics=StoreTopicJudge(store, TopicCatalogue.load(), segmenter=segmenter),
         glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
+        aspects=load_aspects(DEFAULT_ASPECTS, segmenter=segmenter),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),
     )

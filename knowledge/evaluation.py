@@ -96,7 +96,7 @@ def evaluate(
 
 def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
     by_kind: dict[str, KindMetrics] = {}
-    answerable = answerable_sufficient = unanswerable = abstained = 0
+    answerable = answerable_sufficient = right_first = unanswerable = abstained = 0
     for o in outcomes:
         if o.item.kind == "unanswerable":
             unanswerable += 1
@@ -104,6 +104,7 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
             continue
         answerable += 1
         answerable_sufficient += o.sufficient
+        right_first += o.sufficient and o.rank == 1
         m = by_kind.setdefault(o.item.kind, KindMetrics())
         m.count += 1
         m.sufficient += o.sufficient
@@ -119,6 +120,12 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
             "accuracy": round(abstained / unanswerable, 4) if unanswerable else None,
             "answerable": answerable,
             "answerable_sufficient_rate": round(answerable_sufficient / answerable, 4)
+            if answerable
+            else None,
+            # of the answerable questions: answered citing the gold article first, or another one
+            # (a wrong citation is worse than no answer)
+            "answered_right_first_rate": round(right_first / answerable, 4) if answerable else None,
+            "answered_other_first_rate": round((answerable_sufficient - right_first) / answerable, 4)
             if answerable
             else None,
         },

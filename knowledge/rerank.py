@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from knowledge.aspects import Aspect, shown
 from knowledge.coverage import Coverage
 from knowledge.settings import RerankWeights
 
@@ -40,6 +41,7 @@ class Question:
     coverage: Coverage  # how much of the question a set of terms covers
     law_scores: dict[str, float]  # doc id → how well the law's catalogue lines match (topic catalogue)
     named_laws: frozenset[str]  # laws whose subject the question names
+    aspects: tuple[Aspect, ...] = ()  # what it asks about (a penalty, a deadline …: knowledge/aspects.py)
 
 
 FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
@@ -69,6 +71,7 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
         "law": [question.law_scores.get(d, 0.0) / best_law if best_law else 0.0 for d in candidates.doc_ids],
         "named": [float(d in question.named_laws) for d in candidates.doc_ids],
         "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
+        "aspect": [shown(question.aspects, d) for d in candidates.described],
     }
     return list(zip(*(columns[name] for name in FEATURES), strict=True))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
 
+from knowledge.aspects import Aspect, Aspects
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
@@ -156,6 +157,7 @@ class _FirstStage:
     phrased: dict[str, Phrased]
     topic: TopicEvidence | None
     ranked: list[Ranked]  # on text and phrasings together (rows partial past the best few)
+    aspects: tuple[Aspect, ...] = ()  # what the question asks about (knowledge/aspects.py)
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,12 @@ class Searcher:
         vectors: VectorIndex | None = None,
         glossary: Glossary | None = None,
         topics: TopicJudge | None = None,
+        aspects: Aspects | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
         self.store = store
         self.topics = topics
+        self.aspects = aspects
         self.segmenter = segmenter
         self.citations = citations
         self.vectors = vectors
@@ -305,7 +309,8 @@ class Searcher:
         lexical, phrased = self._lexical(lex, scope.filter, k) if terms else ([], {})
         topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
         ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
-        return _FirstStage(lexical, phrased, topic, ranked)
+        aspects = self.aspects.asked(text) if self.aspects else ()
+        return _FirstStage(lexical, phrased, topic, ranked, aspects)
 
     def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
@@ -337,6 +342,7 @@ class Searcher:
             coverage=measure,
             law_scores=topic.held_scores if topic else {},
             named_laws=frozenset(topic.held_docs) if topic else frozenset(),
+            aspects=first.aspects,
         )
         return head, slots, candidates, question
 

@@ -22,21 +22,23 @@ class RerankWeights:
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
     ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl, calibration.jsonl and calibration2.jsonl;
-    benchmarks/data/holdout.jsonl held out as the check), then rounded. Refit after a change to the
-    phrasings, the catalogue or the first stage; refit the sufficiency model after this.
+    benchmarks/data/calibration3.jsonl and holdout.jsonl held out as the checks), then rounded. Refit
+    after a change to the phrasings, the catalogue, the aspects or the first stage; refit the
+    sufficiency model after this.
     """
 
-    score: float = 0.47  # log(1 + first-stage score)
-    relative: float = 1.85  # first-stage score / the best candidate's
-    phrase: float = -0.05  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.73  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.64  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 1.78  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 6.51  # idf share of the question in its text, caption, context and phrasing lines
-    field_coverage: float = 1.75  # … in its caption and context (law title, chapter path)
-    law: float = 2.13  # its law's catalogue match / the best held law's
-    named: float = 1.17  # the question names its law's subject
-    law_share: float = 1.03  # share of the best 10 candidates from its law
+    score: float = 0.45  # log(1 + first-stage score)
+    relative: float = 1.79  # first-stage score / the best candidate's
+    phrase: float = 0.09  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.74  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.70  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 1.77  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 6.03  # idf share of the question in its text, caption, context and phrasing lines
+    field_coverage: float = 2.01  # … in its caption and context (law title, chapter path)
+    law: float = 2.47  # its law's catalogue match / the best held law's
+    named: float = 1.12  # the question names its law's subject
+    law_share: float = 0.95  # share of the best 10 candidates from its law
+    aspect: float = 2.07  # share of what the question asks about (knowledge/aspects.py) its terms show
 
 
 @dataclass(frozen=True)

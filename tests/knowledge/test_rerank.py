@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from knowledge.aspects import Aspect
 from knowledge.coverage import Coverage
 from knowledge.glossary import Expansion
 from knowledge.rerank import FEATURES, Candidates, Question, features, reorder
@@ -88,6 +89,33 @@ def test_ranks_and_lines_enter_as_reciprocals_and_logs() -> None:
     assert (first["body_rank"], first["phrase_rank"], first["relative"]) == (1.0, 0.5, 1.0)
     assert first["matched_lines"] == pytest.approx(math.log(4))
     assert (unseen["body_rank"], unseen["phrase_rank"], unseen["relative"]) == (0.0, 0.0, 0.5)
+
+
+def test_an_article_showing_what_the_question_asks_about_is_lifted_over_its_neighbour() -> None:
+    """「転入届を出さないと罰則は？」: the article setting the 過料 outranks the 転入届 article beside it."""
+    penalty = Aspect("penalty", ("罰則",), frozenset({"過料", "罰金"}))
+    deadline = Aspect("deadline", ("いつまで",), frozenset({"以内", "期間"}))
+    asking = replace(QUESTION, aspects=(penalty, deadline))
+    words = frozenset({"住民", "監査", "請求"})
+    filing, fine = inputs(
+        candidates(
+            {"doc_id": "jichi", "score": 10.0, "described": words | {"届け出"}},
+            {"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}},
+        ),
+        asking,
+    )
+    assert (filing["aspect"], fine["aspect"]) == (0.0, 0.5)  # one of the two aspects asked
+    [unasked] = inputs(candidates({"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}}))
+    assert unasked["aspect"] == 0.0  # a question that asks about no aspect lifts nothing
+    found = reorder(
+        candidates(
+            {"doc_id": "jichi", "score": 10.0, "described": words | {"届け出"}},
+            {"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}},
+        ),
+        asking,
+        RerankWeights(),
+    )
+    assert found.order == [1, 0]
 
 
 def test_equal_candidates_keep_the_first_stage_order_and_share_the_confidence() -> None:
