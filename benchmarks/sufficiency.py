@@ -191,13 +191,14 @@ def search_rows(data_dir: Path, names: list[str], *, phrasings: bool) -> Rows:
 
 
 def fit_on(rows: Rows, names: list[str], *, phrased: bool) -> AdditiveModel:
-    """The model fitted on the rows of ``names`` the score decides (not a citation, no unknown law named)."""
+    """The model fitted on the rows of ``names`` the score decides (not a citation, no unknown law named),
+    rounded as its file will hold it, so that every figure printed is the shipped model's."""
     train = [
         r for n in names for r in rows.get(n, [])
         if r.evidence is not None and not r.evidence.unknown_laws and r.evidence.phrased == phrased
     ]
     x = np.array([features(r.evidence) for r in train if r.evidence is not None])
-    return fit(x, np.array([r.answerable for r in train], dtype=float))
+    return fit(x, np.array([r.answerable for r in train], dtype=float)).rounded()
 
 
 def curve(rows: Rows, names: list[str], settings: SearchSettings) -> list[dict[str, object]]:

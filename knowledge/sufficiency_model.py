@@ -64,12 +64,23 @@ class AdditiveModel:
         z = self.bias + sum(step(inputs[name]) for name, step in self.steps.items())
         return 1.0 / (1.0 + math.exp(-z))
 
-    def as_data(self) -> dict[str, Any]:
-        return {
-            "bias": round(self.bias, 4),
-            "steps": {
-                name: {"cuts": [round(c, 4) for c in s.cuts], "values": [round(v, 4) for v in s.values]}
+    def rounded(self) -> AdditiveModel:
+        """The model as its file holds it (4 decimals): what the product decides with."""
+        return AdditiveModel(
+            round(self.bias, 4),
+            {
+                name: StepFunction(tuple(round(c, 4) for c in s.cuts), tuple(round(v, 4) for v in s.values))
                 for name, s in self.steps.items()
+            },
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        model = self.rounded()
+        return {
+            "bias": model.bias,
+            "steps": {
+                name: {"cuts": list(step.cuts), "values": list(step.values)}
+                for name, step in model.steps.items()
             },
         }
 
