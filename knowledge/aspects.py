@@ -60,9 +60,7 @@ def load_aspects(path: Path, *, segmenter: Segmenter) -> Aspects:
         if not isinstance(name, str) or not name.strip():
             raise ParseError(f"{where}: 'aspect' must be a name")
         for key in ("asks", "statute"):
-            value = item[key]
-            words = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
-            if not words or not value:
+            if not _words(item[key]):
                 raise ParseError(f"{where}: '{key}' must be a non-empty list of words")
         terms = set()
         for word in item["statute"]:
@@ -72,3 +70,7 @@ def load_aspects(path: Path, *, segmenter: Segmenter) -> Aspects:
             terms.add(found[0])  # the whole word as indexed (Sudachi's normalised form), not its parts
         entries.append(Aspect(name.strip(), tuple(normalize(s) for s in item["asks"]), frozenset(terms)))
     return Aspects(tuple(entries))
+
+
+def _words(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
