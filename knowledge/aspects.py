@@ -16,7 +16,7 @@ from pathlib import Path
 
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
-from knowledge.yaml_files import load_yaml
+from knowledge.yaml_files import is_word_list, load_yaml
 
 DEFAULT_ASPECTS = Path(__file__).resolve().parent / "data" / "aspects.yaml"
 _KEYS = {"aspect", "asks", "statute"}
@@ -60,7 +60,7 @@ def load_aspects(path: Path, *, segmenter: Segmenter) -> Aspects:
         if not isinstance(name, str) or not name.strip():
             raise ParseError(f"{where}: 'aspect' must be a name")
         for key in ("asks", "statute"):
-            if not _words(item[key]):
+            if not is_word_list(item[key]):
                 raise ParseError(f"{where}: '{key}' must be a non-empty list of words")
         terms = set()
         for word in item["statute"]:
@@ -70,7 +70,3 @@ def load_aspects(path: Path, *, segmenter: Segmenter) -> Aspects:
             terms.add(found[0])  # the whole word as indexed (Sudachi's normalised form), not its parts
         entries.append(Aspect(name.strip(), tuple(normalize(s) for s in item["asks"]), frozenset(terms)))
     return Aspects(tuple(entries))
-
-
-def _words(value: object) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)

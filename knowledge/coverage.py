@@ -19,6 +19,7 @@ class Coverage:
         self, terms: Sequence[str], expansions: Sequence[Expansion], idf: Callable[[str], float]
     ) -> None:
         self._weights = {t: idf(t) for t in terms}
+        self._total = sum(self._weights.values())  # every candidate is measured against the same mass
         self._wording = {  # question term → the statute words that stand for it
             t: frozenset(w for e in expansions if t in e.trigger_terms for w in e.terms) for t in terms
         }
@@ -37,5 +38,5 @@ class Coverage:
     def part(self, found: Set[str], among: Sequence[str] | None = None) -> float:
         """Share of the idf mass of ``among`` (question terms; default all of them) that ``found`` holds."""
         terms = self._weights if among is None else among
-        total = sum(self._weights[t] for t in terms)
+        total = self._total if among is None else sum(self._weights[t] for t in terms)
         return sum(self._weights[t] for t in terms if t in found) / total if total else 0.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
-from knowledge.yaml_files import load_yaml
+from knowledge.yaml_files import is_word_list, load_yaml
 
 DEFAULT_GLOSSARY = Path(__file__).resolve().parent / "data" / "glossary.yaml"
 
@@ -69,11 +69,7 @@ def load_entries(path: Path) -> list[GlossaryEntry]:
             raise ParseError(f"{path}: entry {number}: needs exactly the keys 'say' and 'statute'")
         say, statute = item["say"], item["statute"]
         for key, value in (("say", say), ("statute", statute)):
-            if (
-                not isinstance(value, list)
-                or not value
-                or not all(isinstance(v, str) and v.strip() for v in value)
-            ):
+            if not is_word_list(value):
                 raise ParseError(f"{path}: entry {number}: '{key}' must be a non-empty list of words")
         entries.append(GlossaryEntry(tuple(normalize(s) for s in say), tuple(statute)))
     return entries

@@ -17,3 +17,8 @@ def load_yaml(path: Path, what: str) -> Any:
         return YAML(typ="safe").load(path.read_text("utf-8"))
     except (OSError, YAMLError) as exc:
         raise ParseError(f"{path}: cannot read {what}: {exc}") from exc
+
+
+def is_word_list(value: object) -> bool:
+    """A non-empty list of non-blank strings (a glossary's or an aspect's words)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
