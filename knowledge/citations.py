@@ -33,6 +33,7 @@ from pathlib import Path
 from knowledge.documents import ParseError
 from knowledge.identity import is_law_id
 from knowledge.numerals import KANJI_NUMBER_CHARS, parse_number
+from knowledge.tokenize import circled_paragraph
 from knowledge.yaml_files import load_yaml
 
 DEFAULT_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "law_abbreviations.yaml"
@@ -120,7 +121,7 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
     Returns (normalised, starts, ends): normalised char j comes from
     ``text[starts[j]:ends[j]]``. Characters are normalised in clusters (a base
     character plus following combining marks such as half-width ﾞ), so the result
-    equals whole-string NFKC for the texts questions contain.
+    equals ``normalize_question`` for the texts questions contain.
     """
     out: list[str] = []
     starts: list[int] = []
@@ -131,7 +132,8 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
         j = i + 1
         while j < n and _is_combining(text[j]):
             j += 1
-        piece = unicodedata.normalize("NFKC", text[i:j])
+        piece = circled_paragraph(text[i], out[-1][-1:] if out else "")
+        piece = piece or unicodedata.normalize("NFKC", text[i:j])
         out.append(piece)
         starts.extend([i] * len(piece))
         ends.extend([j] * len(piece))

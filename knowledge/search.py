@@ -33,7 +33,7 @@ from knowledge.store import (
 )
 from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
-from knowledge.tokenize import QueryTerms, Segmenter, compound_parts, normalize
+from knowledge.tokenize import QueryTerms, Segmenter, compound_parts, normalize_question
 
 if TYPE_CHECKING:
     from knowledge.glossary import Expansion, Glossary
@@ -246,7 +246,7 @@ class Searcher:
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
         s = self.settings
-        text = normalize(query).strip()
+        text = normalize_question(query).strip()
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
@@ -279,7 +279,7 @@ class Searcher:
         """("doc_id:article", second-stage inputs) of the best ``rerank_depth`` articles in the first
         stage's order, the inputs None for those the stage does not move: what ``benchmarks/rerank.py``
         fits the weights on."""
-        text = normalize(query).strip()
+        text = normalize_question(query).strip()
         if not text or self._is_empty():
             return []
         query_terms, expansions = self._question(text)

@@ -17,6 +17,8 @@ from typing import Any
 
 from sudachipy import Dictionary, SplitMode
 
+from knowledge.numerals import KANJI_NUMBER_CHARS
+
 # Parts of speech that carry no topic: particles, auxiliaries, symbols, blanks.
 _DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
 # Content-free words that survive POS filtering but match almost every article.
@@ -117,6 +119,26 @@ _SUDACHI_MAX_BYTES = 49_000  # Sudachi rejects inputs over ~49 KB; split longer 
 def normalize(text: str) -> str:
     """NFKC, the first step for every text kairan compares (full-width digits, half-width kana)."""
     return unicodedata.normalize("NFKC", text)
+
+
+def normalize_question(text: str) -> str:
+    """``normalize`` for what staff type: a circled number right after an article (自治法242条の2①,
+    the 六法's mark for a paragraph) reads as that paragraph, 第1項, where NFKC alone would run it
+    into the number before it (242条の21)."""
+    out: list[str] = []
+    for ch in text:
+        out.append(circled_paragraph(ch, out[-1][-1:] if out else "") or unicodedata.normalize("NFKC", ch))
+    return unicodedata.normalize("NFKC", "".join(out))
+
+
+_CIRCLED = {chr(0x2460 + n): n + 1 for n in range(20)}  # ①..⑳
+_NUMBER_END = re.compile(rf"[0-9条{KANJI_NUMBER_CHARS}]")
+
+
+def circled_paragraph(ch: str, before: str) -> str:
+    """``第N項`` for a circled number N that follows an article's number or 条; else ''."""
+    number = _CIRCLED.get(ch)
+    return f"第{number}項" if number is not None and _NUMBER_END.fullmatch(before) else ""
 
 
 @dataclass(frozen=True)

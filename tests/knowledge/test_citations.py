@@ -82,6 +82,10 @@ CASES: list[tuple[str, list[tuple[str | None, str, int | None, int | None]]]] = 
     ("自治法242条の2の4号請求", [(JICHI, "242_2", None, 4)]),
     ("自治法242条の2の十二号", [(JICHI, "242_2", None, 12)]),
     ("地公法38条の1項", [(CHIKO, "38", 1, None)]),
+    # a circled number after an article is its paragraph (the 六法's mark), not more digits
+    ("自治法242条の2①の内容", [(JICHI, "242_2", 1, None)]),
+    ("地公法38条②", [(CHIKO, "38", 2, None)]),
+    ("第二百四十二条の二③", [(None, "242_2", 3, None)]),
     ("第二百五十二条の十七の二第一項", [(None, "252_17_2", 1, None)]),
     # orders and rules: the longest title wins, 施行令 after a named law
     ("地方自治法施行令第167条の2", [(JICHI_REI, "167_2", None, None)]),
@@ -317,7 +321,7 @@ def test_load_abbreviations_missing_file(tmp_path: Path) -> None:
 def test_normalize_with_offsets_maps_back() -> None:
     text = "ｶﾞｲﾄﾞ　第２３８条①"
     normalized, starts, ends = normalize_with_offsets(text)
-    assert normalized == "ガイド 第238条1"
+    assert normalized == "ガイド 第238条第1項"  # ① after an article: its paragraph
     assert len(starts) == len(ends) == len(normalized)
     assert (starts[0], ends[0]) == (0, 2)  # ガ comes from ｶ + ﾞ
     assert (starts[normalized.index("2")], ends[normalized.index("2")]) == (7, 8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from knowledge.tokenize import Segmenter, compound_parts, normalize
+from knowledge.tokenize import Segmenter, compound_parts, normalize, normalize_question
 
 
 def test_compound_parts_are_the_terms_inside_a_longer_one() -> None:
@@ -25,3 +25,10 @@ def test_a_question_keeps_its_question_words_apart_from_its_terms() -> None:
     assert "いつ" not in found.terms and "訴訟" in found.terms
     assert "いつ" in found.asked
     assert set(found.terms) <= set(found.asked)
+
+
+def test_a_circled_number_after_an_article_is_its_paragraph() -> None:
+    assert normalize_question("自治法２４２条の２①") == "自治法242条の2第1項"
+    assert normalize_question("第三十八条⑳") == "第三十八条第20項"
+    # elsewhere it is only NFKC: a list mark stays a number
+    assert normalize_question("手順①申請") == normalize("手順①申請") == "手順1申請"
