@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from bot.models import Citation, Source
-from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, term_score, term_stems
+from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
 
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
 ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
@@ -80,8 +80,10 @@ def _clip_sentence(sentence: str, stems: Sequence[str], limit: int = MAX_QUOTE_C
 
 
 def deciding_sentences(source: Source, stems: Sequence[str]) -> list[str]:
-    """The sentence(s) of ``source`` sharing the most query terms, in text order (at most two)."""
-    sentences = statute_sentences(source.text)
+    """The sentence(s) of ``source`` sharing the most query terms, in text order (at most two); from
+    the paragraph a question cited (自治法242条の2第1項), when its text holds that paragraph."""
+    cited = paragraph_lines(source.text, source.paragraph) if source.paragraph else []
+    sentences = statute_sentences("\n".join(cited)) or statute_sentences(source.text)
     if not sentences:
         return []
     scored = sorted(range(len(sentences)), key=lambda i: (-term_score(sentences[i], stems), i))

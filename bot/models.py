@@ -46,6 +46,7 @@ class Source:
     sha256: str = ""
     kind: str = "law"
     score: float = 0.0  # the search's score for it: the extractive answer shows those close to the best
+    paragraph: int | None = None  # the paragraph (項) a question's explicit citation named, if any
 
     @property
     def citation_label(self) -> str:

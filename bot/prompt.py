@@ -227,6 +227,28 @@ def _paragraph_of_lines(lines: Sequence[str]) -> list[int]:
     return out
 
 
+def paragraph_lines(text: str, paragraph: int) -> list[str]:
+    """The lines of an article's (possibly trimmed) text that belong to its paragraph ``paragraph``.
+
+    A paragraph starts with its number (２　…; the first has none); after a （中略） the paragraph is
+    unknown until the next one starts, so items kept without their paragraph's opening are left out.
+    """
+    current: int | None = 1
+    out = []
+    for i, line in enumerate(text.split("\n")):
+        start = _PARAGRAPH_START.match(line)
+        if start:
+            current = int(unicodedata.normalize("NFKC", line[: start.end()]).strip())
+        elif line.strip() in (OMITTED, OMITTED_TAIL):
+            current = None
+            continue
+        elif i == 0:
+            current = 1
+        if current == paragraph:
+            out.append(line)
+    return out
+
+
 def _clip(line: str, stems: Sequence[str], width: int) -> str:
     """A window of ``line`` at most ``width`` chars (markers included) holding the most query stems."""
     inner = width - 2 * len(CLIP)
@@ -337,6 +359,7 @@ def sources_from_hits(
                 sha256=getattr(hit, "sha256", "") or "",
                 kind=hit.kind,
                 score=float(getattr(hit, "score", 0.0) or 0.0),
+                paragraph=paragraph,
             )
         )
     return sources

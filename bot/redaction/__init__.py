@@ -20,7 +20,6 @@ How precise the detectors are on statute text is measured by ``benchmarks/redact
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from bot.redaction.findings import Finding, Kind
 from bot.redaction.names import NameFinder
 from bot.redaction.numbers import find_bank_accounts, find_corporate_numbers, find_mynumbers, find_phones
 from bot.redaction.text import find_addresses, find_birth_dates, find_emails
+from knowledge.tokenize import normalize_question
 
 __all__ = [
     "BLOCKED_MESSAGE", "KIND_LABELS", "PLACEHOLDERS", "Finding", "Kind", "RedactionPolicy", "RedactionResult",
@@ -149,9 +149,10 @@ def find_personal_data(text: str, policy: RedactionPolicy | None = None) -> tupl
 
 
 def redact(text: str, policy: RedactionPolicy | None = None) -> RedactionResult:
-    """NFKC-normalise ``text`` and replace the personal data the policy enables with placeholders."""
+    """NFKC-normalise ``text`` as a question is (``normalize_question``: 242条の2① stays a paragraph) and
+    replace the personal data the policy enables with placeholders."""
     policy = policy or RedactionPolicy()
-    normalised = unicodedata.normalize("NFKC", text)
+    normalised = normalize_question(text)
     findings = find_personal_data(normalised, policy)
     parts: list[str] = []
     pos = 0

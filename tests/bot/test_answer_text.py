@@ -175,3 +175,18 @@ def test_a_cited_article_is_the_only_ground_of_the_answer() -> None:
     assert grounding_hits([cited, delegated, other]) == [cited, delegated]
     assert grounding_hits([other, delegated]) == [delegated]
     assert grounding_hits([other]) == [other]
+
+
+def test_a_cited_paragraph_is_what_the_answer_quotes() -> None:
+    """「自治法238条の4第7項」: the quote comes from paragraph 7, though paragraph 1's words match the
+    question's terms better; trimmed to a small budget the cited paragraph is still the one quoted."""
+    terms = ["行政", "財産", "貸し付け", "交換"]
+    for budget in (10_000, 400):
+        cited = [hit(1, "238_4", paragraph=7)]
+        (source,) = sources_from_hits(cited, query_terms=terms, max_total_chars=budget)
+        text, citations = extractive_answer("自治法238条の4第7項", [source], query_terms=terms)
+        seventh = next(line for line in section_text("238_4").split("\n") if line.startswith("７\u3000"))
+        assert citations[0].quote in seventh
+        assert verify(text, [source]).warnings == ()
+    (uncited,) = sources_from_hits([hit(1, "238_4")], query_terms=terms)
+    assert extractive_answer("自治法238条の4", [uncited], query_terms=terms)[1][0].quote not in seventh

@@ -17,6 +17,7 @@ from bot.prompt import (
     build_user_prompt,
     clean_rewrite,
     estimate_tokens,
+    paragraph_lines,
     prompt_tokens,
     rewrite_prompt,
     sources_block,
@@ -233,3 +234,12 @@ def test_clean_rewrite() -> None:
     assert clean_rewrite("書き換え後：行政財産の貸し付け") == "行政財産の貸し付け"
     assert clean_rewrite("  \n ") is None
     assert clean_rewrite("あ" * 201) is None
+
+
+def test_paragraph_lines_follow_the_numbers_and_stop_at_an_omission() -> None:
+    text = "一項の本文\n一　号\n２　二項の本文\n一　二項の号\n（中略）\n一　どこかの号\n４　四項\n（以下略）"
+    assert paragraph_lines(text, 1) == ["一項の本文", "一　号"]
+    assert paragraph_lines(text, 2) == ["２　二項の本文", "一　二項の号"]
+    assert paragraph_lines(text, 4) == ["４　四項"]
+    assert paragraph_lines(text, 3) == []
+    assert paragraph_lines("（中略）\n３　三項", 1) == []
