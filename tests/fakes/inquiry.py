@@ -166,16 +166,6 @@ SCENARIO_ANSWER = (
 SCENARIO_CORRECTION = "職員の名札への旧姓の使用は、人事課に届け出たうえで認めます。"
 
 
-def law_kb(target: Path, law: Path) -> Path:
-    """A knowledge base at ``target`` holding one law file (collection ``laws``), written once."""
-    from knowledge.ingest import Ingestor, SourceItem
-    from knowledge.store import KnowledgeStore
-
-    report = Ingestor(store=KnowledgeStore(target), workers=1).ingest(
-        [SourceItem(source=str(law), collection="laws", path=law)]
-    )
-    assert report.documents_written == 1, report.errors
-    return target
 
 
 def scenario_manifest(

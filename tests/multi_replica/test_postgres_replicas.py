@@ -28,6 +28,7 @@ from kairan.digest_cli import digest_group
 from tests.adapters.slack.conftest import BOT_TOKEN, GYOSEI_TETSUZUKI_XML, SIGNING_SECRET, load_fixture, sign
 from tests.bot.digest.conftest import NTA, drop_newest, fixture
 from tests.fakes.feed_server import FeedServer
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.postgres import free_port
 from tests.fakes.slack_api import FakeSlack
 
@@ -41,14 +42,7 @@ START_TIMEOUT_S = 90
 @pytest.fixture(scope="module")
 def kb_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Path:
     """A small shared knowledge base (one law) that both replicas read."""
-    from knowledge.ingest import Ingestor, discover
-    from knowledge.store import KnowledgeStore
-
-    data_dir = tmp_path_factory.mktemp("replica-kb")
-    items, errors = discover([shared_corpus / GYOSEI_TETSUZUKI_XML], collection="laws")
-    assert not errors
-    assert Ingestor(store=KnowledgeStore(data_dir)).ingest(items).documents_written == 1
-    return data_dir
+    return law_kb(tmp_path_factory.mktemp("replica-kb"), shared_corpus / GYOSEI_TETSUZUKI_XML)
 
 
 @pytest.fixture

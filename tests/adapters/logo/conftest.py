@@ -16,6 +16,7 @@ from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from manifest.schema import Manifest
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.logo_server import GROUP_TALK, LogoFakeServer
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
@@ -50,14 +51,7 @@ async def server() -> AsyncIterator[LogoFakeServer]:
 @pytest.fixture(scope="module")
 def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A knowledge base holding only 地方自治法 (real e-Gov HTML), built once per module."""
-    from knowledge.ingest import Ingestor, SourceItem
-    from knowledge.store import KnowledgeStore
-
-    data_dir = tmp_path_factory.mktemp("logo-kb")
-    item = SourceItem(source=str(LOCAL_AUTONOMY_ACT), collection="laws", path=LOCAL_AUTONOMY_ACT)
-    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest([item])
-    assert report.documents_written == 1, report.errors
-    return data_dir
+    return law_kb(tmp_path_factory.mktemp("logo-kb"), LOCAL_AUTONOMY_ACT)
 
 
 @pytest.fixture(scope="module")

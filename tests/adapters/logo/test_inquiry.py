@@ -21,9 +21,9 @@ from tests.fakes.inquiry import (
     SCENARIO_CORRECTION,
     SCENARIO_PARAPHRASE,
     SCENARIO_QUESTION,
-    law_kb,
     scenario_runtime,
 )
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.logo_server import BOT_ID, GROUP_TALK, SATO, UNMAPPED_TALK, YAMADA, LogoFakeServer
 
 HOUMU_TALK = UNMAPPED_TALK  # the 法務担当 talk: 佐藤 answers there

@@ -32,6 +32,7 @@ from bot.state.outbox import Outbox
 from bot.state.threads import ThreadStore
 from knowledge.search import Searcher
 from manifest.schema import Manifest
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.slack_api import FakeSlack
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"
@@ -83,15 +84,8 @@ def tenant_manifest() -> Manifest:
 
 @pytest.fixture(scope="session")
 def kb_dir(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> Path:
-    from knowledge.ingest import Ingestor, discover
-    from knowledge.store import KnowledgeStore
-
-    data_dir = tmp_path_factory.mktemp("slack-kb")
-    items, errors = discover([shared_corpus / GYOSEI_TETSUZUKI_XML], collection="laws")
-    assert not errors and len(items) == 1
-    report = Ingestor(store=KnowledgeStore(data_dir)).ingest(items)
-    assert report.documents_written == 1, report.errors
-    return data_dir
+    """A knowledge base holding only 行政手続法 (e-Gov XML), built once per session."""
+    return law_kb(tmp_path_factory.mktemp("slack-kb"), shared_corpus / GYOSEI_TETSUZUKI_XML)
 
 
 @pytest.fixture(scope="session")

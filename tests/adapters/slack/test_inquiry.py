@@ -30,9 +30,9 @@ from tests.fakes.inquiry import (
     SCENARIO_CORRECTION,
     SCENARIO_PARAPHRASE,
     SCENARIO_QUESTION,
-    law_kb,
     scenario_runtime,
 )
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.slack_api import FakeSlack, SlackCall
 
 HOUMU = "C0HOUMU001"

@@ -28,10 +28,9 @@ from bot.state.events import EventLedger
 from bot.state.inflight import InFlight
 from bot.state.outbox import Outbox
 from kairan.wiring import open_searcher
-from knowledge.ingest import Ingestor, discover
 from knowledge.search import Searcher
-from knowledge.store import KnowledgeStore
 from manifest.schema import Manifest
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.runtime import platform_runtime
 from tests.fakes.teams_auth import FakeBotFrameworkIssuer, LocalJwksManager, fake_connections, local_jwks_uri
 from tests.fakes.teams_connector import MockConnector
@@ -116,14 +115,7 @@ def dev_manifest() -> Manifest:
 @pytest.fixture(scope="module")
 def kb_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     """地方自治法 from the shared corpus, ingested once for the module."""
-    if not JICHIHO.is_file():
-        pytest.fail(f"the shared corpus is missing {JICHIHO}")
-    data_dir = tmp_path_factory.mktemp("teams-kb")
-    items, errors = discover([JICHIHO], collection="laws")
-    assert not errors
-    report = Ingestor(store=KnowledgeStore(data_dir), workers=1).ingest(items)
-    assert report.documents_written == 1, report.errors
-    return open_searcher(data_dir)
+    return open_searcher(law_kb(tmp_path_factory.mktemp("teams-kb"), JICHIHO))
 
 
 def real_engine(searcher: Searcher, db: Database, provider: LLMProvider | None = None) -> AnswerEngine:

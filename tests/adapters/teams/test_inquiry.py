@@ -23,9 +23,9 @@ from tests.fakes.inquiry import (
     SCENARIO_ANSWER,
     SCENARIO_CORRECTION,
     SCENARIO_QUESTION,
-    law_kb,
     scenario_runtime,
 )
+from tests.fakes.knowledge_base import law_kb
 from tests.fakes.teams_auth import fake_connections
 from tests.fakes.teams_connector import Posted
 
