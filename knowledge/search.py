@@ -270,6 +270,11 @@ class Searcher:
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
         evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed)
+        if refs:  # it cites articles of held laws, none of which is there to search: no basis
+            missing = ", ".join(f"{r.doc_id}:{r.article}" for r in refs)
+            return SearchResult(
+                query, hits, False, f"cited article not found: {missing}", evidence.coverage, refs, evidence
+            )
         judgement = judge(evidence, s)
         return SearchResult(
             query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence

@@ -42,6 +42,28 @@ def test_explicit_citations_come_first(
         assert top.url.endswith(f"-Pr_{paragraph}")
 
 
+@pytest.mark.parametrize(
+    ("question", "cited"),
+    [
+        ("地方自治法第9999条の内容は？", f"{JICHI}:9999"),
+        ("自治法242条の2の2第1項", f"{JICHI}:242_2_2"),
+    ],
+)
+def test_a_cited_article_the_law_does_not_have_is_no_basis(
+    searcher: Searcher, question: str, cited: str
+) -> None:
+    """Citing an article a held law does not have is not a question to answer from other articles."""
+    result = searcher.search(question)
+    assert not result.sufficient
+    assert result.reason == f"cited article not found: {cited}"
+    assert all(h.matched_by != "citation" for h in result.hits)
+
+def test_a_cited_article_that_exists_answers_beside_one_that_does_not(searcher: Searcher) -> None:
+    result = searcher.search("地方自治法第242条と第9999条")
+    assert result.sufficient
+    assert (result.hits[0].article, result.hits[0].matched_by) == ("242", "citation")
+
+
 def test_everyday_question_finds_the_article(searcher: Searcher) -> None:
     result = searcher.search("市の庁舎の空きスペースを民間のカフェに貸すことはできますか？")
     assert f"{JICHI}:238_4" in [f"{h.doc_id}:{h.article}" for h in result.hits]
