@@ -188,6 +188,15 @@ def abstention_text(question: str, sources_considered: Sequence[Source]) -> str:
     return "\n".join(parts)
 
 
+def missing_article_text(labels: Sequence[str]) -> str:
+    """The reply when a question cites only articles the knowledge base does not have (a wrong number,
+    or a branch article that does not exist): say which, instead of answering from other articles."""
+    return (
+        f"{ABSTENTION_LEAD}\nご質問の{'、'.join(labels)}は、登録済みの法令に見当たりませんでした。"
+        "条番号（「の二」などの枝番号を含む）をご確認ください。"
+    )
+
+
 def _subject(core: str) -> str:
     subject = core.rstrip("。、 ")
     return subject if len(subject) <= 40 else subject[:40] + "…"

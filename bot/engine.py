@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from bot import wording
-from bot.answer_text import FALLBACK_NOTICE, abstention_text, extractive_answer, inquiry_draft
+from bot.answer_text import (
+    FALLBACK_NOTICE,
+    abstention_text,
+    extractive_answer,
+    inquiry_draft,
+    missing_article_text,
+)
 from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
 from bot.models import Answer, IncomingMessage, Source, Usage
@@ -56,6 +62,13 @@ def _rewrite_helps(original: SearchResult, rewritten: SearchResult) -> bool:
     return anchored and (not original.sufficient or rewritten.coverage > original.coverage)
 
 
+def _cited_but_missing(result: SearchResult) -> list[str]:
+    """How staff read the articles a question cites when none of them is there to answer from."""
+    if not result.citations or any(h.matched_by == "citation" for h in result.hits):
+        return []
+    return [ref.label for ref in result.citations]
+
+
 def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
     """Whether the question's own retrieval is weak enough for an LLM rewrite to be worth its call.
 
@@ -63,9 +76,10 @@ def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
     can change the outcome: the evidence is insufficient (the rewrite may find the statute's
     wording), or it covers less than ``below_coverage`` of the question. A result that already
     covers the whole question can never be replaced (``_rewrite_helps`` wants more coverage), and
-    an explicit citation is answered from the cited article.
+    an explicit citation is answered from the cited article (and one citing only articles that do
+    not exist is not answered at all).
     """
-    if any(h.matched_by == "citation" for h in result.hits):
+    if result.citations or any(h.matched_by == "citation" for h in result.hits):
         return False
     return not result.sufficient or result.coverage < below_coverage
 
@@ -164,7 +178,10 @@ class AnswerEngine:
             usage = rewrite_usage
         hits = grounding_hits(retrieved.result.hits)
         sources = sources_from_hits(hits, query_terms=retrieved.query_terms)
-        if not retrieved.result.sufficient:
+        missing = _cited_but_missing(retrieved.result)
+        if missing:
+            answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
+        elif not retrieved.result.sufficient:
             answer = Answer(
                 text=abstention_text(question, sources),
                 citations=(),

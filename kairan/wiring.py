@@ -64,7 +64,7 @@ class StoreCitationFinder:
         from knowledge.search import ArticleRef
 
         return [
-            ArticleRef(c.law_id, c.article, c.paragraph, c.item)
+            ArticleRef(c.law_id, c.article, c.paragraph, c.item, c.law_title or "")
             for c in find_citations(question, self.index)
             if c.law_id is not None
         ]

@@ -19,7 +19,7 @@ from knowledge.aspects import Aspect, Aspects
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
-from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji
+from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
 from knowledge.reader import run_queries, term_query
 from knowledge.rerank import FEATURES, Candidates, Question, Reordered, features, reorder
 from knowledge.settings import SearchSettings
@@ -63,6 +63,12 @@ class ArticleRef:
     article: str
     paragraph: int | None = None
     item: int | None = None
+    title: str = ""  # the law's title, for telling staff which article was not found
+
+    @property
+    def label(self) -> str:
+        """地方自治法第二百四十二条の二: how staff read the reference."""
+        return self.title + num_to_article_title(self.article)
 
 
 class TopicJudge(Protocol):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import unicodedata
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from bot.state.usage import ModelPrice, PriceTable, UsageMeter, current_month, u
 from bot.verify import AUTHORITATIVE_NOTE
 from kairan.wiring import open_searcher
 from knowledge.ingest import Ingestor, SourceItem
-from knowledge.search import Searcher, SearchHit, SearchResult
+from knowledge.search import ArticleRef, Searcher, SearchHit, SearchResult
 from knowledge.store import KnowledgeStore
 from tests.conftest import CORPUS
 from tests.fakes.llm_fake_base import RecordedRequest
@@ -516,6 +517,20 @@ async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     assert answer.usage is not None and answer.usage.provider == "anthropic"  # the rewrite is metered
 
 
+async def test_a_cited_article_that_does_not_exist_is_named_and_nothing_else_is_answered(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    engine = make_engine(searcher, claude, db, rewrite=True)
+    answer = await engine.answer(message("自治法242条の2の2第1項の内容は？"))
+
+    assert answer.abstained and answer.citations == () and answer.inquiry_draft is None
+    assert answer.text == (
+        "根拠となる資料が見つかりませんでした。\nご質問の地方自治法第二百四十二条の二の二は、"
+        "登録済みの法令に見当たりませんでした。条番号（「の二」などの枝番号を含む）をご確認ください。"
+    )
+    assert anthropic_server.requests == []  # neither rewritten nor generated
+
+
 # --------------------------------------------------------------------------- when the query rewrite runs
 
 
@@ -530,6 +545,10 @@ def test_the_rewrite_is_wanted_only_where_the_first_retrieval_is_weak() -> None:
     assert not _rewrite_wanted(_result(sufficient=True, coverage=0.8), 0.75)
     assert not _rewrite_wanted(_result(sufficient=True, coverage=1.0), 0.75)
     assert not _rewrite_wanted(_result(sufficient=True, coverage=0.2, matched_by="citation"), 0.75)
+    cites_a_missing_article = replace(
+        _result(sufficient=False, coverage=0.2), citations=[ArticleRef("d", "9999", title="法")]
+    )
+    assert not _rewrite_wanted(cites_a_missing_article, 0.75)
 
 
 async def test_a_well_covered_question_is_answered_without_the_query_rewrite(
