@@ -37,10 +37,11 @@ from bot.state.audit import AuditLog, entry_from_answer
 from bot.state.threads import ThreadStore
 from bot.state.usage import UsageMeter
 from bot.verify import StoredLaws, check_quoted_articles, verify, with_note
+from knowledge.citations import mentions_article
 from knowledge.documents import DocKind
-from knowledge.search import Searcher, SearchResult
+from knowledge.search import ArticleRef, Searcher, SearchResult
 from knowledge.stored_laws import StoreLaws
-from knowledge.tokenize import normalize
+from knowledge.tokenize import normalize, normalize_question
 
 log = logging.getLogger(__name__)
 EXTRACTIVE_USAGE = Usage(provider="none", model="extractive")
@@ -60,6 +61,12 @@ def _rewrite_helps(original: SearchResult, rewritten: SearchResult) -> bool:
         return False
     anchored = rewritten.hits[0].chunk_id in {h.chunk_id for h in original.hits}
     return anchored and (not original.sufficient or rewritten.coverage > original.coverage)
+
+
+def _unfound_citations(result: SearchResult) -> list[ArticleRef]:
+    """The articles the question cites that its hits do not hold (a wrong number, a missing branch)."""
+    found = {(h.doc_id, h.article) for h in result.hits if h.matched_by == "citation"}
+    return [ref for ref in result.citations if (ref.doc_id, ref.article) not in found]
 
 
 def _cited_but_missing(result: SearchResult) -> list[str]:
@@ -233,11 +240,24 @@ class AnswerEngine:
         k = self.settings.top_k
         # Search deeper than the sources shown: a rewrite may only re-rank what the question itself found.
         result = self.searcher.search(question, k=max(k, REWRITE_ANCHOR_DEPTH), collections=collections)
-        if previous and not result.sufficient:  # a follow-up: 「それは会計年度任用職員にも適用される？」
+        if previous and not result.sufficient and not result.citations:
+            # a follow-up: 「それは会計年度任用職員にも適用される？」, 「同法第100条は？」
             followup = self.searcher.search(f"{previous}\n{question}", k=k, collections=collections)
-            if followup.sufficient:
+            own = self._own_citations(followup, previous)
+            unfound = [ref for ref in _unfound_citations(followup) if ref in own]
+            if unfound:  # the earlier turn names the law, and the article asked for is not there
+                result = replace(result, hits=[], citations=unfound)
+            elif followup.sufficient and (own or not mentions_article(question)):
+                # (「では第9999条は？」 is not answered with the article the earlier turn cited)
                 result = followup
         return result, self.searcher.segmenter.query_terms(question).terms
+
+    def _own_citations(self, followup: SearchResult, previous: str) -> list[ArticleRef]:
+        """The articles a follow-up's search cites that the earlier turn alone does not: its own."""
+        finder = self.searcher.citations
+        cited = finder.find(normalize_question(previous)) if finder else []
+        earlier = {(r.doc_id, r.article) for r in cited}
+        return [ref for ref in followup.citations if (ref.doc_id, ref.article) not in earlier]
 
     async def _rewrite(self, question: str) -> tuple[str | None, Usage | None]:
         assert self.provider is not None

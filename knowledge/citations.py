@@ -556,3 +556,11 @@ def find_citations(question: str, index: LawTitleIndex) -> list[ResolvedCitation
             )
         )
     return result
+
+
+_NO_LAWS = LawTitleIndex({}, {})
+
+
+def mentions_article(question: str) -> bool:
+    """Whether ``question`` refers to an article by its number (第9999条, 同法242条), law named or not."""
+    return bool(find_citations(question, _NO_LAWS))

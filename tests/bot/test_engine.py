@@ -665,6 +665,27 @@ async def test_follow_up_in_the_same_thread_sends_the_earlier_exchange(
     assert question_of(other) == SENT_FOLLOW_UP
 
 
+async def test_a_follow_up_citing_an_article_that_does_not_exist_is_not_answered_with_the_earlier_one(
+    searcher: Searcher, db: Database
+) -> None:
+    engine = make_engine(searcher, None, db)
+    thread = "1700000000.000200"
+    first = await engine.answer(message("地方自治法第242条の2の内容は？", thread=thread))
+    assert [c.article for c in first.citations] == ["242_2"]
+
+    wrong_number = await engine.answer(message("では第9999条は？", thread=thread))  # no law of its own
+    assert wrong_number.abstained and wrong_number.citations == ()
+    assert "第二百四十二条" not in wrong_number.text
+
+    named = await engine.answer(message("では地方自治法第9999条は？", thread=thread))
+    assert named.abstained and named.citations == ()
+    assert "地方自治法第九千九百九十九条は、登録済みの法令に見当たりませんでした" in named.text
+
+    same_law = await engine.answer(message("同法第242条は？", thread=thread))  # 同法: the earlier turn's law
+    assert [c.article for c in same_law.citations][:1] in (["242_2"], ["242"])
+    assert "242" in {c.article for c in same_law.citations}
+
+
 async def test_a_message_that_starts_its_thread_is_answered_without_reading_the_state(
     searcher: Searcher,
     db: Database,

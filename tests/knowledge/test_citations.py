@@ -14,6 +14,7 @@ from knowledge.citations import (
     ResolvedCitation,
     find_citations,
     load_abbreviations,
+    mentions_article,
     normalize_with_offsets,
 )
 from knowledge.documents import ParseError
@@ -341,3 +342,10 @@ def test_bare_order_is_the_only_one_held_or_none_when_ambiguous() -> None:
         abbreviations=abbreviations,
     )
     assert _simple(find_citations("施行令33条", several)) == [(None, "33", None, None)]
+
+
+def test_an_article_number_is_a_mention_with_or_without_a_law() -> None:
+    assert mentions_article("では第9999条は？") and mentions_article("同法242条の2は？")
+    assert mentions_article("地方自治法第二百四十二条")
+    assert not mentions_article("それは会計年度任用職員にも適用される？")
+    assert not mentions_article("百条委員会に呼ばれた")
