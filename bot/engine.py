@@ -71,9 +71,8 @@ def _unfound_citations(result: SearchResult) -> list[ArticleRef]:
 
 def _cited_but_missing(result: SearchResult) -> list[str]:
     """How staff read the articles a question cites when none of them is there to answer from."""
-    if not result.citations or any(h.matched_by == "citation" for h in result.hits):
-        return []
-    return [ref.label for ref in result.citations]
+    unfound = _unfound_citations(result)
+    return [ref.label for ref in unfound] if unfound and len(unfound) == len(result.citations) else []
 
 
 def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:

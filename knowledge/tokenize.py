@@ -125,6 +125,8 @@ def normalize_question(text: str) -> str:
     """``normalize`` for what staff type: a circled number right after an article (自治法242条の2①,
     the 六法's mark for a paragraph) reads as that paragraph, 第1項, where NFKC alone would run it
     into the number before it (242条の21)."""
+    if not _CIRCLED_MARK.search(text):
+        return unicodedata.normalize("NFKC", text)
     out: list[str] = []
     for ch in text:
         out.append(circled_paragraph(ch, out[-1][-1:] if out else "") or unicodedata.normalize("NFKC", ch))
@@ -132,6 +134,7 @@ def normalize_question(text: str) -> str:
 
 
 _CIRCLED = {chr(0x2460 + n): n + 1 for n in range(20)}  # ①..⑳
+_CIRCLED_MARK = re.compile("[\u2460-\u2473]")
 _NUMBER_END = re.compile(rf"[0-9条{KANJI_NUMBER_CHARS}]")
 
 
