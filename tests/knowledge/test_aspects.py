@@ -12,11 +12,6 @@ from knowledge.tokenize import Segmenter
 
 
 @pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter()
-
-
-@pytest.fixture(scope="module")
 def shipped(segmenter: Segmenter) -> Aspects:
     return load_aspects(DEFAULT_ASPECTS, segmenter=segmenter)
 

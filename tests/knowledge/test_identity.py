@@ -22,11 +22,6 @@ GYOSEI_HTML = CORPUS / "egov_html" / "405AC0000000088_20240926_506AC0000000065.h
 LAW_MARKDOWN = CORPUS / "markdown_japan-law" / "421AC0000000066.md"
 
 
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter()
-
-
 def _ingest(store: KnowledgeStore, path: Path, collection: str) -> IngestReport:
     items, errors = discover([path], collection=collection)
     assert not errors

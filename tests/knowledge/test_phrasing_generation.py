@@ -48,11 +48,6 @@ class FakeAuthor:
             on_batch(result)
 
 
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter()
-
-
 @pytest.fixture
 def store(tmp_path: Path, segmenter: Segmenter) -> KnowledgeStore:
     store = KnowledgeStore(tmp_path / "kb")

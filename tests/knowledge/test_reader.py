@@ -11,11 +11,6 @@ from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
 
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter()
-
-
 @pytest.mark.parametrize("cache_rows", [100, 2, 0], ids=["whole table cached", "bounded cache", "no cache"])
 def test_rows_by_id_whole_or_bounded(tmp_path: Path, segmenter: Segmenter, cache_rows: int) -> None:
     store = KnowledgeStore(tmp_path, cache_rows=cache_rows)

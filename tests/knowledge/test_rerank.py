@@ -97,25 +97,15 @@ def test_an_article_showing_what_the_question_asks_about_is_lifted_over_its_neig
     deadline = Aspect("deadline", ("いつまで",), frozenset({"以内", "期間"}))
     asking = replace(QUESTION, aspects=(penalty, deadline))
     words = frozenset({"住民", "監査", "請求"})
-    filing, fine = inputs(
-        candidates(
-            {"doc_id": "jichi", "score": 10.0, "described": words | {"届け出"}},
-            {"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}},
-        ),
-        asking,
+    neighbours = candidates(
+        {"doc_id": "jichi", "score": 10.0, "described": words | {"届け出"}},
+        {"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}},
     )
+    filing, fine = inputs(neighbours, asking)
     assert (filing["aspect"], fine["aspect"]) == (0.0, 0.5)  # one of the two aspects asked
     [unasked] = inputs(candidates({"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}}))
     assert unasked["aspect"] == 0.0  # a question that asks about no aspect lifts nothing
-    found = reorder(
-        candidates(
-            {"doc_id": "jichi", "score": 10.0, "described": words | {"届け出"}},
-            {"doc_id": "jichi", "score": 10.0, "described": words | {"過料"}},
-        ),
-        asking,
-        RerankWeights(),
-    )
-    assert found.order == [1, 0]
+    assert reorder(neighbours, asking, RerankWeights()).order == [1, 0]
 
 
 def test_equal_candidates_keep_the_first_stage_order_and_share_the_confidence() -> None:

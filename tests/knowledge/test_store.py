@@ -8,11 +8,6 @@ from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
 
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter()
-
-
 def test_chunks_carry_ids_links_and_hashes() -> None:
     chunks = chunks_from_document(jichi(), collection="laws")
     by_article = {c.article: c for c in chunks}
