@@ -172,11 +172,21 @@ def _provision_lines(sources: Sequence[Source], *, with_url: bool) -> list[str]:
     return lines
 
 
-def abstention_text(question: str, sources_considered: Sequence[Source]) -> str:
-    """The reply when the sources do not support an answer, saying briefly what was searched."""
+def abstention_text(
+    question: str, sources_considered: Sequence[Source], absent_laws: Sequence[str] = ()
+) -> str:
+    """The reply when the sources do not support an answer, saying briefly what was searched, or
+    which law the question is about that is not registered (then the articles looked at are beside
+    the point)."""
     core = _question_core(question)
     parts = [ABSTENTION_LEAD]
-    if sources_considered:
+    if absent_laws:
+        laws = "、".join(absent_laws)
+        parts.append(
+            f"ご質問「{core}」は{laws}に関するものと思われますが、{laws}は登録済みの法令・通知に"
+            "含まれていないため、根拠を示してお答えすることができません。"
+        )
+    elif sources_considered:
         parts.append(
             f"ご質問「{core}」について登録済みの法令・通知を検索し、次の規定を確認しましたが、"
             "回答の根拠となる記載は見当たりませんでした。"

@@ -189,7 +189,7 @@ class AnswerEngine:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
         elif not retrieved.result.sufficient:
             answer = Answer(
-                text=abstention_text(question, sources),
+                text=abstention_text(question, sources, retrieved.result.absent_laws),
                 citations=(),
                 abstained=True,
                 inquiry_draft=inquiry_draft(question, sources),

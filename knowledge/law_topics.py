@@ -18,7 +18,7 @@ import numpy as np
 
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
-from knowledge.tokenize import Segmenter, normalize
+from knowledge.tokenize import Segmenter, WordBounds, normalize
 from knowledge.yaml_files import load_yaml
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class TopicCatalogue:
             entries.append(CatalogueEntry(item["law"], tuple(item["topics"]), tuple(item.get("asks", []))))
         return cls(entries)
 
-    def mentions(self, question: str, *, words: frozenset[int] | None = None) -> list[TopicMention]:
+    def mentions(self, question: str, *, words: WordBounds | None = None) -> list[TopicMention]:
         """Topics the question names, longest match first, never two overlapping (each topic once).
 
         With ``words`` (the question's word boundaries, ``Segmenter.boundaries``) a topic counts only
@@ -87,10 +87,10 @@ class TopicCatalogue:
         text = normalize(question)
         spans: list[tuple[int, int, str, tuple[str, ...]]] = []
         for start, ch in enumerate(text):
-            if words is not None and start not in words:
+            if words is not None and start not in words.starts:
                 continue
             for topic, laws in self._by_first.get(ch, ()):
-                if text.startswith(topic, start) and (words is None or start + len(topic) in words):
+                if text.startswith(topic, start) and (words is None or start + len(topic) in words.ends):
                     spans.append((start, start + len(topic), topic, laws))
         taken = [False] * len(text)
         found: dict[str, TopicMention] = {}
@@ -174,6 +174,9 @@ class TopicEvidence:
     foreign_law: str | None  # the law not held whose catalogue lines match the question best
     foreign_score: float
     own_score: float  # the best match among the catalogue lines of laws that are held
+    # The law not held whose topic words the question names most (none when it names a held law's), and
+    # those words: 「住民税の特別徴収」 names two of 地方税法's.
+    most_named: tuple[str, tuple[str, ...]] | None = None
 
 
 class StoreTopicJudge:
@@ -188,7 +191,7 @@ class StoreTopicJudge:
         self._ids: dict[str, str] = {}  # held title → doc id
         self._index: CatalogueIndex | None = None
 
-    def assess(self, question: str, terms: list[str], words: frozenset[int]) -> TopicEvidence:
+    def assess(self, question: str, terms: list[str], words: WordBounds) -> TopicEvidence:
         """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``."""
         if self._index is None or self._generation != self._store.generation:
             self._generation = self._store.generation
@@ -198,12 +201,18 @@ class StoreTopicJudge:
         mentions = self._catalogue.mentions(question, words=words)
         held_topics = [m for m in mentions if not laws_not_held([m], self._titles)]
         mentioned = () if held_topics else tuple(laws_not_held(mentions, self._titles))
+        named: dict[str, list[str]] = {}
+        for mention in () if held_topics else mentions:  # then none of them is a held law's
+            for law in mention.laws:
+                named.setdefault(law, []).append(mention.topic)
+        most = max(named.items(), key=lambda item: len(item[1]), default=None)  # first of a tie
         held_docs = tuple(
             dict.fromkeys(self._ids[law] for m in held_topics for law in m.laws if law in self._ids)
         )
         foreign, own = self._index.best(terms)
         return TopicEvidence(
             mentioned=mentioned,
+            most_named=(most[0], tuple(most[1])) if most else None,
             held_docs=held_docs,
             held_scores={self._ids[law]: score for law, score in own.items() if law in self._ids},
             foreign_law=foreign[0] if foreign else None,

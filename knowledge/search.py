@@ -33,7 +33,7 @@ from knowledge.store import (
 )
 from knowledge.sufficiency import Evidence, judge
 from knowledge.term_stats import TermStats
-from knowledge.tokenize import QueryTerms, Segmenter, compound_parts, normalize_question
+from knowledge.tokenize import QueryTerms, Segmenter, WordBounds, compound_parts, normalize_question
 
 if TYPE_CHECKING:
     from knowledge.glossary import Expansion, Glossary
@@ -72,7 +72,7 @@ class ArticleRef:
 
 
 class TopicJudge(Protocol):
-    def assess(self, question: str, terms: list[str], words: frozenset[int]) -> TopicEvidence: ...
+    def assess(self, question: str, terms: list[str], words: WordBounds) -> TopicEvidence: ...
 
 
 class CitationFinder(Protocol):
@@ -128,6 +128,8 @@ class SearchResult:
     coverage: float = 0.0
     citations: list[ArticleRef] = field(default_factory=list)
     evidence: Evidence | None = None  # what the sufficiency decision read (None for explicit citations)
+    # Laws the question is about that the knowledge base does not hold: by title, or by two of their subjects.
+    absent_laws: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -283,7 +285,14 @@ class Searcher:
             )
         judgement = judge(evidence, s)
         return SearchResult(
-            query, hits, judgement.sufficient, judgement.reason, evidence.coverage, refs, evidence
+            query,
+            hits,
+            judgement.sufficient,
+            judgement.reason,
+            evidence.coverage,
+            refs,
+            evidence,
+            judgement.absent_laws,
         )
 
     def rerank_inputs(self, query: str) -> list[tuple[str, dict[str, float] | None]]:
@@ -438,6 +447,7 @@ class Searcher:
             agreement=agreement,
             unknown_laws=tuple(unknown),
             mentioned_laws=topic.mentioned if topic else (),
+            most_named=topic.most_named if topic else None,
             foreign_law=topic.foreign_law if topic else None,
             foreign_score=topic.foreign_score if topic else 0.0,
             own_topic_score=topic.own_score if topic else 0.0,

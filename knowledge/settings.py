@@ -84,6 +84,9 @@ class SearchSettings:
     # Sufficiency (knowledge/sufficiency.py): a question naming a law the knowledge base lacks is
     # insufficient; otherwise a calibrated score over the evidence decides.
     refuse_unknown_laws: bool = True
+    # … and so is one naming this many topic words of one law it lacks and none of a law it holds
+    # (「住民税の特別徴収」: two of 地方税法's; the topic catalogue, knowledge/law_topics.py). 0 = off.
+    foreign_topics_min: int = 2
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
     min_confidence: float = 0.6
     # The calibrated model (None: the packaged knowledge/data/sufficiency_model.yaml, fitted by

@@ -38,6 +38,8 @@ class Evidence:
     own_topic_score: float = 0.0
     ranking_confidence: float = 0.0  # the second stage's probability that the best hit is the one asked for
     described_top: float = 0.0  # idf share of the question in the best hit's text and all its lines
+    # The law not held whose topic words the question names most, and those words (law_topics.TopicEvidence).
+    most_named: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,18 @@ class Judgement:
     sufficient: bool
     confidence: float  # 0..1, the decision's own score
     reason: str
+    absent_laws: tuple[str, ...] = ()  # the laws the question is about that the base does not hold
 
 
 def judge(e: Evidence, s: SearchSettings) -> Judgement:
     if e.unknown_laws:
-        return Judgement(False, 0.0, f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}")
+        reason = f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}"
+        return Judgement(False, 0.0, reason, e.unknown_laws)
+    subject = _foreign_subject(e, s)
+    if subject:
+        law, topics = subject
+        reason = f"about {law} ({'、'.join(topics)}), not in the knowledge base; {_facts(e)}"
+        return Judgement(False, 0.0, reason, (law,))
     score = confidence(e, s)
     if (
         not e.phrased
@@ -66,6 +75,15 @@ def judge(e: Evidence, s: SearchSettings) -> Judgement:
         return Judgement(True, max(score, s.min_confidence), reason)
     reason = f"confidence {score:.2f} (min {s.min_confidence}); {_facts(e)}"
     return Judgement(score >= s.min_confidence, score, reason)
+
+
+def _foreign_subject(e: Evidence, s: SearchSettings) -> tuple[str, tuple[str, ...]] | None:
+    """(地方税法, (住民税, 特別徴収)) when the question names ``foreign_topics_min`` or more topics of one
+    law the base does not hold and none of a law it holds: two subjects of the same absent law are what
+    the question is about, not a passing mention."""
+    if e.most_named is None or s.foreign_topics_min <= 0:
+        return None
+    return e.most_named if len(e.most_named[1]) >= s.foreign_topics_min else None
 
 
 def confidence(e: Evidence, s: SearchSettings) -> float:

@@ -145,17 +145,34 @@ def circled_paragraph(ch: str, before: str) -> str:
 
 
 @dataclass(frozen=True)
+class WordBounds:
+    """Where words begin and end in a normalised text (Sudachi's shortest units).
+
+    A particle or an auxiliary begins and ends no word of its own: 「におい」 is not named by 「…において」
+    (に・おい・て), though a topic may hold one inside (「道路の占用」).
+    """
+
+    starts: frozenset[int] = frozenset()
+    ends: frozenset[int] = frozenset()
+
+    def whole(self, start: int, end: int) -> bool:
+        """Whether the text from ``start`` to ``end`` is whole words."""
+        return start in self.starts and end in self.ends
+
+
+@dataclass(frozen=True)
 class QueryTerms:
     terms: list[str]
     nouns: frozenset[str]  # which of them are nouns: the candidates for a question's key concept
-    words: frozenset[int] = frozenset()  # word boundaries in the normalised question (Segmenter.boundaries)
+    words: WordBounds = WordBounds()  # where its words begin and end (Segmenter.boundaries)
     # The terms with the question words kept (いつ, 誰, 何日 …): the staff phrasings are written as
     # questions, so there these words say what is asked.
     asked: list[str] = field(default_factory=list)
 
 
-# A dictionary entry's (term, is_noun) pairs, and the offsets inside it where its shortest units meet.
-_MorphemeEntry = tuple[tuple[tuple[str, bool], ...], tuple[int, ...]]
+# A dictionary entry's (term, is_noun) pairs, and the offsets inside it where its shortest units meet
+# (None for a particle, an auxiliary or a symbol: no word begins or ends there).
+_MorphemeEntry = tuple[tuple[tuple[str, bool], ...], tuple[int, ...] | None]
 
 
 class Segmenter:
@@ -184,9 +201,10 @@ class Segmenter:
         """(term, is_noun) in order; duplicates kept, since term frequency matters."""
         return self._analyze(text, None)
 
-    def _analyze(self, text: str, cuts: set[int] | None) -> list[tuple[str, bool]]:
+    def _analyze(self, text: str, cuts: tuple[set[int], set[int]] | None) -> list[tuple[str, bool]]:
         """``analyze``; with ``cuts``, also collects the offsets in ``normalize(text)`` where a word
-        begins or ends (Sudachi's shortest units), from the same tokenisation."""
+        begins and where one ends (Sudachi's shortest units; see ``WordBounds``), from the same
+        tokenisation."""
         out: list[tuple[str, bool]] = []
         tokenizer = self._tokenizer()
         cache = self._morpheme_cache()
@@ -202,10 +220,12 @@ class Segmenter:
                     entry = cache[key] = self._morpheme_entry(morpheme)
                 terms, inner = entry
                 out.extend(terms)
-                if cuts is not None:
+                if cuts is not None and inner is not None:
+                    starts, ends = cuts
                     begin = offset + morpheme.begin()
-                    cuts.update((begin, offset + morpheme.end()))
-                    cuts.update(begin + cut for cut in inner)
+                    inside = [begin + cut for cut in inner]
+                    starts.update((begin, *inside))
+                    ends.update((*inside, offset + morpheme.end()))
             offset += len(piece)
         return out
 
@@ -217,11 +237,11 @@ class Segmenter:
 
     def _morpheme_entry(self, morpheme: Any) -> _MorphemeEntry:
         """The morpheme's terms, and where its shortest units meet inside it (offsets from its start)."""
-        parts = morpheme.split(SplitMode.A)  # empty for a unit Sudachi cannot split
-        inner = tuple(part.begin() - morpheme.begin() for part in list(parts)[1:])
         pos = morpheme.part_of_speech()[0]
         if pos in _DROPPED_POS:
-            return (), inner
+            return (), None
+        parts = morpheme.split(SplitMode.A)  # empty for a unit Sudachi cannot split
+        inner = tuple(part.begin() - morpheme.begin() for part in list(parts)[1:])
         out: list[tuple[str, bool]] = []
         term = _clean(morpheme.normalized_form())
         if term and term not in _STOP_WORDS:
@@ -234,14 +254,15 @@ class Segmenter:
                     out.append((sub, sub_pos == "名詞"))
         return tuple(out), inner
 
-    def boundaries(self, text: str) -> frozenset[int]:
-        """Offsets in ``normalize(text)`` where a word begins or ends (Sudachi's shortest units).
+    def boundaries(self, text: str) -> WordBounds:
+        """Where the words of ``normalize(text)`` begin and end (Sudachi's shortest units).
 
         Lets a phrase match be held to whole words: 「がけ」 is not in 「住民がけがをした」.
         """
-        cuts: set[int] = set()
-        self._analyze(text, cuts)
-        return frozenset(cuts)
+        starts: set[int] = set()
+        ends: set[int] = set()
+        self._analyze(text, (starts, ends))
+        return WordBounds(frozenset(starts), frozenset(ends))
 
     def terms(self, text: str) -> list[str]:
         """Search terms of ``text`` in order (duplicates kept)."""
@@ -250,12 +271,14 @@ class Segmenter:
     def query_terms(self, text: str, *, drop_question_words: bool = True) -> QueryTerms:
         """Distinct terms of a question, without the words that only make it a question."""
         dropped = QUESTION_WORDS if drop_question_words else frozenset()
-        cuts: set[int] = set()
-        everything = self._analyze(text, cuts)
+        starts: set[int] = set()
+        ends: set[int] = set()
+        everything = self._analyze(text, (starts, ends))
         analyzed = [(t, noun) for t, noun in everything if t not in dropped]
         terms = list(dict.fromkeys(t for t, _ in analyzed))
         asked = list(dict.fromkeys(t for t, _ in everything))
-        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), frozenset(cuts), asked)
+        words = WordBounds(frozenset(starts), frozenset(ends))
+        return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), words, asked)
 
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""

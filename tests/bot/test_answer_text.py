@@ -127,6 +127,15 @@ def test_abstention_text_names_what_was_searched() -> None:
     assert "見つかりませんでした。\nご質問「職員の副業は許可が必要ですか」に関係する規定は" in empty
 
 
+def test_abstention_text_names_the_law_that_is_not_registered() -> None:
+    text = abstention_text("住民税の特別徴収の通知はいつ送る？", sources("238_4"), ["地方税法"])
+    assert text.startswith(ABSTENTION_LEAD)
+    assert "ご質問「住民税の特別徴収の通知はいつ送る」は地方税法に関するものと思われますが" in text
+    assert "地方税法は登録済みの法令・通知に含まれていない" in text
+    assert "第二百三十八条の四" not in text  # the articles looked at are beside the point
+    assert text.endswith("所管の都道府県または省庁への照会をご検討ください。")
+
+
 def test_inquiry_draft_contains_question_and_provisions() -> None:
     srcs: list[Source] = sources("238_4", "225", "244_2")
     draft = inquiry_draft("庁舎の空きスペースを民間に貸せますか？", srcs)

@@ -504,6 +504,18 @@ async def test_unanswerable_question_abstains_with_an_inquiry_draft_and_no_gener
     assert anthropic_server.requests == []
 
 
+async def test_a_question_about_a_law_not_registered_says_which(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    question = "個人住民税の特別徴収税額の通知書を事業者へ送る方法は？"
+    answer = await make_engine(searcher, claude, db).answer(message(question))
+
+    assert answer.abstained and answer.citations == ()
+    assert "地方税法に関するものと思われますが、地方税法は登録済みの法令・通知に含まれていない" in answer.text
+    assert answer.inquiry_draft is not None  # the 照会 to whoever administers it stays offered
+    assert anthropic_server.requests == []
+
+
 async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
 ) -> None:

@@ -78,6 +78,15 @@ def test_a_topic_is_named_only_as_whole_words() -> None:
     assert [m.topic for m in catalogue.mentions(trap, words=segmenter.boundaries(trap))] == ["わな"]
 
 
+def test_a_topic_does_not_begin_at_a_particle() -> None:
+    catalogue = TopicCatalogue([CatalogueEntry("悪臭防止法", ("におい",))])
+    segmenter = Segmenter()
+    legal = "地方自治法において監査請求の期限は"  # に・おい・て
+    assert catalogue.mentions(legal, words=segmenter.boundaries(legal)) == []
+    smell = "ごみのにおいがひどい"
+    assert [m.topic for m in catalogue.mentions(smell, words=segmenter.boundaries(smell))] == ["におい"]
+
+
 def test_the_index_tells_a_foreign_law_from_a_held_one() -> None:
     index = CatalogueIndex(CATALOGUE, segmenter=Segmenter(), held_titles=["介護保険法"])
     segmenter = Segmenter()

@@ -95,6 +95,15 @@ def test_questions_about_laws_outside_the_corpus_are_insufficient(searcher: Sear
     assert not result.sufficient, result.reason
 
 
+def test_two_subjects_of_a_law_the_corpus_lacks_name_it(searcher: Searcher) -> None:
+    taxed = searcher.search("個人住民税の特別徴収税額の通知書を事業者へ送る方法は？")
+    assert not taxed.sufficient and taxed.absent_laws == ("地方税法",), taxed.reason
+    assert "about 地方税法 (個人住民税、特別徴収)" in taxed.reason
+    # one such subject beside a held law's is a passing mention: the held law answers
+    held = searcher.search("生活保護を受けている世帯の住民税はどうなる？")
+    assert held.absent_laws == ()
+
+
 def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
     result = searcher.search("職員が副業をするのに許可は要る？")
     assert ("325AC0000000261", "38") in [(h.doc_id, h.article) for h in result.hits]

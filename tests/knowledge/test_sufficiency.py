@@ -52,6 +52,21 @@ def test_a_named_law_the_base_lacks_decides_alone() -> None:
     assert "not in the knowledge base: 金融商品取引法" in judgement.reason
 
 
+def test_two_subjects_of_one_law_the_base_lacks_decide_alone() -> None:
+    settings = SearchSettings()
+    taxed = replace(STRONG, mentioned_laws=("地方税法",), most_named=("地方税法", ("住民税", "特別徴収")))
+    judgement = judge(taxed, settings)
+    assert not judgement.sufficient and judgement.absent_laws == ("地方税法",)
+    assert judgement.reason.startswith("about 地方税法 (住民税、特別徴収), not in the knowledge base")
+    passing = replace(taxed, most_named=("地方税法", ("住民税",)))  # one is weighed with the rest
+    assert judge(passing, settings).reason.startswith("confidence ")
+    assert judge(passing, settings).absent_laws == ()
+    off = judge(taxed, replace(settings, foreign_topics_min=0))  # the rule switched off: the model decides
+    assert off.reason.startswith("confidence ") and off.absent_laws == ()
+    named = judge(replace(STRONG, unknown_laws=("金融商品取引法",)), settings)
+    assert named.absent_laws == ("金融商品取引法",)
+
+
 def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     settings = SearchSettings()
     base = confidence(WEAK, settings)

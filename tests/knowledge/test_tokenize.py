@@ -14,10 +14,20 @@ def test_compound_parts_are_the_terms_inside_a_longer_one() -> None:
 
 def test_boundaries_cut_the_normalised_text_into_its_shortest_words() -> None:
     text = "ＮＰＯが学童保育を始めた"
-    cuts = sorted(Segmenter().boundaries(text))
+    bounds = Segmenter().boundaries(text)
+    cuts = sorted(bounds.starts | bounds.ends)
     words = [normalize(text)[a:b] for a, b in pairwise(cuts)]
     assert words[:4] == ["NPO", "が", "学童", "保育"]
-    assert cuts[0] == 0 and cuts[-1] == len(normalize(text))
+    assert cuts[0] == 0 and cuts[-1] == len(normalize(text)) - 1  # 始め; the auxiliary た is no word
+    assert bounds.whole(4, 6) and bounds.whole(4, 8) and not bounds.whole(3, 6)  # 学童, 学童保育; が学童
+
+
+def test_no_word_begins_or_ends_at_a_particle() -> None:
+    text = "地方自治法において"  # 地方自治法・に・おい・て
+    bounds = Segmenter().boundaries(text)
+    assert bounds.whole(0, 5)
+    assert not bounds.whole(5, 8)  # 「におい」 is not a word of it
+    assert Segmenter().query_terms(text).words == bounds
 
 
 def test_a_question_keeps_its_question_words_apart_from_its_terms() -> None:
