@@ -64,6 +64,7 @@ VARIANTS = [
     Variant("full default", FULL),
     Variant("- second stage (knowledge/rerank.py)", FIRST_STAGE),
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
+    Variant("- everyday words (coverage only)", replace(FULL, article_words=False)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
     Variant("- question aspects (knowledge/aspects.py)", FULL, aspects=False),

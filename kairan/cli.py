@@ -64,6 +64,7 @@ _STAGES = {
     "write": "書込 write",
     "index": "索引 index",
     "phrasings": "職員の言い方 phrasings",
+    "article_words": "日常の言葉 everyday words",
     "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
 }
 
@@ -304,6 +305,8 @@ def print_phrasing_index(p: PhrasingIndexReport) -> None:
         f"職員の言い方: {p.lines:,} 行を索引 (追加 {p.added:,}, 削除 {p.removed:,}) "
         f"/ staff phrasings: {p.lines:,} lines indexed ({p.added:,} added, {p.removed:,} removed)"
     )
+    if p.words:
+        err.print(f"日常の言葉: {p.words:,} 条 / everyday words: {p.words:,} articles")
     for note in p.unknown[:20]:
         err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
     if len(p.unknown) > 20:

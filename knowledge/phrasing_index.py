@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from knowledge.phrasings import Phrasing, PhrasingFile
-from knowledge.store import PHRASE_TERMS, KnowledgeStore
+from knowledge.store import ARTICLE_WORDS, PHRASE_TERMS, PHRASINGS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 
 ProgressFn = Callable[[str, int, int], None]
@@ -24,6 +24,7 @@ class PhrasingIndexReport:
     removed: int = 0
     unknown: list[str] = field(default_factory=list)  # "file: article KEY" for articles not stored
     other_documents: int = 0  # files for documents not in the knowledge base (not indexed)
+    words: int = 0  # articles with a line of everyday words (stored apart, read for coverage)
 
 
 def stored_articles(store: KnowledgeStore) -> dict[str, set[str]]:
@@ -48,6 +49,7 @@ def index_phrasings(
     report = PhrasingIndexReport()
     existing = stored_articles(store)
     wanted: dict[str, Phrasing] = {}
+    words: dict[tuple[str, str], Phrasing] = {}  # one line per article: a later file's replaces it
     for f in files:
         articles = existing.get(f.doc_id)
         if articles is None:
@@ -58,9 +60,27 @@ def index_phrasings(
                 wanted.setdefault(p.phrase_id, p)
             else:
                 report.unknown.append(f"{f.path}: article {p.article}")
+        for p in f.article_words():
+            if p.article in articles:
+                words[(p.doc_id, p.article)] = p
+            else:
+                report.unknown.append(f"{f.path}: article {p.article}")
     report.unknown = list(dict.fromkeys(report.unknown))
-    report.lines = len(wanted)
-    stored = store.phrase_ids()
+    report.lines, report.words = len(wanted), len(words)
+    report.added, report.removed = _sync(store, wanted, PHRASINGS, segmenter, progress)
+    _sync(store, {p.phrase_id: p for p in words.values()}, ARTICLE_WORDS, segmenter, progress)
+    return report
+
+
+def _sync(
+    store: KnowledgeStore,
+    wanted: dict[str, Phrasing],
+    name: str,
+    segmenter: Segmenter,
+    progress: ProgressFn | None,
+) -> tuple[int, int]:
+    """Bring one line table to exactly ``wanted``, segmenting only the lines not stored yet."""
+    stored = store.line_ids(name)
     new = [p for pid, p in wanted.items() if pid not in stored]
     rows = []
     for n, p in enumerate(new, start=1):
@@ -75,6 +95,5 @@ def index_phrasings(
             }
         )
         if progress and (n % 500 == 0 or n == len(new)):
-            progress("phrasings", n, len(new))
-    report.added, report.removed = store.sync_phrasings(rows, keep=set(wanted) & stored)
-    return report
+            progress(name, n, len(new))
+    return store.sync_lines(rows, keep=set(wanted) & stored, name=name)

@@ -47,7 +47,9 @@ def export(
         return None
     merged: dict[str, list[str]] = {}
     origins: dict[str, list[str]] = {}
+    words: dict[str, str] = {}
     for f in mine:
+        words.update(f.words)  # one line per article: a later origin's replaces it, as when indexed
         for key, lines in f.articles.items():
             have = merged.setdefault(key, [])
             have.extend(line for line in lines if line not in have)
@@ -65,7 +67,8 @@ def export(
         f"staff phrasings exported from: {', '.join(used)}. Edit, save as your own file and list it in\n"
         "the manifest's knowledge.phrasings.files (format: docs/retrieval.md)"
     )
-    text = dump_file(doc_id, title, articles, header=header, comments=comments)
+    ordered_words = {k: words[k] for k in sorted(words, key=lambda k: rank.get(k, len(rank)))}
+    text = dump_file(doc_id, title, articles, header=header, comments=comments, words=ordered_words)
     return Export(text, len(articles), sum(len(v) for v in articles.values()), cut)
 
 

@@ -13,6 +13,12 @@ A phrasing file is reviewable YAML, one document per file:
         - 営利企業への従事等の制限（副業・兼業の許可）
         - 職員が休日にアルバイトをしてもいい？
 
+    words:                           # optional: per article, the everyday words people use for it
+      "38": 副収入・家業の手伝い・講演料・内職
+
+The ``words`` are not searched as lines (a list of words would match any question sharing one of
+them); they count for how much of a question an article covers (knowledge/rerank.py, the decision).
+
 kairan ships files for the laws municipal staff use (``knowledge/data/phrasings/``); admins add
 their own (for their 例規, say) through the manifest's ``knowledge.phrasings``; phrasings written
 by the configured LLM are kept in ``<data_dir>/phrasings/`` in the same format.
@@ -23,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -62,11 +68,18 @@ class PhrasingFile:
     title: str
     articles: Mapping[str, tuple[str, ...]]
     origin: str
+    words: Mapping[str, str] = field(default_factory=dict)  # article key → its everyday words
 
     def phrasings(self) -> Iterable[Phrasing]:
         for article, lines in self.articles.items():
             for line in lines:
                 yield Phrasing(self.doc_id, article, line, self.origin)
+
+    def article_words(self) -> Iterable[Phrasing]:
+        """The ``words`` line of each article (kept apart from the searched lines; one per article: a
+        later file's, an admin's over the shipped one, replaces an earlier file's)."""
+        for article, line in self.words.items():
+            yield Phrasing(self.doc_id, article, line, self.origin)
 
     @property
     def line_count(self) -> int:
@@ -93,9 +106,9 @@ def load_file(path: Path, *, origin: str) -> PhrasingFile:
 def _check(raw: Any, path: Path, origin: str) -> PhrasingFile:
     if not isinstance(raw, dict):
         raise ParseError(f"{path}: a phrasing file is a mapping with doc_id, title and articles")
-    unknown = set(raw) - {"doc_id", "title", "articles"}
+    unknown = set(raw) - {"doc_id", "title", "articles", "words"}
     if unknown:
-        raise ParseError(f"{path}: unknown keys {sorted(unknown)} (allowed: doc_id, title, articles)")
+        raise ParseError(f"{path}: unknown keys {sorted(unknown)} (allowed: doc_id, title, articles, words)")
     doc_id, title, articles = raw.get("doc_id"), raw.get("title", ""), raw.get("articles")
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise ParseError(f"{path}: 'doc_id' must be the document's id, e.g. 325AC0000000261")
@@ -122,7 +135,28 @@ def _check(raw: Any, path: Path, origin: str) -> PhrasingFile:
                 raise ParseError(f"{where}: article {key}: a line is longer than {MAX_LINE_CHARS} characters")
             clean.append(text)
         parsed[key] = tuple(dict.fromkeys(clean))
-    return PhrasingFile(path, doc_id.strip(), title.strip(), parsed, origin)
+    return PhrasingFile(path, doc_id.strip(), title.strip(), parsed, origin, _words(raw.get("words"), path))
+
+
+def _words(words: Any, path: Path) -> dict[str, str]:
+    """The optional ``words`` mapping: article key → one line of everyday words."""
+    if words is None:
+        return {}
+    if not isinstance(words, dict):
+        raise ParseError(f"{path}: 'words' must map article keys to one line of words each")
+    parsed: dict[str, str] = {}
+    for key, line in words.items():
+        line_no = _line_of(words, key)
+        where = f"{path}:{line_no}" if line_no else str(path)
+        if not isinstance(key, str):
+            raise ParseError(f'{where}: article key {key!r} must be quoted text, e.g. "{key}"')
+        if not isinstance(line, str) or not line.strip():
+            raise ParseError(f"{where}: words of article {key}: must be one non-empty line of text")
+        text = " ".join(normalize(line).split())
+        if len(text) > MAX_LINE_CHARS:
+            raise ParseError(f"{where}: words of article {key}: longer than {MAX_LINE_CHARS} characters")
+        parsed[key] = text
+    return parsed
 
 
 def _line_of(mapping: Any, key: Any) -> int | None:
@@ -224,7 +258,7 @@ def unknown_articles(
         (f, key)
         for f in files
         if f.doc_id in existing
-        for key in f.articles
+        for key in dict.fromkeys([*f.articles, *f.words])
         if key not in existing[f.doc_id]
     ]
 
@@ -241,12 +275,13 @@ def dump_file(
     *,
     header: str = "",
     comments: Mapping[str, str] | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """The phrasing file format as text, in the style of the shipped files (``load_file`` reads it back).
 
     ``header`` becomes the opening comment lines; ``comments`` (article key → e.g. 第一条（目的）) the
-    comment after each key. Articles without lines are left out. Lines stay plain YAML where that
-    reads back unchanged, and are double-quoted otherwise.
+    comment after each key; ``words`` the everyday words per article. Articles without lines are left
+    out. Lines stay plain YAML where that reads back unchanged, and are double-quoted otherwise.
     """
     out = [f"# {_one_line(line)}" for line in header.splitlines()]
     out += [f"doc_id: {_scalar(doc_id)}", f"title: {_scalar(title)}", "articles:"]
@@ -256,6 +291,9 @@ def dump_file(
         note = _one_line((comments or {}).get(key, ""))
         out.append(f"  {_quoted(key)}:" + (f"  # {note}" if note else ""))
         out += [f"    - {_scalar(line)}" for line in lines]
+    if words:
+        out.append("words:")
+        out += [f"  {_quoted(key)}: {_scalar(line)}" for key, line in words.items()]
     return "\n".join(out) + "\n"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -386,20 +386,25 @@ class Searcher:
         )
 
     def _descriptions(self, head: list[Ranked]) -> list[frozenset[str] | None]:
-        """Every term of each article's text, caption, context and all its phrasing lines; None for
-        an article without lines (kept per article: the best of one question are often the next's)."""
+        """Every term of each article's text, caption, context, all its phrasing lines and its everyday
+        words; None for an article without lines (kept per article: the best of one question are often
+        the next's)."""
         reader = self.store.phrase_reader if self.settings.phrasing_weight > 0 else None
         if reader is None:
             return [None] * len(head)
-        generation = self.store.generation
+        generation = (self.store.generation, self.settings.article_words)  # an ablation may switch them
         kept = [self._described.get(row["chunk_id"], generation) for row, _, _ in head]
         missing = [row["chunk_id"] for (row, _, _), k in zip(head, kept, strict=True) if k is None]
         lines = reader.vocabulary(missing) if missing else {}
+        words_reader = self.store.words_reader if missing and self.settings.article_words else None
+        words = words_reader.vocabulary(missing) if words_reader is not None else {}
         found: list[frozenset[str] | None] = []
         for (row, _, _), described in zip(head, kept, strict=True):
             if described is None:
-                own = lines.get(row["chunk_id"])
-                described = (self._text_terms(row) | own, True) if own else (frozenset(), False)
+                cid = row["chunk_id"]
+                own = lines.get(cid)
+                everyday = words.get(cid, frozenset())
+                described = (self._text_terms(row) | own | everyday, True) if own else (frozenset(), False)
                 self._described.put(row["chunk_id"], described)
             found.append(described[0] if described[1] else None)
         return found
@@ -735,12 +740,12 @@ class _PerArticle(Generic[T]):
 
     def __init__(self) -> None:
         self._values: dict[str, T] = {}
-        self._generation = -1
+        self._generation: Hashable = -1
 
-    def get(self, chunk_id: str, generation: int) -> T | None:
+    def get(self, chunk_id: str, generation: Hashable) -> T | None:
         return self.current(generation).get(chunk_id)
 
-    def current(self, generation: int) -> dict[str, T]:
+    def current(self, generation: Hashable) -> dict[str, T]:
         """The values kept at ``generation``, to read many at once (``put`` adds)."""
         if generation != self._generation:
             self._values.clear()

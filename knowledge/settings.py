@@ -27,18 +27,18 @@ class RerankWeights:
     sufficiency model after this.
     """
 
-    score: float = 0.45  # log(1 + first-stage score)
+    score: float = 0.35  # log(1 + first-stage score)
     relative: float = 1.79  # first-stage score / the best candidate's
-    phrase: float = 0.09  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.74  # 1 / (1 + rank on the article text alone)
+    phrase: float = 0.10  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.71  # 1 / (1 + rank on the article text alone)
     phrase_rank: float = 0.70  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 1.77  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 6.03  # idf share of the question in its text, caption, context and phrasing lines
-    field_coverage: float = 2.01  # … in its caption and context (law title, chapter path)
-    law: float = 2.47  # its law's catalogue match / the best held law's
-    named: float = 1.12  # the question names its law's subject
-    law_share: float = 0.95  # share of the best 10 candidates from its law
-    aspect: float = 2.07  # share of what the question asks about (knowledge/aspects.py) its terms show
+    matched_lines: float = 1.79  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 6.41  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 1.73  # … in its caption and context (law title, chapter path)
+    law: float = 2.43  # its law's catalogue match / the best held law's
+    named: float = 1.06  # the question names its law's subject
+    law_share: float = 0.98  # share of the best 10 candidates from its law
+    aspect: float = 1.99  # share of what the question asks about (knowledge/aspects.py) its terms show
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,9 @@ class SearchSettings:
     # model (0 or 1 switches it off).
     rerank_depth: int = 15
     rerank_weights: RerankWeights = RerankWeights()
+    # An article's everyday words (the phrasing files' ``words``) count for how much of a question it
+    # covers, in the second stage and the decision; they are never searched (False: left out, an ablation).
+    article_words: bool = True
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this

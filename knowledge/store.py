@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CHUNKS = "chunks"
 DOCUMENTS = "documents"
 PHRASINGS = "phrasings"
+ARTICLE_WORDS = "article_words"  # per article, everyday words: read for coverage, not searched
 PHRASE_TERMS = "terms"
 BODY_TERMS = "body_terms"
 CAPTION_TERMS = "caption_terms"
@@ -85,6 +86,15 @@ class PhrasingRow(LanceModel):
     text: str
     origin: str  # shipped | admin | generated
     terms: str  # Sudachi terms of the text, space-joined
+
+
+@dataclass
+class _LineTable:
+    """One per-article line table: its handle and a reader at that handle's version."""
+
+    handle: Any = None  # None until the table exists
+    reader: PhrasingReader | None = None
+    reader_of: Any = None  # the handle the reader was opened for
 
 
 class StoredDocument(LanceModel):
@@ -135,9 +145,8 @@ class KnowledgeStore:
         self._reader: ChunkReader | None = None  # query-time reads at the version ``_chunks`` holds
         self._reader_of: Any = None  # the ``_chunks`` handle the reader was opened for
         self._cache_rows = cache_rows
-        self._phrasings: Any = None  # the phrasing table handle (None until one exists)
-        self._phrase_reader: PhrasingReader | None = None
-        self._phrase_reader_of: Any = None
+        # The per-article line tables: staff phrasings (searched) and everyday words (read only).
+        self._lines = {name: _LineTable() for name in (PHRASINGS, ARTICLE_WORDS)}
         self._term_stats: TermStats | None = None
         self._stats_marker: tuple[int, int] | None = None
         self._checked = time.monotonic()
@@ -180,26 +189,42 @@ class KnowledgeStore:
 
     @property
     def phrasings(self) -> Any:
-        if self._phrasings is None:
-            self._phrasings = self._table(PHRASINGS, PhrasingRow, create=False)
-        return self._phrasings
+        return self._line_table(PHRASINGS)
+
+    @property
+    def article_words(self) -> Any:
+        return self._line_table(ARTICLE_WORDS)
 
     @property
     def phrase_reader(self) -> PhrasingReader | None:
         """Full-text queries over the staff phrasings (None while there are none)."""
-        table = self.phrasings
+        return self._line_reader(PHRASINGS)
+
+    @property
+    def words_reader(self) -> PhrasingReader | None:
+        """The articles' everyday words, for their vocabulary (None while there are none)."""
+        return self._line_reader(ARTICLE_WORDS)
+
+    def _line_table(self, name: str) -> Any:
+        lines = self._lines[name]
+        if lines.handle is None:
+            lines.handle = self._table(name, PhrasingRow, create=False)
+        return lines.handle
+
+    def _line_reader(self, name: str) -> PhrasingReader | None:
+        table = self._line_table(name)
         if table is None:
             return None
-        reader = self._phrase_reader
-        if reader is None or self._phrase_reader_of is not table:
+        lines = self._lines[name]
+        if lines.reader is None or lines.reader_of is not table:
             try:
-                reader = PhrasingReader(
-                    self.uri, PHRASINGS, table.version, storage_options=storage_options(self.uri) or None
+                lines.reader = PhrasingReader(
+                    self.uri, name, table.version, storage_options=storage_options(self.uri) or None
                 )
             except (OSError, ValueError, RuntimeError) as exc:
                 raise StoreError(describe_failure(self.uri, exc)) from exc
-            self._phrase_reader, self._phrase_reader_of = reader, table
-        return reader
+            lines.reader_of = table
+        return lines.reader
 
     def is_empty(self) -> bool:
         return self.chunks is None or self.chunks.count_rows() == 0
@@ -217,12 +242,11 @@ class KnowledgeStore:
             if latest is not None and (self._chunks is None or self._chunks.version != latest.version):
                 self._chunks = latest
                 changed = True
-            phrasings = self._table(PHRASINGS, PhrasingRow, create=False)
-            if phrasings is not None and (
-                self._phrasings is None or self._phrasings.version != phrasings.version
-            ):
-                self._phrasings = phrasings
-                changed = True
+            for name, lines in self._lines.items():
+                table = self._table(name, PhrasingRow, create=False)
+                if table is not None and (lines.handle is None or lines.handle.version != table.version):
+                    lines.handle = table
+                    changed = True
             if self._term_stats is not None and self._stats_marker != stats_marker(self.location):
                 self._term_stats = None  # reloaded on next use
                 changed = True
@@ -311,33 +335,38 @@ class KnowledgeStore:
         return len(known)
 
     # -- staff phrasings ---------------------------------------------
-    def phrase_ids(self) -> set[str]:
-        table = self.phrasings
+    def line_ids(self, name: str = PHRASINGS) -> set[str]:
+        """The ids of the stored lines of a line table (PHRASINGS or ARTICLE_WORDS)."""
+        table = self._line_table(name)
         if table is None:
             return set()
         return set(table.to_arrow().column("phrase_id").to_pylist())
 
-    def sync_phrasings(self, rows: Sequence[dict[str, str]], *, keep: set[str]) -> tuple[int, int]:
-        """Make the phrasing table hold exactly ``keep`` ∪ ``rows`` ids: new ``rows`` in, others out.
+    def sync_lines(
+        self, rows: Sequence[dict[str, str]], *, keep: set[str], name: str = PHRASINGS
+    ) -> tuple[int, int]:
+        """Make a line table hold exactly ``keep`` ∪ ``rows`` ids: new ``rows`` in, others out.
 
-        ``rows`` are the phrasings not stored yet (already segmented); ``keep`` the ids of stored
-        ones that are still wanted. One commit, like a document write. Returns (added, removed).
+        ``rows`` are the lines not stored yet (already segmented); ``keep`` the ids of stored ones
+        that are still wanted. One commit, like a document write; the phrasings get their full-text
+        index, the words none (they are read, never searched). Returns (added, removed).
         """
-        table = self._table(PHRASINGS, PhrasingRow, create=bool(rows))
+        table = self._table(name, PhrasingRow, create=bool(rows))
         if table is None:
             return 0, 0
         wanted = keep | {r["phrase_id"] for r in rows}
-        stale = self.phrase_ids() - wanted
+        stale = self.line_ids(name) - wanted
         if not rows and not stale:
             return 0, 0
         merge = table.merge_insert("phrase_id").when_matched_update_all().when_not_matched_insert_all()
         if stale:
             merge = merge.when_not_matched_by_source_delete(col("phrase_id").isin(sorted(stale)))
-        merge.execute(list(rows) if rows else _empty_phrasings())
-        if PHRASE_TERMS not in {idx.columns[0] for idx in table.list_indices()}:
+        merge.execute(list(rows) if rows else _empty(PhrasingRow))
+        if name == PHRASINGS and PHRASE_TERMS not in {idx.columns[0] for idx in table.list_indices()}:
             table.create_index(PHRASE_TERMS, config=_fts_config())
         table.optimize()
-        self._phrasings, self._phrase_reader = table, None
+        lines = self._lines[name]
+        lines.handle, lines.reader = table, None
         return len(rows), len(stale)
 
     def ensure_indexes(self) -> None:
@@ -411,11 +440,6 @@ class KnowledgeStore:
             "documents": len(docs),
             "chunks": 0 if self.chunks is None else self.chunks.count_rows(),
         }
-
-
-def _empty_phrasings() -> Any:
-    """An empty batch with the phrasing schema (a merge that only deletes still needs a source)."""
-    return _empty(PhrasingRow)
 
 
 def _empty(model: type[LanceModel]) -> Any:

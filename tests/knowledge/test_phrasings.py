@@ -10,8 +10,16 @@ import pytest
 from knowledge.documents import ParseError
 from knowledge.phrasing_index import index_phrasings, stored_articles
 from knowledge.phrasing_review import coverage_report
-from knowledge.phrasings import SHIPPED_DIR, PhrasingSources, coverage, load_file, unknown_articles
-from knowledge.store import KnowledgeStore
+from knowledge.phrasings import (
+    SHIPPED_DIR,
+    PhrasingSources,
+    coverage,
+    dump_file,
+    load_file,
+    unknown_articles,
+)
+from knowledge.reader import PhrasingReader
+from knowledge.store import ARTICLE_WORDS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, write_doc
 
@@ -32,6 +40,25 @@ def write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+WORDS = GOOD + """\
+words:
+  "238_4": 庁舎の一部を貸す・コンビニ出店・屋上貸し
+"""
+
+
+def test_everyday_words_are_read_apart_from_the_lines(tmp_path: Path) -> None:
+    f = load_file(write(tmp_path, WORDS), origin="admin")
+    assert f.words == {"238_4": "庁舎の一部を貸す・コンビニ出店・屋上貸し"}
+    assert f.line_count == 3  # not a searched line
+    [words] = f.article_words()
+    assert (words.doc_id, words.article, words.origin) == (JICHI_ID, "238_4", "admin")
+    assert load_file(write(tmp_path, GOOD), origin="admin").words == {}
+    # written back by the exporter's format, read back the same
+    dumped = dump_file(JICHI_ID, "地方自治法", f.articles, words=f.words)
+    again = load_file(write(tmp_path, dumped, "d.yaml"), origin="x")
+    assert (again.articles, again.words) == (f.articles, f.words)
 
 
 def test_a_file_is_read_normalised(tmp_path: Path) -> None:
@@ -58,6 +85,10 @@ def test_a_file_is_read_normalised(tmp_path: Path) -> None:
         ("doc_id: x\narticles:\n  '1': [a]\n  '38': ['']\n", ":4: article 38: every line must be non-empty"),
         (f"doc_id: x\narticles:\n  '38': [{LONG}]\n", "longer than 80 characters"),
         ("doc_id: x\narticles:\n  '38': [a, b, c, d, e, f, g, h, i, j, k]\n", "at most 10 lines"),
+        ("doc_id: x\narticles: {'1': [a]}\nwords: [a]\n", "'words' must map article keys"),
+        ("doc_id: x\narticles: {'1': [a]}\nwords:\n  38: 副収入\n", ':4: article key 38 must be quoted'),
+        ("doc_id: x\narticles: {'1': [a]}\nwords:\n  '38': ['a']\n", ":4: words of article 38: must be one"),
+        (f"doc_id: x\narticles: {{'1': [a]}}\nwords:\n  '38': {LONG}\n", ":4: words of article 38: longer"),
     ],
 )
 def test_a_broken_file_names_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
@@ -107,10 +138,34 @@ def test_the_index_follows_the_files_and_the_stored_articles(tmp_path: Path) -> 
     assert stored_articles(store)[JICHI_ID] == {"225", "238_4", "suppl0_1"}
 
 
+def test_everyday_words_are_stored_apart_and_read_for_the_vocabulary(tmp_path: Path) -> None:
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    shipped = load_file(write(tmp_path, WORDS, "shipped.yaml"), origin="shipped")
+    report = index_phrasings(store, [shipped], segmenter=segmenter)
+    assert (report.lines, report.words) == (3, 1)
+    assert len(store.phrasings.to_arrow()) == 3 and len(store.article_words.to_arrow()) == 1
+    cid = f"{JICHI_ID}#238_4"
+    assert store.words_reader is not None and "コンビニ" in store.words_reader.vocabulary([cid])[cid]
+    assert store.phrase_reader is not None and "コンビニ" not in store.phrase_reader.vocabulary([cid])[cid]
+    in_lancedb = PhrasingReader(store.uri, ARTICLE_WORDS, store.article_words.version, cache_rows=0)
+    assert in_lancedb.vocabulary([cid]) == store.words_reader.vocabulary([cid])
+    # an admin's words for the same article replace the shipped ones; words for no article are reported
+    admin_text = WORDS.replace("庁舎の一部を貸す・コンビニ出店・屋上貸し", "携帯基地局・電柱").replace(
+        '"225":', '"999":'
+    )
+    admin = load_file(write(tmp_path, admin_text + '  "998": 幽霊\n', "admin.yaml"), origin="admin")
+    again = index_phrasings(store, [shipped, admin], segmenter=segmenter)
+    assert again.words == 1 and f"{admin.path}: article 998" in again.unknown
+    assert "電柱" in store.words_reader.vocabulary([cid])[cid]
+    assert "コンビニ" not in store.words_reader.vocabulary([cid])[cid]
+
+
 def test_every_shipped_phrasing_names_an_article_of_its_law(corpus_data_dir: Path) -> None:
-    """The shipped files against the real laws: no line for an article the law does not have, every
-    main-provision article of every shipped law covered, each file's title that of its law, and the
-    coverage table in the shipped README true."""
+    """The shipped files against the real laws: no line (or words) for an article the law does not
+    have, every main-provision article of every shipped law covered, each file's title that of its
+    law, and the coverage table in the shipped README true."""
     store = KnowledgeStore(corpus_data_dir)
     files, errors = PhrasingSources().load()
     assert errors == []
@@ -130,3 +185,5 @@ def test_every_shipped_phrasing_names_an_article_of_its_law(corpus_data_dir: Pat
         )
     }
     assert table == {r.doc_id: (r.covered, r.articles, r.lines) for r in report}
+    # … and every article with lines has its everyday words, none without
+    assert [(f.doc_id, k) for f in files for k in f.articles.keys() ^ f.words.keys()] == []

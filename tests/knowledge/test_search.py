@@ -104,6 +104,19 @@ def test_two_subjects_of_a_law_the_corpus_lacks_name_it(searcher: Searcher) -> N
     assert held.absent_laws == ()
 
 
+def test_an_articles_everyday_words_count_for_its_coverage_not_its_search(corpus_data_dir: Path) -> None:
+    searcher = open_searcher(corpus_data_dir)  # its own: the settings change
+    question = "庁舎の屋上に携帯電話の基地局を置かせてほしいと言われた"
+    with_words = dict(searcher.rerank_inputs(question))
+    searcher.settings = replace(searcher.settings, article_words=False)
+    without = dict(searcher.rerank_inputs(question))
+    assert list(with_words) == list(without)  # the same candidates: words are not searched
+    lease = f"{JICHI}:238_4"  # 行政財産の貸付け; 屋上 and 基地局 are in its words only
+    found, alone = with_words[lease], without[lease]
+    assert found is not None and alone is not None
+    assert found["coverage"] > alone["coverage"] + 0.3
+
+
 def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
     result = searcher.search("職員が副業をするのに許可は要る？")
     assert ("325AC0000000261", "38") in [(h.doc_id, h.article) for h in result.hits]
