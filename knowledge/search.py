@@ -728,9 +728,12 @@ class Searcher:
         """The question's most specific concept: its rarest noun that the knowledge base knows.
 
         Words the corpus never uses (colloquialisms such as 自分) cannot decide; a known but
-        rare noun (占用, 返礼品) names the subject, and evidence without it is not evidence.
+        rare noun (占用, 返礼品) names the subject, and evidence without it is not evidence. A number
+        (「1万円」 → 10000) names no subject, and statutes write theirs in kanji (一万円).
         """
-        known = [t for t in terms if t in nouns and self.term_stats.df.get(t, 0) > 0]
+        known = [
+            t for t in terms if t in nouns and not _is_number(t) and self.term_stats.df.get(t, 0) > 0
+        ]
         return max(known, key=self.term_stats.idf, default=None)
 
 
@@ -756,6 +759,10 @@ class _PerArticle(Generic[T]):
         if len(self._values) >= _FIELD_TERMS_KEPT:
             self._values.clear()
         self._values[chunk_id] = value
+
+
+def _is_number(term: str) -> bool:
+    return term.replace(".", "", 1).isdecimal()
 
 
 def _by_line_score(phrased: dict[str, Phrased]) -> list[str]:

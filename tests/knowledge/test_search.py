@@ -117,6 +117,12 @@ def test_an_articles_everyday_words_count_for_its_coverage_not_its_search(corpus
     assert found["coverage"] > alone["coverage"] + 0.3
 
 
+def test_a_number_is_never_the_key_noun(searcher: Searcher) -> None:
+    terms = searcher.segmenter.query_terms("窓口で備品を壊した人に1万円を弁償してもらえる？")
+    assert "10000" in terms.terms and searcher.term_stats.df.get("10000", 0) > 0  # rarer than 弁償
+    assert searcher._key_noun(terms.terms, terms.nouns) == "弁償"
+
+
 def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
     result = searcher.search("職員が副業をするのに許可は要る？")
     assert ("325AC0000000261", "38") in [(h.doc_id, h.article) for h in result.hits]
