@@ -153,7 +153,8 @@ def export_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @knowledge_options
 def coverage_command(as_json: bool, manifest_path: Path | None, data_dir: Path | None) -> None:
-    """Per stored document: main-provision articles with phrasings, and the lines (by origin too)."""
+    """Per stored document: main-provision articles with phrasings, their lines (by origin too), and
+    the articles with everyday words."""
     from knowledge.phrasing_review import coverage_report
 
     config = _config(manifest_path, data_dir)
@@ -167,13 +168,14 @@ def coverage_command(as_json: bool, manifest_path: Path | None, data_dir: Path |
     table = Table(title="職員の言い方の網羅率 / phrasing coverage (main-provision articles)")
     table.add_column("doc_id", no_wrap=True)
     table.add_column("title")
-    for column in ("covered", "articles", "%", "lines"):
+    for column in ("covered", "articles", "%", "lines", "words"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("shipped/admin/gen", justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r.doc_id, r.title, *_numbers(r.covered, r.articles, r.lines, r.by_origin))
+        table.add_row(r.doc_id, r.title, *_numbers(r.covered, r.articles, r.lines, r.words, r.by_origin))
     t = coverage_json(rows)["total"]
-    table.add_row("", "計 total", *_numbers(t["covered"], t["articles"], t["lines"], t["by_origin"]))
+    totals = (t["covered"], t["articles"], t["lines"], t["words"], t["by_origin"])
+    table.add_row("", "計 total", *_numbers(*totals))
     (out if out.is_terminal else Console(width=160)).print(table)  # piped: whole rows, not 80 columns
 
 
@@ -189,15 +191,16 @@ def coverage_json(rows: list[CoverageLine]) -> dict[str, Any]:
             "covered": covered,
             "share": round(covered / articles, 4) if articles else 0.0,
             "lines": sum(r.lines for r in rows),
+            "words": sum(r.words for r in rows),
             "by_origin": by_origin,
         },
     }
 
 
-def _numbers(covered: int, articles: int, lines: int, by_origin: Any) -> list[str]:
+def _numbers(covered: int, articles: int, lines: int, words: int, by_origin: Any) -> list[str]:
     share = f"{100 * covered / articles:.0f}" if articles else "-"
     origins = "/".join(f"{by_origin.get(o, 0):,}" for o in ("shipped", "admin", "generated"))
-    return [f"{covered:,}", f"{articles:,}", share, f"{lines:,}", origins]
+    return [f"{covered:,}", f"{articles:,}", share, f"{lines:,}", f"{words:,}", origins]
 
 
 # -- shared with `kairan ingest` --------------------------------------------------------------

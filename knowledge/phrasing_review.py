@@ -93,6 +93,7 @@ class CoverageLine:
     covered: int  # of those, with at least one line (any origin)
     lines: int
     by_origin: Mapping[str, int]  # origin → articles covered by that origin's files
+    words: int = 0  # main-provision articles with a line of everyday words (any origin)
 
     @property
     def share(self) -> float:
@@ -107,6 +108,7 @@ class CoverageLine:
             "covered": self.covered,
             "share": round(self.share, 4),
             "lines": self.lines,
+            "words": self.words,
             "by_origin": dict(self.by_origin),
         }
 
@@ -133,6 +135,7 @@ def coverage_report(store: KnowledgeStore, files: Sequence[PhrasingFile]) -> lis
                 covered=row.covered,
                 lines=row.lines,
                 by_origin={o: per_origin[o][n].covered for o in ORIGINS},
+                words=row.words,
             )
         )
     return out

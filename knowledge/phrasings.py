@@ -220,6 +220,7 @@ class CoverageRow:
     covered: int
     articles: int
     lines: int
+    words: int = 0  # articles with a line of everyday words
 
     @property
     def share(self) -> float:
@@ -229,12 +230,15 @@ class CoverageRow:
 def coverage(
     files: Sequence[PhrasingFile], articles: Mapping[str, tuple[str, Sequence[str]]]
 ) -> list[CoverageRow]:
-    """Per document in ``articles`` (doc_id → (title, main-provision article keys)): keys with phrasings."""
+    """Per document in ``articles`` (doc_id → (title, main-provision article keys)): keys with phrasings,
+    their lines, and keys with everyday words."""
     by_doc: dict[str, dict[str, int]] = {}
+    worded: dict[str, set[str]] = {}
     for f in files:
         counts = by_doc.setdefault(f.doc_id, {})
         for key, lines in f.articles.items():
             counts[key] = counts.get(key, 0) + len(lines)
+        worded.setdefault(f.doc_id, set()).update(f.words)
     rows = []
     for doc_id, (title, keys) in articles.items():
         counts = by_doc.get(doc_id, {})
@@ -245,6 +249,7 @@ def coverage(
                 covered=sum(1 for k in keys if k in counts),
                 articles=len(keys),
                 lines=sum(counts.values()),
+                words=sum(1 for k in keys if k in worded.get(doc_id, ())),
             )
         )
     return rows

@@ -166,7 +166,7 @@ async def test_export_and_coverage(tmp_path: Path) -> None:
     # 3 main-provision articles (第三条 削除 and the 附則 do not count); 1 admin + 2 generated covered.
     assert row == {
         "doc_id": LAW_ID, "title": "職員研修法", "kind": "law", "articles": 3, "covered": 3, "share": 1.0,
-        "lines": 5, "by_origin": {"shipped": 0, "admin": 1, "generated": 2},
+        "lines": 5, "words": 0, "by_origin": {"shipped": 0, "admin": 1, "generated": 2},
     }
     table = invoke(["phrasings", "coverage"], manifest)
     assert table.exit_code == 0 and LAW_ID in table.stdout and "計 total" in table.stdout
@@ -188,4 +188,5 @@ def test_coverage_of_the_shipped_files_on_the_corpus(tmp_path: Path, corpus_data
     assert (row["articles"], row["covered"]) == (len(main), len(set(main) & set(shipped.articles)))
     assert row["by_origin"] == {"shipped": row["covered"], "admin": 0, "generated": 0}
     assert row["lines"] == shipped.line_count
+    assert row["words"] == len(set(main) & set(shipped.words)) == row["covered"]
     assert all(r["kind"] != "qa" for r in rows.values())
