@@ -3,10 +3,12 @@
 Several articles of one document go in one request (at most ``max_articles`` articles and
 ``max_chars`` characters of article text, each article cut at ``ARTICLE_CHARS``), a few
 requests at a time. The reply must be one JSON object keyed by the numbers the articles were
-given, ``{"1": ["…", "…"], "2": []}``, optionally inside one ```json fence; anything else (prose,
-an unknown number, a value that is not a list of strings, JSON cut off at max_tokens) is a
-malformed reply: that batch is reported and skipped, the others go on. Lines are normalised
-like the phrasing files (NFKC, one space), and empty, duplicate or over-long lines are dropped.
+given, ``{"1": {"lines": ["…", "…"], "words": "…・…"}, "2": {"lines": [], "words": ""}}`` (a bare
+list of lines is taken too), optionally inside one ```json fence; anything else (prose, an
+unknown number, lines that are not a list of strings, JSON cut off at max_tokens) is a malformed
+reply: that batch is reported and skipped, the others go on. Lines and words are normalised like
+the phrasing files (NFKC, one space); empty, duplicate or over-long lines are dropped, and words
+that are not one line of text or are too long are left out.
 
 Article text is sent as stored, not through bot/redaction.py: redaction is for what a person
 types (the engine redacts the question, not its sources; the digest summarises notices as
@@ -23,6 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt
 from bot.models import Usage
@@ -37,7 +40,7 @@ MAX_CHARS = 6_000  # of article text per request
 ARTICLE_CHARS = 1_500  # an article longer than this is cut (its opening says what it is about)
 LINES_PER_ARTICLE = 5
 CONCURRENCY = 2  # requests in flight
-_TOKENS_PER_ARTICLE = 400
+_TOKENS_PER_ARTICLE = 480  # five lines and the everyday words
 _FENCE = re.compile(r"^```(?:json)?[ \t]*\n(.*)\n```$", re.DOTALL)
 
 SYSTEM_FIXED = (
@@ -47,12 +50,16 @@ SYSTEM_FIXED = (
     "- 制度・手続の正式な名前と、職員がふだん使う呼び方（略称・通称・言い換え）\n"
     "- その条が問題になる場面を職員の言葉で（例:「町内会の名前で土地を登記したい」）\n"
     "- 職員がよく尋ねる形の質問（例:「職員が休日にアルバイトをしてもいい？」「〜は誰が決める？」）\n"
+    "それとは別に各条1行の「日常の言葉」: その条が問題になるとき人がふだん使う言葉や"
+    "具体的なもの・人・出来事を5〜12個、「・」でつないで（例:「保証金・預けたお金・退去・引っ越し・大家・返してくれない」）。"
+    "条文や言い方にすでにある言葉、どの条にも当てはまる言葉（市・手続き・問題など）は入れないこと。\n"
     "規則:\n"
     "- 条文に書かれていることだけに基づくこと。条文にない要件・期間・金額を作らないこと。\n"
     "- 1行は40字程度まで（長くても80字）。「第○条」などの条番号は書かないこと。\n"
-    "- 削除された条や中身のない条には空のリスト [] を返すこと。\n"
-    "- 出力は JSON オブジェクトだけ。キーは条文に付けた番号の数字、値は文字列のリスト: "
-    '{"1": ["…", "…"], "2": []}。前置き・説明・コードブロックは書かないこと。'
+    "- 削除された条や中身のない条には空のリストと空の文字列を返すこと。\n"
+    "- 出力は JSON オブジェクトだけ。キーは条文に付けた番号の数字、値は言い方のリストと日常の言葉: "
+    '{"1": {"lines": ["…", "…"], "words": "…・…"}, "2": {"lines": [], "words": ""}}。'
+    "前置き・説明・コードブロックは書かないこと。"
 )
 
 
@@ -93,8 +100,16 @@ def build_prompt(batch: Sequence[ArticleToPhrase]) -> Prompt:
     )
 
 
-def parse_reply(text: str, count: int) -> tuple[dict[int, tuple[str, ...]], int]:
-    """Lines per article number (1..count) and how many lines were dropped; MalformedReply otherwise."""
+@dataclass(frozen=True)
+class Reply:
+    lines: dict[int, tuple[str, ...]]  # per article number (1..count)
+    words: dict[int, str]  # … the everyday words, where the reply has usable ones
+    dropped: int  # lines left out: too long, empty, duplicates, beyond the per-article limit
+
+
+def parse_reply(text: str, count: int) -> Reply:
+    """What the reply says per article number (1..count); MalformedReply when it is not the object
+    asked for."""
     body = text.strip()
     fenced = _FENCE.match(body)
     if fenced:
@@ -106,12 +121,14 @@ def parse_reply(text: str, count: int) -> tuple[dict[int, tuple[str, ...]], int]
     if not isinstance(data, dict):
         raise MalformedReply(f"a JSON {type(data).__name__}, not an object keyed by article number")
     out: dict[int, tuple[str, ...]] = {}
+    words: dict[int, str] = {}
     dropped = 0
-    for key, lines in data.items():
+    for key, value in data.items():
         if not (key.isascii() and key.isdigit() and 1 <= int(key) <= count):
             raise MalformedReply(f"unknown article number {key[:20]!r} (asked for 1–{count})")
+        lines, said = (value.get("lines", []), value.get("words")) if isinstance(value, dict) else (value, "")
         if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-            raise MalformedReply(f"article {key}: not a list of strings")
+            raise MalformedReply(f"article {key}: lines are not a list of strings")
         clean: list[str] = []
         for line in lines:
             line = " ".join(normalize(line).split())
@@ -119,7 +136,10 @@ def parse_reply(text: str, count: int) -> tuple[dict[int, tuple[str, ...]], int]
                 clean.append(line)
         dropped += len(lines) - min(len(clean), LINES_PER_ARTICLE)
         out[int(key)] = tuple(clean[:LINES_PER_ARTICLE])
-    return out, dropped
+        said = " ".join(normalize(said).split()) if isinstance(said, str) else ""
+        if said and len(said) <= MAX_LINE_CHARS:
+            words[int(key)] = said
+    return Reply(out, words, dropped)
 
 
 class LLMPhrasingAuthor:
@@ -180,7 +200,7 @@ class LLMPhrasingAuthor:
         self._record(completion.usage)
         usage = completion.usage
         try:
-            numbered, dropped = parse_reply(completion.text, len(batch))
+            reply = parse_reply(completion.text, len(batch))
         except MalformedReply as exc:
             cut = " (the reply was cut off at max_tokens)" if _truncated(completion) else ""
             return BatchResult(
@@ -189,11 +209,12 @@ class LLMPhrasingAuthor:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
             )
-        lines = {(a.doc_id, a.article): numbered.get(n, ()) for n, a in enumerate(batch, start=1)}
+        numbered = list(enumerate(batch, start=1))
         return BatchResult(
             articles,
-            lines=lines,
-            dropped=dropped,
+            lines={(a.doc_id, a.article): reply.lines.get(n, ()) for n, a in numbered},
+            words={(a.doc_id, a.article): reply.words[n] for n, a in numbered if n in reply.words},
+            dropped=reply.dropped,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )

@@ -70,6 +70,7 @@ class BatchResult:
 
     articles: tuple[ArticleToPhrase, ...]
     lines: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (doc_id, article)
+    words: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (doc_id, article) → everyday words
     error: str | None = None
     dropped: int = 0  # lines left out: too long, empty, duplicates, beyond the per-article limit
     input_tokens: int = 0
@@ -117,6 +118,7 @@ class DocState:
     title: str
     lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)  # key → {sha256, text_sha256}
+    words: dict[str, str] = field(default_factory=dict)  # key → everyday words (only beside lines)
 
 
 class GeneratedPhrasings:
@@ -136,7 +138,8 @@ class GeneratedPhrasings:
         state = DocState(doc_id, title)
         path = self.yaml_path(doc_id)
         if path.is_file():
-            state.lines = dict(load_file(path, origin="generated").articles)
+            written = load_file(path, origin="generated")
+            state.lines, state.words = dict(written.articles), dict(written.words)
         try:
             raw = json.loads(self.state_path(doc_id).read_text("utf-8"))
             articles = raw.get("articles", {}) if isinstance(raw, dict) else {}
@@ -156,9 +159,12 @@ class GeneratedPhrasings:
         rank = {key: n for n, key in enumerate(order)}
         keys = sorted(state.lines, key=lambda k: (rank.get(k, len(rank)), k))
         articles = {k: state.lines[k] for k in keys if state.lines[k]}
+        words = {k: state.words[k] for k in articles if state.words.get(k)}
         path = self.yaml_path(state.doc_id)
         if articles:
-            text = dump_file(state.doc_id, state.title, articles, header=header, comments=comments)
+            text = dump_file(
+                state.doc_id, state.title, articles, header=header, comments=comments, words=words
+            )
             _write_atomic(path, text)
         elif path.exists():
             path.unlink()
@@ -316,12 +322,17 @@ def generate_phrasings(
             for a in result.articles:
                 state = states[a.doc_id]
                 lines = result.lines.get((a.doc_id, a.article), ())
+                words = result.words.get((a.doc_id, a.article), "") if lines else ""
                 if lines:
                     state.lines[a.article] = lines
                     report.phrased += 1
                     report.lines += len(lines)
                 else:
                     state.lines.pop(a.article, None)
+                if words:
+                    state.words[a.article] = words
+                else:
+                    state.words.pop(a.article, None)
                 state.hashes[a.article] = {"sha256": a.sha256, "text_sha256": a.text_sha256}
                 touched[a.doc_id] = None
             for doc_id in touched:
@@ -346,6 +357,7 @@ def _plan(
         if key not in current or key in covered:
             dirty |= state.lines.pop(key, None) is not None
             dirty |= state.hashes.pop(key, None) is not None
+            state.words.pop(key, None)
     wanted = []
     for row in doc.rows:
         key = str(row["article"])

@@ -22,6 +22,7 @@ from bot.phrasing_author import (
     SYSTEM_FIXED,
     LLMPhrasingAuthor,
     MalformedReply,
+    Reply,
     batches,
     build_prompt,
     parse_reply,
@@ -65,20 +66,27 @@ def test_prompt_numbers_the_articles_and_cuts_long_ones() -> None:
     opening = "法令・文書: 地方自治法\n\n[1] 第1条（見出し）\n（第一章）\n短い本文。\n\n[2] 第2条"
     assert text.startswith(opening)
     assert "長" * ARTICLE_CHARS + "…（以下略）" in text and "長" * (ARTICLE_CHARS + 1) not in text
-    assert prompt.max_tokens == 1000
+    assert prompt.max_tokens == 1160
 
 
 # -- strict parsing -----------------------------------------------------------------------
 def test_parse_reply_accepts_the_object_asked_for() -> None:
-    reply = json.dumps({"1": ["職員の兼業", "  休日に　アルバイト？ "], "2": []}, ensure_ascii=False)
-    assert parse_reply(reply, 2) == ({1: ("職員の兼業", "休日に アルバイト?"), 2: ()}, 0)
-    assert parse_reply(f"```json\n{reply}\n```", 2)[0][1] == ("職員の兼業", "休日に アルバイト?")
-    assert parse_reply("{}", 3) == ({}, 0)  # articles left out get nothing, the batch still counts
+    first = {"lines": ["職員の兼業", "  休日に　アルバイト？ "], "words": "副収入・内職"}
+    reply = json.dumps({"1": first, "2": {"lines": []}}, ensure_ascii=False)
+    expected = Reply({1: ("職員の兼業", "休日に アルバイト?"), 2: ()}, {1: "副収入・内職"}, 0)
+    assert parse_reply(reply, 2) == expected
+    assert parse_reply(f"```json\n{reply}\n```", 2).lines[1] == ("職員の兼業", "休日に アルバイト?")
+    assert parse_reply("{}", 3) == Reply({}, {}, 0)  # articles left out get nothing; the batch counts
+    # a bare list of lines (the older form) is lines without words
+    assert parse_reply('{"1": ["職員の兼業"]}', 1) == Reply({1: ("職員の兼業",)}, {}, 0)
 
 
-def test_parse_reply_drops_long_empty_duplicate_and_surplus_lines() -> None:
+def test_parse_reply_drops_long_empty_duplicate_and_surplus_lines_and_unusable_words() -> None:
     lines = ["長" * (MAX_LINE_CHARS + 1), "", "a", "a", "b", "c", "d", "e", "f"]
-    assert parse_reply(json.dumps({"1": lines}), 1) == ({1: ("a", "b", "c", "d", "e")}, 4)
+    assert parse_reply(json.dumps({"1": lines}), 1) == Reply({1: ("a", "b", "c", "d", "e")}, {}, 4)
+    too_long = {"lines": ["a"], "words": "長" * (MAX_LINE_CHARS + 1)}
+    unusable = parse_reply(json.dumps({"1": too_long, "2": {"lines": ["b"], "words": 3}}), 2)
+    assert unusable.words == {} and unusable.lines == {1: ("a",), 2: ("b",)}  # words left out, lines kept
 
 
 @pytest.mark.parametrize(
@@ -89,8 +97,9 @@ def test_parse_reply_drops_long_empty_duplicate_and_surplus_lines() -> None:
         ('["a", "b"]', "a JSON list, not an object"),
         ('{"3": ["a"]}', "unknown article number '3'"),
         ('{"第1条": ["a"]}', "unknown article number"),
-        ('{"1": "a"}', "article 1: not a list of strings"),
-        ('{"1": ["a", 2]}', "article 1: not a list of strings"),
+        ('{"1": "a"}', "article 1: lines are not a list of strings"),
+        ('{"1": ["a", 2]}', "article 1: lines are not a list of strings"),
+        ('{"1": {"lines": "a"}}', "article 1: lines are not a list of strings"),
         ('{"1": ["a", "b"', "not JSON"),  # cut off at max_tokens
     ],
 )
@@ -142,6 +151,7 @@ async def test_anthropic_writes_files_and_a_second_run_sends_nothing(
     assert loaded.articles["225"] == (
         "第二百二十五条(使用料)の言い方", "第二百二十五条(使用料)について聞きたい?"
     )
+    assert loaded.words["225"] == "第二百二十五条(使用料)の日常の言葉・具体例"
     sent = len(anthropic_server.requests)
     again = await asyncio.to_thread(generate_phrasings, store, sources, author)
     assert len(anthropic_server.requests) == sent and again.requests == 0 and again.cached == 4

@@ -38,6 +38,12 @@ class PhrasingResponder:
         self.asked.append(requested_labels(body))
         if self.malformed_when is not None and self.malformed_when in text:
             return "承知しました。以下が職員の言い方です: 研修の計画、研修はいつ？"
-        reply = {n: [f"{label}の言い方", f"{label}について聞きたい？"] for n, label in _ARTICLE.findall(text)}
+        reply = {
+            n: {
+                "lines": [f"{label}の言い方", f"{label}について聞きたい？"],
+                "words": f"{label}の日常の言葉・具体例",
+            }
+            for n, label in _ARTICLE.findall(text)
+        }
         body_text = json.dumps(reply, ensure_ascii=False)
         return f"```json\n{body_text}\n```" if self.fenced else body_text
