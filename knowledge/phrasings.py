@@ -118,10 +118,7 @@ def _check(raw: Any, path: Path, origin: str) -> PhrasingFile:
         raise ParseError(f"{path}: 'articles' must map article keys to lists of lines")
     parsed: dict[str, tuple[str, ...]] = {}
     for key, lines in articles.items():
-        line_no = _line_of(articles, key)
-        where = f"{path}:{line_no}" if line_no else str(path)
-        if not isinstance(key, str):
-            raise ParseError(f'{where}: article key {key!r} must be quoted text, e.g. "{key}"')
+        where = _where(articles, key, path)
         if not isinstance(lines, list) or not lines:
             raise ParseError(f"{where}: article {key}: needs a list of lines")
         if len(lines) > MAX_LINES_PER_ARTICLE:
@@ -146,10 +143,7 @@ def _words(words: Any, path: Path) -> dict[str, str]:
         raise ParseError(f"{path}: 'words' must map article keys to one line of words each")
     parsed: dict[str, str] = {}
     for key, line in words.items():
-        line_no = _line_of(words, key)
-        where = f"{path}:{line_no}" if line_no else str(path)
-        if not isinstance(key, str):
-            raise ParseError(f'{where}: article key {key!r} must be quoted text, e.g. "{key}"')
+        where = _where(words, key, path)
         if not isinstance(line, str) or not line.strip():
             raise ParseError(f"{where}: words of article {key}: must be one non-empty line of text")
         text = " ".join(normalize(line).split())
@@ -157,6 +151,16 @@ def _words(words: Any, path: Path) -> dict[str, str]:
             raise ParseError(f"{where}: words of article {key}: longer than {MAX_LINE_CHARS} characters")
         parsed[key] = text
     return parsed
+
+
+def _where(mapping: Any, key: Any, path: Path) -> str:
+    """「path:line」 of an article key (the path alone when the line is unknown); ParseError for a key
+    that is not quoted text."""
+    line_no = _line_of(mapping, key)
+    where = f"{path}:{line_no}" if line_no else str(path)
+    if not isinstance(key, str):
+        raise ParseError(f'{where}: article key {key!r} must be quoted text, e.g. "{key}"')
+    return where
 
 
 def _line_of(mapping: Any, key: Any) -> int | None:

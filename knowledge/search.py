@@ -405,7 +405,7 @@ class Searcher:
                 own = lines.get(cid)
                 everyday = words.get(cid, frozenset())
                 described = (self._text_terms(row) | own | everyday, True) if own else (frozenset(), False)
-                self._described.put(row["chunk_id"], described)
+                self._described.put(cid, described)
             found.append(described[0] if described[1] else None)
         return found
 

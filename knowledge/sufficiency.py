@@ -37,7 +37,7 @@ class Evidence:
     foreign_score: float = 0.0
     own_topic_score: float = 0.0
     ranking_confidence: float = 0.0  # the second stage's probability that the best hit is the one asked for
-    described_top: float = 0.0  # idf share of the question in the best hit's text and all its lines
+    described_top: float = 0.0  # idf share of the question in the best hit's text, all its lines and words
     # The law not held whose topic words the question names most, and those words (law_topics.TopicEvidence).
     most_named: tuple[str, tuple[str, ...]] | None = None
 
