@@ -213,9 +213,15 @@ def _subject(core: str) -> str:
 
 
 def inquiry_draft(
-    question: str, sources_considered: Sequence[Source], *, tenant_name: str | None = None
+    question: str,
+    sources_considered: Sequence[Source],
+    *,
+    tenant_name: str | None = None,
+    absent_laws: Sequence[str] = (),
 ) -> str:
-    """A draft 照会 to the prefecture or ministry, with placeholders for what the bot cannot know."""
+    """A draft 照会 to the prefecture or ministry, with placeholders for what the bot cannot know. A
+    question about a law that is not registered (``absent_laws``) names that law as the provision
+    concerned, not the registered articles that happened to match its words."""
     core = _question_core(question)
     body = core if core.endswith("。") else core + "。"
     sender = tenant_name or "［団体名］"
@@ -233,7 +239,10 @@ def inquiry_draft(
         "",
         "２　関係規定",
     ]
-    if sources_considered:
+    if absent_laws:
+        numbered = enumerate(absent_laws, start=1)
+        lines += [f"　（{n}）{law}（未登録のため条文は確認していません）" for n, law in numbered]
+    elif sources_considered:
         lines += ["　" + line for line in _provision_lines(sources_considered, with_url=True)]
     else:
         lines.append("　該当する規定は確認できませんでした。［確認した法令・通知があれば記載してください］")
@@ -246,7 +255,9 @@ def inquiry_draft(
         "",
         "４　規定上明らかでない点",
     ]
-    if sources_considered:
+    if absent_laws:
+        lines.append(f"　{'、'.join(absent_laws)}の規定を確認することができませんでした。")
+    elif sources_considered:
         lines.append(
             "　上記の規定には、本件のような場合にどのように取り扱うべきかについての明示的な定めが"
             "見当たらず、その適用の可否を判断することができませんでした。"

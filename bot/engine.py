@@ -188,11 +188,12 @@ class AnswerEngine:
         if missing:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
         elif not retrieved.result.sufficient:
+            absent = retrieved.result.absent_laws
             answer = Answer(
-                text=abstention_text(question, sources, retrieved.result.absent_laws),
+                text=abstention_text(question, sources, absent),
                 citations=(),
                 abstained=True,
-                inquiry_draft=inquiry_draft(question, sources),
+                inquiry_draft=inquiry_draft(question, sources, absent_laws=absent),
                 usage=usage,
             )
         elif not use_llm:

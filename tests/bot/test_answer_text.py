@@ -136,6 +136,13 @@ def test_abstention_text_names_the_law_that_is_not_registered() -> None:
     assert text.endswith("所管の都道府県または省庁への照会をご検討ください。")
 
 
+def test_inquiry_draft_names_the_law_that_is_not_registered() -> None:
+    draft = inquiry_draft("住民税の特別徴収の通知はいつ送る？", sources("238_4"), absent_laws=["地方税法"])
+    assert "２　関係規定\n　（1）地方税法（未登録のため条文は確認していません）\n" in draft
+    assert "第二百三十八条の四" not in draft  # the registered articles that matched are beside the point
+    assert "　地方税法の規定を確認することができませんでした。" in draft
+
+
 def test_inquiry_draft_contains_question_and_provisions() -> None:
     srcs: list[Source] = sources("238_4", "225", "244_2")
     draft = inquiry_draft("庁舎の空きスペースを民間に貸せますか？", srcs)

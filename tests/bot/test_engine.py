@@ -513,6 +513,7 @@ async def test_a_question_about_a_law_not_registered_says_which(
     assert answer.abstained and answer.citations == ()
     assert "地方税法に関するものと思われますが、地方税法は登録済みの法令・通知に含まれていない" in answer.text
     assert answer.inquiry_draft is not None  # the 照会 to whoever administers it stays offered
+    assert "（1）地方税法（未登録のため条文は確認していません）" in answer.inquiry_draft
     assert anthropic_server.requests == []
 
 
