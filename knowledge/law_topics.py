@@ -90,8 +90,9 @@ class TopicCatalogue:
             if words is not None and start not in words.starts:
                 continue
             for topic, laws in self._by_first.get(ch, ()):
-                if text.startswith(topic, start) and (words is None or start + len(topic) in words.ends):
-                    spans.append((start, start + len(topic), topic, laws))
+                end = start + len(topic)
+                if text.startswith(topic, start) and (words is None or words.whole(start, end)):
+                    spans.append((start, end, topic, laws))
         taken = [False] * len(text)
         found: dict[str, TopicMention] = {}
         for start, end, topic, laws in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):

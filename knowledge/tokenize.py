@@ -259,10 +259,7 @@ class Segmenter:
 
         Lets a phrase match be held to whole words: 「がけ」 is not in 「住民がけがをした」.
         """
-        starts: set[int] = set()
-        ends: set[int] = set()
-        self._analyze(text, (starts, ends))
-        return WordBounds(frozenset(starts), frozenset(ends))
+        return self._bounded(text)[1]
 
     def terms(self, text: str) -> list[str]:
         """Search terms of ``text`` in order (duplicates kept)."""
@@ -271,14 +268,18 @@ class Segmenter:
     def query_terms(self, text: str, *, drop_question_words: bool = True) -> QueryTerms:
         """Distinct terms of a question, without the words that only make it a question."""
         dropped = QUESTION_WORDS if drop_question_words else frozenset()
-        starts: set[int] = set()
-        ends: set[int] = set()
-        everything = self._analyze(text, (starts, ends))
+        everything, words = self._bounded(text)
         analyzed = [(t, noun) for t, noun in everything if t not in dropped]
         terms = list(dict.fromkeys(t for t, _ in analyzed))
         asked = list(dict.fromkeys(t for t, _ in everything))
-        words = WordBounds(frozenset(starts), frozenset(ends))
         return QueryTerms(terms, frozenset(t for t, noun in analyzed if noun), words, asked)
+
+    def _bounded(self, text: str) -> tuple[list[tuple[str, bool]], WordBounds]:
+        """``analyze`` and the word bounds, from one tokenisation."""
+        starts: set[int] = set()
+        ends: set[int] = set()
+        analyzed = self._analyze(text, (starts, ends))
+        return analyzed, WordBounds(frozenset(starts), frozenset(ends))
 
     def joined(self, text: str) -> str:
         """Terms as one space-joined string, the form stored in the FTS column."""
