@@ -332,8 +332,13 @@ _K = KANJI_NUMBER_CHARS
 _NUM = rf"(?:[0-9]+|[{_K}]+)"
 # A kanji branch number must not run into a word: 第5条の一部 is article 5, not 5_1. A number
 # followed by 項 or 号 is a paragraph or an item, never a branch: staff write 242条の2の4号 for
-# 第二百四十二条の二第一項第四号.
-_BRANCH_NUM = rf"(?:[0-9]+(?![0-9])|[{_K}]+(?![{_K}])(?!(?![第及並又若同条])[\u3400-\u9fff]))(?!\s*[項号])"
+# 第二百四十二条の二第一項第四号. Nor is a number followed by a counter: 「民法915条の3か月」 asks
+# about article 915's three months.
+_COUNTER = r"(?:[かヶケカヵ箇]\s*[月年]|年|日|週|時間|人|名|回|円|万|件|歳|割|倍|枚|世帯|%)"
+_BRANCH_NUM = (
+    rf"(?:[0-9]+(?![0-9])|[{_K}]+(?![{_K}])(?!(?![第及並又若同条])[\u3400-\u9fff]))"
+    rf"(?!\s*(?:[項号]|{_COUNTER}))"
+)
 _JO = r"[条條](?![例件約理項])"
 _BRANCHES = rf"(?:\s*[のノ]\s*{_BRANCH_NUM})*"
 _PARA_ITEM = (

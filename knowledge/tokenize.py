@@ -95,6 +95,9 @@ QUESTION_WORDS = frozenset(
         "どういう",
         "要る",  # 「許可は要る？」
         "大丈夫",  # 「参加させても大丈夫？」
+        "駄目",  # 「出さないとだめ？」
+        "ok",
+        "オーケー",
         "不味い",  # 「手伝うのはまずい？」
         "教える",
         "根拠",  # 「…の根拠は？」 asks for the basis; it names no subject

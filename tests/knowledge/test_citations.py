@@ -83,6 +83,12 @@ CASES: list[tuple[str, list[tuple[str | None, str, int | None, int | None]]]] = 
     ("自治法242条の2の4号請求", [(JICHI, "242_2", None, 4)]),
     ("自治法242条の2の十二号", [(JICHI, "242_2", None, 12)]),
     ("地公法38条の1項", [(CHIKO, "38", 1, None)]),
+    # nor is a number before a counter: the article's period or amount is asked about
+    ("地公法29条の3か月", [(CHIKO, "29", None, None)]),
+    ("地公法第二十九条の三箇月", [(CHIKO, "29", None, None)]),
+    ("地公法29条の2年以内", [(CHIKO, "29", None, None)]),
+    ("地公法29条の2ヶ月", [(CHIKO, "29", None, None)]),
+    ("地公法29条の2の3か月", [(CHIKO, "29_2", None, None)]),
     # a circled number after an article is its paragraph (the 六法's mark), not more digits
     ("自治法242条の2①の内容", [(JICHI, "242_2", 1, None)]),
     ("地公法38条②", [(CHIKO, "38", 2, None)]),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
+
 from knowledge.tokenize import Segmenter, compound_parts, normalize, normalize_question
 
 
@@ -35,6 +37,14 @@ def test_a_question_keeps_its_question_words_apart_from_its_terms() -> None:
     assert "いつ" not in found.terms and "訴訟" in found.terms
     assert "いつ" in found.asked
     assert set(found.terms) <= set(found.asked)
+
+
+@pytest.mark.parametrize(
+    "question", ["申請されたら出さないとだめ？", "使ってもダメ？", "使ってもOK？", "大丈夫？"]
+)
+def test_asking_whether_something_is_allowed_names_no_subject(question: str) -> None:
+    found = Segmenter().query_terms(question)
+    assert not {"駄目", "ok", "オーケー", "大丈夫"} & set(found.terms)
 
 
 def test_a_circled_number_after_an_article_is_its_paragraph() -> None:
