@@ -36,6 +36,12 @@ def digit_runs(text: str) -> str:
     return re.sub(r"[^0-9]", "", unicodedata.normalize("NFKC", text).translate(KANJI))
 
 
+def holds_secret(text: str) -> bool:
+    """Whether a line of ``text`` holds a variant's digits once its separators are gone (line by line: a
+    variant is written on one line, and the items 一 … 八 of a quoted article joined up are not one)."""
+    return any(secret in digit_runs(line) for line in text.splitlines() for secret in SECRET_DIGITS)
+
+
 def leaked(db: Database) -> list[tuple[str, str, str]]:
     """(table, column, value) of every stored text that still holds a variant's digits."""
     found = []
@@ -45,7 +51,7 @@ def leaked(db: Database) -> list[tuple[str, str, str]]:
                 for column, value in row.items():
                     if column in NOT_TEXT or not isinstance(value, str):
                         continue
-                    if any(secret in digit_runs(value) for secret in SECRET_DIGITS):
+                    if holds_secret(value):
                         found.append((table.name, column, value))
     return found
 
@@ -74,7 +80,7 @@ async def test_no_variant_reaches_the_llm_or_the_state_database(
         for prompt in provider.prompts
     )
     assert len(provider.prompts) >= len(variants)
-    assert not any(secret in digit_runs(sent) for secret in SECRET_DIGITS)
+    assert not holds_secret(sent)
     assert leaked(db) == []
 
 
