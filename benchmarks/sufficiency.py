@@ -1,7 +1,7 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 calibration3 probe] [--check holdout]
+        [--fit dev dev2 calibration calibration2 calibration3 probe] [--check holdout holdout2]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
 circulars} --data-dir DIR``). Question sets, by name:
@@ -20,6 +20,11 @@ circulars} --data-dir DIR``). Question sets, by name:
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
   fitted or tuned on;
+- ``holdout2``: benchmarks/data/holdout2.jsonl, 140 questions (96 semantic, 10 citation, 34 about laws the
+  corpus does not hold, 18 of them next to a held law) written the same way by two more writers, each on one
+  half of the held laws, half short and half conversational, a third describing the institution in
+  everyday words; measured once untouched, then only its odd-numbered half's misses were read: the even
+  half is sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -74,6 +79,7 @@ SETS = {
     "calibration2": ROOT / "benchmarks" / "data" / "calibration2.jsonl",
     "calibration3": ROOT / "benchmarks" / "data" / "calibration3.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
+    "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 FEATURES = list(INPUTS)
@@ -296,7 +302,7 @@ def main() -> None:
     parser.add_argument(
         "--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe"]
     )
-    parser.add_argument("--check", nargs="*", default=["holdout"])
+    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
     parser.add_argument("--write", action="store_true", help=f"write the fitted models to {DEFAULT_MODEL}")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
