@@ -1,7 +1,7 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
     python benchmarks/retrieval_ablation.py --data-dir DIR
-        [--sets dev dev2 calibration calibration2 calibration3 probe holdout] [--json]
+        [--sets dev dev2 calibration calibration2 calibration3 probe holdout holdout2] [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
@@ -65,6 +65,7 @@ VARIANTS = [
     Variant("- second stage (knowledge/rerank.py)", FIRST_STAGE),
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
     Variant("- everyday words (coverage only)", replace(FULL, article_words=False)),
+    Variant("- law model (knowledge/law_model.py)", replace(FULL, law_model=False)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
     Variant("- question aspects (knowledge/aspects.py)", FULL, aspects=False),
@@ -101,7 +102,9 @@ def main() -> None:
     parser.add_argument(
         "--sets",
         nargs="*",
-        default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe", "holdout"],
+        default=[
+            "dev", "dev2", "calibration", "calibration2", "calibration3", "probe", "holdout", "holdout2"
+        ],
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -66,6 +66,7 @@ _STAGES = {
     "phrasings": "職員の言い方 phrasings",
     "article_words": "日常の言葉 everyday words",
     "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
+    "law_model": "法令の判別 law model",  # trained on the lines (knowledge/law_model.py)
 }
 
 
@@ -307,6 +308,9 @@ def print_phrasing_index(p: PhrasingIndexReport) -> None:
     )
     if p.words:
         err.print(f"日常の言葉: {p.words:,} 条 / everyday words: {p.words:,} articles")
+    if p.law_model == "trained":
+        laws = p.law_model_laws
+        err.print(f"法令の判別: {laws} 法令の言い方で学習 / law model: trained on the lines of {laws} laws")
     for note in p.unknown[:20]:
         err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
     if len(p.unknown) > 20:

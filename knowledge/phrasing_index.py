@@ -2,7 +2,8 @@
 
 Only lines for stored articles are indexed (a phrasing of an article the law no longer has is
 reported, not searched). Lines are identified by (document, article, text), so re-indexing an
-unchanged set segments and writes nothing.
+unchanged set segments and writes nothing. The law model (knowledge/law_model.py) is trained on the
+stored lines afterwards, again only when they changed.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from knowledge.law_model import STEPS, examples_digest, train
 from knowledge.phrasings import Phrasing, PhrasingFile
 from knowledge.store import ARTICLE_WORDS, PHRASE_TERMS, PHRASINGS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 
 ProgressFn = Callable[[str, int, int], None]
+LAW_MODEL = "law_model"  # the progress stage of its training
 
 
 @dataclass
@@ -25,6 +28,8 @@ class PhrasingIndexReport:
     unknown: list[str] = field(default_factory=list)  # "file: article KEY" for articles not stored
     other_documents: int = 0  # files for documents not in the knowledge base (not indexed)
     words: int = 0  # articles with a line of everyday words (stored apart, read for coverage)
+    law_model: str = "none"  # "trained", "unchanged" or "none" (lines of fewer than two laws)
+    law_model_laws: int = 0
 
 
 def stored_articles(store: KnowledgeStore) -> dict[str, set[str]]:
@@ -69,7 +74,34 @@ def index_phrasings(
     report.lines, report.words = len(wanted), len(words)
     report.added, report.removed = _sync(store, wanted, PHRASINGS, segmenter, progress)
     _sync(store, {p.phrase_id: p for p in words.values()}, ARTICLE_WORDS, segmenter, progress)
+    report.law_model, report.law_model_laws = update_law_model(store, progress)
     return report
+
+
+def update_law_model(store: KnowledgeStore, progress: ProgressFn | None = None) -> tuple[str, int]:
+    """Train the law model on every stored line and words line, unless they are what the stored model
+    was trained on; ("trained" | "unchanged" | "none", the laws it knows)."""
+    examples = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
+    laws = len({law for law, _ in examples})
+    if laws < 2:
+        if store.law_model() is not None:
+            store.save_law_model(None)
+        return "none", 0
+    stored = store.law_model()
+    if stored is not None and stored.digest == examples_digest(examples):
+        return "unchanged", laws
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(LAW_MODEL, done, STEPS)
+
+    store.save_law_model(train(examples, advance=advance))
+    if progress:
+        progress(LAW_MODEL, STEPS, STEPS)  # L-BFGS may converge before its last step
+    return "trained", laws
 
 
 def _sync(

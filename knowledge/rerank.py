@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 from knowledge.aspects import Aspect, shown
 from knowledge.coverage import Coverage
+from knowledge.law_model import FLOOR
 from knowledge.settings import RerankWeights
 
 
@@ -42,6 +43,7 @@ class Question:
     law_scores: dict[str, float]  # doc id → how well the law's catalogue lines match (topic catalogue)
     named_laws: frozenset[str]  # laws whose subject the question names
     aspects: tuple[Aspect, ...] = ()  # what it asks about (a penalty, a deadline …: knowledge/aspects.py)
+    learned_laws: dict[str, float] | None = None  # doc id → log-probability under the law model
 
 
 FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
@@ -72,6 +74,7 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
         "named": [float(d in question.named_laws) for d in candidates.doc_ids],
         "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
         "aspect": [shown(question.aspects, d) for d in candidates.described],
+        "learned_law": _learned(question.learned_laws, candidates.doc_ids),
     }
     return list(zip(*(columns[name] for name in FEATURES), strict=True))
 
@@ -93,6 +96,15 @@ def reorder(candidates: Candidates, question: Question, weights: RerankWeights) 
     best = scores[order[0]]
     confidence = 1.0 / sum(math.exp(score - best) for score in scores)
     return Reordered(order, confidence, rows[order[0]][FEATURES.index("coverage")])
+
+
+def _learned(log_probabilities: dict[str, float] | None, doc_ids: list[str]) -> list[float]:
+    """Each candidate's law's log-probability, 0 for all without a model (a constant for every
+    candidate of a question changes no order); a law the model does not know gets its floor."""
+    if log_probabilities is None:
+        return [0.0] * len(doc_ids)
+    floor = math.log(FLOOR)
+    return [log_probabilities.get(d, floor) for d in doc_ids]
 
 
 def _reciprocal(rank: int | None) -> float:

@@ -22,23 +22,24 @@ class RerankWeights:
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
     ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl, calibration.jsonl and calibration2.jsonl;
-    benchmarks/data/calibration3.jsonl and holdout.jsonl held out as the checks), then rounded. Refit
-    after a change to the phrasings, the catalogue, the aspects or the first stage; refit the
+    benchmarks/data/calibration3.jsonl, holdout.jsonl and holdout2.jsonl held out as the checks), then
+    rounded. Refit after a change to the phrasings, the catalogue, the aspects or the first stage; refit the
     sufficiency model after this.
     """
 
-    score: float = 0.35  # log(1 + first-stage score)
-    relative: float = 1.79  # first-stage score / the best candidate's
-    phrase: float = 0.10  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.71  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.70  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 1.79  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 6.41  # idf share of the question in its text, caption, context, lines and words
-    field_coverage: float = 1.73  # … in its caption and context (law title, chapter path)
-    law: float = 2.43  # its law's catalogue match / the best held law's
-    named: float = 1.06  # the question names its law's subject
-    law_share: float = 0.98  # share of the best 10 candidates from its law
-    aspect: float = 1.99  # share of what the question asks about (knowledge/aspects.py) its terms show
+    score: float = 0.32  # log(1 + first-stage score)
+    relative: float = 1.70  # first-stage score / the best candidate's
+    phrase: float = 0.19  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.82  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.65  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 1.66  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 6.43  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 1.59  # … in its caption and context (law title, chapter path)
+    law: float = 2.70  # its law's catalogue match / the best held law's
+    named: float = 0.55  # the question names its law's subject
+    law_share: float = -0.05  # share of the best 10 candidates from its law
+    aspect: float = 1.93  # share of what the question asks about (knowledge/aspects.py) its terms show
+    learned_law: float = 0.43  # log-probability of its law under the law model (knowledge/law_model.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class SearchSettings:
     # An article's everyday words (the phrasing files' ``words``) count for how much of a question it
     # covers, in the second stage and the decision; they are never searched (False: left out, an ablation).
     article_words: bool = True
+    # The law model trained at ingest on the phrasing and words lines (knowledge/law_model.py) tells the
+    # second stage which law the question is about (False: left out, an ablation).
+    law_model: bool = True
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this

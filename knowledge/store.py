@@ -20,11 +20,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import lancedb
 from lancedb.expr import Expr, col
@@ -33,9 +34,13 @@ from lancedb.pydantic import LanceModel
 
 from knowledge.chunks import Chunk
 from knowledge.filters import FieldFilter
+from knowledge.law_model import FILE_NAME as LAW_MODEL_FILE
+from knowledge.law_model import LawModel
 from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
-from knowledge.term_stats import Location, TermStats, is_uri, stats_marker
+from knowledge.stored_files import Location, Marker, file_marker, is_uri, read_file, remove_file, write_file
+from knowledge.term_stats import FILE_NAME as TERM_STATS_FILE
+from knowledge.term_stats import TermStats
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,48 @@ class _LineTable:
     reader_of: Any = None  # the handle the reader was opened for
 
 
+T = TypeVar("T")
+
+
+class _StoredFile(Generic[T]):
+    """A file next to the index (knowledge/stored_files.py), read on first use and again once a
+    refresh sees it changed."""
+
+    def __init__(self, name: str, load: Callable[[Location], T]) -> None:
+        self.name = name
+        self._load = load
+        self._value: T | None = None
+        self._loaded = False
+        self._marker: Marker | None = None
+
+    def get(self, location: Location) -> T:
+        if not self._loaded:
+            self._marker = file_marker(location, self.name)
+            self._value = self._load(location)
+            self._loaded = True
+        return self._value  # type: ignore[return-value]  # T itself may allow None
+
+    def stale(self, location: Location) -> bool:
+        return self._loaded and self._marker != file_marker(location, self.name)
+
+    def forget(self) -> None:
+        self._value, self._loaded = None, False
+
+
+def _load_law_model(location: Location) -> LawModel | None:
+    """The stored law model; one that cannot be read is left out (search goes on without it, and the
+    next ingest trains a new one)."""
+    data = read_file(location, LAW_MODEL_FILE)
+    if data is None:
+        return None
+    try:
+        return LawModel.from_bytes(data)
+    except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+        log.warning("%s/%s cannot be read (%s); searching without it until the next ingest", location,
+                    LAW_MODEL_FILE, type(exc).__name__)
+        return None
+
+
 class StoredDocument(LanceModel):
     """The document register: one row per document, what was ingested from where."""
 
@@ -147,8 +194,8 @@ class KnowledgeStore:
         self._cache_rows = cache_rows
         # The per-article line tables: staff phrasings (searched) and everyday words (read only).
         self._lines = {name: _LineTable() for name in (PHRASINGS, ARTICLE_WORDS)}
-        self._term_stats: TermStats | None = None
-        self._stats_marker: tuple[int, int] | None = None
+        self._term_stats = _StoredFile(TERM_STATS_FILE, TermStats.load)
+        self._law_model = _StoredFile(LAW_MODEL_FILE, _load_law_model)
         self._checked = time.monotonic()
         self._refreshing = threading.Lock()
 
@@ -247,9 +294,10 @@ class KnowledgeStore:
                 if table is not None and (lines.handle is None or lines.handle.version != table.version):
                     lines.handle = table
                     changed = True
-            if self._term_stats is not None and self._stats_marker != stats_marker(self.location):
-                self._term_stats = None  # reloaded on next use
-                changed = True
+            for stored in (self._term_stats, self._law_model):
+                if stored.stale(self.location):
+                    stored.forget()  # reloaded on next use
+                    changed = True
             if changed:
                 self.generation += 1
             return changed
@@ -270,13 +318,28 @@ class KnowledgeStore:
 
     def term_stats(self) -> TermStats:
         """Document frequencies written by the last ingest (reloaded after a refresh that saw new ones)."""
-        if self._term_stats is None:
-            try:
-                self._stats_marker = stats_marker(self.location)
-                self._term_stats = TermStats.load(self.location)
-            except OSError as exc:
-                raise StoreError(describe_failure(str(self.location), exc)) from exc
-        return self._term_stats
+        return self._stored(self._term_stats)
+
+    def law_model(self) -> LawModel | None:
+        """The law model trained by the last ingest that changed the lines (None without one)."""
+        return self._stored(self._law_model)
+
+    def save_law_model(self, model: LawModel | None) -> None:
+        """Store ``model`` next to the index (None removes the stored one)."""
+        try:
+            if model is None:
+                remove_file(self.location, LAW_MODEL_FILE)
+            else:
+                write_file(self.location, LAW_MODEL_FILE, model.to_bytes())
+        except OSError as exc:
+            raise StoreError(describe_failure(str(self.location), exc)) from exc
+        self._law_model.forget()
+
+    def _stored(self, stored: _StoredFile[T]) -> T:
+        try:
+            return stored.get(self.location)
+        except OSError as exc:
+            raise StoreError(describe_failure(str(self.location), exc)) from exc
 
     # -- documents register -------------------------------------------
     def documents(self) -> dict[str, StoredDocument]:
@@ -335,6 +398,14 @@ class KnowledgeStore:
         return len(known)
 
     # -- staff phrasings ---------------------------------------------
+    def line_texts(self, name: str = PHRASINGS) -> list[tuple[str, str]]:
+        """(doc id, text) of every stored line of a line table."""
+        table = self._line_table(name)
+        if table is None:
+            return []
+        data = table.to_arrow().select(["doc_id", "text"])
+        return list(zip(data["doc_id"].to_pylist(), data["text"].to_pylist(), strict=True))
+
     def line_ids(self, name: str = PHRASINGS) -> set[str]:
         """The ids of the stored lines of a line table (PHRASINGS or ARTICLE_WORDS)."""
         table = self._line_table(name)
@@ -387,7 +458,7 @@ class KnowledgeStore:
             stats.save(self.location)
         except OSError as exc:
             raise StoreError(describe_failure(str(self.location), exc)) from exc
-        self._term_stats = None
+        self._term_stats.forget()
 
     def indexes_current(self) -> bool:
         """Whether every index exists, the FTS indexes cover every row and the term statistics count

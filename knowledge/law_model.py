@@ -1,0 +1,168 @@
+"""Which held law a question is about, learned from the staff phrasings and everyday words.
+
+A softmax regression over the character 1–3-grams of a text (hashed, sublinear tf × idf, unit length),
+one class per law with phrasings, fitted on every phrasing line and words line as an example of its
+law. Unlike the term matches of the first stage it is discriminative: the n-grams of 選挙運動 or 職員
+weigh for the law whose lines use them more than its neighbours' lines do, whichever article matched.
+The second stage reads the log-probability of each candidate's law (knowledge/rerank.py). Trained at
+ingest when the lines change (knowledge/phrasing_index.py); pure functions here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.tokenize import normalize
+
+FILE_NAME = "law_model.npz"
+HASH_BITS = 20  # n-gram ids: crc32 modulo 2**20 (a few 100k are used: collisions are rare)
+NGRAM_SIZES = (1, 2, 3)
+RIDGE = 0.1  # L2 penalty on the weights, against the summed loss
+STEPS = 50  # L-BFGS iterations: 100 or 300 ranked the same (benchmarks/rerank.py) and took 2–6 × as long
+FLOOR = 1e-6  # the smallest probability a law is given (its log stays finite)
+VERSION = f"1:{HASH_BITS}:{NGRAM_SIZES}:{RIDGE}:{STEPS}"  # a change retrains on the next ingest
+
+
+def ngram_counts(text: str) -> Counter[int]:
+    """Hashed character n-grams of ``text`` (NFKC, lower case), a space marking each end."""
+    padded = f" {normalize(text).lower()} "
+    mask = (1 << HASH_BITS) - 1
+    return Counter(
+        zlib.crc32(padded[i : i + n].encode("utf-8")) & mask
+        for n in NGRAM_SIZES
+        for i in range(len(padded) - n + 1)
+    )
+
+
+def examples_digest(examples: Iterable[tuple[str, str]]) -> str:
+    """What a model is trained on, as one hash of its (law, text) examples and the training settings:
+    an ingest that changes neither trains nothing."""
+    digest = hashlib.sha256(VERSION.encode())
+    for law, text in sorted(examples):
+        digest.update(f"{law}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compare digests
+class LawModel:
+    """The fitted model: n-gram ids (sorted), their idf, one weight column per law and a bias."""
+
+    laws: tuple[str, ...]  # doc ids
+    ids: npt.NDArray[np.int64]
+    idf: npt.NDArray[np.float32]
+    weights: npt.NDArray[np.float32]  # len(ids) × len(laws)
+    bias: npt.NDArray[np.float32]
+    digest: str  # examples_digest of what it was trained on
+
+    def log_probabilities(self, text: str) -> dict[str, float]:
+        """Each law's log-probability that ``text`` is about it."""
+        columns, values = _vector(ngram_counts(text), self.ids, self.idf)
+        scores = values @ self.weights[columns] + self.bias
+        scores = scores - scores.max()
+        probs = np.exp(scores) / np.exp(scores).sum()
+        return {law: math.log(max(float(p), FLOOR)) for law, p in zip(self.laws, probs, strict=True)}
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            laws=np.array(self.laws),
+            ids=self.ids,
+            idf=self.idf,
+            weights=self.weights,
+            bias=self.bias,
+            digest=np.array(self.digest),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LawModel:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return cls(
+                laws=tuple(str(law) for law in saved["laws"]),
+                ids=saved["ids"],
+                idf=saved["idf"],
+                weights=saved["weights"],
+                bias=saved["bias"],
+                digest=str(saved["digest"]),
+            )
+
+
+def _vector(
+    counts: Counter[int], ids: npt.NDArray[np.int64], idf: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """(columns, values) of a text: sublinear tf × idf over the known n-grams, of unit length."""
+    hashed = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+    place = np.minimum(np.searchsorted(ids, hashed), max(len(ids) - 1, 0))
+    known = ids[place] == hashed if len(ids) else np.zeros(len(hashed), dtype=bool)
+    columns = place[known]
+    values = (1 + np.log(tf[known])) * idf[columns]
+    norm = float(np.sqrt((values**2).sum())) or 1.0
+    return columns, (values / norm).astype(np.float32)
+
+
+def train(
+    examples: Sequence[tuple[str, str]],
+    *,
+    ridge: float = RIDGE,
+    steps: int = STEPS,
+    advance: Callable[[], None] = lambda: None,
+) -> LawModel:
+    """Fit the model on (law, text) examples: L-BFGS on the summed cross-entropy plus ``ridge``/2 × the
+    squared weights, at most ``steps`` iterations; ``advance`` is called once per iteration. Needs
+    examples of at least two laws."""
+    from scipy import optimize, sparse
+
+    names = tuple(sorted({law for law, _ in examples}))
+    if len(names) < 2:
+        raise ValueError("a law model needs examples of at least two laws")
+    counts = [ngram_counts(text) for _, text in examples]
+    df: Counter[int] = Counter()
+    for c in counts:
+        df.update(c.keys())
+    ids = np.array(sorted(i for i, k in df.items() if k >= 2), dtype=np.int64)  # seen once: noise
+    n = len(examples)
+    idf = np.array([math.log((1 + n) / (1 + df[i])) + 1 for i in ids], dtype=np.float32)
+    vectors = [_vector(c, ids, idf) for c in counts]
+    x = sparse.csr_matrix(
+        (
+            np.concatenate([v for _, v in vectors]).astype(np.float64),
+            np.concatenate([c for c, _ in vectors]),
+            np.cumsum([0] + [len(c) for c, _ in vectors]),
+        ),
+        shape=(n, len(ids)),
+    )
+    xt = x.T.tocsr()
+    target = np.zeros((n, len(names)))
+    target[np.arange(n), [names.index(law) for law, _ in examples]] = 1.0
+    shape = (len(ids) + 1, len(names))  # the last row is the bias
+
+    def loss(flat: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        w = flat.reshape(shape)
+        scores = x @ w[:-1] + w[-1]
+        scores -= scores.max(axis=1, keepdims=True)
+        log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        residual = np.exp(log_p) - target
+        value = -float((target * log_p).sum()) + ridge / 2 * float((w[:-1] ** 2).sum())
+        return value, np.vstack([xt @ residual + ridge * w[:-1], residual.sum(axis=0)]).ravel()
+
+    found = optimize.minimize(
+        loss,
+        np.zeros(shape[0] * shape[1]),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": steps},
+        callback=lambda _: advance(),
+    )
+    w = found.x.reshape(shape).astype(np.float32)
+    return LawModel(names, ids, idf, w[:-1], w[-1], examples_digest(examples))
