@@ -107,27 +107,27 @@ T = TypeVar("T")
 
 class _StoredFile(Generic[T]):
     """A file next to the index (knowledge/stored_files.py), read on first use and again once a
-    refresh sees it changed."""
+    refresh sees it changed. The value is held in one attribute, swapped whole: a search in another
+    thread sees the old value or the new one, never a value forgotten half-way."""
 
     def __init__(self, name: str, load: Callable[[Location], T]) -> None:
         self.name = name
         self._load = load
-        self._value: T | None = None
-        self._loaded = False
+        self._held: tuple[T] | None = None
         self._marker: Marker | None = None
 
     def get(self, location: Location) -> T:
-        if not self._loaded:
+        held = self._held
+        if held is None:
             self._marker = file_marker(location, self.name)
-            self._value = self._load(location)
-            self._loaded = True
-        return self._value  # type: ignore[return-value]  # T itself may allow None
+            held = self._held = (self._load(location),)
+        return held[0]
 
     def stale(self, location: Location) -> bool:
-        return self._loaded and self._marker != file_marker(location, self.name)
+        return self._held is not None and self._marker != file_marker(location, self.name)
 
     def forget(self) -> None:
-        self._value, self._loaded = None, False
+        self._held = None
 
 
 def _load_law_model(location: Location) -> LawModel | None:

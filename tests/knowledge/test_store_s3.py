@@ -153,3 +153,26 @@ def test_the_knowledge_location_comes_from_option_env_or_manifest(tmp_path: Path
 def test_the_manifest_rejects_a_knowledge_uri_that_is_not_a_plain_s3_uri(uri: str) -> None:
     with pytest.raises(ValueError, match="s3://bucket/prefix"):
         Manifest.model_validate({"version": 1, "knowledge": {"uri": uri}})
+
+
+def test_the_law_model_is_stored_read_again_and_removed_on_s3(s3_bucket: str) -> None:
+    from knowledge.law_model import FILE_NAME as LAW_MODEL_FILE
+    from knowledge.law_model import train
+
+    uri = f"{s3_bucket}/law-model"
+    lines = {"a": "職員の副業の許可", "b": "庁舎の貸付け"}
+    examples = [(law, f"{text} {n}") for law, text in lines.items() for n in range(3)]
+    model = train(examples)
+    writer = KnowledgeStore(uri)
+    assert writer.law_model() is None
+    writer.save_law_model(model)
+    fs, root = pafs.FileSystem.from_uri(uri)
+    assert fs.get_file_info(f"{root}/{LAW_MODEL_FILE}").type == pafs.FileType.File
+    reader = KnowledgeStore(uri)
+    stored = reader.law_model()
+    assert stored is not None and stored.digest == model.digest
+    question = "職員が副業したい"
+    assert stored.log_probabilities(question) == pytest.approx(model.log_probabilities(question))
+    writer.save_law_model(None)
+    assert fs.get_file_info(f"{root}/{LAW_MODEL_FILE}").type == pafs.FileType.NotFound
+    assert reader.refresh() and reader.law_model() is None  # another process sees it gone
