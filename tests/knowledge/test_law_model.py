@@ -101,7 +101,7 @@ def test_an_ingest_trains_the_model_only_when_the_lines_change(tmp_path: Path) -
     assert not (tmp_path / "kb" / "law_model.npz").exists()
 
 
-def test_an_unreadable_stored_model_is_left_out_until_the_next_ingest(
+def test_an_unreadable_stored_model_is_left_out_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "kb").mkdir()
