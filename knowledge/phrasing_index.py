@@ -83,11 +83,11 @@ def update_law_model(store: KnowledgeStore, progress: ProgressFn | None = None) 
     was trained on; ("trained" | "unchanged" | "none", the laws it knows)."""
     examples = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
     laws = len({law for law, _ in examples})
+    stored = store.law_model()
     if laws < 2:
-        if store.law_model() is not None:
+        if stored is not None:
             store.save_law_model(None)
         return "none", 0
-    stored = store.law_model()
     if stored is not None and stored.digest == examples_digest(examples):
         return "unchanged", laws
     done = 0

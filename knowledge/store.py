@@ -139,8 +139,12 @@ def _load_law_model(location: Location) -> LawModel | None:
     try:
         return LawModel.from_bytes(data)
     except (ValueError, KeyError, zipfile.BadZipFile) as exc:
-        log.warning("%s/%s cannot be read (%s); searching without it until the next ingest", location,
-                    LAW_MODEL_FILE, type(exc).__name__)
+        log.warning(
+            "%s/%s cannot be read (%s); searching without it until the next ingest",
+            location,
+            LAW_MODEL_FILE,
+            type(exc).__name__,
+        )
         return None
 
 
