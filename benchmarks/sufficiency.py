@@ -2,6 +2,7 @@
 
     python benchmarks/sufficiency.py --data-dir DIR
         [--fit dev dev2 calibration calibration2 calibration3 probe] [--check holdout holdout2]
+        [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
 circulars} --data-dir DIR``). Question sets, by name:
@@ -37,7 +38,9 @@ switched off (the model for a hit judged on its text alone). It prints the trade
 threshold, the share of answerable questions judged sufficient and of unanswerable ones judged
 insufficient, per set, through the product's own decision — and the same for each fitted staff set
 measured by a model fitted without it (leave one set out; the probe stays in every fit, as the only
-source of questions far outside the corpus), with the threshold those held-out answers balance best.
+source of questions far outside the corpus), with the pooled balance of those held-out answers and their
+worst share (the targets are a share per kind of question on every set: the threshold is chosen where the
+worst share is highest). ``--without`` fits both models without some inputs: what each one adds.
 ``--write`` puts the models in knowledge/data/sufficiency_model.yaml.
 """
 
@@ -230,7 +233,8 @@ def curve(rows: Rows, names: list[str], settings: SearchSettings) -> list[dict[s
 def left_out(
     rows: Rows, fitted: list[str], models: SufficiencyModels, phrased: bool
 ) -> list[dict[str, object]]:
-    """The curve of each fitted staff set under a model fitted without it, with the pooled balance."""
+    """The curve of each fitted staff set under a model fitted without it, with the pooled balance and
+    the worst share of any set."""
     held = [n for n in fitted if n != ALWAYS_FITTED and n in rows]
     per_set = []
     for name in held:
@@ -241,9 +245,12 @@ def left_out(
     for n, threshold in enumerate(THRESHOLDS):
         point: dict[str, object] = {"threshold": threshold}
         answered = abstained = answerable = unanswerable = 0.0
+        shares: list[float] = []
         for name, sets in zip(held, per_set, strict=True):
             p = sets[n][name]
             assert isinstance(p, dict)
+            kinds = (p["answerable_sufficient"], p["unanswerable_insufficient"])
+            shares += [share for share in kinds if share is not None]
             point[name] = p
             a = sum(r.answerable for r in rows[name])
             u = len(rows[name]) - a
@@ -251,6 +258,8 @@ def left_out(
             abstained += (p["unanswerable_insufficient"] or 0.0) * u
             answerable, unanswerable = answerable + a, unanswerable + u
         point["pooled_balanced"] = round((answered / answerable + abstained / unanswerable) / 2, 3)
+        # The targets are one share per kind of question, each on every set: the worst of them.
+        point["worst"] = min(shares)
         points.append(point)
     return points
 
@@ -263,6 +272,7 @@ def _table(title: str, points: list[dict[str, object]], names: list[str], fitted
     pooled = "pooled_balanced" in points[0]
     if pooled:
         table.add_column("balanced (pooled)")
+        table.add_column("worst share")
     for point in points:
         cells = [f"{point['threshold']:.2f}"]
         for name in names:
@@ -272,7 +282,7 @@ def _table(title: str, points: list[dict[str, object]], names: list[str], fitted
             u = "-" if p["unanswerable_insufficient"] is None else f"{p['unanswerable_insufficient']:.2f}"
             cells.append(f"{a} / {u}")
         if pooled:
-            cells.append(f"{point['pooled_balanced']:.3f}")
+            cells += [f"{point['pooled_balanced']:.3f}", f"{point['worst']:.2f}"]
         table.add_row(*cells)
     return table
 
@@ -303,9 +313,14 @@ def main() -> None:
         "--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe"]
     )
     parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
+    parser.add_argument(
+        "--without", nargs="*", default=[], choices=FEATURES, metavar="INPUT",
+        help="fit both models without these inputs (an ablation: what each input adds)",
+    )
     parser.add_argument("--write", action="store_true", help=f"write the fitted models to {DEFAULT_MODEL}")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    FEATURES[:] = [name for name in FEATURES if name not in args.without]  # what fit() and features() read
 
     names = [n for n in dict.fromkeys(args.fit + args.check) if SETS[n].exists()]
     fitted = [n for n in args.fit if n in names]

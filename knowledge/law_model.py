@@ -15,8 +15,10 @@ import io
 import math
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +45,13 @@ def ngram_counts(text: str) -> Counter[int]:
     )
 
 
+@lru_cache(maxsize=16)
+def question_ngrams(text: str) -> Mapping[int, int]:
+    """``ngram_counts`` of a question, kept for its next reader: the law model and the topic
+    classifier (knowledge/topic_classifier.py) read the same question's n-grams."""
+    return MappingProxyType(ngram_counts(text))
+
+
 def examples_digest(examples: Iterable[tuple[str, str]]) -> str:
     """What a model is trained on, as one hash of its (law, text) examples and the training settings:
     an ingest that changes neither trains nothing."""
@@ -65,7 +74,7 @@ class LawModel:
 
     def log_probabilities(self, text: str) -> dict[str, float]:
         """Each law's log-probability that ``text`` is about it."""
-        columns, values = _vector(ngram_counts(text), self.ids, self.idf)
+        columns, values = _vector(question_ngrams(text), self.ids, self.idf)
         scores = values @ self.weights[columns] + self.bias
         scores = scores - scores.max()
         probs = np.exp(scores) / np.exp(scores).sum()
@@ -98,7 +107,7 @@ class LawModel:
 
 
 def _vector(
-    counts: Counter[int], ids: npt.NDArray[np.int64], idf: npt.NDArray[np.float32]
+    counts: Mapping[int, int], ids: npt.NDArray[np.int64], idf: npt.NDArray[np.float32]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """(columns, values) of a text: sublinear tf × idf over the known n-grams, of unit length."""
     hashed = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ import numpy as np
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, WordBounds, normalize
+from knowledge.topic_classifier import TopicClassifier
 from knowledge.yaml_files import load_yaml
 
 if TYPE_CHECKING:
@@ -131,6 +133,8 @@ class CatalogueIndex:
         self._bm25 = SmallBM25(lines)
         self._law_of_line = np.array(law_of_line, dtype=np.int64)
         self._held = np.array(held, dtype=bool)
+        self._classifier = classifier_of(catalogue.entries)
+        self._absent = np.array([not _held(law, titles) for law in self._classifier.laws], dtype=bool)
 
     def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, dict[str, float]]:
         """(the best-matching law not held and its score, each held law's best line score)."""
@@ -143,6 +147,21 @@ class CatalogueIndex:
         best = int(np.argmax(others)) if len(others) else 0
         foreign = (self._laws[best], float(others[best])) if len(others) and others[best] > 0 else None
         return foreign, own
+
+    def reads_as_absent(self, question: str) -> tuple[str, float] | None:
+        """The law not held that ``question`` most probably reads as (knowledge/topic_classifier.py),
+        and that probability."""
+        if not self._absent.any():
+            return None
+        probs = self._classifier.probabilities(question)
+        best = int(np.argmax(np.where(self._absent, probs, -1.0)))
+        return self._classifier.laws[best], float(probs[best])
+
+
+@cache
+def classifier_of(entries: tuple[CatalogueEntry, ...]) -> TopicClassifier:
+    """The catalogue's classifier, built once per process for each catalogue (a second's counting)."""
+    return TopicClassifier.build((entry.law, entry.topics + entry.asks) for entry in entries)
 
 
 def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) -> list[str]:
@@ -178,6 +197,8 @@ class TopicEvidence:
     # The law not held whose topic words the question names most (none when it names a held law's), and
     # those words: 「住民税の特別徴収」 names two of 地方税法's.
     most_named: tuple[str, tuple[str, ...]] | None = None
+    # The law not held the question most probably reads as, and that probability (TopicClassifier).
+    reads_as: tuple[str, float] | None = None
 
 
 class StoreTopicJudge:
@@ -219,4 +240,5 @@ class StoreTopicJudge:
             foreign_law=foreign[0] if foreign else None,
             foreign_score=foreign[1] if foreign else 0.0,
             own_score=max(own.values(), default=0.0),
+            reads_as=self._index.reads_as_absent(question),
         )

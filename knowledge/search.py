@@ -460,6 +460,7 @@ class Searcher:
             foreign_law=topic.foreign_law if topic else None,
             foreign_score=topic.foreign_score if topic else 0.0,
             own_topic_score=topic.own_score if topic else 0.0,
+            reads_as=topic.reads_as if topic else None,
             ranking_confidence=placed.confidence,
             described_top=placed.coverage,
         )

@@ -95,7 +95,7 @@ class SearchSettings:
     # (「住民税の特別徴収」: two of 地方税法's; the topic catalogue, knowledge/law_topics.py). 0 = off.
     foreign_topics_min: int = 2
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
-    min_confidence: float = 0.6
+    min_confidence: float = 0.55
     # The calibrated model (None: the packaged knowledge/data/sufficiency_model.yaml, fitted by
     # ``python benchmarks/sufficiency.py --write``).
     sufficiency_model: SufficiencyModels | None = None

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from knowledge.settings import SearchSettings
 from knowledge.sufficiency_model import packaged_models
 
+PROBABILITY_FLOOR = 1e-6  # the least probability an input's logarithm reads (it stays finite)
+SHOWN = 0.01  # a law not held the question reads as less probably than this is left out of the reason
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -40,6 +43,8 @@ class Evidence:
     described_top: float = 0.0  # idf share of the question in the best hit's text, all its lines and words
     # The law not held whose topic words the question names most, and those words (law_topics.TopicEvidence).
     most_named: tuple[str, tuple[str, ...]] | None = None
+    # The law not held the question most probably reads as by the catalogue's n-grams, and how probably.
+    reads_as: tuple[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ def inputs(e: Evidence) -> dict[str, float]:
         "foreign_margin": foreign_margin(e),
         "ranking": e.ranking_confidence,
         "described_top": e.described_top,
+        "reads_absent": math.log(max(e.reads_as[1] if e.reads_as else 0.0, PROBABILITY_FLOOR)),
     }
 
 
@@ -125,4 +131,12 @@ def _facts(e: Evidence) -> str:
         f"ranking {e.ranking_confidence:.2f}"
         + (f", names {'、'.join(e.mentioned_laws)}" if e.mentioned_laws else "")
         + (f", looks like {e.foreign_law} ({e.foreign_score:.1f})" if e.foreign_law else "")
+        + _reads_as(e)
     )
+
+
+def _reads_as(e: Evidence) -> str:
+    if e.reads_as is None or e.reads_as[1] < SHOWN:
+        return ""
+    law, probability = e.reads_as
+    return f", reads as {law} ({probability:.2f})"

@@ -41,6 +41,7 @@ INPUTS: dict[str, int] = {
     "foreign_margin": -1,  # how much better the law not held explains it than anything held
     "ranking": 1,  # the second stage's probability that the best hit is the one asked for
     "described_top": 1,  # idf share of the question in the best hit's text and all its phrasing lines
+    "reads_absent": -1,  # log-probability that the question reads as a law not held (topic_classifier.py)
 }
 
 

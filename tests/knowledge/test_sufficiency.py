@@ -84,5 +84,16 @@ def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     assert "looks like 地方税法" in reason
 
 
+def test_a_question_that_reads_as_a_law_not_held_loses_confidence() -> None:
+    settings = SearchSettings()
+    middling = replace(STRONG, phrase_coverage=0.4, described_top=0.5, ranking_confidence=0.5)
+    unread = confidence(middling, settings)
+    assert confidence(replace(middling, reads_as=("地方税法", 0.02)), settings) <= unread
+    assert confidence(replace(middling, reads_as=("地方税法", 0.9)), settings) < unread
+    reason = judge(replace(middling, reads_as=("地方税法", 0.9)), settings).reason
+    assert "reads as 地方税法 (0.90)" in reason
+    assert "reads as" not in judge(replace(middling, reads_as=("地方税法", 0.001)), settings).reason
+
+
 def test_the_evidence_gives_the_model_every_input_it_knows_and_no_other() -> None:
     assert list(inputs(STRONG)) == list(INPUTS)

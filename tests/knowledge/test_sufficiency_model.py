@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from knowledge.documents import ParseError
+from knowledge.sufficiency import PROBABILITY_FLOOR
 from knowledge.sufficiency_model import (
     INPUTS,
     AdditiveModel,
@@ -41,10 +43,11 @@ def test_the_packaged_model_moves_each_input_only_the_way_its_meaning_allows() -
 
 def test_the_packaged_model_answers_strong_evidence_and_not_weak() -> None:
     phrased = packaged_models().phrased
-    weak = dict.fromkeys(INPUTS, 0.0)
+    weak = dict.fromkeys(INPUTS, 0.0)  # reads_absent 0.0: certainly about a law not held
     strong = {
         **weak, "coverage": 0.9, "coverage_top": 0.9, "phrase_coverage": 0.8, "phrase": 3.6, "body": 3.7,
         "key": 1.0, "agreement": 1.0, "own_topic": 3.3, "ranking": 0.9, "described_top": 0.9,
+        "reads_absent": math.log(PROBABILITY_FLOOR),
     }
     assert phrased.probability(strong) > 0.9
     assert phrased.probability(weak) < 0.1
