@@ -13,43 +13,20 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.tokenize import normalize
+from knowledge.ngrams import HASH_BITS, NGRAM_SIZES, ngram_counts, question_ngrams
 
 FILE_NAME = "law_model.npz"
-HASH_BITS = 20  # n-gram ids: crc32 modulo 2**20 (a few 100k are used: collisions are rare)
-NGRAM_SIZES = (1, 2, 3)
 RIDGE = 0.1  # L2 penalty on the weights, against the summed loss
 STEPS = 50  # L-BFGS iterations: 100 or 300 ranked the same (benchmarks/rerank.py) and took 2–6 × as long
 FLOOR = 1e-6  # the smallest probability a law is given (its log stays finite)
 VERSION = f"1:{HASH_BITS}:{NGRAM_SIZES}:{RIDGE}:{STEPS}"  # a change retrains on the next ingest
-
-
-def ngram_counts(text: str) -> Counter[int]:
-    """Hashed character n-grams of ``text`` (NFKC, lower case), a space marking each end."""
-    padded = f" {normalize(text).lower()} "
-    mask = (1 << HASH_BITS) - 1
-    return Counter(
-        zlib.crc32(padded[i : i + n].encode("utf-8")) & mask
-        for n in NGRAM_SIZES
-        for i in range(len(padded) - n + 1)
-    )
-
-
-@lru_cache(maxsize=16)
-def question_ngrams(text: str) -> Mapping[int, int]:
-    """``ngram_counts`` of a question, kept for its next reader: the law model and the topic
-    classifier (knowledge/topic_classifier.py) read the same question's n-grams."""
-    return MappingProxyType(ngram_counts(text))
 
 
 def examples_digest(examples: Iterable[tuple[str, str]]) -> str:

@@ -160,7 +160,7 @@ class CatalogueIndex:
 
 @cache
 def classifier_of(entries: tuple[CatalogueEntry, ...]) -> TopicClassifier:
-    """The catalogue's classifier, built once per process for each catalogue (a second's counting)."""
+    """The catalogue's classifier, built once per process for each catalogue (half a second's counting)."""
     return TopicClassifier.build((entry.law, entry.topics + entry.asks) for entry in entries)
 
 

@@ -2,11 +2,11 @@
 
 The catalogue index (knowledge/law_topics.py) matches a question's words against each law's topics
 and asks, one line at a time. This weighs all of a law's lines at once and below the word: a
-multinomial naive Bayes over character 1–3-grams (``law_model.ngram_counts``), one class per law of
-the catalogue, held or not. Each n-gram of the question counts with its idf across the laws (an
-n-gram every law's lines use says nothing), the counts are smoothed by ``ALPHA`` and the scores
-tempered by ``TEMPERATURE``. It is counted, not trained: built from the packaged catalogue in half a
-second, once per process.
+multinomial naive Bayes over character 1–3-grams (knowledge/ngrams.py, as the law model reads them),
+one class per law of the catalogue, held or not. Each n-gram of the question counts with its idf
+across the laws (an n-gram every law's lines use says nothing), the counts are smoothed by ``ALPHA``
+and the scores tempered by ``TEMPERATURE``. It is counted, not trained: built from the packaged
+catalogue in half a second, once per process.
 
 The sufficiency decision reads the probability of the most probable law the knowledge base does not
 hold: 「固定資産税の税率」 reads as 地方税法 whichever held article shares its words.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.law_model import ngram_counts, question_ngrams
+from knowledge.ngrams import ngram_counts, question_ngrams
 
 ALPHA = 0.3  # additive smoothing; 0.03–3 measured (benchmarks/sufficiency.py), 0.3 best left out
 # The log-likelihoods are divided by this before the softmax: overlapping n-grams (each character is in
