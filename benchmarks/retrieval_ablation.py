@@ -1,7 +1,7 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
     python benchmarks/retrieval_ablation.py --data-dir DIR
-        [--sets dev dev2 calibration calibration2 calibration3 probe holdout holdout2] [--json]
+        [--sets dev dev2 calibration calibration2 calibration3 calibration4 probe holdout holdout2] [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
@@ -103,7 +103,8 @@ def main() -> None:
         "--sets",
         nargs="*",
         default=[
-            "dev", "dev2", "calibration", "calibration2", "calibration3", "probe", "holdout", "holdout2"
+            "dev", "dev2", "calibration", "calibration2", "calibration3", "calibration4", "probe", "holdout",
+            "holdout2",
         ],
     )
     parser.add_argument("--json", action="store_true")

@@ -1,7 +1,7 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 calibration3 probe] [--check holdout holdout2]
+        [--fit dev dev2 calibration calibration2 calibration3 calibration4 probe] [--check holdout holdout2]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -17,6 +17,9 @@ circulars} --data-dir DIR``). Question sets, by name:
 - ``calibration3``: benchmarks/data/calibration3.jsonl, 300 more written the same way by four writers, each
   on one group of laws (208 semantic, 16 citation, 76 about laws not held, half of those sharing everyday
   words with a held law); measured once untouched, then fitted on;
+- ``calibration4``: benchmarks/data/calibration4.jsonl, 200 more written the same way by two writers, each on
+  one half of the held laws (140 semantic, 10 citation, 50 about laws not held, half of those close to a held
+  law); measured once untouched, then fitted on for the decision;
 - ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
@@ -81,6 +84,7 @@ SETS = {
     "calibration": ROOT / "benchmarks" / "data" / "calibration.jsonl",
     "calibration2": ROOT / "benchmarks" / "data" / "calibration2.jsonl",
     "calibration3": ROOT / "benchmarks" / "data" / "calibration3.jsonl",
+    "calibration4": ROOT / "benchmarks" / "data" / "calibration4.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
@@ -310,7 +314,9 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument(
-        "--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2", "calibration3", "probe"]
+        "--fit",
+        nargs="*",
+        default=["dev", "dev2", "calibration", "calibration2", "calibration3", "calibration4", "probe"],
     )
     parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
     parser.add_argument(
