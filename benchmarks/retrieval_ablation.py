@@ -1,7 +1,6 @@
 """Retrieval ablation: each ingredient's measured contribution, on every question set we have.
 
-    python benchmarks/retrieval_ablation.py --data-dir DIR
-        [--sets dev dev2 calibration calibration2 calibration3 calibration4 probe holdout holdout2] [--json]
+    python benchmarks/retrieval_ablation.py --data-dir DIR [--sets NAME ...] [--json]
 
 DIR must hold the ingested corpus and the shipped phrasings:
 ``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,circulars} --data-dir DIR``.
@@ -102,10 +101,8 @@ def main() -> None:
     parser.add_argument(
         "--sets",
         nargs="*",
-        default=[
-            "dev", "dev2", "calibration", "calibration2", "calibration3", "calibration4", "probe", "holdout",
-            "holdout2",
-        ],
+        default=list(SETS),
+        help="question sets by name (benchmarks/sufficiency.py lists them; default: all)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -1,7 +1,8 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 calibration3 calibration4 probe] [--check holdout holdout2]
+        [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 probe]
+        [--check holdout holdout2]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -20,6 +21,9 @@ circulars} --data-dir DIR``). Question sets, by name:
 - ``calibration4``: benchmarks/data/calibration4.jsonl, 200 more written the same way by two writers, each on
   one half of the held laws (140 semantic, 10 citation, 50 about laws not held, half of those close to a held
   law); measured once untouched, then fitted on for the decision;
+- ``calibration5``: benchmarks/data/calibration5.jsonl, 200 more written the same way by two more writers,
+  on another split of the held laws (local government, elections, registers, 民法 and 憲法; procedure,
+  disclosure, privacy, welfare and disaster); measured once untouched, then fitted on for the decision;
 - ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
@@ -85,6 +89,7 @@ SETS = {
     "calibration2": ROOT / "benchmarks" / "data" / "calibration2.jsonl",
     "calibration3": ROOT / "benchmarks" / "data" / "calibration3.jsonl",
     "calibration4": ROOT / "benchmarks" / "data" / "calibration4.jsonl",
+    "calibration5": ROOT / "benchmarks" / "data" / "calibration5.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
@@ -316,7 +321,7 @@ def main() -> None:
     parser.add_argument(
         "--fit",
         nargs="*",
-        default=["dev", "dev2", "calibration", "calibration2", "calibration3", "calibration4", "probe"],
+        default=[name for name in SETS if not name.startswith("holdout")],
     )
     parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
     parser.add_argument(
