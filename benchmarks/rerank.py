@@ -1,7 +1,7 @@
 """Fit and measure the second-stage ranking (knowledge/rerank.py).
 
     python benchmarks/rerank.py --data-dir DIR [--fit dev dev2 calibration calibration2]
-        [--check holdout holdout2]
+        [--check holdout holdout2 holdout3]
 
 DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
 sets). For each semantic question the best ``rerank_depth`` articles of the first stage are read with
@@ -85,7 +85,7 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2"])
-    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
+    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 
     python benchmarks/sufficiency.py --data-dir DIR
         [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 probe]
-        [--check holdout holdout2]
+        [--check holdout holdout2 holdout3]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -33,6 +33,10 @@ circulars} --data-dir DIR``). Question sets, by name:
   half of the held laws, half short and half conversational, a third describing the institution in
   everyday words; measured once untouched, then only its odd-numbered half's misses were read: the even
   half is sealed;
+- ``holdout3``: benchmarks/data/holdout3.jsonl, 200 questions written the same way by two more writers, one
+  as a small town's staff would ask (every held law but 民法 and 航空法), one as a large city's departments
+  would (every held law); measured once at the end of the session that added it, its misses never read:
+  sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -92,6 +96,7 @@ SETS = {
     "calibration5": ROOT / "benchmarks" / "data" / "calibration5.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
+    "holdout3": ROOT / "benchmarks" / "data" / "holdout3.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 FEATURES = list(INPUTS)
@@ -323,7 +328,7 @@ def main() -> None:
         nargs="*",
         default=[name for name in SETS if not name.startswith("holdout")],
     )
-    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2"])
+    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3"])
     parser.add_argument(
         "--without", nargs="*", default=[], choices=FEATURES, metavar="INPUT",
         help="fit both models without these inputs (an ablation: what each input adds)",
