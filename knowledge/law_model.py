@@ -25,7 +25,7 @@ from knowledge.ngrams import HASH_BITS, NGRAM_SIZES, ngram_counts, question_ngra
 FILE_NAME = "law_model.npz"
 RIDGE = 0.1  # L2 penalty on the weights, against the summed loss
 STEPS = 50  # L-BFGS iterations: 100 or 300 ranked the same (benchmarks/rerank.py) and took 2–6 × as long
-FLOOR = 1e-6  # the smallest probability a law is given (its log stays finite)
+FLOOR = 1e-6  # the smallest probability whose log is read (a law's here, a law not held's by the decision)
 VERSION = f"1:{HASH_BITS}:{NGRAM_SIZES}:{RIDGE}:{STEPS}"  # a change retrains on the next ingest
 
 
@@ -53,8 +53,8 @@ class LawModel:
         """Each law's log-probability that ``text`` is about it."""
         columns, values = _vector(question_ngrams(text), self.ids, self.idf)
         scores = values @ self.weights[columns] + self.bias
-        scores = scores - scores.max()
-        probs = np.exp(scores) / np.exp(scores).sum()
+        exp = np.exp(scores - scores.max())
+        probs = exp / exp.sum()
         return {law: math.log(max(float(p), FLOOR)) for law, p in zip(self.laws, probs, strict=True)}
 
     def to_bytes(self) -> bytes:

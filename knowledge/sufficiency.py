@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from knowledge.law_model import FLOOR
 from knowledge.settings import SearchSettings
 from knowledge.sufficiency_model import packaged_models
 
-PROBABILITY_FLOOR = 1e-6  # the least probability an input's logarithm reads (it stays finite)
 SHOWN = 0.01  # a law not held the question reads as less probably than this is left out of the reason
 
 
@@ -114,7 +114,7 @@ def inputs(e: Evidence) -> dict[str, float]:
         "foreign_margin": foreign_margin(e),
         "ranking": e.ranking_confidence,
         "described_top": e.described_top,
-        "reads_absent": math.log(max(e.reads_as[1] if e.reads_as else 0.0, PROBABILITY_FLOOR)),
+        "reads_absent": math.log(max(e.reads_as[1] if e.reads_as else 0.0, FLOOR)),
     }
 
 
