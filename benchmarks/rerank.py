@@ -1,7 +1,6 @@
 """Fit and measure the second-stage ranking (knowledge/rerank.py).
 
-    python benchmarks/rerank.py --data-dir DIR [--fit dev dev2 calibration calibration2]
-        [--check holdout holdout2 holdout3]
+    python benchmarks/rerank.py --data-dir DIR [--fit SET …] [--check holdout holdout2 holdout3]
 
 DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
 sets). For each semantic question the best ``rerank_depth`` articles of the first stage are read with
@@ -84,7 +83,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--fit", nargs="*", default=["dev", "dev2", "calibration", "calibration2"])
+    parser.add_argument(  # by default every set but the holdouts, as benchmarks/sufficiency.py
+        "--fit", nargs="*", default=[name for name in SETS if not name.startswith("holdout")]
+    )
     parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -74,6 +74,7 @@ from rich.table import Table  # noqa: E402
 
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
+from knowledge.law_model import FLOOR  # noqa: E402
 from knowledge.settings import SearchSettings  # noqa: E402
 from knowledge.sufficiency import Evidence, inputs, judge  # noqa: E402
 from knowledge.sufficiency_model import (  # noqa: E402
@@ -100,6 +101,7 @@ SETS = {
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 FEATURES = list(INPUTS)
+FLOOR_LOG = math.log(FLOOR)
 THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 ALWAYS_FITTED = "probe"  # never left out: the only questions far outside the corpus
 
@@ -113,9 +115,10 @@ def load(name: str) -> list[EvalItem]:
 
 
 def features(e: Evidence) -> list[float]:
-    """The inputs of ``knowledge.sufficiency.confidence``, in ``FEATURES`` order."""
+    """The inputs of ``knowledge.sufficiency.confidence``, in ``FEATURES`` order (one not measured at the
+    floor: every row of a fit without the article model alike, so no step is fitted on it)."""
     values = inputs(e)
-    return [values[name] for name in FEATURES]
+    return [FLOOR_LOG if (value := values[name]) is None else value for name in FEATURES]
 
 
 def fit(
@@ -197,8 +200,8 @@ def _share(flags: list[bool]) -> float | None:
 def search_rows(data_dir: Path, names: list[str], *, phrasings: bool) -> Rows:
     """Each question's evidence (None for an explicit citation), with the staff phrasings on or off."""
     searcher = open_searcher(data_dir)
-    if not phrasings:  # every best hit then counts as one without phrasings
-        searcher.settings = replace(searcher.settings, phrasing_weight=0.0)
+    if not phrasings:  # every best hit then counts as one without phrasings, which no learned model knows
+        searcher.settings = replace(searcher.settings, phrasing_weight=0.0, article_model=False)
     rows: Rows = {}
     with Progress(console=console) as progress:
         for name in names:

@@ -67,6 +67,7 @@ _STAGES = {
     "article_words": "日常の言葉 everyday words",
     "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
     "law_model": "法令の判別 law model",  # trained on the lines (knowledge/law_model.py)
+    "article_model": "条の判別 article model",  # … (knowledge/article_model.py)
 }
 
 
@@ -311,6 +312,12 @@ def print_phrasing_index(p: PhrasingIndexReport) -> None:
     if p.law_model == "trained":
         laws = p.law_model_laws
         err.print(f"法令の判別: {laws} 法令の言い方で学習 / law model: trained on the lines of {laws} laws")
+    if p.article_model == "trained":
+        articles = p.article_model_articles
+        err.print(
+            f"条の判別: {articles:,} 条の言い方で学習 "
+            f"/ article model: trained on the lines of {articles:,} articles"
+        )
     for note in p.unknown[:20]:
         err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")
     if len(p.unknown) > 20:

@@ -10,17 +10,22 @@ ingest when the lines change (knowledge/phrasing_index.py); pure functions here.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.ngrams import HASH_BITS, NGRAM_SIZES, ngram_counts, question_ngrams
+from knowledge.ngrams import (
+    HASH_BITS,
+    NGRAM_SIZES,
+    NgramSpace,
+    ngram_counts,
+    question_ngrams,
+    training_digest,
+)
 
 FILE_NAME = "law_model.npz"
 RIDGE = 0.1  # L2 penalty on the weights, against the summed loss
@@ -30,28 +35,23 @@ VERSION = f"1:{HASH_BITS}:{NGRAM_SIZES}:{RIDGE}:{STEPS}"  # a change retrains on
 
 
 def examples_digest(examples: Iterable[tuple[str, str]]) -> str:
-    """What a model is trained on, as one hash of its (law, text) examples and the training settings:
-    an ingest that changes neither trains nothing."""
-    digest = hashlib.sha256(VERSION.encode())
-    for law, text in sorted(examples):
-        digest.update(f"{law}\t{text}\n".encode())
-    return digest.hexdigest()
+    """What a model is trained on and how: an ingest that changes neither trains nothing."""
+    return training_digest(VERSION, examples)
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare digests
 class LawModel:
-    """The fitted model: n-gram ids (sorted), their idf, one weight column per law and a bias."""
+    """The fitted model: the n-grams it reads, one weight column per law and a bias."""
 
     laws: tuple[str, ...]  # doc ids
-    ids: npt.NDArray[np.int64]
-    idf: npt.NDArray[np.float32]
+    space: NgramSpace
     weights: npt.NDArray[np.float32]  # len(ids) × len(laws)
     bias: npt.NDArray[np.float32]
     digest: str  # examples_digest of what it was trained on
 
     def log_probabilities(self, text: str) -> dict[str, float]:
         """Each law's log-probability that ``text`` is about it."""
-        columns, values = _vector(question_ngrams(text), self.ids, self.idf)
+        columns, values = self.space.vector(question_ngrams(text))
         scores = values @ self.weights[columns] + self.bias
         exp = np.exp(scores - scores.max())
         probs = exp / exp.sum()
@@ -62,8 +62,8 @@ class LawModel:
         np.savez_compressed(
             buffer,
             laws=np.array(self.laws),
-            ids=self.ids,
-            idf=self.idf,
+            ids=self.space.ids,
+            idf=self.space.idf,
             weights=self.weights,
             bias=self.bias,
             digest=np.array(self.digest),
@@ -75,26 +75,11 @@ class LawModel:
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
             return cls(
                 laws=tuple(str(law) for law in saved["laws"]),
-                ids=saved["ids"],
-                idf=saved["idf"],
+                space=NgramSpace(saved["ids"], saved["idf"]),
                 weights=saved["weights"],
                 bias=saved["bias"],
                 digest=str(saved["digest"]),
             )
-
-
-def _vector(
-    counts: Mapping[int, int], ids: npt.NDArray[np.int64], idf: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """(columns, values) of a text: sublinear tf × idf over the known n-grams, of unit length."""
-    hashed = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-    place = np.minimum(np.searchsorted(ids, hashed), max(len(ids) - 1, 0))
-    known = ids[place] == hashed if len(ids) else np.zeros(len(hashed), dtype=bool)
-    columns = place[known]
-    values = (1 + np.log(tf[known])) * idf[columns]
-    norm = float(np.sqrt((values**2).sum())) or 1.0
-    return columns, (values / norm).astype(np.float32)
 
 
 def train(
@@ -107,31 +92,18 @@ def train(
     """Fit the model on (law, text) examples: L-BFGS on the summed cross-entropy plus ``ridge``/2 × the
     squared weights, at most ``steps`` iterations; ``advance`` is called once per iteration. Needs
     examples of at least two laws."""
-    from scipy import optimize, sparse
+    from scipy import optimize
 
     names = tuple(sorted({law for law, _ in examples}))
     if len(names) < 2:
         raise ValueError("a law model needs examples of at least two laws")
     counts = [ngram_counts(text) for _, text in examples]
-    df: Counter[int] = Counter()
-    for c in counts:
-        df.update(c.keys())
-    ids = np.array(sorted(i for i, k in df.items() if k >= 2), dtype=np.int64)  # seen once: noise
-    n = len(examples)
-    idf = np.array([math.log((1 + n) / (1 + df[i])) + 1 for i in ids], dtype=np.float32)
-    vectors = [_vector(c, ids, idf) for c in counts]
-    x = sparse.csr_matrix(
-        (
-            np.concatenate([v for _, v in vectors]).astype(np.float64),
-            np.concatenate([c for c, _ in vectors]),
-            np.cumsum([0] + [len(c) for c, _ in vectors]),
-        ),
-        shape=(n, len(ids)),
-    )
+    space = NgramSpace.fit(counts)
+    x, n = space.matrix(counts), len(examples)
     xt = x.T.tocsr()
     target = np.zeros((n, len(names)))
     target[np.arange(n), [names.index(law) for law, _ in examples]] = 1.0
-    shape = (len(ids) + 1, len(names))  # the last row is the bias
+    shape = (len(space.ids) + 1, len(names))  # the last row is the bias
 
     def loss(flat: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
         w = flat.reshape(shape)
@@ -151,4 +123,4 @@ def train(
         callback=lambda _: advance(),
     )
     w = found.x.reshape(shape).astype(np.float32)
-    return LawModel(names, ids, idf, w[:-1], w[-1], examples_digest(examples))
+    return LawModel(names, space, w[:-1], w[-1], examples_digest(examples))

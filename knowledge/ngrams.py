@@ -1,17 +1,27 @@
-"""Hashed character n-grams of a text: what the law model and the topic classifier read.
+"""Hashed character n-grams of a text: what the learned models and the topic classifier read.
 
 Below the word, so that 道路占用 and 占用料 share 占用 whatever the segmenter makes of them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from knowledge.tokenize import normalize
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 HASH_BITS = 20  # n-gram ids: crc32 modulo 2**20 (a few 100k are used: collisions are rare)
 NGRAM_SIZES = (1, 2, 3)
@@ -33,3 +43,56 @@ def question_ngrams(text: str) -> Mapping[int, int]:
     """``ngram_counts`` of a question, kept for its next reader: the law model and the topic
     classifier read the same question's n-grams."""
     return MappingProxyType(ngram_counts(text))
+
+
+def training_digest(version: str, examples: Iterable[tuple[str, str]]) -> str:
+    """One hash of a learned model's (class, text) examples and its training settings (``version``)."""
+    digest = hashlib.sha256(version.encode())
+    for label, text in sorted(examples):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compare what they were fitted on
+class NgramSpace:
+    """The n-grams a learned model reads, with their idf: those of two or more training texts (an
+    n-gram seen once is noise). A text becomes sublinear tf × idf over them, of unit length."""
+
+    ids: npt.NDArray[np.int64]  # sorted
+    idf: npt.NDArray[np.float32]
+
+    @classmethod
+    def fit(cls, counts: Sequence[Mapping[int, int]]) -> NgramSpace:
+        df: Counter[int] = Counter()
+        for c in counts:
+            df.update(c.keys())
+        ids = np.array(sorted(i for i, k in df.items() if k >= 2), dtype=np.int64)
+        n = len(counts)
+        idf = np.array([math.log((1 + n) / (1 + df[i])) + 1 for i in ids], dtype=np.float32)
+        return cls(ids, idf)
+
+    def vector(self, counts: Mapping[int, int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """(columns, values) of a text's n-gram counts."""
+        ids, idf = self.ids, self.idf
+        hashed = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        place = np.minimum(np.searchsorted(ids, hashed), max(len(ids) - 1, 0))
+        known = ids[place] == hashed if len(ids) else np.zeros(len(hashed), dtype=bool)
+        columns = place[known]
+        values = (1 + np.log(tf[known])) * idf[columns]
+        norm = float(np.sqrt((values**2).sum())) or 1.0
+        return columns, (values / norm).astype(np.float32)
+
+    def matrix(self, counts: Sequence[Mapping[int, int]]) -> sparse.csr_matrix:
+        """One row per text (float64, what scipy's solvers and products expect)."""
+        from scipy import sparse
+
+        vectors = [self.vector(c) for c in counts]
+        return sparse.csr_matrix(
+            (
+                np.concatenate([v for _, v in vectors]).astype(np.float64),
+                np.concatenate([c for c, _ in vectors]),
+                np.cumsum([0] + [len(c) for c, _ in vectors]),
+            ),
+            shape=(len(counts), len(self.ids)),
+        )

@@ -2,9 +2,10 @@
 
 The first stage (knowledge/search.py) adds an article's BM25 on its text to its best phrasing line's.
 That sum cannot see whether an article answers the whole question or one word of it many times, nor
-whether its law is the one the question is about. This stage scores each of the best
-``rerank_depth`` candidates on a few such signals, weighted by ``RerankWeights`` (fitted by
-``python benchmarks/rerank.py`` on the tuning sets, checked on the holdout). Pure functions only.
+whether its law is the one the question is about, nor which words tell it from its neighbours (the law
+and article models, knowledge/law_model.py and knowledge/article_model.py, learn those). This stage
+scores each of the best ``rerank_depth`` candidates on a few such signals, weighted by ``RerankWeights``
+(fitted by ``python benchmarks/rerank.py`` on the tuning sets, checked on the holdout). Pure functions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from knowledge.article_model import ArticleReading
 from knowledge.aspects import Aspect, shown
 from knowledge.coverage import Coverage
 from knowledge.law_model import FLOOR
@@ -23,6 +25,7 @@ class Candidates:
     """The best articles as the first stage found them, one list per measure (best first)."""
 
     doc_ids: list[str]
+    articles: list[str]  # "doc_id:article"
     scores: list[float]  # first-stage score: body BM25 + phrasing_weight × best line, topic-boosted
     phrases: list[float]  # the best phrasing line's BM25 (0 without one)
     lines: list[int]  # how many of its phrasing lines the question's phrasing query found
@@ -44,6 +47,7 @@ class Question:
     named_laws: frozenset[str]  # laws whose subject the question names
     aspects: tuple[Aspect, ...] = ()  # what it asks about (a penalty, a deadline …: knowledge/aspects.py)
     learned_laws: dict[str, float] | None = None  # doc id → log-probability under the law model
+    learned_articles: ArticleReading | None = None  # what the article model makes of the question
 
 
 FEATURES = tuple(f.name for f in fields(RerankWeights))  # the model's inputs, in weights order
@@ -75,6 +79,11 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
         "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
         "aspect": [shown(question.aspects, d) for d in candidates.described],
         "learned_law": _learned(question.learned_laws, candidates.doc_ids),
+        "learned_article": (
+            question.learned_articles.log_probabilities(candidates.articles)
+            if question.learned_articles is not None
+            else [0.0] * len(candidates)  # a constant for every candidate changes no order
+        ),
     }
     return list(zip(*(columns[name] for name in FEATURES), strict=True))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
 
+from knowledge.article_model import ArticleReading
 from knowledge.aspects import Aspect, Aspects
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
@@ -167,6 +168,7 @@ class _FirstStage:
     ranked: list[Ranked]  # on text and phrasings together (rows partial past the best few)
     aspects: tuple[Aspect, ...] = ()  # what the question asks about (knowledge/aspects.py)
     learned_laws: dict[str, float] | None = None  # doc id → log-probability under the law model
+    learned_articles: ArticleReading | None = None  # what the article model makes of the question
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,9 @@ class Searcher:
         aspects = self.aspects.asked(text) if self.aspects else ()
         model = self.store.law_model() if s.law_model else None
         learned = model.log_probabilities(text) if model is not None else None
-        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned)
+        articles = self.store.article_model() if s.article_model else None
+        read = articles.read(text) if articles is not None else None
+        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned, read)
 
     def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
@@ -367,6 +371,7 @@ class Searcher:
             named_laws=frozenset(topic.held_docs) if topic else frozenset(),
             aspects=first.aspects,
             learned_laws=first.learned_laws,
+            learned_articles=first.learned_articles,
         )
         return head, slots, candidates, question
 
@@ -380,6 +385,7 @@ class Searcher:
         lines = [first.phrased.get(row["chunk_id"]) for row in rows]
         return slots, Candidates(
             doc_ids=[row["doc_id"] for row in rows],
+            articles=[f"{row['doc_id']}:{row['article']}" for row in rows],
             scores=[head[n][1] for n in slots],
             phrases=[line.score if line else 0.0 for line in lines],
             lines=[line.lines if line else 0 for line in lines],
@@ -463,6 +469,7 @@ class Searcher:
             reads_as=topic.reads_as if topic else None,
             ranking_confidence=placed.confidence,
             described_top=placed.coverage,
+            learned_peak=first.learned_articles.peak if first.learned_articles else None,
         )
 
     # -- parts ----------------------------------------------------------

@@ -21,25 +21,25 @@ class RerankWeights:
     """Linear weights of the second-stage ranking (knowledge/rerank.py), on its raw inputs.
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
-    ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl, calibration.jsonl and calibration2.jsonl;
-    benchmarks/data/calibration3.jsonl, holdout.jsonl and holdout2.jsonl held out as the checks), then
-    rounded. Refit after a change to the phrasings, the catalogue, the aspects or the first stage; refit the
-    sufficiency model after this.
+    ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl and benchmarks/data/calibration*.jsonl; the
+    holdouts held out as the checks), then rounded. Refit after a change to the phrasings, the catalogue,
+    the aspects, the learned models or the first stage; refit the sufficiency model after this.
     """
 
-    score: float = 0.32  # log(1 + first-stage score)
-    relative: float = 1.70  # first-stage score / the best candidate's
-    phrase: float = 0.19  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.82  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.65  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 1.66  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 6.43  # idf share of the question in its text, caption, context, lines and words
-    field_coverage: float = 1.59  # … in its caption and context (law title, chapter path)
-    law: float = 2.70  # its law's catalogue match / the best held law's
-    named: float = 0.55  # the question names its law's subject
-    law_share: float = -0.05  # share of the best 10 candidates from its law
-    aspect: float = 1.93  # share of what the question asks about (knowledge/aspects.py) its terms show
-    learned_law: float = 0.43  # log-probability of its law under the law model (knowledge/law_model.py)
+    score: float = 0.31  # log(1 + first-stage score)
+    relative: float = 1.37  # first-stage score / the best candidate's
+    phrase: float = -0.17  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.46  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.25  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 0.87  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 4.83  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 0.19  # … in its caption and context (law title, chapter path)
+    law: float = 1.11  # its law's catalogue match / the best held law's
+    named: float = 0.28  # the question names its law's subject
+    law_share: float = 0.54  # share of the best 10 candidates from its law
+    aspect: float = 1.07  # share of what the question asks about (knowledge/aspects.py) its terms show
+    learned_law: float = 0.27  # log-probability of its law under the law model (knowledge/law_model.py)
+    learned_article: float = 0.49  # … of itself under the article model (knowledge/article_model.py)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ class SearchSettings:
     # The law model trained at ingest on the phrasing and words lines (knowledge/law_model.py) tells the
     # second stage which law the question is about (False: left out, an ablation).
     law_model: bool = True
+    # The article model trained beside it (knowledge/article_model.py) tells it which of the candidates,
+    # often neighbours in one law, the question is about (False: left out, an ablation).
+    article_model: bool = True
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this

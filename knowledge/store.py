@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import lancedb
 from lancedb.expr import Expr, col
 from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
+from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
+from knowledge.article_model import ArticleModel
 from knowledge.chunks import Chunk
 from knowledge.filters import FieldFilter
 from knowledge.law_model import FILE_NAME as LAW_MODEL_FILE
@@ -130,22 +132,39 @@ class _StoredFile(Generic[T]):
         self._held = None
 
 
-def _load_law_model(location: Location) -> LawModel | None:
-    """The stored law model; one that cannot be read is left out (search goes on without it, and the
+class Learned(Protocol):
+    """A model trained at ingest from the lines and stored next to the index (knowledge/law_model.py,
+    knowledge/article_model.py)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    def to_bytes(self) -> bytes: ...
+
+
+L = TypeVar("L", bound=Learned)
+
+
+def _model_loader(name: str, parse: Callable[[bytes], L]) -> Callable[[Location], L | None]:
+    """Reads a stored model; one that cannot be read is left out (search goes on without it, and the
     next ingest trains a new one)."""
-    data = read_file(location, LAW_MODEL_FILE)
-    if data is None:
-        return None
-    try:
-        return LawModel.from_bytes(data)
-    except (ValueError, KeyError, zipfile.BadZipFile) as exc:
-        log.warning(
-            "%s/%s cannot be read (%s); searching without it until the next ingest",
-            location,
-            LAW_MODEL_FILE,
-            type(exc).__name__,
-        )
-        return None
+
+    def load(location: Location) -> L | None:
+        data = read_file(location, name)
+        if data is None:
+            return None
+        try:
+            return parse(data)
+        except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+            log.warning(
+                "%s/%s cannot be read (%s); searching without it until the next ingest",
+                location,
+                name,
+                type(exc).__name__,
+            )
+            return None
+
+    return load
 
 
 class StoredDocument(LanceModel):
@@ -199,7 +218,10 @@ class KnowledgeStore:
         # The per-article line tables: staff phrasings (searched) and everyday words (read only).
         self._lines = {name: _LineTable() for name in (PHRASINGS, ARTICLE_WORDS)}
         self._term_stats = _StoredFile(TERM_STATS_FILE, TermStats.load)
-        self._law_model = _StoredFile(LAW_MODEL_FILE, _load_law_model)
+        self._law_model = _StoredFile(LAW_MODEL_FILE, _model_loader(LAW_MODEL_FILE, LawModel.from_bytes))
+        self._article_model = _StoredFile(
+            ARTICLE_MODEL_FILE, _model_loader(ARTICLE_MODEL_FILE, ArticleModel.from_bytes)
+        )
         self._checked = time.monotonic()
         self._refreshing = threading.Lock()
 
@@ -298,7 +320,7 @@ class KnowledgeStore:
                 if table is not None and (lines.handle is None or lines.handle.version != table.version):
                     lines.handle = table
                     changed = True
-            for stored in (self._term_stats, self._law_model):
+            for stored in (self._term_stats, self._law_model, self._article_model):
                 if stored.stale(self.location):
                     stored.forget()  # reloaded on next use
                     changed = True
@@ -330,14 +352,25 @@ class KnowledgeStore:
 
     def save_law_model(self, model: LawModel | None) -> None:
         """Store ``model`` next to the index (None removes the stored one)."""
+        self._save_model(self._law_model, model)
+
+    def article_model(self) -> ArticleModel | None:
+        """The article model trained by the last ingest that changed the lines (None without one)."""
+        return self._stored(self._article_model)
+
+    def save_article_model(self, model: ArticleModel | None) -> None:
+        """Store ``model`` next to the index (None removes the stored one)."""
+        self._save_model(self._article_model, model)
+
+    def _save_model(self, stored: _StoredFile[Any], model: Learned | None) -> None:
         try:
             if model is None:
-                remove_file(self.location, LAW_MODEL_FILE)
+                remove_file(self.location, stored.name)
             else:
-                write_file(self.location, LAW_MODEL_FILE, model.to_bytes())
+                write_file(self.location, stored.name, model.to_bytes())
         except OSError as exc:
             raise StoreError(describe_failure(str(self.location), exc)) from exc
-        self._law_model.forget()
+        stored.forget()
 
     def _stored(self, stored: _StoredFile[T]) -> T:
         try:
@@ -402,13 +435,14 @@ class KnowledgeStore:
         return len(known)
 
     # -- staff phrasings ---------------------------------------------
-    def line_texts(self, name: str = PHRASINGS) -> list[tuple[str, str]]:
-        """(doc id, text) of every stored line of a line table."""
+    def line_texts(self, name: str = PHRASINGS) -> list[tuple[str, str, str]]:
+        """(doc id, article, text) of every stored line of a line table."""
         table = self._line_table(name)
         if table is None:
             return []
-        data = table.to_arrow().select(["doc_id", "text"])
-        return list(zip(data["doc_id"].to_pylist(), data["text"].to_pylist(), strict=True))
+        data = table.to_arrow().select(["doc_id", "article", "text"])
+        columns = (data[c].to_pylist() for c in ("doc_id", "article", "text"))
+        return list(zip(*columns, strict=True))
 
     def line_ids(self, name: str = PHRASINGS) -> set[str]:
         """The ids of the stored lines of a line table (PHRASINGS or ARTICLE_WORDS)."""

@@ -45,6 +45,8 @@ class Evidence:
     most_named: tuple[str, tuple[str, ...]] | None = None
     # The law not held the question most probably reads as by the catalogue's n-grams, and how probably.
     reads_as: tuple[str, float] | None = None
+    # How probably the question reads as the article it reads as most (None: no article model).
+    learned_peak: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def confidence(e: Evidence, s: SearchSettings) -> float:
     return models.for_hit(e.phrased).probability(inputs(e))
 
 
-def inputs(e: Evidence) -> dict[str, float]:
+def inputs(e: Evidence) -> dict[str, float | None]:
     """The decision's inputs, by the names of ``knowledge.sufficiency_model.INPUTS``."""
     return {
         "coverage": e.coverage,
@@ -115,6 +117,7 @@ def inputs(e: Evidence) -> dict[str, float]:
         "ranking": e.ranking_confidence,
         "described_top": e.described_top,
         "reads_absent": math.log(max(e.reads_as[1] if e.reads_as else 0.0, FLOOR)),
+        "learned_peak": e.learned_peak,
     }
 
 
@@ -129,6 +132,7 @@ def _facts(e: Evidence) -> str:
         f"top score {e.top_body:.1f}/{e.top_phrase:.1f}, key term {e.key_term or '-'} "
         f"{'found' if e.key_found else 'not found'}{', agreed' if e.agreement else ''}, "
         f"ranking {e.ranking_confidence:.2f}"
+        + (f", article fit {math.exp(e.learned_peak):.2f}" if e.learned_peak is not None else "")
         + (f", names {'、'.join(e.mentioned_laws)}" if e.mentioned_laws else "")
         + (f", looks like {e.foreign_law} ({e.foreign_score:.1f})" if e.foreign_law else "")
         + _reads_as(e)

@@ -42,6 +42,7 @@ INPUTS: dict[str, int] = {
     "ranking": 1,  # the second stage's probability that the best hit is the one asked for
     "described_top": 1,  # idf share of the question in the best hit's text and all its phrasing lines
     "reads_absent": -1,  # log-probability that the question reads as a law not held (topic_classifier.py)
+    "learned_peak": 1,  # log-probability of the article it most reads as (article_model.py)
 }
 
 
@@ -61,8 +62,11 @@ class AdditiveModel:
     bias: float
     steps: Mapping[str, StepFunction]  # inputs without an entry add nothing
 
-    def probability(self, inputs: Mapping[str, float]) -> float:
-        z = self.bias + sum(step(inputs[name]) for name, step in self.steps.items())
+    def probability(self, inputs: Mapping[str, float | None]) -> float:
+        """An input that is None (not measured: no article model) adds nothing either."""
+        z = self.bias + sum(
+            step(value) for name, step in self.steps.items() if (value := inputs[name]) is not None
+        )
         return 1.0 / (1.0 + math.exp(-z))
 
     def rounded(self) -> AdditiveModel:

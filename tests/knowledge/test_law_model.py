@@ -1,4 +1,5 @@
-"""The law model: which held law a question is about, learned from the phrasing and words lines."""
+"""The law model: which held law a question is about, learned from the phrasing and words lines; and how
+an ingest keeps it and the article model (tests/knowledge/test_article_model.py) trained."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.law_model import LawModel, examples_digest, train
-from knowledge.phrasing_index import LAW_MODEL, index_phrasings
+from knowledge.phrasing_index import ARTICLE_MODEL, LAW_MODEL, index_phrasings
 from knowledge.phrasings import load_file
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
@@ -67,7 +68,7 @@ def lines_file(tmp_path: Path, doc_id: str, title: str, article: str, lines: lis
     return path
 
 
-def test_an_ingest_trains_the_model_only_when_the_lines_change(tmp_path: Path) -> None:
+def test_an_ingest_trains_the_models_only_when_the_lines_change(tmp_path: Path) -> None:
     segmenter = Segmenter()
     store = KnowledgeStore(tmp_path / "kb")
     write_doc(store, jichi(), segmenter)
@@ -81,31 +82,40 @@ def test_an_ingest_trains_the_model_only_when_the_lines_change(tmp_path: Path) -
         store, [property_file, service_file], segmenter=segmenter, progress=lambda s, d, t: stages.append(s)
     )
     assert (first.law_model, first.law_model_laws) == ("trained", 2) and LAW_MODEL in stages
-    trained = store.law_model()
+    assert (first.article_model, first.article_model_articles) == ("trained", 2) and ARTICLE_MODEL in stages
+    trained, articles = store.law_model(), store.article_model()
     assert trained is not None and best(trained, "職員が週末に副業したい") == "325AC0000000261"
+    assert articles is not None and articles.articles == (f"{JICHI_ID}:238_4", "325AC0000000261:38")
+    read = articles.read("職員が週末に副業したい").log_probabilities(articles.articles)
+    assert read[1] > read[0]
 
     again = index_phrasings(store, [property_file, service_file], segmenter=segmenter)
-    assert again.law_model == "unchanged"
-    reread = KnowledgeStore(tmp_path / "kb").law_model()  # another reader loads the stored file
-    assert reread is not None and reread.digest == trained.digest
+    assert (again.law_model, again.article_model) == ("unchanged", "unchanged")
+    reread = KnowledgeStore(tmp_path / "kb")  # another reader loads the stored files
+    assert reread.law_model().digest == trained.digest  # type: ignore[union-attr]
+    assert reread.article_model().digest == articles.digest  # type: ignore[union-attr]
 
     service_path.write_text(service_path.read_text("utf-8") + "    - 職員の副業の届出\n", encoding="utf-8")
     more = load_file(service_path, origin="admin")
     changed = index_phrasings(store, [property_file, more], segmenter=segmenter)
-    assert changed.law_model == "trained"
-    retrained = store.law_model()
+    assert (changed.law_model, changed.article_model) == ("trained", "trained")
+    retrained, rearticled = store.law_model(), store.article_model()
     assert retrained is not None and retrained.digest != trained.digest
+    assert rearticled is not None and rearticled.digest != articles.digest
 
-    alone = index_phrasings(store, [property_file], segmenter=segmenter)
+    alone = index_phrasings(store, [property_file], segmenter=segmenter)  # one law, one article
     assert (alone.law_model, store.law_model()) == ("none", None)
+    assert (alone.article_model, store.article_model()) == ("none", None)
     assert not (tmp_path / "kb" / "law_model.npz").exists()
+    assert not (tmp_path / "kb" / "article_model.npz").exists()
 
 
+@pytest.mark.parametrize("name", ["law_model", "article_model"])
 def test_an_unreadable_stored_model_is_left_out_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     (tmp_path / "kb").mkdir()
-    (tmp_path / "kb" / "law_model.npz").write_bytes(b"not a model")
+    (tmp_path / "kb" / f"{name}.npz").write_bytes(b"not a model")
     with caplog.at_level("WARNING"):
-        assert KnowledgeStore(tmp_path / "kb").law_model() is None
-    assert "law_model.npz cannot be read" in caplog.text
+        assert getattr(KnowledgeStore(tmp_path / "kb"), name)() is None
+    assert f"{name}.npz cannot be read" in caplog.text

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from knowledge.article_model import train
 from knowledge.aspects import Aspect
 from knowledge.coverage import Coverage
 from knowledge.glossary import Expansion
@@ -31,7 +32,9 @@ def candidates(*each: dict[str, Any]) -> Candidates:
         for one in each
     ]
     return Candidates(
-        doc_ids=[r["doc_id"] for r in rows], scores=[r["score"] for r in rows],
+        doc_ids=[r["doc_id"] for r in rows],
+        articles=[f"{r['doc_id']}:{r.get('article', n)}" for n, r in enumerate(rows)],
+        scores=[r["score"] for r in rows],
         phrases=[r["phrase"] for r in rows], lines=[r["lines"] for r in rows],
         body_ranks=[r["body_rank"] for r in rows], phrase_ranks=[r["phrase_rank"] for r in rows],
         described=[r["described"] for r in rows], field_terms=[r["field_terms"] for r in rows],
@@ -131,3 +134,18 @@ def test_the_law_model_tips_two_equal_candidates_to_the_law_the_question_is_abou
     assert reorder(tied, asked, RerankWeights()).order == [1, 0]
     unknown = replace(asked, learned_laws={"jichi": -0.1})  # a law the model was not trained on
     assert inputs(tied, unknown)[0]["learned_law"] == pytest.approx(math.log(1e-6))
+
+
+def test_the_article_model_tips_two_neighbours_of_one_law_to_the_article_asked_about() -> None:
+    neighbours = candidates(
+        {"doc_id": "koseki", "article": "51", "score": 20.0},
+        {"doc_id": "koseki", "article": "49", "score": 20.0},
+    )
+    assert [row["learned_article"] for row in inputs(neighbours)] == [0.0, 0.0]  # without a model
+    model = train([("koseki:49", "出生届の期限は何日以内"), ("koseki:49", "出生届の届出期間"),
+                   ("koseki:51", "出生届を出す場所"), ("koseki:51", "出生届はどこに出す")])
+    read = model.read("出生届の期限")
+    asked = replace(QUESTION, law_scores={}, named_laws=frozenset(), learned_articles=read)
+    learned = [row["learned_article"] for row in inputs(neighbours, asked)]
+    assert learned[1] > learned[0]
+    assert reorder(neighbours, asked, RerankWeights()).order == [1, 0]

@@ -47,10 +47,17 @@ def test_the_packaged_model_answers_strong_evidence_and_not_weak() -> None:
     strong = {
         **weak, "coverage": 0.9, "coverage_top": 0.9, "phrase_coverage": 0.8, "phrase": 3.6, "body": 3.7,
         "key": 1.0, "agreement": 1.0, "own_topic": 3.3, "ranking": 0.9, "described_top": 0.9,
-        "reads_absent": math.log(FLOOR),
+        "reads_absent": math.log(FLOOR), "learned_peak": math.log(0.9),
     }
     assert phrased.probability(strong) > 0.9
     assert phrased.probability(weak) < 0.1
+
+
+def test_an_input_not_measured_adds_nothing() -> None:
+    steps = {"learned_peak": StepFunction((-3.0,), (-2.0, 1.0)), "phrase": StepFunction((), (0.5,))}
+    model = AdditiveModel(0.0, steps)
+    inputs: dict[str, float | None] = {"learned_peak": None, "phrase": 3.0}
+    assert model.probability(inputs) == pytest.approx(1 / (1 + math.exp(-0.5)))
 
 
 TEXT = "text: {bias: 0, steps: {}}\n"

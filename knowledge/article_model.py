@@ -1,0 +1,205 @@
+"""Which article a question is about, learned from the staff phrasings and everyday words.
+
+The first stage matches words; neighbouring articles of one law often share most of them (出生届's
+deadline in 戸籍法49条, its place in 51条, its content in 25条), and BM25 cannot learn which words tell
+them apart. This model does: each phrasing line and words line is an example of its article, and a
+softmax over all articles is fitted on the lines' character n-grams (the same tf × idf vectors as the
+law model, knowledge/ngrams.py) through a small shared embedding, as fastText classifies text:
+
+    P(article | text) = softmax(W · (x · E) + b)
+
+E maps each n-gram to ``DIM`` numbers, so an n-gram the lines of one article use and its neighbours'
+do not is learned as telling them apart, and what n-grams share carries over to phrasings the lines
+do not contain word for word. The second stage reads each candidate's log-probability
+(knowledge/rerank.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
+passes of mini-batch Adam with n-gram dropout; pure functions here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.law_model import FLOOR
+from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams, training_digest
+
+FILE_NAME = "article_model.npz"
+DIM = 64  # embedding size: 128 ranked the same (benchmarks/rerank.py) at twice the size and time
+EPOCHS = 8  # passes over the lines (the shipped 24,488 take 8 × 96 steps)
+BATCH = 256
+MIN_STEPS = 750  # … and more passes over fewer lines (an admin's few files), so that they are learned too
+RATE = 0.005  # Adam's step size
+DROPOUT = 0.2  # share of a line's n-grams left out at each pass: no single n-gram carries an article
+SEED = 0  # training is deterministic: the same lines give the same model
+# A change of any retrains on the next ingest.
+VERSION = f"article:{DIM}:{EPOCHS}:{BATCH}:{MIN_STEPS}:{RATE}:{DROPOUT}:{SEED}"
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compare digests
+class ArticleModel:
+    """The fitted model: the n-grams it reads, their embedding, one output row per article."""
+
+    articles: tuple[str, ...]  # "doc_id:article", sorted
+    space: NgramSpace
+    embedding: npt.NDArray[np.float32]  # len(space.ids) × DIM
+    weights: npt.NDArray[np.float32]  # len(articles) × DIM
+    bias: npt.NDArray[np.float32]
+    digest: str  # digest() of what it was trained on
+
+    @cached_property
+    def place(self) -> dict[str, int]:
+        """"doc_id:article" → its row."""
+        return {a: n for n, a in enumerate(self.articles)}
+
+    def read(self, text: str) -> ArticleReading:
+        """What the model makes of ``text``: every article's score, read per candidate."""
+        columns, values = self.space.vector(question_ngrams(text))
+        scores = self.weights @ (values @ self.embedding[columns]) + self.bias
+        top = float(scores.max())
+        return ArticleReading(scores, top + math.log(float(np.exp(scores - top).sum())), self.place)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            articles=np.array(self.articles),
+            ids=self.space.ids,
+            idf=self.space.idf,
+            embedding=self.embedding.astype(np.float16),  # half the file; the scores move by < 1e-3
+            weights=self.weights,
+            bias=self.bias,
+            digest=np.array(self.digest),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ArticleModel:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return cls(
+                articles=tuple(str(a) for a in saved["articles"]),
+                space=NgramSpace(saved["ids"], saved["idf"]),
+                embedding=saved["embedding"].astype(np.float32),
+                weights=saved["weights"],
+                bias=saved["bias"],
+                digest=str(saved["digest"]),
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class ArticleReading:
+    scores: npt.NDArray[np.float32]  # one per article of the model
+    log_total: float  # log of the softmax's denominator
+    place: Mapping[str, int]  # "doc_id:article" → its score's index
+
+    @property
+    def peak(self) -> float:
+        """The log-probability of the article the text most reads as: near 0 when its lines say what the
+        text says, far below when the text is like no article's lines."""
+        return float(self.scores.max()) - self.log_total
+
+    def log_probabilities(self, articles: Sequence[str]) -> list[float]:
+        """The log-probability that the text is about each of ``articles`` ("doc_id:article"); one the
+        model does not know gets the floor."""
+        floor = math.log(FLOOR)
+        return [
+            max(float(self.scores[self.place[a]]) - self.log_total, floor) if a in self.place else floor
+            for a in articles
+        ]
+
+
+def digest(examples: Sequence[tuple[str, str]]) -> str:
+    """What a model is trained on ("doc_id:article", text) and how: an ingest that changes neither
+    trains nothing."""
+    return training_digest(VERSION, examples)
+
+
+def passes(examples: int) -> int:
+    """How many passes over ``examples`` lines training makes."""
+    return max(EPOCHS, math.ceil(MIN_STEPS / max(math.ceil(examples / BATCH), 1)))
+
+
+def train(examples: Sequence[tuple[str, str]], *, advance: Callable[[], None] = lambda: None) -> ArticleModel:
+    """Fit the model on ("doc_id:article", text) examples; ``advance`` is called once per pass
+    (``passes(len(examples))`` in all). Needs examples of at least two articles."""
+    articles = tuple(sorted({a for a, _ in examples}))
+    if len(articles) < 2:
+        raise ValueError("an article model needs examples of at least two articles")
+    counts = [ngram_counts(text) for _, text in examples]
+    space = NgramSpace.fit(counts)
+    x = space.matrix(counts).astype(np.float32)
+    place = {a: n for n, a in enumerate(articles)}
+    target = np.array([place[a] for a, _ in examples])
+    rng = np.random.default_rng(SEED)
+    bound = 1 / math.sqrt(DIM)
+    params = {
+        "embedding": rng.normal(0.0, 0.1, (len(space.ids), DIM)).astype(np.float32),
+        "weights": rng.uniform(-bound, bound, (len(articles), DIM)).astype(np.float32),
+        "bias": rng.uniform(-bound, bound, len(articles)).astype(np.float32),
+    }
+    adam = _Adam(params)
+    for _ in range(passes(len(examples))):
+        order = rng.permutation(len(examples))
+        for start in range(0, len(order), BATCH):
+            rows = order[start : start + BATCH]
+            batch = x[rows]
+            batch.data *= rng.random(len(batch.data), dtype=np.float32) >= DROPOUT
+            _step(params, adam, batch, target[rows])
+        advance()
+    return ArticleModel(
+        articles, space, params["embedding"], params["weights"], params["bias"], digest(examples)
+    )
+
+
+def _step(
+    params: dict[str, npt.NDArray[np.float32]],
+    adam: _Adam,
+    batch: Any,
+    target: npt.NDArray[np.int64],
+) -> None:
+    """One Adam step on the mean cross-entropy of a batch (CSR rows of n-gram vectors); the embedding
+    moves only on the rows of the n-grams the batch holds (lazy Adam)."""
+    from scipy import sparse
+
+    embedding, weights, bias = params["embedding"], params["weights"], params["bias"]
+    used, inverse = np.unique(batch.indices, return_inverse=True)
+    local = sparse.csr_matrix((batch.data, inverse, batch.indptr), shape=(batch.shape[0], len(used)))
+    hidden = local @ embedding[used]
+    scores = hidden @ weights.T + bias
+    scores -= scores.max(axis=1, keepdims=True)
+    probabilities = np.exp(scores)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    probabilities[np.arange(len(target)), target] -= 1.0
+    residual = probabilities / len(target)
+    adam.update("weights", residual.T @ hidden)
+    adam.update("bias", residual.sum(axis=0))
+    adam.update("embedding", local.T @ (residual @ weights), rows=used)
+
+
+class _Adam:
+    """Adam (Kingma & Ba) with lazy rows: a row of a parameter is updated, and its moments decay, only
+    at the steps whose gradient includes it, as for sparse embeddings."""
+
+    def __init__(
+        self, params: dict[str, npt.NDArray[np.float32]], *, beta1: float = 0.9, beta2: float = 0.999
+    ) -> None:
+        self.params = params
+        self.first = {k: np.zeros_like(v) for k, v in params.items()}
+        self.second = {k: np.zeros_like(v) for k, v in params.items()}
+        self.beta1, self.beta2, self.steps = beta1, beta2, 0
+
+    def update(self, name: str, gradient: npt.NDArray[np.float32], *, rows: Any = slice(None)) -> None:
+        if name == "weights":
+            self.steps += 1  # once per batch: every batch updates the output weights
+        b1, b2, t = self.beta1, self.beta2, max(self.steps, 1)
+        m = self.first[name][rows] * b1 + (1 - b1) * gradient
+        v = self.second[name][rows] * b2 + (1 - b2) * gradient**2
+        self.first[name][rows], self.second[name][rows] = m, v
+        step = RATE * math.sqrt(1 - b2**t) / (1 - b1**t)
+        self.params[name][rows] -= step * m / (np.sqrt(v) + 1e-8)
