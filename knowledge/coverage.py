@@ -20,16 +20,17 @@ class Coverage:
     ) -> None:
         self._weights = {t: idf(t) for t in terms}
         self._total = sum(self._weights.values())  # every candidate is measured against the same mass
-        self._wording = {  # question term → the statute words that stand for it
+        wording = {  # question term → the statute words that stand for it
             t: frozenset(w for e in expansions if t in e.trigger_terms for w in e.terms) for t in terms
         }
+        self._terms = frozenset(self._weights)
+        self._wording = {t: w for t, w in wording.items() if w}  # only the terms that have any
 
     def found(self, present: Set[str]) -> set[str]:
         """The question terms ``present`` covers, directly or through their statute wording."""
-        return {
-            t for t, wording in self._wording.items()
-            if t in present or (wording and not present.isdisjoint(wording))
-        }
+        found = set(self._terms.intersection(present))  # measured once per candidate: kept to set operations
+        found.update(t for t, wording in self._wording.items() if not present.isdisjoint(wording))
+        return found
 
     def share(self, present: Set[str]) -> float:
         """Share of the question's idf mass that ``present`` covers."""

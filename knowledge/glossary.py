@@ -34,12 +34,12 @@ class Expansion:
 class Glossary:
     def __init__(self, entries: Sequence[GlossaryEntry], *, segmenter: Segmenter) -> None:
         self.entries = tuple(entries)
-        self._segmenter = segmenter
         # Segment once: expansions are looked up on every question.
         self._terms = [
             tuple(dict.fromkeys(t for phrase in e.statute for t in segmenter.terms(phrase)))
             for e in self.entries
         ]
+        self._trigger_terms = {say: tuple(segmenter.terms(say)) for e in self.entries for say in e.say}
 
     @classmethod
     def load(cls, paths: Sequence[Path] | None = None, *, segmenter: Segmenter) -> Glossary:
@@ -54,7 +54,7 @@ class Glossary:
         for entry, terms in zip(self.entries, self._terms, strict=True):
             trigger = next((s for s in entry.say if s in text), None)
             if trigger is not None and terms:
-                out.append(Expansion(trigger, tuple(self._segmenter.terms(trigger)), terms))
+                out.append(Expansion(trigger, self._trigger_terms[trigger], terms))
         return out
 
 

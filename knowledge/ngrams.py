@@ -11,7 +11,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ def ngram_counts(text: str) -> Counter[int]:
 
 @lru_cache(maxsize=16)
 def question_ngrams(text: str) -> Mapping[int, int]:
-    """``ngram_counts`` of a question, kept for its next reader: the law model and the topic
+    """``ngram_counts`` of a question, kept for its next reader: the article model and the topic
     classifier read the same question's n-grams."""
     return MappingProxyType(ngram_counts(text))
 
@@ -71,15 +71,18 @@ class NgramSpace:
         idf = np.array([math.log((1 + n) / (1 + df[i])) + 1 for i in ids], dtype=np.float32)
         return cls(ids, idf)
 
+    @cached_property
+    def _columns(self) -> dict[int, int]:
+        """n-gram id → its column: a question's hundred-odd n-grams are looked up faster here than by
+        searching the sorted ids."""
+        return {int(i): n for n, i in enumerate(self.ids)}
+
     def vector(self, counts: Mapping[int, int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """(columns, values) of a text's n-gram counts."""
-        ids, idf = self.ids, self.idf
-        hashed = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        place = np.minimum(np.searchsorted(ids, hashed), max(len(ids) - 1, 0))
-        known = ids[place] == hashed if len(ids) else np.zeros(len(hashed), dtype=bool)
-        columns = place[known]
-        values = (1 + np.log(tf[known])) * idf[columns]
+        lookup = self._columns.get
+        known = [(column, tf) for gram, tf in counts.items() if (column := lookup(gram)) is not None]
+        columns = np.array([c for c, _ in known], dtype=np.int64)
+        values = (1 + np.log(np.array([tf for _, tf in known], dtype=np.float32))) * self.idf[columns]
         norm = float(np.sqrt((values**2).sum())) or 1.0
         return columns, (values / norm).astype(np.float32)
 
