@@ -64,7 +64,6 @@ VARIANTS = [
     Variant("- second stage (knowledge/rerank.py)", FIRST_STAGE),
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
     Variant("- everyday words (coverage only)", replace(FULL, article_words=False)),
-    Variant("- law model (knowledge/law_model.py)", replace(FULL, law_model=False)),
     Variant("- article model (knowledge/article_model.py)", replace(FULL, article_model=False)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),

@@ -73,8 +73,8 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from kairan.wiring import open_searcher  # noqa: E402
+from knowledge.article_model import FLOOR  # noqa: E402
 from knowledge.evaluation import EvalItem, load_dataset  # noqa: E402
-from knowledge.law_model import FLOOR  # noqa: E402
 from knowledge.settings import SearchSettings  # noqa: E402
 from knowledge.sufficiency import Evidence, inputs, judge  # noqa: E402
 from knowledge.sufficiency_model import (  # noqa: E402

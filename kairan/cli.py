@@ -66,8 +66,7 @@ _STAGES = {
     "phrasings": "職員の言い方 phrasings",
     "article_words": "日常の言葉 everyday words",
     "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
-    "law_model": "法令の判別 law model",  # trained on the lines (knowledge/law_model.py)
-    "article_model": "条の判別 article model",  # … (knowledge/article_model.py)
+    "article_model": "条の判別 article model",  # trained on the lines (knowledge/article_model.py)
 }
 
 
@@ -309,9 +308,6 @@ def print_phrasing_index(p: PhrasingIndexReport) -> None:
     )
     if p.words:
         err.print(f"日常の言葉: {p.words:,} 条 / everyday words: {p.words:,} articles")
-    if p.law_model == "trained":
-        laws = p.law_model_laws
-        err.print(f"法令の判別: {laws} 法令の言い方で学習 / law model: trained on the lines of {laws} laws")
     if p.article_model == "trained":
         articles = p.article_model_articles
         err.print(

@@ -3,15 +3,17 @@
 The first stage matches words; neighbouring articles of one law often share most of them (出生届's
 deadline in 戸籍法49条, its place in 51条, its content in 25条), and BM25 cannot learn which words tell
 them apart. This model does: each phrasing line and words line is an example of its article, and a
-softmax over all articles is fitted on the lines' character n-grams (the same tf × idf vectors as the
-law model, knowledge/ngrams.py) through a small shared embedding, as fastText classifies text:
+softmax over all articles is fitted on the lines' character n-grams (sublinear tf × idf, unit length:
+knowledge/ngrams.py) through a small shared embedding, as fastText classifies text:
 
     P(article | text) = softmax(W · (x · E) + b)
 
 E maps each n-gram to ``DIM`` numbers, so an n-gram the lines of one article use and its neighbours'
 do not is learned as telling them apart, and what n-grams share carries over to phrasings the lines
-do not contain word for word. The second stage reads each candidate's log-probability
-(knowledge/rerank.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
+do not contain word for word; and since every article's neighbours, in its law and in the others, are
+its rivals, it also says which law a question is about. The second stage reads each candidate's
+log-probability (knowledge/rerank.py), the decision how probably the question reads as any article at all
+(knowledge/sufficiency.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
 passes of mini-batch Adam with n-gram dropout; pure functions here.
 """
 
@@ -27,10 +29,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.law_model import FLOOR
 from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams, training_digest
 
 FILE_NAME = "article_model.npz"
+FLOOR = 1e-6  # the smallest probability whose log is read (an article's; a law not held's by the decision)
 DIM = 64  # embedding size: 128 ranked the same (benchmarks/rerank.py) at twice the size and time
 EPOCHS = 8  # passes over the lines (the shipped 24,488 take 8 × 96 steps)
 BATCH = 256

@@ -2,9 +2,8 @@
 
 Only lines for stored articles are indexed (a phrasing of an article the law no longer has is
 reported, not searched). Lines are identified by (document, article, text), so re-indexing an
-unchanged set segments and writes nothing. The law model (knowledge/law_model.py) and the article
-model (knowledge/article_model.py) are trained on the stored lines afterwards, again only when they
-changed.
+unchanged set segments and writes nothing. The article model (knowledge/article_model.py) is trained on
+the stored lines afterwards, again only when they changed.
 """
 
 from __future__ import annotations
@@ -12,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from knowledge import article_model, law_model
+from knowledge import article_model
 from knowledge.phrasings import Phrasing, PhrasingFile
 from knowledge.store import ARTICLE_WORDS, PHRASE_TERMS, PHRASINGS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 
 ProgressFn = Callable[[str, int, int], None]
-LAW_MODEL = "law_model"  # the progress stages of their training
-ARTICLE_MODEL = "article_model"
+ARTICLE_MODEL = "article_model"  # the progress stage of its training
 
 
 @dataclass
@@ -30,9 +28,7 @@ class PhrasingIndexReport:
     unknown: list[str] = field(default_factory=list)  # "file: article KEY" for articles not stored
     other_documents: int = 0  # files for documents not in the knowledge base (not indexed)
     words: int = 0  # articles with a line of everyday words (stored apart, read for coverage)
-    law_model: str = "none"  # "trained", "unchanged" or "none" (lines of fewer than two laws)
-    law_model_laws: int = 0
-    article_model: str = "none"  # the same for the article model (lines of fewer than two articles)
+    article_model: str = "none"  # "trained", "unchanged" or "none" (lines of fewer than two articles)
     article_model_articles: int = 0
 
 
@@ -78,34 +74,15 @@ def index_phrasings(
     report.lines, report.words = len(wanted), len(words)
     report.added, report.removed = _sync(store, wanted, PHRASINGS, segmenter, progress)
     _sync(store, {p.phrase_id: p for p in words.values()}, ARTICLE_WORDS, segmenter, progress)
-    report.law_model, report.law_model_laws = update_law_model(store, progress)
     report.article_model, report.article_model_articles = update_article_model(store, progress)
     return report
-
-
-def update_law_model(store: KnowledgeStore, progress: ProgressFn | None = None) -> tuple[str, int]:
-    """Train the law model on every stored line and words line, unless they are what the stored model
-    was trained on; ("trained" | "unchanged" | "none", the laws it knows)."""
-    examples = [(doc_id, text) for doc_id, _, text in _lines(store)]
-    laws = len({law for law, _ in examples})
-    stored = store.law_model()
-    if laws < 2:
-        if stored is not None:
-            store.save_law_model(None)
-        return "none", 0
-    if stored is not None and stored.digest == law_model.examples_digest(examples):
-        return "unchanged", laws
-    advance = _stage(LAW_MODEL, law_model.STEPS, progress)
-    store.save_law_model(law_model.train(examples, advance=advance))
-    if progress:
-        progress(LAW_MODEL, law_model.STEPS, law_model.STEPS)  # L-BFGS may converge before its last step
-    return "trained", laws
 
 
 def update_article_model(store: KnowledgeStore, progress: ProgressFn | None = None) -> tuple[str, int]:
     """Train the article model on every stored line and words line, unless they are what the stored
     model was trained on; ("trained" | "unchanged" | "none", the articles it knows)."""
-    examples = [(f"{doc_id}:{article}", text) for doc_id, article, text in _lines(store)]
+    lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
+    examples = [(f"{doc_id}:{article}", text) for doc_id, article, text in lines]
     articles = len({a for a, _ in examples})
     stored = store.article_model()
     if articles < 2:
@@ -114,27 +91,16 @@ def update_article_model(store: KnowledgeStore, progress: ProgressFn | None = No
         return "none", 0
     if stored is not None and stored.digest == article_model.digest(examples):
         return "unchanged", articles
-    advance = _stage(ARTICLE_MODEL, article_model.passes(len(examples)), progress)
-    store.save_article_model(article_model.train(examples, advance=advance))
-    return "trained", articles
-
-
-def _lines(store: KnowledgeStore) -> list[tuple[str, str, str]]:
-    """(doc id, article, text) of every stored phrasing line and words line: what the models learn."""
-    return store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
-
-
-def _stage(name: str, total: int, progress: ProgressFn | None) -> Callable[[], None]:
-    """A callback reporting one more step of a training stage of ``total`` steps."""
-    done = 0
+    passes, done = article_model.passes(len(examples)), 0
 
     def advance() -> None:
         nonlocal done
         done += 1
         if progress:
-            progress(name, done, total)
+            progress(ARTICLE_MODEL, done, passes)
 
-    return advance
+    store.save_article_model(article_model.train(examples, advance=advance))
+    return "trained", articles
 
 
 def _sync(

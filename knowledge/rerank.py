@@ -2,10 +2,10 @@
 
 The first stage (knowledge/search.py) adds an article's BM25 on its text to its best phrasing line's.
 That sum cannot see whether an article answers the whole question or one word of it many times, nor
-whether its law is the one the question is about, nor which words tell it from its neighbours (the law
-and article models, knowledge/law_model.py and knowledge/article_model.py, learn those). This stage
-scores each of the best ``rerank_depth`` candidates on a few such signals, weighted by ``RerankWeights``
-(fitted by ``python benchmarks/rerank.py`` on the tuning sets, checked on the holdout). Pure functions.
+whether its law is the one the question is about, nor which words tell it from its neighbours (the
+article model, knowledge/article_model.py, learns those). This stage scores each of the best
+``rerank_depth`` candidates on a few such signals, weighted by ``RerankWeights`` (fitted by
+``python benchmarks/rerank.py`` on the tuning sets, checked on the holdouts). Pure functions only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass, fields
 from knowledge.article_model import ArticleReading
 from knowledge.aspects import Aspect, shown
 from knowledge.coverage import Coverage
-from knowledge.law_model import FLOOR
 from knowledge.settings import RerankWeights
 
 
@@ -46,7 +45,6 @@ class Question:
     law_scores: dict[str, float]  # doc id → how well the law's catalogue lines match (topic catalogue)
     named_laws: frozenset[str]  # laws whose subject the question names
     aspects: tuple[Aspect, ...] = ()  # what it asks about (a penalty, a deadline …: knowledge/aspects.py)
-    learned_laws: dict[str, float] | None = None  # doc id → log-probability under the law model
     learned_articles: ArticleReading | None = None  # what the article model makes of the question
 
 
@@ -78,7 +76,6 @@ def features(candidates: Candidates, question: Question) -> list[tuple[float, ..
         "named": [float(d in question.named_laws) for d in candidates.doc_ids],
         "law_share": [laws.count(d) / len(laws) for d in candidates.doc_ids],
         "aspect": [shown(question.aspects, d) for d in candidates.described],
-        "learned_law": _learned(question.learned_laws, candidates.doc_ids),
         "learned_article": (
             question.learned_articles.log_probabilities(candidates.articles)
             if question.learned_articles is not None
@@ -105,15 +102,6 @@ def reorder(candidates: Candidates, question: Question, weights: RerankWeights) 
     best = scores[order[0]]
     confidence = 1.0 / sum(math.exp(score - best) for score in scores)
     return Reordered(order, confidence, rows[order[0]][FEATURES.index("coverage")])
-
-
-def _learned(log_probabilities: dict[str, float] | None, doc_ids: list[str]) -> list[float]:
-    """Each candidate's law's log-probability, 0 for all without a model (a constant for every
-    candidate of a question changes no order); a law the model does not know gets its floor."""
-    if log_probabilities is None:
-        return [0.0] * len(doc_ids)
-    floor = math.log(FLOOR)
-    return [log_probabilities.get(d, floor) for d in doc_ids]
 
 
 def _reciprocal(rank: int | None) -> float:

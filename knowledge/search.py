@@ -167,7 +167,6 @@ class _FirstStage:
     topic: TopicEvidence | None
     ranked: list[Ranked]  # on text and phrasings together (rows partial past the best few)
     aspects: tuple[Aspect, ...] = ()  # what the question asks about (knowledge/aspects.py)
-    learned_laws: dict[str, float] | None = None  # doc id → log-probability under the law model
     learned_articles: ArticleReading | None = None  # what the article model makes of the question
 
 
@@ -333,11 +332,9 @@ class Searcher:
         topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
         ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         aspects = self.aspects.asked(text) if self.aspects else ()
-        model = self.store.law_model() if s.law_model else None
-        learned = model.log_probabilities(text) if model is not None else None
-        articles = self.store.article_model() if s.article_model else None
-        read = articles.read(text) if articles is not None else None
-        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned, read)
+        model = self.store.article_model() if s.article_model else None
+        learned = model.read(text) if model is not None else None
+        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned)
 
     def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
@@ -370,7 +367,6 @@ class Searcher:
             law_scores=topic.held_scores if topic else {},
             named_laws=frozenset(topic.held_docs) if topic else frozenset(),
             aspects=first.aspects,
-            learned_laws=first.learned_laws,
             learned_articles=first.learned_articles,
         )
         return head, slots, candidates, question

@@ -26,20 +26,19 @@ class RerankWeights:
     the aspects, the learned models or the first stage; refit the sufficiency model after this.
     """
 
-    score: float = 0.31  # log(1 + first-stage score)
-    relative: float = 1.37  # first-stage score / the best candidate's
-    phrase: float = -0.17  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.46  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.25  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 0.87  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 4.83  # idf share of the question in its text, caption, context, lines and words
-    field_coverage: float = 0.19  # … in its caption and context (law title, chapter path)
-    law: float = 1.11  # its law's catalogue match / the best held law's
-    named: float = 0.28  # the question names its law's subject
-    law_share: float = 0.54  # share of the best 10 candidates from its law
-    aspect: float = 1.07  # share of what the question asks about (knowledge/aspects.py) its terms show
-    learned_law: float = 0.27  # log-probability of its law under the law model (knowledge/law_model.py)
-    learned_article: float = 0.49  # … of itself under the article model (knowledge/article_model.py)
+    score: float = 0.33  # log(1 + first-stage score)
+    relative: float = 1.31  # first-stage score / the best candidate's
+    phrase: float = -0.22  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.45  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.28  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 0.93  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 4.85  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 0.33  # … in its caption and context (law title, chapter path)
+    law: float = 0.98  # its law's catalogue match / the best held law's
+    named: float = 0.54  # the question names its law's subject
+    law_share: float = 1.11  # share of the best 10 candidates from its law
+    aspect: float = 1.08  # share of what the question asks about (knowledge/aspects.py) its terms show
+    learned_article: float = 0.50  # its log-probability under the article model (knowledge/article_model.py)
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,9 @@ class SearchSettings:
     # An article's everyday words (the phrasing files' ``words``) count for how much of a question it
     # covers, in the second stage and the decision; they are never searched (False: left out, an ablation).
     article_words: bool = True
-    # The law model trained at ingest on the phrasing and words lines (knowledge/law_model.py) tells the
-    # second stage which law the question is about (False: left out, an ablation).
-    law_model: bool = True
-    # The article model trained beside it (knowledge/article_model.py) tells it which of the candidates,
-    # often neighbours in one law, the question is about (False: left out, an ablation).
+    # The article model trained at ingest on the phrasing and words lines (knowledge/article_model.py)
+    # tells the second stage which of the candidates, often neighbours in one law, the question is about,
+    # and the decision how well it reads as any article (False: left out, an ablation).
     article_model: bool = True
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import lancedb
 from lancedb.expr import Expr, col
@@ -36,8 +36,6 @@ from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
 from knowledge.article_model import ArticleModel
 from knowledge.chunks import Chunk
 from knowledge.filters import FieldFilter
-from knowledge.law_model import FILE_NAME as LAW_MODEL_FILE
-from knowledge.law_model import LawModel
 from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
 from knowledge.stored_files import Location, Marker, file_marker, is_uri, read_file, remove_file, write_file
@@ -45,6 +43,8 @@ from knowledge.term_stats import FILE_NAME as TERM_STATS_FILE
 from knowledge.term_stats import TermStats
 
 log = logging.getLogger(__name__)
+
+OBSOLETE_FILES = ("law_model.npz",)  # written by earlier versions, removed by the next ingest
 
 CHUNKS = "chunks"
 DOCUMENTS = "documents"
@@ -132,39 +132,22 @@ class _StoredFile(Generic[T]):
         self._held = None
 
 
-class Learned(Protocol):
-    """A model trained at ingest from the lines and stored next to the index (knowledge/law_model.py,
-    knowledge/article_model.py)."""
-
-    @property
-    def digest(self) -> str: ...
-
-    def to_bytes(self) -> bytes: ...
-
-
-L = TypeVar("L", bound=Learned)
-
-
-def _model_loader(name: str, parse: Callable[[bytes], L]) -> Callable[[Location], L | None]:
-    """Reads a stored model; one that cannot be read is left out (search goes on without it, and the
-    next ingest trains a new one)."""
-
-    def load(location: Location) -> L | None:
-        data = read_file(location, name)
-        if data is None:
-            return None
-        try:
-            return parse(data)
-        except (ValueError, KeyError, zipfile.BadZipFile) as exc:
-            log.warning(
-                "%s/%s cannot be read (%s); searching without it until the next ingest",
-                location,
-                name,
-                type(exc).__name__,
-            )
-            return None
-
-    return load
+def _load_article_model(location: Location) -> ArticleModel | None:
+    """The stored article model; one that cannot be read is left out (search goes on without it, and
+    the next ingest trains a new one)."""
+    data = read_file(location, ARTICLE_MODEL_FILE)
+    if data is None:
+        return None
+    try:
+        return ArticleModel.from_bytes(data)
+    except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+        log.warning(
+            "%s/%s cannot be read (%s); searching without it until the next ingest",
+            location,
+            ARTICLE_MODEL_FILE,
+            type(exc).__name__,
+        )
+        return None
 
 
 class StoredDocument(LanceModel):
@@ -218,10 +201,7 @@ class KnowledgeStore:
         # The per-article line tables: staff phrasings (searched) and everyday words (read only).
         self._lines = {name: _LineTable() for name in (PHRASINGS, ARTICLE_WORDS)}
         self._term_stats = _StoredFile(TERM_STATS_FILE, TermStats.load)
-        self._law_model = _StoredFile(LAW_MODEL_FILE, _model_loader(LAW_MODEL_FILE, LawModel.from_bytes))
-        self._article_model = _StoredFile(
-            ARTICLE_MODEL_FILE, _model_loader(ARTICLE_MODEL_FILE, ArticleModel.from_bytes)
-        )
+        self._article_model = _StoredFile(ARTICLE_MODEL_FILE, _load_article_model)
         self._checked = time.monotonic()
         self._refreshing = threading.Lock()
 
@@ -320,7 +300,7 @@ class KnowledgeStore:
                 if table is not None and (lines.handle is None or lines.handle.version != table.version):
                     lines.handle = table
                     changed = True
-            for stored in (self._term_stats, self._law_model, self._article_model):
+            for stored in (self._term_stats, self._article_model):
                 if stored.stale(self.location):
                     stored.forget()  # reloaded on next use
                     changed = True
@@ -346,31 +326,20 @@ class KnowledgeStore:
         """Document frequencies written by the last ingest (reloaded after a refresh that saw new ones)."""
         return self._stored(self._term_stats)
 
-    def law_model(self) -> LawModel | None:
-        """The law model trained by the last ingest that changed the lines (None without one)."""
-        return self._stored(self._law_model)
-
-    def save_law_model(self, model: LawModel | None) -> None:
-        """Store ``model`` next to the index (None removes the stored one)."""
-        self._save_model(self._law_model, model)
-
     def article_model(self) -> ArticleModel | None:
         """The article model trained by the last ingest that changed the lines (None without one)."""
         return self._stored(self._article_model)
 
     def save_article_model(self, model: ArticleModel | None) -> None:
         """Store ``model`` next to the index (None removes the stored one)."""
-        self._save_model(self._article_model, model)
-
-    def _save_model(self, stored: _StoredFile[Any], model: Learned | None) -> None:
         try:
             if model is None:
-                remove_file(self.location, stored.name)
+                remove_file(self.location, ARTICLE_MODEL_FILE)
             else:
-                write_file(self.location, stored.name, model.to_bytes())
+                write_file(self.location, ARTICLE_MODEL_FILE, model.to_bytes())
         except OSError as exc:
             raise StoreError(describe_failure(str(self.location), exc)) from exc
-        stored.forget()
+        self._article_model.forget()
 
     def _stored(self, stored: _StoredFile[T]) -> T:
         try:
@@ -494,6 +463,8 @@ class KnowledgeStore:
         stats = TermStats.from_term_strings(self._term_rows())
         try:
             stats.save(self.location)
+            for name in OBSOLETE_FILES:
+                remove_file(self.location, name)
         except OSError as exc:
             raise StoreError(describe_failure(str(self.location), exc)) from exc
         self._term_stats.forget()

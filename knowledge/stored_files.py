@@ -1,4 +1,4 @@
-"""Small files kept next to the index: the term statistics and the law model.
+"""Small files kept next to the index: the term statistics and the article model.
 
 Written after each ingest and read when a searcher opens (and again when they change). The location is
 a local directory or an object store URI (``s3://bucket/kb``): locally a file is replaced atomically

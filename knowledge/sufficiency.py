@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from knowledge.law_model import FLOOR
+from knowledge.article_model import FLOOR
 from knowledge.settings import SearchSettings
 from knowledge.sufficiency_model import packaged_models
 

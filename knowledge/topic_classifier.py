@@ -2,7 +2,7 @@
 
 The catalogue index (knowledge/law_topics.py) matches a question's words against each law's topics
 and asks, one line at a time. This weighs all of a law's lines at once and below the word: a
-multinomial naive Bayes over character 1–3-grams (knowledge/ngrams.py, as the law model reads them),
+multinomial naive Bayes over character 1–3-grams (knowledge/ngrams.py, as the article model reads them),
 one class per law of the catalogue, held or not. Each n-gram of the question counts with its idf
 across the laws (an n-gram every law's lines use says nothing), the counts are smoothed by ``ALPHA``
 and the scores tempered by ``TEMPERATURE``. It is counted, not trained: built from the packaged

@@ -1,13 +1,19 @@
-"""The article model: which article a question is about, learned from the phrasing and words lines."""
+"""The article model: which article a question is about, learned from the phrasing and words lines, and
+how an ingest keeps it trained."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from knowledge.article_model import ArticleModel, digest, passes, train
-from knowledge.law_model import FLOOR
+from knowledge.article_model import FLOOR, ArticleModel, digest, passes, train
+from knowledge.phrasing_index import ARTICLE_MODEL, index_phrasings
+from knowledge.phrasings import load_file
+from knowledge.store import KnowledgeStore
+from knowledge.tokenize import Segmenter
+from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
 # Neighbouring articles of one law share most of their words; what tells them apart is a few.
 BIRTH_DEADLINE = [
@@ -85,3 +91,73 @@ def test_few_lines_get_more_passes_than_many() -> None:
 def test_examples_of_one_article_teach_nothing() -> None:
     with pytest.raises(ValueError, match="two articles"):
         train([("koseki:49", t) for t in BIRTH_DEADLINE])
+
+
+CIVIL_SERVICE = [
+    "職員が休日に副業をしてもいい？",
+    "職員のアルバイトには任命権者の許可がいる",
+    "職員が家業の農業を手伝うのは副業になる？",
+    "職員の兼業の許可の基準",
+]
+PROPERTY = [
+    "庁舎の空きスペースを民間に貸せる？",
+    "行政財産の貸付けと使用許可",
+    "庁舎の屋上を携帯電話の基地局に貸したい",
+    "庁舎の食堂の使用料はいくら取れる？",
+]
+
+
+def lines_file(tmp_path: Path, doc_id: str, title: str, article: str, lines: list[str]) -> Path:
+    path = tmp_path / f"{doc_id}.yaml"
+    body = "".join(f"    - {line}\n" for line in lines)
+    path.write_text(f'doc_id: {doc_id}\ntitle: {title}\narticles:\n  "{article}":\n{body}', encoding="utf-8")
+    return path
+
+
+def test_an_ingest_trains_the_model_only_when_the_lines_change(tmp_path: Path) -> None:
+    segmenter = Segmenter()
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "law_model.npz").write_bytes(b"an earlier version's model")
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, koumuin(), segmenter)
+    assert not (tmp_path / "kb" / "law_model.npz").exists()  # the ingest leaves no obsolete file
+    property_file = load_file(lines_file(tmp_path, JICHI_ID, "地方自治法", "238_4", PROPERTY), origin="admin")
+    service_path = lines_file(tmp_path, "325AC0000000261", "地方公務員法", "38", CIVIL_SERVICE)
+    service_file = load_file(service_path, origin="admin")
+    stages: list[str] = []
+
+    first = index_phrasings(
+        store, [property_file, service_file], segmenter=segmenter, progress=lambda s, d, t: stages.append(s)
+    )
+    assert (first.article_model, first.article_model_articles) == ("trained", 2) and ARTICLE_MODEL in stages
+    trained = store.article_model()
+    assert trained is not None and trained.articles == (f"{JICHI_ID}:238_4", "325AC0000000261:38")
+    read = trained.read("職員が週末に副業したい").log_probabilities(trained.articles)
+    assert read[1] > read[0]
+
+    again = index_phrasings(store, [property_file, service_file], segmenter=segmenter)
+    assert again.article_model == "unchanged"
+    reread = KnowledgeStore(tmp_path / "kb").article_model()  # another reader loads the stored file
+    assert reread is not None and reread.digest == trained.digest
+
+    service_path.write_text(service_path.read_text("utf-8") + "    - 職員の副業の届出\n", encoding="utf-8")
+    more = load_file(service_path, origin="admin")
+    changed = index_phrasings(store, [property_file, more], segmenter=segmenter)
+    assert changed.article_model == "trained"
+    retrained = store.article_model()
+    assert retrained is not None and retrained.digest != trained.digest
+
+    alone = index_phrasings(store, [property_file], segmenter=segmenter)  # one article
+    assert (alone.article_model, store.article_model()) == ("none", None)
+    assert not (tmp_path / "kb" / "article_model.npz").exists()
+
+
+def test_an_unreadable_stored_model_is_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "article_model.npz").write_bytes(b"not a model")
+    with caplog.at_level("WARNING"):
+        assert KnowledgeStore(tmp_path / "kb").article_model() is None
+    assert "article_model.npz cannot be read" in caplog.text

@@ -1,4 +1,4 @@
-"""Hashed character n-grams: what the law model and the topic classifier read."""
+"""Hashed character n-grams: what the article model and the topic classifier read."""
 
 from __future__ import annotations
 

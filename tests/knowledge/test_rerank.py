@@ -124,18 +124,6 @@ def test_nothing_to_reorder() -> None:
     assert (found.order, found.confidence) == ([], 0.0)
 
 
-def test_the_law_model_tips_two_equal_candidates_to_the_law_the_question_is_about() -> None:
-    tied = candidates({"doc_id": "other", "score": 20.0}, {"doc_id": "jichi", "score": 20.0})
-    without = inputs(tied)
-    assert [row["learned_law"] for row in without] == [0.0, 0.0]
-    learned = {"jichi": -0.1, "other": -2.5}
-    asked = replace(QUESTION, law_scores={}, named_laws=frozenset(), learned_laws=learned)
-    assert [row["learned_law"] for row in inputs(tied, asked)] == [-2.5, -0.1]
-    assert reorder(tied, asked, RerankWeights()).order == [1, 0]
-    unknown = replace(asked, learned_laws={"jichi": -0.1})  # a law the model was not trained on
-    assert inputs(tied, unknown)[0]["learned_law"] == pytest.approx(math.log(1e-6))
-
-
 def test_the_article_model_tips_two_neighbours_of_one_law_to_the_article_asked_about() -> None:
     neighbours = candidates(
         {"doc_id": "koseki", "article": "51", "score": 20.0},

@@ -155,24 +155,26 @@ def test_the_manifest_rejects_a_knowledge_uri_that_is_not_a_plain_s3_uri(uri: st
         Manifest.model_validate({"version": 1, "knowledge": {"uri": uri}})
 
 
-def test_the_law_model_is_stored_read_again_and_removed_on_s3(s3_bucket: str) -> None:
-    from knowledge.law_model import FILE_NAME as LAW_MODEL_FILE
-    from knowledge.law_model import train
+def test_the_article_model_is_stored_read_again_and_removed_on_s3(s3_bucket: str) -> None:
+    from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
+    from knowledge.article_model import train
 
-    uri = f"{s3_bucket}/law-model"
-    lines = {"a": "職員の副業の許可", "b": "庁舎の貸付け"}
-    examples = [(law, f"{text} {n}") for law, text in lines.items() for n in range(3)]
+    uri = f"{s3_bucket}/article-model"
+    lines = {"a:1": "職員の副業の許可", "b:2": "庁舎の貸付け"}
+    examples = [(article, f"{text} {n}") for article, text in lines.items() for n in range(3)]
     model = train(examples)
     writer = KnowledgeStore(uri)
-    assert writer.law_model() is None
-    writer.save_law_model(model)
+    assert writer.article_model() is None
+    writer.save_article_model(model)
     fs, root = pafs.FileSystem.from_uri(uri)
-    assert fs.get_file_info(f"{root}/{LAW_MODEL_FILE}").type == pafs.FileType.File
+    assert fs.get_file_info(f"{root}/{ARTICLE_MODEL_FILE}").type == pafs.FileType.File
     reader = KnowledgeStore(uri)
-    stored = reader.law_model()
+    stored = reader.article_model()
     assert stored is not None and stored.digest == model.digest
     question = "職員が副業したい"
-    assert stored.log_probabilities(question) == pytest.approx(model.log_probabilities(question))
-    writer.save_law_model(None)
-    assert fs.get_file_info(f"{root}/{LAW_MODEL_FILE}").type == pafs.FileType.NotFound
-    assert reader.refresh() and reader.law_model() is None  # another process sees it gone
+    assert stored.read(question).log_probabilities(["a:1", "b:2"]) == pytest.approx(
+        model.read(question).log_probabilities(["a:1", "b:2"]), abs=1e-3
+    )
+    writer.save_article_model(None)
+    assert fs.get_file_info(f"{root}/{ARTICLE_MODEL_FILE}").type == pafs.FileType.NotFound
+    assert reader.refresh() and reader.article_model() is None  # another process sees it gone

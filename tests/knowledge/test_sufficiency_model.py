@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.article_model import FLOOR
 from knowledge.documents import ParseError
-from knowledge.law_model import FLOOR
 from knowledge.sufficiency_model import (
     INPUTS,
     AdditiveModel,
