@@ -24,12 +24,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams, training_digest
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 FILE_NAME = "article_model.npz"
 FLOOR = 1e-6  # the smallest probability whose log is read (an article's; a law not held's by the decision)
@@ -96,6 +99,8 @@ class ArticleModel:
 
 @dataclass(frozen=True, eq=False)
 class ArticleReading:
+    """What the model makes of one text, read per candidate (one matrix product per question)."""
+
     scores: npt.NDArray[np.float32]  # one per article of the model
     log_total: float  # log of the softmax's denominator
     place: Mapping[str, int]  # "doc_id:article" → its score's index
@@ -162,13 +167,14 @@ def train(examples: Sequence[tuple[str, str]], *, advance: Callable[[], None] = 
 def _step(
     params: dict[str, npt.NDArray[np.float32]],
     adam: _Adam,
-    batch: Any,
+    batch: sparse.csr_matrix,
     target: npt.NDArray[np.int64],
 ) -> None:
     """One Adam step on the mean cross-entropy of a batch (CSR rows of n-gram vectors); the embedding
     moves only on the rows of the n-grams the batch holds (lazy Adam)."""
     from scipy import sparse
 
+    adam.steps += 1
     embedding, weights, bias = params["embedding"], params["weights"], params["bias"]
     used, inverse = np.unique(batch.indices, return_inverse=True)
     local = sparse.csr_matrix((batch.data, inverse, batch.indptr), shape=(batch.shape[0], len(used)))
@@ -197,8 +203,7 @@ class _Adam:
         self.beta1, self.beta2, self.steps = beta1, beta2, 0
 
     def update(self, name: str, gradient: npt.NDArray[np.float32], *, rows: Any = slice(None)) -> None:
-        if name == "weights":
-            self.steps += 1  # once per batch: every batch updates the output weights
+        """Move ``params[name]`` (only ``rows`` of it) by this step's gradient; ``steps`` counts the steps."""
         b1, b2, t = self.beta1, self.beta2, max(self.steps, 1)
         m = self.first[name][rows] * b1 + (1 - b1) * gradient
         v = self.second[name][rows] * b2 + (1 - b2) * gradient**2
