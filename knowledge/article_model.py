@@ -140,7 +140,7 @@ def train(examples: Sequence[tuple[str, str]], *, advance: Callable[[], None] = 
         raise ValueError("an article model needs examples of at least two articles")
     counts = [ngram_counts(text) for _, text in examples]
     space = NgramSpace.fit(counts)
-    x = space.matrix(counts).astype(np.float32)
+    x = space.matrix(counts).astype(np.float32)  # also puts each row's n-grams in column order
     place = {a: n for n, a in enumerate(articles)}
     target = np.array([place[a] for a, _ in examples])
     rng = np.random.default_rng(SEED)

@@ -1,4 +1,4 @@
-"""Hashed character n-grams of a text: what the learned models and the topic classifier read.
+"""Hashed character n-grams of a text: what the article model and the topic classifier read.
 
 Below the word, so that 道路占用 and 占用料 share 占用 whatever the segmenter makes of them.
 """
@@ -87,7 +87,7 @@ class NgramSpace:
         return columns, (values / norm).astype(np.float32)
 
     def matrix(self, counts: Sequence[Mapping[int, int]]) -> sparse.csr_matrix:
-        """One row per text (float64, what scipy's solvers and products expect)."""
+        """One row per text (float64; a model casts it to what it computes in)."""
         from scipy import sparse
 
         vectors = [self.vector(c) for c in counts]
