@@ -1,6 +1,6 @@
 """Fit and measure the second-stage ranking (knowledge/rerank.py).
 
-    python benchmarks/rerank.py --data-dir DIR [--fit SET …] [--check holdout holdout2 holdout3]
+    python benchmarks/rerank.py --data-dir DIR [--fit SET …] [--check holdout holdout2 holdout3 holdout4]
 
 DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
 sets). For each semantic question the best ``rerank_depth`` articles of the first stage are read with
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument(  # by default every staff set but the holdouts (the probe has no semantic questions)
         "--fit", nargs="*", default=[name for name in SETS if not name.startswith(("holdout", "probe"))]
     )
-    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3"])
+    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3", "holdout4"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
