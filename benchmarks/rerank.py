@@ -27,7 +27,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks.sufficiency import SETS, load  # noqa: E402
+from benchmarks.sufficiency import ALWAYS_FITTED, CHECK_SETS, FIT_SETS, SETS, load  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.rerank import FEATURES  # noqa: E402
 from knowledge.settings import RerankWeights  # noqa: E402
@@ -83,10 +83,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument(  # by default every staff set but the holdouts (the probe has no semantic questions)
-        "--fit", nargs="*", default=[name for name in SETS if not name.startswith(("holdout", "probe"))]
+    parser.add_argument(  # the decision's fitted sets but the probe, which has no semantic questions
+        "--fit", nargs="*", default=[name for name in FIT_SETS if name != ALWAYS_FITTED]
     )
-    parser.add_argument("--check", nargs="*", default=["holdout", "holdout2", "holdout3", "holdout4"])
+    parser.add_argument("--check", nargs="*", default=CHECK_SETS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

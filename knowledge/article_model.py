@@ -19,6 +19,7 @@ passes of mini-batch Adam with n-gram dropout; pure functions here.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams, training_digest
+from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -68,7 +69,7 @@ class ArticleModel:
         columns, values = self.space.vector(question_ngrams(text))
         scores = self.weights @ (values @ self.embedding[columns]) + self.bias
         top = float(scores.max())
-        return ArticleReading(scores, top + math.log(float(np.exp(scores - top).sum())), self.place)
+        return ArticleReading(scores, top, top + math.log(float(np.exp(scores - top).sum())), self.place)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -102,6 +103,7 @@ class ArticleReading:
     """What the model makes of one text, read per candidate (one matrix product per question)."""
 
     scores: npt.NDArray[np.float32]  # one per article of the model
+    top: float  # the largest score
     log_total: float  # log of the softmax's denominator
     place: Mapping[str, int]  # "doc_id:article" → its score's index
 
@@ -109,7 +111,7 @@ class ArticleReading:
     def peak(self) -> float:
         """The log-probability of the article the text most reads as: near 0 when its lines say what the
         text says, far below when the text is like no article's lines."""
-        return float(self.scores.max()) - self.log_total
+        return self.top - self.log_total
 
     def log_probabilities(self, articles: Sequence[str]) -> list[float]:
         """The log-probability that the text is about each of ``articles`` ("doc_id:article"); one the
@@ -124,7 +126,10 @@ class ArticleReading:
 def digest(examples: Sequence[tuple[str, str]]) -> str:
     """What a model is trained on ("doc_id:article", text) and how: an ingest that changes neither
     trains nothing."""
-    return training_digest(VERSION, examples)
+    found = hashlib.sha256(VERSION.encode())
+    for article, text in sorted(examples):
+        found.update(f"{article}\t{text}\n".encode())
+    return found.hexdigest()
 
 
 def passes(examples: int) -> int:

@@ -5,11 +5,10 @@ Below the word, so that 道路占用 and 占用料 share 占用 whatever the seg
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from types import MappingProxyType
@@ -43,14 +42,6 @@ def question_ngrams(text: str) -> Mapping[int, int]:
     """``ngram_counts`` of a question, kept for its next reader: the article model and the topic
     classifier read the same question's n-grams."""
     return MappingProxyType(ngram_counts(text))
-
-
-def training_digest(version: str, examples: Iterable[tuple[str, str]]) -> str:
-    """One hash of a learned model's (class, text) examples and its training settings (``version``)."""
-    digest = hashlib.sha256(version.encode())
-    for label, text in sorted(examples):
-        digest.update(f"{label}\t{text}\n".encode())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare what they were fitted on
