@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from bot.models import Citation, Source
 from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
+from knowledge.law_topics import LOCAL_RULES
 
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
 ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
@@ -180,6 +181,13 @@ def abstention_text(
     the point)."""
     core = _question_core(question)
     parts = [ABSTENTION_LEAD]
+    if LOCAL_RULES in absent_laws:  # the municipality's own rules: its 例規集 answers, not a ministry
+        parts.append(
+            f"ご質問「{core}」は各団体の条例・規則・要綱で定める事項と思われますが、"
+            "自団体の例規は登録済みの法令・通知に含まれていないため、根拠を示してお答えすることができません。"
+        )
+        parts.append("例規集をご確認いただくか、例規を登録してからお尋ねください。")
+        return "\n".join(parts)
     if absent_laws:
         laws = "、".join(absent_laws)
         parts.append(

@@ -9,6 +9,7 @@ through 所得税基本通達's pages).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from knowledge.store import KnowledgeStore
 
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "law_topics.yaml"
+# The catalogue's entry for matters each municipality settles in its own 条例・規則・要綱 (印鑑登録,
+# 子ども医療費助成): the knowledge base holds it once it holds any local rule.
+LOCAL_RULES = "市区町村の条例・規則・要綱"
+LOCAL_ENDINGS = ("条例", "要綱")
+LOCAL_BODY = re.compile(r"^[^\s　]{1,8}?[都道府県市区町村](?![町村民長議])")
 
 
 @dataclass(frozen=True)
@@ -179,9 +185,20 @@ def _held(law: str, titles: list[str]) -> bool:
 
     Only the title itself counts, or the title followed by a circular's name (消費税法基本通達):
     国民健康保険法 does not hold 健康保険法, an implementing order alone (借地借家法施行令) does not
-    hold its law, and 「地方税法等改正法…に関する法律」 is another law.
+    hold its law, and 「地方税法等改正法…に関する法律」 is another law. The catalogue's entry for a
+    municipality's own rules (LOCAL_RULES) is held once any of them is (``is_local_rule``).
     """
+    if law == LOCAL_RULES:
+        return any(is_local_rule(title) for title in titles)
     return any(title == law or (title.startswith(law) and "通達" in title[len(law) :]) for title in titles)
+
+
+def is_local_rule(title: str) -> bool:
+    """A local government's own 例規: an 条例 or 要綱 (no national law is titled so), or a 規則・規程・
+    要領 whose title starts with the body's name (○○市財務規則; not 住民基本台帳法施行規則)."""
+    return title.endswith(LOCAL_ENDINGS) or (
+        title.endswith(("規則", "規程", "要領")) and LOCAL_BODY.match(title) is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from bot.answer_text import (
 from bot.models import Source
 from bot.prompt import grounding_hits, sources_from_hits
 from bot.verify import quote_in, verify
+from knowledge.law_topics import LOCAL_RULES
 from tests.bot.law_sources import JICHI, section_text, sources
 from tests.bot.test_prompt import hit
 
@@ -135,6 +136,14 @@ def test_abstention_text_names_the_law_that_is_not_registered() -> None:
     assert "第二百三十八条の四" not in text  # the articles looked at are beside the point
     assert text.endswith("所管の都道府県または省庁への照会をご検討ください。")
 
+
+
+def test_abstention_text_points_a_question_on_the_municipalitys_own_rules_to_its_reiki() -> None:
+    text = abstention_text("印鑑登録は代理人でもできますか？", sources("238_4"), [LOCAL_RULES])
+    assert text.startswith(ABSTENTION_LEAD)
+    assert "ご質問「印鑑登録は代理人でもできますか」は各団体の条例・規則・要綱で定める事項" in text
+    assert text.endswith("例規集をご確認いただくか、例規を登録してからお尋ねください。")
+    assert "省庁" not in text and "第二百三十八条の四" not in text
 
 def test_inquiry_draft_names_the_law_that_is_not_registered() -> None:
     draft = inquiry_draft("住民税の特別徴収の通知はいつ送る？", sources("238_4"), absent_laws=["地方税法"])

@@ -9,9 +9,11 @@ import pytest
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
 from knowledge.law_topics import (
+    LOCAL_RULES,
     CatalogueEntry,
     CatalogueIndex,
     TopicCatalogue,
+    is_local_rule,
     laws_not_held,
 )
 from knowledge.tokenize import Segmenter
@@ -61,6 +63,28 @@ def test_a_law_is_held_by_its_own_title_or_a_circular_on_it_not_by_a_longer_name
     assert laws_not_held(catalogue.mentions("免税事業者の判定"), held) == []
     assert laws_not_held(catalogue.mentions("住民税の申告"), [*held, "地方税法"]) == []
 
+
+
+def test_the_municipalitys_own_rules_are_held_once_any_local_rule_is() -> None:
+    catalogue = TopicCatalogue([CatalogueEntry(LOCAL_RULES, ("印鑑登録",))])
+    national = ["住民基本台帳法", "住民基本台帳法施行規則", "人事院規則一四―七", "死産の届出に関する規程"]
+    assert laws_not_held(catalogue.mentions("印鑑登録の代理申請"), national) == [LOCAL_RULES]
+    locals_ = ("○○市印鑑条例", "子ども医療費助成事業実施要綱", "東京都公文書管理規則", "郡上市事務決裁規程")
+    for local in locals_:
+        assert is_local_rule(local)
+        assert laws_not_held(catalogue.mentions("印鑑登録の代理申請"), [*national, local]) == []
+    others = [*national, "市町村の合併の特例に関する法律", "市長規則"]
+    assert not any(is_local_rule(title) for title in others)
+
+
+def test_the_shipped_catalogue_reads_a_question_on_a_local_rule_as_the_municipalitys_own() -> None:
+    catalogue = TopicCatalogue.load()
+    index = CatalogueIndex(catalogue, segmenter=Segmenter(), held_titles=["地方自治法", "住民基本台帳法"])
+    reading = index.reads_as_absent("子ども医療費の助成は中学生まで出ますか？")
+    assert reading is not None and reading[0] == LOCAL_RULES
+    titles = ["地方自治法", "○○市子ども医療費助成条例"]
+    held = CatalogueIndex(catalogue, segmenter=Segmenter(), held_titles=titles)
+    assert (held.reads_as_absent("子ども医療費の助成は中学生まで出ますか？") or ("", 0.0))[0] != LOCAL_RULES
 
 def test_a_topic_is_named_only_as_whole_words() -> None:
     catalogue = TopicCatalogue(
