@@ -174,36 +174,58 @@ def _provision_lines(sources: Sequence[Source], *, with_url: bool) -> list[str]:
 
 
 def abstention_text(
-    question: str, sources_considered: Sequence[Source], absent_laws: Sequence[str] = ()
+    question: str,
+    sources_considered: Sequence[Source],
+    absent_laws: Sequence[str] = (),
+    possible_laws: Sequence[str] = (),
 ) -> str:
     """The reply when the sources do not support an answer, saying briefly what was searched, or
-    which law the question is about that is not registered (then the articles looked at are beside
-    the point)."""
+    which law the question is about that is not registered (``absent_laws``: then the articles looked
+    at are beside the point), or may be about (``possible_laws``: named beside the articles looked at)."""
     core = _question_core(question)
     parts = [ABSTENTION_LEAD]
-    if LOCAL_RULES in absent_laws:  # the municipality's own rules: its 例規集 answers, not a ministry
-        parts.append(
-            f"ご質問「{core}」は各団体の条例・規則・要綱で定める事項と思われますが、"
-            "自団体の例規は登録済みの法令・通知に含まれていないため、根拠を示してお答えすることができません。"
-        )
-        parts.append("例規集をご確認いただくか、例規を登録してからお尋ねください。")
-        return "\n".join(parts)
     if absent_laws:
-        laws = "、".join(absent_laws)
-        parts.append(
-            f"ご質問「{core}」は{laws}に関するものと思われますが、{laws}は登録済みの法令・通知に"
-            "含まれていないため、根拠を示してお答えすることができません。"
-        )
-    elif sources_considered:
-        parts.append(
-            f"ご質問「{core}」について登録済みの法令・通知を検索し、次の規定を確認しましたが、"
-            "回答の根拠となる記載は見当たりませんでした。"
-        )
-        parts.append("\n".join(f"・{_heading(s)}" for s in sources_considered))
+        parts.append(f"ご質問「{core}」は{_unregistered(absent_laws, sure=True)}")
     else:
-        parts.append(f"ご質問「{core}」に関係する規定は、登録済みの法令・通知の中に見つかりませんでした。")
-    parts.append("所管の都道府県または省庁への照会をご検討ください。")
+        if possible_laws:
+            parts.append(f"ご質問「{core}」は{_unregistered(possible_laws, sure=False)}")
+        if sources_considered:
+            searched = f"ご質問「{core}」について登録済みの法令・通知を検索し、"
+            if possible_laws:
+                searched = "登録済みの法令・通知では"
+            parts.append(f"{searched}次の規定を確認しましたが、回答の根拠となる記載は見当たりませんでした。")
+            parts.append("\n".join(f"・{_heading(s)}" for s in sources_considered))
+        elif not possible_laws:
+            parts.append(f"ご質問「{core}」に関係する規定は、登録済みの法令・通知の中に見つかりませんでした。")
+    parts.append(_where_to_ask([*absent_laws, *possible_laws]))
     return "\n".join(parts)
+
+
+def _unregistered(laws: Sequence[str], *, sure: bool) -> str:
+    """「地方税法に関するものと思われますが、地方税法は…含まれていないため…」: what the question is about
+    and that it is not registered; a municipality's own rules (LOCAL_RULES) are named as such."""
+    national = [law for law in laws if law != LOCAL_RULES]
+    about = [f"{'、'.join(national)}に関するもの"] if national else []
+    missing = ["、".join(national)] if national else []
+    if LOCAL_RULES in laws:
+        about.append("各団体の条例・規則・要綱で定める事項")
+        missing.append("自団体の例規")
+    subject, absent = "、または".join(about), "と".join(missing)
+    if sure:
+        return (
+            f"{subject}と思われますが、{absent}は登録済みの法令・通知に含まれていないため、"
+            "根拠を示してお答えすることができません。"
+        )
+    return f"{subject}かもしれませんが、{absent}は登録済みの法令・通知に含まれていません。"
+
+
+def _where_to_ask(laws: Sequence[str]) -> str:
+    """Where staff can find the answer instead: their own 例規集 for a municipality's own rules."""
+    if laws and all(law == LOCAL_RULES for law in laws):
+        return "例規集をご確認いただくか、例規を登録してからお尋ねください。"
+    if LOCAL_RULES in laws:
+        return "例規集をご確認いただくか、所管の都道府県または省庁への照会をご検討ください。"
+    return "所管の都道府県または省庁への照会をご検討ください。"
 
 
 def missing_article_text(labels: Sequence[str]) -> str:
@@ -226,10 +248,12 @@ def inquiry_draft(
     *,
     tenant_name: str | None = None,
     absent_laws: Sequence[str] = (),
+    possible_laws: Sequence[str] = (),
 ) -> str:
     """A draft 照会 to the prefecture or ministry, with placeholders for what the bot cannot know. A
     question about a law that is not registered (``absent_laws``) names that law as the provision
-    concerned, not the registered articles that happened to match its words."""
+    concerned, not the registered articles that happened to match its words; one it may be about
+    (``possible_laws``) is named for reference after them."""
     core = _question_core(question)
     body = core if core.endswith("。") else core + "。"
     sender = tenant_name or "［団体名］"
@@ -252,8 +276,10 @@ def inquiry_draft(
         lines += [f"　（{n}）{law}（未登録のため条文は確認していません）" for n, law in numbered]
     elif sources_considered:
         lines += ["　" + line for line in _provision_lines(sources_considered, with_url=True)]
-    else:
+    elif not possible_laws:
         lines.append("　該当する規定は確認できませんでした。［確認した法令・通知があれば記載してください］")
+    if not absent_laws:
+        lines += [f"　（参考）{law}（未登録のため条文は確認していません）" for law in possible_laws]
     lines += [
         "",
         "３　照会事項",
@@ -272,6 +298,8 @@ def inquiry_draft(
         )
     else:
         lines.append("　本件について直接定めた規定を確認することができませんでした。")
+    if possible_laws and not absent_laws:
+        lines.append(f"　{'、'.join(possible_laws)}の規定は、未登録のため確認していません。")
     lines += [
         "　［当団体としての考え方（案）があれば記載してください］",
         "",

@@ -188,12 +188,12 @@ class AnswerEngine:
         if missing:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
         elif not retrieved.result.sufficient:
-            absent = retrieved.result.absent_laws
+            absent, possible = retrieved.result.absent_laws, retrieved.result.possible_laws
             answer = Answer(
-                text=abstention_text(question, sources, absent),
+                text=abstention_text(question, sources, absent, possible),
                 citations=(),
                 abstained=True,
-                inquiry_draft=inquiry_draft(question, sources, absent_laws=absent),
+                inquiry_draft=inquiry_draft(question, sources, absent_laws=absent, possible_laws=possible),
                 usage=usage,
             )
         elif not use_llm:

@@ -132,6 +132,14 @@ class SearchResult:
     # Laws the question is about that the knowledge base does not hold: by title, or by two of their subjects.
     absent_laws: tuple[str, ...] = ()
 
+    @property
+    def possible_laws(self) -> tuple[str, ...]:
+        """Laws not held that an unanswered question may be about: it names one of their topics and none
+        of a held law's (the catalogue's ``mentioned``); named to staff beside the articles looked at."""
+        if self.sufficient or self.absent_laws or self.evidence is None:
+            return ()
+        return self.evidence.mentioned_laws
+
     def as_json(self) -> dict[str, Any]:
         return {
             "query": self.query,

@@ -145,6 +145,27 @@ def test_abstention_text_points_a_question_on_the_municipalitys_own_rules_to_its
     assert text.endswith("例規集をご確認いただくか、例規を登録してからお尋ねください。")
     assert "省庁" not in text and "第二百三十八条の四" not in text
 
+
+def test_abstention_text_names_a_law_the_question_may_be_about_beside_the_articles_looked_at() -> None:
+    text = abstention_text("住民税の申告はいつまで？", sources("238_4"), possible_laws=["地方税法"])
+    assert "ご質問「住民税の申告はいつまで」は地方税法に関するものかもしれませんが、" in text
+    assert "登録済みの法令・通知では次の規定を確認しましたが、" in text
+    assert "・地方自治法 第二百三十八条の四" in text
+    assert text.endswith("所管の都道府県または省庁への照会をご検討ください。")
+    both = abstention_text("質問", [], possible_laws=["地方税法", LOCAL_RULES])
+    assert "地方税法に関するもの、または各団体の条例・規則・要綱で定める事項かもしれませんが、" in both
+    assert "地方税法と自団体の例規は登録済みの法令・通知に含まれていません。" in both
+    assert both.endswith("例規集をご確認いただくか、所管の都道府県または省庁への照会をご検討ください。")
+    assert "見つかりませんでした。\nご質問「質問」に関係する規定は" not in both
+
+
+def test_inquiry_draft_lists_a_possible_law_for_reference_after_the_articles() -> None:
+    draft = inquiry_draft("住民税の申告はいつまで？", sources("238_4"), possible_laws=["地方税法"])
+    relevant = draft.split("２　関係規定")[1].split("３　照会事項")[0]
+    reference = "（参考）地方税法（未登録のため条文は確認していません）"
+    assert relevant.index("第二百三十八条の四") < relevant.index(reference)
+    assert "　地方税法の規定は、未登録のため確認していません。" in draft
+
 def test_inquiry_draft_names_the_law_that_is_not_registered() -> None:
     draft = inquiry_draft("住民税の特別徴収の通知はいつ送る？", sources("238_4"), absent_laws=["地方税法"])
     assert "２　関係規定\n　（1）地方税法（未登録のため条文は確認していません）\n" in draft

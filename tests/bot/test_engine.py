@@ -517,6 +517,19 @@ async def test_a_question_about_a_law_not_registered_says_which(
     assert anthropic_server.requests == []
 
 
+async def test_a_question_that_may_be_about_a_law_not_registered_names_it_beside_the_articles_looked_at(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    answer = await make_engine(searcher, claude, db).answer(message("住民税の申告書を出していない人がいる"))
+
+    assert answer.abstained and answer.citations == ()
+    assert "地方税法に関するものかもしれませんが、地方税法は登録済みの法令・通知に" in answer.text
+    assert "登録済みの法令・通知では次の規定を確認しましたが" in answer.text
+    assert answer.inquiry_draft is not None
+    assert "（参考）地方税法（未登録のため条文は確認していません）" in answer.inquiry_draft
+    assert "地方税法の規定は、未登録のため確認していません。" in answer.inquiry_draft
+    assert anthropic_server.requests == []
+
 async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
 ) -> None:

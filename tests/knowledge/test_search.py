@@ -102,6 +102,17 @@ def test_two_subjects_of_a_law_the_corpus_lacks_name_it(searcher: Searcher) -> N
     # one such subject beside a held law's is a passing mention: the held law answers
     held = searcher.search("生活保護を受けている世帯の住民税はどうなる？")
     assert held.absent_laws == ()
+    assert held.possible_laws == ()  # it names a held law's subject too
+
+
+def test_one_subject_of_a_law_the_corpus_lacks_makes_it_a_possible_law_of_an_unanswered_question(
+    searcher: Searcher,
+) -> None:
+    result = searcher.search("住民税の申告書を出していない人がいる")
+    assert not result.sufficient and result.absent_laws == (), result.reason
+    assert result.possible_laws == ("地方税法",)
+    answered = searcher.search("公の施設の指定管理者を選ぶ手続は？")
+    assert answered.sufficient and answered.possible_laws == ()
 
 
 def test_an_articles_everyday_words_count_for_its_coverage_not_its_search(corpus_data_dir: Path) -> None:
