@@ -10,13 +10,14 @@ through 所得税基本通達's pages).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
@@ -121,24 +122,8 @@ class CatalogueIndex:
         self, catalogue: TopicCatalogue, *, segmenter: Segmenter, held_titles: Iterable[str]
     ) -> None:
         titles = list(held_titles)
-        numbers: dict[str, int] = {}  # each law once, in catalogue order
-        held: list[bool] = []
-        law_of_line: list[int] = []
-        lines: list[list[str]] = []
-        for entry in catalogue.entries:
-            if entry.law not in numbers:
-                numbers[entry.law] = len(numbers)
-                held.append(_held(entry.law, titles))
-            number = numbers[entry.law]
-            for line in entry.topics + entry.asks:
-                terms = segmenter.terms(line)
-                if terms:
-                    lines.append(terms)
-                    law_of_line.append(number)
-        self._laws = list(numbers)
-        self._bm25 = SmallBM25(lines)
-        self._law_of_line = np.array(law_of_line, dtype=np.int64)
-        self._held = np.array(held, dtype=bool)
+        self._laws, self._bm25, self._law_of_line = lines_of(catalogue.entries, segmenter)
+        self._held = np.array([_held(law, titles) for law in self._laws], dtype=bool)
         self._classifier = classifier_of(catalogue.entries)
         self._absent = np.array([not _held(law, titles) for law in self._classifier.laws], dtype=bool)
 
@@ -162,6 +147,25 @@ class CatalogueIndex:
         probs = self._classifier.probabilities(question)
         best = int(np.argmax(np.where(self._absent, probs, -1.0)))
         return self._classifier.laws[best], float(probs[best])
+
+
+@cache
+def lines_of(
+    entries: tuple[CatalogueEntry, ...], segmenter: Segmenter
+) -> tuple[list[str], SmallBM25, npt.NDArray[np.int64]]:
+    """The catalogue's laws (each once, in catalogue order), its lines as a small full-text index and each
+    line's law: segmented once per process, whichever laws a search's scope holds."""
+    numbers: dict[str, int] = {}
+    law_of_line: list[int] = []
+    lines: list[list[str]] = []
+    for entry in entries:
+        number = numbers.setdefault(entry.law, len(numbers))
+        for line in entry.topics + entry.asks:
+            terms = segmenter.terms(line)
+            if terms:
+                lines.append(terms)
+                law_of_line.append(number)
+    return list(numbers), SmallBM25(lines), np.array(law_of_line, dtype=np.int64)
 
 
 @cache
@@ -218,44 +222,63 @@ class TopicEvidence:
     reads_as: tuple[str, float] | None = None
 
 
+@dataclass(frozen=True)
+class _Holding:
+    """What one scope of the store holds: its law titles, their doc ids and the catalogue against them."""
+
+    titles: list[str]
+    ids: dict[str, str]  # held title → doc id
+    index: CatalogueIndex
+
+
 class StoreTopicJudge:
-    """The catalogue against the laws a knowledge store holds (rebuilt after an ingest adds laws)."""
+    """The catalogue against the laws a knowledge store holds in the collections a search may read
+    (rebuilt after an ingest adds laws): one tenant's 例規 or privately registered law neither answers
+    nor is counted as held for another."""
 
     def __init__(self, store: KnowledgeStore, catalogue: TopicCatalogue, *, segmenter: Segmenter) -> None:
         self._store = store
         self._catalogue = catalogue
         self._segmenter = segmenter
         self._generation = -1
-        self._titles: list[str] = []
-        self._ids: dict[str, str] = {}  # held title → doc id
-        self._index: CatalogueIndex | None = None
+        self._holdings: dict[frozenset[str] | None, _Holding] = {}  # per scope's collections
 
-    def assess(self, question: str, terms: list[str], words: WordBounds) -> TopicEvidence:
-        """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``."""
-        if self._index is None or self._generation != self._store.generation:
-            self._generation = self._store.generation
-            self._ids = dict(self._store.law_titles())
-            self._titles = list(self._ids)
-            self._index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=self._titles)
+    def assess(
+        self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
+    ) -> TopicEvidence:
+        """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``;
+        ``collections`` are the ones the search may read (None: all)."""
+        held = self._holding(collections)
         mentions = self._catalogue.mentions(question, words=words)
-        held_topics = [m for m in mentions if not laws_not_held([m], self._titles)]
-        mentioned = () if held_topics else tuple(laws_not_held(mentions, self._titles))
+        held_topics = [m for m in mentions if not laws_not_held([m], held.titles)]
+        mentioned = () if held_topics else tuple(laws_not_held(mentions, held.titles))
         named: dict[str, list[str]] = {}
         for mention in () if held_topics else mentions:  # then none of them is a held law's
             for law in mention.laws:
                 named.setdefault(law, []).append(mention.topic)
         most = max(named.items(), key=lambda item: len(item[1]), default=None)  # first of a tie
         held_docs = tuple(
-            dict.fromkeys(self._ids[law] for m in held_topics for law in m.laws if law in self._ids)
+            dict.fromkeys(held.ids[law] for m in held_topics for law in m.laws if law in held.ids)
         )
-        foreign, own = self._index.best(terms)
+        foreign, own = held.index.best(terms)
         return TopicEvidence(
             mentioned=mentioned,
             most_named=(most[0], tuple(most[1])) if most else None,
             held_docs=held_docs,
-            held_scores={self._ids[law]: score for law, score in own.items() if law in self._ids},
+            held_scores={held.ids[law]: score for law, score in own.items() if law in held.ids},
             foreign_law=foreign[0] if foreign else None,
             foreign_score=foreign[1] if foreign else 0.0,
             own_score=max(own.values(), default=0.0),
-            reads_as=self._index.reads_as_absent(question),
+            reads_as=held.index.reads_as_absent(question),
         )
+
+    def _holding(self, collections: Sequence[str] | None) -> _Holding:
+        if self._generation != self._store.generation:
+            self._generation, self._holdings = self._store.generation, {}
+        key = frozenset(collections) if collections else None
+        found = self._holdings.get(key)
+        if found is None:
+            ids = dict(self._store.law_titles(collections))
+            index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
+            found = self._holdings[key] = _Holding(list(ids), ids, index)
+        return found

@@ -73,7 +73,9 @@ class ArticleRef:
 
 
 class TopicJudge(Protocol):
-    def assess(self, question: str, terms: list[str], words: WordBounds) -> TopicEvidence: ...
+    def assess(
+        self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
+    ) -> TopicEvidence: ...
 
 
 class CitationFinder(Protocol):
@@ -337,7 +339,8 @@ class Searcher:
         asked = query_terms.asked if s.phrasing_question_words else terms
         lex = self._lexical_query(terms, expansions, asked)
         lexical, phrased = self._lexical(lex, scope.filter, k) if terms else ([], {})
-        topic = self.topics.assess(text, terms, query_terms.words) if self.topics and terms else None
+        topics = self.topics if terms else None
+        topic = topics.assess(text, terms, query_terms.words, scope.collections) if topics else None
         ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         aspects = self.aspects.asked(text) if self.aspects else ()
         model = self.store.article_model() if s.article_model else None

@@ -510,9 +510,14 @@ class KnowledgeStore:
         reader = self.reader if chunk_ids else None
         return reader.rows(chunk_ids) if reader is not None else {}
 
-    def law_titles(self) -> list[tuple[str, str]]:
-        """(title, doc_id) of every stored law-like document, for the citation resolver."""
-        return [(d.title, d.doc_id) for d in self.documents().values() if d.kind != "qa"]
+    def law_titles(self, collections: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """(title, doc_id) of every stored law-like document (of ``collections`` only, when given), for
+        the citation resolver and the topic catalogue."""
+        return [
+            (d.title, d.doc_id)
+            for d in self.documents().values()
+            if d.kind != "qa" and (not collections or d.collection in collections)
+        ]
 
     def stats(self) -> dict[str, int]:
         docs = self.documents()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, Part
 from knowledge.ingest import SourceItem, build_write
+from knowledge.numerals import num_to_article_title
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 
@@ -73,20 +76,36 @@ def koumuin() -> ParsedDocument:
         "その他の団体の役員その他人事委員会規則で定める地位を兼ね、若しくは自ら営利を目的とする私企業を営み、"
         "又は報酬を得ていかなる事業若しくは事務にも従事してはならない。"
     )
+    caption = "（営利企業への従事等の制限）"
+    law = _one_article("325AC0000000261", "地方公務員法", "2025-06-01", "38", caption, text_38)
+    revision = "325AC0000000261_20250601_504AC0000000068"
+    return replace(law, law_num="昭和二十五年法律第二百六十一号", revision_id=revision)
+
+
+def seal_ordinance() -> ParsedDocument:
+    """A city's own 印鑑条例 (an admin's 例規: written for these tests, in the usual shape of one)."""
+    text_3 = (
+        "印鑑の登録を受けようとする者は、登録を受けようとする印鑑を自ら市長に届け出て、"
+        "登録の申請をしなければならない。"
+    )
+    rule = _one_article("city-a-inkan", "○○市印鑑条例", "2024-04-01", "3", "（登録の申請）", text_3)
+    return replace(rule, kind=DocKind.DOCUMENT)
+
+
+def _one_article(
+    doc_id: str, title: str, effective: str, key: str, caption: str, text: str
+) -> ParsedDocument:
+    """A law of one main-provision article."""
     return ParsedDocument(
-        doc_id="325AC0000000261",
+        doc_id=doc_id,
         kind=DocKind.LAW,
-        title="地方公務員法",
-        law_num="昭和二十五年法律第二百六十一号",
-        revision_id="325AC0000000261_20250601_504AC0000000068",
-        effective_date="2025-06-01",
+        title=title,
+        law_num="",
+        revision_id=f"{doc_id}_{effective.replace('-', '')}",
+        effective_date=effective,
         sections=(
             ParsedSection(
-                key="38",
-                label="第三十八条",
-                caption="（営利企業への従事等の制限）",
-                text=text_38,
-                paragraphs=(text_38,),
+                key=key, label=num_to_article_title(key), caption=caption, text=text, paragraphs=(text,)
             ),
         ),
     )

@@ -12,11 +12,14 @@ from knowledge.law_topics import (
     LOCAL_RULES,
     CatalogueEntry,
     CatalogueIndex,
+    StoreTopicJudge,
     TopicCatalogue,
     is_local_rule,
     laws_not_held,
 )
+from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
+from tests.knowledge.docs import koumuin, seal_ordinance, write_doc
 
 CATALOGUE = TopicCatalogue(
     [
@@ -85,6 +88,22 @@ def test_the_shipped_catalogue_reads_a_question_on_a_local_rule_as_the_municipal
     titles = ["地方自治法", "○○市子ども医療費助成条例"]
     held = CatalogueIndex(catalogue, segmenter=Segmenter(), held_titles=titles)
     assert (held.reads_as_absent("子ども医療費の助成は中学生まで出ますか？") or ("", 0.0))[0] != LOCAL_RULES
+
+
+def test_a_tenants_local_rule_counts_as_held_only_where_its_collection_is_read(
+    tmp_path: Path, segmenter: Segmenter
+) -> None:
+    store = KnowledgeStore(tmp_path)
+    write_doc(store, koumuin(), segmenter)
+    write_doc(store, seal_ordinance(), segmenter, collection="city-a")
+    judge = StoreTopicJudge(store, TopicCatalogue.load(), segmenter=segmenter)
+    question = "印鑑登録証をなくした人の再登録"
+    terms, words = segmenter.terms(question), segmenter.boundaries(question)
+    assert judge.assess(question, terms, words, ["laws"]).mentioned == (LOCAL_RULES,)
+    assert judge.assess(question, terms, words, ["laws", "city-a"]).mentioned == ()
+    assert judge.assess(question, terms, words).mentioned == ()  # every collection
+    other_city = judge.assess(question, terms, words, ["laws", "city-b"])
+    assert other_city.mentioned == (LOCAL_RULES,) and other_city.reads_as is not None
 
 def test_a_topic_is_named_only_as_whole_words() -> None:
     catalogue = TopicCatalogue(

@@ -8,13 +8,14 @@ import pytest
 from kairan.wiring import open_searcher
 from knowledge.evaluation import evaluate, load_dataset, summarize
 from knowledge.ingest import Ingestor, SourceItem
+from knowledge.law_topics import LOCAL_RULES
 from knowledge.phrasing_index import index_phrasings
 from knowledge.phrasings import load_file
 from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.conftest import DEV_SET
-from tests.knowledge.docs import JICHI_ID, jichi, write_doc
+from tests.knowledge.docs import JICHI_ID, jichi, seal_ordinance, write_doc
 
 JICHI = "322AC0000000067"
 
@@ -267,6 +268,22 @@ def test_a_phrasing_match_outside_the_scope_stays_out(tmp_path: Path) -> None:
         matched = next(h for h in hits if h.article == "238_4")
         assert (matched.doc_id, matched.phrasing) == (doc_id, "庁舎の空きスペースを民間のカフェに貸す")
 
+
+
+def test_another_collections_local_rule_does_not_count_as_held(tmp_path: Path) -> None:
+    """A tenant's 印鑑条例 answers its own staff; for a scope that cannot read it, 印鑑登録 stays a matter
+    of the municipality's own rules that the knowledge base does not hold."""
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, seal_ordinance(), segmenter, collection="city-a")
+    searcher = open_searcher(tmp_path / "kb")
+    question = "印鑑登録の申請は本人が届け出るの？"
+    own = searcher.search(question, collections=["laws", "city-a"])
+    assert own.hits[0].doc_id == "city-a-inkan" and "names" not in own.reason, own.reason
+    other = searcher.search(question, collections=["laws", "city-b"])
+    assert not other.sufficient and other.evidence is not None
+    assert other.evidence.mentioned_laws == (LOCAL_RULES,), other.reason
 
 def _phrasing(tmp_path: Path, name: str, doc_id: str, lines: str) -> Path:
     path = tmp_path / name
