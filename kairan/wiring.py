@@ -5,7 +5,7 @@ audit log, the question lifecycle) that every chat platform of ``adapters.regist
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,6 +15,7 @@ from bot.ports import Adapter, Answerer
 from knowledge.aspects import DEFAULT_ASPECTS, load_aspects
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
+from knowledge.held_laws import HeldLaws
 from knowledge.law_names import unknown_laws
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 from manifest.loader import default_manifest, load_manifest
@@ -40,32 +41,24 @@ if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands
 
 
 class StoreCitationFinder:
-    """Resolves explicit citations against the laws actually in the store (re-read after a refresh)."""
+    """Resolves explicit citations against the laws a search's collections hold (re-read after a refresh)."""
 
     def __init__(self, store: KnowledgeStore) -> None:
-        self._store = store
-        self._abbreviations = load_abbreviations()
-        self._generation = store.generation
-        self._index = LawTitleIndex.from_titles(store.law_titles(), abbreviations=self._abbreviations)
+        names = load_abbreviations()
+        self._indexes = HeldLaws(store, lambda pairs: LawTitleIndex.from_titles(pairs, abbreviations=names))
 
-    @property
-    def index(self) -> LawTitleIndex:
-        if self._generation != self._store.generation:  # a newer ingest may have added laws
-            self._generation = self._store.generation
-            self._index = LawTitleIndex.from_titles(
-                self._store.law_titles(), abbreviations=self._abbreviations
-            )
-        return self._index
+    def index(self, collections: Sequence[str] | None = None) -> LawTitleIndex:
+        return self._indexes.of(collections)
 
-    def unknown_laws(self, question: str) -> list[str]:
-        return unknown_laws(question, self.index)
+    def unknown_laws(self, question: str, collections: Sequence[str] | None = None) -> list[str]:
+        return unknown_laws(question, self.index(collections))
 
-    def find(self, question: str) -> list[ArticleRef]:
+    def find(self, question: str, collections: Sequence[str] | None = None) -> list[ArticleRef]:
         from knowledge.search import ArticleRef
 
         return [
             ArticleRef(c.law_id, c.article, c.paragraph, c.item, c.law_title or "")
-            for c in find_citations(question, self.index)
+            for c in find_citations(question, self.index(collections))
             if c.law_id is not None
         ]
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
+from knowledge.held_laws import HeldLaws
 from knowledge.tokenize import Segmenter, WordBounds, normalize
 from knowledge.topic_classifier import TopicClassifier
 from knowledge.yaml_files import load_yaml
@@ -237,18 +238,16 @@ class StoreTopicJudge:
     nor is counted as held for another."""
 
     def __init__(self, store: KnowledgeStore, catalogue: TopicCatalogue, *, segmenter: Segmenter) -> None:
-        self._store = store
         self._catalogue = catalogue
         self._segmenter = segmenter
-        self._generation = -1
-        self._holdings: dict[frozenset[str] | None, _Holding] = {}  # per scope's collections
+        self._holdings = HeldLaws(store, lambda titles: self._holding(dict(titles)))
 
     def assess(
         self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
     ) -> TopicEvidence:
         """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``;
         ``collections`` are the ones the search may read (None: all)."""
-        held = self._holding(collections)
+        held = self._holdings.of(collections)
         mentions = self._catalogue.mentions(question, words=words)
         held_topics = [m for m in mentions if not laws_not_held([m], held.titles)]
         mentioned = () if held_topics else tuple(laws_not_held(mentions, held.titles))
@@ -272,13 +271,6 @@ class StoreTopicJudge:
             reads_as=held.index.reads_as_absent(question),
         )
 
-    def _holding(self, collections: Sequence[str] | None) -> _Holding:
-        if self._generation != self._store.generation:
-            self._generation, self._holdings = self._store.generation, {}
-        key = frozenset(collections) if collections else None
-        found = self._holdings.get(key)
-        if found is None:
-            ids = dict(self._store.law_titles(collections))
-            index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
-            found = self._holdings[key] = _Holding(list(ids), ids, index)
-        return found
+    def _holding(self, ids: dict[str, str]) -> _Holding:
+        index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
+        return _Holding(list(ids), ids, index)

@@ -79,10 +79,12 @@ class TopicJudge(Protocol):
 
 
 class CitationFinder(Protocol):
-    def find(self, question: str) -> list[ArticleRef]: ...
+    def find(self, question: str, collections: Sequence[str] | None = None) -> list[ArticleRef]:
+        """The articles the question cites, of the laws ``collections`` hold (None: every collection)."""
+        ...
 
-    def unknown_laws(self, question: str) -> list[str]:
-        """Laws the question names that the knowledge base does not hold."""
+    def unknown_laws(self, question: str, collections: Sequence[str] | None = None) -> list[str]:
+        """Laws the question names that ``collections`` of the knowledge base do not hold."""
         ...
 
 
@@ -271,7 +273,7 @@ class Searcher:
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
         where = scope.where
-        refs = self.citations.find(text) if self.citations else []
+        refs = self.citations.find(text, scope.collections) if self.citations else []
         cited = self._cited_rows(refs, scope)
         delegated = self._delegated(cited, scope)
         query_terms, expansions = self._question(text)
@@ -289,7 +291,7 @@ class Searcher:
         hits = _merge(cited, delegated, ranked, k, first.phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
-        evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed)
+        evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed, scope)
         if refs:  # it cites articles of held laws, none of which is there to search: no basis
             missing = ", ".join(f"{r.doc_id}:{r.article}" for r in refs)
             return SearchResult(
@@ -435,6 +437,7 @@ class Searcher:
         first: _FirstStage,
         ranked: list[Ranked],
         placed: Reordered,
+        scope: _Scope,
     ) -> Evidence:
         s = self.settings
         lexical, phrased, topic = first.lexical, first.phrased, first.topic
@@ -455,7 +458,8 @@ class Searcher:
             body_top = [row["chunk_id"] for row, _, _ in lexical[: s.agreement_rank]]
             phrase_top = _by_line_score(phrased)[: s.agreement_rank]
             agreement = top_id in body_top and top_id in phrase_top
-        unknown = self.citations.unknown_laws(text) if self.citations and s.refuse_unknown_laws else []
+        refuse = self.citations if s.refuse_unknown_laws else None
+        unknown = refuse.unknown_laws(text, scope.collections) if refuse else []
         return Evidence(
             phrased=self._has_phrasings(best[0][0]["chunk_id"], phrased) if best else False,
             coverage=share,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from knowledge.citations import LawTitleIndex, load_abbreviations
+from knowledge.held_laws import HeldLaws
 from knowledge.store import KnowledgeStore
 
 
@@ -13,17 +14,12 @@ class StoreLaws:
 
     def __init__(self, store: KnowledgeStore, abbreviations: Mapping[str, str] | None = None) -> None:
         self._store = store
-        self._abbreviations = dict(abbreviations) if abbreviations is not None else load_abbreviations()
-        self._generation: int | None = None
-        self._titles: LawTitleIndex | None = None
+        names = dict(abbreviations) if abbreviations is not None else load_abbreviations()
+        self._titles = HeldLaws(store, lambda pairs: LawTitleIndex.from_titles(pairs, abbreviations=names))
 
     @property
     def titles(self) -> LawTitleIndex:
-        if self._titles is None or self._generation != self._store.generation:
-            self._generation = self._store.generation
-            pairs = self._store.law_titles()
-            self._titles = LawTitleIndex.from_titles(pairs, abbreviations=self._abbreviations)
-        return self._titles
+        return self._titles.of()
 
     def articles(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         return {key: str(row["text"]) for key, row in self._store.get_articles(refs).items()}

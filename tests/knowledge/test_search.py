@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kairan.wiring import open_searcher
+from knowledge.documents import ParsedDocument
 from knowledge.evaluation import evaluate, load_dataset, summarize
 from knowledge.ingest import Ingestor, SourceItem
 from knowledge.law_topics import LOCAL_RULES
@@ -15,7 +16,7 @@ from knowledge.search import Searcher
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.conftest import DEV_SET
-from tests.knowledge.docs import JICHI_ID, jichi, seal_ordinance, write_doc
+from tests.knowledge.docs import JICHI_ID, jichi, koumuin, seal_ordinance, write_doc
 
 JICHI = "322AC0000000067"
 
@@ -273,17 +274,32 @@ def test_a_phrasing_match_outside_the_scope_stays_out(tmp_path: Path) -> None:
 def test_another_collections_local_rule_does_not_count_as_held(tmp_path: Path) -> None:
     """A tenant's 印鑑条例 answers its own staff; for a scope that cannot read it, 印鑑登録 stays a matter
     of the municipality's own rules that the knowledge base does not hold."""
-    segmenter = Segmenter()
-    store = KnowledgeStore(tmp_path / "kb")
-    write_doc(store, jichi(), segmenter)
-    write_doc(store, seal_ordinance(), segmenter, collection="city-a")
-    searcher = open_searcher(tmp_path / "kb")
+    searcher = _laws_and_city_a(tmp_path, seal_ordinance())
     question = "印鑑登録の申請は本人が届け出るの？"
     own = searcher.search(question, collections=["laws", "city-a"])
     assert own.hits[0].doc_id == "city-a-inkan" and "names" not in own.reason, own.reason
     other = searcher.search(question, collections=["laws", "city-b"])
     assert not other.sufficient and other.evidence is not None
     assert other.evidence.mentioned_laws == (LOCAL_RULES,), other.reason
+
+
+def test_a_citation_of_a_law_only_another_collection_holds_names_it_as_not_registered(tmp_path: Path) -> None:
+    searcher = _laws_and_city_a(tmp_path, koumuin())
+    question = "地方公務員法第38条の許可"
+    outside = searcher.search(question, collections=["laws"])
+    assert not outside.sufficient and outside.absent_laws == ("地方公務員法",), outside.reason
+    assert {h.collection for h in outside.hits} == {"laws"}
+    inside = searcher.search(question, collections=["laws", "city-a"])
+    assert inside.reason == "explicit citation" and inside.hits[0].doc_id == "325AC0000000261"
+
+
+def _laws_and_city_a(tmp_path: Path, city_doc: ParsedDocument) -> Searcher:
+    """A searcher over 地方自治法 in ``laws`` and ``city_doc`` in the collection ``city-a``."""
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    write_doc(store, city_doc, segmenter, collection="city-a")
+    return open_searcher(tmp_path / "kb")
 
 def _phrasing(tmp_path: Path, name: str, doc_id: str, lines: str) -> Path:
     path = tmp_path / name
