@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot.models import Citation, Source
 from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
 from knowledge.law_topics import LOCAL_RULES
+from knowledge.pleasantries import strip_courtesy
 
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
 ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
@@ -161,7 +162,8 @@ def relevant_sources(sources: Sequence[Source]) -> list[Source]:
 
 
 def _question_core(question: str) -> str:
-    return _QUESTION_TAIL.sub("", " ".join(question.split()))
+    """The question as quoted back: one line, without its courtesies or its final question mark."""
+    return _QUESTION_TAIL.sub("", " ".join(strip_courtesy(question).split()))
 
 
 def _provision_lines(sources: Sequence[Source], *, with_url: bool) -> list[str]:

@@ -21,6 +21,7 @@ from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
+from knowledge.pleasantries import strip_courtesy
 from knowledge.reader import run_queries, term_query
 from knowledge.rerank import FEATURES, Candidates, Question, Reordered, features, reorder
 from knowledge.settings import SearchSettings
@@ -268,7 +269,7 @@ class Searcher:
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
         s = self.settings
-        text = normalize_question(query).strip()
+        text = strip_courtesy(normalize_question(query))
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
@@ -313,7 +314,7 @@ class Searcher:
         """("doc_id:article", second-stage inputs) of the best ``rerank_depth`` articles in the first
         stage's order, the inputs None for those the stage does not move: what ``benchmarks/rerank.py``
         fits the weights on."""
-        text = normalize_question(query).strip()
+        text = strip_courtesy(normalize_question(query))
         if not text or self._is_empty():
             return []
         query_terms, expansions = self._question(text)

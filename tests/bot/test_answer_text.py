@@ -166,6 +166,13 @@ def test_inquiry_draft_lists_a_possible_law_for_reference_after_the_articles() -
     assert relevant.index("第二百三十八条の四") < relevant.index(reference)
     assert "　地方税法の規定は、未登録のため確認していません。" in draft
 
+
+def test_the_question_is_quoted_back_without_its_courtesies() -> None:
+    text = abstention_text("お疲れ様です。\n職員の副業は許可が必要ですか？\nよろしくお願いします。", [])
+    assert "ご質問「職員の副業は許可が必要ですか」に関係する規定は" in text
+    draft = inquiry_draft("お疲れ様です。職員の副業は許可が必要ですか？よろしくお願いします。", [])
+    assert draft.startswith("件名：「職員の副業は許可が必要ですか」について（照会）")
+
 def test_inquiry_draft_names_the_law_that_is_not_registered() -> None:
     draft = inquiry_draft("住民税の特別徴収の通知はいつ送る？", sources("238_4"), absent_laws=["地方税法"])
     assert "２　関係規定\n　（1）地方税法（未登録のため条文は確認していません）\n" in draft

@@ -1,0 +1,93 @@
+"""The same questions wrapped in the courtesies staff write in chat: does the answer change?
+
+    python benchmarks/courtesy.py --data-dir DIR [--sets NAME ...] [--json]
+
+DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
+sets). Every semantic and unanswerable question is asked as written and again inside each wrapping below
+(a greeting and a closing; a self-introduction; an apology and a request for guidance), each on its own
+line as in a chat message; citations are asked as written. Per set and wrapping: semantic R@1 / R@5,
+unanswerable questions judged insufficient, answerable ones judged sufficient. knowledge/pleasantries.py
+takes such clauses off before searching, so each wrapping should read as the bare question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from benchmarks.sufficiency import FIT_SETS, SETS, load  # noqa: E402
+from kairan.wiring import open_searcher  # noqa: E402
+from knowledge.evaluation import EvalItem, evaluate, summarize  # noqa: E402
+
+WRAPPINGS = {
+    "as written": ("", ""),
+    "greeting": ("お疲れ様です。", "よろしくお願いします。"),
+    "self-introduction": (
+        "お疲れさまです、市民課の佐藤です。ちょっと教えてください。",
+        "お忙しいところすみません。",
+    ),
+    "apology": ("すみません、質問です。", "ご教示いただけると助かります。"),
+}
+
+
+def wrapped(item: EvalItem, before: str, after: str) -> EvalItem:
+    """The question on its own line between the courtesies, as staff write it in chat."""
+    return replace(item, question="\n".join(part for part in (before, item.question, after) if part))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--sets", nargs="*", default=[name for name in FIT_SETS if name != "probe"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    unknown = [name for name in args.sets if name not in SETS or name == "probe"]
+    if unknown:
+        parser.error(f"unknown question set(s): {', '.join(unknown)}; choose from {', '.join(SETS)}")
+    searcher = open_searcher(args.data_dir)
+    rows: list[dict[str, Any]] = []
+    console = Console(stderr=True)
+    with Progress(console=console) as progress:
+        task = progress.add_task("courtesies", total=len(args.sets) * len(WRAPPINGS))
+        for name in args.sets:
+            items = load(name)
+            for label, (before, after) in WRAPPINGS.items():
+                asked = [i if i.kind == "citation" else wrapped(i, before, after) for i in items]
+                summary = summarize(evaluate(asked, lambda q: searcher.search(q, k=10)))
+                semantic, abstention = summary["by_kind"].get("semantic", {}), summary["abstention"]
+                rows.append(
+                    {
+                        "set": name,
+                        "wrapping": label,
+                        "R@1": semantic.get("R@1"),
+                        "R@5": semantic.get("R@5"),
+                        "unanswerable_insufficient": abstention["accuracy"],
+                        "answerable_sufficient": abstention["answerable_sufficient_rate"],
+                    }
+                )
+                progress.advance(task)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("set", "wrapping", "R@1", "R@5", "unanswerable insufficient", "answerable sufficient")
+    for row in rows:
+        cells = [row["R@1"], row["R@5"], row["unanswerable_insufficient"], row["answerable_sufficient"]]
+        table.add_row(row["set"], row["wrapping"], *("—" if c is None else f"{c:.2f}" for c in cells))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
