@@ -4,7 +4,8 @@ The citation resolver, the topic catalogue and answer verification each build so
 (title, doc_id) pairs of the stored law-like documents. A search reads only the collections its tenant
 may read, so a law another tenant registered privately is not held for it: each scope (its set of
 collections; None for every one) gets its own build, and all are dropped when the store refreshes to a
-newer ingest.
+newer ingest. (Answer verification reads every collection: it checks an answer against the sources the
+search gave it, which are already in scope.)
 """
 
 from __future__ import annotations

@@ -73,6 +73,12 @@ class ArticleRef:
         return self.title + num_to_article_title(self.article)
 
 
+def question_text(query: str) -> str:
+    """What is searched for: the query normalised (knowledge/tokenize.py), without the chat courtesies
+    around it (knowledge/pleasantries.py)."""
+    return strip_courtesy(normalize_question(query))
+
+
 class TopicJudge(Protocol):
     def assess(
         self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
@@ -269,7 +275,7 @@ class Searcher:
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
         s = self.settings
-        text = strip_courtesy(normalize_question(query))
+        text = question_text(query)
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
@@ -314,7 +320,7 @@ class Searcher:
         """("doc_id:article", second-stage inputs) of the best ``rerank_depth`` articles in the first
         stage's order, the inputs None for those the stage does not move: what ``benchmarks/rerank.py``
         fits the weights on."""
-        text = strip_courtesy(normalize_question(query))
+        text = question_text(query)
         if not text or self._is_empty():
             return []
         query_terms, expansions = self._question(text)

@@ -137,7 +137,6 @@ def test_abstention_text_names_the_law_that_is_not_registered() -> None:
     assert text.endswith("所管の都道府県または省庁への照会をご検討ください。")
 
 
-
 def test_abstention_text_points_a_question_on_the_municipalitys_own_rules_to_its_reiki() -> None:
     text = abstention_text("印鑑登録は代理人でもできますか？", sources("238_4"), [LOCAL_RULES])
     assert text.startswith(ABSTENTION_LEAD)
@@ -172,6 +171,7 @@ def test_the_question_is_quoted_back_without_its_courtesies() -> None:
     assert "ご質問「職員の副業は許可が必要ですか」に関係する規定は" in text
     draft = inquiry_draft("お疲れ様です。職員の副業は許可が必要ですか？よろしくお願いします。", [])
     assert draft.startswith("件名：「職員の副業は許可が必要ですか」について（照会）")
+
 
 def test_inquiry_draft_names_the_law_that_is_not_registered() -> None:
     draft = inquiry_draft("住民税の特別徴収の通知はいつ送る？", sources("238_4"), absent_laws=["地方税法"])

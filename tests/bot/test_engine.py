@@ -530,6 +530,7 @@ async def test_a_question_that_may_be_about_a_law_not_registered_names_it_beside
     assert "地方税法の規定は、未登録のため確認していません。" in answer.inquiry_draft
     assert anthropic_server.requests == []
 
+
 async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
 ) -> None:
@@ -784,7 +785,6 @@ async def test_audit_chain_and_usage_meter_after_three_answers(
     assert (mine.questions, mine.input_tokens, mine.output_tokens) == (1, 1834, 212)
     assert mine.cache_read_tokens == 900
     assert mine.unpriced == 0 and mine.cost > 0
-
 
 
 async def test_an_answer_is_recorded_in_one_write_transaction(

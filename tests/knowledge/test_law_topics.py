@@ -67,7 +67,6 @@ def test_a_law_is_held_by_its_own_title_or_a_circular_on_it_not_by_a_longer_name
     assert laws_not_held(catalogue.mentions("住民税の申告"), [*held, "地方税法"]) == []
 
 
-
 def test_the_municipalitys_own_rules_are_held_once_any_local_rule_is() -> None:
     catalogue = TopicCatalogue([CatalogueEntry(LOCAL_RULES, ("印鑑登録",))])
     national = ["住民基本台帳法", "住民基本台帳法施行規則", "人事院規則一四―七", "死産の届出に関する規程"]
@@ -104,6 +103,7 @@ def test_a_tenants_local_rule_counts_as_held_only_where_its_collection_is_read(
     assert judge.assess(question, terms, words).mentioned == ()  # every collection
     other_city = judge.assess(question, terms, words, ["laws", "city-b"])
     assert other_city.mentioned == (LOCAL_RULES,) and other_city.reads_as is not None
+
 
 def test_a_topic_is_named_only_as_whole_words() -> None:
     catalogue = TopicCatalogue(

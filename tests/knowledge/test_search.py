@@ -60,6 +60,7 @@ def test_a_cited_article_the_law_does_not_have_is_no_basis(
     assert result.reason == f"cited article not found: {cited}"
     assert all(h.matched_by != "citation" for h in result.hits)
 
+
 def test_a_cited_article_that_exists_answers_beside_one_that_does_not(searcher: Searcher) -> None:
     result = searcher.search("地方自治法第242条と第9999条")
     assert result.sufficient
@@ -268,7 +269,6 @@ def test_a_phrasing_match_outside_the_scope_stays_out(tmp_path: Path) -> None:
         assert {h.collection for h in hits} == {collection}
         matched = next(h for h in hits if h.article == "238_4")
         assert (matched.doc_id, matched.phrasing) == (doc_id, "庁舎の空きスペースを民間のカフェに貸す")
-
 
 
 def test_another_collections_local_rule_does_not_count_as_held(tmp_path: Path) -> None:
