@@ -7,7 +7,9 @@ sets). Every semantic and unanswerable question is asked as written and again in
 (a greeting and a closing; a self-introduction; an apology and a request for guidance), each on its own
 line as in a chat message; citations are asked as written. Per set and wrapping: semantic R@1 / R@5,
 unanswerable questions judged insufficient, answerable ones judged sufficient. knowledge/pleasantries.py
-takes such clauses off before searching, so each wrapping should read as the bare question.
+takes such clauses off before searching, so each of those wrappings should read as the bare question. Three
+more wrappings add chat that is not a courtesy (the day at the counter, being new to the post, why one
+asks): content no closed list names, left in the question, measured for what it costs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ WRAPPINGS = {
         "お忙しいところすみません。",
     ),
     "apology": ("すみません、質問です。", "ご教示いただけると助かります。"),
+    # chat that says nothing of the question but is not a courtesy: not taken off, measured for what it costs
+    "chit-chat": ("今日は窓口がすごく混んでいて、隣の係も手一杯でした。", ""),
+    "newcomer": ("今年度異動してきたばかりで分からないことだらけなのですが、", ""),
+    "motive": ("", "上司に聞かれて答えられなかったので確認したいです。"),
 }
 
 
