@@ -34,8 +34,10 @@ _COURTESY = re.compile(
             "こんにちは|こんばんは|おはようございます",
             f"(?:突然|度々|たびたび|何度も)?{_APOLOGY}が?",
             f"お忙しい(?:ところ|中){_APOLOGY}?が?",
-            # saying that a question follows
+            # saying that a question follows, and excusing it
             f"(?:ちょっと|少し|一点|1点|ひとつ|一つ)?{_ASKING}",
+            f"(?:初歩的な|基本的な|素朴な|変な)(?:質問|こと)(?:かもしれません|で{_APOLOGY}|ですみません|で恐縮です)が?",
+            "(?:念のため|念の為)(?:の)?確認(?:です|ですが|なのですが|させてください)|つかぬことを(?:お伺い|お聞き)しますが",
             # closings and thanks
             f"{_PREFACE}(?:どうぞ|何卒|なにとぞ)?(?:よろしく|宜しく)?お願い(?:します|いたします|致します|申し上げます)",
             f"{_PREFACE}(?:ご教示|ご回答|お返事){_REPLY}",
