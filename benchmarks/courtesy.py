@@ -1,15 +1,22 @@
-"""The same questions wrapped in the courtesies staff write in chat: does the answer change?
+"""The same questions wrapped in the chat staff write around them: does the answer change?
 
-    python benchmarks/courtesy.py --data-dir DIR [--sets NAME ...] [--json]
+    python benchmarks/courtesy.py --data-dir DIR [--sets NAME ...] [--keep-asides] [--json]
 
 DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
-sets). Every semantic and unanswerable question is asked as written and again inside each wrapping below
-(a greeting and a closing; a self-introduction; an apology and a request for guidance), each on its own
-line as in a chat message; citations are asked as written. Per set and wrapping: semantic R@1 / R@5,
-unanswerable questions judged insufficient, answerable ones judged sufficient. knowledge/pleasantries.py
-takes such clauses off before searching, so each of those wrappings should read as the bare question. Three
-more wrappings add chat that is not a courtesy (the day at the counter, being new to the post, why one
-asks): content no closed list names, left in the question, measured for what it costs.
+sets). Every semantic and unanswerable question is asked as written and again inside each wrapping below,
+each part on its own line as in a chat message; citations are asked as written. Per set and wrapping:
+semantic R@1 / R@5, unanswerable questions judged insufficient, answerable ones judged sufficient.
+
+- Courtesies (a greeting and a closing; a self-introduction; an apology and a request for guidance):
+  knowledge/pleasantries.py takes them off before searching, so each should read as the bare question.
+- Chat that is not a courtesy (the day at the counter, being new to the post, why one asks): a sentence
+  that asks nothing, shares no word with the best hits and names no law's subject is set aside and the
+  rest searched again (knowledge/asides.py). The rule was chosen on these three sentences, so they are not
+  a check of it; ``written apart`` is: 40 such sentences (benchmarks/data/chat_asides.jsonl, 24 before the
+  question, 16 after) written by a writer who saw neither this benchmark, the rule nor any question,
+  one per question in turn.
+
+``--keep-asides`` measures the same with no sentence set aside (the ablation).
 """
 
 from __future__ import annotations
@@ -47,9 +54,33 @@ WRAPPINGS = {
 }
 
 
+WRITTEN_APART = "written apart"
+CHAT_ASIDES = ROOT / "benchmarks" / "data" / "chat_asides.jsonl"
+
+
 def wrapped(item: EvalItem, before: str, after: str) -> EvalItem:
     """The question on its own line between the courtesies, as staff write it in chat."""
     return replace(item, question="\n".join(part for part in (before, item.question, after) if part))
+
+
+def chat_asides() -> list[tuple[str, str]]:
+    """(before, after) of each sentence in benchmarks/data/chat_asides.jsonl."""
+    found = []
+    for line in CHAT_ASIDES.read_text(encoding="utf-8").splitlines():
+        aside = json.loads(line)
+        found.append((aside["text"], "") if aside["position"] == "before" else ("", aside["text"]))
+    return found
+
+
+def asked(items: list[EvalItem], label: str, asides: list[tuple[str, str]]) -> list[EvalItem]:
+    """``items`` in the wrapping ``label``; ``written apart`` takes each sentence in turn."""
+    wrapping = WRAPPINGS.get(label)
+    return [
+        item
+        if item.kind == "citation"
+        else wrapped(item, *(wrapping if wrapping is not None else asides[n % len(asides)]))
+        for n, item in enumerate(items)
+    ]
 
 
 def main() -> None:
@@ -58,21 +89,26 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--sets", nargs="*", default=[name for name in FIT_SETS if name != "probe"])
+    parser.add_argument("--keep-asides", action="store_true", help="set no sentence aside (the ablation)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     unknown = [name for name in args.sets if name not in SETS or name == "probe"]
     if unknown:
         parser.error(f"unknown question set(s): {', '.join(unknown)}; choose from {', '.join(SETS)}")
     searcher = open_searcher(args.data_dir)
+    if args.keep_asides:
+        searcher.settings = replace(searcher.settings, set_asides_aside=False)
+    asides = chat_asides()
+    labels = [*WRAPPINGS, WRITTEN_APART]
     rows: list[dict[str, Any]] = []
     console = Console(stderr=True)
     with Progress(console=console) as progress:
-        task = progress.add_task("courtesies", total=len(args.sets) * len(WRAPPINGS))
+        task = progress.add_task("wrappings", total=len(args.sets) * len(labels))
         for name in args.sets:
             items = load(name)
-            for label, (before, after) in WRAPPINGS.items():
-                asked = [i if i.kind == "citation" else wrapped(i, before, after) for i in items]
-                summary = summarize(evaluate(asked, lambda q: searcher.search(q, k=10)))
+            for label in labels:
+                questions = asked(items, label, asides)
+                summary = summarize(evaluate(questions, lambda q: searcher.search(q, k=10)))
                 semantic, abstention = summary["by_kind"].get("semantic", {}), summary["abstention"]
                 rows.append(
                     {

@@ -37,6 +37,7 @@ from bot.state.audit import AuditLog, entry_from_answer
 from bot.state.threads import ThreadStore
 from bot.state.usage import UsageMeter
 from bot.verify import StoredLaws, check_quoted_articles, verify, with_note
+from knowledge.asides import without_sentences
 from knowledge.citations import mentions_article
 from knowledge.documents import DocKind
 from knowledge.search import ArticleRef, Searcher, SearchResult
@@ -189,11 +190,12 @@ class AnswerEngine:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
         elif not retrieved.result.sufficient:
             absent, possible = retrieved.result.absent_laws, retrieved.result.possible_laws
+            asked = without_sentences(question, retrieved.result.asides)  # quoted back without the chat
             answer = Answer(
-                text=abstention_text(question, sources, absent, possible),
+                text=abstention_text(asked, sources, absent, possible),
                 citations=(),
                 abstained=True,
-                inquiry_draft=inquiry_draft(question, sources, absent_laws=absent, possible_laws=possible),
+                inquiry_draft=inquiry_draft(asked, sources, absent_laws=absent, possible_laws=possible),
                 usage=usage,
             )
         elif not use_llm:

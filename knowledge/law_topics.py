@@ -271,6 +271,11 @@ class StoreTopicJudge:
             reads_as=held.index.reads_as_absent(question),
         )
 
+    def names_subject(self, text: str, words: WordBounds) -> bool:
+        """Whether ``text`` (``words``: its word boundaries) names a subject of any law in the catalogue,
+        held or not."""
+        return bool(self._catalogue.mentions(text, words=words))
+
     def _holding(self, ids: dict[str, str]) -> _Holding:
         index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
         return _Holding(list(ids), ids, index)

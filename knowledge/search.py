@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
 
 from knowledge.article_model import ArticleReading
+from knowledge.asides import without_asides
 from knowledge.aspects import Aspect, Aspects
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
@@ -84,6 +86,10 @@ class TopicJudge(Protocol):
         self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
     ) -> TopicEvidence: ...
 
+    def names_subject(self, text: str, words: WordBounds) -> bool:
+        """Whether ``text`` names a subject of any law the catalogue knows (held or not)."""
+        ...
+
 
 class CitationFinder(Protocol):
     def find(self, question: str, collections: Sequence[str] | None = None) -> list[ArticleRef]:
@@ -142,6 +148,8 @@ class SearchResult:
     evidence: Evidence | None = None  # what the sufficiency decision read (None for explicit citations)
     # Laws the question is about that the knowledge base does not hold: by title, or by two of their subjects.
     absent_laws: tuple[str, ...] = ()
+    # Sentences of the question that say nothing of it, set aside before judging (knowledge/asides.py).
+    asides: tuple[str, ...] = ()
 
     @property
     def possible_laws(self) -> tuple[str, ...]:
@@ -156,6 +164,7 @@ class SearchResult:
             "query": self.query,
             "sufficient": self.sufficient,
             "reason": self.reason,
+            **({"asides": list(self.asides)} if self.asides else {}),
             "hits": [h.as_json() for h in self.hits],
         }
 
@@ -274,11 +283,16 @@ class Searcher:
         kinds: Sequence[str] | None = None,
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
-        s = self.settings
         text = question_text(query)
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
+        return self._search(query, text, k, scope, asides_known=not self.settings.set_asides_aside)
+
+    def _search(self, query: str, text: str, k: int, scope: _Scope, *, asides_known: bool) -> SearchResult:
+        """``search`` on ``text`` (the query normalised); once more without the sentences that say nothing
+        of the question (knowledge/asides.py) when the best hits show some, unless ``asides_known``."""
+        s = self.settings
         where = scope.where
         refs = self.citations.find(text, scope.collections) if self.citations else []
         cited = self._cited_rows(refs, scope)
@@ -298,6 +312,10 @@ class Searcher:
         hits = _merge(cited, delegated, ranked, k, first.phrased)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
+        if not asides_known and not refs:  # a sentence citing an article is never an aside
+            kept, asides = without_asides(text, self._aside_test(ranked))
+            if asides:
+                return replace(self._search(query, kept, k, scope, asides_known=True), asides=asides)
         evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed, scope)
         if refs:  # it cites articles of held laws, none of which is there to search: no basis
             missing = ", ".join(f"{r.doc_id}:{r.article}" for r in refs)
@@ -489,6 +507,27 @@ class Searcher:
             described_top=placed.coverage,
             learned_peak=first.learned_articles.peak if first.learned_articles else None,
         )
+
+    def _aside_test(self, ranked: list[Ranked]) -> Callable[[str], bool]:
+        """Whether a sentence of the question says nothing of it: it shares no term with the best hits
+        (their text, phrasing lines and everyday words), and names no subject of any law in the topic
+        catalogue and nothing the glossary knows, so it is not what the question is about either."""
+        head = ranked[: self.settings.coverage_hits]
+
+        @cache  # read only when the question has a sentence besides the one that asks
+        def found() -> set[str]:
+            pairs = zip(head, self._descriptions(head), strict=True)
+            return _present([d if d is not None else self._text_terms(row) for (row, _, _), d in pairs])
+
+        def is_aside(sentence: str) -> bool:
+            asked = self.segmenter.query_terms(sentence)
+            return not (
+                found().intersection(asked.terms)
+                or (self.topics is not None and self.topics.names_subject(sentence, asked.words))
+                or (self.glossary is not None and self.glossary.expand(sentence))
+            )
+
+        return is_aside
 
     # -- parts ----------------------------------------------------------
     def _is_empty(self) -> bool:

@@ -88,6 +88,9 @@ class SearchSettings:
     # written as repeated terms, so a fraction with a denominator of at most 4).
     compound_part_weight: float = 3 / 4
     drop_question_words: bool = True  # 何 / いつ / どんな … are not searched
+    # A sentence that does not ask and shares nothing with the best hits nor names any law's subject
+    # (「今日は窓口がすごく混んでいて…」) is set aside and the rest searched again (knowledge/asides.py).
+    set_asides_aside: bool = True
     # Sufficiency (knowledge/sufficiency.py): a question naming a law the knowledge base lacks is
     # insufficient; otherwise a calibrated score over the evidence decides.
     refuse_unknown_laws: bool = True

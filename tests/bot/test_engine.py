@@ -504,6 +504,18 @@ async def test_unanswerable_question_abstains_with_an_inquiry_draft_and_no_gener
     assert anthropic_server.requests == []
 
 
+async def test_an_abstention_quotes_the_question_without_the_chat_around_it(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    chatty = f"朝から電話が鳴りっぱなしで、みんなバタバタしていました！\n{UNANSWERABLE}"
+    answer = await make_engine(searcher, claude, db).answer(message(chatty))
+
+    assert answer.abstained and answer.inquiry_draft is not None
+    assert f"ご質問「{UNANSWERABLE}」について" in answer.text
+    assert "バタバタ" not in answer.text and "バタバタ" not in answer.inquiry_draft
+    assert answer.inquiry_draft.startswith(f"件名：「{UNANSWERABLE}」について（照会）")
+
+
 async def test_a_question_about_a_law_not_registered_says_which(
     searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
 ) -> None:

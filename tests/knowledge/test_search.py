@@ -143,6 +143,23 @@ def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
     assert result.sufficient
 
 
+def test_a_sentence_that_says_nothing_of_the_question_is_set_aside(searcher: Searcher) -> None:
+    question = "職員が副業をするのに許可は要る？"
+    bare = searcher.search(question)
+    aside = "朝から電話が鳴りっぱなしで、みんなバタバタしていました。"
+    chatty = searcher.search(f"{aside}\n{question}")
+    assert chatty.asides == (aside,)
+    assert chatty.as_json()["asides"] == [aside] and "asides" not in bare.as_json()
+    assert [h.chunk_id for h in chatty.hits] == [h.chunk_id for h in bare.hits]
+    assert (chatty.sufficient, chatty.reason) == (bare.sufficient, bare.reason)
+    # a sentence sharing words with what was found is part of the question
+    situated = searcher.search(f"会計年度任用職員の方から相談がありました。\n{question}")
+    assert situated.asides == () and situated.sufficient
+    # so is one naming a subject of a law the corpus lacks, though nothing found shares its words
+    wild = searcher.search("イノシシが畑に出たと朝から電話が続いている。\n捕まえるのに許可は要る？")
+    assert wild.asides == () and not wild.sufficient
+
+
 def test_empty_query_is_insufficient(searcher: Searcher) -> None:
     result = searcher.search("　？ ")
     assert result.hits == [] and not result.sufficient
