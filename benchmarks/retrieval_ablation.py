@@ -46,6 +46,7 @@ PLAIN = replace(
     topic_boost=0.0,
     route_min=float("inf"),
     rerank_depth=0,
+    set_asides_aside=False,
 )
 FIRST_STAGE = replace(FULL, rerank_depth=0)
 
@@ -55,6 +56,7 @@ class Variant:
     label: str
     settings: SearchSettings
     glossary: bool = True
+    jargon: bool = True
     catalogue: bool = True
     aspects: bool = True
 
@@ -66,6 +68,8 @@ VARIANTS = [
     Variant("- everyday words (coverage only)", replace(FULL, article_words=False)),
     Variant("- article model (knowledge/article_model.py)", replace(FULL, article_model=False)),
     Variant("- glossary", FULL, glossary=False),
+    Variant("- staff abbreviations (knowledge/jargon.py)", FULL, jargon=False),
+    Variant("- chat sentences set aside (knowledge/asides.py)", replace(FULL, set_asides_aside=False)),
     Variant("- topic catalogue (ranking and decision)", FULL, catalogue=False),
     Variant("- question aspects (knowledge/aspects.py)", FULL, aspects=False),
     Variant("- two subjects of an absent law decide", replace(FULL, foreign_topics_min=0)),
@@ -74,20 +78,26 @@ VARIANTS = [
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),
     Variant("- question words in the phrasing query", replace(FULL, phrasing_question_words=False)),
     Variant("- compound parts at 3/4 (parts count fully)", replace(FULL, compound_part_weight=1.0)),
-    Variant("plain Sudachi BM25 (body only)", PLAIN, glossary=False, catalogue=False),
+    Variant("plain Sudachi BM25 (body only)", PLAIN, glossary=False, jargon=False, catalogue=False),
     Variant(
         "+ phrasings",
         replace(PLAIN, phrasing_weight=FULL.phrasing_weight),
         glossary=False,
+        jargon=False,
         catalogue=False,
     ),
     Variant(
         "+ fields, weights, question words, compound parts",
         replace(FIRST_STAGE, topic_boost=0.0, route_min=float("inf")),
         glossary=False,
+        jargon=False,
         catalogue=False,
     ),
-    Variant("+ glossary", replace(FIRST_STAGE, topic_boost=0.0, route_min=float("inf")), catalogue=False),
+    Variant(
+        "+ glossary, staff abbreviations",
+        replace(FIRST_STAGE, topic_boost=0.0, route_min=float("inf")),
+        catalogue=False,
+    ),
     Variant("+ topic catalogue", FIRST_STAGE),
     Variant("+ second stage (= full)", FULL),
 ]
@@ -109,13 +119,14 @@ def main() -> None:
 
     sets = {name: load(name) for name in args.sets if SETS[name].exists()}
     searcher = open_searcher(args.data_dir)
-    glossary, topics, aspects = searcher.glossary, searcher.topics, searcher.aspects
+    glossary, jargon, topics, aspects = searcher.glossary, searcher.jargon, searcher.topics, searcher.aspects
     rows: list[dict[str, Any]] = []
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("ablation", total=len(VARIANTS) * len(sets))
         for variant in VARIANTS:
             searcher.settings = variant.settings
             searcher.glossary = glossary if variant.glossary else None
+            searcher.jargon = jargon if variant.jargon else None
             searcher.topics = topics if variant.catalogue else None
             searcher.aspects = aspects if variant.aspects else None
             row: dict[str, Any] = {"variant": variant.label}

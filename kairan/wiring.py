@@ -16,6 +16,7 @@ from knowledge.aspects import DEFAULT_ASPECTS, load_aspects
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.held_laws import HeldLaws
+from knowledge.jargon import DEFAULT_JARGON, Jargon
 from knowledge.law_names import unknown_laws
 from knowledge.settings import DEFAULT_CACHE_ROWS, SearchSettings
 from manifest.loader import default_manifest, load_manifest
@@ -187,6 +188,7 @@ def open_searcher(
 
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []
+    extra_jargon = manifest.knowledge.jargon if manifest else []
     return Searcher(
         store=store,
         segmenter=segmenter,
@@ -194,6 +196,9 @@ def open_searcher(
         topics=StoreTopicJudge(store, TopicCatalogue.load(), segmenter=segmenter),
         glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
         aspects=load_aspects(DEFAULT_ASPECTS, segmenter=segmenter),
+        jargon=Jargon.load(
+            [DEFAULT_JARGON, *extra_jargon], segmenter=segmenter, protected=load_abbreviations()
+        ),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),
     )

@@ -41,6 +41,7 @@ from knowledge.tokenize import QueryTerms, Segmenter, WordBounds, compound_parts
 
 if TYPE_CHECKING:
     from knowledge.glossary import Expansion, Glossary
+    from knowledge.jargon import Jargon
     from knowledge.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class Searcher:
         glossary: Glossary | None = None,
         topics: TopicJudge | None = None,
         aspects: Aspects | None = None,
+        jargon: Jargon | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
         self.store = store
@@ -256,6 +258,7 @@ class Searcher:
         self.citations = citations
         self.vectors = vectors
         self.glossary = glossary
+        self.jargon = jargon
         self.settings = settings or SearchSettings()
         self._filled: Any = None  # the chunk table handle last seen holding rows
         self._orders_of: dict[str, list[str]] | None = None
@@ -283,7 +286,7 @@ class Searcher:
         kinds: Sequence[str] | None = None,
     ) -> SearchResult:
         self.store.maybe_refresh()  # bounded staleness when another process ingests
-        text = question_text(query)
+        text = self._question_text(query)
         if not text or self._is_empty():
             return SearchResult(query, [], False, "empty query" if not text else "knowledge base is empty")
         scope = _Scope(_list(collections), _list(kinds))
@@ -338,7 +341,7 @@ class Searcher:
         """("doc_id:article", second-stage inputs) of the best ``rerank_depth`` articles in the first
         stage's order, the inputs None for those the stage does not move: what ``benchmarks/rerank.py``
         fits the weights on."""
-        text = question_text(query)
+        text = self._question_text(query)
         if not text or self._is_empty():
             return []
         query_terms, expansions = self._question(text)
@@ -353,6 +356,11 @@ class Searcher:
             )
             for n, (row, _, _) in enumerate(head)
         ]
+
+    def _question_text(self, query: str) -> str:
+        """``question_text`` with the staff abbreviations read as their full form (knowledge/jargon.py)."""
+        text = question_text(query)
+        return self.jargon.expand(text) if self.jargon is not None else text
 
     def _question(self, text: str) -> tuple[QueryTerms, list[Expansion]]:
         """The question's terms (one Sudachi pass) and the glossary's statute wording for them."""

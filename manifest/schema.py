@@ -383,6 +383,10 @@ class KnowledgeBaseConfig(_Strict):
         default_factory=list,
         description="extra glossary files (everyday words → statute wording), read after the built-in one",
     )
+    jargon: list[ResolvedPath] = Field(
+        default_factory=list,
+        description="extra staff-abbreviation files (生保 → 生活保護), read after the built-in one",
+    )
     phrasings: PhrasingsConfig = Field(default_factory=PhrasingsConfig)
 
     def law_collections(self) -> list[str]:

@@ -160,6 +160,14 @@ def test_a_sentence_that_says_nothing_of_the_question_is_set_aside(searcher: Sea
     assert wild.asides == () and not wild.sufficient
 
 
+def test_a_staff_abbreviation_reads_as_its_full_form(searcher: Searcher) -> None:
+    short = searcher.search("生保の受給者が車を持つことはできる？")
+    full = searcher.search("生活保護の受給者が車を持つことはできる？")
+    assert [h.chunk_id for h in short.hits] == [h.chunk_id for h in full.hits]
+    assert (short.sufficient, short.reason) == (full.sufficient, full.reason)
+    assert short.query == "生保の受給者が車を持つことはできる？"  # the question as asked
+
+
 def test_empty_query_is_insufficient(searcher: Searcher) -> None:
     result = searcher.search("　？ ")
     assert result.hits == [] and not result.sufficient
