@@ -51,6 +51,7 @@ _NOT_PLACED = Reordered([], 0.0)  # the second stage did not place the best hit
 _FieldTerms = tuple[frozenset[str], frozenset[str], frozenset[str]]  # caption, context, both
 _ORDER_SUFFIXES = ("施行令", "施行規則")
 _FIELD_TERMS_KEPT = 60_000  # articles whose term sets are kept between questions
+_BLANK = re.compile(r"\[\s*[^\[\]\s][^\[\]\n]{0,19}\]")  # ［氏名］ after NFKC: a placeholder, not content
 # After 「法第二百三十四条」: not 「…の二」 or another digit, which would name a different article.
 _NOT_LONGER = f"(?![{KANJI_NUMBER_CHARS}]|の[{KANJI_NUMBER_CHARS}])"
 
@@ -77,9 +78,13 @@ class ArticleRef:
 
 
 def question_text(query: str) -> str:
-    """What is searched for: the query normalised (knowledge/tokenize.py), without the chat courtesies
-    around it (knowledge/pleasantries.py)."""
-    return strip_courtesy(normalize_question(query))
+    """What is searched for: the query normalised (knowledge/tokenize.py), without blanks in square
+    brackets and without the chat courtesies around it (knowledge/pleasantries.py).
+
+    A blank is what stands in for something left out — the redaction's placeholders (［氏名］, ［住所］,
+    ［個人番号］: bot/redaction) or a template's (［団体名］) — and its word is not what is asked: read as
+    one, ［住所］ and ［生年月日］ drew questions to the 住民票's articles and ［個人番号］ to 番号法."""
+    return strip_courtesy(_BLANK.sub("", normalize_question(query)))
 
 
 class TopicJudge(Protocol):

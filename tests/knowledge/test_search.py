@@ -12,7 +12,7 @@ from knowledge.ingest import Ingestor, SourceItem
 from knowledge.law_topics import LOCAL_RULES
 from knowledge.phrasing_index import index_phrasings
 from knowledge.phrasings import load_file
-from knowledge.search import Searcher
+from knowledge.search import Searcher, question_text
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.conftest import DEV_SET
@@ -166,6 +166,14 @@ def test_a_staff_abbreviation_reads_as_its_full_form(searcher: Searcher) -> None
     assert [h.chunk_id for h in short.hits] == [h.chunk_id for h in full.hits]
     assert (short.sufficient, short.reason) == (full.sufficient, full.reason)
     assert short.query == "生保の受給者が車を持つことはできる？"  # the question as asked
+
+
+def test_a_blank_in_square_brackets_is_not_part_of_the_question() -> None:
+    # the redaction's placeholders (bot/redaction) and a template's blanks: their words are not asked
+    asked = question_text("［住所］にお住まいの［氏名］さん（［生年月日］生まれ）から。\n［個人番号］は？")
+    assert asked == "にお住まいのさん(生まれ)から。\nは?"
+    assert question_text("[急ぎ]副業の許可") == "副業の許可"
+    assert question_text("第[ ]条") == "第[ ]条"  # nothing but a space: not a blank that stands for anything
 
 
 def test_empty_query_is_insufficient(searcher: Searcher) -> None:
