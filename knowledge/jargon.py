@@ -2,10 +2,10 @@
 
 Staff write the short forms they use at the counter; article texts, the staff phrasings, the topic
 catalogue and the article model mostly say the full one, so 「生保の受給者」 met fewer of them than
-「生活保護の受給者」.
-The table is ``knowledge/data/jargon.yaml`` (admins may add their own file). A short form is read as its full
-form only as whole words (生保 in 衛生保健 is not), never where the full form is already written (指定管理 in
-指定管理者) and never inside a law's abbreviation (国保法 is the 国民健康保険法 the citation finder knows).
+「生活保護の受給者」. The table is ``knowledge/data/jargon.yaml`` (admins may add their own file). A short
+form is read as its full form only as whole words (生保 in 衛生保健 is not), never where the full form is
+already written (指定管理 in 指定管理者) and never inside a law's abbreviation (国保法 is the 国民健康保険法
+the citation finder knows).
 """
 
 from __future__ import annotations

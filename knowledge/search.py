@@ -298,8 +298,9 @@ class Searcher:
         return self._search(query, text, k, scope, asides_known=not self.settings.set_asides_aside)
 
     def _search(self, query: str, text: str, k: int, scope: _Scope, *, asides_known: bool) -> SearchResult:
-        """``search`` on ``text`` (the query normalised); once more without the sentences that say nothing
-        of the question (knowledge/asides.py) when the best hits show some, unless ``asides_known``."""
+        """``search`` on ``text`` (the query as ``_question_text`` reads it); once more without the sentences
+        that say nothing of the question (knowledge/asides.py) when the best hits show some, unless
+        ``asides_known``."""
         s = self.settings
         where = scope.where
         refs = self.citations.find(text, scope.collections) if self.citations else []
