@@ -2,7 +2,7 @@
 
     python benchmarks/sufficiency.py --data-dir DIR
         [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 probe]
-        [--check holdout … holdout5]
+        [--check holdout … holdout6]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -46,6 +46,11 @@ circulars} --data-dir DIR``). Question sets, by name:
   finance, civil service, appeals and elections, one on 民法, welfare, registers, privacy, disaster and
   procedure), two thirds long and conversational as unseen set B is, a fifth unanswerable (a city's own
   条例 and 要綱 among them); measured once at the end of the session that added it: sealed;
+- ``holdout6``: benchmarks/data/holdout6.jsonl, 200 more by two more writers (one on local government,
+  finance, civil service, elections and 民法, one on procedure, disclosure, privacy, registers, welfare,
+  health insurance and disaster), written as staff type into chat rather than as questions: about half
+  with chat of their own around the question, office shorthand where it comes naturally, residents quoted;
+  a quarter unanswerable; measured once, on the session's code and on 045eacb's: sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -109,6 +114,7 @@ SETS = {
     "holdout3": ROOT / "benchmarks" / "data" / "holdout3.jsonl",
     "holdout4": ROOT / "benchmarks" / "data" / "holdout4.jsonl",
     "holdout5": ROOT / "benchmarks" / "data" / "holdout5.jsonl",
+    "holdout6": ROOT / "benchmarks" / "data" / "holdout6.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 CHECK_SETS = [name for name in SETS if name.startswith("holdout")]  # never fitted on
