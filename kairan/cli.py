@@ -350,6 +350,8 @@ def search(
         return
     verdict = "[green]根拠あり sufficient[/]" if result.sufficient else "[yellow]根拠不十分 insufficient[/]"
     out.print(f"{verdict}  ({result.reason})")
+    for aside in result.asides:
+        out.print(f"[dim]質問と関係のない文として除外 set aside: {escape(aside)}[/]")
     for hit in result.hits:
         out.print(
             f"[bold]{hit.rank}. {hit.title} {hit.label}[/] {hit.caption}  "

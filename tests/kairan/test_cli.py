@@ -25,6 +25,17 @@ def test_search_json_shape(corpus_data_dir: Path) -> None:
     assert isinstance(top["score"], float) and top["text"].startswith("行政財産は、次項から第四項まで")
 
 
+def test_search_shows_the_sentences_it_set_aside(corpus_data_dir: Path) -> None:
+    aside = "朝から電話が鳴りっぱなしで、みんなバタバタしていました。"
+    question = f"{aside}\n職員が副業をするのに許可は要る？"
+    result = CliRunner().invoke(cli, ["search", question, "--data-dir", str(corpus_data_dir)])
+    assert result.exit_code == 0, result.output
+    shown_text = "".join(result.stdout.split())  # rich wraps lines at the terminal's width
+    assert f"質問と関係のない文として除外setaside:{aside}" in shown_text
+    as_json = CliRunner().invoke(cli, ["search", question, "--json", "--data-dir", str(corpus_data_dir)])
+    assert json.loads(as_json.stdout)["asides"] == [aside]
+
+
 def test_search_on_empty_knowledge_base_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["search", "質問", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
