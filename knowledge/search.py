@@ -323,7 +323,7 @@ class Searcher:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
         if not asides_known and not refs:  # a sentence citing an article is never an aside
             kept, asides = without_asides(text, self._aside_test(ranked))
-            if asides:
+            if asides and self.segmenter.query_terms(kept).terms:  # never leave only 「どうすればいい？」
                 return replace(self._search(query, kept, k, scope, asides_known=True), asides=asides)
         evidence = self._evidence(text, terms, query_terms.nouns, measure, first, ranked, placed, scope)
         if refs:  # it cites articles of held laws, none of which is there to search: no basis

@@ -155,6 +155,9 @@ def test_a_sentence_that_says_nothing_of_the_question_is_set_aside(searcher: Sea
     # a sentence sharing words with what was found is part of the question
     situated = searcher.search(f"会計年度任用職員の方から相談がありました。\n{question}")
     assert situated.asides == () and situated.sufficient
+    # and a question that asks nothing of its own keeps what it is about, whatever the hits
+    bare_ask = searcher.search(f"{aside}\nどうすればいい？")
+    assert bare_ask.asides == ()
     # so is one naming a subject of a law the corpus lacks, though nothing found shares its words
     wild = searcher.search("イノシシが畑に出たと朝から電話が続いている。\n捕まえるのに許可は要る？")
     assert wild.asides == () and not wild.sufficient
