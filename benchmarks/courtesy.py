@@ -16,6 +16,10 @@ semantic R@1 / R@5, unanswerable questions judged insufficient, answerable ones 
   question, 16 after) written by a writer who saw neither this benchmark, the rule nor any question,
   one per question in turn.
 
+- Placeholders where the redaction took out personal data (［住所］, ［氏名］, ［個人番号］): blanks in square
+  brackets are not part of the question (knowledge/search.question_text); what these wrappings still cost
+  is their own words (お住まい, 申請書).
+
 ``--keep-asides`` measures the same with no sentence set aside (the ablation).
 """
 
@@ -51,6 +55,9 @@ WRAPPINGS = {
     "chit-chat": ("今日は窓口がすごく混んでいて、隣の係も手一杯でした。", ""),
     "newcomer": ("今年度異動してきたばかりで分からないことだらけなのですが、", ""),
     "motive": ("", "上司に聞かれて答えられなかったので確認したいです。"),
+    # the redaction's placeholders where personal data was (bot/redaction): taken out as blanks
+    "placeholders": ("［住所］にお住まいの［氏名］さん（［生年月日］生まれ）の件です。", ""),
+    "my-number placeholder": ("申請書に［個人番号］と書いてある方の件で、", ""),
 }
 
 
