@@ -24,7 +24,7 @@ def jargon(segmenter: Segmenter) -> Jargon:
         ("固資税の納税通知書", "固定資産税の納税通知書"),
         ("マイナカードの交付窓口", "マイナンバーカードの交付窓口"),
         ("会計年度職員にも期末手当", "会計年度任用職員にも期末手当"),
-        ("特児扶手と児手は併給できる？", "特別児童扶養手当と児童手当は併給できる？"),  # longest first
+        ("特児扶手と児手は併給できる？", "特別児童扶養手当と児童手当は併給できる？"),
     ],
 )
 def test_a_short_form_is_read_as_its_full_form(jargon: Jargon, question: str, read_as: str) -> None:
