@@ -44,8 +44,8 @@ if TYPE_CHECKING:  # LanceDB, the LLM SDKs and SQLAlchemy load only for commands
 class StoreCitationFinder:
     """Resolves explicit citations against the laws a search's collections hold (re-read after a refresh)."""
 
-    def __init__(self, store: KnowledgeStore) -> None:
-        names = load_abbreviations()
+    def __init__(self, store: KnowledgeStore, abbreviations: Mapping[str, str] | None = None) -> None:
+        names = dict(abbreviations) if abbreviations is not None else load_abbreviations()
         self._indexes = HeldLaws(store, lambda pairs: LawTitleIndex.from_titles(pairs, abbreviations=names))
 
     def index(self, collections: Sequence[str] | None = None) -> LawTitleIndex:
@@ -189,16 +189,15 @@ def open_searcher(
     segmenter = Segmenter()
     extra_glossaries = manifest.knowledge.glossary if manifest else []
     extra_jargon = manifest.knowledge.jargon if manifest else []
+    abbreviations = load_abbreviations()  # read once: citations resolve them, the jargon leaves them be
     return Searcher(
         store=store,
         segmenter=segmenter,
-        citations=StoreCitationFinder(store),
+        citations=StoreCitationFinder(store, abbreviations),
         topics=StoreTopicJudge(store, TopicCatalogue.load(), segmenter=segmenter),
         glossary=Glossary.load([DEFAULT_GLOSSARY, *extra_glossaries], segmenter=segmenter),
         aspects=load_aspects(DEFAULT_ASPECTS, segmenter=segmenter),
-        jargon=Jargon.load(
-            [DEFAULT_JARGON, *extra_jargon], segmenter=segmenter, protected=load_abbreviations()
-        ),
+        jargon=Jargon.load([DEFAULT_JARGON, *extra_jargon], segmenter=segmenter, protected=abbreviations),
         vectors=open_vectors(store, manifest) if manifest else None,
         settings=settings or (search_settings(manifest) if manifest else None),
     )
