@@ -353,6 +353,9 @@ _TOKEN = re.compile(
             rf"(?P<r_dai>第\s*)?(?P<r_from>{_NUM})\s*{_RANGE_WORD}\s*第?\s*(?P<r_to>{_NUM})\s*{_JO}(?:\s*まで)?",
             rf"(?P<a_dai>第\s*)?(?P<a_main>{_NUM})\s*{_JO}(?P<a_br>{_BRANCHES})"
             + _PARA_ITEM.format(p="a_para", i="a_item"),
+            # 自治法242の2: a branched number without 条, read only right after a law's name.
+            rf"(?P<b_main>[0-9]+)(?P<b_br>(?:\s*[のノ]\s*[0-9]+(?![0-9]))+)(?!\s*(?:[条條項号]|{_COUNTER}))"
+            + _PARA_ITEM.format(p="b_para", i="b_item"),
             r"同条" + _PARA_ITEM.format(p="s_para", i="s_item"),
             rf"同項(?:\s*第?\s*(?P<t_item>{_NUM})\s*号)?",
             rf"第?\s*(?P<c_para>{_NUM})\s*項(?:\s*第?\s*(?P<c_item>{_NUM})\s*号)?",
@@ -482,6 +485,11 @@ class _Reader:
                 return None  # 三条市, 二条城: a place name, not an article
             article = _article_num(m["a_main"], m["a_br"])
             return [_Cite(law, article, _opt_number(m["a_para"]), _opt_number(m["a_item"]), start, end)]
+        if m["b_main"] is not None:
+            if after is None and not (attached and _STRICT_GAP.fullmatch(self.text, self.prev_end, m.start())):
+                return None  # 10の2 alone is no article; 自治法242の2 and a listed 242の3 are
+            article = _article_num(m["b_main"], m["b_br"])
+            return [_Cite(law, article, _opt_number(m["b_para"]), _opt_number(m["b_item"]), start, end)]
         if m.group(0).startswith("同条"):
             ref = self.out[-1] if self.out else None
             if ref is None:

@@ -94,6 +94,16 @@ CASES: list[tuple[str, list[tuple[str | None, str, int | None, int | None]]]] = 
     ("地公法38条②", [(CHIKO, "38", 2, None)]),
     ("第二百四十二条の二③", [(None, "242_2", 3, None)]),
     ("第二百五十二条の十七の二第一項", [(None, "252_17_2", 1, None)]),
+    # a branched number without 条 right after a law's name (and in a list after it) is an article
+    ("地方自治法242の2", [(JICHI, "242_2", None, None)]),
+    ("自治法242の2第1項第4号の住民訴訟", [(JICHI, "242_2", 1, 4)]),
+    ("地方自治法242の2①", [(JICHI, "242_2", 1, None)]),
+    ("自治法252の17の2", [(JICHI, "252_17_2", None, None)]),
+    ("自治法238の4及び238の5", [(JICHI, "238_4", None, None), (JICHI, "238_5", None, None)]),
+    ("地公法29の2の3か月", [(CHIKO, "29_2", None, None)]),
+    ("人口10の2倍", []),
+    ("自治法の施行から10の2年", []),
+    ("公選法2024の改正", []),
     # orders and rules: the longest title wins, 施行令 after a named law
     ("地方自治法施行令第167条の2", [(JICHI_REI, "167_2", None, None)]),
     ("自治令167条の2", [(JICHI_REI, "167_2", None, None)]),
