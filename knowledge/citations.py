@@ -486,7 +486,8 @@ class _Reader:
             article = _article_num(m["a_main"], m["a_br"])
             return [_Cite(law, article, _opt_number(m["a_para"]), _opt_number(m["a_item"]), start, end)]
         if m["b_main"] is not None:
-            if after is None and not (attached and _STRICT_GAP.fullmatch(self.text, self.prev_end, m.start())):
+            right_after_law = attached and _STRICT_GAP.fullmatch(self.text, self.prev_end, m.start())
+            if after is None and not right_after_law:
                 return None  # 10の2 alone is no article; 自治法242の2 and a listed 242の3 are
             article = _article_num(m["b_main"], m["b_br"])
             return [_Cite(law, article, _opt_number(m["b_para"]), _opt_number(m["b_item"]), start, end)]
