@@ -124,9 +124,9 @@ class CatalogueIndex:
     ) -> None:
         titles = list(held_titles)
         self._laws, self._bm25, self._law_of_line = lines_of(catalogue.entries, segmenter)
-        self._held = np.array([_held(law, titles) for law in self._laws], dtype=bool)
+        self._held = np.array([is_held(law, titles) for law in self._laws], dtype=bool)
         self._classifier = classifier_of(catalogue.entries)
-        self._absent = np.array([not _held(law, titles) for law in self._classifier.laws], dtype=bool)
+        self._absent = np.array([not is_held(law, titles) for law in self._classifier.laws], dtype=bool)
 
     def best(self, terms: list[str]) -> tuple[tuple[str, float] | None, dict[str, float]]:
         """(the best-matching law not held and its score, each held law's best line score)."""
@@ -180,12 +180,12 @@ def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) 
     titles = list(held_titles)
     missing: list[str] = []
     for mention in mentions:
-        if not any(_held(law, titles) for law in mention.laws):
+        if not any(is_held(law, titles) for law in mention.laws):
             missing.extend(law for law in mention.laws if law not in missing)
     return missing
 
 
-def _held(law: str, titles: list[str]) -> bool:
+def is_held(law: str, titles: list[str]) -> bool:
     """Whether the knowledge base holds ``law``: its own text, or a 通達 interpreting it.
 
     Only the title itself counts, or the title followed by a circular's name (消費税法基本通達):
