@@ -24,6 +24,10 @@ circulars} --data-dir DIR``). Question sets, by name:
 - ``calibration5``: benchmarks/data/calibration5.jsonl, 200 more written the same way by two more writers,
   on another split of the held laws (local government, elections, registers, 民法 and 憲法; procedure,
   disclosure, privacy, welfare and disaster); measured once untouched, then fitted on for the decision;
+- ``calibration6``: benchmarks/data/calibration6.jsonl, 200 more by two more writers (local government,
+  finance, procedure, appeals, disclosure and privacy; civil service, elections, 民法, 憲法, registers,
+  welfare and disaster), two thirds of them describing the institution or procedure without naming it
+  (「紙で警告して期限を切る手続」), a quarter unanswerable; measured once untouched, then its misses read;
 - ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
@@ -109,6 +113,7 @@ SETS = {
     "calibration3": ROOT / "benchmarks" / "data" / "calibration3.jsonl",
     "calibration4": ROOT / "benchmarks" / "data" / "calibration4.jsonl",
     "calibration5": ROOT / "benchmarks" / "data" / "calibration5.jsonl",
+    "calibration6": ROOT / "benchmarks" / "data" / "calibration6.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "holdout3": ROOT / "benchmarks" / "data" / "holdout3.jsonl",
