@@ -67,6 +67,7 @@ VARIANTS = [
     Variant("- phrasings", replace(FULL, phrasing_weight=0.0)),
     Variant("- everyday words (coverage only)", replace(FULL, article_words=False)),
     Variant("- article model (knowledge/article_model.py)", replace(FULL, article_model=False)),
+    Variant("- the article model's own candidates", replace(FULL, learned_candidates=0)),
     Variant("- glossary", FULL, glossary=False),
     Variant("- staff abbreviations (knowledge/jargon.py)", FULL, jargon=False),
     Variant("- chat sentences set aside (knowledge/asides.py)", replace(FULL, set_asides_aside=False)),

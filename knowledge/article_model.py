@@ -69,7 +69,8 @@ class ArticleModel:
         columns, values = self.space.vector(question_ngrams(text))
         scores = self.weights @ (values @ self.embedding[columns]) + self.bias
         top = float(scores.max())
-        return ArticleReading(scores, top, top + math.log(float(np.exp(scores - top).sum())), self.place)
+        log_total = top + math.log(float(np.exp(scores - top).sum()))
+        return ArticleReading(scores, top, log_total, self.place, self.articles)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -106,12 +107,21 @@ class ArticleReading:
     top: float  # the largest score
     log_total: float  # log of the softmax's denominator
     place: Mapping[str, int]  # "doc_id:article" → its score's index
+    articles: Sequence[str]  # "doc_id:article" of each score (place inverted)
 
     @property
     def peak(self) -> float:
         """The log-probability of the article the text most reads as: near 0 when its lines say what the
         text says, far below when the text is like no article's lines."""
         return self.top - self.log_total
+
+    def most_probable(self, n: int) -> list[str]:
+        """The ``n`` articles ("doc_id:article") the text most probably reads as, most probable first."""
+        n = min(n, len(self.scores))
+        if n <= 0:
+            return []
+        best = np.argpartition(-self.scores, n - 1)[:n]
+        return [self.articles[int(i)] for i in best[np.argsort(-self.scores[best], kind="stable")]]
 
     def log_probabilities(self, articles: Sequence[str]) -> list[float]:
         """The log-probability that the text is about each of ``articles`` ("doc_id:article"); one the

@@ -122,7 +122,7 @@ class SearchHit:
     url: str
     text: str
     score: float
-    matched_by: str  # "citation" | "delegated" | "lexical" | "phrasing" | "dense" | "hybrid"
+    matched_by: str  # "citation" | "delegated" | "lexical" | "phrasing" | "learned" | "dense" | "hybrid"
     paragraph: int | None = None
     sha256: str = ""  # of the stored article text: the audit log records which version was cited
     phrasing: str = ""  # the staff phrasing line that matched the question, if one did
@@ -202,6 +202,7 @@ class _FirstStage:
     ranked: list[Ranked]  # on text and phrasings together (rows partial past the best few)
     aspects: tuple[Aspect, ...] = ()  # what the question asks about (knowledge/aspects.py)
     learned_articles: ArticleReading | None = None  # what the article model makes of the question
+    depth: int = 0  # how many of ``ranked`` the second stage weighs
 
 
 @dataclass(frozen=True)
@@ -386,7 +387,34 @@ class Searcher:
         aspects = self.aspects.asked(text) if self.aspects else ()
         model = self.store.article_model() if s.article_model else None
         learned = model.read(text) if model is not None else None
-        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned)
+        ranked, depth = self._with_learned(ranked, learned, scope)
+        return _FirstStage(lexical, phrased, topic, ranked, aspects, learned, depth)
+
+    def _with_learned(
+        self, ranked: list[Ranked], learned: ArticleReading | None, scope: _Scope
+    ) -> tuple[list[Ranked], int]:
+        """``ranked`` with the article model's most probable articles that its best ``rerank_depth``
+        lack placed right after them, and how many the second stage weighs: a question that describes
+        what it asks in words no line or text of the article uses (「紙で警告して期限を切る手続」 for 戒告)
+        is often read right by the model, trained on every article's lines, when neither full-text query
+        finds the article. Like an article found through its phrasings alone, each scores
+        ``unseen_body_share`` of the last candidate's score; the second stage decides where it goes."""
+        s = self.settings
+        depth = min(s.rerank_depth, len(ranked))
+        if learned is None or s.learned_candidates <= 0 or depth < 2:
+            return ranked, depth
+        head = ranked[:depth]
+        held = {row["chunk_id"] for row, _, _ in head}
+        probable = [tuple(a.split(":", 1)) for a in learned.most_probable(depth + s.learned_candidates)]
+        rows = self.store.get_articles((doc_id, article) for doc_id, article in probable)
+        found = [rows[p] for p in probable if p in rows]
+        extra = [r for r in found if r["chunk_id"] not in held and scope.allows(r)][: s.learned_candidates]
+        if not extra:
+            return ranked, depth
+        score = head[-1][1] * s.unseen_body_share
+        added = {row["chunk_id"] for row in extra}
+        rest = [item for item in ranked[depth:] if item[0]["chunk_id"] not in added]
+        return [*head, *((row, score, "learned") for row in extra), *rest], depth + len(extra)
 
     def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
@@ -394,7 +422,7 @@ class Searcher:
         admin's 例規, a notice) keeps the place its text earned, since the stage weighs what only phrased
         articles have. Also what the stage says of the best hit (its confidence and coverage, for the
         decision), or ``_NOT_PLACED`` when the stage did not place it."""
-        depth = min(self.settings.rerank_depth, len(first.ranked))
+        depth = min(first.depth, len(first.ranked))
         if depth < 2:
             return first.ranked, _NOT_PLACED
         head, slots, candidates, question = self._second_stage_inputs(first, measure)
@@ -411,7 +439,7 @@ class Searcher:
     ) -> tuple[list[Ranked], list[int], Candidates, Question]:
         """The best ``rerank_depth`` articles (whole rows), the places of those the stage moves, their
         measures and what the question brings."""
-        head = self._complete(first.ranked, self.settings.rerank_depth)
+        head = self._complete(first.ranked, first.depth)
         slots, candidates = self._candidates(head, first)
         topic = first.topic
         question = Question(

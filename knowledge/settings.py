@@ -81,6 +81,10 @@ class SearchSettings:
     # tells the second stage which of the candidates, often neighbours in one law, the question is about,
     # and the decision how well it reads as any article (False: left out, an ablation).
     article_model: bool = True
+    # … and its most probable articles that the best rerank_depth lack, this many, are weighed by the
+    # second stage too (matched_by "learned"): a question that describes what it asks in words no line
+    # uses is often read right by the model when neither full-text query finds it (0: none, an ablation).
+    learned_candidates: int = 5
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this

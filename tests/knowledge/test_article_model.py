@@ -67,6 +67,16 @@ def test_the_log_probabilities_are_a_distribution_and_an_unknown_article_gets_th
     assert len(model.read("").log_probabilities(ARTICLES)) == 3  # no known n-gram: still an answer
 
 
+def test_the_most_probable_articles_come_in_order_of_probability(model: ArticleModel) -> None:
+    read = model.read("赤ちゃんの出生届は何日以内？")
+    order = read.most_probable(3)
+    assert order[0] == "koseki:49" and sorted(order) == sorted(ARTICLES)
+    chances = read.log_probabilities(order)
+    assert chances == sorted(chances, reverse=True)
+    assert read.most_probable(1) == order[:1]
+    assert read.most_probable(10) == order and read.most_probable(0) == []
+
+
 def test_a_stored_model_answers_as_the_trained_one(model: ArticleModel) -> None:
     again = ArticleModel.from_bytes(model.to_bytes())
     question = "出生届はどこに出す？"

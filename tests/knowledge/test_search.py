@@ -217,8 +217,9 @@ def test_the_second_stage_reorders_the_first_stages_best_articles(searcher: Sear
     question = "議会の委員会で住民から意見を聴く会を開きたい。どういう手続になる？"
     first_only = replace(searcher.settings, rerank_depth=0)
     inputs = searcher.rerank_inputs(question)
-    assert len(inputs) == searcher.settings.rerank_depth
-    depth = {ref for ref, _ in inputs}
+    depth = searcher.settings.rerank_depth
+    assert depth <= len(inputs) <= depth + searcher.settings.learned_candidates
+    weighed = {ref for ref, _ in inputs}
     original = searcher.settings
     try:
         searcher.settings = first_only
@@ -227,9 +228,37 @@ def test_the_second_stage_reorders_the_first_stages_best_articles(searcher: Sear
         searcher.settings = original
     after = searcher.search(question, k=10)
     assert [ref for ref, _ in inputs[:10]] == [f"{h.doc_id}:{h.article}" for h in before.hits]
-    assert {f"{h.doc_id}:{h.article}" for h in after.hits} <= depth  # re-ordered, nothing new
+    assert {f"{h.doc_id}:{h.article}" for h in after.hits} <= weighed  # re-ordered, nothing new
     assert after.evidence is not None and 0.0 < after.evidence.ranking_confidence <= 1.0
     assert before.evidence is not None and before.evidence.ranking_confidence == 0.0
+
+
+def test_the_article_models_likeliest_articles_the_first_stage_lacks_are_weighed_too(
+    searcher: Searcher,
+) -> None:
+    question = (
+        "看板を外せと命じたのに放置されている。役所が業者を入れて外す前に、書面で知らせて日にちを決める必要ある？"
+    )
+    model = searcher.store.article_model()
+    assert model is not None
+    depth, extra = searcher.settings.rerank_depth, searcher.settings.learned_candidates
+    inputs = [ref for ref, _ in searcher.rerank_inputs(question)]
+    first = inputs[:depth]
+    likeliest = model.read(searcher._question_text(question)).most_probable(depth + extra)
+    assert len(inputs) > depth and inputs[depth:] == [a for a in likeliest if a not in first][:extra]
+    found = searcher.search(question, k=10)
+    learned = [h for h in found.hits if h.matched_by == "learned"]
+    assert learned and {f"{h.doc_id}:{h.article}" for h in learned} <= set(inputs[depth:])
+    assert all(not h.phrasing for h in learned)  # no line matched: the model read it
+    original = searcher.settings
+    try:
+        searcher.settings = replace(original, learned_candidates=0)
+        assert [ref for ref, _ in searcher.rerank_inputs(question)] == first
+        assert all(h.matched_by != "learned" for h in searcher.search(question, k=10).hits)
+    finally:
+        searcher.settings = original
+    # outside the search's scope (no law is a circular) the model's articles are not candidates
+    assert all(h.matched_by != "learned" for h in searcher.search(question, kinds=["circular"]).hits)
 
 
 def test_dev_set_regression_floor(searcher: Searcher) -> None:
