@@ -20,9 +20,14 @@ PATH_SEPARATOR = " / "
 MAX_SECTION_CHARS = 20_000  # longer sections are stored in parts (the longest article in the corpus: 8,659)
 
 
+def chunk_id(doc_id: str, article: str) -> str:
+    """The id of an article's row: its document and its key (the one place this is spelled)."""
+    return f"{doc_id}#{article}"
+
+
 @dataclass(frozen=True)
 class Chunk:
-    chunk_id: str  # f"{doc_id}#{article}"
+    chunk_id: str  # chunk_id(doc_id, article)
     doc_id: str
     kind: str
     collection: str
@@ -74,7 +79,7 @@ def chunks_from_document(doc: ParsedDocument, *, collection: str) -> list[Chunk]
             label = section.label if len(parts) == 1 else f"{section.label}（{n}/{len(parts)}）"
             chunks.append(
                 Chunk(
-                    chunk_id=f"{doc.doc_id}#{part_key}",
+                    chunk_id=chunk_id(doc.doc_id, part_key),
                     doc_id=doc.doc_id,
                     kind=str(doc.kind),
                     collection=collection,

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from lancedb.expr import col, lit
 from lancedb.query import MatchQuery
 
+from knowledge.chunks import chunk_id
 from knowledge.filters import FieldFilter
 from knowledge.memory_index import MemoryFullText
 from knowledge.settings import DEFAULT_CACHE_ROWS
@@ -371,5 +372,5 @@ def _vocabulary(lines: Rows) -> dict[str, frozenset[str]]:
     """chunk id → the terms of all the given phrasing lines of that article."""
     found: dict[str, set[str]] = {}
     for line in lines:
-        found.setdefault(f"{line['doc_id']}#{line['article']}", set()).update(line["terms"].split())
+        found.setdefault(chunk_id(line["doc_id"], line["article"]), set()).update(line["terms"].split())
     return {cid: frozenset(terms) for cid, terms in found.items()}

@@ -19,6 +19,7 @@ from lancedb.query import MatchQuery
 from knowledge.article_model import ArticleReading
 from knowledge.asides import without_asides
 from knowledge.aspects import Aspect, Aspects
+from knowledge.chunks import chunk_id
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
@@ -233,7 +234,7 @@ def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
     best: dict[str, dict[str, Any]] = {}
     found: dict[str, int] = {}
     for line in lines:
-        cid = f"{line['doc_id']}#{line['article']}"
+        cid = chunk_id(line["doc_id"], line["article"])
         found[cid] = found.get(cid, 0) + 1
         if cid not in best or line["_score"] > best[cid]["_score"]:
             best[cid] = line
@@ -405,10 +406,10 @@ class Searcher:
             return ranked, depth
         head = ranked[:depth]
         held = {row["chunk_id"] for row, _, _ in head}
-        probable = [tuple(a.split(":", 1)) for a in learned.most_probable(depth + s.learned_candidates)]
-        rows = self.store.get_articles((doc_id, article) for doc_id, article in probable)
-        found = [rows[p] for p in probable if p in rows]
-        extra = [r for r in found if r["chunk_id"] not in held and scope.allows(r)][: s.learned_candidates]
+        probable = (chunk_id(*a.split(":", 1)) for a in learned.most_probable(depth + s.learned_candidates))
+        wanted = [cid for cid in probable if cid not in held][: s.learned_candidates]
+        rows = self.store.get_rows(wanted)
+        extra = [rows[cid] for cid in wanted if cid in rows and scope.allows(rows[cid])]
         if not extra:
             return ranked, depth
         score = head[-1][1] * s.unseen_body_share

@@ -34,7 +34,7 @@ from lancedb.pydantic import LanceModel
 
 from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
 from knowledge.article_model import ArticleModel
-from knowledge.chunks import Chunk
+from knowledge.chunks import Chunk, chunk_id
 from knowledge.filters import FieldFilter
 from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
@@ -502,7 +502,7 @@ class KnowledgeStore:
         pairs = list(dict.fromkeys(pairs))
         if not pairs or self.chunks is None:
             return {}
-        rows = self.get_rows([f"{doc_id}#{article}" for doc_id, article in pairs])
+        rows = self.get_rows([chunk_id(doc_id, article) for doc_id, article in pairs])
         return {(r["doc_id"], r["article"]): r for r in rows.values()}
 
     def get_rows(self, chunk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
