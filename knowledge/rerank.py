@@ -11,6 +11,7 @@ article model, knowledge/article_model.py, learns those). This stage scores each
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, fields
 
 from knowledge.article_model import ArticleReading
@@ -97,7 +98,7 @@ def reorder(candidates: Candidates, question: Question, weights: RerankWeights) 
         return Reordered([], 0.0)
     model = [getattr(weights, name) for name in FEATURES]
     rows = features(candidates, question)
-    scores = [sum(w * v for w, v in zip(model, row, strict=True)) for row in rows]
+    scores = [sum(map(operator.mul, model, row)) for row in rows]  # rows are FEATURES long, as model is
     order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
     best = scores[order[0]]
     confidence = 1.0 / sum(math.exp(score - best) for score in scores)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lancedb.query import MatchQuery
@@ -189,8 +189,13 @@ class Phrased:
 
     score: float
     text: str
-    terms: frozenset[str]
+    indexed: str  # the line's search terms as stored, space-separated
     lines: int = 1  # how many of the article's lines the question's phrasing query found
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The line's search terms (split only for the few hits that are measured)."""
+        return frozenset(self.indexed.split())
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ def _best_lines(lines: list[dict[str, Any]]) -> dict[str, Phrased]:
         if cid not in best or line["_score"] > best[cid]["_score"]:
             best[cid] = line
     return {
-        cid: Phrased(float(line["_score"]), line["text"], frozenset(line[PHRASE_TERMS].split()), found[cid])
+        cid: Phrased(float(line["_score"]), line["text"], line[PHRASE_TERMS], found[cid])
         for cid, line in best.items()
     }
 
