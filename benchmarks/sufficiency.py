@@ -1,8 +1,8 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 probe]
-        [--check holdout … holdout6]
+        [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 calibration6 probe]
+        [--check holdout … holdout7]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -55,6 +55,10 @@ circulars} --data-dir DIR``). Question sets, by name:
   health insurance and disaster), written as staff type into chat rather than as questions: about half
   with chat of their own around the question, office shorthand where it comes naturally, residents quoted;
   a quarter unanswerable; measured once, on the session's code and on 045eacb's: sealed;
+- ``holdout7``: benchmarks/data/holdout7.jsonl, 200 more by two more writers with calibration6's brief (one on
+  local government, finance, civil service, elections, 民法, 憲法 and appeals, one on procedure, disclosure,
+  privacy, registers, welfare, health insurance, care, children, disability and disaster), 124 of the 200
+  never naming the institution; measured once, on the session's code and on 3a86ecf's: sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -120,6 +124,7 @@ SETS = {
     "holdout4": ROOT / "benchmarks" / "data" / "holdout4.jsonl",
     "holdout5": ROOT / "benchmarks" / "data" / "holdout5.jsonl",
     "holdout6": ROOT / "benchmarks" / "data" / "holdout6.jsonl",
+    "holdout7": ROOT / "benchmarks" / "data" / "holdout7.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 CHECK_SETS = [name for name in SETS if name.startswith("holdout")]  # never fitted on

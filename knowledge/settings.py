@@ -21,9 +21,11 @@ class RerankWeights:
     """Linear weights of the second-stage ranking (knowledge/rerank.py), on its raw inputs.
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
-    ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl and benchmarks/data/calibration*.jsonl; the
-    holdouts held out as the checks), then rounded. Refit after a change to the phrasings, the catalogue,
-    the aspects, the learned models or the first stage; refit the sufficiency model after this.
+    ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl and benchmarks/data/calibration.jsonl to
+    calibration5.jsonl; the holdouts held out as the checks), then rounded. Refit after a change to the
+    phrasings, the catalogue, the aspects, the learned models or the first stage; refit the sufficiency model
+    after this. (The article model's own candidates came after: a refit with them and calibration6 read the
+    same within a question or two, docs/retrieval.md *Since 3a86ecf*, so these stay.)
     """
 
     score: float = 0.33  # log(1 + first-stage score)
