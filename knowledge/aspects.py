@@ -16,10 +16,9 @@ from pathlib import Path
 
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
-from knowledge.yaml_files import is_word_list, load_yaml
+from knowledge.yaml_files import entries_of, is_word_list
 
 DEFAULT_ASPECTS = Path(__file__).resolve().parent / "data" / "aspects.yaml"
-_KEYS = {"aspect", "asks", "statute"}
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,8 @@ def shown(asked: tuple[Aspect, ...], described: Set[str]) -> float:
 
 def load_aspects(path: Path, *, segmenter: Segmenter) -> Aspects:
     """Read an aspects file; every problem names the file, the entry number and the field."""
-    raw = load_yaml(path, "aspects")
-    if not isinstance(raw, list):
-        raise ParseError(f"{path}: an aspects file is a list of entries with 'aspect', 'asks' and 'statute'")
     entries = []
-    for number, item in enumerate(raw, start=1):
-        where = f"{path}: entry {number}"
-        if not isinstance(item, dict) or set(item) != _KEYS:
-            raise ParseError(f"{where}: needs exactly the keys 'aspect', 'asks' and 'statute'")
+    for where, item in entries_of(path, "aspects file", ("aspect", "asks", "statute")):
         name = item["aspect"]
         if not isinstance(name, str) or not name.strip():
             raise ParseError(f"{where}: 'aspect' must be a name")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, normalize
-from knowledge.yaml_files import is_word_list, load_yaml
+from knowledge.yaml_files import entries_of, is_word_list
 
 DEFAULT_GLOSSARY = Path(__file__).resolve().parent / "data" / "glossary.yaml"
 
@@ -60,16 +60,11 @@ class Glossary:
 
 def load_entries(path: Path) -> list[GlossaryEntry]:
     """Read a glossary file; every problem names the file and the entry number."""
-    raw = load_yaml(path, "glossary")
-    if not isinstance(raw, list):
-        raise ParseError(f"{path}: a glossary is a list of entries with 'say' and 'statute'")
     entries = []
-    for number, item in enumerate(raw, start=1):
-        if not isinstance(item, dict) or set(item) != {"say", "statute"}:
-            raise ParseError(f"{path}: entry {number}: needs exactly the keys 'say' and 'statute'")
+    for where, item in entries_of(path, "glossary", ("say", "statute")):
         say, statute = item["say"], item["statute"]
         for key, value in (("say", say), ("statute", statute)):
             if not is_word_list(value):
-                raise ParseError(f"{path}: entry {number}: '{key}' must be a non-empty list of words")
+                raise ParseError(f"{where}: '{key}' must be a non-empty list of words")
         entries.append(GlossaryEntry(tuple(normalize(s) for s in say), tuple(statute)))
     return entries

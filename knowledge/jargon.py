@@ -16,7 +16,7 @@ from pathlib import Path
 
 from knowledge.documents import ParseError
 from knowledge.tokenize import Segmenter, WordBounds, normalize
-from knowledge.yaml_files import is_word_list, load_yaml
+from knowledge.yaml_files import entries_of, is_word_list
 
 DEFAULT_JARGON = Path(__file__).resolve().parent / "data" / "jargon.yaml"
 
@@ -84,19 +84,14 @@ class Jargon:
 
 def load_entries(path: Path) -> list[JargonEntry]:
     """Read a jargon file; every problem names the file and the entry number."""
-    raw = load_yaml(path, "jargon table")
-    if not isinstance(raw, list):
-        raise ParseError(f"{path}: a jargon table is a list of entries with 'short' and 'full'")
     entries = []
-    for number, item in enumerate(raw, start=1):
-        if not isinstance(item, dict) or set(item) != {"short", "full"}:
-            raise ParseError(f"{path}: entry {number}: needs exactly the keys 'short' and 'full'")
+    for where, item in entries_of(path, "jargon table", ("short", "full")):
         short, full = item["short"], item["full"]
         if not is_word_list(short):
-            raise ParseError(f"{path}: entry {number}: 'short' must be a non-empty list of words")
+            raise ParseError(f"{where}: 'short' must be a non-empty list of words")
         if not isinstance(full, str) or not full.strip():
-            raise ParseError(f"{path}: entry {number}: 'full' must be a word")
+            raise ParseError(f"{where}: 'full' must be a word")
         if any(normalize(s) == normalize(full) for s in short):
-            raise ParseError(f"{path}: entry {number}: a short form equals its full form {full!r}")
+            raise ParseError(f"{where}: a short form equals its full form {full!r}")
         entries.append(JargonEntry(tuple(normalize(s).strip() for s in short), normalize(full).strip()))
     return entries
