@@ -44,6 +44,8 @@ from typing import Any, Self
 from aiohttp import web
 from lxml import etree
 
+from tests.fakes.local_http import serve_locally
+
 API_PREFIX = "/api/2"
 REVISION_RE = re.compile(r"^(\d{3}[A-Z][0-9A-Z]{11})_(\d{8})_([0-9A-Z]{15})$")
 NO_AMENDMENT = "0" * 15
@@ -222,11 +224,7 @@ class EgovMockServer:
         app.router.add_get(f"{API_PREFIX}/law_data/{{key}}", self._law_data)
         app.router.add_get(f"{API_PREFIX}/law_revisions/{{key}}", self._law_revisions)
         app.router.add_get(f"{API_PREFIX}/law_file/{{file_type}}/{{key}}", self._law_file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await serve_locally(app)
         return self
 
     async def __aexit__(

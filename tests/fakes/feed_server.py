@@ -27,6 +27,8 @@ from typing import Literal, Self
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_locally
+
 Failure = Literal["500", "invalid_xml", "oversized", "oversized_declared", "endless"]
 OVERSIZED_BYTES = 3 * 1024 * 1024
 ENDLESS_INTERVAL_S = 0.05  # an "endless" body sends a little this often, forever
@@ -105,11 +107,7 @@ class FeedServer:
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await serve_locally(app)
         return self
 
     async def __aexit__(

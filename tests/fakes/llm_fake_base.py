@@ -14,6 +14,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_locally
+
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -86,10 +88,7 @@ class FakeLLMServer:
     async def __aenter__(self) -> Self:
         app = web.Application()
         self._add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await serve_locally(app, handler_cancellation=True)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -60,6 +60,8 @@ from typing import Any
 import msgpack
 from aiohttp import WSMsgType, web
 
+from tests.fakes.local_http import serve_locally
+
 API_VERSION = "1.122"  # what direct-js 2.1.0 sends in create_session
 DOMAIN_ID = 203_857_388_862_701_569
 BOT_ID = 154_223_713_582_055_441  # the low 32 bits have the sign bit set, as real ids may
@@ -230,11 +232,7 @@ class LogoFakeServer:
     async def __aenter__(self) -> LogoFakeServer:
         app = web.Application()
         app.router.add_get("/api", self._ws)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

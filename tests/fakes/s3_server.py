@@ -26,16 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.local_http import free_port
+
 ACCESS_KEY = "kairan-test-key"
 SECRET_KEY = "kairan-test-secret-Zq81"  # a recognisable value: tests assert it never shows up in errors
 REGION = "us-east-1"
 _START_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class S3Server:
@@ -65,7 +61,7 @@ class S3Server:
         if self.auth:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"  # moto then checks every request's access key
         for _ in range(3):  # the free port may be taken between probing and binding
-            self.port = _free_port()
+            self.port = free_port()
             self._process = self._spawn(env)
             if self._wait_ready():
                 return self

@@ -44,6 +44,8 @@ from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from tests.fakes.local_http import serve_locally
+
 BOT_USER_ID = "U0KAIRANBOT"
 BOT_ID = "B0KAIRANBOT"
 TEAM_ID = "T0TESTTEAM"
@@ -255,10 +257,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # slack_sdk reads conversations.* with GET
         app.router.add_get("/link/", self._socket)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await serve_locally(app, handler_cancellation=True)
         return self
 
     async def __aexit__(

@@ -43,6 +43,8 @@ from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import 
     _JwkClientManager,
 )
 
+from tests.fakes.local_http import serve_locally
+
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 OUTBOUND_TOKEN = "outbound-token-from-the-fake-token-provider"
 
@@ -115,11 +117,7 @@ class FakeBotFrameworkIssuer:
         app = web.Application()
         app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/v1/.well-known/keys", self._keys)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_locally(app)
         self.base_url = f"http://127.0.0.1:{port}"
         return self
 

@@ -39,6 +39,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_locally
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -120,11 +122,7 @@ class MockConnector:
         app.router.add_post("/jp/v3/conversations/{conversation}/activities", self._send)
         app.router.add_post("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
         app.router.add_put("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_locally(app)
         self.service_url = f"http://127.0.0.1:{port}/jp/"
         return self
 

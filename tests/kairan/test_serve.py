@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from kairan.logging import configure_logging
 from kairan.serve import Services, build_app, build_services, console_banner, start_own_listeners
 from kairan.wiring import KnowledgeConfig
 from manifest.schema import Manifest
+from tests.fakes.local_http import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 API = {"X-Kairan-Console": "1"}
@@ -459,12 +459,6 @@ async def test_json_logs_have_request_ids_and_no_question_or_secret(
 
 
 # -- the CLI and the container image ----------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_command_runs_and_stops_on_sigterm(corpus_data_dir: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "kairan.yaml"
     manifest.write_text(

@@ -29,7 +29,7 @@ from tests.adapters.slack.conftest import BOT_TOKEN, GYOSEI_TETSUZUKI_XML, SIGNI
 from tests.bot.digest.conftest import NTA, drop_newest, fixture
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.knowledge_base import law_kb
-from tests.fakes.postgres import free_port
+from tests.fakes.local_http import free_port
 from tests.fakes.slack_api import FakeSlack
 
 KAIRAN = Path(sys.executable).with_name("kairan")

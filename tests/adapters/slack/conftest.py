@@ -33,6 +33,7 @@ from bot.state.threads import ThreadStore
 from knowledge.search import Searcher
 from manifest.schema import Manifest
 from tests.fakes.knowledge_base import law_kb
+from tests.fakes.local_http import serve_locally
 from tests.fakes.slack_api import FakeSlack
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"
@@ -182,11 +183,8 @@ async def serve() -> AsyncIterator[Callable[[SlackAdapter], Any]]:
         await adapter.start()
         app = web.Application()
         app.add_routes(adapter.routes())
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runner, port = await serve_locally(app)
         started.append((adapter, runner))
-        port = runner.addresses[0][1]
         return Running(adapter, f"http://127.0.0.1:{port}/slack/events", session)
 
     yield run

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from adapters.slack.app import MAX_BODY_BYTES, SlackAdapter
 from bot import wording
@@ -34,6 +33,7 @@ from tests.adapters.slack.conftest import (
     load_fixture,
     sign,
 )
+from tests.fakes.local_http import serve_locally
 from tests.fakes.slack_api import FakeSlack
 
 MENTION_TS = "1715000000.000100"
@@ -54,14 +54,12 @@ async def served(kb_dir: Path, tmp_path: Path, slack: FakeSlack) -> AsyncIterato
                "SLACK_API_URL": slack.api_url}
     manifest = Manifest.model_validate({"state": {"url": f"sqlite:///{tmp_path / 'state.db'}"}})
     services = build_services(KnowledgeConfig(manifest=manifest, data_dir=kb_dir), environ=environ)
-    runner = web.AppRunner(build_app(services, host="127.0.0.1", environ=environ), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runner, port = await serve_locally(build_app(services, host="127.0.0.1", environ=environ))
     [adapter] = services.adapters
     assert isinstance(adapter, SlackAdapter)
     await adapter.start()
     session = aiohttp.ClientSession()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    url = f"http://127.0.0.1:{port}/slack/events"
     try:
         yield services, Running(adapter, url, session)
     finally:

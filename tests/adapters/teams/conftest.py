@@ -31,6 +31,7 @@ from kairan.wiring import open_searcher
 from knowledge.search import Searcher
 from manifest.schema import Manifest
 from tests.fakes.knowledge_base import law_kb
+from tests.fakes.local_http import serve_locally
 from tests.fakes.runtime import platform_runtime
 from tests.fakes.teams_auth import FakeBotFrameworkIssuer, LocalJwksManager, fake_connections, local_jwks_uri
 from tests.fakes.teams_connector import MockConnector
@@ -177,11 +178,8 @@ class Teams:
         await adapter.start()
         app = web.Application()
         app.add_subapp(*adapter.http_endpoint())
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runner, self.ports[id(adapter)] = await serve_locally(app)
         self.runners.append(runner)
-        self.ports[id(adapter)] = int(runner.addresses[0][1])
         self.adapters.append(adapter)
         return adapter
 

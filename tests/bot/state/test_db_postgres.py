@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import inspect
 
 from bot.state.db import Database, StateError, open_database
-from tests.fakes.postgres import PostgresServer, free_port
+from tests.fakes.local_http import free_port
+from tests.fakes.postgres import PostgresServer
 
 
 def test_refused_port_names_host_port_and_database_but_not_the_password() -> None:
