@@ -14,6 +14,7 @@ from bot.models import Citation, Source
 from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
 from knowledge.law_topics import LOCAL_RULES
 from knowledge.pleasantries import strip_courtesy
+from knowledge.sentences import split_closed
 
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
 ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
@@ -29,8 +30,6 @@ _LINE_NUMBER = re.compile(
     r"^[ \t\u3000]*(?:[0-9０-９]+|[一二三四五六七八九十]+|[イロハニホヘトチリヌルヲワカヨタレソツネナラム]"
     r"|[（(][0-9０-９一二三四五六七八九十]+[）)])[ \t\u3000]+"
 )
-_OPEN = "（(「『"
-_CLOSE = "）)」』"
 _QUESTION_TAIL = re.compile(r"[\s\u3000]*[?？]+$")
 
 
@@ -50,20 +49,9 @@ def statute_sentences(text: str) -> list[str]:
         if not stripped or stripped in (OMITTED, OMITTED_TAIL):
             continue
         match = _LINE_NUMBER.match(line)
-        body = line[match.end() :] if match else line
-        depth = 0
-        start = 0
-        for i, ch in enumerate(body):
-            if ch in _OPEN:
-                depth += 1
-            elif ch in _CLOSE:
-                depth = max(0, depth - 1)
-            elif ch == "。" and depth == 0:
-                out.append(body[start : i + 1].strip())
-                start = i + 1
-        if body[start:].strip():
-            out.append(body[start:].strip())
-    return [s for s in out if s and CLIP not in s]
+        done, rest = split_closed(line[match.end() :] if match else line)
+        out += [*done, rest] if rest else done
+    return [s for s in out if CLIP not in s]
 
 
 def _clip_sentence(sentence: str, stems: Sequence[str], limit: int = MAX_QUOTE_CHARS) -> str:

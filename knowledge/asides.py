@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from knowledge.sentences import split_closed
 from knowledge.tokenize import normalize_question
 
-_OPENING = "「『（(【"
-_CLOSING = "」』）)】"
 _ENDS = "。！？!?\n"
 _ASKING_ENDS = ("？", "?")
 
@@ -24,23 +23,8 @@ _ASKING_ENDS = ("？", "?")
 def sentences(text: str) -> list[str]:
     """``text`` cut after each 。！？ or line break that is not inside brackets (a quoted 「…？」 stays
     in its sentence), each stripped; empty ones dropped."""
-    found: list[str] = []
-    start, depth = 0, 0
-    for n, ch in enumerate(text):
-        if ch in _OPENING:
-            depth += 1
-        elif ch in _CLOSING:
-            depth = max(0, depth - 1)
-        elif depth == 0 and ch in _ENDS and not _continues(text, n):
-            found.append(text[start : n + 1])
-            start = n + 1
-    found.append(text[start:])
-    return [s.strip() for s in found if s.strip()]
-
-
-def _continues(text: str, n: int) -> bool:
-    """A mark followed by another mark (「？！」, 「。\\n」) ends its sentence at the last of them."""
-    return n + 1 < len(text) and text[n + 1] in _ENDS
+    done, rest = split_closed(text, _ENDS)
+    return [*done, rest] if rest else done
 
 
 def asking(parts: list[str]) -> frozenset[int]:

@@ -20,14 +20,13 @@ from bot.models import Source
 from bot.prompt import source_block
 from bot.verify import MARKER, split_sentences, verify
 from knowledge.documents import ParsedDocument
+from knowledge.sentences import CLOSING, OPENING, split_closed
 
 log = logging.getLogger(__name__)
 
 MAX_SUMMARY_CHARS = 220
 MAX_SOURCE_CHARS = 6000
 _MIN_SENTENCE_CHARS = 12
-_OPEN = "（(「『【〔"
-_CLOSE = "）)」』】〕"
 # Letterhead: the addressee, the sender, 公印省略, a 改正 date line. Such a line stands alone.
 _HEADER_LINE = re.compile(
     r"(殿|あて|宛て?|各位|長官|大臣|局長|部長|課長|御中)$|^[（(]?[官公]印省略[）)]?$|^改正(\s*[（(]?(令和|平成|昭和)|$)"
@@ -78,7 +77,7 @@ def opening_sentences(text: str, *, max_sentences: int = 3, max_chars: int = MAX
     """
     lines = [(raw[:1] in _INDENTS, _as_shown(raw).strip()) for raw in text.splitlines()]
     out: list[str] = []
-    for sentence in (s for paragraph in _paragraphs(lines) for s in _sentences(paragraph)):
+    for sentence in (s for paragraph in _paragraphs(lines) for s in split_closed(paragraph)[0]):
         if len(sentence) < _MIN_SENTENCE_CHARS:
             continue
         if out and len("".join(out)) + len(sentence) > max_chars:
@@ -159,28 +158,11 @@ def _wrap_width(lines: list[str]) -> int | None:
 def _depth(text: str) -> int:
     depth = 0
     for ch in text:
-        if ch in _OPEN:
+        if ch in OPENING:
             depth += 1
-        elif ch in _CLOSE:
+        elif ch in CLOSING:
             depth = max(0, depth - 1)
     return depth
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences ending in 。 outside brackets: （以下「法」という。） does not end one. What follows
-    the last sentence end (an unfinished sentence) is no sentence."""
-    out: list[str] = []
-    depth = 0
-    start = 0
-    for i, ch in enumerate(text):
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth = max(0, depth - 1)
-        elif ch == "。" and depth == 0:
-            out.append(text[start : i + 1].strip())
-            start = i + 1
-    return out
 
 
 def _strip_markers(text: str) -> str:
