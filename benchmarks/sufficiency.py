@@ -125,6 +125,7 @@ SETS = {
     "holdout5": ROOT / "benchmarks" / "data" / "holdout5.jsonl",
     "holdout6": ROOT / "benchmarks" / "data" / "holdout6.jsonl",
     "holdout7": ROOT / "benchmarks" / "data" / "holdout7.jsonl",
+    "holdout8": ROOT / "benchmarks" / "data" / "holdout8.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 CHECK_SETS = [name for name in SETS if name.startswith("holdout")]  # never fitted on

@@ -221,6 +221,7 @@ class TopicEvidence:
     most_named: tuple[str, tuple[str, ...]] | None = None
     # The law not held the question most probably reads as, and that probability (TopicClassifier).
     reads_as: tuple[str, float] | None = None
+    local_rules_held: bool = False  # a municipality's own 例規 is among the documents searched
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class StoreTopicJudge:
             foreign_score=foreign[1] if foreign else 0.0,
             own_score=max(own.values(), default=0.0),
             reads_as=held.index.reads_as_absent(question),
+            local_rules_held=is_held(LOCAL_RULES, held.titles),
         )
 
     def names_subject(self, text: str, words: WordBounds) -> bool:

@@ -23,6 +23,7 @@ from knowledge.chunks import chunk_id
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
+from knowledge.national_scope import answered_locally, packaged_scopes
 from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
 from knowledge.pleasantries import strip_courtesy
 from knowledge.reader import run_queries, term_query
@@ -554,7 +555,17 @@ class Searcher:
             ranking_confidence=placed.confidence,
             described_top=placed.coverage,
             learned_peak=first.learned_articles.peak if first.learned_articles else None,
+            national_only=self._national_only(text, best[0][0]) if best else None,
+            local_rules_held=topic.local_rules_held if topic else False,
         )
+
+    def _national_only(self, text: str, row: dict[str, Any]) -> str | None:
+        """The best hit's law when it binds only national organs and ``text`` asks about the asker's own
+        municipality (knowledge/national_scope.py)."""
+        if not self.settings.national_scope:
+            return None
+        title, article = row["title"], row["article"]
+        return title if answered_locally(text, title, article, packaged_scopes()) else None
 
     def _aside_test(self, ranked: list[Ranked]) -> Callable[[str], bool]:
         """Whether a sentence of the question says nothing of it: it shares no term with the best hits

@@ -22,25 +22,24 @@ class RerankWeights:
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
     ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl and benchmarks/data/calibration.jsonl to
-    calibration5.jsonl; the holdouts held out as the checks), then rounded. Refit after a change to the
+    calibration6.jsonl; the holdouts held out as the checks), then rounded. Refit after a change to the
     phrasings, the catalogue, the aspects, the learned models or the first stage; refit the sufficiency model
-    after this. (The article model's own candidates came after: a refit with them and calibration6 read the
-    same within a question or two, docs/retrieval.md *Since 3a86ecf*, so these stay.)
+    after this.
     """
 
-    score: float = 0.33  # log(1 + first-stage score)
-    relative: float = 1.31  # first-stage score / the best candidate's
-    phrase: float = -0.22  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.45  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.28  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 0.93  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 4.85  # idf share of the question in its text, caption, context, lines and words
-    field_coverage: float = 0.33  # … in its caption and context (law title, chapter path)
-    law: float = 0.98  # its law's catalogue match / the best held law's
-    named: float = 0.54  # the question names its law's subject
-    law_share: float = 1.11  # share of the best 10 candidates from its law
-    aspect: float = 1.08  # share of what the question asks about (knowledge/aspects.py) its terms show
-    learned_article: float = 0.50  # its log-probability under the article model (knowledge/article_model.py)
+    score: float = 0.09  # log(1 + first-stage score)
+    relative: float = 1.0  # first-stage score / the best candidate's
+    phrase: float = -0.13  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.55  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.34  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 0.55  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 4.76  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 0.21  # … in its caption and context (law title, chapter path)
+    law: float = 1.13  # its law's catalogue match / the best held law's
+    named: float = 0.23  # the question names its law's subject
+    law_share: float = 0.6  # share of the best 10 candidates from its law
+    aspect: float = 0.88  # share of what the question asks about (knowledge/aspects.py) its terms show
+    learned_article: float = 0.63  # its log-probability under the article model (knowledge/article_model.py)
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,9 @@ class SearchSettings:
     # … and so is one naming this many topic words of one law it lacks and none of a law it holds
     # (「住民税の特別徴収」: two of 地方税法's; the topic catalogue, knowledge/law_topics.py). 0 = off.
     foreign_topics_min: int = 2
+    # … and so is one about the asker's own municipality whose best hit is from a law that binds only
+    # national organs (情報公開法 but its 25条: a city's disclosure is its 条例's; national_scope.py).
+    national_scope: bool = True
     # Sufficient when the calibrated score reaches this (benchmarks/sufficiency.py prints the trade-off).
     min_confidence: float = 0.55
     # The calibrated model (None: the packaged knowledge/data/sufficiency_model.yaml, fitted by

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from knowledge.article_model import FLOOR
+from knowledge.law_topics import LOCAL_RULES
 from knowledge.settings import SearchSettings
 from knowledge.sufficiency_model import packaged_models
 
@@ -47,6 +48,10 @@ class Evidence:
     reads_as: tuple[str, float] | None = None
     # How probably the question reads as the article it reads as most (None: no article model).
     learned_peak: float | None = None
+    # The law, binding national organs only, whose article was found for a question about the asker's own
+    # municipality (knowledge/national_scope.py): the municipality's own rules decide it.
+    national_only: str | None = None
+    local_rules_held: bool = False  # … and whether the search may read any of those rules
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,10 @@ def judge(e: Evidence, s: SearchSettings) -> Judgement:
     if e.unknown_laws:
         reason = f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}"
         return Judgement(False, 0.0, reason, e.unknown_laws)
+    if e.national_only is not None:
+        own = f"a matter of the municipality's own rules ({e.national_only} binds national organs)"
+        reason = f"{own}; {_facts(e)}"
+        return Judgement(False, 0.0, reason, () if e.local_rules_held else (LOCAL_RULES,))
     subject = _foreign_subject(e, s)
     if subject:
         law, topics = subject

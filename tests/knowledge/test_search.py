@@ -249,7 +249,6 @@ def test_the_article_models_likeliest_articles_the_first_stage_lacks_are_weighed
     found = searcher.search(question, k=10)
     learned = [h for h in found.hits if h.matched_by == "learned"]
     assert learned and {f"{h.doc_id}:{h.article}" for h in learned} <= set(inputs[depth:])
-    assert all(not h.phrasing for h in learned)  # no line matched: the model read it
     original = searcher.settings
     try:
         searcher.settings = replace(original, learned_candidates=0)

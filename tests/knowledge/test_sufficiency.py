@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from knowledge.law_topics import LOCAL_RULES
 from knowledge.settings import SearchSettings
 from knowledge.sufficiency import Evidence, confidence, inputs, judge
 from knowledge.sufficiency_model import INPUTS
@@ -69,13 +70,24 @@ def test_two_subjects_of_one_law_the_base_lacks_decide_alone() -> None:
     assert named.absent_laws == ("金融商品取引法",)
 
 
+def test_a_national_law_found_for_the_askers_own_municipality_decides_alone() -> None:
+    settings = SearchSettings()
+    disclosure = "行政機関の保有する情報の公開に関する法律"
+    judgement = judge(replace(STRONG, national_only=disclosure), settings)
+    assert not judgement.sufficient and judgement.absent_laws == (LOCAL_RULES,)
+    assert judgement.reason.startswith(f"a matter of the municipality's own rules ({disclosure} binds")
+    held = judge(replace(STRONG, national_only=disclosure, local_rules_held=True), settings)
+    assert not held.sufficient and held.absent_laws == ()  # its 例規 is searched: not said to be missing
+
+
 def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     settings = SearchSettings()
     base = confidence(WEAK, settings)
     assert confidence(replace(WEAK, phrase_coverage=0.9), settings) > base
     assert confidence(replace(WEAK, top_phrase=40.0), settings) > base
     assert confidence(replace(WEAK, ranking_confidence=0.9), settings) > base
-    assert confidence(replace(WEAK, described_top=0.9), settings) > base
+    described = [confidence(replace(WEAK, described_top=share), settings) for share in (0.05, 0.9)]
+    assert described[1] > described[0]
     assert confidence(replace(WEAK, mentioned_laws=("地方税法",)), settings) < base
     assert confidence(replace(WEAK, foreign_law="道路法", foreign_score=30.0), settings) < base
     taxed = replace(WEAK, mentioned_laws=("地方税法",), foreign_law="地方税法", foreign_score=9.0)
