@@ -2,7 +2,7 @@
 
     python benchmarks/sufficiency.py --data-dir DIR
         [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 calibration6 probe]
-        [--check holdout … holdout7]
+        [--check holdout … holdout8]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -59,6 +59,11 @@ circulars} --data-dir DIR``). Question sets, by name:
   local government, finance, civil service, elections, 民法, 憲法 and appeals, one on procedure, disclosure,
   privacy, registers, welfare, health insurance, care, children, disability and disaster), 124 of the 200
   never naming the institution; measured once, on the session's code and on 3a86ecf's: sealed;
+- ``holdout8``: benchmarks/data/holdout8.jsonl, 200 more by two more writers (one on local government,
+  finance, civil service, procedure, appeals, disclosure and privacy, one on 民法, registers, welfare,
+  health insurance, care, disability, disaster, elections, drones and 憲法), written as long chat messages
+  (the situation first, the question last, half of them not naming the institution); measured once at
+  2b40fc0, before the article model of three members: sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 

@@ -11,16 +11,16 @@ knowledge/ngrams.py) through a small shared embedding, as fastText classifies te
 E maps each n-gram to ``DIM`` numbers, so an n-gram the lines of one article use and its neighbours'
 do not is learned as telling them apart, and what n-grams share carries over to phrasings the lines
 do not contain word for word; and since every article's neighbours, in its law and in the others, are
-its rivals, it also says which law a question is about.
+its rivals, it also says which law a question is about. The second stage reads each candidate's
+log-probability (knowledge/rerank.py), the decision how probably the question reads as any article at all
+(knowledge/sufficiency.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
+passes of mini-batch Adam with n-gram dropout; pure functions here.
 
 One such model depends on the seed that starts it more than one would like (on the staff question sets,
 the right article first moves by two points from one seed to the next), so ``MEMBERS`` are trained apart,
 each from its own seed, and their scores averaged: held as one model whose embedding and output rows are
-the members' side by side (the output rows and biases divided by ``MEMBERS``), so reading it is one
-product as before. The second stage reads each candidate's
-log-probability (knowledge/rerank.py), the decision how probably the question reads as any article at all
-(knowledge/sufficiency.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
-passes of mini-batch Adam with n-gram dropout; pure functions here.
+the members' side by side (the output rows and biases divided by ``MEMBERS``), so reading a text is one
+product as before.
 """
 
 from __future__ import annotations

@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from knowledge import article_model
 from knowledge.article_model import FLOOR, ArticleModel, digest, passes, train
+from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams
 from knowledge.phrasing_index import ARTICLE_MODEL, index_phrasings
 from knowledge.phrasings import load_file
 from knowledge.store import KnowledgeStore
@@ -96,6 +99,23 @@ def test_training_is_deterministic_and_the_digest_follows_the_lines() -> None:
 
 def test_few_lines_get_more_passes_than_many() -> None:
     assert passes(len(EXAMPLES)) > passes(24_000) >= 8
+    assert passes(24_000) == article_model.MEMBERS * article_model.member_passes(24_000)
+
+
+def test_the_model_reads_as_the_mean_of_its_members(model: ArticleModel) -> None:
+    counts = [ngram_counts(text) for _, text in EXAMPLES]
+    space = NgramSpace.fit(counts)
+    x = space.matrix(counts).astype(np.float32)
+    target = np.array([sorted(ARTICLES).index(a) for a, _ in EXAMPLES])
+    members = [
+        article_model._member(x, target, len(ARTICLES), article_model.SEED + m, lambda: None)
+        for m in range(article_model.MEMBERS)
+    ]
+    columns, values = space.vector(question_ngrams("出生届の期限は何日？"))
+    each = [m["weights"] @ (values @ m["embedding"][columns]) + m["bias"] for m in members]
+    assert len({tuple(np.round(e, 3)) for e in each}) == len(members)  # each member reads it its own way
+    whole = model.read("出生届の期限は何日？").scores
+    assert whole == pytest.approx(np.mean(each, axis=0), abs=1e-4)
 
 
 def test_examples_of_one_article_teach_nothing() -> None:
