@@ -123,6 +123,7 @@ SETS = {
     "calibration4": ROOT / "benchmarks" / "data" / "calibration4.jsonl",
     "calibration5": ROOT / "benchmarks" / "data" / "calibration5.jsonl",
     "calibration6": ROOT / "benchmarks" / "data" / "calibration6.jsonl",
+    "calibration7": ROOT / "benchmarks" / "data" / "calibration7.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "holdout3": ROOT / "benchmarks" / "data" / "holdout3.jsonl",

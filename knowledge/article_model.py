@@ -45,9 +45,9 @@ FILE_NAME = "article_model.npz"
 FLOOR = 1e-6  # the smallest probability whose log is read (an article's; a law not held's by the decision)
 DIM = 64  # each member's embedding size
 # Members of the average: measured with the second stage refitted for each (benchmarks/rerank.py), the
-# eight holdouts' right article first 0.797 with one, 0.824 and 0.820 with three (two sets of seeds),
-# 0.831 with five at nearly twice the training time; one member of 192 dimensions read 0.817 with one
-# seed and 0.796 with another. docs/retrieval.md, *Since def2ebb*.
+# eight holdouts' right article first 0.782 with one, 0.818 and 0.810 with three (two sets of seeds),
+# 0.822 with five at nearly twice the training time; one member of 192 dimensions read 0.809 with one
+# seed and 0.782 with another. docs/retrieval.md, *Since def2ebb*.
 MEMBERS = 3
 EPOCHS = 8  # passes over the lines (the shipped 24,488 take 8 × 96 steps)
 BATCH = 256

@@ -22,24 +22,24 @@ class RerankWeights:
 
     Fitted by ``python benchmarks/rerank.py`` (a listwise logistic model over the best
     ``rerank_depth`` candidates of dev.jsonl, dev2.jsonl and benchmarks/data/calibration.jsonl to
-    calibration6.jsonl; the holdouts held out as the checks), then rounded. Refit after a change to the
+    calibration7.jsonl; the holdouts held out as the checks), then rounded. Refit after a change to the
     phrasings, the catalogue, the aspects, the learned models or the first stage; refit the sufficiency model
     after this.
     """
 
-    score: float = 0.09  # log(1 + first-stage score)
-    relative: float = 1.0  # first-stage score / the best candidate's
-    phrase: float = -0.13  # log(1 + best phrasing line's BM25)
-    body_rank: float = 0.55  # 1 / (1 + rank on the article text alone)
-    phrase_rank: float = 0.34  # 1 / (1 + rank of its best phrasing line)
-    matched_lines: float = 0.55  # log(1 + how many of its lines the phrasing query found)
-    coverage: float = 4.76  # idf share of the question in its text, caption, context, lines and words
-    field_coverage: float = 0.21  # … in its caption and context (law title, chapter path)
-    law: float = 1.13  # its law's catalogue match / the best held law's
-    named: float = 0.23  # the question names its law's subject
-    law_share: float = 0.6  # share of the best 10 candidates from its law
-    aspect: float = 0.88  # share of what the question asks about (knowledge/aspects.py) its terms show
-    learned_article: float = 0.63  # its log-probability under the article model (knowledge/article_model.py)
+    score: float = 0.06  # log(1 + first-stage score)
+    relative: float = 0.98  # first-stage score / the best candidate's
+    phrase: float = -0.05  # log(1 + best phrasing line's BM25)
+    body_rank: float = 0.54  # 1 / (1 + rank on the article text alone)
+    phrase_rank: float = 0.31  # 1 / (1 + rank of its best phrasing line)
+    matched_lines: float = 0.46  # log(1 + how many of its lines the phrasing query found)
+    coverage: float = 4.93  # idf share of the question in its text, caption, context, lines and words
+    field_coverage: float = 0.4  # … in its caption and context (law title, chapter path)
+    law: float = 0.92  # its law's catalogue match / the best held law's
+    named: float = 0.16  # the question names its law's subject
+    law_share: float = 0.72  # share of the best 10 candidates from its law
+    aspect: float = 0.9  # share of what the question asks about (knowledge/aspects.py) its terms show
+    learned_article: float = 0.65  # its log-probability under the article model (knowledge/article_model.py)
 
 
 @dataclass(frozen=True)
