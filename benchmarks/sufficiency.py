@@ -1,7 +1,7 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 calibration3 calibration4 calibration5 calibration6 probe]
+        [--fit dev dev2 calibration calibration2 … calibration7 probe]
         [--check holdout … holdout8]
         [--without INPUT ...] [--write] [--json]
 
@@ -28,6 +28,9 @@ circulars} --data-dir DIR``). Question sets, by name:
   finance, procedure, appeals, disclosure and privacy; civil service, elections, 民法, 憲法, registers,
   welfare and disaster), two thirds of them describing the institution or procedure without naming it
   (「紙で警告して期限を切る手続」), a quarter unanswerable; measured once untouched, then its misses read;
+- ``calibration7``: benchmarks/data/calibration7.jsonl, 200 more by two more writers (one with holdout8's
+  brief of long chat messages, one with calibration6's), asked to favour what a textbook would not pick, 33
+  of the 50 unanswerables close to a held law; measured once untouched, then its misses read;
 - ``holdout``: benchmarks/data/holdout.jsonl, 100 questions (70 semantic, 5 citation, 25 about laws the
   corpus does not hold, 13 of them next to a held law) written from the statute texts alone by a writer who
   saw neither the phrasings, the glossary, the catalogue nor any other question set; the check set, never
