@@ -231,6 +231,7 @@ class _Holding:
     titles: list[str]
     ids: dict[str, str]  # held title → doc id
     index: CatalogueIndex
+    local_rules: bool  # a municipality's own 例規 is among them (LOCAL_RULES is held)
 
 
 class StoreTopicJudge:
@@ -270,7 +271,7 @@ class StoreTopicJudge:
             foreign_score=foreign[1] if foreign else 0.0,
             own_score=max(own.values(), default=0.0),
             reads_as=held.index.reads_as_absent(question),
-            local_rules_held=is_held(LOCAL_RULES, held.titles),
+            local_rules_held=held.local_rules,
         )
 
     def names_subject(self, text: str, words: WordBounds) -> bool:
@@ -280,4 +281,5 @@ class StoreTopicJudge:
 
     def _holding(self, ids: dict[str, str]) -> _Holding:
         index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
-        return _Holding(list(ids), ids, index)
+        titles = list(ids)
+        return _Holding(titles, ids, index, is_held(LOCAL_RULES, titles))
