@@ -75,6 +75,7 @@ VARIANTS = [
     Variant("- question aspects (knowledge/aspects.py)", FULL, aspects=False),
     Variant("- two subjects of an absent law decide", replace(FULL, foreign_topics_min=0)),
     Variant("- laws of national organs (knowledge/national_scope.py)", replace(FULL, national_scope=False)),
+    Variant("- absent-law model (knowledge/absent_model.py)", replace(FULL, absent_model=False)),
     Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
     Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),

@@ -67,6 +67,7 @@ _STAGES = {
     "article_words": "日常の言葉 everyday words",
     "generate": "言い方生成 generate",  # phrasings written by the LLM (knowledge/phrasing_generation.py)
     "article_model": "条の判別 article model",  # trained on the lines (knowledge/article_model.py)
+    "absent_model": "未登録法令の判別 absent-law model",  # … and the catalogue (knowledge/absent_model.py)
 }
 
 
@@ -313,6 +314,12 @@ def print_phrasing_index(p: PhrasingIndexReport) -> None:
         err.print(
             f"条の判別: {articles:,} 条の言い方で学習 "
             f"/ article model: trained on the lines of {articles:,} articles"
+        )
+    if p.absent_model == "trained":
+        held, absent = p.absent_model_laws
+        err.print(
+            f"未登録法令の判別: 登録済みの {held:,} 法令と未登録の {absent:,} 法令で学習 "
+            f"/ absent-law model: trained on {held:,} held laws and {absent:,} laws not held"
         )
     for note in p.unknown[:20]:
         err.print(f"  [yellow]該当する条がありません no such article:[/] {note}")

@@ -8,19 +8,19 @@ knowledge/ngrams.py) through a small shared embedding, as fastText classifies te
 
     P(article | text) = softmax(W · (x · E) + b)
 
-E maps each n-gram to ``DIM`` numbers, so an n-gram the lines of one article use and its neighbours'
-do not is learned as telling them apart, and what n-grams share carries over to phrasings the lines
-do not contain word for word; and since every article's neighbours, in its law and in the others, are
-its rivals, it also says which law a question is about. The second stage reads each candidate's
+E maps each n-gram to ``dim`` numbers (``Recipe``), so an n-gram the lines of one article use and its
+neighbours' do not is learned as telling them apart, and what n-grams share carries over to phrasings the
+lines do not contain word for word; and since every article's neighbours, in its law and in the others,
+are its rivals, it also says which law a question is about. The second stage reads each candidate's
 log-probability (knowledge/rerank.py), the decision how probably the question reads as any article at all
 (knowledge/sufficiency.py). Trained at ingest when the lines change (knowledge/phrasing_index.py), a few
 passes of mini-batch Adam with n-gram dropout; pure functions here.
 
 One such model depends on the seed that starts it more than one would like (on the staff question sets,
-the right article first moves by two points from one seed to the next), so ``MEMBERS`` are trained apart,
-each from its own seed, and their scores averaged: held as one model whose embedding and output rows are
-the members' side by side (the output rows and biases divided by ``MEMBERS``), so reading a text is one
-product as before.
+the right article first moves by two points from one seed to the next), so ``ARTICLES.members`` are
+trained apart, each from its own seed, and their scores averaged: held as one model whose embedding and
+output rows are the members' side by side (the output rows and biases divided by their number), so reading
+a text is one product as before.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -43,20 +43,46 @@ if TYPE_CHECKING:
 
 FILE_NAME = "article_model.npz"
 FLOOR = 1e-6  # the smallest probability whose log is read (an article's; a law not held's by the decision)
-DIM = 64  # each member's embedding size
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model of this kind is trained. The absent-law model (knowledge/absent_model.py) trains one
+    with its own recipe."""
+
+    name: str  # what it tells apart, part of ``version``
+    dim: int  # each member's embedding size
+    members: int  # members of the average, each from its own seed
+    epochs: int  # passes over the lines
+    min_steps: int  # … and more passes over fewer lines (an admin's few files), so that they are learned too
+    batch: int = 256
+    rate: float = 0.005  # Adam's step size
+    dropout: float = 0.2  # share of a line's n-grams left out at each pass: no one n-gram carries an output
+    seed: int = 0  # member m starts from seed + m: the same lines give the same model
+
+    @property
+    def version(self) -> str:
+        """A change of any part retrains on the next ingest."""
+        return (
+            f"{self.name}:{self.dim}x{self.members}:{self.epochs}:{self.batch}:{self.min_steps}:"
+            f"{self.rate}:{self.dropout}:{self.seed}"
+        )
+
+    def member_passes(self, examples: int) -> int:
+        """How many passes over ``examples`` lines the training of one member makes."""
+        return max(self.epochs, math.ceil(self.min_steps / max(math.ceil(examples / self.batch), 1)))
+
+    def passes(self, examples: int) -> int:
+        """How many passes over ``examples`` lines training makes, all members together."""
+        return self.members * self.member_passes(examples)
+
+
 # Members of the average: measured with the second stage refitted for each (benchmarks/rerank.py), the
 # eight holdouts' right article first 0.782 with one, 0.818 and 0.810 with three (two sets of seeds),
 # 0.822 with five at nearly twice the training time; one member of 192 dimensions read 0.809 with one
-# seed and 0.782 with another. docs/retrieval.md, *Since def2ebb*.
-MEMBERS = 3
-EPOCHS = 8  # passes over the lines (the shipped 24,488 take 8 × 96 steps)
-BATCH = 256
-MIN_STEPS = 750  # … and more passes over fewer lines (an admin's few files), so that they are learned too
-RATE = 0.005  # Adam's step size
-DROPOUT = 0.2  # share of a line's n-grams left out at each pass: no single n-gram carries an article
-SEED = 0  # member m starts from SEED + m: training is deterministic, the same lines give the same model
-# A change of any retrains on the next ingest.
-VERSION = f"article:{DIM}x{MEMBERS}:{EPOCHS}:{BATCH}:{MIN_STEPS}:{RATE}:{DROPOUT}:{SEED}"
+# seed and 0.782 with another. docs/retrieval.md, *Since def2ebb*. Eight passes over the shipped 24,488
+# lines are 8 × 96 steps.
+ARTICLES = Recipe("article", dim=64, members=3, epochs=8, min_steps=750)
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare digests
@@ -65,8 +91,8 @@ class ArticleModel:
 
     articles: tuple[str, ...]  # "doc_id:article", sorted
     space: NgramSpace
-    embedding: npt.NDArray[np.float32]  # len(space.ids) × (DIM × MEMBERS)
-    weights: npt.NDArray[np.float32]  # len(articles) × (DIM × MEMBERS)
+    embedding: npt.NDArray[np.float32]  # len(space.ids) × (dim × members)
+    weights: npt.NDArray[np.float32]  # len(articles) × (dim × members)
     bias: npt.NDArray[np.float32]
     digest: str  # digest() of what it was trained on
 
@@ -134,6 +160,15 @@ class ArticleReading:
         best = np.argpartition(-self.scores, n - 1)[:n]
         return [self.articles[int(i)] for i in best[np.argsort(-self.scores[best], kind="stable")]]
 
+    def log_share(self, outputs: npt.NDArray[np.bool_]) -> float:
+        """The log-probability that the text is about any of the ``outputs`` marked (one flag per score),
+        no lower than the floor's."""
+        if not outputs.any():
+            return math.log(FLOOR)
+        chosen = self.scores[outputs]
+        top = float(chosen.max())
+        return max(top + math.log(float(np.exp(chosen - top).sum())) - self.log_total, math.log(FLOOR))
+
     def log_probabilities(self, articles: Sequence[str]) -> list[float]:
         """The log-probability that the text is about each of ``articles`` ("doc_id:article"); one the
         model does not know gets the floor."""
@@ -144,28 +179,23 @@ class ArticleReading:
         ]
 
 
-def digest(examples: Sequence[tuple[str, str]]) -> str:
-    """What a model is trained on ("doc_id:article", text) and how: an ingest that changes neither
-    trains nothing."""
-    found = hashlib.sha256(VERSION.encode())
+def digest(examples: Sequence[tuple[str, str]], recipe: Recipe = ARTICLES) -> str:
+    """What a model is trained on (output, text) and how: an ingest that changes neither trains nothing."""
+    found = hashlib.sha256(recipe.version.encode())
     for article, text in sorted(examples):
         found.update(f"{article}\t{text}\n".encode())
     return found.hexdigest()
 
 
-def member_passes(examples: int) -> int:
-    """How many passes over ``examples`` lines the training of one member makes."""
-    return max(EPOCHS, math.ceil(MIN_STEPS / max(math.ceil(examples / BATCH), 1)))
-
-
-def passes(examples: int) -> int:
-    """How many passes over ``examples`` lines training makes, all members together."""
-    return MEMBERS * member_passes(examples)
-
-
-def train(examples: Sequence[tuple[str, str]], *, advance: Callable[[], None] = lambda: None) -> ArticleModel:
-    """Fit the model on ("doc_id:article", text) examples; ``advance`` is called once per pass
-    (``passes(len(examples))`` in all). Needs examples of at least two articles."""
+def train(
+    examples: Sequence[tuple[str, str]],
+    recipe: Recipe = ARTICLES,
+    *,
+    advance: Callable[[], None] = lambda: None,
+) -> ArticleModel:
+    """Fit a model on (output, text) examples — the output an article's "doc_id:article" — as ``recipe``
+    says; ``advance`` is called once per pass (``recipe.passes(len(examples))`` in all). Needs examples
+    of at least two outputs."""
     articles = tuple(sorted({a for a, _ in examples}))
     if len(articles) < 2:
         raise ValueError("an article model needs examples of at least two articles")
@@ -174,32 +204,39 @@ def train(examples: Sequence[tuple[str, str]], *, advance: Callable[[], None] = 
     x = space.matrix(counts).astype(np.float32)  # also puts each row's n-grams in column order
     place = {a: n for n, a in enumerate(articles)}
     target = np.array([place[a] for a, _ in examples])
-    members = [_member(x, target, len(articles), SEED + m, advance) for m in range(MEMBERS)]
+    members = [
+        _member(x, target, len(articles), recipe, recipe.seed + m, advance) for m in range(recipe.members)
+    ]
     weights = np.concatenate([m["weights"] for m in members], axis=1)
-    weights /= MEMBERS  # the scores of the whole are the members' mean
+    weights /= recipe.members  # the scores of the whole are the members' mean
     bias = np.mean([m["bias"] for m in members], axis=0).astype(np.float32)
     embedding = np.concatenate([m["embedding"] for m in members], axis=1)
-    return ArticleModel(articles, space, embedding, weights, bias, digest(examples))
+    return ArticleModel(articles, space, embedding, weights, bias, digest(examples, recipe))
 
 
 def _member(
-    x: sparse.csr_matrix, target: npt.NDArray[np.int64], articles: int, seed: int, advance: Callable[[], None]
+    x: sparse.csr_matrix,
+    target: npt.NDArray[np.int64],
+    articles: int,
+    recipe: Recipe,
+    seed: int,
+    advance: Callable[[], None],
 ) -> dict[str, npt.NDArray[np.float32]]:
-    """One member's parameters, trained from ``seed`` on the n-gram rows ``x`` and their articles."""
+    """One member's parameters, trained from ``seed`` on the n-gram rows ``x`` and their outputs."""
     rng = np.random.default_rng(seed)
-    bound = 1 / math.sqrt(DIM)
+    bound = 1 / math.sqrt(recipe.dim)
     params = {
-        "embedding": rng.normal(0.0, 0.1, (x.shape[1], DIM)).astype(np.float32),
-        "weights": rng.uniform(-bound, bound, (articles, DIM)).astype(np.float32),
+        "embedding": rng.normal(0.0, 0.1, (x.shape[1], recipe.dim)).astype(np.float32),
+        "weights": rng.uniform(-bound, bound, (articles, recipe.dim)).astype(np.float32),
         "bias": rng.uniform(-bound, bound, articles).astype(np.float32),
     }
-    adam = _Adam(params)
-    for _ in range(member_passes(len(target))):
+    adam = _Adam(params, recipe.rate)
+    for _ in range(recipe.member_passes(len(target))):
         order = rng.permutation(len(target))
-        for start in range(0, len(order), BATCH):
-            rows = order[start : start + BATCH]
+        for start in range(0, len(order), recipe.batch):
+            rows = order[start : start + recipe.batch]
             batch = x[rows]
-            batch.data *= rng.random(len(batch.data), dtype=np.float32) >= DROPOUT
+            batch.data *= rng.random(len(batch.data), dtype=np.float32) >= recipe.dropout
             _step(params, adam, batch, target[rows])
         advance()
     return params
@@ -219,7 +256,8 @@ def _step(
     embedding, weights, bias = params["embedding"], params["weights"], params["bias"]
     used, inverse = np.unique(batch.indices, return_inverse=True)
     local = sparse.csr_matrix((batch.data, inverse, batch.indptr), shape=(batch.shape[0], len(used)))
-    hidden = local @ embedding[used]
+    rows = np.take(embedding, used, axis=0)  # the batch's n-grams' rows (take: faster than indexing)
+    hidden = local @ rows
     scores = hidden @ weights.T + bias
     scores -= scores.max(axis=1, keepdims=True)
     probabilities = np.exp(scores)
@@ -228,26 +266,56 @@ def _step(
     residual = probabilities / len(target)
     adam.update("weights", residual.T @ hidden)
     adam.update("bias", residual.sum(axis=0))
-    adam.update("embedding", local.T @ (residual @ weights), rows=used)
+    adam.update_rows("embedding", local.T @ (residual @ weights), used, rows)
 
 
 class _Adam:
     """Adam (Kingma & Ba) with lazy rows: a row of a parameter is updated, and its moments decay, only
-    at the steps whose gradient includes it, as for sparse embeddings."""
+    at the steps whose gradient includes it, as for sparse embeddings. The moments and parameters are
+    updated in place (most of training's time is here, not in the products)."""
 
     def __init__(
-        self, params: dict[str, npt.NDArray[np.float32]], *, beta1: float = 0.9, beta2: float = 0.999
+        self,
+        params: dict[str, npt.NDArray[np.float32]],
+        rate: float,
+        *,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
     ) -> None:
-        self.params = params
+        self.params, self.rate = params, rate
         self.first = {k: np.zeros_like(v) for k, v in params.items()}
         self.second = {k: np.zeros_like(v) for k, v in params.items()}
         self.beta1, self.beta2, self.steps = beta1, beta2, 0
 
-    def update(self, name: str, gradient: npt.NDArray[np.float32], *, rows: Any = slice(None)) -> None:
-        """Move ``params[name]`` (only ``rows`` of it) by this step's gradient; ``steps`` counts the steps."""
+    def update(self, name: str, gradient: npt.NDArray[np.float32]) -> None:
+        """Move all of ``params[name]`` by this step's gradient; ``steps`` counts the steps."""
+        self._move(self.first[name], self.second[name], self.params[name], gradient)
+
+    def update_rows(
+        self,
+        name: str,
+        gradient: npt.NDArray[np.float32],
+        rows: npt.NDArray[np.integer],
+        current: npt.NDArray[np.float32],
+    ) -> None:
+        """Move only ``rows`` (sorted) of ``params[name]``, whose values are ``current``, by their
+        gradient."""
+        first, second = np.take(self.first[name], rows, axis=0), np.take(self.second[name], rows, axis=0)
+        moved = current.copy()
+        self._move(first, second, moved, gradient)
+        self.first[name][rows], self.second[name][rows], self.params[name][rows] = first, second, moved
+
+    def _move(
+        self,
+        first: npt.NDArray[np.float32],
+        second: npt.NDArray[np.float32],
+        param: npt.NDArray[np.float32],
+        gradient: npt.NDArray[np.float32],
+    ) -> None:
         b1, b2, t = self.beta1, self.beta2, max(self.steps, 1)
-        m = self.first[name][rows] * b1 + (1 - b1) * gradient
-        v = self.second[name][rows] * b2 + (1 - b2) * gradient**2
-        self.first[name][rows], self.second[name][rows] = m, v
-        step = RATE * math.sqrt(1 - b2**t) / (1 - b1**t)
-        self.params[name][rows] -= step * m / (np.sqrt(v) + 1e-8)
+        first *= b1
+        first += (1 - b1) * gradient
+        second *= b2
+        second += (1 - b2) * gradient**2
+        step = self.rate * math.sqrt(1 - b2**t) / (1 - b1**t)
+        param -= step * first / (np.sqrt(second) + 1e-8)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.absent_model import AbsentReading, ScopeReader
 from knowledge.bm25 import SmallBM25
 from knowledge.documents import ParseError
 from knowledge.held_laws import HeldLaws
@@ -175,6 +176,13 @@ def classifier_of(entries: tuple[CatalogueEntry, ...]) -> TopicClassifier:
     return TopicClassifier.build((entry.law, entry.topics + entry.asks) for entry in entries)
 
 
+def absent_law_lines(entries: Iterable[CatalogueEntry], held_titles: Iterable[str]) -> list[tuple[str, str]]:
+    """(law, line) for each topic and ask of the catalogue's laws not held: what the absent-law model
+    learns them from (knowledge/absent_model.py)."""
+    titles = list(held_titles)
+    return [(e.law, line) for e in entries if not is_held(e.law, titles) for line in e.topics + e.asks]
+
+
 def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) -> list[str]:
     """Laws governing a mentioned topic of which the knowledge base holds none (in mention order)."""
     titles = list(held_titles)
@@ -222,6 +230,8 @@ class TopicEvidence:
     # The law not held the question most probably reads as, and that probability (TopicClassifier).
     reads_as: tuple[str, float] | None = None
     local_rules_held: bool = False  # a municipality's own 例規 is among the documents searched
+    # How probably it reads as a law the scope does not hold, against every held law (absent_model.py).
+    absent_reading: AbsentReading | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +242,7 @@ class _Holding:
     ids: dict[str, str]  # held title → doc id
     index: CatalogueIndex
     local_rules: bool  # a municipality's own 例規 is among them (LOCAL_RULES is held)
+    absent: ScopeReader | None  # the absent-law model read for this scope (None: no model trained)
 
 
 class StoreTopicJudge:
@@ -240,15 +251,23 @@ class StoreTopicJudge:
     nor is counted as held for another."""
 
     def __init__(self, store: KnowledgeStore, catalogue: TopicCatalogue, *, segmenter: Segmenter) -> None:
+        self._store = store
         self._catalogue = catalogue
         self._segmenter = segmenter
         self._holdings = HeldLaws(store, lambda titles: self._holding(dict(titles)))
 
     def assess(
-        self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
+        self,
+        question: str,
+        terms: list[str],
+        words: WordBounds,
+        collections: Sequence[str] | None = None,
+        *,
+        learned: bool = True,
     ) -> TopicEvidence:
         """``terms`` and ``words`` (its word boundaries) come from the segmentation of ``question``;
-        ``collections`` are the ones the search may read (None: all)."""
+        ``collections`` are the ones the search may read (None: all); ``learned``: read the absent-law
+        model too."""
         held = self._holdings.of(collections)
         mentions = self._catalogue.mentions(question, words=words)
         held_topics = [m for m in mentions if not laws_not_held([m], held.titles)]
@@ -272,6 +291,7 @@ class StoreTopicJudge:
             own_score=max(own.values(), default=0.0),
             reads_as=held.index.reads_as_absent(question),
             local_rules_held=held.local_rules,
+            absent_reading=held.absent.read(question) if learned and held.absent else None,
         )
 
     def names_subject(self, text: str, words: WordBounds) -> bool:
@@ -282,4 +302,6 @@ class StoreTopicJudge:
     def _holding(self, ids: dict[str, str]) -> _Holding:
         index = CatalogueIndex(self._catalogue, segmenter=self._segmenter, held_titles=ids)
         titles = list(ids)
-        return _Holding(titles, ids, index, is_held(LOCAL_RULES, titles))
+        model = self._store.absent_model()
+        absent = ScopeReader.of(model, set(ids.values())) if model is not None else None
+        return _Holding(titles, ids, index, is_held(LOCAL_RULES, titles), absent)

@@ -2,8 +2,9 @@
 
 Only lines for stored articles are indexed (a phrasing of an article the law no longer has is
 reported, not searched). Lines are identified by (document, article, text), so re-indexing an
-unchanged set segments and writes nothing. The article model (knowledge/article_model.py) is trained on
-the stored lines afterwards, again only when they changed.
+unchanged set segments and writes nothing. The article model (knowledge/article_model.py) and the
+absent-law model (knowledge/absent_model.py) are trained on the stored lines afterwards, again only when
+what they learn from changed.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from knowledge import article_model
+from knowledge import absent_model
+from knowledge.article_model import ARTICLES, ArticleModel, Recipe, digest, train
+from knowledge.law_topics import TopicCatalogue, absent_law_lines
 from knowledge.phrasings import Phrasing, PhrasingFile
 from knowledge.store import ARTICLE_WORDS, PHRASE_TERMS, PHRASINGS, KnowledgeStore
 from knowledge.tokenize import Segmenter
 
 ProgressFn = Callable[[str, int, int], None]
 ARTICLE_MODEL = "article_model"  # the progress stage of its training
+ABSENT_MODEL = "absent_model"  # … and of the absent-law model's
 
 
 @dataclass
@@ -30,6 +34,8 @@ class PhrasingIndexReport:
     words: int = 0  # articles with a line of everyday words (stored apart, read for coverage)
     article_model: str = "none"  # "trained", "unchanged" or "none" (lines of fewer than two articles)
     article_model_articles: int = 0
+    absent_model: str = "none"  # "trained", "unchanged" or "none" (no lines, or no catalogue law absent)
+    absent_model_laws: tuple[int, int] = (0, 0)  # the held laws and the laws not held it tells apart
 
 
 def stored_articles(store: KnowledgeStore) -> dict[str, set[str]]:
@@ -75,6 +81,7 @@ def index_phrasings(
     report.added, report.removed = _sync(store, wanted, PHRASINGS, segmenter, progress)
     _sync(store, {p.phrase_id: p for p in words.values()}, ARTICLE_WORDS, segmenter, progress)
     report.article_model, report.article_model_articles = update_article_model(store, progress)
+    report.absent_model, report.absent_model_laws = update_absent_model(store, progress)
     return report
 
 
@@ -83,24 +90,55 @@ def update_article_model(store: KnowledgeStore, progress: ProgressFn | None = No
     model was trained on; ("trained" | "unchanged" | "none", the articles it knows)."""
     lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
     examples = [(f"{doc_id}:{article}", text) for doc_id, article, text in lines]
-    articles = len({a for a, _ in examples})
-    stored = store.article_model()
-    if articles < 2:
+    state = _update_model(
+        examples, ARTICLES, store.article_model(), store.save_article_model, ARTICLE_MODEL, progress
+    )
+    return state, len({a for a, _ in examples}) if state != "none" else 0
+
+
+def update_absent_model(
+    store: KnowledgeStore, progress: ProgressFn | None = None, catalogue: TopicCatalogue | None = None
+) -> tuple[str, tuple[int, int]]:
+    """Train the absent-law model on the stored lines and the catalogue's laws not held, unless they are
+    what the stored model was trained on; ("trained" | "unchanged" | "none", (held laws, laws not held))."""
+    lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
+    entries = (catalogue or TopicCatalogue.load()).entries
+    absent = absent_law_lines(entries, (title for title, _ in store.law_titles()))
+    examples = absent_model.examples(lines, absent)
+    state = _update_model(
+        examples, absent_model.RECIPE, store.absent_model(), store.save_absent_model, ABSENT_MODEL, progress
+    )
+    outputs = {o for o, _ in examples}
+    held = sum(o.startswith(absent_model.HELD) for o in outputs)
+    return state, (held, len(outputs) - held) if state != "none" else (0, 0)
+
+
+def _update_model(
+    examples: list[tuple[str, str]],
+    recipe: Recipe,
+    stored: ArticleModel | None,
+    save: Callable[[ArticleModel | None], None],
+    stage: str,
+    progress: ProgressFn | None,
+) -> str:
+    """Train a model of ``recipe`` on ``examples`` and ``save`` it, unless ``stored`` was trained on them;
+    with examples of fewer than two outputs, remove the stored one."""
+    if len({a for a, _ in examples}) < 2:
         if stored is not None:
-            store.save_article_model(None)
-        return "none", 0
-    if stored is not None and stored.digest == article_model.digest(examples):
-        return "unchanged", articles
-    passes, done = article_model.passes(len(examples)), 0
+            save(None)
+        return "none"
+    if stored is not None and stored.digest == digest(examples, recipe):
+        return "unchanged"
+    passes, done = recipe.passes(len(examples)), 0
 
     def advance() -> None:
         nonlocal done
         done += 1
         if progress:
-            progress(ARTICLE_MODEL, done, passes)
+            progress(stage, done, passes)
 
-    store.save_article_model(article_model.train(examples, advance=advance))
-    return "trained", articles
+    save(train(examples, recipe, advance=advance))
+    return "trained"
 
 
 def _sync(

@@ -91,7 +91,13 @@ def question_text(query: str) -> str:
 
 class TopicJudge(Protocol):
     def assess(
-        self, question: str, terms: list[str], words: WordBounds, collections: Sequence[str] | None = None
+        self,
+        question: str,
+        terms: list[str],
+        words: WordBounds,
+        collections: Sequence[str] | None = None,
+        *,
+        learned: bool = True,
     ) -> TopicEvidence: ...
 
     def names_subject(self, text: str, words: WordBounds) -> bool:
@@ -339,6 +345,8 @@ class Searcher:
             return SearchResult(
                 query, hits, False, f"cited article not found: {missing}", evidence.coverage, refs, evidence
             )
+        if not ranked:  # nothing matched: no basis, whatever the calibrated score makes of empty evidence
+            return SearchResult(query, hits, False, "nothing matched", 0.0, refs, evidence)
         judgement = judge(evidence, s)
         return SearchResult(
             query,
@@ -389,7 +397,11 @@ class Searcher:
         lex = self._lexical_query(terms, expansions, asked)
         lexical, phrased = self._lexical(lex, scope.filter, k) if terms else ([], {})
         topics = self.topics if terms else None
-        topic = topics.assess(text, terms, query_terms.words, scope.collections) if topics else None
+        topic = (
+            topics.assess(text, terms, query_terms.words, scope.collections, learned=s.absent_model)
+            if topics
+            else None
+        )
         ranked = self._with_phrasings(lexical, phrased, scope, self._named_laws(topic))
         aspects = self.aspects.asked(text) if self.aspects else ()
         model = self.store.article_model() if s.article_model else None
@@ -555,6 +567,11 @@ class Searcher:
             ranking_confidence=placed.confidence,
             described_top=placed.coverage,
             learned_peak=first.learned_articles.peak if first.learned_articles else None,
+            learned_absent=(
+                topic.absent_reading.about(best[0][0]["doc_id"])
+                if topic and topic.absent_reading and best
+                else None
+            ),
             national_only=self._national_only(text, best[0][0]) if best else None,
             local_rules_held=topic.local_rules_held if topic else False,
         )

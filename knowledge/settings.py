@@ -86,6 +86,10 @@ class SearchSettings:
     # second stage too (matched_by "learned"): a question that describes what it asks in words no line
     # uses is often read right by the model when neither full-text query finds it (0: none, an ablation).
     learned_candidates: int = 5
+    # The absent-law model trained at ingest on the held laws' lines and the catalogue's laws not held
+    # (knowledge/absent_model.py) tells the decision how probably the question is about a law not held,
+    # against every held law at once (False: left out, an ablation).
+    absent_model: bool = True
     # The question words (いつ, 誰, 何日 …) are searched in the phrasings, which are written as questions.
     phrasing_question_words: bool = True
     # A compound's parts in the question (有権 and 者 beside 有権者: Sudachi's mode A units) count this

@@ -32,6 +32,7 @@ from lancedb.expr import Expr, col
 from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
+from knowledge.absent_model import FILE_NAME as ABSENT_MODEL_FILE
 from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
 from knowledge.article_model import ArticleModel
 from knowledge.chunks import Chunk, chunk_id
@@ -132,22 +133,26 @@ class _StoredFile(Generic[T]):
         self._held = None
 
 
-def _load_article_model(location: Location) -> ArticleModel | None:
-    """The stored article model; one that cannot be read is left out (search goes on without it, and
-    the next ingest trains a new one)."""
-    data = read_file(location, ARTICLE_MODEL_FILE)
-    if data is None:
-        return None
-    try:
-        return ArticleModel.from_bytes(data)
-    except (ValueError, KeyError, zipfile.BadZipFile) as exc:
-        log.warning(
-            "%s/%s cannot be read (%s); searching without it until the next ingest",
-            location,
-            ARTICLE_MODEL_FILE,
-            type(exc).__name__,
-        )
-        return None
+def _model_loader(name: str) -> Callable[[Location], ArticleModel | None]:
+    """Reads the model stored as ``name``; one that cannot be read is left out (search goes on without
+    it, and the next ingest trains a new one)."""
+
+    def load(location: Location) -> ArticleModel | None:
+        data = read_file(location, name)
+        if data is None:
+            return None
+        try:
+            return ArticleModel.from_bytes(data)
+        except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+            log.warning(
+                "%s/%s cannot be read (%s); searching without it until the next ingest",
+                location,
+                name,
+                type(exc).__name__,
+            )
+            return None
+
+    return load
 
 
 class StoredDocument(LanceModel):
@@ -201,7 +206,8 @@ class KnowledgeStore:
         # The per-article line tables: staff phrasings (searched) and everyday words (read only).
         self._lines = {name: _LineTable() for name in (PHRASINGS, ARTICLE_WORDS)}
         self._term_stats = _StoredFile(TERM_STATS_FILE, TermStats.load)
-        self._article_model = _StoredFile(ARTICLE_MODEL_FILE, _load_article_model)
+        self._article_model = _StoredFile(ARTICLE_MODEL_FILE, _model_loader(ARTICLE_MODEL_FILE))
+        self._absent_model = _StoredFile(ABSENT_MODEL_FILE, _model_loader(ABSENT_MODEL_FILE))
         self._checked = time.monotonic()
         self._refreshing = threading.Lock()
 
@@ -300,7 +306,7 @@ class KnowledgeStore:
                 if table is not None and (lines.handle is None or lines.handle.version != table.version):
                     lines.handle = table
                     changed = True
-            for stored in (self._term_stats, self._article_model):
+            for stored in (self._term_stats, self._article_model, self._absent_model):
                 if stored.stale(self.location):
                     stored.forget()  # reloaded on next use
                     changed = True
@@ -330,16 +336,28 @@ class KnowledgeStore:
         """The article model trained by the last ingest that changed the lines (None without one)."""
         return self._stored(self._article_model)
 
+    def absent_model(self) -> ArticleModel | None:
+        """The absent-law model (knowledge/absent_model.py) trained by the last ingest that changed the
+        lines or the laws held (None without one)."""
+        return self._stored(self._absent_model)
+
     def save_article_model(self, model: ArticleModel | None) -> None:
         """Store ``model`` next to the index (None removes the stored one)."""
+        self._save_model(self._article_model, model)
+
+    def save_absent_model(self, model: ArticleModel | None) -> None:
+        """Store the absent-law ``model`` next to the index (None removes the stored one)."""
+        self._save_model(self._absent_model, model)
+
+    def _save_model(self, stored: _StoredFile[ArticleModel | None], model: ArticleModel | None) -> None:
         try:
             if model is None:
-                remove_file(self.location, ARTICLE_MODEL_FILE)
+                remove_file(self.location, stored.name)
             else:
-                write_file(self.location, ARTICLE_MODEL_FILE, model.to_bytes())
+                write_file(self.location, stored.name, model.to_bytes())
         except OSError as exc:
             raise StoreError(describe_failure(str(self.location), exc)) from exc
-        self._article_model.forget()
+        stored.forget()
 
     def _stored(self, stored: _StoredFile[T]) -> T:
         try:

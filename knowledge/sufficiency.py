@@ -48,6 +48,9 @@ class Evidence:
     reads_as: tuple[str, float] | None = None
     # How probably the question reads as the article it reads as most (None: no article model).
     learned_peak: float | None = None
+    # How probably the question reads as a law the search's scope does not hold rather than as any article it
+    # holds, by the model trained on both (knowledge/absent_model.py; None: no such model).
+    learned_absent: float | None = None
     # The law, binding national organs only, whose article was found for a question about the asker's own
     # municipality (knowledge/national_scope.py): the municipality's own rules decide it.
     national_only: str | None = None
@@ -127,6 +130,7 @@ def inputs(e: Evidence) -> dict[str, float | None]:
         "described_top": e.described_top,
         "reads_absent": math.log(max(e.reads_as[1] if e.reads_as else 0.0, FLOOR)),
         "learned_peak": e.learned_peak,
+        "learned_absent": e.learned_absent,
     }
 
 

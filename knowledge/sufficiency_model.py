@@ -43,6 +43,7 @@ INPUTS: dict[str, int] = {
     "described_top": 1,  # idf share of the question in the best hit's text and all its phrasing lines
     "reads_absent": -1,  # log-probability that the question reads as a law not held (topic_classifier.py)
     "learned_peak": 1,  # log-probability of the article it most reads as (article_model.py)
+    "learned_absent": -1,  # … that it reads as a law not held, against every held law (absent_model.py)
 }
 
 

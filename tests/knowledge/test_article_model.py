@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from knowledge import article_model
-from knowledge.article_model import FLOOR, ArticleModel, digest, passes, train
+from knowledge.article_model import ARTICLES as RECIPE
+from knowledge.article_model import FLOOR, ArticleModel, digest, train
 from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams
 from knowledge.phrasing_index import ARTICLE_MODEL, index_phrasings
 from knowledge.phrasings import load_file
@@ -98,8 +99,8 @@ def test_training_is_deterministic_and_the_digest_follows_the_lines() -> None:
 
 
 def test_few_lines_get_more_passes_than_many() -> None:
-    assert passes(len(EXAMPLES)) > passes(24_000) >= 8
-    assert passes(24_000) == article_model.MEMBERS * article_model.member_passes(24_000)
+    assert RECIPE.passes(len(EXAMPLES)) > RECIPE.passes(24_000) >= 8
+    assert RECIPE.passes(24_000) == RECIPE.members * RECIPE.member_passes(24_000)
 
 
 def test_the_model_reads_as_the_mean_of_its_members(model: ArticleModel) -> None:
@@ -108,8 +109,8 @@ def test_the_model_reads_as_the_mean_of_its_members(model: ArticleModel) -> None
     x = space.matrix(counts).astype(np.float32)
     target = np.array([sorted(ARTICLES).index(a) for a, _ in EXAMPLES])
     members = [
-        article_model._member(x, target, len(ARTICLES), article_model.SEED + m, lambda: None)
-        for m in range(article_model.MEMBERS)
+        article_model._member(x, target, len(ARTICLES), RECIPE, RECIPE.seed + m, lambda: None)
+        for m in range(RECIPE.members)
     ]
     columns, values = space.vector(question_ngrams("出生届の期限は何日？"))
     each = [m["weights"] @ (values @ m["embedding"][columns]) + m["bias"] for m in members]
@@ -183,11 +184,12 @@ def test_an_ingest_trains_the_model_only_when_the_lines_change(tmp_path: Path) -
     assert not (tmp_path / "kb" / "article_model.npz").exists()
 
 
+@pytest.mark.parametrize("name", ["article_model", "absent_model"])  # knowledge/absent_model.py's too
 def test_an_unreadable_stored_model_is_left_out_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     (tmp_path / "kb").mkdir()
-    (tmp_path / "kb" / "article_model.npz").write_bytes(b"not a model")
+    (tmp_path / "kb" / f"{name}.npz").write_bytes(b"not a model")
     with caplog.at_level("WARNING"):
-        assert KnowledgeStore(tmp_path / "kb").article_model() is None
-    assert "article_model.npz cannot be read" in caplog.text
+        assert getattr(KnowledgeStore(tmp_path / "kb"), name)() is None
+    assert f"{name}.npz cannot be read" in caplog.text

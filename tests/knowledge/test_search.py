@@ -1,5 +1,6 @@
 """Search over the whole real corpus (built once per session by the corpus_data_dir fixture)."""
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -231,6 +232,23 @@ def test_the_second_stage_reorders_the_first_stages_best_articles(searcher: Sear
     assert {f"{h.doc_id}:{h.article}" for h in after.hits} <= weighed  # re-ordered, nothing new
     assert after.evidence is not None and 0.0 < after.evidence.ranking_confidence <= 1.0
     assert before.evidence is not None and before.evidence.ranking_confidence == 0.0
+
+
+def test_the_absent_law_model_tells_the_decision_how_probably_a_law_not_held_is_asked_about(
+    searcher: Searcher,
+) -> None:
+    held = searcher.search("住民票の写しを代理人が請求するには？").evidence
+    absent = searcher.search("車検の有効期間は何年？").evidence  # 道路運送車両法: in the catalogue, not held
+    assert held is not None and held.learned_absent is not None
+    assert absent is not None and absent.learned_absent is not None
+    assert held.learned_absent < math.log(0.05) < absent.learned_absent
+    original = searcher.settings
+    try:
+        searcher.settings = replace(original, absent_model=False)
+        off = searcher.search("車検の有効期間は何年？").evidence
+    finally:
+        searcher.settings = original
+    assert off is not None and off.learned_absent is None
 
 
 def test_the_article_models_likeliest_articles_the_first_stage_lacks_are_weighed_too(

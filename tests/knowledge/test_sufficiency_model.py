@@ -47,7 +47,7 @@ def test_the_packaged_model_answers_strong_evidence_and_not_weak() -> None:
     strong = {
         **weak, "coverage": 0.9, "coverage_top": 0.9, "phrase_coverage": 0.8, "phrase": 3.6, "body": 3.7,
         "key": 1.0, "agreement": 1.0, "own_topic": 3.3, "ranking": 0.9, "described_top": 0.9,
-        "reads_absent": math.log(FLOOR), "learned_peak": math.log(0.9),
+        "reads_absent": math.log(FLOOR), "learned_peak": math.log(0.9), "learned_absent": math.log(FLOOR),
     }
     assert phrased.probability(strong) > 0.9
     assert phrased.probability(weak) < 0.1
