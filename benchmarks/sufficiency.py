@@ -2,7 +2,7 @@
 
     python benchmarks/sufficiency.py --data-dir DIR
         [--fit dev dev2 calibration calibration2 … calibration7 probe]
-        [--check holdout … holdout8]
+        [--check holdout … holdout9]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -67,6 +67,12 @@ circulars} --data-dir DIR``). Question sets, by name:
   health insurance, care, disability, disaster, elections, drones and 憲法), written as long chat messages
   (the situation first, the question last, half of them not naming the institution); measured once at
   2b40fc0, before the article model of three members: sealed;
+- ``holdout9``: benchmarks/data/holdout9.jsonl, 200 more by two more writers (one on local government,
+  finance, civil service, elections, procedure, appeals, disclosure and privacy as a large city's departments
+  type into office chat, one on 民法, 憲法, registers, My Number, welfare, health insurance, care, children,
+  disability, disaster and drones as a small town's counters ask, residents quoted), half of them not naming
+  the institution, a quarter unanswerable (17 of 25 per writer close to a held law); measured once, under
+  48df2e9's code and with the absent-law model: sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -135,6 +141,7 @@ SETS = {
     "holdout6": ROOT / "benchmarks" / "data" / "holdout6.jsonl",
     "holdout7": ROOT / "benchmarks" / "data" / "holdout7.jsonl",
     "holdout8": ROOT / "benchmarks" / "data" / "holdout8.jsonl",
+    "holdout9": ROOT / "benchmarks" / "data" / "holdout9.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 CHECK_SETS = [name for name in SETS if name.startswith("holdout")]  # never fitted on
