@@ -204,16 +204,14 @@ def ingest(
         law_collections=config.manifest.knowledge.law_collections(),
         limits=config.manifest.knowledge.limits.limits(),
     )
+    registered = store.documents()
     try:
         report = _run_ingest(ingestor, items)
     except Exception as exc:
         if not _disk_full(exc):
             raise
-        raise click.ClickException(
-            f"ディスクの空き容量が不足しているため取り込みを中止しました。知識ベースは取り込み前の状態のままです"
-            f" / no space left on device in {config.data_dir}: ingest stopped, the knowledge base "
-            "keeps its previous state"
-        ) from None
+        written = store.documents() != registered
+        raise click.ClickException(_disk_full_message(str(config.data_dir), written)) from None
     finally:
         if usage is not None:
             usage.close()
@@ -221,6 +219,23 @@ def ingest(
     _print_report(report, store)
     if report.errors and not report.documents_written and not report.unchanged:
         sys.exit(1)
+
+
+def _disk_full_message(data_dir: str, documents_written: bool) -> str:
+    """What a full disk left: the previous state, or the new documents without what is built from them."""
+    if not documents_written:
+        return (
+            "ディスクの空き容量が不足しているため取り込みを中止しました。知識ベースは取り込み前の状態のままです"
+            f" / no space left on device in {data_dir}: ingest stopped, the knowledge base keeps its "
+            "previous state"
+        )
+    return (
+        "ディスクの空き容量が不足しているため取り込みを中止しました。文書は書き込まれましたが、索引・職員の言い方・"
+        "学習モデルの更新が終わっていません。空き容量を確保してから、もう一度取り込んでください（足りない分だけを補います）"
+        f" / no space left on device in {data_dir}: the documents were written, but updating the indexes, "
+        "phrasings and learned models did not finish; free some space and run the ingest again (it completes "
+        "what is missing)"
+    )
 
 
 def _disk_full(exc: BaseException) -> bool:

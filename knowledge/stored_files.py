@@ -29,8 +29,12 @@ def write_file(location: Location, name: str, data: bytes) -> None:
         return
     target = Path(location) / name
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind; the old one stays
+        raise
 
 
 def read_file(location: Location, name: str) -> bytes | None:
