@@ -28,13 +28,17 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from knowledge.ngrams import NgramSpace, ngram_counts, question_ngrams
 
@@ -204,9 +208,22 @@ def train(
     x = space.matrix(counts).astype(np.float32)  # also puts each row's n-grams in column order
     place = {a: n for n, a in enumerate(articles)}
     target = np.array([place[a] for a, _ in examples])
-    members = [
-        _member(x, target, len(articles), recipe, recipe.seed + m, advance) for m in range(recipe.members)
-    ]
+    lock = threading.Lock()
+
+    def advanced() -> None:  # the members report from their threads
+        with lock:
+            advance()
+
+    # The members are independent and numpy lets go of the GIL in most of a step: trained side by side,
+    # one BLAS thread each (measured: 3 members 48 → 38–42 s on 2 cores; the results differ by < 1e-6).
+    workers = min(recipe.members, os.cpu_count() or 1)
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
+        members = list(
+            pool.map(
+                lambda m: _member(x, target, len(articles), recipe, recipe.seed + m, advanced),
+                range(recipe.members),
+            )
+        )
     weights = np.concatenate([m["weights"] for m in members], axis=1)
     weights /= recipe.members  # the scores of the whole are the members' mean
     bias = np.mean([m["bias"] for m in members], axis=0).astype(np.float32)
@@ -256,8 +273,7 @@ def _step(
     embedding, weights, bias = params["embedding"], params["weights"], params["bias"]
     used, inverse = np.unique(batch.indices, return_inverse=True)
     local = sparse.csr_matrix((batch.data, inverse, batch.indptr), shape=(batch.shape[0], len(used)))
-    rows = np.take(embedding, used, axis=0)  # the batch's n-grams' rows (take: faster than indexing)
-    hidden = local @ rows
+    hidden = local @ embedding[used]
     scores = hidden @ weights.T + bias
     scores -= scores.max(axis=1, keepdims=True)
     probabilities = np.exp(scores)
@@ -266,13 +282,12 @@ def _step(
     residual = probabilities / len(target)
     adam.update("weights", residual.T @ hidden)
     adam.update("bias", residual.sum(axis=0))
-    adam.update_rows("embedding", local.T @ (residual @ weights), used, rows)
+    adam.update("embedding", local.T @ (residual @ weights), rows=used)
 
 
 class _Adam:
     """Adam (Kingma & Ba) with lazy rows: a row of a parameter is updated, and its moments decay, only
-    at the steps whose gradient includes it, as for sparse embeddings. The moments and parameters are
-    updated in place (most of training's time is here, not in the products)."""
+    at the steps whose gradient includes it, as for sparse embeddings."""
 
     def __init__(
         self,
@@ -287,35 +302,11 @@ class _Adam:
         self.second = {k: np.zeros_like(v) for k, v in params.items()}
         self.beta1, self.beta2, self.steps = beta1, beta2, 0
 
-    def update(self, name: str, gradient: npt.NDArray[np.float32]) -> None:
-        """Move all of ``params[name]`` by this step's gradient; ``steps`` counts the steps."""
-        self._move(self.first[name], self.second[name], self.params[name], gradient)
-
-    def update_rows(
-        self,
-        name: str,
-        gradient: npt.NDArray[np.float32],
-        rows: npt.NDArray[np.integer],
-        current: npt.NDArray[np.float32],
-    ) -> None:
-        """Move only ``rows`` (sorted) of ``params[name]``, whose values are ``current``, by their
-        gradient."""
-        first, second = np.take(self.first[name], rows, axis=0), np.take(self.second[name], rows, axis=0)
-        moved = current.copy()
-        self._move(first, second, moved, gradient)
-        self.first[name][rows], self.second[name][rows], self.params[name][rows] = first, second, moved
-
-    def _move(
-        self,
-        first: npt.NDArray[np.float32],
-        second: npt.NDArray[np.float32],
-        param: npt.NDArray[np.float32],
-        gradient: npt.NDArray[np.float32],
-    ) -> None:
+    def update(self, name: str, gradient: npt.NDArray[np.float32], *, rows: Any = slice(None)) -> None:
+        """Move ``params[name]`` (only ``rows`` of it) by this step's gradient; ``steps`` counts the steps."""
         b1, b2, t = self.beta1, self.beta2, max(self.steps, 1)
-        first *= b1
-        first += (1 - b1) * gradient
-        second *= b2
-        second += (1 - b2) * gradient**2
+        m = self.first[name][rows] * b1 + (1 - b1) * gradient
+        v = self.second[name][rows] * b2 + (1 - b2) * gradient**2
+        self.first[name][rows], self.second[name][rows] = m, v
         step = self.rate * math.sqrt(1 - b2**t) / (1 - b1**t)
-        param -= step * first / (np.sqrt(second) + 1e-8)
+        self.params[name][rows] -= step * m / (np.sqrt(v) + 1e-8)
