@@ -110,7 +110,7 @@ class ArticleModel:
         columns, values = self.space.vector(question_ngrams(text))
         scores = self.weights @ (values @ self.embedding[columns]) + self.bias
         top = float(scores.max())
-        log_total = top + math.log(float(np.exp(scores - top).sum()))
+        log_total = _log_sum_exp(scores, top)
         return ArticleReading(scores, top, log_total, self.place, self.articles)
 
     def to_bytes(self) -> bytes:
@@ -170,8 +170,7 @@ class ArticleReading:
         if not outputs.any():
             return math.log(FLOOR)
         chosen = self.scores[outputs]
-        top = float(chosen.max())
-        return max(top + math.log(float(np.exp(chosen - top).sum())) - self.log_total, math.log(FLOOR))
+        return max(_log_sum_exp(chosen, float(chosen.max())) - self.log_total, math.log(FLOOR))
 
     def log_probabilities(self, articles: Sequence[str]) -> list[float]:
         """The log-probability that the text is about each of ``articles`` ("doc_id:article"); one the
@@ -181,6 +180,11 @@ class ArticleReading:
             max(float(self.scores[self.place[a]]) - self.log_total, floor) if a in self.place else floor
             for a in articles
         ]
+
+
+def _log_sum_exp(scores: npt.NDArray[np.float32], top: float) -> float:
+    """log Σ exp(scores), computed from their largest, ``top``."""
+    return top + math.log(float(np.exp(scores - top).sum()))
 
 
 def digest(examples: Sequence[tuple[str, str]], recipe: Recipe = ARTICLES) -> str:
