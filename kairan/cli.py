@@ -318,6 +318,14 @@ def _print_report(report: IngestReport, store: KnowledgeStore) -> None:
 
 
 def print_phrasing_index(p: PhrasingIndexReport) -> None:
+    if p.kept_stored:
+        err.print(
+            f"職員の言い方: 読めないファイルがあるため、索引と判別モデルは前回のままです ({p.lines:,} 行)。"
+            "直して取り込み直してください "
+            f"/ staff phrasings: a file cannot be read, so the index and models stay as they were "
+            f"({p.lines:,} lines); fix it and ingest again"
+        )
+        return
     err.print(
         f"職員の言い方: {p.lines:,} 行を索引 (追加 {p.added:,}, 削除 {p.removed:,}) "
         f"/ staff phrasings: {p.lines:,} lines indexed ({p.added:,} added, {p.removed:,} removed)"

@@ -59,6 +59,7 @@ def generate_command(
     kairan phrasings generate                  every stored document
     kairan phrasings generate 325AC0000000261  only these documents (doc_id as in `kairan search`)
     Unchanged articles cost nothing (cached by content hash in <data_dir>/phrasings/.state).
+    While a phrasing file cannot be read, nothing is generated or indexed: fix it first.
     """
     from knowledge.phrasing_generation import update_phrasings
     from knowledge.tokenize import Segmenter
@@ -91,10 +92,10 @@ def generate_command(
     finally:
         if db is not None:
             db.close()
-    assert update.generated is not None
-    print_generation(update.generated)
+    if update.generated is not None:  # None: a phrasing file could not be read, nothing was asked
+        print_generation(update.generated)
     print_phrasing_index(update.indexed)
-    failures = [*update.generated.failures, *update.errors]
+    failures = [*(update.generated.failures if update.generated else []), *update.errors]
     for message in failures:
         err.print(f"  [red]エラー error:[/] {escape(message)}", soft_wrap=True)
     if failures:

@@ -407,7 +407,8 @@ class Ingestor:
         With an author, the articles without lines get some first (stage "generate"), cached by
         content hash so unchanged text is free. The whole store is checked, like the vectors, so an
         interrupted run or a failed batch is completed by the next ingest; a failure is reported,
-        never fatal. A broken phrasing file is reported with its path and line and left out.
+        never fatal. A broken phrasing file is reported with its path and line, and the index is
+        left as it is until every file reads (its lines are not taken for deleted ones).
         """
         from knowledge.phrasing_generation import update_phrasings
 

@@ -36,6 +36,13 @@ class PhrasingIndexReport:
     article_model_articles: int = 0
     absent_model: str = "none"  # "trained", "unchanged" or "none" (no lines, or no catalogue law absent)
     absent_model_laws: tuple[int, int] = (0, 0)  # the held laws and the laws not held it tells apart
+    kept_stored: bool = False  # a phrasing file could not be read: the stored lines and models were kept
+
+    @classmethod
+    def as_stored(cls, store: KnowledgeStore) -> PhrasingIndexReport:
+        """The report of an index kept as it is: ``lines`` and ``words`` count what stays stored."""
+        phrasings, words = (len(store.line_ids(name)) for name in (PHRASINGS, ARTICLE_WORDS))
+        return cls(lines=phrasings, words=words, kept_stored=True)
 
 
 def stored_articles(store: KnowledgeStore) -> dict[str, set[str]]:

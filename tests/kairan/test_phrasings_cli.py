@@ -191,3 +191,39 @@ def test_coverage_of_the_shipped_files_on_the_corpus(tmp_path: Path, corpus_data
     assert row["lines"] == shipped.line_count
     assert row["words"] == len(set(main) & set(shipped.words)) == row["covered"]
     assert all(r["kind"] != "qa" for r in rows.values())
+
+
+async def test_a_file_that_cannot_be_read_keeps_the_stored_lines(tmp_path: Path) -> None:
+    admin = tmp_path / "mine.yaml"
+    good = (
+        f'doc_id: "{LAW_ID}"\ntitle: 職員研修法\narticles:\n'
+        '  "1":\n    - 研修法の目的\n  "2":\n    - 研修は誰がする？\n'
+    )
+    admin.write_text(good, "utf-8")
+    manifest = write_manifest(tmp_path, None, generate=False, files=str(admin))
+    law = law_file(tmp_path)
+    assert invoke(["ingest", str(law)], manifest).exit_code == 0
+    stored = KnowledgeStore(tmp_path / "data").line_texts()
+    assert sorted(a for _, a, _ in stored) == ["1", "2"]
+
+    # The admin edits the file and leaves it broken: eleven lines for 第二条, one too many.
+    admin.write_text(good + "".join(f"    - 研修の行{n}\n" for n in range(10)), "utf-8")
+    broken = invoke(["ingest", str(law)], manifest)
+    assert broken.exit_code == 0, broken.output  # reported as the ingest reports a broken document
+    said = broken.stderr.replace("\n", "")  # the console wraps at 80 columns
+    assert f"{admin}:6: article 2: at most 10 lines" in said
+    assert "索引と判別モデルは前回のままです (2 行)" in said
+    assert KnowledgeStore(tmp_path / "data").line_texts() == stored  # not taken for deleted lines
+
+    async with FakeAnthropicServer(api_key="test-key") as server:
+        server.respond(PhrasingResponder())
+        with_llm = write_manifest(tmp_path, server, generate=False, files=str(admin))
+        generate = await run(["phrasings", "generate"], with_llm)
+        assert generate.exit_code == 1 and "at most 10 lines" in generate.stderr.replace("\n", "")
+        assert server.requests == []  # 第一条 and 第二条 are not bare: nothing is asked for them
+    assert "Traceback" not in generate.output
+
+    admin.write_text(good.replace("研修は誰がする？", "研修は誰が行う？"), "utf-8")
+    fixed = invoke(["ingest", str(law)], manifest)
+    assert fixed.exit_code == 0, fixed.output
+    assert "職員の言い方: 2 行を索引 (追加 1, 削除 1)" in fixed.stderr.replace("\n", "")
