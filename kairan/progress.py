@@ -8,6 +8,7 @@ part of rich's ``Progress`` interface the CLI uses and prints one line per task 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class LineProgress:
         self._clock = clock
         self._tasks: list[_Task] = []
         self._started = clock()
+        self._lock = threading.Lock()  # stages may report from their own threads (the two models)
 
     def __enter__(self) -> LineProgress:
         return self
@@ -42,16 +44,21 @@ class LineProgress:
                 self._print(task)
 
     def add_task(self, description: str, total: float | None = None, **_: Any) -> TaskID:
-        self._tasks.append(_Task(description, total, printed_at=self._clock()))
-        return TaskID(len(self._tasks) - 1)
+        with self._lock:
+            self._tasks.append(_Task(description, total, printed_at=self._clock()))
+            return TaskID(len(self._tasks) - 1)
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
-        self.update(task_id, completed=self._tasks[task_id].completed + advance)
+        with self._lock:
+            self._update(self._tasks[task_id], completed=self._tasks[task_id].completed + advance)
 
     def update(
         self, task_id: TaskID, *, completed: float | None = None, total: float | None = None, **_: Any
     ) -> None:
-        task = self._tasks[task_id]
+        with self._lock:
+            self._update(self._tasks[task_id], completed=completed, total=total)
+
+    def _update(self, task: _Task, *, completed: float | None = None, total: float | None = None) -> None:
         if total is not None:
             task.total = total
         if completed is not None:

@@ -11,7 +11,7 @@ import pytest
 from knowledge.absent_model import ABSENT, HELD, RECIPE, AbsentReading, ScopeReader, examples
 from knowledge.article_model import ArticleModel, train
 from knowledge.law_topics import CatalogueEntry, TopicCatalogue, absent_law_lines
-from knowledge.phrasing_index import ABSENT_MODEL, index_phrasings, update_absent_model
+from knowledge.phrasing_index import ABSENT_MODEL, ARTICLE_MODEL, index_phrasings, update_absent_model
 from knowledge.phrasings import load_file
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
@@ -73,11 +73,17 @@ def test_an_ingest_trains_it_only_when_the_lines_or_the_laws_held_change(tmp_pat
     service_path = lines_file(tmp_path, KOUMUIN_ID, "地方公務員法", "38", CIVIL_SERVICE)
     service_file = load_file(service_path, origin="admin")
     stages: list[str] = []
+    blas_threads = before = _blas_threads()
 
-    first = index_phrasings(
-        store, [property_file, service_file], segmenter=segmenter, progress=lambda s, d, t: stages.append(s)
-    )
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal blas_threads
+        stages.append(stage)
+        blas_threads = min(blas_threads, _blas_threads())
+
+    first = index_phrasings(store, [property_file, service_file], segmenter=segmenter, progress=progress)
     assert first.absent_model == "trained" and ABSENT_MODEL in stages
+    assert first.article_model == "trained" and ARTICLE_MODEL in stages  # side by side, each reporting
+    assert blas_threads == 1 and _blas_threads() == before  # one BLAS thread while they train, then put back
     trained = store.absent_model()
     assert trained is not None and HELD + JICHI_ID in trained.articles
     assert ABSENT + "健康保険法" in trained.articles  # from the packaged catalogue
@@ -99,3 +105,8 @@ def test_an_ingest_trains_it_only_when_the_lines_or_the_laws_held_change(tmp_pat
     assert update_absent_model(store, catalogue=every_law_held) == ("none", (0, 0))
     assert store.absent_model() is None and not (tmp_path / "kb" / "absent_model.npz").exists()
 
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return min(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
