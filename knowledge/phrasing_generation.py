@@ -244,25 +244,23 @@ def update_phrasings(
     """With an author, lines for the bare articles first; then the index in step with every file.
 
     What an ingest does after writing (and ``kairan phrasings generate``); the shipped and admin
-    files are read once for both steps, the generated ones before and after writing. While any file
+    files are read once for both steps, the generated ones again only after writing. While any file
     cannot be read, neither step runs: the errors name each file and line, and the stored lines and
     models stay as they are.
     """
     people, errors = replace(sources, generated=None).load()
     generated_only = replace(sources, shipped=False, admin=())
-    errors += generated_only.load()[1]
-    if errors:
-        # A file not read is not a file emptied: its document's stored lines stay, so nothing is
-        # removed, generated (its articles would look bare) or retrained until every file reads.
-        return PhrasingUpdate(None, PhrasingIndexReport.as_stored(store), errors)
+    written, more = generated_only.load()
     generated = None
-    if author is not None:
+    if author is not None and not errors and not more:
         generated = generate_phrasings(
             store, sources, author, doc_ids=doc_ids, force=force, progress=progress, written_by_people=people
         )
-    written, more = generated_only.load()
-    if more:  # a generated file written unreadable in between: as above
-        return PhrasingUpdate(generated, PhrasingIndexReport.as_stored(store), more)
+        written, more = generated_only.load()  # with what it wrote
+    if errors or more:
+        # A file not read is not a file emptied: its document's stored lines stay, so nothing is
+        # removed, generated (its articles would look bare) or retrained until every file reads.
+        return PhrasingUpdate(generated, PhrasingIndexReport.as_stored(store), [*errors, *more])
     indexed = index_phrasings(store, [*people, *written], segmenter=segmenter, progress=progress)
     return PhrasingUpdate(generated, indexed, [])
 
