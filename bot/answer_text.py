@@ -11,13 +11,13 @@ import re
 from collections.abc import Sequence
 
 from bot.models import Citation, Source
-from bot.prompt import CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
+from bot.prompt import ABSTENTION_PHRASE, CLIP, OMITTED, OMITTED_TAIL, paragraph_lines, term_score, term_stems
 from knowledge.law_topics import LOCAL_RULES
 from knowledge.pleasantries import strip_courtesy
 from knowledge.sentences import split_closed
 
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
-ABSTENTION_LEAD = "根拠となる資料が見つかりませんでした。"
+ABSTENTION_LEAD = f"{ABSTENTION_PHRASE}。"
 FALLBACK_NOTICE = "生成AIが応答しなかったため、検索結果をそのままお示しします。"
 
 MAX_EXTRACTIVE_SOURCES = 3

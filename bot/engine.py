@@ -91,6 +91,19 @@ def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
     return not result.sufficient or result.coverage < below_coverage
 
 
+def _abstention(question: str, result: SearchResult, sources: Sequence[Source], usage: Usage) -> Answer:
+    """No answer, saying what was searched (or which law not held it is about), with a 照会 draft."""
+    absent, possible = result.absent_laws, result.possible_laws
+    asked = without_sentences(question, result.asides)  # quoted back without the chat
+    return Answer(
+        text=abstention_text(asked, sources, absent, possible),
+        citations=(),
+        abstained=True,
+        inquiry_draft=inquiry_draft(asked, sources, absent_laws=absent, possible_laws=possible),
+        usage=usage,
+    )
+
+
 def with_internal_note(answer: Answer, sources: Sequence[Source]) -> Answer:
     """An answer citing a 照会回答 or another Q&A says beside it that such a source is no statute."""
     cited = {c.n for c in answer.citations}
@@ -189,23 +202,14 @@ class AnswerEngine:
         if missing:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
         elif not retrieved.result.sufficient:
-            absent, possible = retrieved.result.absent_laws, retrieved.result.possible_laws
-            asked = without_sentences(question, retrieved.result.asides)  # quoted back without the chat
-            answer = Answer(
-                text=abstention_text(asked, sources, absent, possible),
-                citations=(),
-                abstained=True,
-                inquiry_draft=inquiry_draft(asked, sources, absent_laws=absent, possible_laws=possible),
-                usage=usage,
-            )
+            answer = _abstention(question, retrieved.result, sources, usage)
         elif not use_llm:
             warnings = () if self.provider is None else (BUDGET_NOTICE,)
             answer = self._extractive(question, sources, retrieved.query_terms, usage, warnings=warnings)
         else:
             generated: Answer | None = None
-            async for event in self._generate(
-                question, history, sources, retrieved.query_terms, usage, streaming=streaming
-            ):
+            answering = self._generate(question, history, retrieved, sources, usage, streaming=streaming)
+            async for event in answering:
                 if isinstance(event, Answer):
                     generated = event
                 else:
@@ -279,14 +283,20 @@ class AnswerEngine:
         self,
         question: str,
         history: list[ChatTurn],
+        retrieved: _Retrieved,
         sources: list[Source],
-        query_terms: list[str],
         usage: Usage,
         *,
         streaming: bool,
     ) -> AsyncIterator[str | Answer]:
-        """Ask the LLM (streamed, or as one response), verify, fall back to the extractive answer."""
+        """Ask the LLM (streamed, or as one response), verify, fall back to the extractive answer.
+
+        An LLM that says the sources do not answer the question is taken at its word: the answer
+        abstains in the same words as when retrieval finds too little (naming the provisions looked
+        at, with a 照会 draft), instead of showing the search results as if they answered.
+        """
         assert self.provider is not None
+        query_terms = retrieved.query_terms
         prompt = answer_prompt(question, sources, history, max_tokens=self.settings.max_tokens)
         completion: Completion | None = None
         try:
@@ -305,6 +315,10 @@ class AnswerEngine:
         assert completion is not None
         total = completion.usage if usage is EXTRACTIVE_USAGE else usage + completion.usage
         checked = verify(completion.text, sources, question=question, laws=self.laws)
+        provided = replace(total, provider=self.provider.name, model=self.provider.model)
+        if checked.declined:
+            yield _abstention(question, retrieved.result, sources, provided)
+            return
         if checked.verified_claims == 0:
             warnings = (
                 *checked.warnings,
@@ -317,7 +331,7 @@ class AnswerEngine:
             citations=checked.citations,
             abstained=False,
             warnings=checked.warnings,
-            usage=replace(total, provider=self.provider.name, model=self.provider.model),
+            usage=provided,
         )
 
     def _extractive(

@@ -19,6 +19,9 @@ from typing import Protocol, TypeVar
 from bot.llm.base import ChatTurn, Prompt
 from bot.models import Source
 
+# How the answer opens when the sources do not support one; the engine reads it as the LLM declining.
+ABSTENTION_PHRASE = "根拠となる資料が見つかりませんでした"
+
 SYSTEM_FIXED = "\n".join(
     [
         "あなたは、地方公共団体の職員から寄せられる法令・通知に関する質問に答えるアシスタントです。",
@@ -33,7 +36,7 @@ SYSTEM_FIXED = "\n".join(
         "4. 条・項・号の番号は、資料に示されているものだけを書いてください。"
         "資料にない条番号を推測で書くことは絶対にしないでください。",
         "5. 回答は日本語の です・ます調 で、簡潔に（必要な場合を除き400字以内）まとめてください。",
-        "6. 資料から回答を導けない場合は、推測で補わず、「根拠となる資料が見つかりませんでした」で始めて、"
+        f"6. 資料から回答を導けない場合は、推測で補わず、「{ABSTENTION_PHRASE}」で始めて、"
         "その旨を率直に述べてください。資料の一部しか該当しない場合は、"
         "資料から言えることと言えないことを分けて書いてください。",
         "7. 資料の記載を超える法的助言（個別の事案の適否の断定、争訟の見通しなど）はしないでください。",

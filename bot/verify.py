@@ -7,7 +7,8 @@ hold. Given the laws the knowledge base holds (``StoredLaws``), an article or
 paragraph named for one of them must exist there, even inside a faithful quote:
 a notice that cites 「地方公務員法第九百九十九条」 does not make it a statute.
 It never rewrites claims; the engine decides what to do with the result (e.g.
-fall back to the extractive answer when ``verified_claims`` is 0).
+fall back to the extractive answer when ``verified_claims`` is 0, or abstain when
+the answer is ``declined``: it opens by saying the sources do not support one).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.models import Citation, Source
+from bot.prompt import ABSTENTION_PHRASE
 from knowledge.citations import LawTitleIndex, ResolvedCitation, find_citations
 from knowledge.identity import is_law_id
 from knowledge.numerals import int_to_kanji, num_to_article_title
 
 AUTHORITATIVE_NOTE = "※ 回答は参考情報です。判断の際は必ず引用元の条文（リンク先）をご確認ください。"
 
-ABSTENTION_PHRASE = "根拠となる資料が見つかりませんでした"
 MIN_QUOTE_CHARS = 4  # shorter 「」 spans are terms being named (「副業」), not quotations
 _WARN_QUOTE_CHARS = 40
 
@@ -63,6 +64,7 @@ class Verification:
     citations: tuple[Citation, ...]  # one per cited source, in order of first citation
     warnings: tuple[str, ...]
     verified_claims: int  # sentences carrying at least one verified citation
+    declined: bool = False  # the answer opens with ABSTENTION_PHRASE: the sources do not answer the question
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -408,7 +410,14 @@ def verify(
         citations=citations,
         warnings=tuple(warnings),
         verified_claims=verified_claims,
+        declined=declines(answer_text),
     )
+
+
+def declines(answer_text: str) -> bool:
+    """Whether an answer says in its first sentence that the sources do not support one (prompt rule 6)."""
+    first = next((s for s in split_sentences(answer_text) if s.strip()), "")
+    return normalize_for_match(ABSTENTION_PHRASE) in normalize_for_match(first)
 
 
 def check_quoted_articles(

@@ -271,6 +271,49 @@ async def test_answer_without_a_verifiable_claim_falls_back_to_extractive(
     assert answer.usage is not None and answer.usage.provider == "anthropic"  # the tokens were spent
 
 
+# The LLM reading the sources and finding they do not answer (prompt rule 6), quoting one of them.
+DECLINED = (
+    "根拠となる資料が見つかりませんでした。\n"
+    f"資料[1]は行政財産について「{Q_PRINCIPLE}」と定めていますが、賃料の額の決め方は書かれていません[1]。"
+)
+
+
+async def test_an_llm_that_finds_the_sources_do_not_answer_makes_the_answer_abstain(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    for streaming in (False, True):
+        anthropic_server.script(DECLINED, deltas=[DECLINED[:10], DECLINED[10:]] if streaming else None)
+        engine = make_engine(searcher, claude, db)
+        if streaming:
+            events = [e async for e in engine.stream(message(CAFE, ts="2.0"))]
+            assert events[:-1] == [DECLINED[:10], DECLINED[10:]]  # what was shown while it was written
+            answer = events[-1]
+            assert isinstance(answer, Answer)
+        else:
+            answer = await engine.answer(message(CAFE))
+
+        # Not the search results shown as if they answered: the abstention, with a 照会 draft.
+        assert answer.abstained and not answer.extractive and answer.citations == ()
+        assert answer.text.startswith(ABSTENTION_LEAD) and EXTRACTIVE_LEAD not in answer.text
+        assert "次の規定を確認しましたが、回答の根拠となる記載は見当たりませんでした。" in answer.text
+        assert "・地方自治法 第二百三十八条の四" in answer.text
+        assert answer.inquiry_draft is not None and "地方自治法 第二百三十八条の四" in answer.inquiry_draft
+        assert answer.usage is not None and answer.usage.provider == "anthropic"  # the tokens were spent
+    assert len(generation_requests(anthropic_server)) == 2
+
+
+async def test_an_answer_that_only_says_later_what_the_sources_leave_open_is_not_a_refusal(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    partial = f"{FAITHFUL}\nなお、賃料の額の決め方については根拠となる資料が見つかりませんでした。"
+    anthropic_server.script(partial)
+    answer = await make_engine(searcher, claude, db).answer(message(CAFE))
+
+    assert not answer.abstained and not answer.extractive
+    assert answer.text == f"{partial}\n\n{AUTHORITATIVE_NOTE}"
+    assert [(c.article, c.verified) for c in answer.citations] == [("238_4", True)]
+
+
 # --------------------------------------------------------------------------- redaction
 
 

@@ -8,6 +8,7 @@ from bot.models import Citation, Source
 from bot.verify import (
     AUTHORITATIVE_NOTE,
     check_quoted_articles,
+    declines,
     find_quotes,
     quote_in,
     split_sentences,
@@ -277,3 +278,10 @@ def test_an_extractive_quote_naming_a_missing_article_loses_its_mark() -> None:
     assert [c.verified for c in citations] == [False, True]
     assert warnings == ("地方公務員法第九百九十九条は存在しません",)
     assert check_quoted_articles([faithful], None) == ((faithful,), ())
+
+
+def test_an_answer_declines_only_when_its_first_sentence_says_the_sources_do_not_answer() -> None:
+    assert declines("根拠となる資料が見つかりませんでした。資料[1]は別の事項を定めています[1]。")
+    assert declines("\n ご質問については、根拠となる資料が見つかりませんでした。")
+    assert not declines("庁舎は貸し付けられます[1]。なお、賃料は根拠となる資料が見つかりませんでした。")
+    assert not declines("")
