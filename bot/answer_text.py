@@ -19,6 +19,10 @@ from knowledge.sentences import split_closed
 EXTRACTIVE_LEAD = "AIによる要約ではなく、検索結果です。該当する規定は次のとおりです。"
 ABSTENTION_LEAD = f"{ABSTENTION_PHRASE}。"
 FALLBACK_NOTICE = "生成AIが応答しなかったため、検索結果をそのままお示しします。"
+# Beside an answer the LLM found in sources the search alone judged too weak to answer from.
+READ_BY_LLM_NOTICE = (
+    "検索だけでは根拠が十分と判断できなかったため、生成AIが資料を読んで回答しました。引用元の条文を特にご確認ください。"
+)
 
 MAX_EXTRACTIVE_SOURCES = 3
 # Besides the best source, the extractive answer shows only sources scoring at least this share of it.

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from bot import wording
 from bot.answer_text import (
     FALLBACK_NOTICE,
+    READ_BY_LLM_NOTICE,
     abstention_text,
     extractive_answer,
     inquiry_draft,
@@ -91,6 +92,24 @@ def _rewrite_wanted(result: SearchResult, below_coverage: float) -> bool:
     return not result.sufficient or result.coverage < below_coverage
 
 
+def _worth_a_reading(result: SearchResult, reads_from: float) -> bool:
+    """Whether an insufficient result came close enough for the LLM to read its sources and decide.
+
+    The decision weighs measures of words; an LLM reads what the articles say. A result the decision
+    scored at ``reads_from`` or more, with hits to read and not about a law the base does not hold (by
+    its name, or by two of its subjects: ``absent_laws``), is given to the LLM, which answers only what
+    it can quote from them and otherwise declines (``_generate``). A question naming one subject of such
+    a law may still be answered by a held one (ふるさと納税's money kept in a 基金: 地方自治法).
+    """
+    return (
+        not result.sufficient
+        and bool(result.hits)
+        and not result.citations
+        and not result.absent_laws
+        and result.confidence >= reads_from
+    )
+
+
 def _abstention(question: str, result: SearchResult, sources: Sequence[Source], usage: Usage) -> Answer:
     """No answer, saying what was searched (or which law not held it is about), with a 照会 draft."""
     absent, possible = result.absent_laws, result.possible_laws
@@ -121,6 +140,9 @@ class EngineSettings:
     rewrite: bool = True  # with an LLM: also search the question restated in statute vocabulary
     # ... but only when the question's own retrieval is insufficient or covers less than this share.
     rewrite_below_coverage: float = 0.75
+    # With an LLM: an insufficient result the decision scored at least this is read by the LLM, which
+    # answers only from what it can quote (above 1: never). Below it, or without an LLM, it abstains.
+    llm_reads_from: float = 0.3
     max_tokens: int = 1500
 
 
@@ -201,7 +223,9 @@ class AnswerEngine:
         missing = _cited_but_missing(retrieved.result)
         if missing:
             answer = Answer(text=missing_article_text(missing), citations=(), abstained=True, usage=usage)
-        elif not retrieved.result.sufficient:
+        elif not retrieved.result.sufficient and not (
+            use_llm and _worth_a_reading(retrieved.result, self.settings.llm_reads_from)
+        ):
             answer = _abstention(question, retrieved.result, sources, usage)
         elif not use_llm:
             warnings = () if self.provider is None else (BUDGET_NOTICE,)
@@ -293,10 +317,14 @@ class AnswerEngine:
 
         An LLM that says the sources do not answer the question is taken at its word: the answer
         abstains in the same words as when retrieval finds too little (naming the provisions looked
-        at, with a 照会 draft), instead of showing the search results as if they answered.
+        at, with a 照会 draft), instead of showing the search results as if they answered. When the
+        retrieval itself was insufficient (``_worth_a_reading``), only a verified answer is shown, with
+        a note to check the cited articles; an LLM failure or an answer with nothing verified abstains,
+        since the search results alone were not enough.
         """
         assert self.provider is not None
         query_terms = retrieved.query_terms
+        doubtful = not retrieved.result.sufficient
         prompt = answer_prompt(question, sources, history, max_tokens=self.settings.max_tokens)
         completion: Completion | None = None
         try:
@@ -309,6 +337,10 @@ class AnswerEngine:
             else:
                 completion = await self.provider.complete(prompt)
         except LLMError as exc:
+            if doubtful:
+                log.warning("LLM failed on a question the search could not answer; abstaining: %s", exc)
+                yield _abstention(question, retrieved.result, sources, usage)
+                return
             log.warning("LLM failed, answering extractively: %s", exc)
             yield self._extractive(question, sources, query_terms, usage, warnings=(FALLBACK_NOTICE,))
             return
@@ -316,7 +348,7 @@ class AnswerEngine:
         total = completion.usage if usage is EXTRACTIVE_USAGE else usage + completion.usage
         checked = verify(completion.text, sources, question=question, laws=self.laws)
         provided = replace(total, provider=self.provider.name, model=self.provider.model)
-        if checked.declined:
+        if checked.declined or (doubtful and checked.verified_claims == 0):
             yield _abstention(question, retrieved.result, sources, provided)
             return
         if checked.verified_claims == 0:
@@ -330,7 +362,7 @@ class AnswerEngine:
             text=with_note(checked.text),
             citations=checked.citations,
             abstained=False,
-            warnings=checked.warnings,
+            warnings=(*checked.warnings, READ_BY_LLM_NOTICE) if doubtful else checked.warnings,
             usage=provided,
         )
 

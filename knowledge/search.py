@@ -164,6 +164,7 @@ class SearchResult:
     absent_laws: tuple[str, ...] = ()
     # Sentences of the question that say nothing of it, set aside before judging (knowledge/asides.py).
     asides: tuple[str, ...] = ()
+    confidence: float = 0.0  # the calibrated decision's score (0 where a rule decided or nothing was judged)
 
     @property
     def possible_laws(self) -> tuple[str, ...]:
@@ -357,6 +358,7 @@ class Searcher:
             refs,
             evidence,
             judgement.absent_laws,
+            confidence=judgement.confidence,
         )
 
     def rerank_inputs(self, query: str) -> list[tuple[str, dict[str, float] | None]]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from anthropic import AsyncAnthropic
 
-from bot.answer_text import ABSTENTION_LEAD, EXTRACTIVE_LEAD, FALLBACK_NOTICE
+from bot.answer_text import ABSTENTION_LEAD, EXTRACTIVE_LEAD, FALLBACK_NOTICE, READ_BY_LLM_NOTICE
 from bot.engine import AnswerEngine, EngineSettings, _rewrite_wanted
 from bot.llm.anthropic_provider import AnthropicProvider
 from bot.llm.base import LLMProvider
@@ -619,6 +619,74 @@ async def test_a_cited_article_that_does_not_exist_is_named_and_nothing_else_is_
 def _result(*, sufficient: bool, coverage: float, matched_by: str = "lexical") -> SearchResult:
     hit = SearchHit(1, "d#1", "d", "1", "法", "第一条", "", "", "law", "laws", "", "本文", 9.0, matched_by)
     return SearchResult("q", [hit], sufficient, "test", coverage)
+
+
+# ------------------------------------------------------------------- a result the decision nearly accepted
+
+
+class DoubtfulSearcher(Searcher):
+    """The session searcher, its decision overruled: every result judged insufficient at ``confidence``
+    (and about ``absent`` laws), its hits as found. How the engine treats a near miss, on real hits."""
+
+    def __init__(self, inner: Searcher, confidence: float, absent: tuple[str, ...] = ()) -> None:
+        super().__init__(store=inner.store, segmenter=inner.segmenter, citations=inner.citations,
+                         glossary=inner.glossary, topics=inner.topics, settings=inner.settings)
+        self.confidence, self.absent = confidence, absent
+
+    def search(self, query: str, **kwargs: Any) -> SearchResult:
+        found = super().search(query, **kwargs)
+        return replace(found, sufficient=False, confidence=self.confidence, absent_laws=self.absent,
+                       reason=f"confidence {self.confidence:.2f}")
+
+
+NEAR_MISS = 0.45  # at EngineSettings.llm_reads_from or above, below the decision's 0.55
+
+
+async def test_a_near_miss_is_answered_when_the_llm_can_quote_its_sources_with_a_note(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    anthropic_server.script(FAITHFUL)
+    answer = await make_engine(DoubtfulSearcher(searcher, NEAR_MISS), claude, db).answer(message(CAFE))
+
+    assert not answer.abstained and not answer.extractive and answer.inquiry_draft is None
+    assert answer.text == f"{FAITHFUL}\n\n{AUTHORITATIVE_NOTE}"
+    assert [(c.article, c.verified) for c in answer.citations] == [("238_4", True)]
+    assert answer.warnings == (READ_BY_LLM_NOTICE,)
+    assert len(generation_requests(anthropic_server)) == 1
+
+
+async def test_a_near_miss_the_llm_cannot_answer_from_its_sources_abstains_never_extractive(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    engine = make_engine(DoubtfulSearcher(searcher, NEAR_MISS), claude, db)
+    unverifiable = "はい、庁舎の空きスペースはカフェに自由に貸すことができます。手続は不要です。"
+    for reply in (DECLINED, unverifiable, None):  # None (last): the LLM fails every retry from now on
+        if reply is None:
+            anthropic_server.fail_next(503, times=50)
+        else:
+            anthropic_server.script(reply)
+        asked = len(anthropic_server.requests)
+
+        answer = await engine.answer(message(CAFE))
+
+        assert answer.abstained and not answer.extractive and answer.citations == (), reply
+        assert answer.text.startswith(ABSTENTION_LEAD) and "自由に貸す" not in answer.text
+        assert answer.inquiry_draft is not None
+        assert len(anthropic_server.requests) > asked  # the LLM was asked to read the sources
+
+
+async def test_a_clear_miss_or_a_law_not_held_abstains_without_asking_the_llm(
+    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+) -> None:
+    far = EngineSettings.llm_reads_from - 0.01
+    for doubtful in (DoubtfulSearcher(searcher, far), DoubtfulSearcher(searcher, NEAR_MISS, ("地方税法",))):
+        answer = await make_engine(doubtful, claude, db).answer(message(CAFE))
+
+        assert answer.abstained and answer.inquiry_draft is not None
+    assert anthropic_server.requests == []
+    # Without an LLM (or past the budget) a near miss abstains as before: nothing can read it.
+    answer = await make_engine(DoubtfulSearcher(searcher, NEAR_MISS), None, db).answer(message(CAFE))
+    assert answer.abstained and not answer.extractive
 
 
 def test_the_rewrite_is_wanted_only_where_the_first_retrieval_is_weak() -> None:
