@@ -162,13 +162,16 @@ def source_line(citation: Citation) -> str:
 
 
 def answer_text(answer: Answer) -> str:
-    """The answer, then its numbered sources one per line, then the 照会 draft when abstaining."""
+    """The answer, then its numbered sources one per line, then its warnings (as Slack and Teams show
+    them), then the 照会 draft when abstaining."""
     parts = [answer.text.strip()]
     if answer.citations:
         lines = [source_line(c) for c in sorted(answer.citations, key=lambda c: c.n)]
         parts.append("\n".join([SOURCES_HEADER, *lines]))
-    if wording.INTERNAL_ANSWER_NOTE in answer.warnings:  # a 照会回答 or Q&A is cited: no statute
-        parts.append(f"※ {wording.INTERNAL_ANSWER_NOTE}")
+    # (a 照会回答 or Q&A cited: no statute; a citation that did not verify; a note to check the articles)
+    notes = [f"※ {w}" for w in answer.warnings if w and w not in answer.text]
+    if notes:
+        parts.append("\n".join(notes))
     if answer.abstained and answer.inquiry_draft:
         parts.append(f"{INQUIRY_HEADER}\n{answer.inquiry_draft.strip()}")
         if answer.inquiry_offer:  # the 照会 may be sent from the chat (bot.inquiry): say how

@@ -17,6 +17,8 @@ from adapters.logo.render import (
     text_length,
     to_incoming,
 )
+from bot import wording
+from bot.answer_text import FALLBACK_NOTICE, READ_BY_LLM_NOTICE
 from bot.models import Answer, Citation, Digest, DigestItem
 from bot.wording import APOLOGY
 
@@ -137,6 +139,20 @@ def test_answer_text_lists_numbered_sources_as_plain_lines() -> None:
         "【出典】\n"
         f"［1］地方自治法 第二百三十八条の四 {URL}\n"
         "［2］地方自治法 第二百二十五条 https://laws.e-gov.go.jp/law/322AC0000000067#Mp-At_225"
+    )
+
+
+def test_answer_text_ends_with_the_warnings_not_already_in_the_text() -> None:
+    answer = Answer(
+        text=f"{FALLBACK_NOTICE}\n\n行政財産は貸し付けることができます。[1]",
+        citations=(_citation(1, "地方自治法 第二百三十八条の四", URL),),
+        abstained=False,
+        warnings=(FALLBACK_NOTICE, READ_BY_LLM_NOTICE, wording.INTERNAL_ANSWER_NOTE),
+    )
+    assert answer_text(answer) == (
+        f"{FALLBACK_NOTICE}\n\n行政財産は貸し付けることができます。[1]\n\n"
+        f"【出典】\n［1］地方自治法 第二百三十八条の四 {URL}\n\n"
+        f"※ {READ_BY_LLM_NOTICE}\n※ {wording.INTERNAL_ANSWER_NOTE}"
     )
 
 
