@@ -4,6 +4,7 @@ audit log, the question lifecycle) that every chat platform of ``adapters.regist
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -246,6 +247,7 @@ def build_engine(
             top_k=manifest.knowledge.search.default_k,
             history_turns=state.thread_max_turns,
             history_chars=state.thread_max_chars,
+            llm_reads_from=EngineSettings.llm_reads_from if manifest.llm.read_near_misses else math.inf,
         ),
         llm_allowed=BudgetGuard(db, manifest).allows_llm,
     )

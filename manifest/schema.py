@@ -408,6 +408,11 @@ class LLMConfig(_Strict):
     region: str | None = Field(None, description="AWS region (bedrock) or Google Cloud region (vertex)")
     project_id: str | None = Field(None, description="Google Cloud project (vertex)")
     timeout_s: float = Field(60.0, gt=0)
+    read_near_misses: bool = Field(
+        True,
+        description="let the LLM read the sources of a question the search judged insufficient by a small "
+        "margin, and answer only what it can quote from them (false: such questions are declined without it)",
+    )
 
     @model_validator(mode="after")
     def _provider_needs(self) -> LLMConfig:

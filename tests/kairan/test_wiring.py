@@ -63,3 +63,22 @@ def test_the_runtime_runs_the_inquiry_loop_only_when_a_tenant_sends_inquiries(tm
     assert 'kairan_inquiries_answered_total{tenant="testcity"} 1' in text
     assert 'kairan_inquiry_answer_seconds_bucket{le="3600"} 0' in text
     assert 'kairan_inquiry_answer_seconds_bucket{le="14400"} 1' in text
+
+
+def test_the_manifest_decides_whether_the_llm_reads_near_misses(tmp_path: Path) -> None:
+    import math
+
+    from bot.engine import EngineSettings
+    from bot.state.db import open_database
+    from kairan.wiring import KnowledgeConfig, build_engine
+    from manifest.schema import LLMConfig
+
+    db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        for read, floor in ((True, EngineSettings.llm_reads_from), (False, math.inf)):
+            llm = LLMConfig(provider="openai_compatible", model="qwen-test", base_url="http://127.0.0.1:9/v1",
+                            read_near_misses=read)
+            config = KnowledgeConfig(manifest=Manifest(llm=llm), data_dir=tmp_path)
+            assert build_engine(config, db=db, environ={}).settings.llm_reads_from == floor
+    finally:
+        db.close()
