@@ -11,7 +11,7 @@ from anthropic import AsyncAnthropic
 
 from bot.digest.feeds import FeedItem
 from bot.digest.ledger import INTENT, POSTED
-from bot.digest.runner import UnknownSubscription
+from bot.digest.runner import DigestRunner, UnknownSubscription
 from bot.llm.anthropic_provider import AnthropicProvider
 from bot.models import Digest
 from bot.phrasing_author import LLMPhrasingAuthor
@@ -171,6 +171,21 @@ async def test_a_broken_source_is_skipped_with_one_error_while_others_proceed(
     assert again[0].error is None and again[0].not_modified
 
 
+async def restarted_after_a_kill(
+    server: FeedServer, make_runner: RunnerFactory, adapter: RecordingAdapter
+) -> DigestRunner:
+    """Two new notices polled, a digest run that ``adapter`` kills while posting them, and a runner
+    started again on the same database (a new process)."""
+    feeds, subs = [rdf_feed(server)], [subscription()]
+    runner = make_runner(feeds, subs, adapter)
+    publish_rdf(server, hidden=2)
+    await runner.poll()
+    publish_rdf(server, hidden=0)
+    with pytest.raises(Killed):
+        await runner.run("soumu-weekday")
+    return make_runner(feeds, subs, adapter)
+
+
 async def test_kill_between_send_and_record_posts_exactly_once_when_the_adapter_can_check(
     server: FeedServer, make_runner: RunnerFactory
 ) -> None:
@@ -200,14 +215,7 @@ async def test_kill_before_the_post_happened_releases_the_items(
     server: FeedServer, make_runner: RunnerFactory
 ) -> None:
     adapter = CheckingRecordingAdapter(fail_before_send=Killed())
-    feeds, subs = [rdf_feed(server)], [subscription()]
-    runner = make_runner(feeds, subs, adapter)
-    publish_rdf(server, hidden=2)
-    await runner.poll()
-    publish_rdf(server, hidden=0)
-    with pytest.raises(Killed):
-        await runner.run("soumu-weekday")
-    restarted = make_runner(feeds, subs, adapter)
+    restarted = await restarted_after_a_kill(server, make_runner, adapter)
     reconciled = await restarted.reconcile()
     assert len(reconciled.released) == 1
     result = await restarted.run("soumu-weekday")
@@ -219,14 +227,7 @@ async def test_kill_with_an_idempotent_adapter_resends_the_same_digest(
     server: FeedServer, make_runner: RunnerFactory
 ) -> None:
     adapter = IdempotentRecordingAdapter(crash_after_send=Killed())
-    feeds, subs = [rdf_feed(server)], [subscription()]
-    runner = make_runner(feeds, subs, adapter)
-    publish_rdf(server, hidden=2)
-    await runner.poll()
-    publish_rdf(server, hidden=0)
-    with pytest.raises(Killed):
-        await runner.run("soumu-weekday")
-    restarted = make_runner(feeds, subs, adapter)
+    restarted = await restarted_after_a_kill(server, make_runner, adapter)
     reconciled = await restarted.reconcile()
     assert len(reconciled.resent) == 1
     assert adapter.deduplicated == 1 and len(adapter.digests) == 1
@@ -237,14 +238,7 @@ async def test_kill_with_an_adapter_that_cannot_tell_is_at_most_once(
     server: FeedServer, make_runner: RunnerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     adapter = RecordingAdapter(crash_after_send=Killed())
-    feeds, subs = [rdf_feed(server)], [subscription()]
-    runner = make_runner(feeds, subs, adapter)
-    publish_rdf(server, hidden=2)
-    await runner.poll()
-    publish_rdf(server, hidden=0)
-    with pytest.raises(Killed):
-        await runner.run("soumu-weekday")
-    restarted = make_runner(feeds, subs, adapter)
+    restarted = await restarted_after_a_kill(server, make_runner, adapter)
     with caplog.at_level(logging.ERROR, logger="bot.digest"):
         reconciled = await restarted.reconcile()
     assert len(reconciled.assumed) == 1
