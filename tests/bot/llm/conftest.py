@@ -5,9 +5,11 @@ The fake API servers (``anthropic_server``, ``openai_server``) live in tests/bot
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from bot.llm.base import ChatTurn, Prompt
+from bot.llm.base import ChatTurn, Prompt, StreamEvent
 
 SYSTEM_FIXED = (
     "あなたは自治体職員を支援するアシスタントです。資料の範囲内でのみ回答し、主張ごとに[n]を付けてください。"
@@ -18,6 +20,11 @@ SYSTEM_CONTEXT = (
     "行政財産は、次項から第四項までに定めるものを除くほか、これを貸し付け、交換し、売り払い、譲与し、"
     "出資の目的とし、若しくは信託し、又はこれに私権を設定することができない。\n</source>"
 )
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    """Every event of a provider's stream, in order."""
+    return [event async for event in events]
 
 
 @pytest.fixture

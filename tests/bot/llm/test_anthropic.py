@@ -16,11 +16,10 @@ from bot.llm.base import (
     LLMUnavailable,
     Prompt,
     StreamDone,
-    StreamEvent,
     TextDelta,
 )
 from bot.models import Usage
-from tests.bot.llm.conftest import SYSTEM_CONTEXT, SYSTEM_FIXED
+from tests.bot.llm.conftest import SYSTEM_CONTEXT, SYSTEM_FIXED, collect
 from tests.fakes.llm_servers import FakeAnthropicServer
 
 MODEL = "claude-sonnet-4-6"  # not in the SDK's deprecated list (its warning would fail the run)
@@ -47,10 +46,6 @@ async def provider(anthropic_server: FakeAnthropicServer) -> AsyncIterator[Anthr
     provider = make(anthropic_server)
     yield provider
     await provider.aclose()
-
-
-async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
-    return [event async for event in events]
 
 
 async def test_complete_returns_text_and_usage_with_cache_tokens(

@@ -7,8 +7,8 @@ import pytest
 from bot.llm.anthropic_provider import bedrock_provider, vertex_provider
 from bot.llm.base import Completion, LLMRejected, LLMUnavailable, Prompt, StreamDone, StreamEvent, TextDelta
 from bot.models import Usage
-from tests.bot.llm.conftest import SYSTEM_FIXED
-from tests.bot.llm.test_anthropic import ANSWER, DELTAS, collect
+from tests.bot.llm.conftest import SYSTEM_FIXED, collect
+from tests.bot.llm.test_anthropic import ANSWER, DELTAS
 from tests.fakes.llm_servers import FakeAnthropicServer
 
 BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"

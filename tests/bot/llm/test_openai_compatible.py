@@ -15,12 +15,11 @@ from bot.llm.base import (
     LLMUnavailable,
     Prompt,
     StreamDone,
-    StreamEvent,
     TextDelta,
 )
 from bot.llm.openai_compatible import OpenAICompatibleProvider
 from bot.models import Usage
-from tests.bot.llm.conftest import SYSTEM_CONTEXT, SYSTEM_FIXED
+from tests.bot.llm.conftest import SYSTEM_CONTEXT, SYSTEM_FIXED, collect
 from tests.fakes.llm_servers import FakeOpenAIServer
 
 MODEL = "qwen2.5-32b-instruct"
@@ -58,10 +57,6 @@ async def provider(openai_server: FakeOpenAIServer) -> AsyncIterator[OpenAICompa
     )
     yield provider
     await provider.aclose()
-
-
-async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
-    return [event async for event in events]
 
 
 async def test_complete_returns_text_and_usage(
