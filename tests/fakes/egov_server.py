@@ -38,13 +38,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from lxml import etree
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 API_PREFIX = "/api/2"
 REVISION_RE = re.compile(r"^(\d{3}[A-Z][0-9A-Z]{11})_(\d{8})_([0-9A-Z]{15})$")
@@ -181,15 +180,13 @@ class _Injected:
 
 
 @dataclass
-class EgovMockServer:
+class EgovMockServer(LocalServer):
     """Async context manager running the mock API; see the module docstring."""
 
     corpus_dir: Path
     chunked: bool = False  # serve 200 bodies without Content-Length (chunked encoding)
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     _injected: deque[_Injected] = field(default_factory=deque, init=False)
-    _runner: web.AppRunner | None = field(default=None, init=False)
-    _port: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.corpus = MockCorpus.load(Path(self.corpus_dir))
@@ -218,22 +215,13 @@ class EgovMockServer:
         """Answer the next request with exactly this body (e.g. a broken 200)."""
         self._injected.append(_Injected(status, None, body, content_type))
 
-    async def __aenter__(self) -> Self:
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get(f"{API_PREFIX}/laws", self._laws)
         app.router.add_get(f"{API_PREFIX}/law_data/{{key}}", self._law_data)
         app.router.add_get(f"{API_PREFIX}/law_revisions/{{key}}", self._law_revisions)
         app.router.add_get(f"{API_PREFIX}/law_file/{{file_type}}/{{key}}", self._law_file)
-        self._runner, self._port = await serve_locally(app)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._port = 0
+        return app
 
     # -------------------------------------------------------------- plumbing
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 from aiohttp import web
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 Failure = Literal["500", "invalid_xml", "oversized", "oversized_declared", "endless"]
 OVERSIZED_BYTES = 3 * 1024 * 1024
@@ -49,15 +48,13 @@ class Request:
     status: int
 
 
-class FeedServer:
+class FeedServer(LocalServer):
     def __init__(self) -> None:
         self._resources: dict[str, Resource] = {}
         self._mirrors: list[tuple[str, Path]] = []
         self._failures: dict[str, Failure] = {}
         self._redirects: dict[str, str] = {}
         self.requests: list[Request] = []
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     @property
     def base_url(self) -> str:
@@ -104,17 +101,10 @@ class FeedServer:
     def hits(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
-    async def __aenter__(self) -> Self:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner, self._port = await serve_locally(app)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     def _find(self, path: str) -> Resource | None:
         if path in self._resources:

@@ -9,12 +9,11 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 
 @dataclass(frozen=True)
@@ -42,16 +41,16 @@ class Failure:
 
 
 @dataclass
-class FakeLLMServer:
+class FakeLLMServer(LocalServer):
     """Base class: subclasses add their routes in ``_add_routes``."""
+
+    runner_options: ClassVar[dict[str, Any]] = {"handler_cancellation": True}
 
     requests: list[RecordedRequest] = field(default_factory=list)
     _reply: Reply | None = field(default=None, init=False)
     _responder: Callable[[Any], str] | None = field(default=None, init=False)
     _failures: deque[Failure] = field(default_factory=deque, init=False)
     _delays: deque[float] = field(default_factory=deque, init=False)
-    _runner: web.AppRunner | None = field(default=None, init=False)
-    _port: int = field(default=0, init=False)
 
     def script(self, text: str = "OK", *, deltas: list[str] | None = None,
                usage: dict[str, Any] | None = None, stop_reason: str | None = None,
@@ -85,17 +84,10 @@ class FakeLLMServer:
     def sent_text(self) -> str:
         return "\n".join(json.dumps(r.body, ensure_ascii=False) for r in self.requests)
 
-    async def __aenter__(self) -> Self:
+    def app(self) -> web.Application:
         app = web.Application()
         self._add_routes(app)
-        self._runner, self._port = await serve_locally(app, handler_cancellation=True)
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     def _add_routes(self, app: web.Application) -> None:
         raise NotImplementedError

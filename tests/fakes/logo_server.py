@@ -60,7 +60,7 @@ from typing import Any
 import msgpack
 from aiohttp import WSMsgType, web
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 API_VERSION = "1.122"  # what direct-js 2.1.0 sends in create_session
 DOMAIN_ID = 203_857_388_862_701_569
@@ -190,7 +190,7 @@ def _user(user_id: int) -> dict[str, Any]:
     }
 
 
-class LogoFakeServer:
+class LogoFakeServer(LocalServer):
     def __init__(
         self,
         *,
@@ -225,20 +225,15 @@ class LogoFakeServer:
         self._open: list[_Connection] = []
         self._last_message_id = 0
         self._push_ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def __aenter__(self) -> LogoFakeServer:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api", self._ws)
-        self._runner, self.port = await serve_locally(app)
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def closing(self) -> None:
         await self.drop()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def url(self) -> str:

@@ -37,14 +37,13 @@ import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 BOT_USER_ID = "U0KAIRANBOT"
 BOT_ID = "B0KAIRANBOT"
@@ -134,7 +133,8 @@ class SlackCall:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LocalServer):
+    runner_options: ClassVar[dict[str, Any]] = {"handler_cancellation": True}  # a held call is cancellable
     bot_user_id: str = BOT_USER_ID
     team_id: str = TEAM_ID
     scopes: frozenset[str] | None = None  # the bot token's scopes; None: every method is allowed
@@ -154,8 +154,6 @@ class FakeSlack:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _changed: asyncio.Condition | None = None
-    _runner: web.AppRunner | None = None
-    _port: int = 0
 
     # -- scripting ---------------------------------------------------------------------------
     def rate_limit_next(self, method: str, *, retry_after: float = 1, times: int = 1) -> None:
@@ -250,25 +248,19 @@ class FakeSlack:
         await open_sockets[-1].send_str(json.dumps(envelope, ensure_ascii=False))
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def __aenter__(self) -> Self:
+    def app(self) -> web.Application:
         self._changed = asyncio.Condition()
         self._release = asyncio.Event()
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # slack_sdk reads conversations.* with GET
         app.router.add_get("/link/", self._socket)
-        self._runner, self._port = await serve_locally(app, handler_cancellation=True)
-        return self
+        return app
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def closing(self) -> None:
         self.release()
         for ws in self._sockets:
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _notify(self) -> None:
         assert self._changed is not None

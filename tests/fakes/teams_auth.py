@@ -24,7 +24,6 @@ import base64
 import threading
 import time
 import uuid
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -43,7 +42,7 @@ from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import 
     _JwkClientManager,
 )
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 OUTBOUND_TOKEN = "outbound-token-from-the-fake-token-provider"
@@ -58,14 +57,12 @@ def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeBotFrameworkIssuer:
+class FakeBotFrameworkIssuer(LocalServer):
     def __init__(self, *, kid: str = "kairan-test-key") -> None:
         self.kid = kid
         self.key = new_key()
         self.metadata_requests = 0
         self.jwks_requests = 0
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
     @property
     def metadata_url(self) -> str:
@@ -113,19 +110,15 @@ class FakeBotFrameworkIssuer:
         claims = {name: value for name, value in claims.items() if value is not None}
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": self.kid})
 
-    async def __aenter__(self) -> FakeBotFrameworkIssuer:
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/v1/.well-known/keys", self._keys)
-        self._runner, port = await serve_locally(app)
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     async def _metadata(self, _request: web.Request) -> web.Response:
         self.metadata_requests += 1

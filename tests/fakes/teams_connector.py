@@ -34,12 +34,11 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.local_http import serve_locally
+from tests.fakes.local_http import LocalServer
 
 
 @dataclass(frozen=True)
@@ -90,13 +89,11 @@ class Posted:
         return None
 
 
-class MockConnector:
+class MockConnector(LocalServer):
     def __init__(self, *, first_id: int = 1748824269001) -> None:
         self.posted: list[Posted] = []
         self._ids = itertools.count(first_id)
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.service_url = ""
         self.fail_status: int | None = None
         self.refused: list[tuple[int, float]] = []  # (status, time.monotonic()) of refused calls
         self._failures: deque[Refusal] = deque()
@@ -117,20 +114,16 @@ class MockConnector:
         type ``stream``, only, when given) with ``status`` (and ``Retry-After`` when given)."""
         self._failures.extend([Refusal(status, retry_after, kind, stream, code, message)] * times)
 
-    async def __aenter__(self) -> MockConnector:
+    @property
+    def service_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/jp/"
+
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/jp/v3/conversations/{conversation}/activities", self._send)
         app.router.add_post("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
         app.router.add_put("/jp/v3/conversations/{conversation}/activities/{activity}", self._send)
-        self._runner, port = await serve_locally(app)
-        self.service_url = f"http://127.0.0.1:{port}/jp/"
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
