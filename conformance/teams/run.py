@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import aiohttp
 from conformance.teams import client, scenarios
 from conformance.teams.client import GENERAL, PACKAGE, TENANT, Playground
 from conformance.teams.scenarios import NTA_FEED, SUBSCRIPTION, Checks
+from tests.fakes.local_http import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -50,12 +50,6 @@ NTA_PAGES = SHARED / "corpus" / "circulars" / "nta"
 LLM_KEY_ENV = "KAIRAN_CONFORMANCE_LLM_KEY"
 LLM_KEY = "conformance-key"
 DEADLINE_S = 420.0  # for the whole run
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 Process = subprocess.Popen[bytes]
