@@ -481,6 +481,93 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print(misses)
 
 
+@eval_group.command(name="answers")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tenant",
+    default=None,
+    help="Tenant the questions are asked for (its collections); as for `kairan ask`.",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
+    help="Questions answered at once (each may be an LLM call).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@knowledge_options
+def eval_answers(
+    dataset: Path,
+    tenant: str | None,
+    concurrency: int,
+    as_json: bool,
+    manifest_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """What staff would see: answered or not, and the gold article cited, by kind (with the manifest's LLM).
+
+    Unlike `eval retrieval`, this runs the whole answer engine: with an LLM configured, its refusals
+    abstain and the near misses it can quote from are answered. Nothing is recorded in the state
+    database (no audit entries, no usage, no budget).
+    """
+    from bot.answer_eval import answer_all, score
+    from kairan.wiring import build_engine
+    from knowledge.evaluation import DatasetError, load_dataset
+
+    try:
+        items = load_dataset(dataset)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    config = _config(manifest_path, data_dir)
+    scope = _cli_scope(config.manifest, tenant)
+    _open_searcher(config)  # fails early, in Japanese, when the knowledge base is empty
+    engine = build_engine(config, db=None)
+    llm = f"{engine.provider.name} {engine.provider.model}" if engine.provider else "none (extractive)"
+
+    async def run() -> list[Any]:
+        try:
+            with _progress() as progress:
+                task = progress.add_task("回答 answers", total=len(items))
+                return await answer_all(
+                    engine, items, tenant=scope.tenant, collections=scope.searchable, concurrency=concurrency,
+                    progress=lambda n: progress.update(task, completed=n),
+                )
+        finally:
+            if engine.provider is not None:
+                await engine.provider.aclose()
+
+    summary = {"llm": llm, **score(asyncio.run(run()))}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    _print_answer_summary(summary)
+
+
+def _print_answer_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"answers (LLM: {summary['llm']})")
+    for column in ("kind", "n", "answered", "gold first", "gold cited", "near misses answered"):
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    for kind, m in summary["by_kind"].items():
+        near = str(m["near_miss_answered"])
+        if "near_miss_gold_cited" in m:
+            near += f" (gold {m['near_miss_gold_cited']})"
+        table.add_row(
+            kind, str(m["count"]), f"{m['answered']} ({m['answered_rate']:.2f})",
+            str(m.get("gold_first", "-")), str(m.get("gold_cited", "-")), near,
+        )
+    out.print(table)
+    if summary["llm_failures"]:
+        out.print(f"LLM failures answered from the search results: {summary['llm_failures']}")
+    if summary["misses"]:
+        misses = Table(title="misses (answerable: gold article not cited; unanswerable: answered)")
+        for column in ("id", "kind", "answered", "first citation", "gold", "question"):
+            misses.add_column(column)
+        for m in summary["misses"]:
+            misses.add_row(
+                m["id"], m["kind"], "Y" if m["answered"] else "N", m["first"] or "-", " ".join(m["gold"]),
+                m["question"],
+            )
+        out.print(misses)
+
+
 # -- ask / audit / usage ----------------------------------------------------------
 @cli.command()
 @click.argument("question")

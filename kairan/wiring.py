@@ -222,10 +222,11 @@ def open_state(config: KnowledgeConfig, environ: Mapping[str, str] = os.environ)
 
 
 def build_engine(
-    config: KnowledgeConfig, *, db: Database, environ: Mapping[str, str] = os.environ
+    config: KnowledgeConfig, *, db: Database | None, environ: Mapping[str, str] = os.environ
 ) -> AnswerEngine:
     """The answer engine as the manifest describes it: LLM (or extractive, past a tenant's budget),
-    redaction, state."""
+    redaction, state. Without ``db`` it records nothing and keeps no budget: thread memory, the audit
+    log and the usage meter are left out (``kairan eval answers`` measures the answers, not the staff)."""
     from bot.budget import BudgetGuard
     from bot.engine import AnswerEngine, EngineSettings
     from bot.llm.factory import provider_from_config
@@ -240,16 +241,17 @@ def build_engine(
         searcher=open_searcher(config.knowledge_location, manifest=manifest),
         provider=provider_from_config(manifest.llm, environ=environ),
         redaction=RedactionPolicy.from_config(manifest.redaction),
-        threads=ThreadStore(db),
-        audit=AuditLog.from_config(db, state, environ),  # salt, chain key, anchor file
-        usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)),
+        threads=ThreadStore(db) if db is not None else None,
+        # the audit log's salt, chain key and anchor file come from the manifest and the environment
+        audit=AuditLog.from_config(db, state, environ) if db is not None else None,
+        usage=UsageMeter(db, prices=PriceTable.from_config(manifest.pricing)) if db is not None else None,
         settings=EngineSettings(
             top_k=manifest.knowledge.search.default_k,
             history_turns=state.thread_max_turns,
             history_chars=state.thread_max_chars,
             llm_reads_from=EngineSettings.llm_reads_from if manifest.llm.read_near_misses else math.inf,
         ),
-        llm_allowed=BudgetGuard(db, manifest).allows_llm,
+        llm_allowed=BudgetGuard(db, manifest).allows_llm if db is not None else None,
     )
 
 
