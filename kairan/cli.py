@@ -508,7 +508,7 @@ def eval_answers(
     abstain and the near misses it can quote from are answered. Nothing is recorded in the state
     database (no audit entries, no usage, no budget).
     """
-    from bot.answer_eval import answer_all, score
+    from bot.answer_eval import AnswerOutcome, answer_all, score
     from kairan.wiring import build_engine
     from knowledge.evaluation import DatasetError, load_dataset
 
@@ -522,7 +522,7 @@ def eval_answers(
     engine = build_engine(config, db=None)
     llm = f"{engine.provider.name} {engine.provider.model}" if engine.provider else "none (extractive)"
 
-    async def run() -> list[Any]:
+    async def run() -> list[AnswerOutcome]:
         try:
             with _progress() as progress:
                 task = progress.add_task("回答 answers", total=len(items))
