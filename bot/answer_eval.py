@@ -19,8 +19,6 @@ from bot.engine import AnswerEngine
 from bot.models import Answer, ConversationRef, IncomingMessage
 from knowledge.evaluation import EvalItem
 
-UNANSWERABLE = "unanswerable"
-
 
 @dataclass(frozen=True)
 class AnswerOutcome:
@@ -35,7 +33,7 @@ class AnswerOutcome:
     @property
     def right(self) -> bool:
         """Abstained on an unanswerable question; answered an answerable one citing its gold article."""
-        if self.item.kind == UNANSWERABLE:
+        if not self.item.answerable:
             return not self.answered
         return self.answered and self.gold_cited
 
@@ -73,7 +71,7 @@ def score(outcomes: Sequence[AnswerOutcome]) -> dict[str, Any]:
             "answered_rate": _share(len(answered), len(group)),
             "near_miss_answered": sum(o.near_miss for o in answered),
         }
-        if kind != UNANSWERABLE:
+        if group[0].item.answerable:
             row["gold_first"] = sum(o.gold_first for o in answered)
             row["gold_cited"] = sum(o.gold_cited for o in answered)
             row["gold_cited_rate"] = _share(row["gold_cited"], len(group))

@@ -16,6 +16,7 @@ from typing import Any
 from knowledge.search import SearchResult
 
 CUTOFFS = (1, 5, 10)
+UNANSWERABLE = "unanswerable"  # the kind whose right behaviour is to abstain (gold empty)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class EvalItem:
     question: str
     gold: tuple[str, ...]
     kind: str
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind != UNANSWERABLE
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class ItemOutcome:
 
     @property
     def correct_abstention(self) -> bool:
-        return self.item.kind == "unanswerable" and not self.sufficient
+        return not self.item.answerable and not self.sufficient
 
 
 @dataclass
@@ -98,7 +103,7 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
     by_kind: dict[str, KindMetrics] = {}
     answerable = answerable_sufficient = right_first = unanswerable = abstained = 0
     for o in outcomes:
-        if o.item.kind == "unanswerable":
+        if not o.item.answerable:
             unanswerable += 1
             abstained += not o.sufficient
             continue
@@ -147,6 +152,6 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
 
 
 def _is_miss(o: ItemOutcome) -> bool:
-    if o.item.kind == "unanswerable":
+    if not o.item.answerable:
         return o.sufficient
     return o.rank is None or o.rank > 5 or not o.sufficient

@@ -624,13 +624,20 @@ def _result(*, sufficient: bool, coverage: float, matched_by: str = "lexical") -
 # ------------------------------------------------------------------- a result the decision nearly accepted
 
 
-class DoubtfulSearcher(Searcher):
+class SessionSearcher(Searcher):
+    """A searcher over the session searcher's store and collaborators, for a test to change one thing."""
+
+    def __init__(self, inner: Searcher) -> None:
+        super().__init__(store=inner.store, segmenter=inner.segmenter, citations=inner.citations,
+                         glossary=inner.glossary, topics=inner.topics, settings=inner.settings)
+
+
+class DoubtfulSearcher(SessionSearcher):
     """The session searcher, its decision overruled: every result judged insufficient at ``confidence``
     (and about ``absent`` laws), its hits as found. How the engine treats a near miss, on real hits."""
 
     def __init__(self, inner: Searcher, confidence: float, absent: tuple[str, ...] = ()) -> None:
-        super().__init__(store=inner.store, segmenter=inner.segmenter, citations=inner.citations,
-                         glossary=inner.glossary, topics=inner.topics, settings=inner.settings)
+        super().__init__(inner)
         self.confidence, self.absent = confidence, absent
 
     def search(self, query: str, **kwargs: Any) -> SearchResult:
@@ -715,12 +722,11 @@ async def test_a_well_covered_question_is_answered_without_the_query_rewrite(
     assert request.body["system"][0]["text"] == SYSTEM_FIXED
 
 
-class CountingSearcher(Searcher):
+class CountingSearcher(SessionSearcher):
     """The session searcher, recording every query it is asked."""
 
     def __init__(self, inner: Searcher) -> None:
-        super().__init__(store=inner.store, segmenter=inner.segmenter, citations=inner.citations,
-                         glossary=inner.glossary, topics=inner.topics, settings=inner.settings)
+        super().__init__(inner)
         self.queries: list[str] = []
 
     def search(self, query: str, **kwargs: Any) -> SearchResult:
