@@ -162,6 +162,12 @@ def cli() -> None:
 )
 @click.option("--egov-base-url", default=None, help="e-Gov API v2 base URL (env KAIRAN_EGOV_BASE_URL).")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
+@click.option(
+    "--reparse",
+    is_flag=True,
+    help="Read unchanged files again too (after an upgrade that reads documents differently, "
+    "e.g. names circulars' pages by their circular).",
+)
 def ingest(
     targets: tuple[str, ...],
     manifest_path: Path | None,
@@ -169,6 +175,7 @@ def ingest(
     collection: str,
     egov_base_url: str | None,
     workers: int | None,
+    reparse: bool,
 ) -> None:
     """Ingest files or directories, or laws from e-Gov.
 
@@ -206,7 +213,7 @@ def ingest(
     )
     registered = store.documents()
     try:
-        report = _run_ingest(ingestor, items)
+        report = _run_ingest(ingestor, items, reparse=reparse)
     except Exception as exc:
         if not _disk_full(exc):
             raise
@@ -280,9 +287,9 @@ async def _fetch_egov(
     return items, errors
 
 
-def _run_ingest(ingestor: Ingestor, items: list[SourceItem]) -> IngestReport:
+def _run_ingest(ingestor: Ingestor, items: list[SourceItem], *, reparse: bool = False) -> IngestReport:
     with _progress() as progress:
-        return ingestor.ingest(items, progress=_stage_progress(progress))
+        return ingestor.ingest(items, progress=_stage_progress(progress), reparse=reparse)
 
 
 def _stage_progress(progress: Progress | LineProgress) -> Callable[[str, int, int], None]:

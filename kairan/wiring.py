@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.ports import Adapter, Answerer
 from knowledge.aspects import DEFAULT_ASPECTS, load_aspects
+from knowledge.circular_citations import CIRCULAR_ABBREVIATIONS, CircularIndex, find_items
 from knowledge.citations import LawTitleIndex, find_citations, load_abbreviations
 from knowledge.glossary import DEFAULT_GLOSSARY, Glossary
 from knowledge.held_laws import HeldLaws
@@ -46,8 +47,11 @@ class StoreCitationFinder:
     """Resolves explicit citations against the laws a search's collections hold (re-read after a refresh)."""
 
     def __init__(self, store: KnowledgeStore, abbreviations: Mapping[str, str] | None = None) -> None:
+        self._store = store
         names = dict(abbreviations) if abbreviations is not None else load_abbreviations()
         self._indexes = HeldLaws(store, lambda pairs: LawTitleIndex.from_titles(pairs, abbreviations=names))
+        circulars = load_abbreviations(CIRCULAR_ABBREVIATIONS)
+        self._circulars = HeldLaws(store, lambda pairs: CircularIndex.from_titles(pairs, circulars))
 
     def index(self, collections: Sequence[str] | None = None) -> LawTitleIndex:
         return self._indexes.of(collections)
@@ -58,11 +62,26 @@ class StoreCitationFinder:
     def find(self, question: str, collections: Sequence[str] | None = None) -> list[ArticleRef]:
         from knowledge.search import ArticleRef
 
-        return [
+        circulars = self._circulars.of(collections)
+        articles = [  # a circular is cited by its items, never by 第…条
             ArticleRef(c.law_id, c.article, c.paragraph, c.item, c.law_title or "")
             for c in find_citations(question, self.index(collections))
-            if c.law_id is not None
+            if c.law_id is not None and not circulars.names(c.law_title)
         ]
+        return articles + self._items(question, circulars)
+
+    def _items(self, question: str, circulars: CircularIndex) -> list[ArticleRef]:
+        """A circular's cited items, each in the one of its documents (pages) that has it; the first
+        document when none has it, so that the search says the item was not found."""
+        from knowledge.search import ArticleRef
+
+        refs = []
+        for cited in find_items(question, circulars):
+            pairs = [(doc_id, key) for key in cited.keys for doc_id in cited.doc_ids]
+            held = self._store.get_articles(pairs)
+            doc_id, key = next((pair for pair in pairs if pair in held), pairs[0])
+            refs.append(ArticleRef(doc_id, key, title=cited.title))
+        return refs
 
 
 @dataclass(frozen=True)

@@ -363,12 +363,17 @@ class Ingestor:
         self.law_collections = tuple(law_collections)  # the only collections statutes may go into
         self.limits = limits  # per file: a file over a limit is reported and skipped
 
-    def ingest(self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None) -> IngestReport:
-        """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded."""
+    def ingest(
+        self, items: Sequence[SourceItem], *, progress: ProgressFn | None = None, reparse: bool = False
+    ) -> IngestReport:
+        """Ingest ``items``; batches are written as soon as they fill, so memory stays bounded. A file
+        stored before, unchanged, is not read again unless ``reparse`` (after an upgrade of the parsers)."""
         report = IngestReport()
         stored = self.store.documents()
         # A file stored under an id from before ids carried the collection is read again, once, to move it.
-        known_sources = {(d.source_sha256, d.collection) for d in stored.values() if _current_id(d)}
+        known_sources = (
+            set() if reparse else {(d.source_sha256, d.collection) for d in stored.values() if _current_id(d)}
+        )
         todo = [i for i in items if not _unchanged_file(i, known_sources, report, self.limits)]
         run = _Run(stored=stored, report=report, progress=progress)
         done = len(items) - len(todo)

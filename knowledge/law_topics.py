@@ -196,14 +196,21 @@ def laws_not_held(mentions: Iterable[TopicMention], held_titles: Iterable[str]) 
 def is_held(law: str, titles: list[str]) -> bool:
     """Whether the knowledge base holds ``law``: its own text, or a 通達 interpreting it.
 
-    Only the title itself counts, or the title followed by a circular's name (消費税法基本通達):
-    国民健康保険法 does not hold 健康保険法, an implementing order alone (借地借家法施行令) does not
-    hold its law, and 「地方税法等改正法…に関する法律」 is another law. The catalogue's entry for a
-    municipality's own rules (LOCAL_RULES) is held once any of them is (``is_local_rule``).
+    Only the title itself counts, or the title followed by a circular's name (消費税法基本通達, and
+    法人税基本通達 for 法人税法: the 国税庁's 基本通達 drop the law's 法): 国民健康保険法 does not hold
+    健康保険法, an implementing order alone (借地借家法施行令) does not hold its law, and 「地方税法等改正法…
+    に関する法律」 is another law. The catalogue's entry for a municipality's own rules (LOCAL_RULES) is
+    held once any of them is (``is_local_rule``).
     """
     if law == LOCAL_RULES:
         return any(is_local_rule(title) for title in titles)
-    return any(title == law or (title.startswith(law) and "通達" in title[len(law) :]) for title in titles)
+    basic = f"{law.removesuffix('法')}基本通達" if law.endswith("法") else None
+    return any(
+        title == law
+        or (title.startswith(law) and "通達" in title[len(law) :])
+        or (basic is not None and title.startswith(basic))
+        for title in titles
+    )
 
 
 def is_local_rule(title: str) -> bool:

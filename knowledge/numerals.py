@@ -17,6 +17,7 @@ _LARGE_UNITS = {"万": 10_000, "億": 100_000_000}
 KANJI_NUMBER_CHARS = "〇零一二三四五六七八九十百千万億"
 NUMBER_PATTERN = rf"(?:[0-9０-９]+|[{KANJI_NUMBER_CHARS}]+)"
 
+ARTICLE_NUM = re.compile(r"[0-9]+(?:_[0-9]+)*")  # e-Gov's Num form of an article: 238_4
 _ARTICLE_TITLE = re.compile(rf"^第(?P<main>{NUMBER_PATTERN})条(?P<branches>(?:の{NUMBER_PATTERN})*)$")
 _BRANCH = re.compile(rf"の({NUMBER_PATTERN})")
 
@@ -104,3 +105,11 @@ def num_to_article_title(num: str) -> str:
     """Convert e-Gov's Num form back to the title statutes print ("238_4" → 第二百三十八条の四)."""
     main, *branches = num.split("_")
     return "第" + int_to_kanji(int(main)) + "条" + "".join("の" + int_to_kanji(int(b)) for b in branches)
+
+
+_DASHES = str.maketrans({c: "-" for c in "－‐‑–—−ー"})
+
+
+def item_key(label: str) -> str:
+    """A circular's item number as printed (1－1－4, 183～193共－6) as stored (1-1-4, 183~193共-6)."""
+    return unicodedata.normalize("NFKC", label).translate(_DASHES).replace(" ", "").replace("\u3000", "")

@@ -24,7 +24,7 @@ from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
 from knowledge.law_topics import TopicEvidence
 from knowledge.national_scope import answered_locally, packaged_scopes
-from knowledge.numerals import KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
+from knowledge.numerals import ARTICLE_NUM, KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
 from knowledge.pleasantries import strip_courtesy
 from knowledge.reader import run_queries, term_query
 from knowledge.rerank import FEATURES, Candidates, Question, Reordered, features, reorder
@@ -75,8 +75,10 @@ class ArticleRef:
 
     @property
     def label(self) -> str:
-        """地方自治法第二百四十二条の二: how staff read the reference."""
-        return self.title + num_to_article_title(self.article)
+        """地方自治法第二百四十二条の二 (法人税基本通達 1-1-4 for a circular's item): as staff read it."""
+        if ARTICLE_NUM.fullmatch(self.article):
+            return self.title + num_to_article_title(self.article)
+        return f"{self.title} {self.article}"
 
 
 def question_text(query: str) -> str:

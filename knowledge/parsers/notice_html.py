@@ -23,6 +23,7 @@ from lxml import etree
 
 from knowledge.dates import iso_date
 from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError
+from knowledge.numerals import item_key
 from knowledge.parsers.charset import decode_html
 
 CHUNK_CHARS = 1500
@@ -45,7 +46,6 @@ _STRUCT = re.compile(
 )
 _CAPTION = re.compile(r"^[（(][^（）()]*(?:[（(][^（）()]*[）)][^（）()]*)*[）)]$")
 _ITEM_NUMBER = re.compile(r"^[0-9]+(?:の[0-9]+)*(?:[・~][0-9]+(?:の[0-9]+)*)*共?(?:-[0-9]+(?:の[0-9]+)*)+$")
-_DASHES = str.maketrans({c: "-" for c in "－‐‑–—−ー"})
 _ERA_DATE = re.compile(r"(明治|大正|昭和|平成|令和)\s*(元|[0-9]+)\s*年\s*([0-9]+)\s*月\s*([0-9]+)\s*日")
 _ERA_START = {"明治": 1868, "大正": 1912, "昭和": 1926, "平成": 1989, "令和": 2019}
 _SITE_SUFFIX = re.compile(r"\s*[｜|:：\-－–]\s*[^｜|:：\-－–]{1,40}$")
@@ -92,11 +92,15 @@ def parse(data: bytes, source: str) -> ParsedDocument:
     blocks = _blocks(container)
     if not any(b.text for b in blocks):
         raise ParseError(f"{source}: no text content in <{container.tag}> of the page")
-    title = _title(root, blocks, source)
+    url = page_url(root, source)
+    page_title = _title(root, blocks, source)
+    series = series_title(url)
+    # A page of a circular published over many pages is cited by the circular's name (法人税基本通達
+    # 1－1－4); its own heading (第1節　納税地及び納税義務) stays in each section's path.
+    title = series if series and series not in page_title else page_title
     sections = _sections(blocks, title)
     if not sections:
         raise ParseError(f"{source}: page has headings but no text content")
-    url = page_url(root, source)
     return ParsedDocument(
         doc_id=doc_id_for(source, url),
         kind=DocKind.CIRCULAR,
@@ -205,7 +209,7 @@ def _item_label(el: etree._Element) -> tuple[str, str] | None:
         if (child.tail or "").strip():
             break
     label = label.strip().rstrip("　").strip()
-    key = unicodedata.normalize("NFKC", label).translate(_DASHES).replace(" ", "")
+    key = item_key(label)
     return (label, key) if label and _ITEM_NUMBER.match(key) else None
 
 
@@ -358,7 +362,7 @@ def _by_items(blocks: list[_Block], title: str) -> list[ParsedSection]:
             current, caption = None, b.text
         elif b.kind == "item":
             _close(current, out)
-            key = unicodedata.normalize("NFKC", b.label).translate(_DASHES).replace(" ", "")
+            key = item_key(b.label)
             current = _Open(_unique(key, seen), b.label, caption, stack.path(), [b.text] if b.text else [])
             caption = ""
         elif current is not None:
@@ -493,6 +497,24 @@ def reconstruct_url(file_name: str) -> str:
     if m := _NTA_JIMU_TOP.match(rest):
         return f"{base}law/jimu-unei/{m[1]}.htm"
     return ""
+
+
+# The 国税庁's 基本通達 are each published as one page per chapter or section, and no page names the
+# circular it belongs to (its title is 第1節　納税地及び納税義務): the site's path does. Amendment lists
+# (…/kaisei/…) are notices of their own.
+_NTA_SERIES = (
+    ("https://www.nta.go.jp/law/tsutatsu/kihon/hojin/", "法人税基本通達"),
+    ("https://www.nta.go.jp/law/tsutatsu/kihon/shotoku/", "所得税基本通達"),
+    ("https://www.nta.go.jp/law/tsutatsu/kihon/shohi/", "消費税法基本通達"),
+    ("https://www.nta.go.jp/law/tsutatsu/kihon/sisan/sozoku2/", "相続税法基本通達"),
+)
+
+
+def series_title(url: str) -> str:
+    """The name of the circular a page of a many-page circular belongs to ("" when not known)."""
+    if "/kaisei/" in url:
+        return ""
+    return next((name for prefix, name in _NTA_SERIES if url.startswith(prefix)), "")
 
 
 def doc_id_for(source: str, url: str) -> str:

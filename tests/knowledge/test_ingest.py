@@ -78,6 +78,27 @@ def test_reingesting_unchanged_files_changes_nothing(tmp_path: Path) -> None:
     assert _snapshot(store) == before
 
 
+def test_reparse_reads_unchanged_files_again_after_an_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page stored before circulars' pages were named by their circular keeps its old title until it is
+    read again: unchanged files are skipped, unless ``reparse``."""
+    page = CORPUS / "circulars" / "nta" / "www.nta.go.jp_law_tsutatsu_kihon_hojin_01_01_01.htm"
+    doc_id = "laws/nta:law_tsutatsu_kihon_hojin_01_01_01"
+    store = KnowledgeStore(tmp_path / "data")
+    with monkeypatch.context() as before_upgrade:
+        before_upgrade.setattr("knowledge.parsers.notice_html.series_title", lambda url: "")
+        _ingest(store, page)
+    assert store.documents()[doc_id].title == "第1節　納税地及び納税義務"
+    items, _ = discover([page], collection="laws")
+    again = Ingestor(store=store, workers=1).ingest(items)
+    assert again.unchanged == [str(page)] and store.documents()[doc_id].title == "第1節　納税地及び納税義務"
+    reparsed = Ingestor(store=store, workers=1).ingest(items, reparse=True)
+    assert reparsed.updated == [doc_id] and reparsed.errors == []
+    assert store.documents()[doc_id].title == "法人税基本通達"
+    assert store.stats()["documents"] == 1
+
+
 def test_batches_are_written_as_they_fill_and_a_later_newer_revision_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

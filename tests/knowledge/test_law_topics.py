@@ -65,6 +65,11 @@ def test_a_law_is_held_by_its_own_title_or_a_circular_on_it_not_by_a_longer_name
     assert laws_not_held(catalogue.mentions("住民税の申告"), held) == ["地方税法"]
     assert laws_not_held(catalogue.mentions("免税事業者の判定"), held) == []
     assert laws_not_held(catalogue.mentions("住民税の申告"), [*held, "地方税法"]) == []
+    tax = TopicCatalogue(
+        [CatalogueEntry("法人税法", ("収益事業",)), CatalogueEntry("所得税法", ("年末調整",))]
+    )
+    assert laws_not_held(tax.mentions("自治会の収益事業"), ["法人税基本通達"]) == []
+    assert laws_not_held(tax.mentions("年末調整の時期"), ["法人税基本通達"]) == ["所得税法"]
 
 
 def test_the_municipalitys_own_rules_are_held_once_any_local_rule_is() -> None:

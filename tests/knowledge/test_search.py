@@ -62,6 +62,34 @@ def test_a_cited_article_the_law_does_not_have_is_no_basis(
     assert all(h.matched_by != "citation" for h in result.hits)
 
 
+@pytest.mark.parametrize(
+    ("question", "page", "item"),
+    [
+        ("法基通1-1-4の本店所在地の判定", "hojin_01_01_01", "1-1-4"),
+        ("所得税基本通達183～193共－6を見せて", "shotoku_30_01", "183~193共-6"),
+        ("所基通183-193共-5って？", "shotoku_30_01", "183~193共-5"),  # a range typed with a hyphen
+        ("相基通1の3・1の4共-5", "sisan_sozoku2_01_01", "1の3・1の4共-5"),
+    ],
+)
+def test_a_circulars_cited_item_comes_first_titled_by_the_circular(
+    searcher: Searcher, question: str, page: str, item: str
+) -> None:
+    result = searcher.search(question)
+    top = result.hits[0]
+    doc_id = f"laws/nta:law_tsutatsu_kihon_{page}"
+    assert (top.doc_id, top.article, top.matched_by) == (doc_id, item, "citation")
+    assert result.sufficient and result.reason == "explicit citation"
+    assert top.title.endswith("基本通達")
+    assert [r.article for r in result.citations] == [item]  # not read as 第1条の3 of the circular
+
+
+def test_a_circulars_item_it_does_not_have_is_no_basis(searcher: Searcher) -> None:
+    result = searcher.search("法基通99-1-1の取扱い")
+    assert not result.sufficient
+    assert result.reason.startswith("cited article not found: laws/nta:law_tsutatsu_kihon_hojin_")
+    assert [r.label for r in result.citations] == ["法人税基本通達 99-1-1"]
+
+
 def test_a_cited_article_that_exists_answers_beside_one_that_does_not(searcher: Searcher) -> None:
     result = searcher.search("地方自治法第242条と第9999条")
     assert result.sufficient

@@ -73,7 +73,7 @@ def test_urls_are_reconstructed_only_where_the_site_confirms_them() -> None:
 
 def test_consumption_tax_chapter_5_section_1() -> None:
     doc = _parse("www.nta.go.jp_law_tsutatsu_kihon_shohi_05_01.htm")
-    assert doc.title == "第1節　通則"
+    assert doc.title == "消費税法基本通達"  # the page's own title, 第1節　通則, is in the path
     assert doc.url == "https://www.nta.go.jp/law/tsutatsu/kihon/shohi/05/01.htm"
     assert doc.effective_date == ""
     assert [s.key for s in doc.sections] == [f"5-1-{n}" for n in range(1, 12)]
@@ -96,6 +96,22 @@ def test_consumption_tax_chapter_5_section_1() -> None:
     )
 
 
+def test_pages_of_a_many_page_circular_are_titled_by_the_circular() -> None:
+    titles = {page.stem.removeprefix("www.nta.go.jp_law_"): _parse(page.name).title for page in PAGES}
+    assert titles["tsutatsu_kihon_hojin_01_01_01"] == "法人税基本通達"
+    assert titles["tsutatsu_kihon_shotoku_30_01"] == "所得税基本通達"
+    assert titles["tsutatsu_kihon_sisan_sozoku2_01_00"] == "相続税法基本通達"
+    assert titles["tsutatsu_kihon_shotoku_01"] == "通達目次　/　所得税基本通達"  # names it already
+    # Amendment lists and the 事務運営指針 are notices of their own.
+    assert titles["tsutatsu_kihon_hojin_kaisei_kaisei_a"] == "法人税法　一部改正通達"
+    assert titles["tsutatsu_kihon_shohi_kaisei_0026003-067_index"].startswith("消費税法基本通達の一部改正")
+    assert titles["jimu-unei_shotoku_gensen_000703_01"].startswith("源泉所得税の不納付加算税の取扱い")
+    hojin = _parse("www.nta.go.jp_law_tsutatsu_kihon_hojin_01_01_01.htm")
+    assert hojin.sections[3].key == "1-1-4"
+    assert hojin.sections[3].path == ("第1章　総則", "第1節　納税地及び納税義務")
+    assert notice_html.series_title("https://www.mhlw.go.jp/content/12300000/001234567.html") == ""
+
+
 def test_split_bold_labels_and_span_bold() -> None:
     doc = _parse("www.nta.go.jp_law_tsutatsu_kihon_shotoku_30_01.htm")
     assert doc.sections[0].key == "183~193共-1"
@@ -109,7 +125,7 @@ def test_split_bold_labels_and_span_bold() -> None:
 
 def test_multiple_h1_pages_put_each_article_group_in_the_path() -> None:
     doc = _parse("www.nta.go.jp_law_tsutatsu_kihon_sisan_sozoku2_04_01.htm")
-    assert doc.title == "第27条《相続税の申告書》関係"
+    assert doc.title == "相続税法基本通達"
     by_key = {s.key: s for s in doc.sections}
     assert "28-1" not in by_key  # only inside an HTML comment on the page
     assert by_key["27-1"].path == ("第4章　申告及び納付", "第27条《相続税の申告書》関係")
