@@ -1,8 +1,8 @@
 """Calibrate and measure the sufficiency decision: answer what the corpus answers, abstain otherwise.
 
     python benchmarks/sufficiency.py --data-dir DIR
-        [--fit dev dev2 calibration calibration2 … calibration7 probe]
-        [--check holdout … holdout10]
+        [--fit dev dev2 calibration calibration2 … calibration7 circulars probe]
+        [--check holdout … holdout10 holdout_circulars]
         [--without INPUT ...] [--write] [--json]
 
 DIR must hold the ingested corpus (``kairan ingest ../shared/corpus/{xml,egov_html,markdown_japan-law,
@@ -79,6 +79,14 @@ circulars} --data-dir DIR``). Question sets, by name:
   counters of the held laws asking their own matters and neighbouring ones no held law governs), 70
   unanswerable, at least 62 of them close to a held law; written to be fitted on, measured untouched, and
   kept as a check instead when fitting on it cost the other sets left out: sealed;
+- ``circulars``: benchmarks/data/circulars.jsonl, 45 questions on the 国税庁's 基本通達 in the corpus
+  (30 whose answer is one numbered item, 5 citing an item as tax practice does — 法基通1-1-1 —, 10 on
+  national or local taxes those pages do not answer), by a writer who read only the circular pages, as a
+  city's 会計課, 人事課 and 税務課 and the staff advising 自治会 would ask; measured untouched, its misses
+  read, then fitted on;
+- ``holdout_circulars``: benchmarks/data/holdout_circulars.jsonl, 45 more written the same way by another
+  writer, as a small town's staff covering many duties would ask, residents quoted; measured in aggregate
+  only: sealed;
 - ``probe``: the Digital Agency's lawqa_jp questions (金融商品取引法, 薬機法, 借地借家法 — outside the
   corpus), all counted as questions to abstain on.
 
@@ -139,6 +147,7 @@ SETS = {
     "calibration5": ROOT / "benchmarks" / "data" / "calibration5.jsonl",
     "calibration6": ROOT / "benchmarks" / "data" / "calibration6.jsonl",
     "calibration7": ROOT / "benchmarks" / "data" / "calibration7.jsonl",
+    "circulars": ROOT / "benchmarks" / "data" / "circulars.jsonl",
     "holdout": ROOT / "benchmarks" / "data" / "holdout.jsonl",
     "holdout2": ROOT / "benchmarks" / "data" / "holdout2.jsonl",
     "holdout3": ROOT / "benchmarks" / "data" / "holdout3.jsonl",
@@ -149,6 +158,7 @@ SETS = {
     "holdout8": ROOT / "benchmarks" / "data" / "holdout8.jsonl",
     "holdout9": ROOT / "benchmarks" / "data" / "holdout9.jsonl",
     "holdout10": ROOT / "benchmarks" / "data" / "holdout10.jsonl",
+    "holdout_circulars": ROOT / "benchmarks" / "data" / "holdout_circulars.jsonl",
     "probe": SHARED / "corpus" / "lawqa_jp" / "selection.json",
 }
 CHECK_SETS = [name for name in SETS if name.startswith("holdout")]  # never fitted on

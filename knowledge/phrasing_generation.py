@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from lancedb.expr import col
 
 from knowledge.documents import DocKind, ParseError, Part
 from knowledge.phrasing_index import PhrasingIndexReport, index_phrasings
-from knowledge.phrasings import PhrasingFile, PhrasingSources, dump_file, file_stem, load_file
+from knowledge.phrasings import PhrasingFile, PhrasingSources, dump_file, file_stem, is_deleted, load_file
 from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 
@@ -46,7 +45,6 @@ STAGE = "generate"  # the progress stage name (kairan/cli.py _STAGES)
 STATE_DIR = ".state"
 SKIPPED_KINDS = frozenset({str(DocKind.QA)})
 _SCAN_COLUMNS = ["doc_id", "kind", "title", "article", "label", "caption", "part", "ordinal", "sha256"]
-_DELETED = re.compile(r"^[\s　]*削除[\s　]*$")
 
 
 @dataclass(frozen=True)
@@ -408,7 +406,7 @@ def _articles(
             state.hashes[key] = hashes  # a new revision, the same words: keep the lines
             report.cached += 1
             continue
-        if _DELETED.match(row["text"]):
+        if is_deleted(row["text"]):
             state.lines.pop(key, None)
             state.hashes[key] = hashes
             continue

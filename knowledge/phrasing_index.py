@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from knowledge import absent_model
 from knowledge.article_model import ARTICLES, ArticleModel, Recipe, digest, train
+from knowledge.chunks import LAW_KINDS
 from knowledge.law_topics import TopicCatalogue, absent_law_lines
 from knowledge.phrasings import Phrasing, PhrasingFile
 from knowledge.store import ARTICLE_WORDS, PHRASE_TERMS, PHRASINGS, KnowledgeStore
@@ -115,9 +116,14 @@ def update_article_model(store: KnowledgeStore, progress: ProgressFn | None = No
 def update_absent_model(
     store: KnowledgeStore, progress: ProgressFn | None = None, catalogue: TopicCatalogue | None = None
 ) -> tuple[str, tuple[int, int]]:
-    """Train the absent-law model on the stored lines and the catalogue's laws not held, unless they are
-    what the stored model was trained on; ("trained" | "unchanged" | "none", (held laws, laws not held))."""
-    lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
+    """Train the absent-law model on the stored statutes' lines and the catalogue's laws not held, unless
+    they are what the stored model was trained on; ("trained" | "unchanged" | "none", (held laws, laws not
+    held)). Laws against laws: a circular's items (法人税基本通達) are not a held law's rivals, and a best hit
+    the model does not know leaves the decision's reading of it out."""
+    statutes = {doc_id for doc_id, doc in store.documents().items() if doc.kind in LAW_KINDS}
+    lines = [
+        line for line in store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS) if line[0] in statutes
+    ]
     entries = (catalogue or TopicCatalogue.load()).entries
     absent = absent_law_lines(entries, (title for title, _ in store.law_titles()))
     examples = absent_model.examples(lines, absent)

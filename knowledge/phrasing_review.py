@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from lancedb.expr import col
 
 from knowledge.phrasing_generation import main_provisions
-from knowledge.phrasings import MAX_LINES_PER_ARTICLE, PhrasingFile, coverage, dump_file
+from knowledge.phrasings import MAX_LINES_PER_ARTICLE, PhrasingFile, coverage, dump_file, is_deleted
 from knowledge.store import KnowledgeStore
 
 ORIGINS = ("shipped", "admin", "generated")
@@ -72,16 +72,14 @@ def export(
     return Export(text, len(articles), sum(len(v) for v in articles.values()), cut)
 
 
-_DELETED_TEXTS = ["削除", "削除。", "削除　", " 削除"]
-
-
 def deleted_articles(store: KnowledgeStore) -> set[tuple[str, str]]:
-    """(doc_id, article) of the stored articles whose whole text is 「削除」."""
+    """(doc_id, article) of the stored articles whose whole text is 「削除」 (``is_deleted``)."""
     table = store.chunks
     if table is None:
         return set()
-    rows = table.search().where(col("text").isin(_DELETED_TEXTS)).select(["doc_id", "article"]).limit(None)
-    return {(r["doc_id"], r["article"]) for r in rows.to_list()}
+    found = table.search().where(col("text").contains("削除")).select(["doc_id", "article", "text"])
+    rows = found.limit(None)
+    return {(r["doc_id"], r["article"]) for r in rows.to_list() if is_deleted(r["text"])}
 
 
 @dataclass(frozen=True)

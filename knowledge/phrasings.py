@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,16 @@ from knowledge.tokenize import normalize
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "phrasings"
 MAX_LINE_CHARS = 80
 MAX_LINES_PER_ARTICLE = 10
+# An article or item that is only 「削除」: nothing to ask about it. A circular's deleted item keeps its
+# history in brackets: 削除（昭46直審（所）19改正…削除）, （削除）（平29課資2－14）.
+_DELETED = re.compile(r"^(?:削除|[（(]削除[）)])[。\s]*(?P<history>.*)$", re.S)
+_NOTE = re.compile(r"[（(][^（）()]*(?:[（(][^（）()]*[）)][^（）()]*)*[）)]")
+
+
+def is_deleted(text: str) -> bool:
+    """Whether an article's whole text is 「削除」, with nothing after it but its history in brackets."""
+    deleted = _DELETED.match(text.strip())
+    return deleted is not None and not _NOTE.sub("", deleted["history"]).strip()
 
 
 @dataclass(frozen=True)

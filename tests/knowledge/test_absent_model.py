@@ -10,6 +10,7 @@ import pytest
 
 from knowledge.absent_model import ABSENT, HELD, RECIPE, AbsentReading, ScopeReader, examples
 from knowledge.article_model import ArticleModel, train
+from knowledge.documents import DocKind, ParsedDocument, ParsedSection
 from knowledge.law_topics import CatalogueEntry, TopicCatalogue, absent_law_lines
 from knowledge.phrasing_index import ABSENT_MODEL, ARTICLE_MODEL, index_phrasings, update_absent_model
 from knowledge.phrasings import load_file
@@ -104,6 +105,28 @@ def test_an_ingest_trains_it_only_when_the_lines_or_the_laws_held_change(tmp_pat
     every_law_held = TopicCatalogue([CatalogueEntry("地方自治法", ("行政財産",))])
     assert update_absent_model(store, catalogue=every_law_held) == ("none", (0, 0))
     assert store.absent_model() is None and not (tmp_path / "kb" / "absent_model.npz").exists()
+
+
+def test_it_weighs_held_statutes_not_circulars_against_the_laws_not_held(tmp_path: Path) -> None:
+    """A circular's items (法人税基本通達) with lines are outputs of the article model, not held laws of this
+    one: a best hit among them leaves the decision's absent reading out."""
+    segmenter = Segmenter()
+    store = KnowledgeStore(tmp_path / "kb")
+    write_doc(store, jichi(), segmenter)
+    text = "法令上の法人でない社団とは、団体としての組織を有するものをいう。"
+    item = ParsedSection(key="1-1-1", label="1－1－1", text=text)
+    write_doc(store, ParsedDocument("nta-hojin", DocKind.CIRCULAR, "法人税基本通達", (item,)), segmenter)
+    assert store.documents()["nta-hojin"].kind == DocKind.CIRCULAR
+    lines = ["法人格のない自治会にも法人税がかかる？", "人格のない社団の範囲（町内会・サークル）"]
+    files = [
+        load_file(lines_file(tmp_path, JICHI_ID, "地方自治法", "238_4", PROPERTY), origin="admin"),
+        load_file(lines_file(tmp_path, "nta-hojin", "法人税基本通達", "1-1-1", lines), origin="admin"),
+    ]
+    report = index_phrasings(store, files, segmenter=segmenter)
+    assert report.article_model == "trained" and report.absent_model == "trained"
+    articles, absent = store.article_model(), store.absent_model()
+    assert articles is not None and "nta-hojin:1-1-1" in articles.articles
+    assert absent is not None and [o for o in absent.articles if o.startswith(HELD)] == [HELD + JICHI_ID]
 
 
 def _blas_threads() -> int:

@@ -15,6 +15,7 @@ from knowledge.phrasings import (
     PhrasingSources,
     coverage,
     dump_file,
+    is_deleted,
     load_file,
     unknown_articles,
 )
@@ -187,3 +188,20 @@ def test_every_shipped_phrasing_names_an_article_of_its_law(corpus_data_dir: Pat
     assert table == {r.doc_id: (r.covered, r.articles, r.lines) for r in report}
     # … and every article with lines has its everyday words, none without
     assert [(f.doc_id, k) for f in files for k in f.articles.keys() ^ f.words.keys()] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "deleted"),
+    [
+        ("削除", True),
+        ("　削除。", True),
+        ("削除（昭46直審（所）19改正）", True),  # a circular's deleted item keeps its history
+        ("\u2003削除（昭46直審（所）19、平3直法6-1改正、平13課法8-6削除）", True),
+        ("（削除）（平29課資2－14）", True),
+        ("削除する。", False),
+        ("削除されたものとみなす。（注）", False),
+        ("第三条を削除する。（平成十一年法律第八十七号）", False),
+    ],
+)
+def test_an_article_is_deleted_when_it_says_only_that(text: str, deleted: bool) -> None:
+    assert is_deleted(text) is deleted
