@@ -223,11 +223,12 @@ def _where_to_ask(laws: Sequence[str]) -> str:
 
 
 def missing_article_text(labels: Sequence[str]) -> str:
-    """The reply when a question cites only articles the knowledge base does not have (a wrong number,
-    or a branch article that does not exist): say which, instead of answering from other articles."""
+    """The reply when a question cites only articles (or a circular's items) the knowledge base does not
+    have (a wrong number, or a branch article that does not exist): say which, instead of answering from
+    other articles."""
     return (
-        f"{ABSTENTION_LEAD}\nご質問の{'、'.join(labels)}は、登録済みの法令に見当たりませんでした。"
-        "条番号（「の二」などの枝番号を含む）をご確認ください。"
+        f"{ABSTENTION_LEAD}\nご質問の{'、'.join(labels)}は、登録済みの法令・通知に見当たりませんでした。"
+        "条番号・項目番号（「の二」などの枝番号を含む）をご確認ください。"
     )
 
 

@@ -22,7 +22,7 @@ from knowledge.numerals import item_key
 CIRCULAR_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "circular_abbreviations.yaml"
 
 _ITEM = re.compile(
-    r"(?:第|の|\s)*(?P<item>[0-9]+(?:の[0-9]+)*(?:[・~\-][0-9]+(?:の[0-9]+)*)*共?(?:-[0-9]+(?:の[0-9]+)*)+)"
+    r"(?:第|の)*(?P<item>[0-9]+(?:の[0-9]+)*(?:[・~\-][0-9]+(?:の[0-9]+)*)*共?(?:-[0-9]+(?:の[0-9]+)*)+)"
 )
 _COMMON = re.compile(r"^(?P<first>[0-9]+(?:の[0-9]+)*)-(?P<rest>[0-9]+(?:の[0-9]+)*共-.*)$")
 
@@ -49,7 +49,6 @@ class CircularIndex:
                 documents.setdefault(_nfkc(abbreviation), tuple(by_title[title]))
                 titles.setdefault(_nfkc(abbreviation), title)
         return cls(documents, titles)
-
 
     def names(self, title: str | None) -> bool:
         """Whether ``title`` is a circular's (a document cited by its items)."""

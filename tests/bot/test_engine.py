@@ -599,16 +599,28 @@ async def test_unanswerable_question_still_abstains_after_the_query_rewrite(
     assert answer.usage is not None and answer.usage.provider == "anthropic"  # the rewrite is metered
 
 
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("自治法242条の2の2第1項の内容は？", "地方自治法第二百四十二条の二の二"),
+        ("法基通99-1-1の取扱いは？", "法人税基本通達 99-1-1"),  # a circular's item, named by the circular
+    ],
+)
 async def test_a_cited_article_that_does_not_exist_is_named_and_nothing_else_is_answered(
-    searcher: Searcher, db: Database, anthropic_server: FakeAnthropicServer, claude: AnthropicProvider
+    searcher: Searcher,
+    db: Database,
+    anthropic_server: FakeAnthropicServer,
+    claude: AnthropicProvider,
+    question: str,
+    named: str,
 ) -> None:
     engine = make_engine(searcher, claude, db, rewrite=True)
-    answer = await engine.answer(message("自治法242条の2の2第1項の内容は？"))
+    answer = await engine.answer(message(question))
 
     assert answer.abstained and answer.citations == () and answer.inquiry_draft is None
     assert answer.text == (
-        "根拠となる資料が見つかりませんでした。\nご質問の地方自治法第二百四十二条の二の二は、"
-        "登録済みの法令に見当たりませんでした。条番号（「の二」などの枝番号を含む）をご確認ください。"
+        f"根拠となる資料が見つかりませんでした。\nご質問の{named}は、"
+        "登録済みの法令・通知に見当たりませんでした。条番号・項目番号（「の二」などの枝番号を含む）をご確認ください。"
     )
     assert anthropic_server.requests == []  # neither rewritten nor generated
 
@@ -835,7 +847,7 @@ async def test_a_follow_up_citing_an_article_that_does_not_exist_is_not_answered
 
     named = await engine.answer(message("では地方自治法第9999条は？", thread=thread))
     assert named.abstained and named.citations == ()
-    assert "地方自治法第九千九百九十九条は、登録済みの法令に見当たりませんでした" in named.text
+    assert "地方自治法第九千九百九十九条は、登録済みの法令・通知に見当たりませんでした" in named.text
 
     same_law = await engine.answer(message("同法第242条は？", thread=thread))  # 同法: the earlier turn's law
     assert [c.article for c in same_law.citations][:1] in (["242_2"], ["242"])
