@@ -21,9 +21,7 @@ from knowledge.numerals import item_key
 
 CIRCULAR_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "circular_abbreviations.yaml"
 
-_ITEM = re.compile(
-    r"(?:第|の)*(?P<item>[0-9]+(?:の[0-9]+)*(?:[・~\-][0-9]+(?:の[0-9]+)*)*共?(?:-[0-9]+(?:の[0-9]+)*)+)"
-)
+_ITEM = r"(?:第|の)*(?P<item>[0-9]+(?:の[0-9]+)*(?:[・~\-][0-9]+(?:の[0-9]+)*)*共?(?:-[0-9]+(?:の[0-9]+)*)+)"
 _COMMON = re.compile(r"^(?P<first>[0-9]+(?:の[0-9]+)*)-(?P<rest>[0-9]+(?:の[0-9]+)*共-.*)$")
 
 
@@ -33,6 +31,7 @@ class CircularIndex:
 
     documents: Mapping[str, tuple[str, ...]]  # name → doc ids
     titles: Mapping[str, str]  # name → the circular's title
+    cited: re.Pattern[str] | None = None  # a name (the longest first) followed by an item number
 
     @classmethod
     def from_titles(cls, pairs: Iterable[tuple[str, str]], abbreviations: Mapping[str, str]) -> CircularIndex:
@@ -48,7 +47,8 @@ class CircularIndex:
             if title in by_title:
                 documents.setdefault(_nfkc(abbreviation), tuple(by_title[title]))
                 titles.setdefault(_nfkc(abbreviation), title)
-        return cls(documents, titles)
+        names = "|".join(re.escape(name) for name in sorted(documents, key=len, reverse=True))
+        return cls(documents, titles, re.compile(f"(?P<name>{names}){_ITEM}") if names else None)
 
     def names(self, title: str | None) -> bool:
         """Whether ``title`` is a circular's (a document cited by its items)."""
@@ -63,24 +63,13 @@ class ItemCitation:
 
 
 def find_items(question: str, index: CircularIndex) -> list[ItemCitation]:
-    """Each circular name in ``question`` followed by an item number, left to right, longest name first."""
-    text = item_key(question).replace("〜", "~")
-    found: list[ItemCitation] = []
-    names = sorted(index.documents, key=len, reverse=True)
-    start = 0
-    while start < len(text):
-        name = next((n for n in names if text.startswith(n, start)), None)
-        if name is None:
-            start += 1
-            continue
-        match = _ITEM.match(text, start + len(name))
-        if match:
-            written = match["item"]
-            found.append(ItemCitation(index.titles[name], index.documents[name], _readings(written)))
-            start = match.end()
-        else:
-            start += len(name)
-    return found
+    """Each circular name in ``question`` followed by an item number, left to right."""
+    if index.cited is None:
+        return []
+    return [
+        ItemCitation(index.titles[m["name"]], index.documents[m["name"]], _readings(m["item"]))
+        for m in index.cited.finditer(item_key(question).replace("〜", "~"))
+    ]
 
 
 def _readings(written: str) -> tuple[str, ...]:
