@@ -94,6 +94,18 @@ def test_the_shipped_catalogue_reads_a_question_on_a_local_rule_as_the_municipal
     assert (held.reads_as_absent("子ども医療費の助成は中学生まで出ますか？") or ("", 0.0))[0] != LOCAL_RULES
 
 
+def test_the_shipped_catalogue_reads_a_tax_held_through_its_basic_circular_as_held() -> None:
+    catalogue = TopicCatalogue.load()
+    titles = ["地方自治法", "法人税基本通達", "相続税法基本通達", "所得税基本通達", "消費税法基本通達"]
+    index = CatalogueIndex(catalogue, segmenter=Segmenter(), held_titles=titles)
+    questions = ("公益財団法人が駐車場を始めたら法人税の収益事業になりますか", "相続税の申告期限はいつまで？")
+    for question in questions:
+        assert laws_not_held(catalogue.mentions(question), titles) == []
+        reading = index.reads_as_absent(question)
+        assert reading is None or reading[1] < 0.5, reading
+    assert "印紙税法" in laws_not_held(catalogue.mentions("工事の請負契約書に収入印紙は要りますか"), titles)
+
+
 def test_a_tenants_local_rule_counts_as_held_only_where_its_collection_is_read(
     tmp_path: Path, segmenter: Segmenter
 ) -> None:
