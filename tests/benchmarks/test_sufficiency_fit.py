@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from benchmarks import sufficiency
 from benchmarks.sufficiency import FEATURES, fit
 
 
@@ -30,3 +35,13 @@ def test_the_fit_never_moves_an_input_against_its_direction() -> None:
     model = fit(x, y, rounds=100, rate=0.2)
     step = model.steps.get("foreign")
     assert step is None or all(b <= a for a, b in zip(step.values, step.values[1:], strict=False))
+
+
+def test_the_shipped_models_are_measured_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["sufficiency.py", "--data-dir", str(tmp_path), "--shipped", "--write"])
+    with pytest.raises(SystemExit) as stopped:
+        sufficiency.main()
+    assert stopped.value.code == 2
+    assert "--shipped measures the models already written" in capsys.readouterr().err
