@@ -106,6 +106,14 @@ def test_the_shipped_catalogue_reads_a_tax_held_through_its_basic_circular_as_he
     assert "印紙税法" in laws_not_held(catalogue.mentions("工事の請負契約書に収入印紙は要りますか"), titles)
 
 
+def test_the_shipped_catalogue_names_a_profession_s_law_only_by_its_own_institutions() -> None:
+    catalogue = TopicCatalogue.load()
+    titles = ["地方自治法", "戸籍法", "住民基本台帳法"]
+    # 戸籍法 and 住民基本台帳法 govern a 行政書士's request for a register: 行政書士法 is not named by it.
+    assert laws_not_held(catalogue.mentions("行政書士から戸籍謄本の職務上請求が来ました"), titles) == []
+    assert laws_not_held(catalogue.mentions("非行政書士行為の疑いがある"), titles) == ["行政書士法"]
+
+
 def test_a_tenants_local_rule_counts_as_held_only_where_its_collection_is_read(
     tmp_path: Path, segmenter: Segmenter
 ) -> None:
