@@ -68,7 +68,7 @@ def find_items(question: str, index: CircularIndex) -> list[ItemCitation]:
         return []
     return [
         ItemCitation(index.titles[m["name"]], index.documents[m["name"]], _readings(m["item"]))
-        for m in index.cited.finditer(item_key(question).replace("〜", "~"))
+        for m in index.cited.finditer(item_key(question))
     ]
 
 

@@ -111,5 +111,7 @@ _DASHES = str.maketrans({c: "-" for c in "－‐‑–—−ー"})
 
 
 def item_key(label: str) -> str:
-    """A circular's item number as printed (1－1－4, 183～193共－6) as stored (1-1-4, 183~193共-6)."""
-    return unicodedata.normalize("NFKC", label).translate(_DASHES).replace(" ", "").replace("\u3000", "")
+    """A circular's item number as printed (1－1－4, 183～193共－6, or typed 183〜193共-6) as stored (1-1-4,
+    183~193共-6)."""
+    key = unicodedata.normalize("NFKC", label).translate(_DASHES).replace("〜", "~")
+    return key.replace(" ", "").replace("\u3000", "")
