@@ -37,7 +37,7 @@ from knowledge.store import (
     PHRASE_TERMS,
     KnowledgeStore,
 )
-from knowledge.sufficiency import Evidence, judge
+from knowledge.sufficiency import Evidence, judge, likely_absent_laws
 from knowledge.term_stats import TermStats
 from knowledge.tokenize import QueryTerms, Segmenter, WordBounds, compound_parts, normalize_question
 
@@ -171,10 +171,11 @@ class SearchResult:
     @property
     def possible_laws(self) -> tuple[str, ...]:
         """Laws not held that an unanswered question may be about: it names one of their topics and none
-        of a held law's (the catalogue's ``mentioned``); named to staff beside the articles looked at."""
+        of a held law's (the catalogue's ``mentioned``; ``likely_absent_laws`` picks the ones it reads as);
+        named to staff beside the articles looked at."""
         if self.sufficient or self.absent_laws or self.evidence is None:
             return ()
-        return self.evidence.mentioned_laws
+        return likely_absent_laws(self.evidence)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,9 @@ from knowledge.settings import SearchSettings
 from knowledge.sufficiency_model import packaged_models
 
 SHOWN = 0.01  # a law not held the question reads as less probably than this is left out of the reason
+# How probably the question must read as one law (by the catalogue's n-grams, against every law in it) for
+# that law alone to be named when the laws whose topic words it names are not the ones it reads as.
+READ_SURE = 0.9
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,24 @@ def _foreign_subject(e: Evidence, s: SearchSettings) -> tuple[str, tuple[str, ..
     if e.most_named is None or s.foreign_topics_min <= 0:
         return None
     return e.most_named if len(e.most_named[1]) >= s.foreign_topics_min else None
+
+
+def likely_absent_laws(e: Evidence) -> tuple[str, ...]:
+    """The laws not held that an unanswered question is probably about, to name to staff.
+
+    A question names topic words of several laws more often than it is about them all (公民館のテレビの
+    受信料 names 社会教育法, 家電リサイクル法 and 放送法): of the laws whose topic words it names, those it
+    also reads as (by the catalogue's n-grams or its best matching lines); if none of them, the one law both
+    readings agree on when the n-gram reading is sure (「保健所の許可」 for a festival stall names 地域保健法
+    but reads as 食品衛生法); else all of them. None when it names no topic of a law not held."""
+    mentioned = e.mentioned_laws
+    reading = {e.reads_as[0] if e.reads_as else None, e.foreign_law} - {None}
+    read = tuple(law for law in mentioned if law in reading)
+    if read or not mentioned:
+        return read
+    if e.reads_as is not None and e.reads_as[0] == e.foreign_law and e.reads_as[1] >= READ_SURE:
+        return (e.foreign_law,)
+    return mentioned
 
 
 def confidence(e: Evidence, s: SearchSettings) -> float:

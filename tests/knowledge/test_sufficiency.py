@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from knowledge.law_topics import LOCAL_RULES
 from knowledge.settings import SearchSettings
-from knowledge.sufficiency import Evidence, confidence, inputs, judge
+from knowledge.sufficiency import READ_SURE, Evidence, confidence, inputs, judge, likely_absent_laws
 from knowledge.sufficiency_model import INPUTS
 
 STRONG = Evidence(
@@ -113,3 +113,20 @@ def test_a_question_that_reads_as_a_law_not_held_loses_confidence() -> None:
 
 def test_the_evidence_gives_the_model_every_input_it_knows_and_no_other() -> None:
     assert list(inputs(STRONG)) == list(INPUTS)
+
+
+def test_an_unanswered_question_names_the_laws_not_held_it_reads_as() -> None:
+    stall = ("食品衛生法", 0.97)  # 「保健所の許可」 for a festival stall
+    three = ("社会教育法", "特定家庭用機器再商品化法", "放送法")  # 公民館のテレビの受信料
+    # of the laws whose topic words it names, the one it reads as (by either reading)
+    assert likely_absent_laws(replace(WEAK, mentioned_laws=three, reads_as=("放送法", 0.99))) == ("放送法",)
+    assert likely_absent_laws(replace(WEAK, mentioned_laws=three, foreign_law="放送法")) == ("放送法",)
+    # none of them: the law both readings agree on, when the n-gram reading is sure …
+    named = replace(WEAK, mentioned_laws=("地域保健法",), reads_as=stall, foreign_law="食品衛生法")
+    assert likely_absent_laws(named) == ("食品衛生法",)
+    # … and every one it names otherwise
+    unsure = replace(named, reads_as=("食品衛生法", READ_SURE - 0.01))
+    assert likely_absent_laws(unsure) == ("地域保健法",)
+    assert likely_absent_laws(replace(named, foreign_law="医療法")) == ("地域保健法",)
+    # a reading alone, with no topic word of a law not held, names nothing
+    assert likely_absent_laws(replace(WEAK, reads_as=stall, foreign_law="食品衛生法")) == ()
