@@ -12,12 +12,12 @@ one of them and the item is looked up in each.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.numerals import item_key
+from knowledge.tokenize import normalize
 
 CIRCULAR_ABBREVIATIONS = Path(__file__).resolve().parent / "data" / "circular_abbreviations.yaml"
 
@@ -41,18 +41,18 @@ class CircularIndex:
         for title, doc_id in pairs:
             if "通達" in title:
                 by_title.setdefault(title, []).append(doc_id)
-        documents = {_nfkc(t): tuple(ids) for t, ids in by_title.items()}
-        titles = {_nfkc(t): t for t in by_title}
+        documents = {normalize(t): tuple(ids) for t, ids in by_title.items()}
+        titles = {normalize(t): t for t in by_title}
         for abbreviation, title in abbreviations.items():
             if title in by_title:
-                documents.setdefault(_nfkc(abbreviation), tuple(by_title[title]))
-                titles.setdefault(_nfkc(abbreviation), title)
+                documents.setdefault(normalize(abbreviation), tuple(by_title[title]))
+                titles.setdefault(normalize(abbreviation), title)
         names = "|".join(re.escape(name) for name in sorted(documents, key=len, reverse=True))
         return cls(documents, titles, re.compile(f"(?P<name>{names}){_ITEM}") if names else None)
 
     def names(self, title: str | None) -> bool:
         """Whether ``title`` is a circular's (a document cited by its items)."""
-        return title is not None and _nfkc(title) in self.titles
+        return title is not None and normalize(title) in self.titles
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,3 @@ def _readings(written: str) -> tuple[str, ...]:
     """183-193共-6 is written for 183~193共-6 (a range of articles), as a hyphen is easier to type."""
     common = _COMMON.match(written)
     return (written, f"{common['first']}~{common['rest']}") if common else (written,)
-
-
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
