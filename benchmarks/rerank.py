@@ -24,15 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks.sufficiency import ALWAYS_FITTED, CHECK_SETS, FIT_SETS, SETS, load  # noqa: E402
+from benchmarks.sufficiency import ALWAYS_FITTED, CHECK_SETS, FIT_SETS, SETS, each_question  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.rerank import FEATURES  # noqa: E402
 from knowledge.settings import RerankWeights  # noqa: E402
-
-console = Console(stderr=True)
 
 
 @dataclass(frozen=True)
@@ -92,20 +89,14 @@ def main() -> None:
 
     names = [n for n in dict.fromkeys(args.fit + args.check) if SETS[n].exists()]
     searcher = open_searcher(args.data_dir)
-    sets: dict[str, list[Question]] = {}
-    with Progress(console=console) as progress:
-        for name in names:
-            items = [i for i in load(name) if i.kind == "semantic"]
-            task = progress.add_task(f"candidates {name}", total=len(items))
-            sets[name] = []
-            for item in items:
-                found = searcher.rerank_inputs(item.question)
-                movable = [(n, ref, v) for n, (ref, v) in enumerate(found) if v is not None]
-                x = np.array([[v[f] for f in FEATURES] for _, _, v in movable]).reshape(-1, len(FEATURES))
-                gold = np.array([ref in item.gold for _, ref, _ in movable], dtype=float)
-                fixed = [n for n, (ref, v) in enumerate(found) if v is None and ref in item.gold]
-                sets[name].append(Question(x, gold, [n for n, _, _ in movable], fixed))
-                progress.advance(task)
+    sets: dict[str, list[Question]] = {name: [] for name in names}
+    for name, item in each_question(names, label="candidates", kinds=("semantic",)):
+        found = searcher.rerank_inputs(item.question)
+        movable = [(n, ref, v) for n, (ref, v) in enumerate(found) if v is not None]
+        x = np.array([[v[f] for f in FEATURES] for _, _, v in movable]).reshape(-1, len(FEATURES))
+        gold = np.array([ref in item.gold for _, ref, _ in movable], dtype=float)
+        fixed = [n for n, (ref, v) in enumerate(found) if v is None and ref in item.gold]
+        sets[name].append(Question(x, gold, [n for n, _, _ in movable], fixed))
 
     fitted = [n for n in args.fit if n in sets]
     w = fit([q for n in fitted for q in sets[n]])

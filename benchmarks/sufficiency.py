@@ -113,6 +113,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -177,6 +178,20 @@ def load(name: str) -> list[EvalItem]:
         samples = json.loads(path.read_text("utf-8"))["samples"]
         return [EvalItem(f"p{n}", s["問題文"], (), "unanswerable") for n, s in enumerate(samples, start=1)]
     return load_dataset(path)
+
+
+def each_question(
+    names: list[str], *, label: str, kinds: tuple[str, ...] | None = None
+) -> Iterator[tuple[str, EvalItem]]:
+    """(set name, question) for every question of the sets ``names`` (of ``kinds``; None: all), set by set,
+    with a progress bar per set labelled ``label``."""
+    with Progress(console=console) as progress:
+        for name in names:
+            items = [item for item in load(name) if kinds is None or item.kind in kinds]
+            task = progress.add_task(f"{label} {name}", total=len(items))
+            for item in items:
+                yield name, item
+                progress.advance(task)
 
 
 def features(e: Evidence) -> list[float]:
@@ -267,17 +282,10 @@ def search_rows(data_dir: Path, names: list[str], *, phrasings: bool) -> Rows:
     searcher = open_searcher(data_dir)
     if not phrasings:  # every best hit then counts as one without phrasings, which no learned model knows
         searcher.settings = replace(searcher.settings, phrasing_weight=0.0, article_model=False)
-    rows: Rows = {}
-    with Progress(console=console) as progress:
-        for name in names:
-            items = load(name)
-            label = f"search {name}" + ("" if phrasings else " (text only)")
-            task = progress.add_task(label, total=len(items))
-            rows[name] = []
-            for item in items:
-                evidence = searcher.search(item.question, k=10).evidence
-                rows[name].append(Row(evidence, int(item.kind != "unanswerable")))
-                progress.advance(task)
+    rows: Rows = {name: [] for name in names}
+    for name, item in each_question(names, label="search" if phrasings else "search (text only)"):
+        evidence = searcher.search(item.question, k=10).evidence
+        rows[name].append(Row(evidence, int(item.kind != "unanswerable")))
     return rows
 
 

@@ -25,7 +25,10 @@ READ_BY_LLM_NOTICE = (
 )
 
 MAX_EXTRACTIVE_SOURCES = 3
-# Besides the best source, the extractive answer shows only sources scoring at least this share of it.
+# Besides the best source, the extractive answer shows only sources the search's second stage finds at
+# least this share as probable as the best (benchmarks/answer_sources.py) …
+CLOSE_LIKELIHOOD = 0.1
+# … or, where it did not weigh them both, sources scoring at least this share of the best's score.
 CLOSE_TO_BEST = 0.75
 MAX_QUOTE_CHARS = 200
 _SECOND_QUOTE_TOTAL = 320  # a second sentence is added only while both stay this short
@@ -136,8 +139,12 @@ def extractive_answer(
     return EXTRACTIVE_LEAD + "\n\n" + "\n\n".join(blocks), tuple(citations)
 
 
-def relevant_sources(sources: Sequence[Source]) -> list[Source]:
-    """The best source and those scoring close to it (at most ``MAX_EXTRACTIVE_SOURCES``).
+def relevant_sources(
+    sources: Sequence[Source], *, likelihood: float | None = CLOSE_LIKELIHOOD, score: float = CLOSE_TO_BEST
+) -> list[Source]:
+    """The best source and those close to it (at most ``MAX_EXTRACTIVE_SOURCES``): at least ``likelihood``
+    times as probable by the search's second stage, or, where it did not weigh both (or ``likelihood`` is
+    None), scoring at least ``score`` times as high.
 
     Sources come best first, so the result is a prefix and keeps the sources' numbers 1, 2, ….
     Unscored sources (score 0) are all kept, as before scores were known.
@@ -145,9 +152,14 @@ def relevant_sources(sources: Sequence[Source]) -> list[Source]:
     head = list(sources)[:MAX_EXTRACTIVE_SOURCES]
     if not head or head[0].score <= 0:
         return head
+    best = head[0]
     shown = []
     for source in head:
-        if source.score < CLOSE_TO_BEST * head[0].score:
+        if likelihood is not None and best.likelihood and source.likelihood is not None:
+            close = source.likelihood >= likelihood * best.likelihood
+        else:
+            close = source.score >= score * best.score
+        if not close:
             break
         shown.append(source)
     return shown

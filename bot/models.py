@@ -46,6 +46,8 @@ class Source:
     sha256: str = ""
     kind: str = "law"
     score: float = 0.0  # the search's score for it: the extractive answer shows those close to the best
+    # … or, where the search's second stage weighed it and the best, its probability over the best's.
+    likelihood: float | None = None
     paragraph: int | None = None  # the paragraph (項) a question's explicit citation named, if any
 
     @property

@@ -362,6 +362,7 @@ def sources_from_hits(
                 sha256=getattr(hit, "sha256", "") or "",
                 kind=hit.kind,
                 score=float(getattr(hit, "score", 0.0) or 0.0),
+                likelihood=getattr(hit, "likelihood", None),
                 paragraph=paragraph,
             )
         )

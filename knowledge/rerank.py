@@ -91,6 +91,8 @@ class Reordered:
     order: list[int]  # indices of the candidates, best first (ties keep the first stage's order)
     confidence: float  # the model's probability that the best is the article asked for (softmax)
     coverage: float = 0.0  # the best's share of the question in its text and all its phrasing lines
+    # Each candidate's probability over the best's (1.0 for the best), in the candidates' order.
+    likelihood: tuple[float, ...] = ()
 
 
 def reorder(candidates: Candidates, question: Question, weights: RerankWeights) -> Reordered:
@@ -101,8 +103,9 @@ def reorder(candidates: Candidates, question: Question, weights: RerankWeights) 
     scores = [sum(map(operator.mul, model, row)) for row in rows]  # rows are FEATURES long, as model is
     order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
     best = scores[order[0]]
-    confidence = 1.0 / sum(math.exp(score - best) for score in scores)
-    return Reordered(order, confidence, rows[order[0]][FEATURES.index("coverage")])
+    likelihood = tuple(math.exp(score - best) for score in scores)
+    confidence = 1.0 / sum(likelihood)
+    return Reordered(order, confidence, rows[order[0]][FEATURES.index("coverage")], likelihood)
 
 
 def _reciprocal(rank: int | None) -> float:

@@ -136,6 +136,8 @@ class SearchHit:
     paragraph: int | None = None
     sha256: str = ""  # of the stored article text: the audit log records which version was cited
     phrasing: str = ""  # the staff phrasing line that matched the question, if one did
+    # The second stage's probability of this article over its best's (None: the stage did not weigh it).
+    likelihood: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -333,10 +335,10 @@ class Searcher:
         )
         first = self._first_stage(text, query_terms, expansions, scope, k + len(cited))
         measure = Coverage(terms, expansions, self.term_stats.idf)
-        lexical_ranked, placed = self._rerank(first, measure)
+        lexical_ranked, placed, likelihood = self._rerank(first, measure)
         ranked = self._fuse(lexical_ranked, dense.result()) if dense is not None else lexical_ranked
         ranked = self._complete(ranked, max(k + len(cited), s.coverage_hits, s.key_hits))
-        hits = _merge(cited, delegated, ranked, k, first.phrased)
+        hits = _merge(cited, delegated, ranked, k, first.phrased, likelihood)
         if cited:
             return SearchResult(query, hits, True, "explicit citation", 1.0, refs)
         if not asides_known and not refs:  # a sentence citing an article is never an aside
@@ -440,23 +442,27 @@ class Searcher:
         rest = [item for item in ranked[depth:] if item[0]["chunk_id"] not in added]
         return [*head, *((row, score, "learned") for row in extra), *rest], depth + len(extra)
 
-    def _rerank(self, first: _FirstStage, measure: Coverage) -> tuple[list[Ranked], Reordered]:
+    def _rerank(
+        self, first: _FirstStage, measure: Coverage
+    ) -> tuple[list[Ranked], Reordered, dict[str, float]]:
         """The articles with staff phrasings among the best ``rerank_depth`` re-ordered by the second
         stage (knowledge/rerank.py), each into one of their places; a document without phrasings (an
         admin's 例規, a notice) keeps the place its text earned, since the stage weighs what only phrased
         articles have. Also what the stage says of the best hit (its confidence and coverage, for the
-        decision), or ``_NOT_PLACED`` when the stage did not place it."""
+        decision), or ``_NOT_PLACED`` when the stage did not place it; and each article it weighed (by
+        chunk id) with its probability over the stage's best (what an answer shows beside the best)."""
         depth = min(first.depth, len(first.ranked))
         if depth < 2:
-            return first.ranked, _NOT_PLACED
+            return first.ranked, _NOT_PLACED, {}
         head, slots, candidates, question = self._second_stage_inputs(first, measure)
         if len(slots) < 2:
-            return head + first.ranked[depth:], _NOT_PLACED
+            return head + first.ranked[depth:], _NOT_PLACED, {}
         found = reorder(candidates, question, self.settings.rerank_weights)
         placed = list(head)
         for slot, index in zip(slots, found.order, strict=True):
             placed[slot] = head[slots[index]]
-        return placed + first.ranked[depth:], found if slots[0] == 0 else _NOT_PLACED
+        likelihood = {head[slot][0]["chunk_id"]: p for slot, p in zip(slots, found.likelihood, strict=True)}
+        return placed + first.ranked[depth:], found if slots[0] == 0 else _NOT_PLACED, likelihood
 
     def _second_stage_inputs(
         self, first: _FirstStage, measure: Coverage
@@ -931,9 +937,10 @@ def _merge(
     ranked: list[Ranked],
     k: int,
     phrased: dict[str, Phrased],
+    likelihood: dict[str, float],
 ) -> list[SearchHit]:
     """Every cited article first (even beyond ``k``), then what they delegate to, then the ranking,
-    up to ``k`` hits in all."""
+    up to ``k`` hits in all (``likelihood``: the second stage's, by chunk id, for the ranked ones)."""
     hits: list[SearchHit] = []
     seen: set[str] = set()
     for row, score, ref in cited:
@@ -952,7 +959,8 @@ def _merge(
         if row["chunk_id"] not in seen:
             seen.add(row["chunk_id"])
             line = phrased.get(row["chunk_id"])
-            hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=line.text if line else ""))
+            phrasing = line.text if line else ""
+            hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=phrasing, likelihood=likelihood))
     return hits
 
 
@@ -963,6 +971,7 @@ def _hit(
     matched_by: str,
     paragraph: int | None = None,
     phrasing: str = "",
+    likelihood: dict[str, float] | None = None,
 ) -> SearchHit:
     url = row["url"]
     if paragraph and "#Mp-At_" in url:
@@ -985,6 +994,7 @@ def _hit(
         paragraph=paragraph,
         sha256=row.get("sha256", ""),
         phrasing=phrasing,
+        likelihood=likelihood.get(row["chunk_id"]) if likelihood else None,
     )
 
 

@@ -221,6 +221,19 @@ def test_the_extractive_answer_shows_only_sources_close_to_the_best() -> None:
     assert len(relevant_sources(unscored)) == 3  # without scores every source up to the cap
 
 
+def test_the_second_stages_probability_decides_which_sources_are_close_to_the_best() -> None:
+    weighed = zip(sources("238_4", "225", "244_2"), (40.0, 39.0, 38.0), (1.0, 0.25, 0.05), strict=True)
+    close = [replace(s, score=score, likelihood=p) for s, score, p in weighed]
+    assert [s.n for s in relevant_sources(close)] == [1, 2]  # 0.05 is below a tenth of the best's 1.0
+    # probabilities over another best than the first source's are read against the first's
+    halved = [replace(s, likelihood=s.likelihood / 2) for s in close if s.likelihood]
+    assert [s.n for s in relevant_sources(halved)] == [1, 2]
+    # a source the stage did not weigh (an admin's 例規 beside statutes) is judged by its score
+    unweighed = [close[0], replace(close[1], likelihood=None, score=20.0), close[2]]
+    assert [s.n for s in relevant_sources(unweighed)] == [1]  # 20 is below 0.75 × 40
+    assert [s.n for s in relevant_sources([replace(close[0], likelihood=None), *close[1:]])] == [1, 2, 3]
+
+
 def test_a_cited_article_is_the_only_ground_of_the_answer() -> None:
     cited = replace(hit(1, "238_4"), matched_by="citation")
     delegated = replace(hit(2, "225"), matched_by="delegated")

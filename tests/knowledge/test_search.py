@@ -260,6 +260,12 @@ def test_the_second_stage_reorders_the_first_stages_best_articles(searcher: Sear
     assert {f"{h.doc_id}:{h.article}" for h in after.hits} <= weighed  # re-ordered, nothing new
     assert after.evidence is not None and 0.0 < after.evidence.ranking_confidence <= 1.0
     assert before.evidence is not None and before.evidence.ranking_confidence == 0.0
+    # each article it weighed carries its probability over the best's: what an answer shows beside the best
+    assert after.hits[0].likelihood == 1.0
+    weighed_hits = [h.likelihood for h in after.hits if h.likelihood is not None]
+    assert len(weighed_hits) >= 2 and all(0.0 < p <= 1.0 for p in weighed_hits)
+    assert sum(p == 1.0 for p in weighed_hits) == 1
+    assert all(h.likelihood is None for h in before.hits)
 
 
 def test_the_absent_law_model_tells_the_decision_how_probably_a_law_not_held_is_asked_about(
