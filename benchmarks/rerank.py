@@ -1,6 +1,6 @@
 """Fit and measure the second-stage ranking (knowledge/rerank.py).
 
-    python benchmarks/rerank.py --data-dir DIR [--fit SET …] [--check holdout … holdout11]
+    python benchmarks/rerank.py --data-dir DIR [--fit SET …] [--check holdout … holdout12]
 
 DIR must hold the ingested corpus (see benchmarks/sufficiency.py, which also describes the question
 sets). For each semantic question the best ``rerank_depth`` articles of the first stage are read with
