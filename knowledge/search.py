@@ -960,7 +960,8 @@ def _merge(
             seen.add(row["chunk_id"])
             line = phrased.get(row["chunk_id"])
             phrasing = line.text if line else ""
-            hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=phrasing, likelihood=likelihood))
+            chance = likelihood.get(row["chunk_id"])
+            hits.append(_hit(len(hits) + 1, row, score, matched_by, phrasing=phrasing, likelihood=chance))
     return hits
 
 
@@ -971,7 +972,7 @@ def _hit(
     matched_by: str,
     paragraph: int | None = None,
     phrasing: str = "",
-    likelihood: dict[str, float] | None = None,
+    likelihood: float | None = None,
 ) -> SearchHit:
     url = row["url"]
     if paragraph and "#Mp-At_" in url:
@@ -994,7 +995,7 @@ def _hit(
         paragraph=paragraph,
         sha256=row.get("sha256", ""),
         phrasing=phrasing,
-        likelihood=likelihood.get(row["chunk_id"]) if likelihood else None,
+        likelihood=likelihood,
     )
 
 
