@@ -16,6 +16,11 @@ semantic R@1 / R@5, unanswerable questions judged insufficient, answerable ones 
   question, 16 after) written by a writer who saw neither this benchmark, the rule nor any question,
   one per question in turn.
 
+- How the question reached the asker, and what answer they want (who asked, through which channel, the
+  question given as the resident's words, 「どう答えればいいですか」): ``frames before`` / ``after`` /
+  ``reported`` take, one per question in turn, the 270 frames of benchmarks/data/chat_frames.jsonl,
+  written by three writers who saw no code, no rule and no question (90 each: 30 before the question, 30
+  after it, 30 giving it as someone else's words). Nothing takes them off: it measures what they cost.
 - Placeholders where the redaction took out personal data (［住所］, ［氏名］, ［個人番号］): blanks in square
   brackets are not part of the question (knowledge/search.question_text); what these wrappings still cost
   is their own words (お住まい, 申請書).
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,11 +69,16 @@ WRAPPINGS = {
 
 WRITTEN_APART = "written apart"
 CHAT_ASIDES = ROOT / "benchmarks" / "data" / "chat_asides.jsonl"
+CHAT_FRAMES = ROOT / "benchmarks" / "data" / "chat_frames.jsonl"
+FRAME_POSITIONS = ("before", "after", "reported")
+PLACE = "{Q}"  # where a frame puts the question
+
+Wrap = Callable[[int, str], str]  # (the question's place in its set, the question) → what is asked
 
 
-def wrapped(item: EvalItem, before: str, after: str) -> EvalItem:
-    """The question on its own line between the courtesies, as staff write it in chat."""
-    return replace(item, question="\n".join(part for part in (before, item.question, after) if part))
+def on_lines(before: str, after: str) -> Wrap:
+    """The question on its own line between ``before`` and ``after``, as staff write it in chat."""
+    return lambda _, question: "\n".join(part for part in (before, question, after) if part)
 
 
 def chat_asides() -> list[tuple[str, str]]:
@@ -79,13 +90,35 @@ def chat_asides() -> list[tuple[str, str]]:
     return found
 
 
-def asked(items: list[EvalItem], label: str, asides: list[tuple[str, str]]) -> list[EvalItem]:
-    """``items`` in the wrapping ``label``; ``written apart`` takes each sentence in turn."""
-    wrapping = WRAPPINGS.get(label)
+def chat_frames(path: Path = CHAT_FRAMES) -> dict[str, list[str]]:
+    """The frames of ``path`` by position (``FRAME_POSITIONS``); each holds the question's place once."""
+    found: dict[str, list[str]] = {position: [] for position in FRAME_POSITIONS}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        frame = json.loads(line)
+        if frame.get("position") not in found or frame.get("text", "").count(PLACE) != 1:
+            positions = ", ".join(FRAME_POSITIONS)
+            raise ValueError(f"{path}:{number}: a frame needs a position ({positions}) and {PLACE} once")
+        found[frame["position"]].append(frame["text"])
+    return found
+
+
+def wrappings(asides: list[tuple[str, str]], frames: dict[str, list[str]]) -> dict[str, Wrap]:
+    """Every wrapping by label: the fixed ones, then those that take a sentence or frame in turn."""
+    found = {label: on_lines(before, after) for label, (before, after) in WRAPPINGS.items()}
+    found[WRITTEN_APART] = lambda n, question: on_lines(*asides[n % len(asides)])(n, question)
+    for position, texts in frames.items():
+        found[f"frames {position}"] = _framed(texts)
+    return found
+
+
+def _framed(texts: list[str]) -> Wrap:
+    return lambda n, question: texts[n % len(texts)].replace(PLACE, question)
+
+
+def asked(items: list[EvalItem], wrap: Wrap) -> list[EvalItem]:
+    """``items`` as ``wrap`` asks them; citations as written."""
     return [
-        item
-        if item.kind == "citation"
-        else wrapped(item, *(wrapping if wrapping is not None else asides[n % len(asides)]))
+        item if item.kind == "citation" else replace(item, question=wrap(n, item.question))
         for n, item in enumerate(items)
     ]
 
@@ -105,16 +138,15 @@ def main() -> None:
     searcher = open_searcher(args.data_dir)
     if args.keep_asides:
         searcher.settings = replace(searcher.settings, set_asides_aside=False)
-    asides = chat_asides()
-    labels = [*WRAPPINGS, WRITTEN_APART]
+    wraps = wrappings(chat_asides(), chat_frames())
     rows: list[dict[str, Any]] = []
     console = Console(stderr=True)
     with Progress(console=console) as progress:
-        task = progress.add_task("wrappings", total=len(args.sets) * len(labels))
+        task = progress.add_task("wrappings", total=len(args.sets) * len(wraps))
         for name in args.sets:
             items = load(name)
-            for label in labels:
-                questions = asked(items, label, asides)
+            for label, wrap in wraps.items():
+                questions = asked(items, wrap)
                 summary = summarize(evaluate(questions, lambda q: searcher.search(q, k=10)))
                 semantic, abstention = summary["by_kind"].get("semantic", {}), summary["abstention"]
                 rows.append(
