@@ -425,12 +425,17 @@ def eval_group() -> None:
 @click.option(
     "-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Hits retrieved per question."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (always with the figures per law).")
+@click.option(
+    "--by-law",
+    is_flag=True,
+    help="Also print the semantic questions' figures per law (that of their first gold article).",
+)
 @knowledge_options
 def eval_retrieval(
-    dataset: Path, k: int, as_json: bool, manifest_path: Path | None, data_dir: Path | None
+    dataset: Path, k: int, as_json: bool, by_law: bool, manifest_path: Path | None, data_dir: Path | None
 ) -> None:
-    """R@1/R@5/R@10/MRR by kind, abstention accuracy, and the misses."""
+    """R@1/R@5/R@10/MRR by kind, abstention accuracy, and the misses; with --by-law, per law too."""
     from knowledge.evaluation import DatasetError, evaluate, load_dataset, summarize
 
     try:
@@ -447,24 +452,14 @@ def eval_retrieval(
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return
-    _print_summary(summary)
+    _print_summary(summary, by_law=by_law)
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title="retrieval")
-    for column in ("kind", "n", "R@1", "R@5", "R@10", "MRR", "sufficient"):
-        table.add_column(column, justify="right" if column != "kind" else "left")
-    for kind, m in summary["by_kind"].items():
-        table.add_row(
-            kind,
-            str(m["count"]),
-            f"{m['R@1']:.2f}",
-            f"{m['R@5']:.2f}",
-            f"{m['R@10']:.2f}",
-            f"{m['MRR']:.3f}",
-            f"{m['sufficient_rate']:.2f}",
-        )
-    out.print(table)
+def _print_summary(summary: dict[str, Any], *, by_law: bool) -> None:
+    out.print(_metrics_table("retrieval", "kind", list(summary["by_kind"].items())))
+    if by_law:
+        laws = [(law["law"], law) for law in summary["by_law"]]
+        out.print(_metrics_table("semantic questions by law", "law", laws))
     a = summary["abstention"]
     out.print(
         f"abstention: {a['correctly_insufficient']}/{a['unanswerable']} unanswerable insufficient; "
@@ -486,6 +481,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 " ".join(m["top3"]),
             )
         out.print(misses)
+
+
+def _metrics_table(title: str, first: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
+    table = Table(title=title)
+    for column in (first, "n", "R@1", "R@5", "R@10", "MRR", "sufficient"):
+        table.add_column(column, justify="right" if column != first else "left")
+    for name, m in rows:
+        table.add_row(
+            name,
+            str(m["count"]),
+            f"{m['R@1']:.2f}",
+            f"{m['R@5']:.2f}",
+            f"{m['R@10']:.2f}",
+            f"{m['MRR']:.3f}",
+            f"{m['sufficient_rate']:.2f}",
+        )
+    return table
 
 
 @eval_group.command(name="answers")

@@ -2,7 +2,8 @@
 
 A dataset line is ``{"id", "question", "gold": ["law_id:Num", ...], "kind"}``;
 ``kind`` is ``semantic``, ``citation`` or ``unanswerable`` (gold empty: the right
-behaviour is to come back insufficient).
+behaviour is to come back insufficient). The semantic questions are also measured per law (that of
+their first gold article): where a phrasing pass would help most.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from knowledge.search import SearchResult
 
 CUTOFFS = (1, 5, 10)
 UNANSWERABLE = "unanswerable"  # the kind whose right behaviour is to abstain (gold empty)
+SEMANTIC = "semantic"  # asked in words, not by citing the article
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class ItemOutcome:
     sufficient: bool
     top: list[str]  # "doc_id:article" of the hits, best first
     reason: str
+    titles: dict[str, str] = field(default_factory=dict)  # doc_id → title of the laws among the hits
 
     @property
     def correct_abstention(self) -> bool:
@@ -50,6 +53,14 @@ class KindMetrics:
     hits_at: dict[int, int] = field(default_factory=lambda: dict.fromkeys(CUTOFFS, 0))
     rr_sum: float = 0.0
     sufficient: int = 0
+
+    def add(self, o: ItemOutcome) -> None:
+        self.count += 1
+        self.sufficient += o.sufficient
+        if o.rank is not None:
+            self.rr_sum += 1 / o.rank
+            for k in CUTOFFS:
+                self.hits_at[k] += o.rank <= k
 
     def as_json(self) -> dict[str, Any]:
         n = max(self.count, 1)
@@ -93,7 +104,8 @@ def evaluate(
         result = search(item.question)
         top = [f"{h.doc_id}:{h.article}" for h in result.hits]
         rank = next((i for i, key in enumerate(top, start=1) if key in item.gold), None)
-        outcomes.append(ItemOutcome(item, rank, result.sufficient, top, result.reason))
+        titles = {h.doc_id: h.title for h in result.hits}
+        outcomes.append(ItemOutcome(item, rank, result.sufficient, top, result.reason, titles))
         if progress:
             progress(n)
     return outcomes
@@ -101,8 +113,11 @@ def evaluate(
 
 def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
     by_kind: dict[str, KindMetrics] = {}
+    by_doc: dict[str, list[ItemOutcome]] = {}
+    titles: dict[str, str] = {}
     answerable = answerable_sufficient = right_first = unanswerable = abstained = 0
     for o in outcomes:
+        titles.update(o.titles)
         if not o.item.answerable:
             unanswerable += 1
             abstained += not o.sufficient
@@ -110,15 +125,12 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
         answerable += 1
         answerable_sufficient += o.sufficient
         right_first += o.sufficient and o.rank == 1
-        m = by_kind.setdefault(o.item.kind, KindMetrics())
-        m.count += 1
-        m.sufficient += o.sufficient
-        if o.rank is not None:
-            m.rr_sum += 1 / o.rank
-            for k in CUTOFFS:
-                m.hits_at[k] += o.rank <= k
+        by_kind.setdefault(o.item.kind, KindMetrics()).add(o)
+        if o.item.kind == SEMANTIC and o.item.gold:
+            by_doc.setdefault(o.item.gold[0].rsplit(":", 1)[0], []).append(o)
     return {
         "by_kind": {kind: m.as_json() for kind, m in sorted(by_kind.items())},
+        "by_law": _by_law(by_doc, titles),
         "abstention": {
             "unanswerable": unanswerable,
             "correctly_insufficient": abstained,
@@ -149,6 +161,22 @@ def summarize(outcomes: list[ItemOutcome]) -> dict[str, Any]:
             if _is_miss(o)
         ],
     }
+
+
+def _by_law(by_doc: dict[str, list[ItemOutcome]], titles: dict[str, str]) -> list[dict[str, Any]]:
+    """The semantic questions' metrics per law, most questions first: ``law`` is its title (its doc id when no
+    hit of it was seen), ``doc_ids`` the documents under it (a 基本通達 is one per published page)."""
+    docs: dict[str, list[str]] = {}
+    for doc in by_doc:
+        docs.setdefault(titles.get(doc, doc), []).append(doc)
+    rows = []
+    for law, ids in docs.items():
+        m = KindMetrics()
+        for doc in ids:
+            for o in by_doc[doc]:
+                m.add(o)
+        rows.append({"law": law, "doc_ids": sorted(ids), **m.as_json()})
+    return sorted(rows, key=lambda row: (-row["count"], row["law"]))
 
 
 def _is_miss(o: ItemOutcome) -> bool:

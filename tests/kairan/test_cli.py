@@ -53,6 +53,18 @@ def test_eval_retrieval_json(corpus_data_dir: Path) -> None:
     assert data["abstention"]["unanswerable"] == 2
     for miss in data["misses"]:
         assert {"id", "question", "gold", "rank", "top3"} <= set(miss)
+    laws = {law["law"]: law for law in data["by_law"]}
+    assert laws["地方自治法"]["doc_ids"] == ["322AC0000000067"]
+    assert sum(law["count"] for law in laws.values()) == data["by_kind"]["semantic"]["count"]
+
+
+def test_eval_retrieval_prints_the_figures_per_law_when_asked(corpus_data_dir: Path) -> None:
+    args = ["eval", "retrieval", str(DEV_SET), "--data-dir", str(corpus_data_dir)]
+    plain = CliRunner().invoke(cli, args)
+    by_law = CliRunner().invoke(cli, [*args, "--by-law"])
+    assert plain.exit_code == 0 and by_law.exit_code == 0, by_law.output
+    assert "semantic questions by law" not in plain.stdout
+    assert "semantic questions by law" in by_law.stdout and "地方自治法" in by_law.stdout
 
 
 def test_eval_rejects_a_malformed_dataset(tmp_path: Path, corpus_data_dir: Path) -> None:
