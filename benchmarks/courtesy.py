@@ -94,8 +94,16 @@ def chat_frames(path: Path = CHAT_FRAMES) -> dict[str, list[str]]:
     """The frames of ``path`` by position (``FRAME_POSITIONS``); each holds the question's place once."""
     found: dict[str, list[str]] = {position: [] for position in FRAME_POSITIONS}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        frame = json.loads(line)
-        if frame.get("position") not in found or frame.get("text", "").count(PLACE) != 1:
+        try:
+            frame = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg})") from exc
+        if (
+            not isinstance(frame, dict)
+            or frame.get("position") not in found
+            or not isinstance(frame.get("text"), str)
+            or frame["text"].count(PLACE) != 1
+        ):
             positions = ", ".join(FRAME_POSITIONS)
             raise ValueError(f"{path}:{number}: a frame needs a position ({positions}) and {PLACE} once")
         found[frame["position"]].append(frame["text"])

@@ -34,7 +34,10 @@ def test_a_frame_without_its_place_names_the_file_and_line(tmp_path: Path) -> No
         '{"position": "after", "text": "急ぎです。"}\n',
         encoding="utf-8",
     )
-    with pytest.raises(ValueError, match=r"frames\.jsonl:2: "):
+    with pytest.raises(ValueError, match=r"frames\.jsonl:2: a frame needs"):
+        chat_frames(path)
+    path.write_text('{"position": "before", "text": "窓口で聞かれました。{Q}"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"frames\.jsonl:1: not a JSON object"):
         chat_frames(path)
 
 
