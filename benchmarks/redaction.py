@@ -12,6 +12,9 @@
   bot quotes or the question it answers. Circulars are reported apart: they print real office phone
   numbers and addresses, which are found correctly but are not residents' data.
 - Precision = true findings / all findings (labelled cases, statutes and dev questions together).
+- Written apart: 60 staff messages about a resident (names, addresses with buildings, birth dates,
+  phones, accounts), written and labelled by two writers who saw neither the detectors nor the cases
+  above (``benchmarks/data/redaction_written_apart.jsonl``): recall and leaks, reported apart.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.redaction_cases import Case, labelled_cases  # noqa: E402
+from benchmarks.redaction_cases import Case, labelled_cases, written_apart_cases  # noqa: E402
 from bot.redaction import PLACEHOLDERS, Finding, find_personal_data  # noqa: E402
 from knowledge.parsers import parse_file  # noqa: E402
 
@@ -148,6 +152,23 @@ def run(corpus: Path, eval_dir: Path) -> Tally:
     return tally
 
 
+def run_written_apart() -> Tally:
+    tally = Tally()
+    for case in written_apart_cases():
+        score_case(case, tally)
+    return tally
+
+
+def apart_summary(t: Tally) -> dict[str, Any]:
+    expected = sum(t.expected.values())
+    return {
+        "values": expected,
+        "recall": round(sum(t.found.values()) / expected, 4) if expected else None,
+        "leaked": [[kind, value] for kind, value in t.leaked],
+        "leaked_by_kind": {kind: sum(1 for k, _ in t.leaked if k == kind) for kind in KINDS},
+    }
+
+
 def summary(t: Tally) -> dict[str, object]:
     true = sum(t.true_findings.values())
     false = sum((t.false_findings + t.statute_findings + t.question_findings).values())
@@ -223,10 +244,13 @@ def main() -> None:
     args = parser.parse_args()
     tally = run(args.corpus, args.eval)
     result = summary(tally)
+    apart = apart_summary(run_written_apart())
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        print(json.dumps({**result, "written_apart": apart}, ensure_ascii=False, indent=2))
     else:
         print_report(result, tally, args.examples)
+        print(f"written apart: {apart['values']} labelled values, recall {apart['recall']}, "
+              f"leaked {len(apart['leaked'])}: {apart['leaked']}")
 
 
 if __name__ == "__main__":

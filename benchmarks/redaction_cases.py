@@ -9,9 +9,11 @@ grouping, kanji digits, a wrong check digit; phones as 03.1234.5678, +81-90-…,
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.redaction.digits import mynumber_check_digit
 
@@ -159,4 +161,19 @@ def labelled_cases(seed: int = 16) -> list[Case]:
         (("name", name), ("birth_date", "昭和55年1月2日"), ("address", "神奈川県横須賀市小川町11番地"),
          ("phone", phone), ("mynumber", "1234.5678.9019"), ("bank_account", "1234567")),
     ))
+    return cases
+
+
+WRITTEN_APART = Path(__file__).resolve().parent / "data" / "redaction_written_apart.jsonl"
+ASKED = "国保の保険料は減免できますか？"  # what stands for the question ({Q}) in the messages written apart
+
+
+def written_apart_cases(path: Path = WRITTEN_APART) -> list[Case]:
+    """60 staff messages about a resident, with the personal data each holds, written and labelled by two
+    writers who saw neither the detectors nor the generated cases (a check of them, not a source)."""
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        raw = json.loads(line)
+        spans = tuple((str(kind), str(value)) for kind, value in raw["spans"])
+        cases.append(Case(raw["text"].replace("{Q}", ASKED), spans))
     return cases

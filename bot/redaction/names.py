@@ -2,9 +2,14 @@
 
 Sudachi's dictionary tags surnames and given names (名詞,固有名詞,人名,姓 / 名); a name is the run of
 such words (spaces between them allowed) right before an honorific suffix (接尾辞: 様, さん, 氏, 殿,
-君, くん, ちゃん) or a job title (課長, 先生 …), or right after a label (氏名, 名前, 申請者 …). Words
-that only look like it stay: 同様, 態様, 様式, 皆様, お客様, 担当者様, 職員さん, 市長さん, 氏名,
+君, くん, ちゃん) or a job title (課長, 先生 …), or right after a label (氏名, 名前, 申請者, 相談者, 名義 …).
+Words that only look like it stay: 同様, 態様, 様式, 皆様, お客様, 担当者様, 職員さん, 市長さん, 氏名,
 婚姻前の氏. Only short windows around the cues are analysed, so long texts stay cheap.
+
+Once a name is found, it is the person's wherever else the message writes it, cue or none: 「中村さん
+（中村 浩二、…）」 gives 中村 by its さん, and then 中村 浩二 (the name with the words of a name after it).
+A bank account's holder is written in katakana as often as not (名義 ヤマダ タロウ): a katakana run after
+名義 is a name too.
 
 Not found: a name with no cue next to it (「市民の鈴木が来庁」), names Sudachi does not know (rare
 surnames such as 四十八願) and names written in hiragana.
@@ -24,12 +29,17 @@ TITLES = frozenset({  # job titles after a name: 田中課長, 鈴木先生
     "課長", "係長", "部長", "主任", "主査", "主事", "局長", "室長", "所長", "次長", "課長補佐", "先生",
     "議員",
 })
-LABELS = frozenset({"氏名", "名前", "お名前", "申請者", "世帯主", "届出人"})  # before a name: 氏名：山田太郎
+LABELS = frozenset({  # before a name: 氏名：山田太郎, 相談者は山田太郎
+    "氏名", "名前", "お名前", "申請者", "世帯主", "届出人", "相談者", "対象者", "来庁者", "契約者", "依頼者",
+    "差出人", "保護者", "名義", "名義人", "口座名義",
+})
 _SUFFIX_CUE = re.compile("|".join(sorted(HONORIFICS | TITLES, key=len, reverse=True)))
 _LABEL_CUE = re.compile("|".join(sorted(LABELS, key=len, reverse=True)))
 _BEFORE = 24  # characters analysed before a suffix: longer than any name with its spaces
 _AFTER = 16  # characters analysed after a label
 _SKIPPED_AFTER_LABEL = frozenset({"補助記号", "空白", "助詞"})  # 氏名：/ 名前は / 申請者 …
+_HOLDER = re.compile(r"名義人?\s*(?:は|:)?\s*([ァ-ヴー]{2,}(?:[ 　][ァ-ヴー]{1,})?)")  # 名義 ヤマダ タロウ
+_AGAIN_AFTER = 12  # characters analysed after a name met again: its given name, spaces between
 
 
 class NameFinder:
@@ -55,7 +65,34 @@ class NameFinder:
         for begin, end in _windows(text):
             for start, stop in _names(list(self._tokenize(text[begin:end]))):
                 found[(begin + start, begin + stop)] = Finding("name", begin + start, begin + stop)
-        return sorted(found.values(), key=lambda f: f.start)
+        for m in _HOLDER.finditer(text):
+            found[m.span(1)] = Finding("name", *m.span(1))
+        for start, stop in self._again(text, {text[f.start : f.end] for f in found.values()}):
+            found[(start, stop)] = Finding("name", start, stop)
+        return _outermost(found.values())
+
+    def _again(self, text: str, names: set[str]) -> Iterator[tuple[int, int]]:
+        """Every place ``text`` writes one of ``names`` (two characters or more), with the words of a name
+        right after it (its given name after a surname)."""
+        for name in names:
+            if len(name) < 2:
+                continue
+            for m in re.finditer(re.escape(name), text):
+                words = list(self._tokenize(text[m.start() : m.end() + _AGAIN_AFTER]))
+                run = _run(words, range(len(words)))
+                stop = m.start() + run[1] if run is not None and run[0] == 0 else m.end()
+                yield m.start(), max(stop, m.end())
+
+
+def _outermost(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings none of the others contains, by position (中村 浩二 holds the 中村 found in it)."""
+    ordered = sorted(findings, key=lambda f: (f.start, -f.end))
+    kept: list[Finding] = []
+    for f in ordered:
+        if kept and f.end <= kept[-1].end:
+            continue
+        kept.append(f)
+    return kept
 
 
 def _windows(text: str) -> Iterator[tuple[int, int]]:

@@ -9,7 +9,8 @@ They run on ``digit_view`` of the NFKC text (kanji digits as ASCII, same offsets
 - ``phone``: Japanese numbers, domestic (``03-1234-5678``, ``03.1234.5678``, ``(03)1234-5678``,
   ``0120-123-456`` …) and international (``+81-90-…``, ``+81 (0)90 …``, ``+81-090-…``), also
   right after a label (``TEL03-…``).
-- ``bank_account``: 6-8 digits (ゆうちょ: 5 + 6-8) shortly after 口座 / 普通 / 当座 / 預金 / 記号番号.
+- ``bank_account``: 6-8 digits (ゆうちょ: 5 + 6-8) shortly after 口座 / 普通 / 当座 / 預金 / 記号番号, and
+  ゆうちょ's 記号 and 番号 written apart (記号14050 番号12345671).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _ACCOUNT_CUE = re.compile(
 )
 _ACCOUNT_NUMBER = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}{_SEP}?[0-9]{{6,8}}|[0-9]{{6,8}})(?![0-9])")
 _ACCOUNT_GAP_CHARS = 8  # 口座番号は / 普通預金 口座 … : what may stand between the cue and the number
+# ゆうちょ's two labelled parts written apart: 記号14050 番号12345671
+_POSTAL_ACCOUNT = re.compile(r"記号\s*[:：]?\s*[0-9]{5}[\s、,・/]*番号\s*[:：]?\s*[0-9]{6,8}(?![0-9])")
 
 
 def find_mynumbers(view: str) -> list[Finding]:
@@ -61,7 +64,7 @@ def find_corporate_numbers(view: str) -> list[Finding]:
 
 
 def find_bank_accounts(view: str) -> list[Finding]:
-    found = []
+    found = [Finding("bank_account", m.start(), m.end()) for m in _POSTAL_ACCOUNT.finditer(view)]
     for cue in _ACCOUNT_CUE.finditer(view):
         for at in range(cue.end(), min(cue.end() + _ACCOUNT_GAP_CHARS, len(view)) + 1):
             number = _ACCOUNT_NUMBER.match(view, at)

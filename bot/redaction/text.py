@@ -6,7 +6,8 @@
   are kept: a date is personal only as someone's birth date.
 - ``address``: a street address down to its block number: an optional prefecture, one or two
   municipalities (…市 / 区 / 郡 / 町 / 村), a town name, and a block number (2丁目3番4号, 11番地の1,
-  1-2-3, 二丁目一番地). A place name without a block number (横須賀市では …) is kept.
+  1-2-3, 二丁目一番地), with the building and room written after it (サンシャインハイツ405号室); and a
+  postal code after 〒. A place name without a block number (横須賀市では …) is kept.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _DATE = (
     "|[MTSHR][0-9]{1,2}(?P<s2>[./])[0-9]{1,2}(?P=s2)[0-9]{1,2})"
 )
 _BIRTH_BEFORE = re.compile(f"(?:生年月日|誕生日|生年)\\s*(?:は|:)?\\s*({_DATE})")
-_BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?=\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の]|$)))")
+_BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?=\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の・/]|$)))")
 
 # Block numbers are read on the NFKC text (town names hold kanji digits: 三浦郡, 五反田).
 _N = "[0-9〇一二三四五六七八九十百千]{1,6}"
@@ -51,7 +52,14 @@ _BLOCK = (
     f"(?<!第)(?:{_N}丁目{_N}番地?(?:{_N}号?)?|{_N}丁目[0-9]+(?:-[0-9]+)?|{_N}丁目"
     f"|{_N}番地(?:の?{_N}){{0,2}}|{_N}番{_N}号|[0-9]+(?:-[0-9]+){{1,3}}(?:号室?)?)(?![0-9])"
 )
-_ADDRESS = re.compile(f"(?:{_PREFECTURE})?{_MUNICIPALITY}{{1,2}}{_TOWN}{_BLOCK}")
+# A building after the block number and its room: a name with katakana or Latin letters in it (コーポ高砂,
+# Sハイツ) or a kanji one ending in a word for a building (青葉荘, 県営住宅), then the room or floor number.
+# A date after an address (令和6年…) is no building.
+_BUILDING_NAME = "(?=[一-鿿々]*[ァ-ヴーA-Za-z]|[一-鿿々]{0,18}(?:荘|棟|館|寮|団地|住宅)[ 　]?[0-9])"
+_ROOM = "[ 　]?[0-9]{1,5}(?:号室|号|F|階)?(?![0-9])"
+_BUILDING = f"(?:[ 　]?{_BUILDING_NAME}[一-鿿々ァ-ヴーA-Za-z]{{2,20}}?{_ROOM})?"
+_ADDRESS = re.compile(f"(?:{_PREFECTURE})?{_MUNICIPALITY}{{1,2}}{_TOWN}{_BLOCK}{_BUILDING}")
+_POSTAL = re.compile("〒[ 　]?[0-9]{3}-?[0-9]{4}(?![0-9])")
 _BLOCK_HINT = re.compile(f"{_N}(?:丁目|番)|[0-9]-[0-9]")
 
 
@@ -67,6 +75,7 @@ def find_birth_dates(view: str) -> list[Finding]:
 
 
 def find_addresses(text: str) -> list[Finding]:
+    postal = [Finding("address", m.start(), m.end()) for m in _POSTAL.finditer(text)]
     if not _BLOCK_HINT.search(text):  # most texts hold no block number: skip the costly pattern
-        return []
-    return [Finding("address", m.start(), m.end()) for m in _ADDRESS.finditer(text)]
+        return postal
+    return postal + [Finding("address", m.start(), m.end()) for m in _ADDRESS.finditer(text)]

@@ -65,6 +65,12 @@ def test_every_phone_variant_is_masked(written: str) -> None:
     ("小鳥遊様宛て", "［氏名］様宛て"),
     ("ヤマダタロウ様", "［氏名］様"),
     ("中村くんの扶養", "［氏名］くんの扶養"),
+    # a name found once is the person's wherever else it is written, with the given name after it
+    ("中村さん（中村 浩二）の件", "［氏名］さん(［氏名］)の件"),
+    ("井上さんという方（井上 達也、42歳）", "［氏名］さんという方(［氏名］、42歳)"),
+    # after a label, and a bank account's holder in katakana
+    ("相談者は佐藤花子、折り返し希望", "相談者は［氏名］、折り返し希望"),
+    ("名義 ヤマダ タロウ", "名義 ［氏名］"),
 ])
 def test_names_with_an_honorific_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -97,6 +103,12 @@ def test_words_that_look_like_names_are_kept(text: str) -> None:
     ("横須賀市小川町1丁目2番3号", "［住所］"),
     ("札幌市中央区北1条西2丁目1番地", "［住所］"),
     ("三浦郡葉山町堀内2135番地の1", "［住所］"),
+    # the building and room after the block number, and a postal code
+    ("豊島区東池袋3-1-1 サンシャインハイツ405号室在住", "［住所］在住"),
+    ("〒238-0041 横須賀市本町2丁目1番地 コーポ高砂201", "［住所］ ［住所］"),
+    ("〒1700013", "［住所］"),
+    ("横須賀市小川町11番地 県営住宅3号棟", "［住所］棟"),
+    ("横須賀市小川町11番地 令和6年4月に転入", "［住所］ 令和6年4月に転入"),
 ])
 def test_addresses_down_to_the_block_number_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -123,6 +135,7 @@ def test_place_names_without_a_block_number_are_kept(text: str) -> None:
     ("昭和五十五年一月二日生まれ", "［生年月日］生まれ"),
     ("S55.1.2生", "［生年月日］生"),
     ("誕生日は2001-12-24です", "誕生日は［生年月日］です"),
+    ("昭和45年10月10日生・55歳", "［生年月日］生・55歳"),
 ])
 def test_birth_dates_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -146,6 +159,7 @@ def test_other_dates_are_kept(text: str) -> None:
     ("当座 7654321", "当座 ［口座番号］"),
     ("ゆうちょ銀行 記号番号 12345-12345678", "ゆうちょ銀行 記号番号 ［口座番号］"),
     ("口座：一二三四五六七", "口座:［口座番号］"),
+    ("ゆうちょ銀行 記号14050 番号12345671", "ゆうちょ銀行 ［口座番号］"),
 ])
 def test_bank_accounts_are_masked(text: str, expected: str) -> None:
     result = redact(text)
