@@ -135,7 +135,9 @@ _DETECTORS: tuple[tuple[Kind, Callable[[str, str], list[Finding]]], ...] = (
 
 
 def find_personal_data(text: str, policy: RedactionPolicy | None = None) -> tuple[Finding, ...]:
-    """Non-overlapping findings in ``text`` (already NFKC-normalised), sorted by position."""
+    """Non-overlapping findings in ``text`` (already NFKC-normalised), sorted by position. Where findings
+    overlap the earlier detector's wins, and the later one keeps its parts outside it (an address up to
+    the phone number written into it): nothing found is left unmasked."""
     policy = policy or RedactionPolicy()
     view = digit_view(text)
     chosen: list[Finding] = []
@@ -143,9 +145,21 @@ def find_personal_data(text: str, policy: RedactionPolicy | None = None) -> tupl
         if not policy.enabled(kind):
             continue
         for f in detect(text, view):
-            if all(f.end <= c.start or f.start >= c.end for c in chosen):
-                chosen.append(f)
+            chosen += [replace(f, start=a, end=b) for a, b in _outside(f, chosen) if text[a:b].strip()]
     return tuple(sorted(chosen, key=lambda f: f.start))
+
+
+def _outside(f: Finding, chosen: list[Finding]) -> list[tuple[int, int]]:
+    """The parts of ``f`` no finding of ``chosen`` covers."""
+    parts = [(f.start, f.end)]
+    for c in chosen:
+        parts = [
+            piece
+            for a, b in parts
+            for piece in (((a, b),) if c.end <= a or c.start >= b else ((a, c.start), (c.end, b)))
+            if piece[0] < piece[1]
+        ]
+    return parts
 
 
 def redact(text: str, policy: RedactionPolicy | None = None) -> RedactionResult:

@@ -56,7 +56,7 @@ _BLOCK = (
 # Sハイツ) or a kanji one ending in a word for a building (青葉荘, 県営住宅), then the room or floor number.
 # A date after an address (令和6年…) is no building.
 _BUILDING_NAME = "(?=[一-鿿々]*[ァ-ヴーA-Za-z]|[一-鿿々]{0,18}(?:荘|棟|館|寮|団地|住宅)[ 　]?[0-9])"
-_ROOM = "[ 　]?[0-9]{1,5}(?:号室|号|F|階)?(?![0-9])"
+_ROOM = "[ 　]?[1-9][0-9]{0,4}(?:号室|号|F|階)?(?![0-9-])"  # not the start of a phone number (0…, 046-…)
 _BUILDING = f"(?:[ 　]?{_BUILDING_NAME}[一-鿿々ァ-ヴーA-Za-z]{{2,20}}?{_ROOM})?"
 _ADDRESS = re.compile(f"(?:{_PREFECTURE})?{_MUNICIPALITY}{{1,2}}{_TOWN}{_BLOCK}{_BUILDING}")
 _POSTAL = re.compile("〒[ 　]?[0-9]{3}-?[0-9]{4}(?![0-9])")

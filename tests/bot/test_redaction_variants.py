@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from bot.redaction import mynumber_check_digit, redact, redact_payload
+from bot import redaction
+from bot.redaction import Finding, mynumber_check_digit, redact, redact_payload
 
 VALID = "123456789018"  # check digit 8 (see test_redaction.py)
 WRONG = "123456789019"  # the same number with a wrong check digit: a typo is still a My Number
@@ -125,6 +126,34 @@ def test_addresses_down_to_the_block_number_are_masked(text: str, expected: str)
 ])
 def test_place_names_without_a_block_number_are_kept(text: str) -> None:
     assert redact(text).findings == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("横須賀市小川町11番地 TEL 046-822-4000", "［住所］ TEL ［電話番号］"),  # no building "TEL 046"
+    ("横須賀市小川町11番地 Sハイツ 090 1234 5678", "［住所］ Sハイツ ［電話番号］"),  # no room "090"
+    ("横須賀市小川町11番地 Sハイツ 203 090-1234-5678", "［住所］ ［電話番号］"),
+])
+def test_an_address_followed_by_a_phone_number_masks_both(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+def test_a_finding_that_overlaps_an_earlier_detectors_keeps_its_parts_outside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Earlier detectors win an overlap; a later finding keeps what lies outside it, instead of being
+    dropped whole (which left what it found unmasked); a part of blanks alone is not kept."""
+    monkeypatch.setattr(redaction, "_DETECTORS", (
+        ("phone", lambda text, view: [Finding("phone", 10, 20)]),
+        ("address", lambda text, view: [Finding("address", 0, 15), Finding("address", 12, 25)]),
+        ("name", lambda text, view: [Finding("name", 25, 28)]),
+    ))
+    assert redaction.find_personal_data("x" * 25 + "  yy") == (
+        Finding("address", 0, 10), Finding("phone", 10, 20), Finding("address", 20, 25),
+        Finding("name", 25, 28),
+    )
+    assert redaction.find_personal_data("x" * 25 + "   ") == (
+        Finding("address", 0, 10), Finding("phone", 10, 20), Finding("address", 20, 25),
+    )
 
 
 @pytest.mark.parametrize(("text", "expected"), [
