@@ -135,11 +135,44 @@ def _run(words: list[Any], indices: Iterable[int]) -> tuple[int, int] | None:
     return span
 
 
+def _before_suffix(words: list[Any], i: int) -> tuple[int, int] | None:
+    """The name before the suffix at ``i``: the run of name words, with what the dictionary splits off a
+    name it half knows — a single kanji after the name words (菅原 優|斗さん), and a surname it reads as a
+    place before a given name (千葉 真由美さん: 千葉 is a 地名 to it)."""
+    first = i - 1
+    if first >= 1 and _is_lone_kanji(words[first]) and _is_name(words[first - 1]):
+        first -= 1  # 斗 of 優斗, read as a counter
+    span = _run(words, range(first, -1, -1))
+    if span is None:
+        return None
+    if first < i - 1:
+        span = (span[0], words[i - 1].end())
+    start = next(j for j in range(first, -1, -1) if words[j].begin() == span[0])
+    if words[start].part_of_speech()[3] == "名":  # a given name: the surname may stand before it
+        before = start - 1
+        if before >= 0 and words[before].part_of_speech()[0] == "空白":
+            before -= 1
+        if before >= 0 and _is_surname_like(words[before]):
+            span = (words[before].begin(), span[1])
+    return span
+
+
+def _is_lone_kanji(morpheme: Any) -> bool:
+    surface = morpheme.surface()
+    return len(surface) == 1 and "一" <= surface <= "鿿" and morpheme.part_of_speech()[0] == "名詞"
+
+
+def _is_surname_like(morpheme: Any) -> bool:
+    """A proper noun of one to three kanji (人名 or 地名: many surnames are place names)."""
+    surface, pos = morpheme.surface(), morpheme.part_of_speech()
+    return pos[1] == "固有名詞" and 1 <= len(surface) <= 3 and all("一" <= ch <= "鿿" for ch in surface)
+
+
 def _names(words: list[Any]) -> Iterator[tuple[int, int]]:
     """(start, end) of every name before a suffix or after a label, in the analysed window."""
     for i, word in enumerate(words):
         if _is_suffix(word):
-            span = _run(words, range(i - 1, -1, -1))
+            span = _before_suffix(words, i)
         elif word.surface() in LABELS:
             j = i + 1
             while j < len(words) and j <= i + 3 and words[j].part_of_speech()[0] in _SKIPPED_AFTER_LABEL:

@@ -69,6 +69,10 @@ def test_every_phone_variant_is_masked(written: str) -> None:
     # a name found once is the person's wherever else it is written, with the given name after it
     ("中村さん（中村 浩二）の件", "［氏名］さん(［氏名］)の件"),
     ("井上さんという方（井上 達也、42歳）", "［氏名］さんという方(［氏名］、42歳)"),
+    # what the dictionary splits off a name it half knows: a kanji read as a counter, a surname as a place
+    ("菅原 優斗さん", "［氏名］さん"),
+    ("千葉 真由美さん", "［氏名］さん"),
+    ("千葉県の真由美さん", "千葉県の［氏名］さん"),
     # after a label, and a bank account's holder in katakana
     ("相談者は佐藤花子、折り返し希望", "相談者は［氏名］、折り返し希望"),
     ("名義 ヤマダ タロウ", "名義 ［氏名］"),
