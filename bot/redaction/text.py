@@ -2,8 +2,8 @@
 
 - ``email``: ``local@domain.tld``.
 - ``birth_date``: a date (元号 or western year, kanji or arabic numerals, 年月日 or / . -) right
-  after 生年月日 / 誕生日, or right before 生まれ / 生 / 出生 / 誕生. Other dates (施行日, 通知の日付)
-  are kept: a date is personal only as someone's birth date.
+  after 生年月日 / 誕生日, or a date or a year alone right before 生まれ / 生 / 出生 / 誕生. Other dates
+  (施行日, 通知の日付) are kept: a date is personal only as someone's birth date.
 - ``address``: a street address down to its block number: an optional prefecture, one or two
   municipalities (…市 / 区 / 郡 / 町 / 村), a town name, and a block number (2丁目3番4号, 11番地の1,
   1-2-3, 二丁目一番地), with the building and room written after it (サンシャインハイツ405号室); and a
@@ -30,7 +30,11 @@ _DATE = (
     "|[MTSHR][0-9]{1,2}(?P<s2>[./])[0-9]{1,2}(?P=s2)[0-9]{1,2})"
 )
 _BIRTH_BEFORE = re.compile(f"(?:生年月日|誕生日|生年)\\s*(?:は|:)?\\s*({_DATE})")
-_BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?=\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の・/]|$)))")
+_BORN = "\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の・/]|$))"
+_BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?={_BORN})")
+# A birth year alone says as much of a resident as an age does (1958年生まれ, 平成元年生, 昭和8年生まれ).
+_YEAR = f"(?:(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)|(?:1[89]|20)[0-9]{{2}})年"
+_BIRTH_YEAR = re.compile(f"(?<![0-9年月])({_YEAR})(?={_BORN})")
 
 # Block numbers are read on the NFKC text (town names hold kanji digits: 三浦郡, 五反田).
 _N = "[0-9〇一二三四五六七八九十百千]{1,6}"
@@ -71,6 +75,7 @@ def find_birth_dates(view: str) -> list[Finding]:
     """On ``digit_view`` of the text."""
     found = [Finding("birth_date", m.start(1), m.end(1)) for m in _BIRTH_BEFORE.finditer(view)]
     found += [Finding("birth_date", m.start(1), m.end(1)) for m in _BIRTH_AFTER.finditer(view)]
+    found += [Finding("birth_date", m.start(1), m.end(1)) for m in _BIRTH_YEAR.finditer(view)]
     return found
 
 

@@ -169,6 +169,8 @@ def test_a_finding_that_overlaps_an_earlier_detectors_keeps_its_parts_outside_it
     ("S55.1.2生", "［生年月日］生"),
     ("誕生日は2001-12-24です", "誕生日は［生年月日］です"),
     ("昭和45年10月10日生・55歳", "［生年月日］生・55歳"),
+    ("1958年生まれの67歳", "［生年月日］生まれの67歳"),  # a birth year alone
+    ("平成元年生、36歳", "［生年月日］生、36歳"),
 ])
 def test_birth_dates_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -181,6 +183,7 @@ def test_birth_dates_are_masked(text: str, expected: str) -> None:
     "令和6年4月1日生活保護法の改正",
     "昭和三十一年四月一日以前に生まれた者",
     "2024年1月2日付けの通知",
+    "2024年生産分の在庫",
 ])
 def test_other_dates_are_kept(text: str) -> None:
     assert redact(text).findings == ()
