@@ -12,9 +12,10 @@
   bot quotes or the question it answers. Circulars are reported apart: they print real office phone
   numbers and addresses, which are found correctly but are not residents' data.
 - Precision = true findings / all findings (labelled cases, statutes and dev questions together).
-- Written apart: 60 staff messages about a resident (names, addresses with buildings, birth dates,
-  phones, accounts), written and labelled by two writers who saw neither the detectors nor the cases
-  above (``benchmarks/data/redaction_written_apart.jsonl``): recall and leaks, reported apart.
+- Written apart: 100 staff messages about residents (names with their readings, addresses with
+  buildings, birth dates, phones, accounts), written and labelled by writers who saw neither the
+  detectors nor the cases above (``benchmarks/data/redaction_written_apart.jsonl``): recall and leaks,
+  reported apart.
 """
 
 from __future__ import annotations

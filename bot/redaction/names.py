@@ -8,11 +8,14 @@ Words that only look like it stay: 同様, 態様, 様式, 皆様, お客様, �
 
 Once a name is found, it is the person's wherever else the message writes it, cue or none: 「中村さん
 （中村 浩二、…）」 gives 中村 by its さん, and then 中村 浩二 (the name with the words of a name after it).
-A bank account's holder is written in katakana as often as not (名義 ヤマダ タロウ): a katakana run after
-名義 is a name too.
+A bank account's holder is written in katakana as often as not (名義 ヤマダ タロウ): a kana run after 名義
+or a reading label (ふりがな：…) is a name too, and so is a name's reading in brackets after it
+(菊地 貴之（キクチ タカユキ）), also before an honorific (前田 勝（まえだ まさる）様: both are
+names). A surname met again, followed by a space and kanji the dictionary cannot read as a name, takes
+them as its given name (伊藤 蒼空).
 
 Not found: a name with no cue next to it (「市民の鈴木が来庁」), names Sudachi does not know (rare
-surnames such as 四十八願) and names written in hiragana.
+surnames such as 四十八願) and names written in hiragana with no reading label.
 """
 
 from __future__ import annotations
@@ -29,16 +32,27 @@ TITLES = frozenset({  # job titles after a name: 田中課長, 鈴木先生
     "課長", "係長", "部長", "主任", "主査", "主事", "局長", "室長", "所長", "次長", "課長補佐", "先生",
     "議員",
 })
-LABELS = frozenset({  # before a name: 氏名：山田太郎, 相談者は山田太郎
+LABELS = frozenset({  # before a name: 氏名：山田太郎, 相談者は山田太郎, 元夫 青木隆
     "氏名", "名前", "お名前", "申請者", "世帯主", "届出人", "相談者", "対象者", "来庁者", "契約者", "依頼者",
-    "差出人", "保護者", "名義", "名義人", "口座名義",
+    "差出人", "保護者", "名義", "名義人", "口座名義", "旧姓", "元夫", "元妻", "長男", "長女", "次男", "次女",
 })
 _SUFFIX_CUE = re.compile("|".join(sorted(HONORIFICS | TITLES, key=len, reverse=True)))
 _LABEL_CUE = re.compile("|".join(sorted(LABELS, key=len, reverse=True)))
 _BEFORE = 24  # characters analysed before a suffix: longer than any name with its spaces
 _AFTER = 16  # characters analysed after a label
 _SKIPPED_AFTER_LABEL = frozenset({"補助記号", "空白", "助詞"})  # 氏名：/ 名前は / 申請者 …
-_HOLDER = re.compile(r"名義人?\s*(?:は|:)?\s*([ァ-ヴー]{2,}(?:[ 　][ァ-ヴー]{1,})?)")  # 名義 ヤマダ タロウ
+# A name in kana: katakana, or hiragana in two parts (a hiragana word alone is no name: 名義でした).
+_KANA_NAME = "([ァ-ヴー]{2,}(?:[ 　][ァ-ヴー]{1,})?|[ぁ-ゖー]{2,}[ 　][ぁ-ゖー]{1,})"
+_READING_LABEL = "名義人?|ふりがな|フリガナ|よみがな|ヨミガナ|カナ氏名"
+# A name in kana after 名義 or a reading label (名義 ヤマダ タロウ, ふりがな：やまだ たろう).
+_KANA_LABELLED = re.compile(f"(?:{_READING_LABEL})\\s*(?:は|:)?\\s*{_KANA_NAME}")
+# After a name, its honorific between or not: 菊地 貴之(キクチ タカユキ), 菊地さん(キクチ タカユキ)
+_READING = re.compile(f"\\s*(?:様|さん|氏|殿|くん|ちゃん)?\\s*\\(\\s*{_KANA_NAME}\\s*\\)")
+# A name and its reading in brackets before the honorific: 前田 勝（まえだ まさる）様.
+_READ_BEFORE_SUFFIX = re.compile(
+    f"([一-鿿々]{{1,4}}[ 　]?[一-鿿々]{{1,4}})\\s*\\(\\s*{_KANA_NAME}\\s*\\)\\s*(?:様|さん|氏|殿|くん|ちゃん)"
+)
+_GIVEN_AFTER = re.compile("[ 　][一-鿿々]{1,3}(?![一-鿿々ぁ-ゖァ-ヴー])")  # 伊藤 蒼空: a given name unread
 _AGAIN_AFTER = 12  # characters analysed after a name met again: its given name, spaces between
 
 
@@ -65,10 +79,16 @@ class NameFinder:
         for begin, end in _windows(text):
             for start, stop in _names(list(self._tokenize(text[begin:end]))):
                 found[(begin + start, begin + stop)] = Finding("name", begin + start, begin + stop)
-        for m in _HOLDER.finditer(text):
+        for m in _KANA_LABELLED.finditer(text):
             found[m.span(1)] = Finding("name", *m.span(1))
+        for m in _READ_BEFORE_SUFFIX.finditer(text):
+            found[m.span(1)] = Finding("name", *m.span(1))
+            found[m.span(2)] = Finding("name", *m.span(2))
         for start, stop in self._again(text, {text[f.start : f.end] for f in found.values()}):
             found[(start, stop)] = Finding("name", start, stop)
+        for f in list(found.values()):
+            if reading := _READING.match(text, f.end):
+                found[reading.span(1)] = Finding("name", *reading.span(1))
         return _outermost(found.values())
 
     def _again(self, text: str, names: set[str]) -> Iterator[tuple[int, int]]:
@@ -81,6 +101,8 @@ class NameFinder:
                 words = list(self._tokenize(text[m.start() : m.end() + _AGAIN_AFTER]))
                 run = _run(words, range(len(words)))
                 stop = m.start() + run[1] if run is not None and run[0] == 0 else m.end()
+                if stop == m.end() and (given := _GIVEN_AFTER.match(text, stop)):
+                    stop = given.end()
                 yield m.start(), max(stop, m.end())
 
 

@@ -73,6 +73,13 @@ def test_every_phone_variant_is_masked(written: str) -> None:
     ("菅原 優斗さん", "［氏名］さん"),
     ("千葉 真由美さん", "［氏名］さん"),
     ("千葉県の真由美さん", "千葉県の［氏名］さん"),
+    # relations and a former surname as labels; a reading in brackets; kanji the dictionary cannot read
+    ("元夫 青木 隆、元妻 青木 理恵", "元夫 ［氏名］、元妻 ［氏名］"),
+    ("旧姓：小川", "旧姓:［氏名］"),
+    ("菊地 貴之さん（キクチ タカユキ）", "［氏名］さん(［氏名］)"),
+    ("前田 勝（まえだ まさる）様", "［氏名］(［氏名］)様"),
+    ("ふりがな：やまざき ゆい", "ふりがな:［氏名］"),
+    ("伊藤くん（伊藤 蒼空、小学3年）", "［氏名］くん(［氏名］、小学3年)"),
     # after a label, and a bank account's holder in katakana
     ("相談者は佐藤花子、折り返し希望", "相談者は［氏名］、折り返し希望"),
     ("名義 ヤマダ タロウ", "名義 ［氏名］"),
@@ -95,6 +102,8 @@ def test_names_with_an_honorific_are_masked(text: str, expected: str) -> None:
     "婚姻前の氏に復する",
     "市長さんの権限",
     "知事殿",
+    "父母の一方が共同の名義でした行為",  # a hiragana word after 名義 is no name
+    "債務名義のある債権",
 ])
 def test_words_that_look_like_names_are_kept(text: str) -> None:
     assert redact(text).findings == ()
