@@ -36,6 +36,7 @@ LABELS = frozenset({  # before a name: 氏名：山田太郎, 相談者は山田
     "氏名", "名前", "お名前", "申請者", "世帯主", "届出人", "相談者", "対象者", "来庁者", "契約者", "依頼者",
     "差出人", "保護者", "名義", "名義人", "口座名義", "旧姓", "元夫", "元妻", "長男", "長女", "次男", "次女",
 })
+_HONORIFIC = "|".join(sorted(HONORIFICS, key=len, reverse=True))
 _SUFFIX_CUE = re.compile("|".join(sorted(HONORIFICS | TITLES, key=len, reverse=True)))
 _LABEL_CUE = re.compile("|".join(sorted(LABELS, key=len, reverse=True)))
 _BEFORE = 24  # characters analysed before a suffix: longer than any name with its spaces
@@ -47,10 +48,10 @@ _READING_LABEL = "名義人?|ふりがな|フリガナ|よみがな|ヨミガナ
 # A name in kana after 名義 or a reading label (名義 ヤマダ タロウ, ふりがな：やまだ たろう).
 _KANA_LABELLED = re.compile(f"(?:{_READING_LABEL})\\s*(?:は|:)?\\s*{_KANA_NAME}")
 # After a name, its honorific between or not: 菊地 貴之(キクチ タカユキ), 菊地さん(キクチ タカユキ)
-_READING = re.compile(f"\\s*(?:様|さん|氏|殿|くん|ちゃん)?\\s*\\(\\s*{_KANA_NAME}\\s*\\)")
+_READING = re.compile(f"\\s*(?:{_HONORIFIC})?\\s*\\(\\s*{_KANA_NAME}\\s*\\)")
 # A name and its reading in brackets before the honorific: 前田 勝（まえだ まさる）様.
 _READ_BEFORE_SUFFIX = re.compile(
-    f"([一-鿿々]{{1,4}}[ 　]?[一-鿿々]{{1,4}})\\s*\\(\\s*{_KANA_NAME}\\s*\\)\\s*(?:様|さん|氏|殿|くん|ちゃん)"
+    f"([一-鿿々]{{1,4}}[ 　]?[一-鿿々]{{1,4}})\\s*\\(\\s*{_KANA_NAME}\\s*\\)\\s*(?:{_HONORIFIC})"
 )
 _GIVEN_AFTER = re.compile("[ 　][一-鿿々]{1,3}(?![一-鿿々ぁ-ゖァ-ヴー])")  # 伊藤 蒼空: a given name unread
 _AGAIN_AFTER = 12  # characters analysed after a name met again: its given name, spaces between
@@ -101,7 +102,8 @@ class NameFinder:
                 words = list(self._tokenize(text[m.start() : m.end() + _AGAIN_AFTER]))
                 run = _run(words, range(len(words)))
                 stop = m.start() + run[1] if run is not None and run[0] == 0 else m.end()
-                if stop == m.end() and (given := _GIVEN_AFTER.match(text, stop)):
+                given = _GIVEN_AFTER.match(text, stop) if stop == m.end() else None
+                if given is not None and given.group().strip() not in HONORIFICS | TITLES:  # not 田中 課長
                     stop = given.end()
                 yield m.start(), max(stop, m.end())
 

@@ -80,6 +80,7 @@ def test_every_phone_variant_is_masked(written: str) -> None:
     ("前田 勝（まえだ まさる）様", "［氏名］(［氏名］)様"),
     ("ふりがな：やまざき ゆい", "ふりがな:［氏名］"),
     ("伊藤くん（伊藤 蒼空、小学3年）", "［氏名］くん(［氏名］、小学3年)"),
+    ("田中さんの件を田中 課長に", "［氏名］さんの件を［氏名］ 課長に"),  # a title after it is no given name
     # after a label, and a bank account's holder in katakana
     ("相談者は佐藤花子、折り返し希望", "相談者は［氏名］、折り返し希望"),
     ("名義 ヤマダ タロウ", "名義 ［氏名］"),
