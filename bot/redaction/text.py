@@ -32,8 +32,9 @@ _DATE = (
 _BIRTH_BEFORE = re.compile(f"(?:生年月日|誕生日|生年)\\s*(?:は|:)?\\s*({_DATE})")
 _BORN = "\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の・/]|$))"
 _BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?={_BORN})")
-# A birth year alone says as much of a resident as an age does (1958年生まれ, 平成元年生, 昭和8年生まれ).
-_YEAR = f"(?:(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)|(?:1[89]|20)[0-9]{{2}})年"
+# A birth year, or year and month, says as much of a resident as an age does (1958年生まれ, 平成元年生,
+# 昭和14年7月生まれ).
+_YEAR = f"(?:(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)|(?:1[89]|20)[0-9]{{2}})年(?:{_VN}月)?"
 _BIRTH_YEAR = re.compile(f"(?<![0-9年月])({_YEAR})(?={_BORN})")
 
 # Block numbers are read on the NFKC text (town names hold kanji digits: 三浦郡, 五反田).
@@ -53,14 +54,17 @@ _NAME_CHAR = "[一-鿿々〆ヶァ-ヴー]"
 _MUNICIPALITY = f"(?:(?:{_HIRAGANA_CITIES})市|{_NAME_CHAR}{{1,6}}?[市区郡町村])"
 _TOWN = f"(?:[一-鿿々〆ヶぁ-んァ-ヴー]|{_N}条){{0,10}}?"
 _BLOCK = (
-    f"(?<!第)(?:{_N}丁目{_N}番地?(?:{_N}号?)?|{_N}丁目[0-9]+(?:-[0-9]+)?|{_N}丁目"
+    f"(?<!第)(?:{_N}丁目{_N}番地?(?:の?{_N}号?)?|{_N}丁目[0-9]+(?:-[0-9]+)?|{_N}丁目"
     f"|{_N}番地(?:の?{_N}){{0,2}}|{_N}番{_N}号|[0-9]+(?:-[0-9]+){{1,3}}(?:号室?)?)(?![0-9])"
 )
 # A building after the block number and its room: a name with katakana or Latin letters in it (コーポ高砂,
 # Sハイツ) or a kanji one ending in a word for a building (青葉荘, 県営住宅), then the room or floor number.
 # A date after an address (令和6年…) is no building.
 _BUILDING_NAME = "(?=[一-鿿々]*[ァ-ヴーA-Za-z]|[一-鿿々]{0,18}(?:荘|棟|館|寮|団地|住宅)[ 　]?[0-9])"
-_ROOM = "[ 　]?[1-9][0-9]{0,4}(?:号室|号|F|階)?(?![0-9-])"  # not the start of a phone number (0…, 046-…)
+# The room: 405, 405号室, 3F, 2-305 (building and room), 3号棟1204号室; never the start of a phone number
+# (0…, 046-…).
+_ROOM_NUMBER = "[1-9][0-9]{0,4}"
+_ROOM = f"[ 　]?{_ROOM_NUMBER}(?:-{_ROOM_NUMBER}|(?:号棟|棟)[ 　]?{_ROOM_NUMBER})?(?:号室|号|F|階)?(?![0-9-])"
 _BUILDING = f"(?:[ 　]?{_BUILDING_NAME}[一-鿿々ァ-ヴーA-Za-z]{{2,20}}?{_ROOM})?"
 _ADDRESS = re.compile(f"(?:{_PREFECTURE})?{_MUNICIPALITY}{{1,2}}{_TOWN}{_BLOCK}{_BUILDING}")
 _POSTAL = re.compile("〒[ 　]?[0-9]{3}-?[0-9]{4}(?![0-9])")

@@ -124,6 +124,9 @@ def test_words_that_look_like_names_are_kept(text: str) -> None:
     ("〒1700013", "［住所］"),
     ("横須賀市小川町11番地 県営住宅3号棟", "［住所］棟"),
     ("横須賀市小川町11番地 令和6年4月に転入", "［住所］ 令和6年4月に転入"),
+    ("名古屋市中区栄3丁目5番地の1 ハイツ栄405", "［住所］"),
+    ("広島市中区基町10番52号 基町アパート3号棟1204号室", "［住所］"),
+    ("さいたま市浦和区高砂1丁目2番3号 市営高砂団地2-305", "［住所］"),
 ])
 def test_addresses_down_to_the_block_number_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -181,6 +184,7 @@ def test_a_finding_that_overlaps_an_earlier_detectors_keeps_its_parts_outside_it
     ("昭和45年10月10日生・55歳", "［生年月日］生・55歳"),
     ("1958年生まれの67歳", "［生年月日］生まれの67歳"),  # a birth year alone
     ("平成元年生、36歳", "［生年月日］生、36歳"),
+    ("昭和14年7月生まれ", "［生年月日］生まれ"),  # a year and month
 ])
 def test_birth_dates_are_masked(text: str, expected: str) -> None:
     result = redact(text)
@@ -194,6 +198,7 @@ def test_birth_dates_are_masked(text: str, expected: str) -> None:
     "昭和三十一年四月一日以前に生まれた者",
     "2024年1月2日付けの通知",
     "2024年生産分の在庫",
+    "令和6年4月生産分",
 ])
 def test_other_dates_are_kept(text: str) -> None:
     assert redact(text).findings == ()
