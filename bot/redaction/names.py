@@ -183,13 +183,17 @@ def _before_suffix(words: list[Any], i: int) -> tuple[int, int] | None:
 
 def _is_lone_kanji(morpheme: Any) -> bool:
     surface = morpheme.surface()
-    return len(surface) == 1 and "一" <= surface <= "鿿" and morpheme.part_of_speech()[0] == "名詞"
+    return len(surface) == 1 and _is_kanji(surface) and morpheme.part_of_speech()[0] == "名詞"
 
 
 def _is_surname_like(morpheme: Any) -> bool:
     """A proper noun of one to three kanji (人名 or 地名: many surnames are place names)."""
     surface, pos = morpheme.surface(), morpheme.part_of_speech()
-    return pos[1] == "固有名詞" and 1 <= len(surface) <= 3 and all("一" <= ch <= "鿿" for ch in surface)
+    return pos[1] == "固有名詞" and 1 <= len(surface) <= 3 and all(_is_kanji(ch) for ch in surface)
+
+
+def _is_kanji(ch: str) -> bool:
+    return "一" <= ch <= "鿿"
 
 
 def _names(words: list[Any]) -> Iterator[tuple[int, int]]:

@@ -24,8 +24,10 @@ _EMAIL = re.compile(
 # Birth dates are read on ``digit_view`` (kanji digits as ASCII): what is left of kanji numerals
 # is 十 (五十五年 → 5十5年).
 _VN = "[0-9十]{1,4}"
+_ERA_YEAR = f"(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)"
+_WESTERN_YEAR = "(?:1[89]|20)[0-9]{2}"
 _DATE = (
-    f"(?:(?:(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)|[MTSHR][0-9]{{1,2}}|(?:1[89]|20)[0-9]{{2}})年{_VN}月{_VN}日"
+    f"(?:(?:{_ERA_YEAR}|[MTSHR][0-9]{{1,2}}|{_WESTERN_YEAR})年{_VN}月{_VN}日"
     "|(?:1[89]|20)[0-9]{2}(?P<s1>[/.-])[0-9]{1,2}(?P=s1)[0-9]{1,2}"
     "|[MTSHR][0-9]{1,2}(?P<s2>[./])[0-9]{1,2}(?P=s2)[0-9]{1,2})"
 )
@@ -34,7 +36,7 @@ _BORN = "\\s*(?:生まれ|出生|誕生|生(?=[\\s,、。)の・/]|$))"
 _BIRTH_AFTER = re.compile(f"(?<![0-9])({_DATE})(?={_BORN})")
 # A birth year, or year and month, says as much of a resident as an age does (1958年生まれ, 平成元年生,
 # 昭和14年7月生まれ).
-_YEAR = f"(?:(?:明治|大正|昭和|平成|令和)(?:{_VN}|元)|(?:1[89]|20)[0-9]{{2}})年(?:{_VN}月)?"
+_YEAR = f"(?:{_ERA_YEAR}|{_WESTERN_YEAR})年(?:{_VN}月)?"
 _BIRTH_YEAR = re.compile(f"(?<![0-9年月])({_YEAR})(?={_BORN})")
 
 # Block numbers are read on the NFKC text (town names hold kanji digits: 三浦郡, 五反田).
