@@ -204,6 +204,9 @@ def train(
     """Fit a model on (output, text) examples — the output an article's "doc_id:article" — as ``recipe``
     says; ``advance`` is called once per pass (``recipe.passes(len(examples))`` in all). Needs examples
     of at least two outputs."""
+    # Sorted: the same lines give the same model whatever order the store returns them in, which depends
+    # on what earlier ingests added and removed.
+    examples = sorted(examples)
     articles = tuple(sorted({a for a, _ in examples}))
     if len(articles) < 2:
         raise ValueError("an article model needs examples of at least two articles")
