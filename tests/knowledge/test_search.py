@@ -127,6 +127,24 @@ def test_questions_about_laws_outside_the_corpus_are_insufficient(searcher: Sear
     assert not result.sufficient, result.reason
 
 
+def test_a_law_the_corpus_lacks_is_no_basis_unless_a_held_article_says_whether_it_applies(
+    searcher: Searcher,
+) -> None:
+    """地方自治法238条の4 says 借地借家法 does not apply to the use of 行政財産: it answers whether it
+    applies, and nothing else of 借地借家法."""
+    applies = searcher.search("行政財産の使用許可に借地借家法は適用される？")
+    assert applies.sufficient, applies.reason
+    assert (applies.hits[0].doc_id, applies.hits[0].article) == (JICHI, "238_4")
+    other = searcher.search("借地借家法の更新拒絶の正当事由は？")
+    assert not other.sufficient and "not in the knowledge base: 借地借家法" in other.reason
+
+
+def test_words_for_a_kind_of_law_are_not_laws_the_corpus_lacks(searcher: Searcher) -> None:
+    result = searcher.search("生活保護の根拠法は？")
+    assert result.sufficient, result.reason
+    assert result.hits[0].title == "生活保護法"
+
+
 def test_two_subjects_of_a_law_the_corpus_lacks_name_it(searcher: Searcher) -> None:
     taxed = searcher.search("個人住民税の特別徴収税額の通知書を事業者へ送る方法は？")
     assert not taxed.sufficient and taxed.absent_laws == ("地方税法",), taxed.reason
