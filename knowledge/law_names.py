@@ -10,6 +10,7 @@ a held article says so itself (地方自治法238条の4: 借地借家法 does n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from knowledge.citations import LawTitleIndex
 from knowledge.tokenize import normalize
@@ -57,19 +58,18 @@ def unknown_laws(question: str, index: LawTitleIndex) -> list[str]:
     return [name for name in law_names(question) if index.lookup(name) is None]
 
 
-# A question that asks whether a law applies (「借地借家法は適用される？」「当てはまる？」).
-_ASKS_APPLICATION = ("適用", "当てはま", "あてはま")
+# A question that asks whether a law applies (「借地借家法は適用される？」「…の対象になる？」).
+_ASKS_APPLICATION = ("適用", "当てはま", "あてはま", "及ぶ", "対象")
 # Between a law's title and 適用 in an article that provides for it: its number in brackets, the articles
 # named (第二条、第十四条第二項…, a long list in 地方公務員法58条), 「の規定は、…に関しては」: one sentence.
 _UP_TO_APPLIES = r"[^。]*?適用"
 
 
-def asks_application(question: str) -> bool:
-    return any(word in normalize(question) for word in _ASKS_APPLICATION)
-
-
-def provides_for(law: str, article_text: str) -> bool:
-    """Whether ``article_text`` says whether or how ``law`` applies (「借地借家法（平成三年法律第九十号）の
-    規定は、適用しない」): an article of a held law that decides a question on the law it names."""
-    return re.search(re.escape(law) + _UP_TO_APPLIES, article_text) is not None
-
+def provided_for(laws: Iterable[str], question: str, article_text: str) -> frozenset[str]:
+    """Of ``laws`` (named in ``question``, not held), those ``article_text`` says whether or how to apply
+    (「借地借家法（平成三年法律第九十号）の規定は、適用しない」) when ``question`` asks whether they apply:
+    that article decides the question, the laws are not subjects the knowledge base lacks."""
+    text = normalize(question)
+    if not any(word in text for word in _ASKS_APPLICATION):
+        return frozenset()
+    return frozenset(law for law in laws if re.search(re.escape(law) + _UP_TO_APPLIES, article_text))

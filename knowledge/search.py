@@ -22,7 +22,7 @@ from knowledge.aspects import Aspect, Aspects
 from knowledge.chunks import chunk_id
 from knowledge.coverage import Coverage
 from knowledge.filters import FieldFilter
-from knowledge.law_names import asks_application, provides_for
+from knowledge.law_names import provided_for
 from knowledge.law_topics import TopicEvidence
 from knowledge.national_scope import answered_locally, packaged_scopes
 from knowledge.numerals import ARTICLE_NUM, KANJI_NUMBER_CHARS, int_to_kanji, num_to_article_title
@@ -558,13 +558,8 @@ class Searcher:
             agreement = top_id in body_top and top_id in phrase_top
         refuse = self.citations if s.refuse_unknown_laws else None
         unknown = refuse.unknown_laws(text, scope.collections) if refuse else []
-        # A law not held that the best hit itself says whether to apply is what it decides, not a subject
-        # the knowledge base lacks (「行政財産の使用許可に借地借家法は適用される？」: 238条の4).
-        provided = (
-            {law for law in unknown if provides_for(law, best[0][0]["text"])}
-            if unknown and best and asks_application(text)
-            else set()
-        )
+        # 「行政財産の使用許可に借地借家法は適用される？」: 238条の4 says, so 借地借家法 is not what it lacks
+        provided = provided_for(unknown, text, best[0][0]["text"]) if unknown and best else frozenset()
         unknown = [law for law in unknown if law not in provided]
         most_named = topic.most_named if topic else None
         return Evidence(

@@ -1,7 +1,7 @@
 import pytest
 
 from knowledge.citations import LawTitleIndex, load_abbreviations
-from knowledge.law_names import asks_application, law_names, provides_for, unknown_laws
+from knowledge.law_names import law_names, provided_for, unknown_laws
 
 INDEX = LawTitleIndex.from_titles(
     [
@@ -68,20 +68,20 @@ def test_a_former_title_and_a_colloquial_name_are_the_held_law() -> None:
     assert unknown_laws("根拠法は何か", index) == []
 
 
-def test_an_article_provides_for_a_law_when_it_says_in_one_sentence_whether_it_applies() -> None:
+def test_a_law_is_provided_for_when_the_article_says_in_one_sentence_whether_it_applies() -> None:
     applied = "前項の許可については、借地借家法（平成三年法律第九十号）の規定は、適用しない。"
     listed = (
         "労働基準法（昭和二十二年法律第四十九号）第二条、第十四条第二項及び第三項並びに第百二条の規定は、"
         "職員に関して適用しない。"
     )
-    assert provides_for("借地借家法", applied)
-    assert provides_for("労働基準法", listed)
+    asked = "行政財産の使用許可に借地借家法は適用される？"
+    assert provided_for(["借地借家法"], asked, applied) == {"借地借家法"}
+    staff = "会計年度任用職員にも労働基準法は当てはまる？"
+    assert provided_for(["労働基準法"], staff, listed) == {"労働基準法"}
+    assert provided_for(["借地借家法"], "使用許可は借地借家法の対象になる？", applied) == {"借地借家法"}
     # named, but whether it applies is not what the sentence says
-    assert not provides_for("借地借家法", "借地借家法の定めるところによる。この条の規定は、適用しない。")
-    assert not provides_for("金融商品取引法", applied)
-
-
-def test_a_question_asks_whether_a_law_applies() -> None:
-    assert asks_application("行政財産の使用許可に借地借家法は適用される？")
-    assert asks_application("会計年度任用職員にも労働基準法は当てはまる？")
-    assert not asks_application("借地借家法の更新拒絶の正当事由は？")
+    named = "借地借家法の定めるところによる。この条の規定は、適用しない。"
+    assert not provided_for(["借地借家法"], asked, named)
+    assert not provided_for(["金融商品取引法"], "金融商品取引法は適用される？", applied)
+    # a question on the law's own content, not whether it applies
+    assert not provided_for(["借地借家法"], "借地借家法の更新拒絶の正当事由は？", applied)
