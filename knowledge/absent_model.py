@@ -14,7 +14,7 @@ Trained at ingest beside the article model, when the lines or the laws held chan
 the shipped lines, on the core the article model's three members on two leave free). One output per
 law, not per article: measured with the decision refitted and each fitted set left out
 (benchmarks/sufficiency.py), per-law outputs read as well as per-article ones at a fraction of the
-training (docs/retrieval.md, *Since 48df2e9*).
+training (docs/retrieval-history.md, *Since 48df2e9*).
 """
 
 from __future__ import annotations

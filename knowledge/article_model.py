@@ -84,8 +84,8 @@ class Recipe:
 # Members of the average: measured with the second stage refitted for each (benchmarks/rerank.py), the
 # eight holdouts' right article first 0.782 with one, 0.818 and 0.810 with three (two sets of seeds),
 # 0.822 with five at nearly twice the training time; one member of 192 dimensions read 0.809 with one
-# seed and 0.782 with another. docs/retrieval.md, *Since def2ebb*. Eight passes over the shipped 24,488
-# lines are 8 × 96 steps.
+# seed and 0.782 with another. docs/retrieval-history.md, *Since def2ebb*. Eight passes over the shipped
+# 24,488 lines are 8 × 96 steps.
 ARTICLES = Recipe("article", dim=64, members=3, epochs=8, min_steps=750)
 
 
