@@ -26,6 +26,7 @@ from bot.answer_text import (
     READ_BY_LLM_NOTICE,
     abstention_text,
     extractive_answer,
+    fallback_notice,
     inquiry_draft,
     missing_article_text,
 )
@@ -379,7 +380,7 @@ class AnswerEngine:
         citations, unknown = check_quoted_articles(citations, self.laws)
         warnings = (*warnings, *(w for w in unknown if w not in warnings))
         if FALLBACK_NOTICE in warnings:
-            text = f"{FALLBACK_NOTICE}\n\n{text}"
+            text = fallback_notice(text)
         return Answer(
             text=with_note(text),
             citations=citations,

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, with the request id of the HTTP request or chat event.
+"""Structured logs: one JSON object per line, with the request id of the HTTP request or chat question
+(``bot.log_context``).
 
 Secrets never reach the output: the values of every environment variable the manifest names in an
 ``*_env`` field (and the console token) are replaced by ``***`` in messages and tracebacks. Question
@@ -8,30 +9,19 @@ any record that carries a ``question`` attribute above DEBUG.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("kairan_request_id", default=None)
+from bot.log_context import request_id_var
 
 CONSOLE_TOKEN_ENV = "KAIRAN_CONSOLE_TOKEN"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 _HANDLER_NAME = "kairan-json"
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def set_request_id(value: str | None = None) -> contextvars.Token[str | None]:
-    """Set the request id for the current task (a fresh one when ``value`` is None)."""
-    return request_id_var.set(value or new_request_id())
 
 
 def env_names(config: Any) -> list[str]:

@@ -25,13 +25,13 @@ from sqlalchemy.engine import make_url
 
 from adapters.registry import PLATFORMS
 from adapters.spec import LoopbackOnly, ServesHttp, is_loopback
+from bot.log_context import new_request_id, request_id_var
 from bot.ports import Adapter, Answerer
 from bot.state.db import Database
 from bot.state.outbox import Outbox
 from kairan.console import ConsoleAccess, ConsoleHandlers, console_scope
 from kairan.console.hosts import HostPolicy, host_guard
 from kairan.housekeeping import prune_events, thread_retention
-from kairan.logging import new_request_id, request_id_var
 from kairan.metrics import CONTENT_TYPE, Metrics
 from kairan.wiring import KnowledgeConfig, Runtime, build_adapters, build_runtime
 from knowledge.store import KnowledgeStore

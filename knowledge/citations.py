@@ -186,7 +186,6 @@ class LawTitleIndex:
     def __init__(self, names: Mapping[str, tuple[str, str | None]], titles: Mapping[str, str]) -> None:
         self._names = dict(names)  # normalised name -> (official title, law id or None)
         self._by_title = dict(titles)  # official title (as given) -> law id
-        self._title_of = {law_id: title for title, law_id in titles.items()}
         lengths: dict[str, set[int]] = {}
         for name in self._names:
             lengths.setdefault(name[:_MIN_NAME], set()).add(len(name))
@@ -245,13 +244,6 @@ class LawTitleIndex:
         """Law id for a title, alias or abbreviation (NFKC-tolerant); None if unknown or not indexed."""
         found = self.resolve(name)
         return found[1] if found else None
-
-    def title_of(self, law_id: str) -> str | None:
-        return self._title_of.get(law_id)
-
-    def law_id_of_title(self, title: str) -> str | None:
-        """Law id for an exact official title (as given to ``from_titles``)."""
-        return self._by_title.get(title)
 
     def match_at(self, text: str, pos: int) -> tuple[int, tuple[str, str | None]] | None:
         """Longest name starting at ``text[pos]`` (text already NFKC): (end, (title, law id))."""

@@ -251,11 +251,3 @@ class SentenceTransformerEmbedder:
             f"model_dir={str(self.model_dir)!r}, query_prefix={self.query_prefix!r}, "
             f"document_prefix={self.document_prefix!r})"
         )
-
-
-def load_embedder(model_dir: Path | None, **kwargs: Any) -> Embedder | None:
-    """The embedder for ``model_dir`` (keyword arguments go to :class:`SentenceTransformerEmbedder`),
-    or None when no model directory is configured (lexical search only)."""
-    if model_dir is None:
-        return None
-    return SentenceTransformerEmbedder(model_dir=Path(model_dir), **kwargs)

@@ -42,10 +42,6 @@ class ItemOutcome:
     reason: str
     titles: dict[str, str] = field(default_factory=dict)  # doc_id → title of the laws among the hits
 
-    @property
-    def correct_abstention(self) -> bool:
-        return not self.item.answerable and not self.sufficient
-
 
 @dataclass
 class KindMetrics:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import lancedb
-from lancedb.expr import Expr, col
+from lancedb.expr import col
 from lancedb.index import FTS, BTree
 from lancedb.pydantic import LanceModel
 
@@ -36,7 +36,6 @@ from knowledge.absent_model import FILE_NAME as ABSENT_MODEL_FILE
 from knowledge.article_model import FILE_NAME as ARTICLE_MODEL_FILE
 from knowledge.article_model import ArticleModel
 from knowledge.chunks import Chunk, chunk_id
-from knowledge.filters import FieldFilter
 from knowledge.reader import ChunkReader, PhrasingReader
 from knowledge.settings import DEFAULT_CACHE_ROWS
 from knowledge.stored_files import Location, Marker, file_marker, is_uri, read_file, remove_file, write_file
@@ -548,12 +547,6 @@ class KnowledgeStore:
 def _empty(model: type[LanceModel]) -> Any:
     """An empty batch with a table's schema (a merge that only deletes still needs a source)."""
     return model.to_arrow_schema().empty_table()
-
-
-def build_filter(**fields: str | Sequence[str] | None) -> Expr | None:
-    """An ``Expr`` from allow-listed fields; values are literals, never spliced into SQL."""
-    allowed = FieldFilter.of(**fields)
-    return allowed.expr() if allowed is not None else None
 
 
 def _fts_config() -> FTS:

@@ -385,9 +385,6 @@ class LogoClient:
     def connected(self) -> bool:
         return self._ready.is_set() and self._ws is not None and not self._ws.closed
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._ready.wait(), timeout)
-
     async def disconnect(self) -> None:
         """Drop the current connection (the run loop reconnects with a fresh session)."""
         ws = self._ws

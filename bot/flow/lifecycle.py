@@ -42,6 +42,7 @@ from bot.flow.periodic import always
 from bot.flow.question import Question, QuestionPayloadError
 from bot.flow.redelivery import Redelivery
 from bot.flow.resume import Resumer
+from bot.log_context import request_id
 from bot.models import Answer
 from bot.ports import Answerer, Channel, Failure, Rendered, Reply, Stream
 from bot.state.db import Database
@@ -169,12 +170,14 @@ class QuestionFlow:
         self._spawn(self.handle(question))
 
     async def handle(self, question: Question) -> None:
-        """Claim the question and answer it (once), in the calling task."""
+        """Claim the question and answer it (once), in the calling task, under a request id of its own
+        unless the platform's HTTP request gave it one (``bot.log_context``)."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            await self._handle(question)
+            with request_id():
+                await self._handle(question)
         finally:
             if task is not None:
                 self._tasks.discard(task)
@@ -330,12 +333,14 @@ class QuestionFlow:
     async def _answer_again(self, entry: Interrupted) -> None:
         question = self._resumed(entry)
         if question is not None:
-            await self._respond(question, partial(self._answer, question))
+            with request_id():
+                await self._respond(question, partial(self._answer, question))
 
     async def _give_up(self, entry: Interrupted) -> None:
         question = self._resumed(entry)
         if question is not None:
-            await self.channel.reply_to(question, partial(self._say, question, wording.INTERRUPTED))
+            with request_id():
+                await self.channel.reply_to(question, partial(self._say, question, wording.INTERRUPTED))
 
     def _resumed(self, entry: Interrupted) -> Question | None:
         try:

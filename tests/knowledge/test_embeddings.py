@@ -22,7 +22,6 @@ from knowledge.embeddings import (
     EmbeddingError,
     SentenceTransformerEmbedder,
     detect_prefixes,
-    load_embedder,
 )
 from tests.fakes.tiny_embedding_model import HIDDEN, MAX_SEQ_LENGTH, build_tiny_model
 
@@ -183,7 +182,7 @@ def test_file_instead_of_directory(tmp_path: Path) -> None:
     file = tmp_path / "model.safetensors"
     file.write_bytes(b"\0" * 16)
     with pytest.raises(EmbeddingError, match="not a directory") as info:
-        load_embedder(file)
+        SentenceTransformerEmbedder(model_dir=file)
     assert str(file) in str(info.value)
 
 
@@ -212,13 +211,6 @@ def test_offline_env_restored(models: dict[str, Path], monkeypatch: pytest.Monke
     assert "HF_HUB_OFFLINE" not in os.environ
     assert os.environ["TRANSFORMERS_OFFLINE"] == "0"
     assert before == huggingface_hub.constants.HF_HUB_OFFLINE
-
-
-def test_load_embedder(models: dict[str, Path]) -> None:
-    assert load_embedder(None) is None
-    embedder = load_embedder(models["plain"], batch_size=4)
-    assert isinstance(embedder, SentenceTransformerEmbedder)
-    assert (embedder.dim, embedder.batch_size) == (32, 4)
 
 
 def test_core_import_is_lazy_and_offline_mode_is_restored(models: dict[str, Path]) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.chunks import chunks_from_document, validate_id
-from knowledge.store import KnowledgeStore, build_filter
+from knowledge.store import KnowledgeStore
 from knowledge.tokenize import Segmenter
 from tests.knowledge.docs import JICHI_ID, jichi, koumuin, write_doc
 
@@ -50,12 +50,3 @@ def test_get_articles_and_titles(tmp_path: Path, segmenter: Segmenter) -> None:
     rows = store.get_articles([(JICHI_ID, "238_4"), ("325AC0000000261", "38"), (JICHI_ID, "999")])
     assert set(rows) == {(JICHI_ID, "238_4"), ("325AC0000000261", "38")}
     assert sorted(store.law_titles()) == [("地方公務員法", "325AC0000000261"), ("地方自治法", JICHI_ID)]
-
-
-def test_build_filter_allows_only_known_fields() -> None:
-    assert build_filter(collection=None) is None
-    collections = build_filter(collection=["laws", "city"])
-    assert collections is not None
-    assert "collection" in collections.to_sql()
-    with pytest.raises(ValueError, match="cannot filter"):
-        build_filter(text="x")

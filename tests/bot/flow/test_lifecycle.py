@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +16,7 @@ import pytest
 from bot import wording
 from bot.flow.lifecycle import FlowSettings, Lifecycle, QuestionFlow
 from bot.flow.question import Question
+from bot.log_context import request_id_var
 from bot.models import Answer, ConversationRef, IncomingMessage
 from bot.ports import Answerer, Channel, Failure, Rendered, Reply, ReplyWork, Stream
 from bot.state.db import Database
@@ -136,6 +137,35 @@ async def test_claims_answer_each_question_once_across_redeliveries_and_replicas
     assert engine.collections == [["laws"]]
 
 
+class IdRecordingEngine(FixedAnswerEngine):
+    """Answers, noting the request id every log line written meanwhile carries."""
+
+    def __init__(self) -> None:
+        super().__init__(ANSWER)
+        self.request_ids: list[str | None] = []
+
+    async def answer(self, message: IncomingMessage, *, collections: Sequence[str] | None = None) -> Answer:
+        self.request_ids.append(request_id_var.get())
+        return await super().answer(message, collections=collections)
+
+
+async def test_each_chat_question_is_answered_under_a_request_id_of_its_own(db: Database) -> None:
+    engine = IdRecordingEngine()
+    flow = flow_for(ToyChannel(), db, engine)
+    await flow.handle(question(1))
+    flow.receive(question(2))
+    await until(lambda: len(engine.request_ids) == 2)
+    first, second = engine.request_ids
+    assert first and second and first != second
+    assert request_id_var.get() is None  # set for the question only
+    token = request_id_var.set("http-request-7")  # Teams: the HTTP request already has one
+    try:
+        await flow.handle(question(3))
+    finally:
+        request_id_var.reset(token)
+    assert engine.request_ids[2] == "http-request-7"
+
+
 async def test_notices_for_an_unconfigured_conversation_and_an_empty_question(db: Database) -> None:
     channel = ToyChannel()
     engine = FailingEngine(AssertionError("the engine must not be asked"))
@@ -222,7 +252,7 @@ async def stop_mid_answer(channel: ToyChannel, db: Database) -> None:
 async def test_a_question_whose_bot_stopped_is_answered_once_by_a_replica(db: Database) -> None:
     channel = ToyChannel()
     await stop_mid_answer(channel, db)
-    engine = FixedAnswerEngine(ANSWER)
+    engine = IdRecordingEngine()
     replica = flow_for(channel, db, engine, inflight=InFlight(db, stale_after=STALE), resume_interval=0.1)
     await replica.start()
     try:
@@ -232,6 +262,7 @@ async def test_a_question_whose_bot_stopped_is_answered_once_by_a_replica(db: Da
         await replica.stop()
     assert channel.texts == [ANSWER.text]
     assert engine.collections == [["laws"]]  # the scope was kept with the question
+    assert engine.request_ids[0] is not None  # its log lines are tied together too
     assert InFlight(db).pending("toy") == 0
 
 
