@@ -31,6 +31,7 @@ class Part(StrEnum):
     MAIN = "main"  # 本則 (or the body of a non-law document)
     SUPPL = "suppl"  # 附則
     APPENDIX = "appendix"  # 別表 / 別記 / 様式
+    CONTENTS = "contents"  # a table of contents, or a list of links to other pages
 
 
 class ParseError(ValueError):

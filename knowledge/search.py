@@ -21,6 +21,7 @@ from knowledge.asides import without_asides
 from knowledge.aspects import Aspect, Aspects
 from knowledge.chunks import chunk_id
 from knowledge.coverage import Coverage
+from knowledge.documents import Part
 from knowledge.filters import FieldFilter
 from knowledge.law_names import provided_for
 from knowledge.law_topics import TopicEvidence
@@ -590,6 +591,7 @@ class Searcher:
             ),
             national_only=self._national_only(text, best[0][0]) if best else None,
             local_rules_held=topic.local_rules_held if topic else False,
+            contents_only=bool(best) and best[0][0]["part"] == Part.CONTENTS,
         )
 
     def _national_only(self, text: str, row: dict[str, Any]) -> str | None:

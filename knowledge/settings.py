@@ -53,8 +53,9 @@ class SearchSettings:
     # (they still count for coverage): near-stop-words at scale, with the longest posting lists.
     max_term_df: float = 0.2
     prune_min_chunks: int = 200_000
-    # 附則 (transitional provisions) and 別表 rarely answer a staff question: rank them lower.
-    part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8))
+    # 附則 (transitional provisions) and 別表 rarely answer a staff question, and a table of contents says
+    # only where to look: rank them lower.
+    part_weights: tuple[tuple[str, float], ...] = (("suppl", 0.5), ("appendix", 0.8), ("contents", 0.5))
     # Dense fusion (only with an embedding model): reciprocal-rank fusion of the two rankings.
     rrf_k: int = 60
     dense_weight: float = 1.0

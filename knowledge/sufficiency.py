@@ -58,6 +58,9 @@ class Evidence:
     # municipality (knowledge/national_scope.py): the municipality's own rules decide it.
     national_only: str | None = None
     local_rules_held: bool = False  # … and whether the search may read any of those rules
+    # The best hit is a table of contents or a list of other pages (documents.Part.CONTENTS): it says where
+    # to look, not what the answer is.
+    contents_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def judge(e: Evidence, s: SearchSettings) -> Judgement:
     if e.unknown_laws:
         reason = f"not in the knowledge base: {'、'.join(e.unknown_laws)}; {_facts(e)}"
         return Judgement(False, 0.0, reason, e.unknown_laws)
+    if e.contents_only:
+        return Judgement(False, 0.0, f"the best hit lists other pages (a table of contents); {_facts(e)}")
     if e.national_only is not None:
         own = f"a matter of the municipality's own rules ({e.national_only} binds national organs)"
         reason = f"{own}; {_facts(e)}"

@@ -22,11 +22,15 @@ import lxml.html
 from lxml import etree
 
 from knowledge.dates import iso_date
-from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError
+from knowledge.documents import DocKind, ParsedDocument, ParsedSection, ParseError, Part
 from knowledge.numerals import item_key
 from knowledge.parsers.charset import decode_html
 
 CHUNK_CHARS = 1500
+# A section with at least this share of its characters in links lists other pages. On the 国税庁's pages the
+# tables of contents and lists of circulars read 0.43-1.0 (their headings and dates are not links), and the
+# sections of content 0.13 at most (a reference to another page in a sentence).
+CONTENTS_SHARE = 0.3
 
 _CONTENT_IDS = ("bodyArea", "contents", "content", "main", "main-content", "mainContents", "maincontents")
 _SKIP_TAGS = {"script", "style", "noscript", "nav", "header", "footer", "form", "button", "iframe"}
@@ -59,6 +63,7 @@ class _Block:
     level: int = 0
     label: str = ""
     right: bool = False
+    linked: int = 0  # how many of its characters are the text of links (``_visible_chars``)
 
 
 @dataclass
@@ -68,6 +73,11 @@ class _Open:
     caption: str
     path: tuple[str, ...]
     lines: list[str] = field(default_factory=list)
+    linked: int = 0
+
+    def add(self, block: _Block) -> None:
+        self.lines.append(block.text)
+        self.linked += block.linked
 
 
 def sniff(data: bytes, source: str) -> bool:
@@ -233,7 +243,9 @@ def _blocks(container: etree._Element) -> list[_Block]:
             return
         if tag == "tr":
             cells = [_inline_text(c).replace("\n", " ") for c in el if c.tag in {"td", "th"}]
-            emit_text("　".join(c for c in cells if c))
+            row = _clean("　".join(c for c in cells if c))
+            if row:
+                out.append(_Block("para", row, linked=_linked_chars(el)))
             return
         if tag in _BLOCK_TAGS and tag != "tr" and _has_block_child(el):
             emit_text(el.text)
@@ -273,7 +285,20 @@ def _classify(el: etree._Element) -> list[_Block]:
         if bold and center and 2 <= len(one_line) <= 80:
             # A centred bold line such as 法第2条《定義》関係: a heading just above the page's h1.
             return [_Block("struct", one_line, _STRUCT_LEVEL["目"])]
-    return [_Block("para", text, right=_is_right(el))]
+    return [_Block("para", text, right=_is_right(el), linked=_linked_chars(el))]
+
+
+def _visible_chars(text: str) -> int:
+    return len(re.sub(r"\s", "", text))
+
+
+def _linked_chars(el: etree._Element) -> int:
+    """Characters of ``el``'s text (as ``_inline_text`` reads it) that belong to links to other pages."""
+    if _skipped(el):
+        return 0
+    if el.tag == "a" and el.get("href"):
+        return _visible_chars(_inline_text(el))
+    return sum(_linked_chars(child) for child in el)
 
 
 def _strip_label(text: str, label: str) -> str:
@@ -321,20 +346,34 @@ class _PathStack:
 
 def _close(current: _Open | None, out: list[ParsedSection]) -> None:
     if current is not None and current.lines:
+        text = "\n".join(current.lines)
         out.append(
             ParsedSection(
                 key=current.key,
                 label=current.label,
-                text="\n".join(current.lines),
+                text=text,
                 caption=current.caption,
                 path=current.path,
+                part=_part(text, current.linked),
             )
         )
 
 
-def _preamble(lines: list[str], out: list[ParsedSection]) -> None:
-    if lines:
-        out.insert(0, ParsedSection(key="s0", label="前文", text="\n".join(lines)))
+def _part(text: str, linked: int) -> Part:
+    """A section whose text is mostly the text of links is a table of contents or a list of other pages:
+    it says where to look, not what a circular says."""
+    return Part.CONTENTS if linked >= CONTENTS_SHARE * _visible_chars(text) else Part.MAIN
+
+
+def _preamble() -> _Open:
+    """The text before the first item or heading: section s0 (前文), put first by ``_close_preamble``."""
+    return _Open("s0", "前文", "", ())
+
+
+def _close_preamble(preamble: _Open, out: list[ParsedSection]) -> None:
+    first: list[ParsedSection] = []
+    _close(preamble, first)
+    out[:0] = first
 
 
 def _unique(key: str, seen: set[str]) -> str:
@@ -348,7 +387,7 @@ def _unique(key: str, seen: set[str]) -> str:
 def _by_items(blocks: list[_Block], title: str) -> list[ParsedSection]:
     out: list[ParsedSection] = []
     stack = _PathStack(title)
-    preamble: list[str] = []
+    preamble = _preamble()
     caption = ""
     current: _Open | None = None
     seen: set[str] = set()
@@ -363,21 +402,23 @@ def _by_items(blocks: list[_Block], title: str) -> list[ParsedSection]:
         elif b.kind == "item":
             _close(current, out)
             key = item_key(b.label)
-            current = _Open(_unique(key, seen), b.label, caption, stack.path(), [b.text] if b.text else [])
+            current = _Open(_unique(key, seen), b.label, caption, stack.path())
+            if b.text:
+                current.add(b)
             caption = ""
         elif current is not None:
-            current.lines.append(b.text)
+            current.add(b)
         else:
-            preamble.append(b.text)
+            preamble.add(b)
     _close(current, out)
-    _preamble(preamble, out)
+    _close_preamble(preamble, out)
     return out
 
 
 def _by_headings(blocks: list[_Block], title: str) -> list[ParsedSection]:
     out: list[ParsedSection] = []
     stack = _PathStack(title)
-    preamble: list[str] = []
+    preamble = _preamble()
     pending: _Block | None = None
     current: _Open | None = None
     for b in blocks:
@@ -393,33 +434,34 @@ def _by_headings(blocks: list[_Block], title: str) -> list[ParsedSection]:
         elif current is None and pending is not None:
             n = len(out) + 1
             if pending.kind == "caption":
-                current = _Open(f"s{n}", pending.text, pending.text, stack.path(), [b.text])
+                current = _Open(f"s{n}", pending.text, pending.text, stack.path())
             else:
-                current = _Open(f"s{n}", pending.text, "", stack.path()[:-1], [b.text])
+                current = _Open(f"s{n}", pending.text, "", stack.path()[:-1])
+            current.add(b)
             pending = None
         elif current is not None:
-            current.lines.append(b.text)
+            current.add(b)
         else:
-            preamble.append(b.text)
+            preamble.add(b)
     _close(current, out)
-    _preamble(preamble, out)
+    _close_preamble(preamble, out)
     return out
 
 
 def _by_size(blocks: list[_Block]) -> list[ParsedSection]:
     out: list[ParsedSection] = []
-    lines: list[str] = []
+    current: _Open | None = None
     size = 0
     for b in blocks:
-        if lines and size + len(b.text) > CHUNK_CHARS:
+        if current is not None and size + len(b.text) > CHUNK_CHARS:
+            _close(current, out)
+            current = None
+        if current is None:
             n = len(out) + 1
-            out.append(ParsedSection(key=f"s{n}", label=f"s{n}", text="\n".join(lines)))
-            lines, size = [], 0
-        lines.append(b.text)
+            current, size = _Open(f"s{n}", f"s{n}", "", ()), 0
+        current.add(b)
         size += len(b.text)
-    if lines:
-        n = len(out) + 1
-        out.append(ParsedSection(key=f"s{n}", label=f"s{n}", text="\n".join(lines)))
+    _close(current, out)
     return out
 
 

@@ -83,6 +83,17 @@ def test_a_circulars_cited_item_comes_first_titled_by_the_circular(
     assert [r.article for r in result.citations] == [item]  # not read as 第1条の3 of the circular
 
 
+def test_a_table_of_contents_is_where_to_look_not_a_basis(searcher: Searcher) -> None:
+    # The corpus holds 所得税基本通達's table of contents, which names 150条《青色申告の承認の取消し》,
+    # but not the page of its items: the words match the contents line alone, which says nothing of when.
+    result = searcher.search("青色申告の承認の取消しはどんな場合？")
+    assert (result.hits[0].doc_id, result.hits[0].title) == (
+        "laws/nta:law_tsutatsu_kihon_shotoku_01", "通達目次　/　所得税基本通達"
+    )
+    assert not result.sufficient
+    assert result.reason.startswith("the best hit lists other pages (a table of contents)")
+
+
 def test_a_circulars_item_it_does_not_have_is_no_basis(searcher: Searcher) -> None:
     result = searcher.search("法基通99-1-1の取扱い")
     assert not result.sufficient

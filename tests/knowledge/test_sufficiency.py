@@ -81,6 +81,16 @@ def test_a_national_law_found_for_the_askers_own_municipality_decides_alone() ->
     assert not held.sufficient and held.absent_laws == ()  # its 例規 is searched: not said to be missing
 
 
+def test_a_table_of_contents_found_first_answers_nothing() -> None:
+    settings = SearchSettings()
+    assert judge(STRONG, settings).sufficient
+    text_alone = replace(STRONG, phrased=False, coverage_top=1.0, nouns_top=1.0, contents_only=True)
+    for found in (replace(STRONG, contents_only=True), text_alone):
+        judgement = judge(found, settings)
+        assert not judgement.sufficient and judgement.confidence == 0.0
+        assert judgement.reason.startswith("the best hit lists other pages (a table of contents)")
+
+
 def test_each_kind_of_evidence_moves_the_score_its_way() -> None:
     settings = SearchSettings()
     base = confidence(WEAK, settings)

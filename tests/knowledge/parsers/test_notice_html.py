@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.documents import DocKind, ParsedDocument, ParseError
+from knowledge.documents import DocKind, ParsedDocument, ParseError, Part
 from knowledge.parsers import notice_html
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
@@ -188,6 +188,42 @@ def test_index_page_is_chunked() -> None:
     assert doc.sections[0].text.startswith(
         "法人税基本通達の一部改正について（法令解釈通達）（令和8年1月30日）"
     )
+
+
+def test_tables_of_contents_and_lists_of_circulars_are_contents_not_provisions() -> None:
+    contents = {
+        page.name
+        for page in PAGES
+        if any(s.part is Part.CONTENTS for s in notice_html.parse(page.read_bytes(), str(page)).sections)
+    }
+    expected = {f"www.nta.go.jp_law_{name}.htm" for name in (
+        "tsutatsu_kihon_shotoku_01", "tsutatsu_kihon_sisan_sozoku2_01", "tsutatsu_kihon_hojin_01",
+        "tsutatsu_kihon_shohi_01", "jimu-unei_jimu", "jimu-unei_shotoku_shinkoku_170331_index",
+        "tsutatsu_kihon_hojin_kaisei_kaisei_a", "tsutatsu_kihon_shohi_kaisei_kaisei_a",
+        "tsutatsu_kihon_shotoku_kaisei_kaisei_a", "tsutatsu_kihon_sisan_sozoku_kaisei_kaisei_a",
+    )}  # fmt: skip
+    assert contents == expected
+    toc = _parse("www.nta.go.jp_law_tsutatsu_kihon_shotoku_01.htm")
+    assert {s.part for s in toc.sections} == {Part.CONTENTS}
+    assert any("《青色申告の承認の取消し》" in s.text for s in toc.sections)
+    items = _parse("www.nta.go.jp_law_tsutatsu_kihon_shotoku_30_01.htm")
+    assert {s.part for s in items.sections} == {Part.MAIN}
+
+
+LINKS = """<html><body><main>
+<h2>第1　趣旨</h2><p>詳しくは<a href="/a.html">別紙</a>のとおり、申請は市町村の窓口で受け付けること。</p>
+<h2>関連通知</h2><ul><li><a href="/b.html">介護保険法施行規則の一部改正について</a>（令和7年3月1日）</li>
+<li><a href="/c.html">要介護認定の事務の取扱いについて</a>（令和6年4月1日）</li></ul>
+<h2>第2　その他</h2><p>目次へ戻る</p></main></body></html>"""
+
+
+def test_a_section_of_links_lists_pages_and_a_link_in_a_sentence_does_not() -> None:
+    doc = notice_html.parse(LINKS.encode(), "https://www.mhlw.go.jp/content/1.html")
+    assert [(s.label, s.part) for s in doc.sections] == [
+        ("第1　趣旨", Part.MAIN),
+        ("関連通知", Part.CONTENTS),
+        ("第2　その他", Part.MAIN),  # 「目次へ戻る」 as text, not a link
+    ]
 
 
 GENERIC = """<!DOCTYPE html><html><head><meta charset="Shift_JIS">
