@@ -29,6 +29,7 @@ from bot.answer_text import (
     fallback_notice,
     inquiry_draft,
     missing_article_text,
+    relevant_sources,
 )
 from bot.budget import BUDGET_NOTICE
 from bot.llm.base import ChatTurn, Completion, LLMError, LLMProvider, Prompt, StreamDone, TextDelta
@@ -112,14 +113,17 @@ def _worth_a_reading(result: SearchResult, reads_from: float) -> bool:
 
 
 def _abstention(question: str, result: SearchResult, sources: Sequence[Source], usage: Usage) -> Answer:
-    """No answer, saying what was searched (or which law not held it is about), with a 照会 draft."""
+    """No answer, saying what was searched (or which law not held it is about), with a 照会 draft. The
+    reply lists every article looked at; the draft, sent on to a prefecture or ministry, names as the
+    provisions concerned only those the search found close to its best."""
     absent, possible = result.absent_laws, result.possible_laws
     asked = without_sentences(question, result.asides)  # quoted back without the chat
+    concerned = relevant_sources(sources)
     return Answer(
         text=abstention_text(asked, sources, absent, possible),
         citations=(),
         abstained=True,
-        inquiry_draft=inquiry_draft(asked, sources, absent_laws=absent, possible_laws=possible),
+        inquiry_draft=inquiry_draft(asked, concerned, absent_laws=absent, possible_laws=possible),
         usage=usage,
     )
 

@@ -5,6 +5,7 @@ usage metering and the audit log in a temporary SQLite database."""
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -545,6 +546,17 @@ async def test_unanswerable_question_abstains_with_an_inquiry_draft_and_no_gener
     assert answer.inquiry_draft.startswith(f"件名：「{UNANSWERABLE}」について（照会）")
     assert "３　照会事項" in answer.inquiry_draft
     assert anthropic_server.requests == []
+
+
+async def test_an_abstentions_inquiry_draft_names_only_the_provisions_close_to_the_best(
+    searcher: Searcher, db: Database
+) -> None:
+    answer = await make_engine(searcher, None, db).answer(message(UNANSWERABLE))
+    assert answer.abstained and answer.inquiry_draft is not None
+    looked_at = [line.removeprefix("・") for line in answer.text.splitlines() if line.startswith("・")]
+    drafted = re.findall(r"^　（[0-9]+）(.+)$", answer.inquiry_draft, flags=re.M)  # not （１）
+    # the reply says everything it looked at; the draft sent on names the best and those close to it
+    assert drafted and drafted == looked_at[: len(drafted)] and len(drafted) < len(looked_at)
 
 
 async def test_an_abstention_quotes_the_question_without_the_chat_around_it(
