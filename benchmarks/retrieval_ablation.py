@@ -77,7 +77,7 @@ VARIANTS = [
     Variant("- laws of national organs (knowledge/national_scope.py)", replace(FULL, national_scope=False)),
     Variant("- absent-law model (knowledge/absent_model.py)", replace(FULL, absent_model=False)),
     Variant("- caption/context fields", replace(FULL, caption_boost=0.0, context_boost=0.0)),
-    Variant("- 附則/別表 weights", replace(FULL, part_weights=())),
+    Variant("- 附則/別表/目次 weights", replace(FULL, part_weights=())),
     Variant("- question-word removal", replace(FULL, drop_question_words=False)),
     Variant("- question words in the phrasing query", replace(FULL, phrasing_question_words=False)),
     Variant("- compound parts at 3/4 (parts count fully)", replace(FULL, compound_part_weight=1.0)),
