@@ -226,10 +226,10 @@ def _item_label(el: etree._Element) -> tuple[str, str] | None:
 def _blocks(container: etree._Element) -> list[_Block]:
     out: list[_Block] = []
 
-    def emit_text(text: str | None) -> None:
+    def emit_text(text: str | None, linked: int = 0) -> None:
         cleaned = _clean(text or "")
         if cleaned:
-            out.append(_Block("para", cleaned))
+            out.append(_Block("para", cleaned, linked=linked))
 
     def visit(el: etree._Element) -> None:
         if _skipped(el):
@@ -243,9 +243,7 @@ def _blocks(container: etree._Element) -> list[_Block]:
             return
         if tag == "tr":
             cells = [_inline_text(c).replace("\n", " ") for c in el if c.tag in {"td", "th"}]
-            row = _clean("　".join(c for c in cells if c))
-            if row:
-                out.append(_Block("para", row, linked=_linked_chars(el)))
+            emit_text("　".join(c for c in cells if c), linked=_linked_chars(el))
             return
         if tag in _BLOCK_TAGS and tag != "tr" and _has_block_child(el):
             emit_text(el.text)
