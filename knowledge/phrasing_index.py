@@ -91,10 +91,10 @@ def index_phrasings(
     report.lines, report.words = len(wanted), len(words)
     report.added, report.removed = _sync(store, wanted, PHRASINGS, segmenter, progress)
     _sync(store, {p.phrase_id: p for p in words.values()}, ARTICLE_WORDS, segmenter, progress)
-    # Side by side: the absent-law model's one member trains while the article model's members leave a
-    # core free (three members on two cores), 45 → 36 s for both on two cores. Each training holds BLAS
-    # to one thread; held here as well, the limit is set and put back by this thread alone (the
-    # trainings' own limits only ever find and put back this one).
+    # Side by side: the absent-law model's one member trains beside the article model's three (45 → 36 s
+    # for both on two cores, measured when those trained two at a time). Each training holds BLAS to one
+    # thread; held here as well, the limit is set and put back by this thread alone (the trainings' own
+    # limits only ever find and put back this one).
     with threadpool_limits(1), ThreadPoolExecutor(max_workers=1) as beside:
         absent = beside.submit(update_absent_model, store, progress)
         report.article_model, report.article_model_articles = update_article_model(store, progress)
