@@ -101,6 +101,7 @@ QUESTION_WORDS = frozenset(
         "不味い",  # 「手伝うのはまずい？」
         "教える",
         "根拠",  # 「…の根拠は？」 asks for the basis; it names no subject
+        "条文",  # 「…を定めた条文は？」 asks for the article, as every answer is one
         "うち",  # 「次のうち」
         "内",
         "欲しい",

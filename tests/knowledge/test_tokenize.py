@@ -47,6 +47,13 @@ def test_asking_whether_something_is_allowed_names_no_subject(question: str) -> 
     assert not {"駄目", "ok", "オーケー", "大丈夫"} & set(found.terms)
 
 
+@pytest.mark.parametrize("question", ["生存権を定めた条文は？", "財産権の根拠は？"])
+def test_asking_for_the_article_names_no_subject_but_the_right(question: str) -> None:
+    found = Segmenter().query_terms(question)
+    assert not {"条文", "根拠"} & set(found.terms)
+    assert {"生存権", "財産権"} & set(found.terms)
+
+
 def test_a_circled_number_after_an_article_is_its_paragraph() -> None:
     assert normalize_question("自治法２４２条の２①") == "自治法242条の2第1項"
     assert normalize_question("第三十八条⑳") == "第三十八条第20項"
