@@ -26,7 +26,7 @@ def test_search_json_shape(corpus_data_dir: Path) -> None:
 
 
 def test_search_shows_the_sentences_it_set_aside(corpus_data_dir: Path) -> None:
-    aside = "朝から電話が鳴りっぱなしで、みんなバタバタしていました。"
+    aside = "今日は朝から忙しくて、お昼もまだ食べていません。"
     question = f"{aside}\n職員が副業をするのに許可は要る？"
     result = CliRunner().invoke(cli, ["search", question, "--data-dir", str(corpus_data_dir)])
     assert result.exit_code == 0, result.output

@@ -204,7 +204,7 @@ def test_glossary_bridges_everyday_words(searcher: Searcher) -> None:
 def test_a_sentence_that_says_nothing_of_the_question_is_set_aside(searcher: Searcher) -> None:
     question = "職員が副業をするのに許可は要る？"
     bare = searcher.search(question)
-    aside = "朝から電話が鳴りっぱなしで、みんなバタバタしていました。"
+    aside = "今日は朝から忙しくて、お昼もまだ食べていません。"
     chatty = searcher.search(f"{aside}\n{question}")
     assert chatty.asides == (aside,)
     assert chatty.as_json()["asides"] == [aside] and "asides" not in bare.as_json()
