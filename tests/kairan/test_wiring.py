@@ -82,3 +82,14 @@ def test_the_manifest_decides_whether_the_llm_reads_near_misses(tmp_path: Path) 
             assert build_engine(config, db=db, environ={}).settings.llm_reads_from == floor
     finally:
         db.close()
+
+
+def test_a_searching_process_runs_its_small_matrix_products_on_one_blas_thread(tmp_path: Path) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):  # put back as it was for the other tests
+        open_searcher(tmp_path)
+        assert blas_threads() == {1}
