@@ -253,9 +253,10 @@ def _member(
     Every random number is drawn from what it is for (``_Keys``), not from one stream: an n-gram's
     starting row from the n-gram, an article's output row from the article, a line's place in a pass and
     its dropped n-grams from the line. A few lines more or less then move the other lines' batches by a
-    few places instead of dealing every number anew, and the model stays near the one before (over the
-    3,864 benchmark questions, 15 added lines changed the best article of 15.4 % with one stream, of 0.9 %
-    so: docs/retrieval-history.md, *Since 4ebf647*)."""
+    few places instead of dealing every number anew, and the model stays near the one before: 14 added
+    lines change the best article of 1.0 % of the benchmark questions, another seed of 15.8 % (with one
+    stream the lines changed 15.7 %; ``python benchmarks/model_stability.py``, docs/retrieval-history.md,
+    *Since 4ebf647*)."""
     bound = 1 / math.sqrt(recipe.dim)
     embedding = _LazyRows(_rows(seed, _EMBEDDING, keys.ngrams, recipe.dim, lambda k: 0.1 * _normal(k)))
     params = {
