@@ -32,7 +32,8 @@ from rich.table import Table  # noqa: E402
 from benchmarks.sufficiency import SETS, each_question  # noqa: E402
 from kairan.wiring import open_searcher  # noqa: E402
 from knowledge.article_model import ARTICLES, Recipe, train  # noqa: E402
-from knowledge.store import ARTICLE_WORDS, PHRASINGS, KnowledgeStore  # noqa: E402
+from knowledge.phrasing_index import article_examples  # noqa: E402
+from knowledge.store import KnowledgeStore  # noqa: E402
 
 ORDINANCE = "900LOCAL0000001"  # not an e-Gov id: no benchmark question is about it
 ADDED = [
@@ -66,11 +67,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10, help="the other seed (default: 10)")
     args = parser.parse_args()
 
-    lines = [
-        (f"{doc_id}:{article}", text)
-        for store_table in (PHRASINGS, ARTICLE_WORDS)
-        for doc_id, article, text in KnowledgeStore(args.data_dir).line_texts(store_table)
-    ]
+    lines = article_examples(KnowledgeStore(args.data_dir))
     variants: dict[str, tuple[list[tuple[str, str]], Recipe]] = {
         "as shipped": (lines, ARTICLES),
         f"+ {len(ADDED)} lines of an admin's file": (lines + ADDED, ARTICLES),

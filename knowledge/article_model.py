@@ -269,8 +269,9 @@ def _member(
         for start in range(0, len(order), recipe.batch):
             rows = order[start : start + recipe.batch]
             batch = x[rows]
-            lines = np.repeat(keys.examples[rows], np.diff(batch.indptr))
-            dropped = _uniform(_keyed(seed, _DROPOUT, np.uint64(n), lines, keys.ngrams[batch.indices]))
+            drawn = _keyed(seed, _DROPOUT, np.uint64(n), keys.examples[rows])  # each line's, once
+            lines = np.repeat(drawn, np.diff(batch.indptr))
+            dropped = _uniform(_mixed(lines ^ keys.ngrams[batch.indices]))  # _keyed's last step, per n-gram
             batch.data *= dropped >= recipe.dropout
             _step(params, embedding, adam, batch, target[rows])
         advance()

@@ -102,11 +102,16 @@ def index_phrasings(
     return report
 
 
+def article_examples(store: KnowledgeStore) -> list[tuple[str, str]]:
+    """What the article model is trained on: ("doc_id:article", text) for every stored line and words line."""
+    lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
+    return [(f"{doc_id}:{article}", text) for doc_id, article, text in lines]
+
+
 def update_article_model(store: KnowledgeStore, progress: ProgressFn | None = None) -> tuple[str, int]:
     """Train the article model on every stored line and words line, unless they are what the stored
     model was trained on; ("trained" | "unchanged" | "none", the articles it knows)."""
-    lines = store.line_texts(PHRASINGS) + store.line_texts(ARTICLE_WORDS)
-    examples = [(f"{doc_id}:{article}", text) for doc_id, article, text in lines]
+    examples = article_examples(store)
     state = _update_model(
         examples, ARTICLES, store.article_model(), store.save_article_model, ARTICLE_MODEL, progress
     )
